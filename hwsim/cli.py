@@ -1,11 +1,127 @@
-"""Subcommands of the `hwsim` package for the ``adderhw`` command."""
+"""Subcommands of the `hwsim` package for the ``adderhw`` command: ``estimate``.
+
+``adderhw estimate INPUT [--preset P] [--sweep rows=4,8,16 cols=4,8,16]
+[--table 45nm|40nm|fpga:PATH|FILE.toml] -o OUT_DIR``
+
+``INPUT`` is an integer model folder (``manifest.json`` + ``weights.npz``), a
+checkpoint (``.pt``/``.pth``; the float model is built and its layer shapes
+traced) or a SCALE-Sim-style topology CSV.  Presets and tables are read here,
+at the edge; everything below takes a validated ArrayConfig / EnergyTable.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
-__all__ = ["register"]
+__all__ = ["register", "load_layers", "run_estimate", "DEFAULT_SWEEP"]
+
+#: The array sizes swept when ``--sweep`` is not given.
+DEFAULT_SWEEP = ("rows=4,8,16", "cols=4,8,16")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the ``adderhw`` parser."""
+    p = subparsers.add_parser(
+        "estimate",
+        help="cycles, energy and area of a model on the adder array vs a multiplier array",
+        description="Map every conv/linear layer of a model onto the output-stationary array "
+        "(exact v1 tile schedule), price it with an energy/area table for the adder design and "
+        "the all-multiplier design, and write report.md, layers.csv, sweep.csv, summary.json "
+        "and PNG plots into OUT_DIR.",
+    )
+    p.add_argument("input", metavar="MODEL_DIR_OR_CKPT_OR_CSV",
+                   help="integer model folder, checkpoint (.pt/.pth) or topology CSV")
+    p.add_argument("--preset", default="default",
+                   help="array preset name (default, small, large) or a TOML file (default: default)")
+    p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2", default=None,
+                   help=f"array configs to sweep (cartesian product; default: {' '.join(DEFAULT_SWEEP)})")
+    p.add_argument("--table", default="45nm",
+                   help="energy/area table: 45nm, 40nm, fpga:SYNTH.json or a TOML file (default: 45nm)")
+    p.add_argument("--cpu-mult-cycles", type=int, default=4, help="CPU model: cycles per multiply (4)")
+    p.add_argument("--cpu-add-cycles", type=int, default=2, help="CPU model: cycles per add (2)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
+    p.set_defaults(func=_run)
+
+
+def load_layers(path: str, *, bits: int = 8):
+    """Layer shapes and a model name from an artifact folder, checkpoint or CSV.
+
+    Raises
+    ------
+    OSError
+        ``path`` does not exist.
+    ValueError
+        It is none of the accepted inputs, or it is malformed.
+    """
+    from hwsim import layers as hl
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"input not found: {path}")
+    if p.is_dir():
+        if not (p / "manifest.json").is_file():
+            raise ValueError(f"{path} is a folder without manifest.json (not an integer model)")
+        from quant.artifact import load_int_model
+
+        model = load_int_model(p)
+        return hl.shapes_from_int_model(model), str(model.name)
+    suffix = p.suffix.lower()
+    if suffix == ".csv":
+        return hl.read_topology_csv(p, default_bits=bits), p.stem.replace("_", "-")
+    if suffix in (".pt", ".pth"):
+        from quant.checkpoint import load
+        from quant.models import INPUT_SHAPES
+
+        ckpt = load(p)
+        name = ckpt.meta["model"]
+        return hl.shapes_from_float_model(ckpt.model, INPUT_SHAPES[name], bits=bits), name
+    raise ValueError(f"{path}: expected an integer model folder, a .pt/.pth checkpoint or a .csv topology")
+
+
+def run_estimate(input_path: str, out_dir: str, *, preset: str = "default", table: str = "45nm",
+                 sweep_items=None, mult_cycles: int = 4, add_cycles: int = 2) -> dict:
+    """The whole ``estimate`` command; returns the summary dict (also written to ``summary.json``)."""
+    from hwsim.cpu import CpuLatency
+    from hwsim.energy import load_table
+    from hwsim.estimate import estimate, parse_sweep, sweep
+    from hwsim.preset_files import config_for_layers, load_preset
+    from hwsim.report import write_report
+
+    fields_ = load_preset(preset)
+    tab = load_table(table)
+    grid = parse_sweep(sweep_items if sweep_items else DEFAULT_SWEEP)
+    lat = CpuLatency(mult_cycles=mult_cycles, add_cycles=add_cycles)
+    layers, name = load_layers(input_path, bits=int(fields_.get("bits", 8)))
+    cfg = config_for_layers(fields_, [l.k for l in layers])
+    est = estimate(layers, cfg, tab, lat)
+    rows = sweep(layers, cfg, tab, grid)
+    return write_report(out_dir, est, source=os.fspath(input_path), model_name=name, sweep_rows=rows)
+
+
+def _run(args: argparse.Namespace) -> int:
+    s = run_estimate(args.input, args.out, preset=args.preset, table=args.table, sweep_items=args.sweep,
+                     mult_cycles=args.cpu_mult_cycles, add_cycles=args.cpu_add_cycles)
+    unit = s["table"]["area_unit"]
+    ops = s["op_counts"]
+    cpu = s["cpu_latency_model"]
+    print(f"model {s['model']}: {ops['macs']:,} MACs per image "
+          f"({ops['adder_layer_terms']:,} on adder layers, {ops['mult_layer_macs']:,} on multiply layers)"
+          + (f"; paper: {ops['paper_mults']:,} multiplications" if ops["paper_mults"] else ""))
+    print(f"CPU model (mult {cpu['mult_cycles']}, add {cpu['add_cycles']} cycles): "
+          f"CNN {cpu['cnn']['mults']:,} mult + {cpu['cnn']['adds']:,} add = {cpu['cnn']['cycles']:,} cycles; "
+          f"AdderNet {cpu['addernet']['mults']:,} mult + {cpu['addernet']['adds']:,} add = "
+          f"{cpu['addernet']['cycles']:,} cycles")
+    c = s["config"]
+    print(f"array {c['rows']}x{c['cols']}, {c['bits']}-bit, table {s['table']['name']}:")
+    for d, r in s["designs"].items():
+        print(f"  {d:5s}: {r['total_cycles']:,} cycles ({r['latency_us']:.1f} us; "
+              f"{r['dram_bound_cycles']:,} with DRAM bandwidth), "
+              f"{r['energy_pj'] / 1e6:.3f} uJ, area {r[f'area_{unit}']:.4g} {unit}, "
+              f"util {100 * r['utilization']:.1f} %")
+    rt = s["ratios_adder_over_mult"]
+    print(f"  adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}, "
+          f"area {rt[f'area_{unit}']:.3f}")
+    print(f"wrote {args.out}/report.md, layers.csv, sweep.csv, summary.json, energy_breakdown.png, sweep.png")
+    return 0

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         rc = args.func(args)
+    except BrokenPipeError:  # e.g. `adderhw estimate ... | head`
+        sys.stderr.close()
+        return 1
     except (UserError, ValueError, OSError, KeyError) as exc:
         msg = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0])
         print(f"{PROG} {args.command}: error: {msg}", file=sys.stderr)

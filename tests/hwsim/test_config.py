@@ -1,0 +1,74 @@
+"""hwsim.config: ArrayConfig validation, derived widths and latencies."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwsim.config import ArrayConfig, acc_bits_for
+
+
+def test_defaults_derive_acc_and_out_bits():
+    cfg = ArrayConfig(rows=8, cols=4, bits=8, max_k=576)
+    assert cfg.acc_bits == 8 + 10  # ceil(log2(576)) = 10
+    assert cfg.out_bits == 8
+    assert ArrayConfig(rows=1, cols=1, pe="mult", bits=8, max_k=576).acc_bits == 16 + 10
+
+
+@pytest.mark.parametrize(
+    "bits, k, pe, want",
+    [(8, 1, "adder", 8), (8, 2, "adder", 9), (8, 144, "adder", 16), (4, 400, "adder", 13),
+     (8, 1, "mult", 16), (8, 27, "mult", 21), (2, 3, "mult", 6)],
+)
+def test_acc_bits_for_hand_values(bits, k, pe, want):
+    assert acc_bits_for(bits, k, pe) == want
+
+
+def test_acc_bits_for_bounds_the_worst_case():
+    # adder: K * (2**b - 1) must fit unsigned; mult: K * 2**(2b-2) must fit signed
+    for bits in (2, 4, 8):
+        for k in (1, 2, 3, 7, 8, 9, 150, 576):
+            assert k * ((1 << bits) - 1) < (1 << acc_bits_for(bits, k, "adder"))
+            assert k * (1 << (2 * bits - 2)) <= (1 << (acc_bits_for(bits, k, "mult") - 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"rows": 0, "cols": 4}, "rows must be a positive integer, not 0"),
+        ({"rows": 4, "cols": -1}, "cols must be a positive integer, not -1"),
+        ({"rows": 4, "cols": 4, "pe": "xor"}, "pe must be one of adder, mult, not 'xor'"),
+        ({"rows": 4, "cols": 4, "bits": 1}, "bits must be an integer in 2..16, not 1"),
+        ({"rows": 4, "cols": 4, "max_k": 576, "acc_bits": 12},
+         "acc_bits=12 is narrower than the 18 bits a reduction of max_k=576 at 8 bits needs"),
+        ({"rows": 4, "cols": 4, "requant": "float"}, "requant must be one of fixed, threshold"),
+        ({"rows": 4, "cols": 4, "stream_beats_per_cycle": 0}, "stream_beats_per_cycle must be in (0, 1]"),
+        ({"rows": 4, "cols": 4, "dram_bytes_per_cycle": 0}, "dram_bytes_per_cycle must be positive"),
+        ({"rows": 4, "cols": 4, "rows_": 1}, "unexpected keyword"),
+    ],
+)
+def test_bad_configs_are_refused(kwargs, msg):
+    with pytest.raises((ValueError, TypeError), match=msg.replace("(", r"\(").replace(")", r"\)")):
+        ArrayConfig(**kwargs)
+
+
+def test_latencies():
+    fixed = ArrayConfig(rows=4, cols=4)
+    thr = ArrayConfig(rows=4, cols=4, requant="threshold")
+    assert (fixed.requant_latency, fixed.drain_cycles) == (3, 6)
+    assert (thr.requant_latency, thr.drain_cycles) == (2, 5)
+    assert ArrayConfig(rows=2, cols=2, bits=4).threshold_count == 15
+
+
+def test_replace_rederives_widths_and_revalidates():
+    cfg = ArrayConfig(rows=4, cols=4, max_k=100)
+    assert cfg.replace(pe="mult").acc_bits == acc_bits_for(8, 100, "mult")
+    assert cfg.replace(bits=4).out_bits == 4
+    with pytest.raises(ValueError, match="rows must be a positive integer, not 0"):
+        cfg.replace(rows=0)
+
+
+def test_dict_round_trip_and_unknown_keys():
+    cfg = ArrayConfig(rows=3, cols=5, pe="mult", max_k=27)
+    assert ArrayConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown array config keys: colz"):
+        ArrayConfig.from_dict({"rows": 1, "cols": 1, "colz": 2})
