@@ -1,6 +1,16 @@
 """rtl: Amaranth components of the adder-array accelerator, Verilog emission, synthesis.
 
-Never imports torch; shares only ``hwsim.config.ArrayConfig`` with hwsim.
+Modules, in pipeline order:
+
+* :mod:`rtl.pe` — :class:`~rtl.pe.AdderPE`, :class:`~rtl.pe.MultPE` and their reference;
+* :mod:`rtl.array` — :class:`~rtl.array.PEArray` with the shadow (double) bank;
+* :mod:`rtl.requant` — :class:`~rtl.requant.Requant`, fixed point or thresholds;
+* :mod:`rtl.layout` — the stream payload layouts and field widths;
+* :mod:`rtl.accelerator` — :class:`~rtl.accelerator.Accelerator`, the top with four streams;
+* :mod:`rtl.generate` — Verilog + metadata JSON (``adderhw generate``);
+* :mod:`rtl.synth` — yosys/nextpnr runs and ``synth.json`` (``adderhw synth``).
+
+Never imports torch; shares only ``hwsim.config`` with hwsim.
 """
 
 __all__: list[str] = []

@@ -1,4 +1,4 @@
-"""Subcommands of the `rtl` package for the ``adderhw`` command."""
+"""Subcommands of the `rtl` package for the ``adderhw`` command: ``generate`` and ``synth``."""
 
 from __future__ import annotations
 
@@ -9,3 +9,79 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the ``adderhw`` parser."""
+    g = subparsers.add_parser(
+        "generate",
+        help="write the accelerator's Verilog and its metadata JSON",
+        description="Generate Verilog (Amaranth) of the adder/multiplier array accelerator, "
+        "or of one of its blocks, with the metadata JSON testbenches and hwsim read: "
+        "OUT_DIR/<name>.v and OUT_DIR/<name>.json.",
+    )
+    g.add_argument("--rows", type=int, required=True, help="array rows (output channels)")
+    g.add_argument("--cols", type=int, required=True, help="array columns (output pixels)")
+    g.add_argument("--bits", type=int, required=True, help="operand width, 2..16")
+    g.add_argument("--pe", choices=("adder", "mult"), required=True, help="PE arithmetic")
+    g.add_argument("--requant", choices=("fixed", "threshold"), default="fixed",
+                   help="requant unit (default: fixed)")
+    g.add_argument("--max-k", type=int, default=4096,
+                   help="longest reduction a tile may have; fixes the accumulator (default 4096)")
+    g.add_argument("--out-bits", type=int, default=None, help="output width (default: --bits)")
+    g.add_argument("--mult-bits", type=int, default=16,
+                   help="width of the fixed-point requant multiplier (default 16)")
+    g.add_argument("--block", choices=("accelerator", "array", "pe"), default="accelerator",
+                   help="what to emit (default: the accelerator top)")
+    g.add_argument("--form", choices=("cinv", "mux"), default="cinv",
+                   help="adder PE formulation of |x - w| (default cinv)")
+    g.add_argument("--mutation", default=None, help=argparse.SUPPRESS)  # test-only
+    g.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
+    g.set_defaults(func=_run_generate)
+
+    s = subparsers.add_parser(
+        "synth",
+        help="synthesize a generated design and report LUTs, FFs and Fmax",
+        description="Synthesize OUT_DIR/<name>.v (with its <name>.json beside it) with yosys "
+        "and place and route it with nextpnr; write SYNTH_DIR/synth.json.  --compare builds "
+        "the adder and the multiplier variant of the same config (and again with DSPs where "
+        "the target has them), prints a table and writes SYNTH_DIR/compare.json.",
+    )
+    s.add_argument("verilog", metavar="VERILOG", help="a <name>.v written by adderhw generate")
+    s.add_argument("--target", choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
+                   default="ice40-hx8k", help="device (default ice40-hx8k)")
+    s.add_argument("-o", "--out", required=True, metavar="SYNTH_DIR", help="output folder")
+    s.add_argument("--compare", action="store_true",
+                   help="synthesize the adder and the multiplier variant and print a table")
+    s.add_argument("--dsp", action="store_true", help="allow DSP inference (ice40-up5k, ecp5-25k)")
+    s.add_argument("--freq", type=float, default=100.0, help="nextpnr target MHz (default 100)")
+    s.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
+    s.set_defaults(func=_run_synth)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    from hwsim.config import ArrayConfig
+    from rtl.generate import generate
+
+    config = ArrayConfig(rows=args.rows, cols=args.cols, pe=args.pe, bits=args.bits,
+                         max_k=args.max_k, requant=args.requant, out_bits=args.out_bits,
+                         mult_bits=args.mult_bits)
+    v, j = generate(config, args.out, block=args.block, form=args.form, mutation=args.mutation)
+    print(v)
+    print(j)
+    return 0
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from rtl.synth import compare, format_table, synthesize
+
+    if args.compare:
+        if args.dsp:
+            raise ValueError("--compare already adds the DSP variants where the target has "
+                             "DSP blocks: drop --dsp")
+        results = compare(args.verilog, args.out, target=args.target, freq_mhz=args.freq,
+                          seed=args.seed)
+        print(format_table(results))
+        return 0
+    result = synthesize(args.verilog, args.out, target=args.target, dsp=args.dsp,
+                        freq_mhz=args.freq, seed=args.seed)
+    print(format_table([result]))
+    if result.get("fits") is False:
+        print(f"note: the design does not fit {args.target}: {result['pnr_error']}")
+    return 0

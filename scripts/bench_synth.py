@@ -1,0 +1,91 @@
+"""Synthesis benchmark: adder vs multiplier PEs, arrays and accelerators on iCE40 HX8K.
+
+Generates each block with the adder PE and with the multiplier PE (same
+config, multipliers in LUTs), synthesizes them with yosys 0.23 and
+nextpnr-ice40 (``rtl.synth``), prints a markdown table and, per block, the
+adder's logic cells as a ratio of the multiplier's measured in the same run,
+and writes everything to ``build/bench_synth/bench_synth.json``.
+
+Usage::
+
+    .venv/bin/python scripts/bench_synth.py            # PE, 4x4 and 8x8 arrays, 4x4 accelerators
+    .venv/bin/python scripts/bench_synth.py --quick    # PE and 4x4 array only
+    .venv/bin/python scripts/bench_synth.py --only accelerator -o build/bench_acc
+
+The 8x8 multiplier array does not fit an HX8K (the table says so; its yosys
+counts are still reported).  Expect 10-20 minutes on 2 cores for the full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from hwsim.config import ArrayConfig
+from rtl.generate import generate, write_atomic
+from rtl.synth import format_table, synthesize
+
+__all__ = ["main"]
+
+
+def _cases(quick: bool) -> list[tuple[str, ArrayConfig]]:
+    base = dict(bits=8, max_k=1024)
+    cases = [("pe", ArrayConfig(rows=1, cols=1, **base)),
+             ("array", ArrayConfig(rows=4, cols=4, **base))]
+    if not quick:
+        cases += [("array", ArrayConfig(rows=8, cols=8, **base)),
+                  ("accelerator", ArrayConfig(rows=4, cols=4, **base))]
+    return cases
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="PE and 4x4 array only")
+    ap.add_argument("--only", choices=("pe", "array", "accelerator"), default=None,
+                    help="run only the cases of this block")
+    ap.add_argument("--target", default="ice40-hx8k")
+    ap.add_argument("-o", "--out", default="build/bench_synth")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    results = []
+    ratios = []
+    for block, cfg in _cases(args.quick):
+        if args.only is not None and block != args.only:
+            continue
+        pair = {}
+        for pe in ("adder", "mult"):
+            t0 = time.monotonic()
+            v, _ = generate(cfg.replace(pe=pe), out / "designs", block=block)
+            r = synthesize(v, out / v.stem, target=args.target)
+            results.append(r)
+            pair[pe] = r
+            print(f"{v.stem}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+        a, m = pair["adder"], pair["mult"]
+        lc_a, lc_m = a["resources"]["lc"], m["resources"]["lc"]
+        ratio = {
+            "block": a["design"].replace("_adder", ""),
+            "lut_ratio": round(a["resources"]["lut"] / max(1, m["resources"]["lut"]), 3),
+            "lc_ratio": round(lc_a / lc_m, 3) if lc_a and lc_m else None,
+            "fmax_ratio": (round(a["fmax_mhz"] / m["fmax_mhz"], 3)
+                           if a["fmax_mhz"] and m["fmax_mhz"] else None),
+        }
+        ratios.append(ratio)
+    print(format_table(results))
+    print()
+    print("| block | adder/mult LUTs | adder/mult logic cells | adder/mult Fmax |")
+    print("|---|---|---|---|")
+    for r in ratios:
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+        print(f"| {r['block']} | {fmt(r['lut_ratio'])} | {fmt(r['lc_ratio'])} | "
+              f"{fmt(r['fmax_ratio'])} |")
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / "bench_synth.json",
+                 json.dumps({"results": results, "ratios": ratios}, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
