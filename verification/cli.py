@@ -1,11 +1,161 @@
-"""Subcommands of the `verification` package for the ``adderhw`` command."""
+"""``adderhw verify``: run the cocotb testbenches on Icarus and/or Verilator and report.
+
+::
+
+    adderhw verify [--sim icarus|verilator|both] [--waves] [--layer N] [MODEL_DIR] -o OUT
+
+Without ``MODEL_DIR``: the random, corner, extreme, reset and back-pressure
+tests on the design matrix (:data:`verification.suite.MATRIX`) and the
+mutation check.  With ``MODEL_DIR`` (an integer model artifact from
+``adderhw quantize``) also every compute layer as its own test and the whole
+network layer by layer on a design generated for the model (or the one given
+with ``--design``); ``--layer N`` runs only compute layer ``N`` (0-based
+index among the compute layers, or its name) and skips the network.
+
+Writes ``OUT/verify.json`` (one object per test: ``name``, ``simulator``,
+``passed``, ``cycles_measured``, ``cycles_predicted``), the generated designs
+under ``OUT/designs``, each run's log, results and waves (Icarus ``<top>.fst``, Verilator ``dump.vcd``) under
+``OUT/runs/<design>-<sim>``; prints a summary table.  Exit status 1 when any
+test fails (or the mutant is not caught).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+import time
+from pathlib import Path
 
-__all__ = ["register"]
+__all__ = ["register", "run_verify"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add this package's subcommands to the ``adderhw`` parser."""
+    """Add ``verify`` to the ``adderhw`` parser."""
+    p = subparsers.add_parser(
+        "verify",
+        help="run the cocotb testbenches (RTL vs golden model and hwsim) on Icarus/Verilator",
+        description=__doc__.split("::")[0].strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
+                   help="integer model artifact (manifest.json + weights.npz) whose layers to run")
+    p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
+                   help="output folder (verify.json, designs, logs, waves)")
+    p.add_argument("--sim", choices=("icarus", "verilator", "both"), default="both",
+                   help="simulator(s) to run (default: both)")
+    p.add_argument("--waves", action="store_true",
+                   help="record waves of every run (Icarus: FST, Verilator: VCD); their paths are printed")
+    p.add_argument("--layer", metavar="N",
+                   help="run only this compute layer of MODEL_DIR (index among compute layers, or name); "
+                        "skips the whole-network test")
+    p.add_argument("--images", default="0", metavar="I,J,...",
+                   help="Fashion-MNIST test-set indices for the network test (default: 0)")
+    p.add_argument("--design", type=Path, metavar="JSON",
+                   help="run MODEL_DIR on this generated design (its metadata JSON) instead of "
+                        "generating one for the model")
+    p.add_argument("--rows", type=int, default=4, help="array rows of the model's design (default 4)")
+    p.add_argument("--cols", type=int, default=4, help="array columns of the model's design (default 4)")
+    p.add_argument("--skip-matrix", action="store_true",
+                   help="with MODEL_DIR: skip the random tests on the design matrix and the mutant")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random tests (default 1)")
+    p.add_argument("--build-dir", type=Path, default=Path("build") / "verify",
+                   help="cache of simulator builds (default: build/verify)")
+    p.set_defaults(func=run_verify)
+
+
+def _parse_images(text: str) -> list[int]:
+    try:
+        idx = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--images must be comma-separated integers, not {text!r}") from None
+    if not idx or any(i < 0 for i in idx):
+        raise ValueError(f"--images must list non-negative indices, not {text!r}")
+    return idx
+
+
+def _select_layers(model, layer: str | None) -> list[str]:
+    compute = [ly.name for ly in model.layers if ly.pe is not None]
+    if layer is None:
+        return compute
+    if layer in compute:
+        return [layer]
+    try:
+        i = int(layer)
+    except ValueError:
+        raise ValueError(
+            f"--layer {layer!r} is not a compute layer of {model.name} (have: {', '.join(compute)})"
+        ) from None
+    if not 0 <= i < len(compute):
+        raise ValueError(f"--layer {i} is out of range: {model.name} has {len(compute)} compute layers (0..{len(compute) - 1})")
+    return [compute[i]]
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from quant.artifact import load_int_model
+    from verification.meta import load_meta
+    from verification.suite import (
+        MATRIX,
+        MUTANT,
+        DesignSpec,
+        config_for_model,
+        generate_design,
+        report_entries,
+        run_design,
+        summary_table,
+        write_report,
+    )
+
+    sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
+    images = _parse_images(args.images)
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"output path {out} exists and is not a folder")
+    model = None
+    if args.model_dir is not None:
+        model = load_int_model(args.model_dir)
+        layers = _select_layers(model, args.layer)
+    elif args.layer is not None or args.design is not None:
+        raise ValueError("--layer and --design need a MODEL_DIR")
+    elif args.skip_matrix:
+        raise ValueError("--skip-matrix needs a MODEL_DIR (otherwise nothing would run)")
+
+    designs_dir = out / "designs"
+    plan: list[tuple[str, object, dict]] = []  # (label, meta, run kwargs)
+    t0 = time.monotonic()
+    if model is not None:
+        if args.design is not None:
+            meta = load_meta(args.design)
+        else:
+            cfg = config_for_model(model, rows=args.rows, cols=args.cols)
+            meta = generate_design(DesignSpec("model", cfg), designs_dir)
+        plan.append((f"{model.name}", meta, dict(
+            testcases=[f"layer_{n}" for n in layers] + ([] if args.layer is not None else ["network"]),
+            model_dir=args.model_dir, layers=layers, network=args.layer is None, images=images)))
+    if not args.skip_matrix:
+        for spec in MATRIX:
+            plan.append((spec.label, generate_design(spec, designs_dir), {}))
+        plan.append((MUTANT.label, generate_design(MUTANT, designs_dir), {"expect_fail": True}))
+
+    entries: list[dict] = []
+    for label, meta, kw in plan:
+        expect_fail = kw.pop("expect_fail", False)
+        for sim in sims:
+            ts = time.monotonic()
+            run = run_design(meta, sim, out_dir=out / "runs" / f"{label}-{sim}",
+                             build_root=args.build_dir, seed=args.seed, waves=args.waves, **kw)
+            got = report_entries(run, label, expect_fail=expect_fail)
+            entries += got
+            ok = sum(e["passed"] for e in got)
+            print(f"{label} on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s"
+                  f" (log {run.log})", flush=True)
+            if args.waves:
+                print(f"  waves: {run.waves if run.waves else 'none written'}", flush=True)
+    report = out / "verify.json"
+    write_report(entries, report)
+    print(summary_table(entries))
+    print(f"wrote {report} ({time.monotonic() - t0:.1f} s)")
+    bad = [e["name"] + " on " + e["simulator"] for e in entries if not e["passed"]]
+    if bad:
+        print(f"adderhw verify: {len(bad)} failed: {', '.join(bad[:5])}", file=sys.stderr)
+        return 1
+    return 0

