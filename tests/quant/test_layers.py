@@ -1,0 +1,160 @@
+"""AdderConv2d / AdderLinear against a straightforward broadcast implementation."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quant import layers
+from quant.layers import AdderConv2d, AdderLinear
+
+
+def naive_adder(cols, w, g, eta):
+    """Reference maths on broadcast tensors: cols [N, K, L], w [O, K], g [N, O, L]."""
+    diff = cols.unsqueeze(1) - w[None, :, :, None]  # [N, O, K, L] = X - W
+    y = -diff.abs().sum(2)  # [N, O, L]
+    gw = (diff * g.unsqueeze(2)).sum((0, 3))  # sum_p (X - W) * G
+    if eta is not None:
+        gw = gw * (eta * math.sqrt(gw.numel()) / gw.norm(p=2).clamp(min=1e-12))
+    gcols = ((-diff).clamp(-1, 1) * g.unsqueeze(2)).sum(1)  # sum_o HardTanh(W - X) * G
+    return y, gw, gcols
+
+
+conv_cases = st.fixed_dictionaries({
+    "n": st.integers(1, 3),
+    "c": st.integers(1, 4),
+    "o": st.integers(1, 5),
+    "kh": st.integers(1, 3),
+    "kw": st.integers(1, 3),
+    "sh": st.integers(1, 3),
+    "sw": st.integers(1, 3),
+    "ph": st.integers(0, 2),
+    "pw": st.integers(0, 2),
+    "h": st.integers(3, 8),
+    "w": st.integers(3, 8),
+    "eta": st.sampled_from([None, 0.2, 1.0]),
+    "seed": st.integers(0, 2**31 - 1),
+})
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=conv_cases)
+def test_conv_matches_broadcast(case):
+    torch.manual_seed(case["seed"])
+    c = case
+    m = AdderConv2d(c["c"], c["o"], (c["kh"], c["kw"]), stride=(c["sh"], c["sw"]),
+                    padding=(c["ph"], c["pw"]), eta=c["eta"]).double()
+    x = (torch.randn(c["n"], c["c"], c["h"], c["w"], dtype=torch.float64) * 1.5).requires_grad_()
+    y = m(x)
+    g = torch.randn_like(y)
+    y.backward(g)
+
+    cols = F.unfold(x.detach(), (c["kh"], c["kw"]), padding=(c["ph"], c["pw"]), stride=(c["sh"], c["sw"]))
+    w = m.adder.detach().reshape(c["o"], -1)
+    y_ref, gw_ref, gcols_ref = naive_adder(cols, w, g.reshape(c["n"], c["o"], -1), c["eta"])
+    gx_ref = F.fold(gcols_ref, (c["h"], c["w"]), (c["kh"], c["kw"]),
+                    padding=(c["ph"], c["pw"]), stride=(c["sh"], c["sw"]))
+    assert y.shape == (c["n"], c["o"], *y.shape[2:])
+    torch.testing.assert_close(y.detach(), y_ref.reshape(y.shape), rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(m.adder.grad, gw_ref.reshape(m.adder.shape), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(x.grad, gx_ref, rtol=1e-12, atol=1e-10)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 6), fin=st.integers(1, 20), fout=st.integers(1, 8),
+       eta=st.sampled_from([None, 0.2]), seed=st.integers(0, 2**31 - 1))
+def test_linear_matches_broadcast(n, fin, fout, eta, seed):
+    torch.manual_seed(seed)
+    m = AdderLinear(fin, fout, eta=eta).double()
+    x = torch.randn(n, fin, dtype=torch.float64, requires_grad=True)
+    y = m(x)
+    g = torch.randn_like(y)
+    y.backward(g)
+    y_ref, gw_ref, gcols_ref = naive_adder(x.detach().unsqueeze(2), m.adder.detach(), g.unsqueeze(2), eta)
+    torch.testing.assert_close(y.detach(), y_ref[:, :, 0], rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(m.adder.grad, gw_ref, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(x.grad, gcols_ref[:, :, 0], rtol=1e-12, atol=1e-10)
+
+
+def test_adaptive_lr_norm():
+    """With eta, the weight gradient's L2 norm is eta * sqrt(numel(W))."""
+    torch.manual_seed(1)
+    m = AdderConv2d(3, 4, 3, padding=1, eta=0.2)
+    m(torch.randn(2, 3, 6, 6)).sum().backward()
+    assert m.adder.grad.norm().item() == pytest.approx(0.2 * math.sqrt(m.adder.numel()), rel=1e-5)
+
+
+def test_input_grad_chunking(monkeypatch):
+    """Tiny chunks (one row each) give the same input gradient as one big chunk."""
+    torch.manual_seed(2)
+    m = AdderConv2d(2, 3, 3, stride=1, padding=1).double()
+    x = torch.randn(2, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(2, 3, 5, 5, dtype=torch.float64)
+    m(x).backward(g)
+    full = x.grad.clone()
+    x.grad = None
+    monkeypatch.setattr(layers, "CHUNK_ELEMENTS", 1)
+    m(x).backward(g)
+    torch.testing.assert_close(x.grad, full, rtol=0, atol=0)
+
+
+def test_float32_close_to_broadcast():
+    torch.manual_seed(3)
+    m = AdderConv2d(16, 16, 3, padding=1)
+    x = torch.randn(4, 16, 8, 8, requires_grad=True)
+    y = m(x)
+    g = torch.randn_like(y)
+    y.backward(g)
+    cols = F.unfold(x.detach(), 3, padding=1)
+    y_ref, _, _ = naive_adder(cols.double(), m.adder.detach().reshape(16, -1).double(),
+                              g.reshape(4, 16, -1).double(), 0.2)
+    rel = (y.detach().double() - y_ref.reshape(y.shape)).abs().max() / y_ref.abs().max()
+    assert rel < 1e-6
+
+
+def test_attributes_and_param_names():
+    conv = AdderConv2d(3, 8, 3, stride=2, padding=1)
+    assert conv.kernel_size == (3, 3) and conv.stride == (2, 2) and conv.padding == (1, 1)
+    assert [n for n, _ in conv.named_parameters()] == ["adder"]
+    assert conv.adder.shape == (8, 3, 3, 3)
+    lin = AdderLinear(10, 4, bias=True)
+    assert lin.adder.shape == (4, 10)
+    assert sorted(n for n, _ in lin.named_parameters()) == ["adder", "bias"]
+    assert lin.kernel_size == (1, 1) and lin.stride == (1, 1) and lin.padding == (0, 0)
+
+
+def test_bias_added():
+    torch.manual_seed(4)
+    m = AdderConv2d(1, 2, 1, bias=True)
+    with torch.no_grad():
+        m.bias.copy_(torch.tensor([1.0, -2.0]))
+        m.adder.zero_()
+    x = torch.ones(1, 1, 2, 2)
+    y = m(x)
+    assert torch.equal(y[0, 0], torch.zeros(2, 2)) and torch.equal(y[0, 1], torch.full((2, 2), -3.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"in_channels": 0, "out_channels": 1, "kernel_size": 3}, "in_channels must be a positive integer, not 0"),
+        ({"in_channels": 1, "out_channels": 1, "kernel_size": 0}, "kernel_size must be a positive integer"),
+        ({"in_channels": 1, "out_channels": 1, "kernel_size": 3, "padding": -1}, "padding must be a non-negative"),
+        ({"in_channels": 1, "out_channels": 1, "kernel_size": 3, "eta": -0.1}, "eta must be a positive finite"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AdderConv2d(**kwargs)
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="does not fit input"):
+        AdderConv2d(1, 1, 5)(torch.zeros(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="same C"):
+        AdderConv2d(2, 1, 1)(torch.zeros(1, 3, 3, 3))
+    with pytest.raises(ValueError, match="adder_linear needs"):
+        AdderLinear(4, 2)(torch.zeros(1, 5))

@@ -1,0 +1,121 @@
+"""Training smoke test on a Fashion-MNIST subset, resume, augmentation, CLI."""
+
+import pytest
+import torch
+
+from quant import checkpoint
+from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
+from quant.train import TrainConfig, augment_batch, train
+from scripts.cli import main
+
+needs_fmnist = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / IDX_FILES[("train", "images")]).exists(),
+    reason="Debian dataset-fashion-mnist not installed",
+)
+
+SMOKE = dict(model="lenet5-bn", kind="adder", dataset="fashion-mnist", batch_size=64, lr=0.1,
+             train_limit=3000, test_limit=1000, seed=0, threads=1)
+
+
+@needs_fmnist
+def test_smoke_adder_beats_chance(tmp_path):
+    lines = []
+    res = train(TrainConfig(epochs=2, **SMOKE), tmp_path / "a.pt", progress=False, log=lines.append)
+    # chance is 10%; a 3000-image, 2-epoch run reaches ~70%
+    assert res.accuracy > 55.0, res.history
+    assert len(lines) == 2 and "test" in lines[-1]
+    ck = checkpoint.load(tmp_path / "a.pt")
+    assert ck.meta["epochs"] == 2 and ck.meta["accuracy"] == res.accuracy
+    assert ck.meta["kind"] == "adder" and len(ck.meta["history"]) == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
+
+
+@needs_fmnist
+def test_resume_equals_uninterrupted(tmp_path):
+    cfg = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 640, "test_limit": 200})
+    full = train(cfg, tmp_path / "full.pt", progress=False, log=lambda s: None)
+    part = tmp_path / "part.pt"
+    _train_one_epoch_of(cfg, part)
+    lines = []
+    resumed = train(cfg, part, resume=True, progress=False, log=lines.append)
+    assert lines[0] == f"resuming {part} after epoch 1/2"
+    assert resumed.accuracy == full.accuracy
+    sd_full = checkpoint.load(tmp_path / "full.pt").model.state_dict()
+    sd_res = checkpoint.load(part).model.state_dict()
+    for k in sd_full:
+        assert torch.equal(sd_full[k], sd_res[k]), k
+    assert torch.load(part, weights_only=True)["train_state"]["epoch"] == 2
+
+
+def _train_one_epoch_of(cfg, path):
+    """Run ``cfg`` but stop after its first epoch, as an interrupted run would."""
+    class Stop(Exception):
+        pass
+
+    def log(line):
+        raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, path, progress=False, log=log)
+    assert torch.load(path, weights_only=True)["train_state"]["epoch"] == 1
+
+
+@needs_fmnist
+def test_resume_refuses_other_recipe(tmp_path):
+    cfg = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 256, "test_limit": 100})
+    _train_one_epoch_of(cfg, tmp_path / "r.pt")
+    other = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 256, "test_limit": 100, "lr": 0.05})
+    with pytest.raises(ValueError, match="different recipe .*lr: checkpoint 0.1, now 0.05"):
+        train(other, tmp_path / "r.pt", resume=True, progress=False)
+
+
+def test_resume_needs_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume"):
+        train(TrainConfig(epochs=1, **SMOKE), tmp_path / "none.pt", resume=True, progress=False)
+
+
+def test_augment_batch_crop_and_flip():
+    x = torch.arange(2 * 1 * 4 * 4, dtype=torch.float32).reshape(2, 1, 4, 4)
+    gen = torch.Generator().manual_seed(0)
+    out = augment_batch(x, 0, True, gen)
+    for i in range(2):
+        assert torch.equal(out[i], x[i]) or torch.equal(out[i], x[i].flip(2))
+    gen = torch.Generator().manual_seed(1)
+    out = augment_batch(x, 1, False, gen)
+    assert out.shape == x.shape
+    for i in range(2):
+        padded = torch.nn.functional.pad(x[i], (1, 1, 1, 1))
+        windows = [padded[:, a:a + 4, b:b + 4] for a in range(3) for b in range(3)]
+        assert any(torch.equal(out[i], w) for w in windows)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epochs": 0}, "epochs must be a positive integer, not 0"),
+    ({"model": "vgg"}, "unknown model 'vgg'"),
+    ({"model": "resnet20"}, "takes \\(3, 32, 32\\) inputs, not fashion-mnist images"),
+    ({"lr": -1.0}, "lr must be a positive number"),
+    ({"warmup_epochs": 5, "epochs": 5}, "warmup_epochs \\(5\\) must be smaller than epochs \\(5\\)"),
+])
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+@needs_fmnist
+def test_cli_train_and_eval(tmp_path, capsys):
+    out = tmp_path / "cnn.pt"
+    rc = main(["train", "--kind", "cnn", "--epochs", "1", "--train-limit", "1000", "--test-limit", "500",
+               "--out", str(out), "--no-progress", "--threads", "1"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "epoch 1/1" in text and f"{out}: lenet5-bn (cnn) on fashion-mnist: test accuracy" in text
+    rc = main(["eval", str(out), "--limit", "500", "--threads", "1"])
+    assert rc == 0
+    stored = checkpoint.load(out).meta["accuracy"]
+    assert f"test: {stored:.2f}% of 500 images (stored: {stored:.2f}%)" in capsys.readouterr().out
+
+
+def test_cli_eval_errors_are_one_line(tmp_path, capsys):
+    assert main(["eval", str(tmp_path / "missing.pt")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"adderhw eval: error: checkpoint not found: {tmp_path / 'missing.pt'}"]
