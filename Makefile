@@ -1,4 +1,8 @@
 # adderhw — the two commands are `make demo` and `make test`; both set up first.
+# torch's OpenMP threads spin-wait by default, which is up to 10x slower on a
+# shared 2-core machine; passive waiting costs nothing when the machine is idle.
+export OMP_WAIT_POLICY := PASSIVE
+
 VENV    := .venv
 PY      := $(VENV)/bin/python
 ADDERHW := $(VENV)/bin/adderhw

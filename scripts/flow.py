@@ -1,0 +1,231 @@
+"""``adderhw flow``: checkpoint → integer model → estimates → Verilog → synthesis → cocotb → report.
+
+Every step is one of the ordinary subcommands (``quantize``, ``estimate``,
+``generate``, ``synth``, ``verify``) run in-process with the arguments the
+report prints, so each number in ``report.md`` is what that subcommand writes
+when run by hand.  Steps are cached (:mod:`scripts.steps`): a re-run reuses a
+step whose command line and input bytes did not change, and a failing step
+stops the flow with its error while the finished steps' folders stay intact.
+
+Output layout (``OUT_DIR``)::
+
+    quantize/   adderhw quantize CKPT --bits B            (the integer model)
+    sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
+    estimate/   adderhw estimate quantize/ --preset ...    (cycles, energy, area)
+    generate/   adderhw generate ... --pe adder|mult       (adder/ and mult/)
+    synth/      adderhw synth generate/adder/<name>.v --compare
+    verify/     adderhw verify quantize/ --sim SIM          (RTL == golden, cycles == hwsim)
+    report.md   everything above, with plots in plots/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.steps import Step, run_step
+
+__all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
+
+STEP_NAMES = ("quantize", "sweep", "estimate", "generate", "synth", "verify", "report")
+
+
+class StepFailed(ValueError):
+    """A flow step failed; raised as a user-facing error (one line, exit 1)."""
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    checkpoint: Path
+    out: Path
+    bits: int = 8
+    rows: int = 4
+    cols: int = 4
+    sim: str = "verilator"
+    sweep: str = "8,6,5,4"
+    target: str = "ice40-hx8k"
+    eval_images: int | None = None
+    layer: str | None = None
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.bits <= 16:
+            raise ValueError(f"bits must be in 2..16, not {self.bits}")
+        for name in ("rows", "cols"):
+            v = getattr(self, name)
+            if v < 1:
+                raise ValueError(f"{name} must be a positive integer, not {v}")
+        if self.sim not in ("verilator", "icarus"):
+            raise ValueError(f"sim must be verilator or icarus, not {self.sim!r}")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "flow",
+        help="run quantize, estimate, generate, synth and verify on a checkpoint and write one report",
+        description="End to end: quantize CKPT (and a bit sweep), estimate the adder array "
+        "against a multiplier array, generate Verilog of both, synthesise them, run the "
+        "cocotb testbenches on real layers, and write OUT_DIR/report.md with plots. "
+        "Finished steps are reused when their inputs did not change.",
+    )
+    p.add_argument("checkpoint", metavar="CKPT", type=Path, help="adderhw checkpoint (.pt)")
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
+    p.add_argument("--bits", type=int, default=8, help="operand bits (default 8)")
+    p.add_argument("--rows", type=int, default=4, help="array rows (default 4)")
+    p.add_argument("--cols", type=int, default=4, help="array columns (default 4)")
+    p.add_argument("--sim", choices=("verilator", "icarus"), default="verilator",
+                   help="simulator for the testbenches (default verilator)")
+    p.add_argument("--sweep", default="8,6,5,4", metavar="B1,B2,...",
+                   help="bit widths of the accuracy sweep (default 8,6,5,4)")
+    p.add_argument("--target", default="ice40-hx8k",
+                   choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
+                   help="synthesis target (default ice40-hx8k)")
+    p.add_argument("--eval", type=int, default=None, metavar="N", dest="eval_images",
+                   help="evaluate accuracy on the first N test images (default: all)")
+    p.add_argument("--layer", default=None, metavar="N",
+                   help="verify only this compute layer (index or name) instead of every "
+                   "layer and the whole network layer by layer")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    opts = FlowOptions(
+        checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
+        cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
+        eval_images=args.eval_images, layer=args.layer,
+    )
+    run_flow(opts)
+    return 0
+
+
+def _adderhw(argv: list[str], step: str) -> None:
+    """Run one ``adderhw`` subcommand in-process; raise StepFailed if it fails."""
+    from scripts.cli import main
+
+    print(f"  $ adderhw {' '.join(argv)}", flush=True)
+    rc = main(argv)
+    if rc != 0:
+        raise StepFailed(f"step {step} failed (exit {rc}): adderhw {' '.join(argv)}")
+
+
+def _version() -> str:
+    from scripts.cli import _version as v
+
+    return v()
+
+
+def _design_name(folder: Path) -> str:
+    jsons = sorted(p for p in folder.glob("*.json") if p.name != ".step.json")
+    if len(jsons) != 1:
+        raise StepFailed(f"expected one design JSON in {folder}, found {len(jsons)}")
+    return jsons[0].stem
+
+
+def _max_k(model_dir: Path) -> int:
+    from quant.artifact import load_int_model
+
+    model = load_int_model(model_dir)
+    ks = [layer.K for layer in model.layers if getattr(layer, "K", None)]
+    if not ks:
+        raise StepFailed(f"{model_dir} has no conv/linear layers")
+    return max(ks)
+
+
+def build_steps(opts: FlowOptions) -> list[Step]:
+    out = opts.out
+    ckpt = opts.checkpoint
+    q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
+    g_dir, y_dir, v_dir = out / "generate", out / "synth", out / "verify"
+    ev = ["--eval", str(opts.eval_images)] if opts.eval_images else []
+
+    q_args = ["quantize", str(ckpt), "--bits", str(opts.bits), *ev]
+    s_args = ["quantize", str(ckpt), "--sweep", opts.sweep, *ev]
+    preset = (
+        f'description = "flow: {opts.rows}x{opts.cols} array, {opts.bits}-bit"\n'
+        f"rows = {opts.rows}\ncols = {opts.cols}\nbits = {opts.bits}\n"
+    )
+    e_args = ["estimate", str(q_dir), "--sweep", "rows=4,8,16", "cols=4,8,16"]
+
+    def quantize(tmp: Path) -> None:
+        _adderhw([*q_args, "-o", str(tmp)], "quantize")
+
+    def sweep(tmp: Path) -> None:
+        _adderhw([*s_args, "-o", str(tmp)], "sweep")
+
+    def estimate(tmp: Path) -> None:
+        preset_file = tmp.parent / f".flow-preset-{opts.rows}x{opts.cols}.toml"
+        preset_file.write_text(preset)
+        try:
+            _adderhw([*e_args, "--preset", str(preset_file), "-o", str(tmp)], "estimate")
+        finally:
+            preset_file.unlink(missing_ok=True)
+
+    def generate(tmp: Path) -> None:
+        max_k = _max_k(q_dir)
+        for pe in ("adder", "mult"):
+            _adderhw(["generate", "--rows", str(opts.rows), "--cols", str(opts.cols),
+                      "--bits", str(opts.bits), "--pe", pe, "--max-k", str(max_k),
+                      "-o", str(tmp / pe)], "generate")
+
+    def synth(tmp: Path) -> None:
+        verilog = g_dir / "adder" / f"{_design_name(g_dir / 'adder')}.v"
+        _adderhw(["synth", str(verilog), "--target", opts.target, "--compare",
+                  "-o", str(tmp)], "synth")
+
+    def verify(tmp: Path) -> None:
+        argv = ["verify", str(q_dir), "--sim", opts.sim, "--rows", str(opts.rows),
+                "--cols", str(opts.cols), "--skip-matrix", "-o", str(tmp)]
+        if opts.layer is not None:
+            argv[1:1] = ["--layer", str(opts.layer)]
+        _adderhw(argv, "verify")
+
+    def report(tmp: Path) -> None:
+        from scripts.flow_report import write_report
+
+        write_report(opts, tmp)
+
+    return [
+        Step("quantize", q_dir, quantize, q_args, (ckpt,)),
+        Step("sweep", s_dir, sweep, s_args, (ckpt,)),
+        Step("estimate", e_dir, estimate, [*e_args, preset], (q_dir,)),
+        Step("generate", g_dir, generate,
+             [str(opts.rows), str(opts.cols), str(opts.bits)], (q_dir,)),
+        Step("synth", y_dir, synth, [opts.target], (g_dir,)),
+        Step("verify", v_dir, verify,
+             [opts.sim, str(opts.rows), str(opts.cols), str(opts.layer)], (q_dir,)),
+        Step("report", out / "report", report, [str(opts)],
+             (q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
+    ]
+
+
+def run_flow(opts: FlowOptions) -> Path:
+    """Run every step (reusing finished ones); return the path of ``report.md``."""
+    if not opts.checkpoint.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
+    opts.out.mkdir(parents=True, exist_ok=True)
+    version = _version()
+    steps = build_steps(opts)
+    t0 = time.perf_counter()
+    for i, step in enumerate(steps, 1):
+        print(f"[{i}/{len(steps)}] {step.name} → {step.out}", flush=True)
+        res = run_step(step, version)
+        if res.reused:
+            print(f"[{i}/{len(steps)}] {step.name}: inputs unchanged, reused", flush=True)
+        else:
+            print(f"[{i}/{len(steps)}] {step.name}: done in {res.seconds:.1f} s", flush=True)
+    report = opts.out / "report.md"
+    tmp = report.with_suffix(".md.tmp")
+    shutil.copyfile(opts.out / "report" / "report.md", tmp)
+    tmp.replace(report)
+    print(f"flow: finished in {time.perf_counter() - t0:.1f} s; report: {report}", flush=True)
+    return report
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from scripts.cli import main
+
+    sys.exit(main(["flow", *sys.argv[1:]]))

@@ -1,0 +1,205 @@
+"""The report of ``adderhw flow``: one Markdown page tying the steps' JSON together.
+
+Every number is read from a file a subcommand wrote (``quantize/report.json``,
+``sweep/sweep.json``, ``estimate/summary.json``, ``generate/*/<name>.json``,
+``synth/compare.json``, ``verify/verify.json``); nothing is recomputed here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report", "load_results"]
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"flow report: missing {path} (did its step run?)") from exc
+    except ValueError as exc:
+        raise ValueError(f"flow report: {path} is not valid JSON: {exc}") from exc
+
+
+def _design_json(folder: Path) -> dict:
+    files = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+    if len(files) != 1:
+        raise ValueError(f"flow report: expected one design JSON in {folder}, found {len(files)}")
+    return _read_json(files[0]) | {"_file": files[0].name}
+
+
+def load_results(out: Path) -> dict:
+    """All the step outputs the report uses, by step name."""
+    return {
+        "quantize": _read_json(out / "quantize" / "report.json"),
+        "sweep": _read_json(out / "sweep" / "sweep.json"),
+        "estimate": _read_json(out / "estimate" / "summary.json"),
+        "generate": {pe: _design_json(out / "generate" / pe) for pe in ("adder", "mult")},
+        "synth": _read_json(out / "synth" / "compare.json"),
+        "verify": _read_json(out / "verify" / "verify.json"),
+    }
+
+
+def _fmt(x: float, digits: int = 2) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _plots(res: dict, plots: Path) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots.mkdir(parents=True, exist_ok=True)
+    made = {}
+
+    rows = sorted(res["sweep"]["rows"], key=lambda r: r["bits"])
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot([r["bits"] for r in rows], [r["int_accuracy"] for r in rows], "o-", label="integer (golden)")
+    ax.axhline(rows[0]["float_accuracy"], color="gray", ls="--", label="float")
+    ax.set_xlabel("bits")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs bit width")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(plots / "accuracy_vs_bits.png", dpi=120)
+    plt.close(fig)
+    made["accuracy"] = "accuracy_vs_bits.png"
+
+    synth = [v for v in res["synth"] if not v.get("dsp")]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    names = [v["config"]["pe"] for v in synth]
+    ax.bar(names, [v["resources"]["lc"] for v in synth], color=["tab:green", "tab:red"][: len(names)])
+    for i, v in enumerate(synth):
+        ax.text(i, v["resources"]["lc"], f'{v["resources"]["lc"]}\n{v["fmax_mhz"]:.1f} MHz',
+                ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("logic cells")
+    cfg = synth[0]["config"]
+    ax.set_title(f'{cfg["rows"]}x{cfg["cols"]} array, {cfg["bits"]}-bit, {synth[0]["target"]}')
+    ax.margins(y=0.25)
+    fig.tight_layout()
+    fig.savefig(plots / "logic_cells.png", dpi=120)
+    plt.close(fig)
+    made["logic_cells"] = "logic_cells.png"
+    return made
+
+
+def write_report(opts, folder: Path) -> Path:
+    """Write ``folder/report.md`` and ``folder/plots/*.png`` from the steps in ``opts.out``.
+
+    Image links are relative to ``opts.out``, where the flow copies ``report.md``.
+    """
+    out = Path(opts.out)
+    res = load_results(out)
+    made = _plots(res, folder / "plots")
+    final_rel = os.path.relpath(out / "report" / "plots", out)
+    q, est, ver = res["quantize"], res["estimate"], res["verify"]
+    L: list[str] = []
+    L.append(f"# adderhw flow report: `{opts.checkpoint}`\n")
+    L.append(
+        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, "
+        f"{opts.rows}x{opts.cols} array, simulator {opts.sim}, target {opts.target}. "
+        f"Each section is the output of the `adderhw` subcommand named in it; "
+        f"the step folders hold the full outputs.\n"
+    )
+
+    # 1. quantization
+    L.append("## 1. Quantization (`adderhw quantize`)\n")
+    L.append(_table(
+        ["bits", "float accuracy (%)", "integer accuracy (%)", "drop (points)", "int/float top-1 agreement (%)", "test images"],
+        [[q["bits"], _fmt(q["float_accuracy"]), _fmt(q["int_accuracy"]),
+          _fmt(q["float_accuracy"] - q["int_accuracy"]), _fmt(q["int_float_top1_agreement_pct"]),
+          q["eval_images"]]],
+    ))
+    L.append("\nPer layer (`quantize/report.json`):\n")
+    L.append(_table(
+        ["layer", "kind", "K", "acc bits", "SQNR (dB)", "additions/image", "multiplications/image"],
+        [[l["name"], l["kind"], l.get("K", ""), l.get("acc_bits", ""), l.get("sqnr_db", ""),
+          f'{l.get("additions_per_image", 0):,}', f'{l.get("multiplications_per_image", 0):,}']
+         for l in q["layers"]],
+    ))
+    L.append("\n### Bit-width sweep (`quantize/ --sweep`)\n")
+    L.append(_table(
+        ["bits", "float accuracy (%)", "integer accuracy (%)", "drop (points)"],
+        [[r["bits"], _fmt(r["float_accuracy"]), _fmt(r["int_accuracy"]),
+          _fmt(r["float_accuracy"] - r["int_accuracy"])]
+         for r in sorted(res["sweep"]["rows"], key=lambda r: -r["bits"])],
+    ))
+    L.append(f"\n![accuracy vs bits]({final_rel}/{made['accuracy']})\n")
+
+    # 2. estimate
+    cfg = est["config"]
+    L.append(f"## 2. Cycles, energy and area (`adderhw estimate`, table {est['table']['name']})\n")
+    L.append(f"Array {cfg['rows']}x{cfg['cols']}, {cfg['bits']}-bit, {cfg['clock_mhz']} MHz, "
+             f"accumulator {cfg['acc_bits']} bits. Table: {est['table']['title']}.\n")
+    hdr = ["design", "total cycles", "latency (us)", "energy (pJ)", "PE (pJ)", "registers (pJ)",
+           "buffers (pJ)", "DRAM (pJ)", f"area ({est['table'].get('area_unit', 'um2')})", "utilization (%)"]
+    rows = []
+    for name in ("adder", "mult"):
+        d = est["designs"][name]
+        b = d["energy_breakdown_pj"]
+        rows.append([name, f"{d['total_cycles']:,}", _fmt(d["latency_us"]), _fmt(d["energy_pj"], 0),
+                     _fmt(b["pe_pj"], 0), _fmt(b["reg_pj"], 0), _fmt(b["buffer_pj"], 0),
+                     _fmt(b["dram_pj"], 0), _fmt(d["area_um2"], 0), _fmt(100 * d["utilization"], 1)])
+    L.append(_table(hdr, rows))
+    r = est["ratios_adder_over_mult"]
+    L.append(f"\nAdder / multiplier: cycles {r['total_cycles']:.3f}, energy {r['energy_pj']:.3f}, "
+             f"area {r['area_um2']:.3f}.\n")
+    cpu = est.get("cpu_latency_model")
+    if cpu:
+        L.append(f"CPU latency model (multiply {cpu['mult_cycles']} cycles, add {cpu['add_cycles']}):\n")
+        L.append(_table(
+            ["as", "multiplications", "additions", "cycles"],
+            [["CNN", f"{cpu['cnn']['mults']:,}", f"{cpu['cnn']['adds']:,}", f"{cpu['cnn']['cycles']:,}"],
+             ["AdderNet", f"{cpu['addernet']['mults']:,}", f"{cpu['addernet']['adds']:,}",
+              f"{cpu['addernet']['cycles']:,}"]],
+        ))
+        L.append("")
+    L.append("![energy breakdown adder vs multiplier](estimate/energy_breakdown.png)\n")
+    L.append("![latency and energy vs array size](estimate/sweep.png)\n")
+
+    # 3. generate
+    L.append("## 3. Generated Verilog (`adderhw generate`)\n")
+    grows = []
+    for pe, meta in res["generate"].items():
+        gcfg = meta.get("config", {})
+        grows.append([pe, f"`generate/{pe}/{meta['_file'][:-5]}.v`", gcfg.get("acc_bits", meta.get("acc_bits")),
+                      gcfg.get("max_k", ""), json.dumps(meta.get("latency", ""))])
+    L.append(_table(["PE", "Verilog", "acc bits", "max K", "latency"], grows))
+    L.append("")
+
+    # 4. synth
+    L.append(f"## 4. Synthesis (`adderhw synth --compare`, {res['synth'][0]['target']})\n")
+    srows = []
+    for v in res["synth"]:
+        rr = v["resources"]
+        srows.append([v["config"]["pe"] + (" (DSP)" if v.get("dsp") else ""), rr["lc"], rr["lut"],
+                      rr["ff"], rr["carry"], rr["dsp"], rr["bram"], _fmt(v["fmax_mhz"]),
+                      f"yosys {v['tools'].get('yosys')}, nextpnr {v['tools'].get('nextpnr')}"])
+    L.append(_table(["PE", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], srows))
+    L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
+
+    # 5. verify
+    L.append(f"## 5. Verification (`adderhw verify`, {opts.sim})\n")
+    vrows = []
+    for t in ver:
+        cm, cp = t.get("cycles_measured"), t.get("cycles_predicted")
+        vrows.append([t["name"], t["simulator"], "pass" if t["passed"] else "FAIL",
+                      "" if cm is None else f"{cm:,}", "" if cp is None else f"{cp:,}",
+                      "" if cm is None or cp is None else cm - cp])
+    L.append(_table(["test", "simulator", "result", "cycles measured", "cycles predicted (hwsim)",
+                     "difference"], vrows))
+    passed = sum(1 for t in ver if t["passed"])
+    L.append(f"\n{passed} of {len(ver)} passed.\n")
+    text = "\n".join(L)
+    (folder / "report.md").write_text(text)
+    return folder / "report.md"
