@@ -1,0 +1,613 @@
+"""The integer model artifact: ``manifest.json`` + ``weights.npz`` (numpy only).
+
+This module is the file format of docs/interfaces.md section 4.  hwsim and the
+testbenches load artifacts with :func:`load_int_model`; it never imports torch.
+
+Layout of ``manifest.json`` (format ``adderhw-int-model``, version
+:data:`FORMAT_VERSION`)::
+
+    {"format": "adderhw-int-model", "format_version": 1,
+     "name": ..., "dataset": ..., "class_names": [...],
+     "source": {"path": ..., "sha256": ...},
+     "quantization": {...settings...},
+     "input": {"shape": [C, H, W], "mean": [...], "std": [...],
+               "scale": s, "zero_point": z, "bits": b, "signed": false},
+     "weights_sha256": <sha256 of weights.npz>,
+     "layers": [{"name": ..., "kind": ..., "inputs": [...], ...}, ...]}
+
+Array fields are stored in ``weights.npz`` under ``"<layer>.<field>"`` and
+referenced from the manifest as ``{"array": key, "shape": [...], "dtype": ...}``.
+
+Layer kinds and their fields (all integer arrays int64):
+
+* ``adder_conv``, ``adder_linear``, ``conv``, ``linear``: ``kernel``,
+  ``stride``, ``padding`` (linear: 1x1, 1, 0 over one pixel), ``K``,
+  ``weight [O, K]`` (im2col order ``k = c*kh*kw + i*kw + j``),
+  ``in_scale``, ``in_zero_point`` (padding value), ``bits`` (operand width),
+  ``weight_bits``, ``acc_bits`` (= ``hwsim.config.acc_bits_for(bits, K, pe)``),
+  ``compensation [O]`` (float64, already folded into the requant bias),
+  ``weight_scale [O]`` (float64, multiply layers only) and ``requant``.
+* ``maxpool``: ``kernel``, ``stride``, ``padding`` (pads with ``lo``).
+* ``avgpool``: ``kernel``, ``stride`` and a fixed ``requant`` of the window
+  sum (``m``, ``n`` scalars).
+* ``add``: a fixed ``requant`` whose ``m`` holds one multiplier per input:
+  ``q = clamp((m[0]*a + m[1]*b + n) >> shift, lo, hi)``.
+* ``flatten``: ``[C, H, W] -> [C*H*W]`` in C order.
+
+``requant`` (:class:`Requant`): ``mode`` fixed (``m``, ``n``, ``shift``,
+``lo``, ``hi``, plus the widths ``n_bits`` and ``sum_bits`` the datapath
+needs) or threshold (``thr [O, 2**out_bits-1]``, ``neg [O]``); always
+``out_scale``, ``out_zero_point``, ``out_bits``, ``out_signed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.config import acc_bits_for
+from quant.intops import InputQuant, code_range
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "LAYER_KINDS",
+    "COMPUTE_KINDS",
+    "Requant",
+    "IntLayer",
+    "IntModel",
+    "save_int_model",
+    "load_int_model",
+    "MANIFEST_NAME",
+    "WEIGHTS_NAME",
+]
+
+FORMAT = "adderhw-int-model"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+WEIGHTS_NAME = "weights.npz"
+
+COMPUTE_KINDS = ("adder_conv", "adder_linear", "conv", "linear")
+LAYER_KINDS = COMPUTE_KINDS + ("maxpool", "avgpool", "add", "flatten")
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Requant:
+    """Integer re-quantisation of an accumulator (or a pool sum / residual sum).
+
+    Fixed point: ``q = clamp((m*acc + n) >> shift, lo, hi)``.
+    Threshold: ``cnt = #{t: acc >= thr[t]}``, ``q = neg ? 2**out_bits-1 - cnt : cnt``.
+    The output code means the real value ``out_scale * (q - out_zero_point)``.
+    """
+
+    mode: str
+    out_scale: float
+    out_zero_point: int
+    out_bits: int
+    out_signed: bool = False
+    m: np.ndarray | None = None
+    n: np.ndarray | None = None
+    shift: int | None = None
+    lo: int | None = None
+    hi: int | None = None
+    n_bits: int | None = None
+    sum_bits: int | None = None
+    thr: np.ndarray | None = None
+    neg: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("fixed", "threshold"):
+            raise ValueError(f"requant mode must be fixed or threshold, not {self.mode!r}")
+        if not (isinstance(self.out_scale, (int, float)) and self.out_scale > 0 and math.isfinite(self.out_scale)):
+            raise ValueError(f"requant out_scale must be positive and finite, not {self.out_scale!r}")
+        if not _is_int(self.out_bits) or not 1 <= self.out_bits <= 32:
+            raise ValueError(f"requant out_bits must be an integer in 1..32, not {self.out_bits!r}")
+        if self.mode == "fixed":
+            for name in ("m", "n"):
+                v = getattr(self, name)
+                if v is None:
+                    raise ValueError(f"fixed requant needs {name}")
+                object.__setattr__(self, name, np.asarray(v, dtype=np.int64))
+            for name in ("shift", "lo", "hi"):
+                if not _is_int(getattr(self, name)):
+                    raise ValueError(f"fixed requant {name} must be an integer, not {getattr(self, name)!r}")
+            if not 0 <= self.shift <= 62:
+                raise ValueError(f"fixed requant shift must be in 0..62, not {self.shift}")
+            if self.lo > self.hi:
+                raise ValueError(f"fixed requant lo={self.lo} exceeds hi={self.hi}")
+        else:
+            if self.out_signed:
+                raise ValueError("threshold requant produces unsigned codes")
+            if self.thr is None or self.neg is None:
+                raise ValueError("threshold requant needs thr and neg")
+            thr = np.asarray(self.thr, dtype=np.int64)
+            neg = np.asarray(self.neg, dtype=np.int64)
+            t = (1 << self.out_bits) - 1
+            if thr.ndim != 2 or thr.shape[1] != t:
+                raise ValueError(f"threshold thr must be [O, {t}], not {list(thr.shape)}")
+            if neg.shape != (thr.shape[0],) or not np.all((neg == 0) | (neg == 1)):
+                raise ValueError("threshold neg must be [O] of 0/1")
+            if thr.size and (thr.min() < 0 or np.any(np.diff(thr, axis=1) < 0)):
+                raise ValueError("threshold thr must be non-negative and non-decreasing along t")
+            object.__setattr__(self, "thr", thr)
+            object.__setattr__(self, "neg", neg)
+        lo, hi = code_range(self.out_bits, self.out_signed)
+        if not lo <= self.out_zero_point <= hi:
+            raise ValueError(f"requant out_zero_point {self.out_zero_point} outside {lo}..{hi}")
+        if self.mode == "fixed" and not (lo <= self.lo and self.hi <= hi):
+            raise ValueError(
+                f"fixed requant clamp {self.lo}..{self.hi} exceeds the {self.out_bits}-bit "
+                f"{'signed' if self.out_signed else 'unsigned'} range"
+            )
+
+    @property
+    def qmin(self) -> int:
+        return self.lo if self.mode == "fixed" else 0
+
+    @property
+    def qmax(self) -> int:
+        return self.hi if self.mode == "fixed" else (1 << self.out_bits) - 1
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IntLayer:
+    """One layer of an :class:`IntModel` (see the module docstring for fields per kind)."""
+
+    name: str
+    kind: str
+    inputs: tuple
+    in_shape: tuple
+    out_shape: tuple
+    kernel: tuple | None = None
+    stride: int | None = None
+    padding: int | None = None
+    K: int | None = None
+    weight: np.ndarray | None = None
+    in_scale: float | None = None
+    in_zero_point: int | None = None
+    bits: int | None = None
+    weight_bits: int | None = None
+    acc_bits: int | None = None
+    compensation: np.ndarray | None = None
+    weight_scale: np.ndarray | None = None
+    requant: Requant | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"layer name must be a non-empty string, not {self.name!r}")
+        if self.kind not in LAYER_KINDS:
+            raise ValueError(f"layer {self.name}: unknown kind {self.kind!r}")
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "in_shape", tuple(int(v) for v in self.in_shape))
+        object.__setattr__(self, "out_shape", tuple(int(v) for v in self.out_shape))
+        if self.kernel is not None:
+            object.__setattr__(self, "kernel", tuple(int(v) for v in self.kernel))
+        need_inputs = 2 if self.kind == "add" else 1
+        if len(self.inputs) != need_inputs:
+            raise ValueError(f"layer {self.name}: {self.kind} needs {need_inputs} input(s), not {len(self.inputs)}")
+        if self.kind in COMPUTE_KINDS:
+            self._check_compute()
+        elif self.kind in ("maxpool", "avgpool"):
+            if self.kernel is None or len(self.kernel) != 2 or not _is_int(self.stride) or not _is_int(self.padding):
+                raise ValueError(f"layer {self.name}: {self.kind} needs kernel (kh, kw), stride and padding")
+            c, h, w = self.in_shape
+            oh = (h + 2 * self.padding - self.kernel[0]) // self.stride + 1
+            ow = (w + 2 * self.padding - self.kernel[1]) // self.stride + 1
+            if self.out_shape != (c, oh, ow):
+                raise ValueError(f"layer {self.name}: out_shape {self.out_shape} does not match the pool ({c}, {oh}, {ow})")
+            if self.kind == "avgpool" and (self.requant is None or self.requant.mode != "fixed" or self.requant.m.size != 1):
+                raise ValueError(f"layer {self.name}: avgpool needs a fixed requant with scalar m, n")
+        elif self.kind == "add":
+            if self.requant is None or self.requant.mode != "fixed" or self.requant.m.shape != (2,) or self.requant.n.size != 1:
+                raise ValueError(f"layer {self.name}: add needs a fixed requant with m [2] and scalar n")
+            if self.in_shape != self.out_shape:
+                raise ValueError(f"layer {self.name}: add changes the shape {self.in_shape} -> {self.out_shape}")
+        elif self.kind == "flatten":
+            if self.out_shape != (int(np.prod(self.in_shape)),):
+                raise ValueError(f"layer {self.name}: flatten of {self.in_shape} cannot give {self.out_shape}")
+
+    def _check_compute(self) -> None:
+        nm = self.name
+        pe = "adder" if self.kind.startswith("adder") else "mult"
+        if self.weight is None or self.requant is None:
+            raise ValueError(f"layer {nm}: {self.kind} needs weight and requant")
+        w = np.asarray(self.weight)
+        if w.dtype != np.int64 or w.ndim != 2:
+            raise ValueError(f"layer {nm}: weight must be int64 [O, K], not {w.dtype} {list(w.shape)}")
+        o, k = w.shape
+        if self.kernel is None or len(self.kernel) != 2 or not _is_int(self.stride) or not _is_int(self.padding):
+            raise ValueError(f"layer {nm}: needs kernel (kh, kw), stride and padding")
+        kh, kw = self.kernel
+        if self.kind.endswith("linear"):
+            if len(self.in_shape) != 1 or self.kernel != (1, 1) or self.stride != 1 or self.padding != 0:
+                raise ValueError(f"layer {nm}: a linear layer takes [F] inputs with kernel 1x1, stride 1, padding 0")
+            want_k, want_out = self.in_shape[0], (o,)
+        else:
+            if len(self.in_shape) != 3:
+                raise ValueError(f"layer {nm}: a conv layer takes [C, H, W] inputs, not {self.in_shape}")
+            c, h, wd = self.in_shape
+            oh = (h + 2 * self.padding - kh) // self.stride + 1
+            ow = (wd + 2 * self.padding - kw) // self.stride + 1
+            want_k, want_out = c * kh * kw, (o, oh, ow)
+        if self.K != k or k != want_k:
+            raise ValueError(f"layer {nm}: K={self.K} and weight [{o}, {k}] do not match the input {self.in_shape} (K={want_k})")
+        if self.out_shape != want_out:
+            raise ValueError(f"layer {nm}: out_shape {self.out_shape} does not match {want_out}")
+        if not _is_int(self.bits) or not 2 <= self.bits <= 16:
+            raise ValueError(f"layer {nm}: bits must be in 2..16, not {self.bits!r}")
+        if not _is_int(self.weight_bits) or not 2 <= self.weight_bits <= self.bits:
+            raise ValueError(f"layer {nm}: weight_bits must be in 2..bits, not {self.weight_bits!r}")
+        need = acc_bits_for(int(self.bits), int(k), pe)
+        if self.acc_bits != need:
+            raise ValueError(f"layer {nm}: acc_bits={self.acc_bits} but K={k} at {self.bits} bits needs {need}")
+        lo, hi = code_range(self.bits, signed=(pe == "mult"))
+        if w.size and (w.min() < lo or w.max() > hi):
+            raise ValueError(f"layer {nm}: weight codes outside the {self.bits}-bit range {lo}..{hi}")
+        if not _is_int(self.in_zero_point) or not lo <= self.in_zero_point <= hi:
+            raise ValueError(f"layer {nm}: in_zero_point {self.in_zero_point!r} outside {lo}..{hi}")
+        if pe == "mult" and self.in_zero_point != 0:
+            raise ValueError(f"layer {nm}: multiply layers need in_zero_point 0")
+        comp = np.asarray(self.compensation if self.compensation is not None else np.zeros(o), dtype=np.float64)
+        if comp.shape != (o,):
+            raise ValueError(f"layer {nm}: compensation must be [{o}]")
+        object.__setattr__(self, "compensation", comp)
+        if pe == "mult":
+            ws = np.asarray(self.weight_scale, dtype=np.float64) if self.weight_scale is not None else None
+            if ws is None or ws.shape != (o,):
+                raise ValueError(f"layer {nm}: multiply layers need weight_scale [{o}]")
+            object.__setattr__(self, "weight_scale", ws)
+        rq = self.requant
+        if rq.mode == "fixed" and rq.m.shape not in ((o,), ()) or rq.mode == "fixed" and rq.n.shape not in ((o,), ()):
+            raise ValueError(f"layer {nm}: fixed requant m and n must be [{o}]")
+        if rq.mode == "threshold" and rq.thr.shape[0] != o:
+            raise ValueError(f"layer {nm}: threshold thr must have {o} rows")
+
+    @property
+    def pe(self) -> str | None:
+        """``"adder"`` or ``"mult"`` for compute layers, else None."""
+        if self.kind not in COMPUTE_KINDS:
+            return None
+        return "adder" if self.kind.startswith("adder") else "mult"
+
+    @property
+    def out_channels(self) -> int:
+        return self.out_shape[0]
+
+    @property
+    def out_pixels(self) -> int:
+        """``P``: output pixels per image (1 for linear layers)."""
+        return int(np.prod(self.out_shape[1:])) if len(self.out_shape) > 1 else 1
+
+    @property
+    def max_acc(self) -> int | None:
+        """Largest accumulator value an adder layer can reach: ``K * (2**bits - 1)``."""
+        if self.pe != "adder":
+            return None
+        return self.K * ((1 << self.bits) - 1)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class IntModel:
+    """An integer network: the input quantiser and the layers in execution order.
+
+    The last layer produces the integer logits; ``real logits = out_scale *
+    (q - out_zero_point)`` with its ``requant``.
+    """
+
+    name: str
+    dataset: str
+    input: InputQuant
+    input_shape: tuple
+    layers: tuple
+    class_names: tuple = ()
+    source: dict = field(default_factory=dict)
+    quantization: dict = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        object.__setattr__(self, "class_names", tuple(str(v) for v in self.class_names))
+        if not self.layers:
+            raise ValueError("an integer model needs at least one layer")
+        shapes = {"input": self.input_shape}
+        for layer in self.layers:
+            if layer.name in shapes:
+                raise ValueError(f"duplicate layer name {layer.name!r}")
+            for src in layer.inputs:
+                if src not in shapes:
+                    raise ValueError(f"layer {layer.name}: input {src!r} is not an earlier layer")
+                if shapes[src] != layer.in_shape:
+                    raise ValueError(
+                        f"layer {layer.name}: in_shape {layer.in_shape} but {src!r} produces {shapes[src]}"
+                    )
+            shapes[layer.name] = layer.out_shape
+        if len(self.input.mean) != self.input_shape[0]:
+            raise ValueError("input normalisation must have one entry per input channel")
+        last = self.layers[-1]
+        if len(last.out_shape) != 1:
+            raise ValueError(f"the last layer must produce logits [classes], not {list(last.out_shape)}")
+        self.logits_requant  # raises when the logits have no requant
+        if self.class_names and len(self.class_names) != last.out_shape[0]:
+            raise ValueError(
+                f"{len(self.class_names)} class names for {last.out_shape[0]} logits"
+            )
+
+    def layer(self, name: str) -> IntLayer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r}")
+
+    @property
+    def compute_layers(self) -> tuple:
+        return tuple(l for l in self.layers if l.kind in COMPUTE_KINDS)
+
+    @property
+    def output(self) -> IntLayer:
+        """The last layer: its output codes are the integer logits."""
+        return self.layers[-1]
+
+    @property
+    def logits_requant(self) -> Requant:
+        """The requant that produced the logits (through trailing ``flatten`` layers)."""
+        by_name = {l.name: l for l in self.layers}
+        layer = self.layers[-1]
+        while layer.kind == "flatten" and layer.inputs[0] in by_name:
+            layer = by_name[layer.inputs[0]]
+        if layer.requant is None:
+            raise ValueError(f"the logits come from layer {layer.name!r}, which has no requant")
+        return layer.requant
+
+
+# --- serialisation ----------------------------------------------------------------
+
+_ARRAY_FIELDS = ("weight", "compensation", "weight_scale")
+_RQ_ARRAY_FIELDS = ("m", "n", "thr", "neg")
+
+
+def _ref(arrays: dict, key: str, value) -> dict:
+    arr = np.ascontiguousarray(value)
+    arrays[key] = arr
+    return {"array": key, "shape": list(arr.shape), "dtype": str(arr.dtype)}
+
+
+def _layer_to_json(layer: IntLayer, arrays: dict) -> dict:
+    out: dict = {}
+    for f in dataclasses.fields(IntLayer):
+        v = getattr(layer, f.name)
+        if v is None:
+            continue
+        if f.name in _ARRAY_FIELDS:
+            out[f.name] = _ref(arrays, f"{layer.name}.{f.name}", v)
+        elif f.name == "requant":
+            rq: dict = {}
+            for g in dataclasses.fields(Requant):
+                rv = getattr(v, g.name)
+                if rv is None:
+                    continue
+                if g.name in _RQ_ARRAY_FIELDS:
+                    rq[g.name] = _ref(arrays, f"{layer.name}.requant.{g.name}", rv)
+                elif isinstance(rv, (np.integer,)):
+                    rq[g.name] = int(rv)
+                else:
+                    rq[g.name] = rv
+            out["requant"] = rq
+        elif isinstance(v, tuple):
+            out[f.name] = list(v)
+        elif isinstance(v, np.integer):
+            out[f.name] = int(v)
+        elif isinstance(v, np.floating):
+            out[f.name] = float(v)
+        else:
+            out[f.name] = v
+    return out
+
+
+def _manifest(model: IntModel, arrays: dict) -> dict:
+    inp = model.input
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": model.name,
+        "dataset": model.dataset,
+        "class_names": list(model.class_names),
+        "source": dict(model.source),
+        "quantization": dict(model.quantization),
+        "input": {
+            "shape": list(model.input_shape),
+            "mean": list(inp.mean),
+            "std": list(inp.std),
+            "scale": inp.scale,
+            "zero_point": inp.zero_point,
+            "bits": inp.bits,
+            "signed": inp.signed,
+        },
+        "layers": [_layer_to_json(layer, arrays) for layer in model.layers],
+    }
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_int_model(model: IntModel, out_dir) -> tuple[Path, Path]:
+    """Write ``manifest.json`` and ``weights.npz`` into ``out_dir`` (created if needed).
+
+    Each file is written to a temporary name and renamed.  The manifest
+    records the SHA-256 of the weights file so a mismatched pair is refused.
+    Returns the two paths.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    arrays: dict = {}
+    manifest = _manifest(model, arrays)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    blob = buf.getvalue()
+    manifest["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    text = json.dumps(manifest, indent=1, sort_keys=False) + "\n"
+    wpath, mpath = out / WEIGHTS_NAME, out / MANIFEST_NAME
+    _atomic_write(wpath, blob)
+    _atomic_write(mpath, text.encode())
+    return mpath, wpath
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def _take(arrays, ref, where: str) -> np.ndarray:
+    if not (isinstance(ref, dict) and set(ref) == {"array", "shape", "dtype"}):
+        raise ValueError(f"{where}: expected an array reference, not {ref!r}")
+    key = ref["array"]
+    if key not in arrays:
+        raise ValueError(f"{where}: array {key!r} is missing from {WEIGHTS_NAME}")
+    arr = arrays[key]
+    if list(arr.shape) != list(ref["shape"]) or str(arr.dtype) != ref["dtype"]:
+        raise ValueError(
+            f"{where}: array {key!r} is {arr.dtype} {list(arr.shape)} in {WEIGHTS_NAME} "
+            f"but the manifest says {ref['dtype']} {ref['shape']}"
+        )
+    return arr
+
+
+def _layer_from_json(d: dict, arrays, index: int) -> IntLayer:
+    if not isinstance(d, dict) or "name" not in d or "kind" not in d:
+        raise ValueError(f"manifest layer {index} needs a name and a kind")
+    where = f"layer {d['name']!r}"
+    known = {f.name for f in dataclasses.fields(IntLayer)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown fields {', '.join(unknown)}")
+    kw = {}
+    for k, v in d.items():
+        if k in _ARRAY_FIELDS:
+            kw[k] = _take(arrays, v, f"{where}.{k}")
+        elif k == "requant":
+            if not isinstance(v, dict):
+                raise ValueError(f"{where}: requant must be an object")
+            rknown = {f.name for f in dataclasses.fields(Requant)}
+            runknown = sorted(set(v) - rknown)
+            if runknown:
+                raise ValueError(f"{where}.requant: unknown fields {', '.join(runknown)}")
+            rkw = {
+                rk: (_take(arrays, rv, f"{where}.requant.{rk}") if rk in _RQ_ARRAY_FIELDS else rv)
+                for rk, rv in v.items()
+            }
+            try:
+                kw[k] = Requant(**rkw)
+            except TypeError as exc:
+                raise ValueError(f"{where}.requant: {exc}") from None
+        elif k in ("inputs", "in_shape", "out_shape", "kernel"):
+            if not isinstance(v, list):
+                raise ValueError(f"{where}.{k} must be a list")
+            kw[k] = tuple(v)
+        else:
+            kw[k] = v
+    try:
+        return IntLayer(**kw)
+    except TypeError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def load_int_model(path) -> IntModel:
+    """Load and validate an artifact directory (or its ``manifest.json``).
+
+    Raises
+    ------
+    OSError
+        The directory or one of its files does not exist.
+    ValueError
+        Anything corrupt, truncated or mismatched, with a message naming it:
+        bad JSON, wrong format or version, a weights file whose SHA-256
+        differs from the manifest's, missing arrays, wrong shapes or dtypes,
+        inconsistent layer shapes, an accumulator width that is not the one
+        the layer needs.
+    """
+    p = Path(path)
+    if p.is_dir():
+        mpath = p / MANIFEST_NAME
+    elif p.name == MANIFEST_NAME:
+        mpath, p = p, p.parent
+    else:
+        raise ValueError(f"{path}: not an integer model directory (expected {MANIFEST_NAME} inside)")
+    wpath = p / WEIGHTS_NAME
+    if not mpath.is_file():
+        raise FileNotFoundError(f"{mpath}: no such file (not an integer model directory?)")
+    if not wpath.is_file():
+        raise FileNotFoundError(f"{wpath}: no such file")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{mpath}: corrupt manifest (not valid JSON: {exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"{mpath}: not an {FORMAT} manifest")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{mpath}: format version {manifest.get('format_version')!r} is not supported "
+            f"(this adderhw reads version {FORMAT_VERSION})"
+        )
+    blob = wpath.read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if manifest.get("weights_sha256") != digest:
+        raise ValueError(
+            f"{wpath}: SHA-256 {digest[:12]}... does not match the manifest's "
+            f"{str(manifest.get('weights_sha256'))[:12]}... (truncated, corrupt or from another model)"
+        )
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{wpath}: corrupt weights file ({exc})") from None
+    try:
+        inp = manifest["input"]
+        spec = InputQuant(
+            mean=tuple(inp["mean"]),
+            std=tuple(inp["std"]),
+            scale=inp["scale"],
+            zero_point=inp["zero_point"],
+            bits=inp["bits"],
+            signed=bool(inp["signed"]),
+        )
+        layers = [_layer_from_json(d, arrays, i) for i, d in enumerate(manifest["layers"])]
+        return IntModel(
+            name=manifest["name"],
+            dataset=manifest["dataset"],
+            input=spec,
+            input_shape=tuple(inp["shape"]),
+            layers=layers,
+            class_names=tuple(manifest.get("class_names", ())),
+            source=manifest.get("source", {}),
+            quantization=manifest.get("quantization", {}),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{mpath}: manifest is missing the field {exc.args[0]!r}") from None
+    except (TypeError, AttributeError) as exc:
+        raise ValueError(f"{mpath}: malformed manifest ({exc})") from None
+    except ValueError as exc:
+        raise ValueError(f"{mpath}: {exc}") from None

@@ -1,0 +1,319 @@
+"""The golden integer model: exact, deterministic integer inference (numpy only).
+
+Needs only the artifact (:class:`quant.artifact.IntModel`): no torch, no
+float weights.  Every accumulator is exact int64 (the multiply path uses a
+float64 matmul whose partial sums are asserted below 2**53, which float64
+holds exactly).  Rounding and re-quantisation come from :mod:`quant.intops`,
+the code path the fake-quant model shares.
+
+Layer-level functions (the testbenches and hwsim's functional mode call these
+with the accelerator's data layout):
+
+* :func:`im2col` ``(x_q [C, H, W], kernel, stride, padding, pad_value) -> [K, P]``
+  with ``k = c*kh*kw + i*kw + j`` and ``p = oy*OW + ox``; :func:`im2col_batch`
+  does ``[N, C, H, W] -> [N, K, P]``;
+* :func:`adder_acc` ``(x_cols [K, P], w [O, K]) -> [O, P]``, ``sum_k |x - w|``
+  (also batched ``[N, K, P] -> [N, O, P]``); :func:`mult_acc` the same with
+  ``sum_k x * w``;
+* :func:`requant` ``(acc [..., O, P], rq) -> q``;
+* :func:`adder_layer_int` ``(x_q, layer) -> q``: one whole compute layer on one
+  image (``im2col`` + accumulate + requant), output ``[O, OH, OW]`` or ``[O]``.
+
+Whole models: :func:`run` (float images in 0..1 -> integer logits) and
+:func:`run_codes` (input codes -> every layer's output codes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from quant.artifact import IntLayer, IntModel, Requant
+from hwsim.config import acc_bits_for
+from quant.intops import dequantize, fixed_point_params, thresholds_from_fixed, quantize_input, requant_add, requant_fixed, requant_threshold
+
+__all__ = [
+    "im2col",
+    "im2col_batch",
+    "adder_acc",
+    "mult_acc",
+    "requant",
+    "layer_acc",
+    "adder_layer_int",
+    "run_layer",
+    "run_codes",
+    "run",
+    "logits_real",
+    "quantize_input",
+    "random_layer",
+]
+
+#: Largest number of accumulator entries computed at once (memory bound).
+_CHUNK_ELEMS = 1 << 22
+
+
+def _pair(v) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def im2col_batch(x_q, kernel, stride: int, padding: int, pad_value: int) -> np.ndarray:
+    """``[N, C, H, W]`` integer codes -> ``[N, K, P]`` columns (``pad_value`` around).
+
+    ``k = c*kh*kw + i*kw + j``; ``p = oy*OW + ox``;
+    ``OH = (H + 2*padding - kh) // stride + 1``.
+    """
+    x = np.asarray(x_q)
+    if x.ndim != 4:
+        raise ValueError(f"im2col_batch needs [N, C, H, W], not shape {x.shape}")
+    kh, kw = _pair(kernel)
+    if stride < 1 or padding < 0:
+        raise ValueError(f"stride must be >= 1 and padding >= 0, not {stride}, {padding}")
+    if padding:
+        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=pad_value)
+    n, c, h, w = x.shape
+    if h < kh or w < kw:
+        raise ValueError(f"kernel {kh}x{kw} is larger than the padded input {h}x{w}")
+    win = sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
+    oh, ow = win.shape[2], win.shape[3]
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(n, c * kh * kw, oh * ow)
+
+
+def im2col(x_q, kernel, stride: int, padding: int, pad_value: int) -> np.ndarray:
+    """``[C, H, W]`` integer codes of one image -> ``[K, P]`` (see :func:`im2col_batch`)."""
+    x = np.asarray(x_q)
+    if x.ndim != 3:
+        raise ValueError(f"im2col needs [C, H, W], not shape {x.shape}")
+    return im2col_batch(x[None], kernel, stride, padding, pad_value)[0]
+
+
+def _check_cols(cols, w):
+    c = np.asarray(cols, dtype=np.int64)
+    wt = np.asarray(w, dtype=np.int64)
+    if wt.ndim != 2 or c.ndim not in (2, 3) or c.shape[-2] != wt.shape[1]:
+        raise ValueError(f"cols [..., K, P] and w [O, K] do not match: {c.shape} and {wt.shape}")
+    return c, wt
+
+
+def adder_acc(x_cols, w) -> np.ndarray:
+    """``acc[o, p] = sum_k |x[k, p] - w[o, k]|`` in exact int64.
+
+    ``x_cols`` is ``[K, P]`` (one image) or ``[N, K, P]``; ``w`` is ``[O, K]``.
+    Returns ``[O, P]`` or ``[N, O, P]``.
+    """
+    c, wt = _check_cols(x_cols, w)
+    single = c.ndim == 2
+    if single:
+        c = c[None]
+    n, k, p = c.shape
+    o = wt.shape[0]
+    bound = int(np.abs(c).max(initial=0)) + int(np.abs(wt).max(initial=0))
+    dt = np.int32 if bound * k < (1 << 31) else np.int64
+    cc = c.astype(dt)
+    ww = wt.astype(dt)
+    out = np.empty((n, o, p), dtype=np.int64)
+    step = max(1, _CHUNK_ELEMS // max(1, o * p))
+    for s in range(0, n, step):
+        blk = cc[s : s + step]
+        acc = np.zeros((blk.shape[0], o, p), dtype=dt)
+        for j in range(k):
+            acc += np.abs(blk[:, None, j, :] - ww[None, :, j, None])
+        out[s : s + step] = acc
+    return out[0] if single else out
+
+
+def mult_acc(x_cols, w) -> np.ndarray:
+    """``acc[o, p] = sum_k x[k, p] * w[o, k]`` exactly (int64 result).
+
+    Computed as a float64 matmul; every partial sum is bounded by
+    ``K * max|x| * max|w| < 2**53`` (asserted), where float64 is exact.
+    """
+    c, wt = _check_cols(x_cols, w)
+    k = wt.shape[1]
+    bound = k * int(np.abs(c).max(initial=0)) * int(np.abs(wt).max(initial=0))
+    assert bound < (1 << 53), f"mult_acc partial sums up to {bound} exceed float64's exact range"
+    res = np.matmul(wt.astype(np.float64), c.astype(np.float64))
+    return res.astype(np.int64)
+
+
+def requant(acc, rq: Requant) -> np.ndarray:
+    """Re-quantise ``acc [..., O, P]`` with ``rq`` (fixed point or thresholds)."""
+    if rq.mode == "fixed":
+        return requant_fixed(acc, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+    return requant_threshold(acc, rq.thr, rq.neg, rq.out_bits)
+
+
+def _as_images(layer: IntLayer, x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64)
+    if x.shape[1:] != layer.in_shape:
+        raise ValueError(f"layer {layer.name} expects inputs {layer.in_shape}, not {x.shape[1:]}")
+    if len(layer.in_shape) == 1:
+        return x.reshape(x.shape[0], -1, 1, 1)
+    return x
+
+
+def layer_acc(layer: IntLayer, x) -> np.ndarray:
+    """Accumulators ``[N, O, P]`` of a compute layer for a batch ``[N, *in_shape]``."""
+    x4 = _as_images(layer, x)
+    cols = im2col_batch(x4, layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
+    if layer.pe == "adder":
+        return adder_acc(cols, layer.weight)
+    return mult_acc(cols, layer.weight)
+
+
+def adder_layer_int(x_q, layer: IntLayer) -> np.ndarray:
+    """One compute layer on one image: ``x_q [*in_shape] -> q [*out_shape]``.
+
+    ``im2col`` with the layer's zero point as padding, :func:`adder_acc` (or
+    :func:`mult_acc` for a multiply layer), then :func:`requant`.
+    """
+    if layer.pe is None:
+        raise ValueError(f"layer {layer.name} is a {layer.kind}, not a compute layer")
+    x = np.asarray(x_q, dtype=np.int64)[None]
+    return run_layer(layer, [x])[0]
+
+
+def _pool_windows(x, layer: IntLayer, pad_value: int) -> np.ndarray:
+    kh, kw = layer.kernel
+    p = layer.padding
+    if p:
+        x = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=pad_value)
+    return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, :: layer.stride, :: layer.stride]
+
+
+def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
+    """Output codes ``[N, *out_shape]`` of one layer given its input code batches."""
+    x = np.asarray(inputs[0], dtype=np.int64)
+    n = x.shape[0]
+    if layer.pe is not None:
+        acc = layer_acc(layer, x)
+        q = requant(acc, layer.requant)
+        return q.reshape((n,) + layer.out_shape)
+    if layer.kind == "maxpool":
+        win = _pool_windows(x, layer, int(np.iinfo(np.int64).min))
+        return win.max(axis=(4, 5))
+    if layer.kind == "avgpool":
+        win = _pool_windows(x, layer, 0)
+        s = win.sum(axis=(4, 5), dtype=np.int64)
+        rq = layer.requant
+        return requant_fixed(s, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+    if layer.kind == "add":
+        b = np.asarray(inputs[1], dtype=np.int64)
+        rq = layer.requant
+        return requant_add(x, b, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+    if layer.kind == "flatten":
+        return x.reshape(n, -1)
+    raise ValueError(f"layer {layer.name}: unknown kind {layer.kind!r}")  # pragma: no cover
+
+
+def run_codes(model: IntModel, x_q, *, keep: bool = True) -> dict:
+    """Run the layers on input codes ``[N, *input_shape]``.
+
+    Returns ``{layer name: codes [N, *out_shape]}`` (with ``"input"``); with
+    ``keep=False`` only the last layer's output and what later layers still
+    need are kept.
+    """
+    x = np.asarray(x_q, dtype=np.int64)
+    if x.shape[1:] != model.input_shape:
+        raise ValueError(f"input codes must be [N, {', '.join(map(str, model.input_shape))}], not {x.shape}")
+    values = {"input": x}
+    last_use = {}
+    for i, layer in enumerate(model.layers):
+        for src in layer.inputs:
+            last_use[src] = i
+    for i, layer in enumerate(model.layers):
+        values[layer.name] = run_layer(layer, [values[s] for s in layer.inputs])
+        if not keep:
+            for src in layer.inputs:
+                if last_use[src] == i:
+                    values.pop(src, None)
+    return values
+
+
+def run(model: IntModel, images, *, batch: int = 500) -> np.ndarray:
+    """Integer logits ``[N, classes]`` (int64) of float images in 0..1.
+
+    ``images`` are ``[N, *input_shape]`` before normalisation; they pass
+    through :func:`quant.intops.quantize_input`, then every layer.
+    """
+    imgs = np.asarray(images)
+    if imgs.ndim != 1 + len(model.input_shape) or imgs.shape[1:] != model.input_shape:
+        raise ValueError(
+            f"images must be [N, {', '.join(map(str, model.input_shape))}], not shape {imgs.shape}"
+        )
+    outs = []
+    last = model.output.name
+    for s in range(0, imgs.shape[0], batch):
+        q = quantize_input(imgs[s : s + batch], model.input)
+        outs.append(run_codes(model, q, keep=False)[last])
+    if not outs:
+        return np.zeros((0,) + model.output.out_shape, dtype=np.int64)
+    return np.concatenate(outs)
+
+
+def logits_real(model: IntModel, q) -> np.ndarray:
+    """Real logits ``out_scale * (q - out_zero_point)`` (float64) of integer logits."""
+    rq = model.logits_requant
+    return dequantize(q, rq.out_scale, rq.out_zero_point)
+
+
+def random_layer(
+    rng: np.random.Generator,
+    *,
+    kind: str = "adder_conv",
+    in_shape=(3, 8, 8),
+    out_channels: int = 4,
+    kernel=(3, 3),
+    stride: int = 1,
+    padding: int = 1,
+    bits: int = 8,
+    mode: str = "fixed",
+    name: str = "layer",
+    inputs=("input",),
+) -> IntLayer:
+    """A random but well-scaled compute layer (for tests and testbenches).
+
+    Weights are uniform codes; the requant maps the typical accumulator
+    range onto the output codes (``out_bits = bits``, unsigned for adder
+    layers, signed for multiply layers), with random per-channel sign and
+    gain; threshold mode derives its thresholds from that fixed-point form.
+    """
+    pe = "adder" if kind.startswith("adder") else "mult"
+    signed = pe == "mult"
+    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    if kind.endswith("linear"):
+        kernel, stride, padding = (1, 1), 1, 0
+        k = int(in_shape[0])
+        out_shape = (out_channels,)
+    else:
+        kh, kw = _pair(kernel)
+        c, h, w = in_shape
+        k = c * kh * kw
+        out_shape = (out_channels, (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
+        kernel = (kh, kw)
+    weight = rng.integers(lo, hi + 1, size=(out_channels, k), dtype=np.int64)
+    zp = 0 if signed else int(rng.integers(lo, hi + 1))
+    span = hi - lo
+    if pe == "adder":
+        centre, spread = k * span / 3.0, max(1.0, np.sqrt(k) * span / 4.0)
+    else:
+        centre, spread = 0.0, max(1.0, np.sqrt(k) * span * span / 12.0)
+    sign = rng.choice([-1.0, 1.0], size=out_channels)
+    gain = rng.uniform(0.5, 2.0, size=out_channels) * span / (4.0 * spread)
+    a = sign * gain
+    b = (lo + hi) / 2.0 - a * centre
+    m, n, shift = fixed_point_params(a, b, mult_bits=16)
+    max_acc = k * span if pe == "adder" else k * (1 << (2 * bits - 2))
+    if mode == "threshold":
+        thr, neg = thresholds_from_fixed(m, n, shift, lo, hi, bits, max_acc)
+        rq = Requant(mode="threshold", thr=thr, neg=neg, out_scale=1.0, out_zero_point=0, out_bits=bits)
+    else:
+        rq = Requant(mode="fixed", m=m, n=n, shift=shift, lo=lo, hi=hi, out_scale=1.0, out_zero_point=0,
+                     out_bits=bits, out_signed=signed)
+    return IntLayer(
+        name=name, kind=kind, inputs=tuple(inputs), in_shape=tuple(in_shape), out_shape=out_shape,
+        kernel=kernel, stride=stride, padding=padding, K=k, weight=weight, in_scale=1.0, in_zero_point=zp,
+        bits=bits, weight_bits=bits, acc_bits=acc_bits_for(bits, k, pe),
+        compensation=np.zeros(out_channels), weight_scale=np.ones(out_channels) if signed else None, requant=rq,
+    )

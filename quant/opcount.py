@@ -1,0 +1,166 @@
+"""Operation counts per layer, from layer shapes (numpy only; no torch at import).
+
+Conventions (per image):
+
+* adder layer (``adder_conv``/``adder_linear``), ``O`` output channels, ``P``
+  output pixels, reduction length ``K``: ``O*P*K`` subtractions (``|x - w|``,
+  the absolute value is free: a conditional inversion) and ``O*P*K``
+  accumulating additions, so ``additions = 2*O*P*K``, ``multiplications = 0``;
+* multiply layer (``conv``/``linear``): ``multiplications = O*P*K`` and
+  ``additions = O*P*K`` (one multiply-accumulate each);
+* requant, per output value: fixed point ``1`` multiplication and ``1``
+  addition (the shift and clamp are free); thresholds ``2**bits - 1``
+  comparisons;
+* pools and residual adds: ``maxpool`` ``(kh*kw - 1)`` comparisons per output;
+  ``avgpool`` ``(kh*kw - 1)`` additions plus a fixed requant; ``add`` 2
+  multiplications and 2 additions per output (its fixed-point requant).
+
+With these conventions LeNet-5-BN's five layers have 416,520
+multiply-accumulates (DESIGN section 5 quotes "about 435K").
+
+:func:`count_layer_ops` works on plain shapes (hwsim calls it with its own
+layer records), :func:`count_int_layer` on :class:`quant.artifact.IntLayer`,
+:func:`count_float_model` on a float torch model (imports torch lazily).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "OpCount",
+    "count_layer_ops",
+    "count_requant_ops",
+    "count_int_layer",
+    "count_int_model",
+    "count_float_model",
+]
+
+_KINDS = ("adder_conv", "adder_linear", "conv", "linear", "adder", "mult")
+
+
+@dataclass(frozen=True)
+class OpCount:
+    """Operation counts (per image)."""
+
+    additions: int = 0
+    multiplications: int = 0
+    comparisons: int = 0
+
+    def __add__(self, other: "OpCount") -> "OpCount":
+        return OpCount(
+            self.additions + other.additions,
+            self.multiplications + other.multiplications,
+            self.comparisons + other.comparisons,
+        )
+
+    def to_dict(self) -> dict:
+        return {"additions": self.additions, "multiplications": self.multiplications, "comparisons": self.comparisons}
+
+
+def _pos(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{name} must be a positive integer, not {v!r}")
+    return v
+
+
+def count_layer_ops(kind: str, out_channels: int, out_pixels: int, k: int) -> OpCount:
+    """Reduction operations of a compute layer (requant not included).
+
+    Parameters
+    ----------
+    kind : str
+        ``adder_conv``, ``adder_linear`` or ``adder`` (adder PE); ``conv``,
+        ``linear`` or ``mult`` (multiplier PE).
+    out_channels, out_pixels, k : int
+        ``O``, ``P`` (1 for linear layers) and the reduction length ``K``.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {', '.join(_KINDS)}, not {kind!r}")
+    n = _pos("out_channels", out_channels) * _pos("out_pixels", out_pixels) * _pos("k", k)
+    if kind.startswith("adder"):
+        return OpCount(additions=2 * n)
+    return OpCount(additions=n, multiplications=n)
+
+
+def count_requant_ops(mode: str, outputs: int, bits: int | None = None) -> OpCount:
+    """Requant operations for ``outputs`` values: fixed (1 mult + 1 add each) or thresholds."""
+    _pos("outputs", outputs)
+    if mode == "fixed":
+        return OpCount(additions=outputs, multiplications=outputs)
+    if mode == "threshold":
+        if bits is None:
+            raise ValueError("threshold requant op counts need bits")
+        return OpCount(comparisons=outputs * ((1 << _pos("bits", bits)) - 1))
+    raise ValueError(f"requant mode must be fixed or threshold, not {mode!r}")
+
+
+def _prod(shape) -> int:
+    n = 1
+    for v in shape:
+        n *= int(v)
+    return n
+
+
+def count_int_layer(layer, *, include_requant: bool = True) -> OpCount:
+    """Operations of one :class:`~quant.artifact.IntLayer` (per image)."""
+    outs = _prod(layer.out_shape)
+    if layer.kind in ("adder_conv", "adder_linear", "conv", "linear"):
+        ops = count_layer_ops(layer.kind, layer.out_shape[0], outs // layer.out_shape[0], layer.K)
+        if include_requant:
+            rq = layer.requant
+            ops = ops + count_requant_ops(rq.mode, outs, rq.out_bits)
+        return ops
+    if layer.kind == "maxpool":
+        return OpCount(comparisons=outs * (layer.kernel[0] * layer.kernel[1] - 1))
+    if layer.kind == "avgpool":
+        ops = OpCount(additions=outs * (layer.kernel[0] * layer.kernel[1] - 1))
+        return ops + count_requant_ops("fixed", outs) if include_requant else ops
+    if layer.kind == "add":
+        return OpCount(additions=2 * outs, multiplications=2 * outs)
+    return OpCount()
+
+
+def count_int_model(model) -> dict:
+    """``{layer name: OpCount}`` for every layer of an :class:`~quant.artifact.IntModel`."""
+    return {layer.name: count_int_layer(layer) for layer in model.layers}
+
+
+def count_float_model(model, input_shape) -> dict:
+    """``{module name: OpCount}`` of the compute layers of a float torch model.
+
+    Adder modules (those holding an ``adder`` parameter) count as adder
+    layers, ``nn.Conv2d``/``nn.Linear`` as multiply layers; shapes come from
+    one forward pass on zeros of ``[1, *input_shape]``.  Requant is not counted.
+    """
+    import torch
+    from torch import nn
+
+    counts: dict = {}
+    hooks = []
+
+    def hook(name, kind):
+        def fn(mod, inp, out):
+            w = mod._parameters["adder" if kind == "adder" else "weight"]
+            k = _prod(w.shape[1:])
+            o = int(out.shape[1])
+            p = _prod(out.shape[2:]) if out.dim() > 2 else 1
+            counts[name] = count_layer_ops(kind, o, p, k)
+
+        return fn
+
+    for name, mod in model.named_modules():
+        if isinstance(mod._parameters.get("adder"), nn.Parameter) and not mod._modules:
+            hooks.append(mod.register_forward_hook(hook(name, "adder")))
+        elif isinstance(mod, (nn.Conv2d, nn.Linear)):
+            hooks.append(mod.register_forward_hook(hook(name, "mult")))
+    try:
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            model(torch.zeros((1,) + tuple(input_shape)))
+        model.train(was)
+    finally:
+        for h in hooks:
+            h.remove()
+    return counts

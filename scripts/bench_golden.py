@@ -1,0 +1,116 @@
+"""Benchmark and full-size checks of the golden integer model.
+
+1. LeNet-5-BN on the whole Fashion-MNIST test set, for every bit width of the
+   sweep and both requant modes: golden == fake-quant exactly (asserted),
+   integer vs float accuracy, and golden time as a ratio to the float
+   PyTorch model on the same images (baseline measured in the same run).
+2. A ResNet-20 in the reference layout with random weights in trained ranges
+   (adder weights ~ N(0, 8^2), BN statistics from a calibration pass on
+   synthetic images; there is no CIFAR-10 here): integer/float top-1
+   agreement and golden == fake-quant.
+
+Usage: ``python scripts/bench_golden.py [CKPT] [--sweep 8,6,5,4] [--resnet-images N] [--skip-resnet] [--skip-lenet]``
+(CKPT defaults to checkpoints/lenet5_bn_adder_fmnist.pt, else the dev one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from quant import golden
+from quant.checkpoint import load
+from quant.datasets import NORMALIZATION, load_dataset
+from quant.fakequant import FakeQuantModel
+from quant.models import resnet20
+from quant.quantize import QuantConfig, float_logits, quantize_model, recalibrate_bn, synthetic_images
+
+__all__ = ["main"]
+
+CANDIDATES = ("checkpoints/lenet5_bn_adder_fmnist.pt", "build/dev/lenet5_bn_adder_fmnist_dev.pt")
+
+
+def _lenet(ckpt: Path, widths, calib_n: int) -> None:
+    ck = load(ckpt)
+    mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
+    xtr, _ = load_dataset("fashion-mnist", "train")
+    x, y = load_dataset("fashion-mnist", "test")
+    calib = xtr[np.sort(np.random.default_rng(0).choice(xtr.shape[0], calib_n, replace=False))]
+    t0 = time.perf_counter()
+    fl = float_logits(ck.model, x, mean, std)
+    t_float = time.perf_counter() - t0
+    facc = 100 * np.mean(fl.argmax(1) == y)
+    print(f"LeNet-5-BN {ckpt}: float accuracy {facc:.2f}% on {len(y)} test images; float model {t_float:.2f} s")
+    print("| bits | requant | int_accuracy_pct | drop_points | golden_s | golden/float_time | golden==fakequant |")
+    print("|---|---|---|---|---|---|---|")
+    for bits in widths:
+        for mode in ("fixed", "threshold"):
+            im, _ = quantize_model(ck.model, calib, mean=mean, std=std, cfg=QuantConfig(bits=bits, requant=mode))
+            t0 = time.perf_counter()
+            q = golden.run(im, x)
+            t_gold = time.perf_counter() - t0
+            fq = FakeQuantModel(im).forward_int(x).numpy()
+            same = bool(np.array_equal(q, fq))
+            assert same, f"golden != fake-quant at W{bits} {mode}"
+            iacc = 100 * np.mean(q.argmax(1) == y)
+            print(f"| {bits} | {mode} | {iacc:.2f} | {facc - iacc:.2f} | {t_gold:.2f} | {t_gold / t_float:.2f} | {same} |")
+
+
+def _resnet(n_images: int, bits: int) -> None:
+    mean, std = NORMALIZATION["cifar10"]
+    torch.manual_seed(0)
+    model = resnet20("adder")
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith(".adder"):
+                p.normal_(0.0, 8.0)
+    recalibrate_bn(model, synthetic_images(256, (3, 32, 32), seed=1), mean, std)
+    im, _ = quantize_model(model, synthetic_images(256, (3, 32, 32), seed=2), mean=mean, std=std, cfg=QuantConfig(bits=bits))
+    x = synthetic_images(n_images, (3, 32, 32), seed=3)
+    t0 = time.perf_counter()
+    fl = float_logits(model, x, mean, std)
+    t_float = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    q = golden.run(im, x, batch=64)
+    t_gold = time.perf_counter() - t0
+    fq = FakeQuantModel(im).forward_int(x[:64]).numpy()
+    same = bool(np.array_equal(q[:64], fq))
+    agree = 100 * np.mean(q.argmax(1) == fl.argmax(1))
+    adder_w = np.concatenate([p.detach().numpy().ravel() for n, p in model.named_parameters() if n.endswith(".adder")])
+    print(
+        f"ResNet-20 reference layout, random adder weights (|w| max {np.abs(adder_w).max():.1f}, std {adder_w.std():.1f}), "
+        f"W{bits}: int/float top-1 agreement {agree:.1f}% on {n_images} synthetic images; "
+        f"golden {t_gold:.2f} s vs float {t_float:.2f} s (ratio {t_gold / t_float:.2f}); golden==fakequant on 64: {same}"
+    )
+    assert same
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("checkpoint", nargs="?", default=None)
+    ap.add_argument("--sweep", default="8,6,5,4")
+    ap.add_argument("--calib", type=int, default=1000)
+    ap.add_argument("--resnet-images", type=int, default=256)
+    ap.add_argument("--resnet-bits", type=int, default=8)
+    ap.add_argument("--skip-resnet", action="store_true")
+    ap.add_argument("--skip-lenet", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    ckpt = args.checkpoint or next((c for c in CANDIDATES if Path(c).is_file()), None)
+    if args.skip_lenet:
+        pass
+    elif ckpt is None:
+        print("no LeNet checkpoint found; skipping the LeNet part")
+    else:
+        _lenet(Path(ckpt), [int(b) for b in args.sweep.split(",")], args.calib)
+    if not args.skip_resnet:
+        _resnet(args.resnet_images, args.resnet_bits)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,49 @@
+"""Tests of quant.opcount: counts from shapes, from IntLayers and from a float model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from quant import golden
+from quant.opcount import OpCount, count_float_model, count_int_layer, count_layer_ops, count_requant_ops
+
+
+def test_count_layer_ops_conventions():
+    assert count_layer_ops("adder_conv", 6, 784, 25) == OpCount(additions=2 * 117_600)
+    assert count_layer_ops("adder", 6, 784, 25) == OpCount(additions=2 * 117_600)
+    assert count_layer_ops("conv", 6, 784, 25) == OpCount(additions=117_600, multiplications=117_600)
+    assert count_layer_ops("linear", 10, 1, 84).multiplications == 840
+
+
+def test_count_layer_ops_refuses_bad_input():
+    with pytest.raises(ValueError, match="kind must be one of"):
+        count_layer_ops("dense", 1, 1, 1)
+    with pytest.raises(ValueError, match="out_pixels must be a positive integer, not 0"):
+        count_layer_ops("adder", 1, 0, 1)
+
+
+def test_requant_ops():
+    assert count_requant_ops("fixed", 10) == OpCount(additions=10, multiplications=10)
+    assert count_requant_ops("threshold", 10, 4) == OpCount(comparisons=150)
+    with pytest.raises(ValueError, match="need bits"):
+        count_requant_ops("threshold", 10)
+
+
+def test_int_layer_counts_match_shape_counts():
+    layer = golden.random_layer(np.random.default_rng(5), kind="adder_conv", in_shape=(3, 8, 8), out_channels=4, bits=4, mode="threshold")
+    ops = count_int_layer(layer)
+    assert ops.additions == 2 * 4 * 64 * 27
+    assert ops.comparisons == 4 * 64 * 15
+    assert count_int_layer(layer, include_requant=False) == count_layer_ops("adder_conv", 4, 64, 27)
+
+
+def test_lenet_float_model_counts():
+    from quant.models import lenet5_bn
+
+    adder = count_float_model(lenet5_bn("adder"), (1, 28, 28))
+    macs = {"conv1": 117_600, "conv2": 240_000, "fc1": 48_000, "fc2": 10_080, "fc3": 840}
+    assert {k: v.additions for k, v in adder.items()} == {k: 2 * v for k, v in macs.items()}
+    assert sum(v.multiplications for v in adder.values()) == 0
+    cnn = count_float_model(lenet5_bn("cnn"), (1, 28, 28))
+    assert sum(v.multiplications for v in cnn.values()) == sum(macs.values()) == 416_520
