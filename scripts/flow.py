@@ -12,8 +12,10 @@ Output layout (``OUT_DIR``)::
     quantize/   adderhw quantize CKPT --bits B            (the integer model)
     sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
     estimate/   adderhw estimate quantize/ --preset ...    (cycles, energy, area)
-    generate/   adderhw generate ... --pe adder|mult       (adder/ and mult/)
-    synth/      adderhw synth generate/adder/<name>.v --compare
+    generate/   adderhw generate ... --pe adder|mult [--block array]
+                (adder/, mult/: accelerators; array_adder/, array_mult/: PE arrays)
+    synth/      adderhw synth generate/array_adder/<name>.v --compare  (array/)
+                adderhw synth generate/adder/<name>.v                  (accelerator/)
     verify/     adderhw verify quantize/ --sim SIM          (RTL == golden, cycles == hwsim)
     report.md   everything above, with plots in plots/
 """
@@ -31,6 +33,9 @@ from pathlib import Path
 from scripts.steps import Step, run_step
 
 __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
+
+#: Bump when a step's commands change, so cached results of older flows are redone.
+FLOW_FORMAT = 2
 
 STEP_NAMES = ("quantize", "sweep", "estimate", "generate", "synth", "verify", "report")
 
@@ -166,15 +171,22 @@ def build_steps(opts: FlowOptions) -> list[Step]:
 
     def generate(tmp: Path) -> None:
         max_k = _max_k(q_dir)
+        common = ["--rows", str(opts.rows), "--cols", str(opts.cols), "--bits", str(opts.bits),
+                  "--max-k", str(max_k)]
         for pe in ("adder", "mult"):
-            _adderhw(["generate", "--rows", str(opts.rows), "--cols", str(opts.cols),
-                      "--bits", str(opts.bits), "--pe", pe, "--max-k", str(max_k),
-                      "-o", str(tmp / pe)], "generate")
+            # the whole accelerator, and its PE array alone (the block the
+            # adder/multiplier comparison is about; it fits the FPGA for both kinds)
+            _adderhw(["generate", *common, "--pe", pe, "-o", str(tmp / pe)], "generate")
+            _adderhw(["generate", *common, "--pe", pe, "--block", "array",
+                      "-o", str(tmp / f"array_{pe}")], "generate")
 
     def synth(tmp: Path) -> None:
-        verilog = g_dir / "adder" / f"{_design_name(g_dir / 'adder')}.v"
-        _adderhw(["synth", str(verilog), "--target", opts.target, "--compare",
-                  "-o", str(tmp)], "synth")
+        array = g_dir / "array_adder" / f"{_design_name(g_dir / 'array_adder')}.v"
+        _adderhw(["synth", str(array), "--target", opts.target, "--compare",
+                  "-o", str(tmp / "array")], "synth")
+        top = g_dir / "adder" / f"{_design_name(g_dir / 'adder')}.v"
+        _adderhw(["synth", str(top), "--target", opts.target, "-o", str(tmp / "accelerator")],
+                 "synth")
 
     def verify(tmp: Path) -> None:
         argv = ["verify", str(q_dir), "--sim", opts.sim, "--rows", str(opts.rows),
@@ -207,7 +219,7 @@ def run_flow(opts: FlowOptions) -> Path:
     if not opts.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
     opts.out.mkdir(parents=True, exist_ok=True)
-    version = _version()
+    version = f"{_version()}+flow{FLOW_FORMAT}"
     steps = build_steps(opts)
     t0 = time.perf_counter()
     for i, step in enumerate(steps, 1):

@@ -38,7 +38,8 @@ def load_results(out: Path) -> dict:
         "sweep": _read_json(out / "sweep" / "sweep.json"),
         "estimate": _read_json(out / "estimate" / "summary.json"),
         "generate": {pe: _design_json(out / "generate" / pe) for pe in ("adder", "mult")},
-        "synth": _read_json(out / "synth" / "compare.json"),
+        "synth": _read_json(out / "synth" / "array" / "compare.json"),
+        "synth_top": _read_json(out / "synth" / "accelerator" / "synth.json"),
         "verify": _read_json(out / "verify" / "verify.json"),
     }
 
@@ -75,16 +76,17 @@ def _plots(res: dict, plots: Path) -> dict[str, str]:
     plt.close(fig)
     made["accuracy"] = "accuracy_vs_bits.png"
 
-    synth = [v for v in res["synth"] if not v.get("dsp")]
+    synth = [v for v in res["synth"] if not v.get("dsp") and v["resources"].get("lc") is not None]
     fig, ax = plt.subplots(figsize=(5, 3.2))
     names = [v["config"]["pe"] for v in synth]
     ax.bar(names, [v["resources"]["lc"] for v in synth], color=["tab:green", "tab:red"][: len(names)])
     for i, v in enumerate(synth):
-        ax.text(i, v["resources"]["lc"], f'{v["resources"]["lc"]}\n{v["fmax_mhz"]:.1f} MHz',
+        fmax = f'{v["fmax_mhz"]:.1f} MHz' if v.get("fmax_mhz") else "no Fmax"
+        ax.text(i, v["resources"]["lc"], f'{v["resources"]["lc"]}\n{fmax}',
                 ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("logic cells")
     cfg = synth[0]["config"]
-    ax.set_title(f'{cfg["rows"]}x{cfg["cols"]} array, {cfg["bits"]}-bit, {synth[0]["target"]}')
+    ax.set_title(f'{cfg["rows"]}x{cfg["cols"]} PE array, {cfg["bits"]}-bit, {synth[0]["target"]}')
     ax.margins(y=0.25)
     fig.tight_layout()
     fig.savefig(plots / "logic_cells.png", dpi=120)
@@ -178,14 +180,23 @@ def write_report(opts, folder: Path) -> Path:
     L.append("")
 
     # 4. synth
-    L.append(f"## 4. Synthesis (`adderhw synth --compare`, {res['synth'][0]['target']})\n")
+    L.append(f"## 4. Synthesis (`adderhw synth`, {res['synth'][0]['target']})\n")
+    L.append("The PE arrays alone (`synth/array`, `--compare`: the same generator and config, "
+             "multipliers in LUTs), then the whole adder accelerator with its shadow bank, "
+             "requant units and stream control (`synth/accelerator`).\n")
     srows = []
-    for v in res["synth"]:
+    for v in [*res["synth"], res["synth_top"]]:
         rr = v["resources"]
-        srows.append([v["config"]["pe"] + (" (DSP)" if v.get("dsp") else ""), rr["lc"], rr["lut"],
-                      rr["ff"], rr["carry"], rr["dsp"], rr["bram"], _fmt(v["fmax_mhz"]),
+        what = f'{v.get("block", "accelerator")} {v["config"]["pe"]}' + (" (DSP)" if v.get("dsp") else "")
+        lc = rr["lc"] if rr.get("lc") is not None else "does not fit"
+        fmax = _fmt(v["fmax_mhz"]) if v.get("fmax_mhz") else "n/a"
+        srows.append([what, lc, rr["lut"], rr["ff"], rr["carry"], rr["dsp"], rr["bram"], fmax,
                       f"yosys {v['tools'].get('yosys')}, nextpnr {v['tools'].get('nextpnr')}"])
-    L.append(_table(["PE", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], srows))
+    L.append(_table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], srows))
+    pair = {v["config"]["pe"]: v for v in res["synth"] if not v.get("dsp")}
+    if all(p in pair and pair[p]["resources"].get("lc") for p in ("adder", "mult")):
+        ratio = pair["adder"]["resources"]["lc"] / pair["mult"]["resources"]["lc"]
+        L.append(f"\nAdder array / multiplier array logic cells: {100 * ratio:.1f} %.\n")
     L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
 
     # 5. verify
