@@ -1,0 +1,54 @@
+"""``adderhw flow`` end to end on the shipped checkpoint (small evaluation, two bit widths)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CKPT = ROOT / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+
+
+def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
+    rc = main(["flow", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert err.strip() == f"adderhw flow: error: checkpoint not found: {tmp_path / 'nope.pt'}"
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys):
+    out = tmp_path / "flow"
+    argv = ["flow", str(CKPT), "-o", str(out), "--eval", "200", "--sweep", "8,4",
+            "--sim", "icarus", "--layer", "fc3"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    for section in ("## 1. Quantization", "## 2. Cycles, energy and area", "## 3. Generated Verilog",
+                    "## 4. Synthesis", "## 5. Verification"):
+        assert section in report
+
+    q = json.loads((out / "quantize" / "report.json").read_text())
+    assert f"| 8 | {q['float_accuracy']:,.2f} | {q['int_accuracy']:,.2f} |" in report
+    est = json.loads((out / "estimate" / "summary.json").read_text())
+    assert f"| adder | {est['designs']['adder']['total_cycles']:,} |" in report
+    ver = json.loads((out / "verify" / "verify.json").read_text())
+    assert ver and all(t["passed"] for t in ver)
+    timed = [t for t in ver if t["cycles_measured"] is not None]
+    assert timed and all(t["cycles_measured"] == t["cycles_predicted"] for t in timed)
+    synth = json.loads((out / "synth" / "array" / "compare.json").read_text())
+    lcs = {v["config"]["pe"]: v["resources"]["lc"] for v in synth if not v.get("dsp")}
+    assert lcs["adder"] < lcs["mult"]
+    assert f"| array adder | {lcs['adder']} |" in report
+    for png in ("accuracy_vs_bits.png", "logic_cells.png"):
+        assert (out / "report" / "plots" / png).stat().st_size > 1000
+    assert "done in" in first
+
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert second.count("inputs unchanged, reused") == 7
+    assert (out / "report.md").read_text() == report
