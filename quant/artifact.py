@@ -68,6 +68,7 @@ __all__ = [
     "IntModel",
     "save_int_model",
     "load_int_model",
+    "atomic_write_bytes",
     "MANIFEST_NAME",
     "WEIGHTS_NAME",
 ]
@@ -441,7 +442,8 @@ def _manifest(model: IntModel, arrays: dict) -> dict:
     }
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -473,8 +475,8 @@ def save_int_model(model: IntModel, out_dir) -> tuple[Path, Path]:
     manifest["weights_sha256"] = hashlib.sha256(blob).hexdigest()
     text = json.dumps(manifest, indent=1, sort_keys=False) + "\n"
     wpath, mpath = out / WEIGHTS_NAME, out / MANIFEST_NAME
-    _atomic_write(wpath, blob)
-    _atomic_write(mpath, text.encode())
+    atomic_write_bytes(wpath, blob)
+    atomic_write_bytes(mpath, text.encode())
     return mpath, wpath
 
 

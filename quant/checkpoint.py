@@ -25,9 +25,8 @@ all raise one :class:`ValueError` naming the file and listing the problems.
 
 from __future__ import annotations
 
+import io
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from quant.artifact import atomic_write_bytes
 from quant.datasets import NORMALIZATION
 from quant.models import INPUT_SHAPES, KINDS, MODELS, build_model
 
@@ -152,18 +152,9 @@ def save(path: str | Path, model: nn.Module, meta: dict, train_state: dict | Non
 
 def _atomic_torch_save(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def strip_training_state(src: str | Path, dst: str | Path) -> Path:
@@ -179,12 +170,6 @@ def strip_training_state(src: str | Path, dst: str | Path) -> Path:
     obj.pop("train_state", None)
     _atomic_torch_save(obj, dst)
     return dst
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _one_line(exc: BaseException) -> str:
