@@ -84,7 +84,7 @@ class TrainConfig:
     eta: float | None = 0.2
     label_smoothing: float = 0.0
     warmup_epochs: int = 0
-    crop_pad: int = 2
+    crop_pad: int = 0
     flip: bool = True
     seed: int = 0
     train_limit: int | None = None
