@@ -37,8 +37,6 @@ __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
 #: Bump when a step's commands change, so cached results of older flows are redone.
 FLOW_FORMAT = 2
 
-STEP_NAMES = ("quantize", "sweep", "estimate", "generate", "synth", "verify", "report")
-
 
 class StepFailed(ValueError):
     """A flow step failed; raised as a user-facing error (one line, exit 1)."""
@@ -117,17 +115,11 @@ def _adderhw(argv: list[str], step: str) -> None:
         raise StepFailed(f"step {step} failed (exit {rc}): adderhw {' '.join(argv)}")
 
 
-def _version() -> str:
-    from scripts.cli import _version as v
+def _design_verilog(folder: Path) -> Path:
+    """The ``<name>.v`` of the one design ``adderhw generate`` wrote into ``folder``."""
+    from scripts.flow_report import design_json_path
 
-    return v()
-
-
-def _design_name(folder: Path) -> str:
-    jsons = sorted(p for p in folder.glob("*.json") if p.name != ".step.json")
-    if len(jsons) != 1:
-        raise StepFailed(f"expected one design JSON in {folder}, found {len(jsons)}")
-    return jsons[0].stem
+    return design_json_path(folder).with_suffix(".v")
 
 
 def _max_k(model_dir: Path) -> int:
@@ -181,10 +173,10 @@ def build_steps(opts: FlowOptions) -> list[Step]:
                       "-o", str(tmp / f"array_{pe}")], "generate")
 
     def synth(tmp: Path) -> None:
-        array = g_dir / "array_adder" / f"{_design_name(g_dir / 'array_adder')}.v"
+        array = _design_verilog(g_dir / "array_adder")
         _adderhw(["synth", str(array), "--target", opts.target, "--compare",
                   "-o", str(tmp / "array")], "synth")
-        top = g_dir / "adder" / f"{_design_name(g_dir / 'adder')}.v"
+        top = _design_verilog(g_dir / "adder")
         _adderhw(["synth", str(top), "--target", opts.target, "-o", str(tmp / "accelerator")],
                  "synth")
 
@@ -219,6 +211,8 @@ def run_flow(opts: FlowOptions) -> Path:
     if not opts.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
     opts.out.mkdir(parents=True, exist_ok=True)
+    from scripts.cli import _version
+
     version = f"{_version()}+flow{FLOW_FORMAT}"
     steps = build_steps(opts)
     t0 = time.perf_counter()

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "load_results"]
+__all__ = ["write_report", "load_results", "design_json_path"]
 
 
 def _read_json(path: Path) -> Any:
@@ -24,11 +24,17 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"flow report: {path} is not valid JSON: {exc}") from exc
 
 
-def _design_json(folder: Path) -> dict:
+def design_json_path(folder: Path) -> Path:
+    """The metadata JSON of the one design ``adderhw generate`` wrote into ``folder``."""
     files = sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
     if len(files) != 1:
-        raise ValueError(f"flow report: expected one design JSON in {folder}, found {len(files)}")
-    return _read_json(files[0]) | {"_file": files[0].name}
+        raise ValueError(f"expected one design JSON in {folder}, found {len(files)}")
+    return files[0]
+
+
+def _design_json(folder: Path) -> dict:
+    path = design_json_path(folder)
+    return _read_json(path) | {"_file": path.name}
 
 
 def load_results(out: Path) -> dict:

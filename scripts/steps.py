@@ -22,13 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["Step", "StepResult", "StepFailed", "file_digest", "run_step"]
+__all__ = ["Step", "StepResult", "file_digest", "run_step"]
 
 STAMP = ".step.json"
-
-
-class StepFailed(RuntimeError):
-    """A step's command failed; its message names the step."""
 
 
 def file_digest(path: Path) -> str:

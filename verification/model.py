@@ -26,6 +26,7 @@ import numpy as np
 
 from hwsim.config import ArrayConfig
 from hwsim.schedule import tile_grid
+from quant import golden
 from quant.intops import requant_fixed, requant_threshold
 
 __all__ = [
@@ -118,11 +119,9 @@ class Tile:
 
 
 def tile_acc(tile: Tile, pe: str) -> np.ndarray:
-    """Accumulators ``acc[rows, cols]`` (int64, exact)."""
-    w = tile.w[:, :, None]
-    x = tile.x[None, :, :]
-    term = np.abs(x - w) if pe == "adder" else x * w
-    return term.sum(axis=1)
+    """Accumulators ``acc[rows, cols]`` (int64, exact), from the golden model's kernels."""
+    acc = golden.adder_acc if pe == "adder" else golden.mult_acc
+    return acc(tile.x, tile.w)
 
 
 def tile_outputs(tile: Tile, cfg: ArrayConfig) -> np.ndarray:

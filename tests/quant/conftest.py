@@ -28,3 +28,28 @@ def _reference_resnet_keys(blocks):
 def reference_resnet_keys():
     """Function ``blocks -> list of keys`` of the reference CIFAR ResNet layout."""
     return _reference_resnet_keys
+
+
+def _tiny_int_model(rng, mode="fixed"):
+    """A small valid integer model: adder conv, max pool, flatten, adder linear with 16-bit logits."""
+    from quant import golden
+    from quant.artifact import IntLayer, IntModel, Requant
+    from quant.intops import InputQuant
+
+    conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, mode=mode, name="c1")
+    pool = IntLayer(name="p1", kind="maxpool", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(3, 3, 3), kernel=(2, 2), stride=2, padding=0)
+    flat = IntLayer(name="f", kind="flatten", inputs=("p1",), in_shape=(3, 3, 3), out_shape=(27,))
+    fc = golden.random_layer(rng, kind="adder_linear", in_shape=(27,), out_channels=4, bits=6, mode="fixed", name="fc", inputs=("f",))
+    rq = fc.requant
+    logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=0.5,
+                     out_zero_point=0, out_bits=16, out_signed=True)
+    fc = IntLayer(**{**{f: getattr(fc, f) for f in fc.__dataclass_fields__}, "requant": logits})
+    spec = InputQuant(mean=(0.5,), std=(0.25,), scale=4.0 / 63, zero_point=int(rng.integers(0, 64)), bits=6, signed=False)
+    return IntModel(name="tiny", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, pool, flat, fc],
+                    class_names=[f"c{i}" for i in range(4)])
+
+
+@pytest.fixture
+def tiny_int_model():
+    """Function ``(rng, mode="fixed") -> IntModel`` building a tiny random integer model."""
+    return _tiny_int_model

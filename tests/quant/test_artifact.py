@@ -8,29 +8,14 @@ import numpy as np
 import pytest
 
 from quant import golden
-from quant.artifact import FORMAT_VERSION, IntLayer, IntModel, Requant, load_int_model, save_int_model
-from quant.intops import InputQuant
+from quant.artifact import FORMAT_VERSION, IntLayer, load_int_model, save_int_model
 
 SEED = 77
 
 
-def _tiny_model(rng, mode="fixed"):
-    conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, mode=mode, name="c1")
-    pool = IntLayer(name="p1", kind="maxpool", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(3, 3, 3), kernel=(2, 2), stride=2, padding=0)
-    flat = IntLayer(name="f", kind="flatten", inputs=("p1",), in_shape=(3, 3, 3), out_shape=(27,))
-    fc = golden.random_layer(rng, kind="adder_linear", in_shape=(27,), out_channels=4, bits=6, mode="fixed", name="fc", inputs=("f",))
-    rq = fc.requant
-    logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=0.5,
-                     out_zero_point=0, out_bits=16, out_signed=True)
-    fc = IntLayer(**{**{f: getattr(fc, f) for f in fc.__dataclass_fields__}, "requant": logits})
-    spec = InputQuant(mean=(0.5,), std=(0.25,), scale=4.0 / 63, zero_point=int(rng.integers(0, 64)), bits=6, signed=False)
-    return IntModel(name="tiny", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, pool, flat, fc],
-                    class_names=[f"c{i}" for i in range(4)])
-
-
 @pytest.fixture
-def saved(tmp_path):
-    model = _tiny_model(np.random.default_rng(SEED), mode="threshold")
+def saved(tmp_path, tiny_int_model):
+    model = tiny_int_model(np.random.default_rng(SEED), mode="threshold")
     save_int_model(model, tmp_path / "m")
     return model, tmp_path / "m"
 
@@ -83,9 +68,9 @@ def test_truncated_weights(saved):
         load_int_model(path)
 
 
-def test_weights_of_another_model_are_refused(saved, tmp_path):
+def test_weights_of_another_model_are_refused(saved, tmp_path, tiny_int_model):
     _, path = saved
-    other = _tiny_model(np.random.default_rng(SEED + 1))
+    other = tiny_int_model(np.random.default_rng(SEED + 1))
     save_int_model(other, tmp_path / "other")
     (path / "weights.npz").write_bytes((tmp_path / "other" / "weights.npz").read_bytes())
     with pytest.raises(ValueError, match="SHA-256 .* does not match"):
@@ -149,8 +134,8 @@ def test_layer_validation_messages():
         IntLayer(**{**fields, "out_shape": (2, 5, 5)})
 
 
-def test_save_is_atomic_on_error(tmp_path, monkeypatch):
-    model = _tiny_model(np.random.default_rng(SEED))
+def test_save_is_atomic_on_error(tmp_path, monkeypatch, tiny_int_model):
+    model = tiny_int_model(np.random.default_rng(SEED))
     save_int_model(model, tmp_path / "m")
     before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
 
@@ -159,6 +144,6 @@ def test_save_is_atomic_on_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr("quant.artifact.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
-        save_int_model(_tiny_model(np.random.default_rng(SEED + 5)), tmp_path / "m")
+        save_int_model(tiny_int_model(np.random.default_rng(SEED + 5)), tmp_path / "m")
     after = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
     assert after == before  # old files intact, no temp files left

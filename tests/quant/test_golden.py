@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from hwsim.config import acc_bits_for
 from quant import golden
-from quant.artifact import IntModel, Requant, IntLayer
-from quant.intops import InputQuant, requant_fixed
+
+from quant.intops import requant_fixed
 
 SEED = 1234
 
@@ -124,23 +124,9 @@ def test_adder_layer_int_is_im2col_acc_requant(kind, bits, mode, seed):
     assert np.array_equal(q.reshape(q.shape[0], -1), golden.requant(acc, layer.requant))
 
 
-def _tiny_model(rng, mode="fixed"):
-    conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, mode=mode, name="c1")
-    pool = IntLayer(name="p1", kind="maxpool", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(3, 3, 3), kernel=(2, 2), stride=2, padding=0)
-    flat = IntLayer(name="f", kind="flatten", inputs=("p1",), in_shape=(3, 3, 3), out_shape=(27,))
-    fc = golden.random_layer(rng, kind="adder_linear", in_shape=(27,), out_channels=4, bits=6, mode="fixed", name="fc", inputs=("f",))
-    rq = fc.requant
-    logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=0.5,
-                     out_zero_point=0, out_bits=16, out_signed=True)
-    fc = IntLayer(**{**{f: getattr(fc, f) for f in fc.__dataclass_fields__}, "requant": logits})
-    spec = InputQuant(mean=(0.5,), std=(0.25,), scale=4.0 / 63, zero_point=int(rng.integers(0, 64)), bits=6, signed=False)
-    return IntModel(name="tiny", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, pool, flat, fc],
-                    class_names=[f"c{i}" for i in range(4)])
-
-
-def test_run_is_deterministic_and_matches_layer_by_layer():
+def test_run_is_deterministic_and_matches_layer_by_layer(tiny_int_model):
     rng = np.random.default_rng(SEED)
-    model = _tiny_model(rng)
+    model = tiny_int_model(rng)
     imgs = rng.random((9, 1, 6, 6)).astype(np.float32)
     q1 = golden.run(model, imgs, batch=4)
     q2 = golden.run(model, imgs)
@@ -155,8 +141,8 @@ def test_run_is_deterministic_and_matches_layer_by_layer():
     assert np.allclose(real, 0.5 * q1)
 
 
-def test_run_refuses_wrong_image_shape():
-    model = _tiny_model(np.random.default_rng(SEED))
+def test_run_refuses_wrong_image_shape(tiny_int_model):
+    model = tiny_int_model(np.random.default_rng(SEED))
     with pytest.raises(ValueError, match=r"images must be \[N, 1, 6, 6\]"):
         golden.run(model, np.zeros((2, 1, 5, 5), dtype=np.float32))
 
