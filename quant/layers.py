@@ -21,10 +21,20 @@ Backward follows the AdderNet paper and its reference code:
 
       dX[m, k] = sum_o HardTanh(W[o, k] - X[m, k]) * G[m, o]
 
-No ``[M, O, K]`` tensor is ever materialised: the forward is
-:func:`torch.cdist` with ``p=1``, the weight gradient is one matrix product,
-and the input gradient is computed over row chunks whose temporary holds at
-most :data:`CHUNK_ELEMENTS` floats (``O*K`` per row, at least one row).
+No ``[M, O, K]`` tensor is ever materialised.  Two backends compute the
+same maths (``ADDERHW_ADDER_BACKEND``, see :mod:`quant.native`):
+
+* ``native`` (default where a C compiler exists): the C kernels of
+  :mod:`quant.native` work on the unfolded input in ``F.unfold``'s own
+  ``[N, K, L]`` layout, so the forward writes ``[N, O, L]`` (already NCHW)
+  and the input gradient ``[N, K, L]`` (what ``F.fold`` takes) with no
+  transposes; both are register-blocked, vectorised and threaded over
+  ``torch.get_num_threads()``; the weight gradient is one batched matrix
+  product.  float32 and float64 on the CPU.
+* ``torch``: the forward is :func:`torch.cdist` with ``p=1``, the weight
+  gradient one matrix product, and the input gradient is computed over row
+  chunks whose temporary holds at most :data:`CHUNK_ELEMENTS` floats
+  (``O*K`` per row, at least one row).  Used for other dtypes and devices.
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from quant import native
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -126,6 +138,37 @@ class _AdderMatrix(torch.autograd.Function):
         return gx, gw, None
 
 
+class _AdderCols(torch.autograd.Function):
+    """``Y[p, o, l] = -sum_k |X[p, k, l] - W[o, k]|`` on the C kernels (column layout)."""
+
+    @staticmethod
+    def forward(ctx, cols: torch.Tensor, w: torch.Tensor, eta: float | None) -> torch.Tensor:
+        cols, w = cols.contiguous(), w.contiguous()
+        ctx.save_for_backward(cols, w)
+        ctx.eta = eta
+        return native.forward(cols, w)
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor):
+        cols, w = ctx.saved_tensors
+        g = g.contiguous()
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = native.input_grad(cols, w, g)
+        if ctx.needs_input_grad[1]:
+            # sum_p G_p @ X_p^T - W * sum_{p,l} G: one batched product, no [O, K, L] tensor
+            gw = torch.bmm(g, cols.transpose(1, 2)).sum(0)
+            gw.sub_(w * g.sum((0, 2)).unsqueeze(1))
+            if ctx.eta is not None:
+                scale = ctx.eta * math.sqrt(w.numel()) / gw.norm(p=2).clamp(min=1e-12)
+                gw.mul_(scale)
+        return gx, gw, None
+
+
+def _use_native(*tensors: torch.Tensor) -> bool:
+    return native.supports(*tensors) and native.backend() == "native"
+
+
 def adder_matrix(x: torch.Tensor, w: torch.Tensor, eta: float | None = 0.2) -> torch.Tensor:
     """``Y[m, o] = -sum_k |x[m, k] - w[o, k]|`` with the AdderNet backward.
 
@@ -146,6 +189,8 @@ def adder_matrix(x: torch.Tensor, w: torch.Tensor, eta: float | None = 0.2) -> t
     """
     if x.dim() != 2 or w.dim() != 2 or x.shape[1] != w.shape[1]:
         raise ValueError(f"adder_matrix needs x [M, K] and w [O, K], got {tuple(x.shape)} and {tuple(w.shape)}")
+    if _use_native(x, w):
+        return _AdderCols.apply(x.t().unsqueeze(0), w, eta)[0].t()
     return _AdderMatrix.apply(x.contiguous(), w.contiguous(), eta)
 
 
@@ -173,6 +218,8 @@ def adder_conv2d(
     if oh < 1 or ow < 1:
         raise ValueError(f"adder_conv2d: kernel {kh}x{kw} does not fit input {h}x{wd} with padding {padding}")
     cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # [N, K, L]
+    if _use_native(x, weight):
+        return _AdderCols.apply(cols, weight.reshape(o, c * kh * kw), eta).reshape(n, o, oh, ow)
     rows = cols.transpose(1, 2).reshape(n * oh * ow, c * kh * kw)
     y = _AdderMatrix.apply(rows, weight.reshape(o, c * kh * kw), eta)  # [N*L, O]
     return y.reshape(n, oh * ow, o).transpose(1, 2).reshape(n, o, oh, ow)
@@ -184,7 +231,7 @@ def adder_linear(x: torch.Tensor, weight: torch.Tensor, eta: float | None = 0.2)
         raise ValueError(
             f"adder_linear needs x [N, in] and weight [out, in], got {tuple(x.shape)} and {tuple(weight.shape)}"
         )
-    return _AdderMatrix.apply(x.contiguous(), weight, eta)
+    return adder_matrix(x, weight, eta)
 
 
 class AdderConv2d(nn.Module):
