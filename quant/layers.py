@@ -25,12 +25,12 @@ No ``[M, O, K]`` tensor is ever materialised.  Two backends compute the
 same maths (``ADDERHW_ADDER_BACKEND``, see :mod:`quant.native`):
 
 * ``native`` (default where a C compiler exists): the C kernels of
-  :mod:`quant.native` work on the unfolded input in ``F.unfold``'s own
-  ``[N, K, L]`` layout, so the forward writes ``[N, O, L]`` (already NCHW)
-  and the input gradient ``[N, K, L]`` (what ``F.fold`` takes) with no
-  transposes; both are register-blocked, vectorised and threaded over
-  ``torch.get_num_threads()``; the weight gradient is one batched matrix
-  product.  float32 and float64 on the CPU.
+  :mod:`quant.native` unfold the input (im2col) into ``[N, K, L]``, so the
+  forward writes ``[N, O, L]`` (already NCHW) and the input gradient
+  ``[N, K, L]``, which col2im folds back, with no transposes; they are
+  register-blocked, vectorised and threaded over ``torch.get_num_threads()``;
+  the weight gradient is one batched matrix product.  float32 and float64
+  on the CPU.
 * ``torch``: the forward is :func:`torch.cdist` with ``p=1``, the weight
   gradient one matrix product, and the input gradient is computed over row
   chunks whose temporary holds at most :data:`CHUNK_ELEMENTS` floats
@@ -156,13 +156,44 @@ class _AdderCols(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             gx = native.input_grad(cols, w, g)
         if ctx.needs_input_grad[1]:
-            # sum_p G_p @ X_p^T - W * sum_{p,l} G: one batched product, no [O, K, L] tensor
-            gw = torch.bmm(g, cols.transpose(1, 2)).sum(0)
-            gw.sub_(w * g.sum((0, 2)).unsqueeze(1))
-            if ctx.eta is not None:
-                scale = ctx.eta * math.sqrt(w.numel()) / gw.norm(p=2).clamp(min=1e-12)
-                gw.mul_(scale)
+            gw = _weight_grad(cols, w, g, ctx.eta)
         return gx, gw, None
+
+
+class _AdderConvNative(torch.autograd.Function):
+    """Adder convolution on the C kernels: im2col, forward, and in backward
+    input gradient + col2im and the weight gradient (one batched product)."""
+
+    @staticmethod
+    def forward(ctx, x, w, stride, padding, eta):
+        o = w.shape[0]
+        cols = native.im2col(x, w.shape[2:], stride, padding)  # [N, K, L]
+        w2 = w.reshape(o, -1).contiguous()
+        ctx.save_for_backward(cols, w2)
+        ctx.geometry = (x.shape[2:], tuple(w.shape[2:]), stride, padding, w.shape)
+        ctx.eta = eta
+        return native.forward(cols, w2)  # [N, O, L]
+
+    @staticmethod
+    def backward(ctx, g):
+        cols, w2 = ctx.saved_tensors
+        size, kernel, stride, padding, wshape = ctx.geometry
+        g = g.contiguous()
+        gx = gw = None
+        if ctx.needs_input_grad[0]:
+            gx = native.col2im(native.input_grad(cols, w2, g), size, kernel, stride, padding)
+        if ctx.needs_input_grad[1]:
+            gw = _weight_grad(cols, w2, g, ctx.eta).reshape(wshape)
+        return gx, gw, None, None, None
+
+
+def _weight_grad(cols: torch.Tensor, w: torch.Tensor, g: torch.Tensor, eta: float | None) -> torch.Tensor:
+    """``sum_p G_p @ X_p^T - W * sum G`` (one batched product), then the adaptive-LR scaling."""
+    gw = torch.bmm(g, cols.transpose(1, 2)).sum(0)
+    gw.sub_(w * g.sum((0, 2)).unsqueeze(1))
+    if eta is not None:
+        gw.mul_(eta * math.sqrt(w.numel()) / gw.norm(p=2).clamp(min=1e-12))
+    return gw
 
 
 def _use_native(*tensors: torch.Tensor) -> bool:
@@ -217,9 +248,9 @@ def adder_conv2d(
     ow = (wd + 2 * padding[1] - kw) // stride[1] + 1
     if oh < 1 or ow < 1:
         raise ValueError(f"adder_conv2d: kernel {kh}x{kw} does not fit input {h}x{wd} with padding {padding}")
-    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # [N, K, L]
     if _use_native(x, weight):
-        return _AdderCols.apply(cols, weight.reshape(o, c * kh * kw), eta).reshape(n, o, oh, ow)
+        return _AdderConvNative.apply(x, weight, tuple(stride), tuple(padding), eta).reshape(n, o, oh, ow)
+    cols = F.unfold(x, (kh, kw), padding=padding, stride=stride)  # [N, K, L]
     rows = cols.transpose(1, 2).reshape(n * oh * ow, c * kh * kw)
     y = _AdderMatrix.apply(rows, weight.reshape(o, c * kh * kw), eta)  # [N*L, O]
     return y.reshape(n, oh * ow, o).transpose(1, 2).reshape(n, o, oh, ow)

@@ -58,6 +58,17 @@ def _verilator() -> Check:
         return Check("verilator", False, f"{exc}; {SETUP}")
 
 
+def _adder_kernels() -> Check:
+    """The C kernels of the float adder layers (built on first use with the C compiler)."""
+    from quant import native
+
+    try:
+        lib = native.library()
+    except native.NativeUnavailable as exc:
+        return Check("adder kernels", False, f"{exc}; apt-get install gcc (the layers fall back to PyTorch kernels)")
+    return Check("adder kernels", True, f"native ({lib._name})")
+
+
 def _fashion_mnist() -> Check:
     from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
 
@@ -85,6 +96,7 @@ def run_checks() -> list[Check]:
         _tool("yosys", ["yosys", "-V"], r"Yosys (\S+)", "yosys"),
         _tool("nextpnr-ice40", ["nextpnr-ice40", "--version"], r"\(Version ([^)]+)\)", "nextpnr-ice40"),
         _tool("icepack", ["icepack", "-h"], r"(icepack)", "fpga-icestorm"),
+        _adder_kernels(),
         _fashion_mnist(),
     ]
     return checks

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(iverilog yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist)
+# gcc/g++/make: Verilator builds and the adder layers' C kernels compile with them.
+DEB_PACKAGES=(iverilog yosys nextpnr-ice40 fpga-icestorm dataset-fashion-mnist gcc g++ make)
 VENV=.venv
 STAMP="$VENV/.adderhw-installed"
 

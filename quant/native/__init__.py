@@ -27,7 +27,10 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["BACKENDS", "NativeUnavailable", "backend", "cache_dir", "forward", "input_grad", "library"]
+__all__ = [
+    "BACKENDS", "NativeUnavailable", "backend", "cache_dir", "col2im", "forward", "im2col", "input_grad",
+    "library", "supports",
+]
 
 BACKENDS = ("auto", "native", "torch")
 _SOURCES = ("adder.c", "adder_kernels.h")
@@ -132,6 +135,10 @@ def library() -> ctypes.CDLL:
             bwd = getattr(lib, "adder_input_grad" + suffix)
             bwd.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, ctypes.c_int]
             bwd.restype = ctypes.c_int
+            for name in ("adder_im2col", "adder_col2im"):
+                fn = getattr(lib, name + suffix)
+                fn.argtypes = [ptr, ptr, i64, ptr, i64, ctypes.c_int]
+                fn.restype = ctypes.c_int
         _lib = lib
         return lib
 
@@ -194,3 +201,35 @@ def input_grad(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tenso
     fn = getattr(library(), "adder_input_grad" + _SUFFIX[x.dtype])
     fn(x.data_ptr(), w.data_ptr(), g.data_ptr(), dx.data_ptr(), p, k, l, o, torch.get_num_threads())
     return dx
+
+
+def _geometry(c, h, w, kernel, stride, padding):
+    oh = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
+    ow = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    geom = (ctypes.c_int64 * 10)(c, h, w, *kernel, *stride, *padding, ow)
+    return geom, oh, ow
+
+
+def im2col(x: torch.Tensor, kernel, stride, padding) -> torch.Tensor:
+    """``F.unfold(x, kernel, padding=padding, stride=stride)`` for ``x [N, C, H, W]``: ``[N, C*kh*kw, L]``."""
+    x = x.contiguous()
+    n, c, h, w = x.shape
+    geom, oh, ow = _geometry(c, h, w, kernel, stride, padding)
+    cols = torch.empty((n, c * kernel[0] * kernel[1], oh * ow), dtype=x.dtype)
+    fn = getattr(library(), "adder_im2col" + _SUFFIX[x.dtype])
+    fn(x.data_ptr(), cols.data_ptr(), n, geom, oh * ow, torch.get_num_threads())
+    return cols
+
+
+def col2im(cols: torch.Tensor, size, kernel, stride, padding) -> torch.Tensor:
+    """``F.fold(cols, size, kernel, padding=padding, stride=stride)``, the adjoint of :func:`im2col`."""
+    cols = cols.contiguous()
+    n, k, l = cols.shape
+    c = k // (kernel[0] * kernel[1])
+    geom, oh, ow = _geometry(c, size[0], size[1], kernel, stride, padding)
+    if c * kernel[0] * kernel[1] != k or oh * ow != l:
+        raise ValueError(f"col2im: columns {tuple(cols.shape)} do not match size {size}, kernel {kernel}")
+    img = torch.empty((n, c, size[0], size[1]), dtype=cols.dtype)
+    fn = getattr(library(), "adder_col2im" + _SUFFIX[cols.dtype])
+    fn(cols.data_ptr(), img.data_ptr(), n, geom, l, torch.get_num_threads())
+    return img

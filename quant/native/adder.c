@@ -14,8 +14,11 @@
  * Every output element is summed by one thread in a fixed order (k or o
  * ascending), so results do not depend on the thread count.
  *
+ * im2col/col2im are F.unfold/F.fold for one (plane, channel) per task, so
+ * the input gradient's overlapping sums never race and keep a fixed order.
+ *
  * The kernels exist for float and double (adder_kernels.h is included once
- * per type).  The tiles are spread over `threads` POSIX threads, the
+ * per type).  The tasks are spread over `threads` POSIX threads, the
  * caller's thread included.  C99 + pthreads; built by quant/native/__init__.py.
  */
 #include <math.h>
@@ -33,19 +36,20 @@
 #endif
 #define MAX_THREADS 256
 /* Starting a thread costs tens of microseconds: each must get at least this
-   many |x - w| terms (about 0.1 ms of work). */
+   many |x - w| terms (about 0.1 ms of work; a copied element counts as one). */
 #define MIN_WORK_PER_THREAD (1 << 21)
 
 typedef struct job job_t;
-typedef void (*tile_fn)(const job_t *, int64_t plane, int64_t l0);
+typedef void (*task_fn)(const job_t *, int64_t task);
 
 struct job {
     const void *x, *w, *g;
     void *out;
-    int64_t planes, k, l, o;
-    int64_t tiles_per_plane, tiles;
+    int64_t planes, k, l, o;   /* adder kernels: P planes of [K][L], O outputs */
+    int64_t geom[10];          /* im2col/col2im: C, H, W, kh, kw, sh, sw, ph, pw, OW */
+    int64_t tasks, work;       /* independent tasks; total work in |x - w| terms */
     int threads;
-    tile_fn tile;
+    task_fn task;
 };
 
 typedef struct {
@@ -53,27 +57,24 @@ typedef struct {
     int index;
 } worker_t;
 
-/* Worker i takes the contiguous tile range [i*T/n, (i+1)*T/n). */
+/* Worker i takes the contiguous task range [i*T/n, (i+1)*T/n). */
 static void *run_worker(void *arg)
 {
     const worker_t *wk = (const worker_t *)arg;
     const job_t *job = wk->job;
-    const int64_t begin = job->tiles * wk->index / job->threads;
-    const int64_t end = job->tiles * (wk->index + 1) / job->threads;
+    const int64_t begin = job->tasks * wk->index / job->threads;
+    const int64_t end = job->tasks * (wk->index + 1) / job->threads;
     for (int64_t t = begin; t < end; t++)
-        job->tile(job, t / job->tiles_per_plane, (t % job->tiles_per_plane) * MR);
+        job->task(job, t);
     return 0;
 }
 
 static int run(job_t *job)
 {
-    job->tiles_per_plane = (job->l + MR - 1) / MR;
-    job->tiles = job->planes * job->tiles_per_plane;
     int n = job->threads;
-    const int64_t work = job->planes * job->k * job->l * job->o;
-    if (n > work / MIN_WORK_PER_THREAD) n = (int)(work / MIN_WORK_PER_THREAD);
+    if (n > job->work / MIN_WORK_PER_THREAD) n = (int)(job->work / MIN_WORK_PER_THREAD);
     if (n > MAX_THREADS) n = MAX_THREADS;
-    if (n > job->tiles) n = (int)job->tiles;
+    if (n > job->tasks) n = (int)job->tasks;
     if (n < 1) n = 1;
     job->threads = n;
     worker_t workers[MAX_THREADS];

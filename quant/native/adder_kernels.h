@@ -1,7 +1,8 @@
 /*
  * Kernel template of adder.c, included once per element type with REAL
  * (float or double), ABS (fabsf or fabs) and SUFFIX (_f32 or _f64) defined.
- * Exports adder_forward##SUFFIX and adder_input_grad##SUFFIX.
+ * Exports adder_forward, adder_input_grad, adder_im2col and adder_col2im, each
+ * with SUFFIX appended.
  */
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -59,9 +60,11 @@ static void NAME(fwd_small)(const REAL *x, const REAL *w, REAL *y, int64_t K, in
     }
 }
 
-static void NAME(fwd_tile)(const job_t *job, int64_t p, int64_t l0)
+static void NAME(fwd_tile)(const job_t *job, int64_t t)
 {
     const int64_t K = job->k, L = job->l, O = job->o;
+    const int64_t tiles = (L + MR - 1) / MR, p = t / tiles;
+    int64_t l0 = (t % tiles) * MR;
     const REAL *x = (const REAL *)job->x + p * K * L;
     const REAL *w = (const REAL *)job->w;
     REAL *y = (REAL *)job->out + p * O * L;
@@ -132,9 +135,11 @@ static void NAME(bwd_small)(const REAL *x, const REAL *w, const REAL *g, REAL *d
     }
 }
 
-static void NAME(bwd_tile)(const job_t *job, int64_t p, int64_t l0)
+static void NAME(bwd_tile)(const job_t *job, int64_t t)
 {
     const int64_t K = job->k, L = job->l, O = job->o;
+    const int64_t tiles = (L + MR - 1) / MR, p = t / tiles;
+    int64_t l0 = (t % tiles) * MR;
     const REAL *x = (const REAL *)job->x + p * K * L;
     const REAL *w = (const REAL *)job->w;
     const REAL *g = (const REAL *)job->g + p * O * L;
@@ -151,13 +156,66 @@ static void NAME(bwd_tile)(const job_t *job, int64_t p, int64_t l0)
     }
 }
 
+/* ---- im2col / col2im ------------------------------------------------- */
+
+/* Task (p, c): rows c*kh*kw .. (c+1)*kh*kw - 1 of plane p of the columns. */
+static void NAME(im2col_task)(const job_t *job, int64_t t)
+{
+    const int64_t *gm = job->geom;
+    const int64_t C = gm[0], H = gm[1], W = gm[2], kh = gm[3], kw = gm[4];
+    const int64_t sh = gm[5], sw = gm[6], ph = gm[7], pw = gm[8], OW = gm[9];
+    const int64_t L = job->l, OH = L / OW, p = t / C, c = t % C;
+    const REAL *img = (const REAL *)job->x + (p * C + c) * H * W;
+    REAL *cols = (REAL *)job->out + (p * C * kh * kw + c * kh * kw) * L;
+    for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++, cols += L)
+            for (int64_t oy = 0; oy < OH; oy++) {
+                const int64_t iy = oy * sh - ph + i;
+                REAL *row = cols + oy * OW;
+                if (iy < 0 || iy >= H) {
+                    for (int64_t ox = 0; ox < OW; ox++) row[ox] = 0;
+                    continue;
+                }
+                const REAL *src = img + iy * W;
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    const int64_t ix = ox * sw - pw + j;
+                    row[ox] = (ix >= 0 && ix < W) ? src[ix] : (REAL)0;
+                }
+            }
+}
+
+static void NAME(col2im_task)(const job_t *job, int64_t t)
+{
+    const int64_t *gm = job->geom;
+    const int64_t C = gm[0], H = gm[1], W = gm[2], kh = gm[3], kw = gm[4];
+    const int64_t sh = gm[5], sw = gm[6], ph = gm[7], pw = gm[8], OW = gm[9];
+    const int64_t L = job->l, OH = L / OW, p = t / C, c = t % C;
+    const REAL *cols = (const REAL *)job->x + (p * C * kh * kw + c * kh * kw) * L;
+    REAL *img = (REAL *)job->out + (p * C + c) * H * W;
+    for (int64_t e = 0; e < H * W; e++) img[e] = 0;
+    for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++, cols += L)
+            for (int64_t oy = 0; oy < OH; oy++) {
+                const int64_t iy = oy * sh - ph + i;
+                if (iy < 0 || iy >= H) continue;
+                const REAL *row = cols + oy * OW;
+                REAL *dst = img + iy * W;
+                for (int64_t ox = 0; ox < OW; ox++) {
+                    const int64_t ix = ox * sw - pw + j;
+                    if (ix >= 0 && ix < W) dst[ix] += row[ox];
+                }
+            }
+}
+
 /* ---- entry points ----------------------------------------------------- */
 
 /* Y[p][o][l] = -sum_k |X[p][k][l] - W[o][k]|;  x: [P][K][L], w: [O][K], y: [P][O][L]. */
 int NAME(adder_forward)(const REAL *x, const REAL *w, REAL *y,
                         int64_t planes, int64_t k, int64_t l, int64_t o, int threads)
 {
-    job_t job = {x, w, 0, y, planes, k, l, o, 0, 0, threads, NAME(fwd_tile)};
+    job_t job = {.x = x, .w = w, .out = y, .planes = planes, .k = k, .l = l, .o = o,
+                 .tasks = planes * ((l + MR - 1) / MR), .work = planes * k * l * o,
+                 .threads = threads, .task = NAME(fwd_tile)};
     return run(&job);
 }
 
@@ -165,7 +223,30 @@ int NAME(adder_forward)(const REAL *x, const REAL *w, REAL *y,
 int NAME(adder_input_grad)(const REAL *x, const REAL *w, const REAL *g, REAL *dx,
                            int64_t planes, int64_t k, int64_t l, int64_t o, int threads)
 {
-    job_t job = {x, w, g, dx, planes, k, l, o, 0, 0, threads, NAME(bwd_tile)};
+    job_t job = {.x = x, .w = w, .g = g, .out = dx, .planes = planes, .k = k, .l = l, .o = o,
+                 .tasks = planes * ((l + MR - 1) / MR), .work = planes * k * l * o,
+                 .threads = threads, .task = NAME(bwd_tile)};
+    return run(&job);
+}
+
+/* F.unfold: img [P][C][H][W] -> cols [P][C*kh*kw][OH*OW] (zero padding).
+   geom = {C, H, W, kh, kw, sh, sw, ph, pw, OW}; l = OH*OW. */
+int NAME(adder_im2col)(const REAL *img, REAL *cols, int64_t planes, const int64_t *geom, int64_t l, int threads)
+{
+    job_t job = {.x = img, .out = cols, .planes = planes, .l = l, .tasks = planes * geom[0],
+                 .work = planes * geom[0] * geom[3] * geom[4] * l, .threads = threads,
+                 .task = NAME(im2col_task)};
+    for (int i = 0; i < 10; i++) job.geom[i] = geom[i];
+    return run(&job);
+}
+
+/* F.fold, the adjoint of adder_im2col: cols [P][C*kh*kw][OH*OW] -> img [P][C][H][W]. */
+int NAME(adder_col2im)(const REAL *cols, REAL *img, int64_t planes, const int64_t *geom, int64_t l, int threads)
+{
+    job_t job = {.x = cols, .out = img, .planes = planes, .l = l, .tasks = planes * geom[0],
+                 .work = planes * geom[0] * geom[3] * geom[4] * l, .threads = threads,
+                 .task = NAME(col2im_task)};
+    for (int i = 0; i < 10; i++) job.geom[i] = geom[i];
     return run(&job);
 }
 

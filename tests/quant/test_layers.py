@@ -276,3 +276,22 @@ def test_shape_errors():
         AdderConv2d(2, 1, 1)(torch.zeros(1, 3, 3, 3))
     with pytest.raises(ValueError, match="adder_linear needs"):
         AdderLinear(4, 2)(torch.zeros(1, 5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9),
+       kh=st.integers(1, 4), kw=st.integers(1, 4), sh=st.integers(1, 3), sw=st.integers(1, 3),
+       ph=st.integers(0, 2), pw=st.integers(0, 2), seed=st.integers(0, 2**31 - 1))
+def test_native_im2col_col2im_match_unfold_fold(n, c, h, w, kh, kw, sh, sw, ph, pw, seed):
+    """im2col equals F.unfold exactly; col2im equals F.fold (its adjoint)."""
+    if h + 2 * ph < kh or w + 2 * pw < kw:
+        return
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, c, h, w, generator=gen, dtype=torch.float64)
+    ref = F.unfold(x, (kh, kw), padding=(ph, pw), stride=(sh, sw))
+    cols = native.im2col(x, (kh, kw), (sh, sw), (ph, pw))
+    assert torch.equal(cols, ref)
+    g = torch.randn(ref.shape, generator=gen, dtype=torch.float64)
+    torch.testing.assert_close(native.col2im(g, (h, w), (kh, kw), (sh, sw), (ph, pw)),
+                               F.fold(g, (h, w), (kh, kw), padding=(ph, pw), stride=(sh, sw)),
+                               rtol=1e-13, atol=1e-13)
