@@ -49,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--groups", type=int, default=1, help="scale groups per adder layer (only 1 is implemented)")
     p.add_argument("--calib-data", metavar="FILE.npy", default=None,
                    help="calibration images: float32 [N, C, H, W] in 0..1 (default: the dataset's training split)")
+    p.add_argument("--data-root", default=None, metavar="DIR",
+                   help="dataset folder for calibration and evaluation (MNIST IDX files, CIFAR-10 python batches; "
+                        "default: Debian's Fashion-MNIST folder)")
     p.add_argument("--model", default=None, help="model name for bare state dicts (lenet5-bn, resnet20, resnet32)")
     p.add_argument("--dataset", default=None, help="dataset for bare state dicts (fashion-mnist, mnist, cifar10)")
     p.add_argument("--sweep", default=None, metavar="B1,B2,...", help="quantize at several weight bit widths, e.g. 8,6,5,4")
@@ -327,17 +330,19 @@ def run_quantize(args: argparse.Namespace) -> int:
         calib = calib[: args.calib]
     else:
         try:
-            xtr, _ = load_dataset(dataset, "train")
+            xtr, _ = load_dataset(dataset, "train", args.data_root)
         except (OSError, ValueError) as exc:
-            raise ValueError(f"no calibration data for {dataset} ({exc}); pass --calib-data FILE.npy") from None
+            raise ValueError(f"no calibration data for {dataset} ({exc}); pass --data-root DIR or --calib-data FILE.npy") from None
         idx = np.sort(rng.choice(xtr.shape[0], size=min(args.calib, xtr.shape[0]), replace=False))
         calib = xtr[idx]
     try:
-        xte, yte = load_dataset(dataset, "test")
+        xte, yte = load_dataset(dataset, "test", args.data_root)
         if args.eval is not None:
             xte, yte = xte[: args.eval], yte[: args.eval]
         evalset = (xte, yte)
     except (OSError, ValueError):
+        if args.data_root is not None:  # the user named a folder: its test set must be there
+            raise
         evalset = (calib, None)  # no test set on this machine: report agreement on the calibration images
     source = {"path": str(ckpt), "sha256": _sha256(ckpt), "meta_accuracy": ck.meta.get("accuracy")}
     class_names = CLASS_NAMES.get(dataset, ())

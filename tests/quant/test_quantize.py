@@ -219,3 +219,35 @@ def test_bias_correction_matches_the_float_channel_means(data):
         y_float = model.bn1(model.conv1((torch.from_numpy(calib[:64]) - FM[0][0]) / FM[1][0])).double().numpy()
     err = y_int.mean(axis=(0, 2)) - y_float.mean(axis=(0, 2, 3))
     assert np.all(np.abs(err) < 0.01 * rq.out_scale), err  # a hundredth of an output LSB
+
+
+def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys):
+    """A model of another dataset quantizes against the folder given with --data-root.
+
+    The folder holds IDX files under MNIST's names (Fashion-MNIST's bytes: same format).
+    """
+    from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
+
+    xtr, _, _ = data
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for name in IDX_FILES.values():
+        (root / name).symlink_to(FASHION_MNIST_DIR / name)
+    ck = tmp_path / "mnist_lenet.pt"
+    save(ck, _lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "mnist"})
+    out = tmp_path / "int"
+    assert main(["quantize", str(ck), "--calib", "32", "--eval", "60", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no calibration data for mnist" in err and "--data-root DIR" in err and "\n" not in err
+    assert not out.exists()
+    assert main(["quantize", str(ck), "--data-root", str(root), "--calib", "32", "--eval", "60", "-o", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["eval_images"] == 60 and rep["eval_split"] == "test" and rep["int_accuracy"] is not None
+    np.save(tmp_path / "calib.npy", xtr[:32])
+    capsys.readouterr()
+    # a named folder without the test set is an error, not a silent fallback to agreement
+    assert main(["quantize", str(ck), "--data-root", str(tmp_path / "nowhere"), "--calib-data",
+                 str(tmp_path / "calib.npy"), "-o", str(tmp_path / "never")]) == 1
+    err = capsys.readouterr().err
+    assert "mnist folder not found" in err and "nowhere" in err and err.count("\n") == 1
+    assert not (tmp_path / "never").exists()
