@@ -78,7 +78,33 @@ class Beat:
     payload: int
 
 
-class StreamDriver:
+class _StreamEnd:
+    """What a driver and a monitor share: the stream's handles, a per-stream
+    random generator and one background task (:meth:`start`, :meth:`stop`)."""
+
+    def __init__(self, clk, valid, ready, payload, period_steps: int, name: str, back_pressure: BackPressure):
+        self.clk, self.valid, self.ready, self.payload = clk, valid, ready, payload
+        self.period_steps = period_steps
+        self.name = name
+        self._rng = back_pressure.rng(name)
+        self._task = None
+
+    async def _run(self) -> None:  # pragma: no cover - defined by the subclasses
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the background task (idempotent)."""
+        if self._task is None:
+            self._task = cocotb.start_soon(self._run())
+
+    def stop(self) -> None:
+        """Stop the background task (idempotent)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
+class StreamDriver(_StreamEnd):
     """Drives the input side of an Amaranth ``stream.Signature`` (``valid``, ``payload``; reads ``ready``).
 
     Parameters
@@ -102,29 +128,18 @@ class StreamDriver:
 
     def __init__(self, clk, valid, ready, payload, *, period_steps: int, name: str,
                  back_pressure: BackPressure = BackPressure()) -> None:
-        self.clk, self.valid, self.ready, self.payload = clk, valid, ready, payload
-        self.period_steps = period_steps
-        self.name = name
+        super().__init__(clk, valid, ready, payload, period_steps, name, back_pressure)
         self._gap = back_pressure.valid_gap
-        self._rng = back_pressure.rng(name)
         self._queue: deque[int] = deque()
         self._wake = Event()
         self._empty = Event()
         self._empty.set()
         self.fired: list[Beat] = []
-        self._task = None
         self.valid.value = 0
 
-    def start(self) -> None:
-        """Start the background task (idempotent)."""
-        if self._task is None:
-            self._task = cocotb.start_soon(self._run())
-
     def stop(self) -> None:
-        """Stop the background task and drop ``valid``."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        """Stop the background task, drop queued words and ``valid``."""
+        super().stop()
         self._queue.clear()
         self._empty.set()
         self.valid.value = 0
@@ -176,7 +191,7 @@ class StreamDriver:
                 self.fired.append(Beat(cycle_now(self.period_steps), word))
 
 
-class StreamMonitor:
+class StreamMonitor(_StreamEnd):
     """Watches (and back-pressures) the output side of a stream.
 
     Parameters
@@ -196,28 +211,17 @@ class StreamMonitor:
     def __init__(self, clk, valid, ready, payload, *, period_steps: int, name: str,
                  back_pressure: BackPressure = BackPressure(),
                  callback: Callable[[Beat], None] | None = None) -> None:
-        self.clk, self.valid, self.ready, self.payload = clk, valid, ready, payload
-        self.period_steps = period_steps
-        self.name = name
+        super().__init__(clk, valid, ready, payload, period_steps, name, back_pressure)
         self._drop = back_pressure.ready_drop
-        self._rng = back_pressure.rng(name)
         self.callback = callback
         self.beats: list[Beat] = []
         self._target = 0
         self._reached = Event()
-        self._task = None
         self.ready.value = 0
-
-    def start(self) -> None:
-        """Start watching (idempotent)."""
-        if self._task is None:
-            self._task = cocotb.start_soon(self._run())
 
     def stop(self) -> None:
         """Stop watching and drop ``ready``."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
+        super().stop()
         self.ready.value = 0
 
     def clear(self) -> None:
