@@ -186,6 +186,19 @@ _ADD_FNS = {operator.add, operator.iadd, torch.add}
 _FLAT_FNS = {torch.flatten}
 
 
+#: Role of a called module (after the adder check), first match wins.
+_MODULE_ROLES = (
+    (nn.Conv2d, "conv"),
+    (nn.Linear, "linear"),
+    ((nn.BatchNorm1d, nn.BatchNorm2d), "bn"),
+    (nn.ReLU, "relu"),
+    (nn.MaxPool2d, "maxpool"),
+    ((nn.AvgPool2d, nn.AdaptiveAvgPool2d), "avgpool"),
+    (nn.Flatten, "flatten"),
+    ((nn.Dropout, nn.Identity), "identity"),
+)
+
+
 def _classify(gm: fx.GraphModule, node: fx.Node) -> str:
     """One word for what a node does: adder, conv, linear, bn, relu, maxpool, avgpool, flatten, add, identity, input, output, other."""
     if node.op == "placeholder":
@@ -196,23 +209,7 @@ def _classify(gm: fx.GraphModule, node: fx.Node) -> str:
         m = gm.get_submodule(node.target)
         if _is_adder(m):
             return "adder"
-        if isinstance(m, nn.Conv2d):
-            return "conv"
-        if isinstance(m, nn.Linear):
-            return "linear"
-        if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            return "bn"
-        if isinstance(m, nn.ReLU):
-            return "relu"
-        if isinstance(m, nn.MaxPool2d):
-            return "maxpool"
-        if isinstance(m, (nn.AvgPool2d, nn.AdaptiveAvgPool2d)):
-            return "avgpool"
-        if isinstance(m, nn.Flatten):
-            return "flatten"
-        if isinstance(m, (nn.Dropout, nn.Identity)):
-            return "identity"
-        return "other"
+        return next((role for types, role in _MODULE_ROLES if isinstance(m, types)), "other")
     if node.op == "call_function":
         if node.target in _RELU_FNS:
             return "relu"
