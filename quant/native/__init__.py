@@ -2,7 +2,8 @@
 
 The kernels are compiled on first use with the system C compiler (``$CC``,
 default ``cc``; the Verilator flow needs one anyway) into a per-user cache,
-``$ADDERHW_CACHE_DIR/native`` or ``~/.cache/adderhw/native``.  The file name
+``$ADDERHW_CACHE_DIR/native`` or ``~/.cache/adderhw/native`` (or, when that
+cannot be written, ``$TMPDIR/adderhw-native-UID``).  The file name
 is a hash of the sources, the compiler's version, the flags and the CPU's
 feature flags (the build uses ``-march=native``), so a cache shared between
 machines never hands one of them code for another CPU.  Building takes
@@ -83,30 +84,41 @@ def _build(cc: list[str]) -> Path:
         digest.update((here / name).read_bytes())
     for part in (version, " ".join(cc), " ".join(_FLAGS + _ARCH_FLAGS), _cpu_flags()):
         digest.update(part.encode() + b"\0")
-    out_dir = cache_dir()
-    target = out_dir / f"adder-{digest.hexdigest()[:20]}.so"
-    if target.is_file():
-        return target
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise NativeUnavailable(f"cannot create the kernel cache {out_dir}: {exc.strerror}") from None
-    fd, tmp = tempfile.mkstemp(prefix=".adder-", suffix=".so", dir=out_dir)
-    os.close(fd)
-    try:
-        errors = ""
-        for arch in (_ARCH_FLAGS, ()):  # -march=native is not known to every compiler
-            cmd = [*cc, *_FLAGS, *arch, "-o", tmp, str(here / "adder.c"), "-lm"]
+    name = f"adder-{digest.hexdigest()[:20]}.so"
+    # the user cache, else a per-user folder in the temporary directory (read-only home)
+    fallback = Path(tempfile.gettempdir()) / f"adderhw-native-{os.getuid()}"
+    for out_dir in (cache_dir(), fallback):
+        if (out_dir / name).is_file():
+            return out_dir / name
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".adder-", suffix=".so", dir=out_dir)
+        except OSError as exc:
+            problem = f"cannot write the kernel cache {out_dir}: {exc.strerror}"
+            continue
+        os.close(fd)
+        try:
+            return _compile(cc, here, tmp, out_dir / name)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    raise NativeUnavailable(problem)
+
+
+def _compile(cc: list[str], here: Path, tmp: str, target: Path) -> Path:
+    errors: list[str] = []
+    for arch in (_ARCH_FLAGS, ()):  # -march=native is not known to every compiler
+        cmd = [*cc, *_FLAGS, *arch, "-o", tmp, str(here / "adder.c"), "-lm"]
+        try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-            if proc.returncode == 0:
-                os.replace(tmp, target)  # atomic: concurrent builders write the same bytes
-                return target
-            errors = proc.stderr.strip().splitlines()
-        first = next((line for line in errors if "error" in line), errors[-1] if errors else "no output")
-        raise NativeUnavailable(f"compiling {here / 'adder.c'} failed: {first.strip()}")
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise NativeUnavailable(f"compiling {here / 'adder.c'} failed: {exc}") from None
+        if proc.returncode == 0:
+            os.replace(tmp, target)  # atomic: concurrent builders write the same bytes
+            return target
+        errors = proc.stderr.strip().splitlines()
+    first = next((line for line in errors if "error" in line), errors[-1] if errors else "no output")
+    raise NativeUnavailable(f"compiling {here / 'adder.c'} failed: {first.strip()}")
 
 
 def library() -> ctypes.CDLL:

@@ -295,3 +295,13 @@ def test_native_im2col_col2im_match_unfold_fold(n, c, h, w, kh, kw, sh, sw, ph, 
     torch.testing.assert_close(native.col2im(g, (h, w), (kh, kw), (sh, sw), (ph, pw)),
                                F.fold(g, (h, w), (kh, kw), padding=(ph, pw), stride=(sh, sw)),
                                rtol=1e-13, atol=1e-13)
+
+
+def test_native_build_falls_back_to_tmp_when_cache_is_read_only(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("ADDERHW_CACHE_DIR", str(blocker))  # <file>/native cannot be created
+    monkeypatch.setattr(native.tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    path = native._build(native._compiler())
+    assert path.parent == tmp_path / "tmp" / f"adderhw-native-{os.getuid()}" and path.is_file()
