@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-epochs", type=int, default=0)
     p.add_argument("--crop-pad", type=int, default=0, help="random-crop padding in pixels (default 0: no crop; 2 made the adder LeNet underfit)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
+    p.add_argument("--cutout", type=int, default=0, metavar="PIXELS",
+                   help="side of a random square set to black in every training image (default 0: off)")
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
     p.add_argument("--threads", type=int, default=2)
@@ -84,7 +86,7 @@ def _run_train(args: argparse.Namespace) -> int:
         model=args.model, kind=args.kind, dataset=args.dataset, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         eta=args.eta, label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs,
-        crop_pad=args.crop_pad, flip=args.flip, seed=args.seed, train_limit=args.train_limit,
+        crop_pad=args.crop_pad, flip=args.flip, cutout=args.cutout, seed=args.seed, train_limit=args.train_limit,
         test_limit=args.test_limit, data_root=args.data_root, threads=args.threads,
     )
     result = train(config, args.out, resume=args.resume, progress=args.progress,

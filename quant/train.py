@@ -4,7 +4,9 @@ Recipe (:class:`TrainConfig`): SGD with momentum and weight decay, learning
 rate following a cosine schedule per step from ``lr`` to 0 over all epochs
 (after ``warmup_epochs`` of linear warm-up), cross-entropy loss with optional
 label smoothing, augmentation by random crop (zero padding of ``crop_pad``
-pixels, i.e. the value of a black pixel) and random horizontal flip.  The
+pixels, i.e. the value of a black pixel), random horizontal flip and cutout
+(a ``cutout`` x ``cutout`` square, centred anywhere in the image and clipped
+at its border, set to black).  The
 batch order and the augmentation of epoch ``e`` depend only on ``(seed, e)``,
 so a resumed run sees the same data as an uninterrupted one.
 
@@ -35,7 +37,7 @@ __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "normalize", "augm
 # Fields that define the recipe: a resumed run must use the same values.
 _RECIPE = (
     "model", "kind", "dataset", "epochs", "batch_size", "lr", "momentum", "weight_decay",
-    "eta", "label_smoothing", "warmup_epochs", "crop_pad", "flip", "seed", "train_limit",
+    "eta", "label_smoothing", "warmup_epochs", "crop_pad", "flip", "cutout", "seed", "train_limit",
 )
 
 
@@ -63,6 +65,8 @@ class TrainConfig:
         Random-crop padding in pixels (0 disables cropping).
     flip : bool
         Random horizontal flips.
+    cutout : int
+        Side in pixels of the square cutout (0 disables it).
     seed : int
         Seeds the initial weights, the batch order and the augmentation.
     train_limit, test_limit : int or None
@@ -86,6 +90,7 @@ class TrainConfig:
     warmup_epochs: int = 0
     crop_pad: int = 0
     flip: bool = True
+    cutout: int = 0
     seed: int = 0
     train_limit: int | None = None
     test_limit: int | None = None
@@ -105,7 +110,7 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, not {v!r}")
-        for name in ("warmup_epochs", "crop_pad", "seed"):
+        for name in ("warmup_epochs", "crop_pad", "cutout", "seed"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{name} must be a non-negative integer, not {v!r}")
@@ -164,10 +169,12 @@ def normalize(images_u8: torch.Tensor, mean, std) -> torch.Tensor:
     return (x - m) / s
 
 
-def augment_batch(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator) -> torch.Tensor:
-    """Random crop (after ``pad`` pixels of zero padding) and random horizontal flip.
+def augment_batch(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator, cutout: int = 0) -> torch.Tensor:
+    """Random crop (after ``pad`` pixels of zero padding), random horizontal flip, cutout.
 
     ``x`` is ``[B, C, H, W]`` (any dtype); the result has the same shape.
+    The cutout square (side ``cutout``) has its centre anywhere in the image
+    and is clipped at the border (DeVries & Taylor, 2017); it is set to 0.
     """
     b, _, h, w = x.shape
     if pad:
@@ -182,6 +189,14 @@ def augment_batch(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator) -
     if flip:
         mask = torch.rand(b, generator=gen) < 0.5
         x = torch.where(mask.view(b, 1, 1, 1), x.flip(3), x)
+    if cutout:
+        cy = torch.randint(0, h, (b,), generator=gen)
+        cx = torch.randint(0, w, (b,), generator=gen)
+        ys = torch.arange(h).view(1, h, 1)
+        xs = torch.arange(w).view(1, 1, w)
+        lo_y, lo_x = (cy - cutout // 2).view(b, 1, 1), (cx - cutout // 2).view(b, 1, 1)
+        hole = (ys >= lo_y) & (ys < lo_y + cutout) & (xs >= lo_x) & (xs < lo_x + cutout)  # [B, H, W]
+        x = x.masked_fill(hole.unsqueeze(1), 0)
     return x
 
 
@@ -268,7 +283,9 @@ def train(
         if not isinstance(ts, dict):
             raise ValueError(f"--resume: {out} holds no training state (not written by adderhw train)")
         old = ts.get("recipe", {})
-        diff = [f"{k}: checkpoint {old.get(k)!r}, now {v!r}" for k, v in config.recipe().items() if old.get(k) != v]
+        defaults = TrainConfig().recipe()  # fields newer than the checkpoint had their default
+        diff = [f"{k}: checkpoint {old.get(k, defaults[k])!r}, now {v!r}"
+                for k, v in config.recipe().items() if old.get(k, defaults[k]) != v]
         if diff:
             raise ValueError(f"--resume: {out} was trained with a different recipe ({'; '.join(diff)})")
         model.load_state_dict(state["state_dict"])
@@ -294,8 +311,8 @@ def train(
         for i in bar:
             idx = order[i * config.batch_size:(i + 1) * config.batch_size]
             xb = x_train[idx]
-            if config.crop_pad or config.flip:
-                xb = augment_batch(xb, config.crop_pad, config.flip, gen)
+            if config.crop_pad or config.flip or config.cutout:
+                xb = augment_batch(xb, config.crop_pad, config.flip, gen, config.cutout)
             xb = normalize(xb, mean, std)
             yb = y_train[idx]
             out_logits = model(xb)

@@ -89,11 +89,29 @@ def test_augment_batch_crop_and_flip():
         assert any(torch.equal(out[i], w) for w in windows)
 
 
+def test_augment_batch_cutout():
+    """Cutout blacks out one clipped square per image, of side at most ``cutout``, and nothing else."""
+    x = torch.full((64, 2, 9, 9), 7, dtype=torch.uint8)
+    out = augment_batch(x, 0, False, torch.Generator().manual_seed(3), cutout=4)
+    assert out.dtype == torch.uint8 and out.shape == x.shape
+    assert torch.equal(out[:, 0], out[:, 1])  # the same hole in every channel
+    sizes = set()
+    for img in out[:, 0]:
+        assert set(img.unique().tolist()) <= {0, 7}
+        ys, xs = torch.nonzero(img == 0, as_tuple=True)
+        assert len(ys) > 0
+        h, w = int(ys.max() - ys.min()) + 1, int(xs.max() - xs.min()) + 1
+        assert h <= 4 and w <= 4 and len(ys) == h * w  # one rectangle
+        sizes.add((h, w))
+    assert (4, 4) in sizes and len(sizes) > 1  # full squares inside, clipped ones at the border
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"epochs": 0}, "epochs must be a positive integer, not 0"),
     ({"model": "vgg"}, "unknown model 'vgg'"),
     ({"model": "resnet20"}, "takes \\(3, 32, 32\\) inputs, not fashion-mnist images"),
     ({"lr": -1.0}, "lr must be a positive number"),
+    ({"cutout": -2}, "cutout must be a non-negative integer, not -2"),
     ({"warmup_epochs": 5, "epochs": 5}, "warmup_epochs \\(5\\) must be smaller than epochs \\(5\\)"),
 ])
 def test_config_validation(kwargs, message):
