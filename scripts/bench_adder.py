@@ -18,7 +18,8 @@ subprocess:
 The baseline is written here (the reference AdderNet code's maths); it
 materialises ``[O, K, N*L]`` tensors, which is exactly what ours avoids.
 
-Usage: ``python scripts/bench_adder.py [--repeat R] [--threads T] [--only NAME]``.
+Usage: ``python scripts/bench_adder.py [--repeat R] [--threads T] [--only NAME]``;
+``ADDERHW_ADDER_BACKEND=torch`` measures the PyTorch fallback kernels instead of the C ones.
 """
 
 from __future__ import annotations
@@ -182,9 +183,11 @@ def main(argv=None) -> int:
         return 1
     import torch
 
+    from quant import native
+
     cases = [c for c in CASES if args.only is None or args.only in c[0]]
-    print(f"# adder layer forward+backward: ours vs naive broadcast (torch {torch.__version__}, "
-          f"{args.threads} threads, median of {args.repeat}, float32, eta={ETA})")
+    print(f"# adder layer forward+backward: ours ({native.backend()} kernels) vs naive broadcast "
+          f"(torch {torch.__version__}, {args.threads} threads, median of {args.repeat}, float32, eta={ETA})")
     print()
     header = ("| layer | N | C→O | k/s/p | size | naive time_ms | ours time_ms | speedup | naive peak_MiB | "
               "ours peak_MiB | memory ratio | max rel diff |")
