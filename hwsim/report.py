@@ -12,13 +12,13 @@ import csv
 import io
 import json
 import os
-import tempfile
 from importlib import metadata
 from pathlib import Path
 
 from hwsim.cpu import PAPER_LENET5_BN
 from hwsim.energy import COMPONENTS
 from hwsim.estimate import SWEEP_COLUMNS, Estimate
+from quant.artifact import atomic_write_bytes
 
 __all__ = [
     "LAYER_COLUMNS",
@@ -47,18 +47,6 @@ def tool_version() -> str:
         return metadata.version("adderhw")
     except metadata.PackageNotFoundError:  # pragma: no cover - source tree
         return "0+unknown"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def layer_rows(est: Estimate) -> list[dict]:
@@ -383,5 +371,5 @@ def write_report(out_dir: str | os.PathLike, est: Estimate, *, source: str, mode
     files.update(plots)
     files["report.md"] = render_markdown(est, summary, plots=list(plots), sweep_rows=sweep_rows).encode()
     for name, data in files.items():
-        _atomic_write(out / name, data)
+        atomic_write_bytes(out / name, data)
     return summary

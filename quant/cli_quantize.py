@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from quant.artifact import atomic_write_bytes
 
 __all__ = ["register", "run_quantize", "run_predict", "quantize_to_dir", "parse_sweep"]
 
@@ -407,16 +410,9 @@ def run_predict(args: argparse.Namespace) -> int:
         logits = float_logits(ck.model, images, n["mean"], n["std"]).astype(np.float32)
         names = CLASS_NAMES.get(ck.meta["dataset"], ())
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".npy", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, logits)
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    np.save(buf, logits)
+    atomic_write_bytes(out, buf.getvalue())
     if args.labels:
         top = logits.argmax(1)
         for i, t in enumerate(top):

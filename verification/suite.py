@@ -15,12 +15,11 @@ check), plus ``design``, ``mismatches``, ``message``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.config import ArrayConfig
+from quant.artifact import atomic_write_bytes
 from verification.meta import DesignMeta, load_meta
 from verification.runner import Design, RunResult, run_tests
 
@@ -186,15 +185,7 @@ def write_report(entries: list[dict], path: Path) -> None:
     """Write ``entries`` as JSON atomically (temp file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(entries, f, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, (json.dumps(entries, indent=1) + "\n").encode())
 
 
 def summary_table(entries: list[dict]) -> str:

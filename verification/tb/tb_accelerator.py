@@ -61,6 +61,18 @@ def _rng(job: dict, test: str) -> np.random.Generator:
     return np.random.default_rng([seed, sum(map(ord, test))])
 
 
+async def _start(dut, back_pressure=None):
+    """The job, the design's metadata and a started environment.
+
+    ``back_pressure(job)``, if given, makes the environment's :class:`BackPressure`.
+    """
+    job = _job()
+    meta = load_meta(job["meta"])
+    env = AcceleratorEnv(dut, meta, *((back_pressure(job),) if back_pressure else ()))
+    await env.start()
+    return job, meta, env
+
+
 def _ks(cfg, rng: np.random.Generator) -> list[int]:
     """Reduction lengths covering K=1, the drain-bound/compute-bound boundary and random K."""
     d = cfg.drain_cycles
@@ -87,11 +99,8 @@ async def _checked_run(name: str, env: AcceleratorEnv, tiles: list[Tile], *, exa
 @cocotb.test()
 async def random_tiles(dut):
     """Random operands and fitted requant parameters on tiles of varied K, no back-pressure."""
-    job = _job()
-    meta = load_meta(job["meta"])
+    job, meta, env = await _start(dut)
     rng = _rng(job, "random_tiles")
-    env = AcceleratorEnv(dut, meta)
-    await env.start()
     fb = meta.field_bits()
     tiles = [random_tile(meta.config, k, rng, fb) for k in _ks(meta.config, rng)]
     await _checked_run("random_tiles", env, tiles, exact_cycles=True)
@@ -137,12 +146,9 @@ def _corner_requants(meta, acc: np.ndarray, rng: np.random.Generator) -> list[Ti
 @cocotb.test()
 async def requant_corners(dut):
     """Requant parameters at their field limits: clamps, extreme m/n/shift, degenerate thresholds."""
-    job = _job()
-    meta = load_meta(job["meta"])
+    job, meta, env = await _start(dut)
     cfg = meta.config
     rng = _rng(job, "requant_corners")
-    env = AcceleratorEnv(dut, meta)
-    await env.start()
     fb = meta.field_bits()
     tiles = []
     k = min(cfg.max_k, 2 * cfg.drain_cycles)
@@ -156,11 +162,8 @@ async def requant_corners(dut):
 @cocotb.test()
 async def extremes(dut):
     """Largest |x - w| (or |x*w|) on every step at K = max_k: the accumulator must not wrap."""
-    job = _job()
-    meta = load_meta(job["meta"])
+    _, meta, env = await _start(dut)
     cfg = meta.config
-    env = AcceleratorEnv(dut, meta)
-    await env.start()
     fb = meta.field_bits()
     t = extreme_tile(cfg, cfg.max_k, fb)
     # second tile: operands swapped (x - w of the other sign), same magnitude
@@ -177,12 +180,9 @@ async def extremes(dut):
 @cocotb.test()
 async def reset_mid_tile(dut):
     """Reset while one tile computes and another drains; then a clean, exact run."""
-    job = _job()
-    meta = load_meta(job["meta"])
+    job, meta, env = await _start(dut)
     cfg = meta.config
     rng = _rng(job, "reset_mid_tile")
-    env = AcceleratorEnv(dut, meta)
-    await env.start()
     fb = meta.field_bits()
     k = min(cfg.max_k, max(8, cfg.drain_cycles + 4))
     first = [random_tile(cfg, k, rng, fb) for _ in range(3)]
@@ -201,13 +201,11 @@ async def reset_mid_tile(dut):
 @cocotb.test()
 async def back_pressure(dut):
     """Random valid gaps on cfg/w/x and ready drops on o: outputs still exact."""
-    job = _job()
-    meta = load_meta(job["meta"])
+    job, meta, env = await _start(
+        dut, lambda job: BackPressure(valid_gap=0.3, ready_drop=0.4, seed=int(job.get("seed", 1))))
+    bp = env.bp
     cfg = meta.config
     rng = _rng(job, "back_pressure")
-    bp = BackPressure(valid_gap=0.3, ready_drop=0.4, seed=int(job.get("seed", 1)))
-    env = AcceleratorEnv(dut, meta, bp)
-    await env.start()
     fb = meta.field_bits()
     tiles = [random_tile(cfg, k, rng, fb) for k in _ks(cfg, rng) * 2]
     await _checked_run("back_pressure", env, tiles, exact_cycles=False,
@@ -233,14 +231,11 @@ def _layer_test(layer_name: str):
         from quant import golden
         from verification.layer import run_layer
 
-        job = _job()
-        meta = load_meta(job["meta"])
+        job, _, env = await _start(dut)
         model, x_q, _ = _model_inputs(job)
         layer = model.layer(layer_name)
         ref = golden.run_codes(model, x_q[:1])
         x_in = ref[layer.inputs[0]][0]
-        env = AcceleratorEnv(dut, meta)
-        await env.start()
         res = await run_layer(env, layer, x_in)
         sb = env.scoreboard
         _record(f"layer_{layer_name}", cycles_measured=res.cycles_measured,
@@ -260,11 +255,8 @@ async def _network(dut):
     """The whole network layer by layer through the array; logits equal the golden model's."""
     from verification.layer import run_network
 
-    job = _job()
-    meta = load_meta(job["meta"])
+    job, _, env = await _start(dut)
     model, x_q, labels = _model_inputs(job)
-    env = AcceleratorEnv(dut, meta)
-    await env.start()
     per_layer = []
     bad = []
     measured = predicted = 0
