@@ -2,7 +2,8 @@
 
 This is the one configuration type both sides read (DESIGN §1: ``rtl`` may
 import ``hwsim.config`` and nothing else of hwsim).  It imports only the
-standard library so that the RTL never pulls in torch.
+ground floor (:mod:`quant.intops`, numpy) so that the RTL never pulls in
+torch; the widths, PE kinds and :func:`acc_bits_for` it re-exports live there.
 
 The schedule both sides implement is documented in ``hwsim/schedule.py``; the
 two latency properties below are the only numbers the schedule needs from the
@@ -15,6 +16,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from quant.intops import MAX_BITS, MIN_BITS, PE_KINDS, check_int, acc_bits_for
+
 __all__ = [
     "ArrayConfig",
     "PE_KINDS",
@@ -24,38 +27,7 @@ __all__ = [
     "MAX_BITS",
 ]
 
-PE_KINDS = ("adder", "mult")
 REQUANT_MODES = ("fixed", "threshold")
-MIN_BITS = 2
-MAX_BITS = 16
-
-
-def _check_int(name: str, value, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
-        what = "a positive integer" if (lo == 1 and hi is None) else f"an integer {rng}"
-        raise ValueError(f"{name} must be {what}, not {value}")
-
-
-def acc_bits_for(bits: int, k: int, pe: str = "adder") -> int:
-    """Accumulator width that can never wrap for a reduction of length ``k``.
-
-    Adder PE (unsigned ``bits``-bit operands): ``|x - w| <= 2**bits - 1``, so
-    ``sum <= k * (2**bits - 1)`` needs ``bits + ceil(log2(k))`` unsigned bits.
-    Multiplier PE (signed ``bits``-bit operands): ``|x*w| <= 2**(2*bits-2)``,
-    so ``|sum| <= k * 2**(2*bits-2)`` needs ``2*bits - 1 + ceil(log2(k))``
-    bits, plus a sign bit.
-    """
-    _check_int("bits", bits, MIN_BITS, MAX_BITS)
-    _check_int("k", k, 1)
-    lg = math.ceil(math.log2(k)) if k > 1 else 0
-    if pe == "adder":
-        return bits + lg
-    if pe == "mult":
-        return 2 * bits + lg
-    raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,17 +84,17 @@ class ArrayConfig:
     stream_beats_per_cycle: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_int("rows", self.rows, 1)
-        _check_int("cols", self.cols, 1)
+        check_int("rows", self.rows, 1)
+        check_int("cols", self.cols, 1)
         if self.pe not in PE_KINDS:
             raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
-        _check_int("bits", self.bits, MIN_BITS, MAX_BITS)
-        _check_int("max_k", self.max_k, 1)
+        check_int("bits", self.bits, MIN_BITS, MAX_BITS)
+        check_int("max_k", self.max_k, 1)
         need = acc_bits_for(self.bits, self.max_k, self.pe)
         if self.acc_bits is None:
             object.__setattr__(self, "acc_bits", need)
         else:
-            _check_int("acc_bits", self.acc_bits, 1, 64)
+            check_int("acc_bits", self.acc_bits, 1, 64)
             if self.acc_bits < need:
                 raise ValueError(
                     f"acc_bits={self.acc_bits} is narrower than the {need} bits "
@@ -132,15 +104,15 @@ class ArrayConfig:
             raise ValueError(
                 f"requant must be one of {', '.join(REQUANT_MODES)}, not {self.requant!r}"
             )
-        _check_int("mult_bits", self.mult_bits, 2, 32)
+        check_int("mult_bits", self.mult_bits, 2, 32)
         if self.out_bits is None:
             object.__setattr__(self, "out_bits", self.bits)
         else:
-            _check_int("out_bits", self.out_bits, self.bits, 32)
+            check_int("out_bits", self.out_bits, self.bits, 32)
         if not (isinstance(self.clock_mhz, (int, float)) and self.clock_mhz > 0):
             raise ValueError(f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
         for name in ("weight_buffer_kib", "act_buffer_kib", "out_buffer_kib"):
-            _check_int(name, getattr(self, name), 1)
+            check_int(name, getattr(self, name), 1)
         if not self.dram_bytes_per_cycle > 0:
             raise ValueError(
                 f"dram_bytes_per_cycle must be positive, not {self.dram_bytes_per_cycle!r}"

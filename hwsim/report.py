@@ -18,7 +18,7 @@ from pathlib import Path
 from hwsim.cpu import PAPER_LENET5_BN
 from hwsim.energy import COMPONENTS
 from hwsim.estimate import SWEEP_COLUMNS, Estimate
-from quant.artifact import atomic_write_bytes
+from quant.files import atomic_write_bytes
 
 __all__ = [
     "LAYER_COLUMNS",

@@ -24,7 +24,7 @@ Layer kinds and their fields (all integer arrays int64):
   ``stride``, ``padding`` (linear: 1x1, 1, 0 over one pixel), ``K``,
   ``weight [O, K]`` (im2col order ``k = c*kh*kw + i*kw + j``),
   ``in_scale``, ``in_zero_point`` (padding value), ``bits`` (operand width),
-  ``weight_bits``, ``acc_bits`` (= ``hwsim.config.acc_bits_for(bits, K, pe)``),
+  ``weight_bits``, ``acc_bits`` (= ``quant.intops.acc_bits_for(bits, K, pe)``),
   ``compensation [O]`` (float64, already folded into the requant bias),
   ``weight_scale [O]`` (float64, multiply layers only) and ``requant``.
 * ``maxpool``: ``kernel``, ``stride``, ``padding`` (pads with ``lo``).
@@ -47,28 +47,23 @@ import hashlib
 import io
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from hwsim.config import acc_bits_for
-from quant.intops import InputQuant, code_range
+from quant.files import atomic_write_bytes
+from quant.intops import COMPUTE_KINDS, LAYER_KINDS, InputQuant, acc_bits_for, code_range, conv_out_size, pe_of
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
-    "LAYER_KINDS",
-    "COMPUTE_KINDS",
     "Requant",
     "IntLayer",
     "IntModel",
     "save_int_model",
     "load_int_model",
-    "atomic_write_bytes",
     "MANIFEST_NAME",
     "WEIGHTS_NAME",
 ]
@@ -78,8 +73,6 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.npz"
 
-COMPUTE_KINDS = ("adder_conv", "adder_linear", "conv", "linear")
-LAYER_KINDS = COMPUTE_KINDS + ("maxpool", "avgpool", "add", "flatten")
 
 
 def _is_int(v) -> bool:
@@ -206,8 +199,8 @@ class IntLayer:
             if self.kernel is None or len(self.kernel) != 2 or not _is_int(self.stride) or not _is_int(self.padding):
                 raise ValueError(f"layer {self.name}: {self.kind} needs kernel (kh, kw), stride and padding")
             c, h, w = self.in_shape
-            oh = (h + 2 * self.padding - self.kernel[0]) // self.stride + 1
-            ow = (w + 2 * self.padding - self.kernel[1]) // self.stride + 1
+            oh = conv_out_size(h, self.kernel[0], self.stride, self.padding)
+            ow = conv_out_size(w, self.kernel[1], self.stride, self.padding)
             if self.out_shape != (c, oh, ow):
                 raise ValueError(f"layer {self.name}: out_shape {self.out_shape} does not match the pool ({c}, {oh}, {ow})")
             if self.kind == "avgpool" and (self.requant is None or self.requant.mode != "fixed" or self.requant.m.size != 1):
@@ -223,7 +216,7 @@ class IntLayer:
 
     def _check_compute(self) -> None:
         nm = self.name
-        pe = "adder" if self.kind.startswith("adder") else "mult"
+        pe = pe_of(self.kind)
         if self.weight is None or self.requant is None:
             raise ValueError(f"layer {nm}: {self.kind} needs weight and requant")
         w = np.asarray(self.weight)
@@ -241,8 +234,8 @@ class IntLayer:
             if len(self.in_shape) != 3:
                 raise ValueError(f"layer {nm}: a conv layer takes [C, H, W] inputs, not {self.in_shape}")
             c, h, wd = self.in_shape
-            oh = (h + 2 * self.padding - kh) // self.stride + 1
-            ow = (wd + 2 * self.padding - kw) // self.stride + 1
+            oh = conv_out_size(h, kh, self.stride, self.padding)
+            ow = conv_out_size(wd, kw, self.stride, self.padding)
             want_k, want_out = c * kh * kw, (o, oh, ow)
         if self.K != k or k != want_k:
             raise ValueError(f"layer {nm}: K={self.K} and weight [{o}, {k}] do not match the input {self.in_shape} (K={want_k})")
@@ -280,9 +273,7 @@ class IntLayer:
     @property
     def pe(self) -> str | None:
         """``"adder"`` or ``"mult"`` for compute layers, else None."""
-        if self.kind not in COMPUTE_KINDS:
-            return None
-        return "adder" if self.kind.startswith("adder") else "mult"
+        return pe_of(self.kind)
 
     @property
     def out_channels(self) -> int:
@@ -440,22 +431,6 @@ def _manifest(model: IntModel, arrays: dict) -> dict:
         },
         "layers": [_layer_to_json(layer, arrays) for layer in model.layers],
     }
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_int_model(model: IntModel, out_dir) -> tuple[Path, Path]:

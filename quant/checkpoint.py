@@ -34,7 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from quant.artifact import atomic_write_bytes
+from quant.files import atomic_write_bytes
 from quant.datasets import NORMALIZATION
 from quant.models import INPUT_SHAPES, KINDS, MODELS, build_model
 

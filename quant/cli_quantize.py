@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.artifact import atomic_write_bytes
+from quant.files import atomic_write_bytes
 
 __all__ = ["register", "run_quantize", "run_predict", "quantize_to_dir", "parse_sweep"]
 

@@ -16,7 +16,7 @@ with the accelerator's data layout):
   (also batched ``[N, K, P] -> [N, O, P]``); :func:`mult_acc` the same with
   ``sum_k x * w``;
 * :func:`requant` ``(acc [..., O, P], rq) -> q``;
-* :func:`adder_layer_int` ``(x_q, layer) -> q``: one whole compute layer on one
+* :func:`compute_layer_int` ``(x_q, layer) -> q``: one whole compute layer on one
   image (``im2col`` + accumulate + requant), output ``[O, OH, OW]`` or ``[O]``.
 
 Whole models: :func:`run` (float images in 0..1 -> integer logits) and
@@ -29,8 +29,19 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from quant.artifact import IntLayer, IntModel, Requant
-from hwsim.config import acc_bits_for
-from quant.intops import dequantize, fixed_point_params, thresholds_from_fixed, quantize_input, requant_add, requant_fixed, requant_threshold
+from quant.intops import (
+    acc_bits_for,
+    code_range,
+    conv_out_size,
+    dequantize,
+    fixed_point_params,
+    pe_of,
+    quantize_input,
+    requant_add,
+    requant_fixed,
+    requant_threshold,
+    thresholds_from_fixed,
+)
 
 __all__ = [
     "im2col",
@@ -39,7 +50,7 @@ __all__ = [
     "mult_acc",
     "requant",
     "layer_acc",
-    "adder_layer_int",
+    "compute_layer_int",
     "run_layer",
     "run_codes",
     "run",
@@ -162,7 +173,7 @@ def layer_acc(layer: IntLayer, x) -> np.ndarray:
     return mult_acc(cols, layer.weight)
 
 
-def adder_layer_int(x_q, layer: IntLayer) -> np.ndarray:
+def compute_layer_int(x_q, layer: IntLayer) -> np.ndarray:
     """One compute layer on one image: ``x_q [*in_shape] -> q [*out_shape]``.
 
     ``im2col`` with the layer's zero point as padding, :func:`adder_acc` (or
@@ -279,9 +290,9 @@ def random_layer(
     layers, signed for multiply layers), with random per-channel sign and
     gain; threshold mode derives its thresholds from that fixed-point form.
     """
-    pe = "adder" if kind.startswith("adder") else "mult"
+    pe = pe_of(kind)
     signed = pe == "mult"
-    lo, hi = (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+    lo, hi = code_range(bits, signed)
     if kind.endswith("linear"):
         kernel, stride, padding = (1, 1), 1, 0
         k = int(in_shape[0])
@@ -290,7 +301,7 @@ def random_layer(
         kh, kw = _pair(kernel)
         c, h, w = in_shape
         k = c * kh * kw
-        out_shape = (out_channels, (h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
+        out_shape = (out_channels, conv_out_size(h, kh, stride, padding), conv_out_size(w, kw, stride, padding))
         kernel = (kh, kw)
     weight = rng.integers(lo, hi + 1, size=(out_channels, k), dtype=np.int64)
     zp = 0 if signed else int(rng.integers(lo, hi + 1))

@@ -33,6 +33,16 @@ Exact weight clamping (DESIGN section 2): for ``x`` in ``[0, qmax]`` and any
 real weight code ``w``, ``|x - w| = |x - clamp(w, 0, qmax)| + dist(w, [0, qmax])``,
 so clamping changes nothing once the per-channel sum of the distances (the
 compensation ``C_o``) is added back into the bias.
+
+The ground floor
+----------------
+Besides the arithmetic, this module is the one home of the small facts every
+package uses (DESIGN §1): operand widths (:data:`MIN_BITS`, :data:`MAX_BITS`)
+and code ranges (:func:`code_range`), the accumulator width
+(:func:`acc_bits_for`), the conv/pool output size (:func:`conv_out_size`),
+the layer-kind names (:data:`ADDER_KINDS`, :data:`MULT_KINDS`,
+:data:`COMPUTE_KINDS`, :data:`LAYER_KINDS`) and the PE kind of a layer kind
+(:func:`pe_of`).  ``hwsim.config`` re-exports the first ones for ``rtl``.
 """
 
 from __future__ import annotations
@@ -43,6 +53,18 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "MIN_BITS",
+    "MAX_BITS",
+    "PE_KINDS",
+    "ADDER_KINDS",
+    "MULT_KINDS",
+    "COMPUTE_KINDS",
+    "POOL_KINDS",
+    "LAYER_KINDS",
+    "pe_of",
+    "check_int",
+    "acc_bits_for",
+    "conv_out_size",
     "InputQuant",
     "quantize_affine",
     "dequantize",
@@ -57,6 +79,64 @@ __all__ = [
     "unsigned_width",
     "code_range",
 ]
+
+
+#: Operand widths the toolkit supports (adder and multiply layers, the arrays).
+MIN_BITS = 2
+MAX_BITS = 16
+
+#: PE arithmetic: ``|x - w|`` on unsigned codes, or ``x * w`` on signed codes.
+PE_KINDS = ("adder", "mult")
+
+#: Layer kinds of the integer model (docs/interfaces.md section 4).
+ADDER_KINDS = ("adder_conv", "adder_linear")
+MULT_KINDS = ("conv", "linear")
+COMPUTE_KINDS = ADDER_KINDS + MULT_KINDS
+POOL_KINDS = ("maxpool", "avgpool")
+LAYER_KINDS = COMPUTE_KINDS + POOL_KINDS + ("add", "flatten")
+
+
+def pe_of(kind: str) -> str | None:
+    """``"adder"`` for adder layer kinds, ``"mult"`` for multiply ones, else None."""
+    if kind in ADDER_KINDS:
+        return "adder"
+    if kind in MULT_KINDS:
+        return "mult"
+    return None
+
+
+def check_int(name: str, value, lo: int, hi: int | None = None) -> None:
+    """Raise ``ValueError`` (``"NAME must be an integer in LO..HI, not V"``) unless ``value`` is an int in range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, not {value!r}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        what = "a positive integer" if (lo == 1 and hi is None) else f"an integer {rng}"
+        raise ValueError(f"{name} must be {what}, not {value}")
+
+
+def acc_bits_for(bits: int, k: int, pe: str = "adder") -> int:
+    """Accumulator width that can never wrap for a reduction of length ``k``.
+
+    Adder PE (unsigned ``bits``-bit operands): ``|x - w| <= 2**bits - 1``, so
+    ``sum <= k * (2**bits - 1)`` needs ``bits + ceil(log2(k))`` unsigned bits.
+    Multiplier PE (signed ``bits``-bit operands): ``|x*w| <= 2**(2*bits-2)``,
+    so ``|sum| <= k * 2**(2*bits-2)`` needs ``2*bits - 1 + ceil(log2(k))``
+    bits, plus a sign bit.
+    """
+    check_int("bits", bits, MIN_BITS, MAX_BITS)
+    check_int("k", k, 1)
+    lg = math.ceil(math.log2(k)) if k > 1 else 0
+    if pe == "adder":
+        return bits + lg
+    if pe == "mult":
+        return 2 * bits + lg
+    raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
+
+
+def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a conv or pool along one axis: ``(size + 2*padding - kernel) // stride + 1``."""
+    return (size + 2 * padding - kernel) // stride + 1
 
 
 def code_range(bits: int, signed: bool) -> tuple[int, int]:

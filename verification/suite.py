@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.config import ArrayConfig
-from quant.artifact import atomic_write_bytes
+from quant.files import atomic_write_bytes
 from verification.meta import DesignMeta, load_meta
 from verification.runner import Design, RunResult, run_tests
 

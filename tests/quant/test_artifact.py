@@ -142,7 +142,7 @@ def test_save_is_atomic_on_error(tmp_path, monkeypatch, tiny_int_model):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("quant.artifact.os.replace", boom)
+    monkeypatch.setattr("quant.files.os.replace", boom)
     with pytest.raises(OSError, match="disk full"):
         save_int_model(tiny_int_model(np.random.default_rng(SEED + 5)), tmp_path / "m")
     after = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}

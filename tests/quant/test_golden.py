@@ -101,7 +101,7 @@ def test_mult_acc_exact_including_extremes(bits, k, seed):
     kind=st.sampled_from(["adder_conv", "adder_linear", "conv"]), bits=st.integers(4, 16),
     mode=st.sampled_from(["fixed", "threshold"]), seed=st.integers(0, 2**32 - 1),
 )
-def test_adder_layer_int_is_im2col_acc_requant(kind, bits, mode, seed):
+def test_compute_layer_int_is_im2col_acc_requant(kind, bits, mode, seed):
     if kind == "conv":
         mode = "fixed"
     if mode == "threshold":
@@ -111,7 +111,7 @@ def test_adder_layer_int_is_im2col_acc_requant(kind, bits, mode, seed):
     layer = golden.random_layer(rng, kind=kind, in_shape=in_shape, out_channels=3, bits=bits, mode=mode, stride=2, padding=1)
     lo = 0 if kind.startswith("adder") else -(1 << (bits - 1))
     x = rng.integers(lo, lo + (1 << bits), size=in_shape)
-    q = golden.adder_layer_int(x, layer)
+    q = golden.compute_layer_int(x, layer)
     assert q.shape == layer.out_shape
     x3 = x.reshape(-1, 1, 1) if kind.endswith("linear") else x
     cols = naive_im2col(x3, *layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
@@ -133,9 +133,9 @@ def test_run_is_deterministic_and_matches_layer_by_layer(tiny_int_model):
     assert q1.dtype == np.int64 and np.array_equal(q1, q2)
     codes = golden.quantize_input(imgs, model.input)
     for i in range(imgs.shape[0]):
-        a = golden.adder_layer_int(codes[i], model.layers[0])
+        a = golden.compute_layer_int(codes[i], model.layers[0])
         pooled = a.reshape(3, 3, 2, 3, 2).max(axis=(2, 4))
-        logits = golden.adder_layer_int(pooled.reshape(-1), model.layers[3])
+        logits = golden.compute_layer_int(pooled.reshape(-1), model.layers[3])
         assert np.array_equal(logits, q1[i])
     real = golden.logits_real(model, q1)
     assert np.allclose(real, 0.5 * q1)
