@@ -50,10 +50,10 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from hwsim.config import acc_bits_for
 from quant.artifact import IntLayer, IntModel, Requant
 from quant.intops import (
     InputQuant,
+    acc_bits_for,
     code_range,
     exact_clamp,
     fixed_point_params,
