@@ -25,9 +25,9 @@ import shutil
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
+from quant.files import atomic_write_text, dist_version, sha256_file
 from verification.toolchain import ensure_verilator
 
 __all__ = [
@@ -79,7 +79,7 @@ class Design:
     def digest(self) -> str:
         """SHA-256 of the Verilog text."""
         try:
-            return hashlib.sha256(self.verilog.read_bytes()).hexdigest()
+            return sha256_file(self.verilog)
         except FileNotFoundError:
             raise FileNotFoundError(f"Verilog file not found: {self.verilog}") from None
 
@@ -131,7 +131,7 @@ def _build_args(sim: str, waves: bool) -> list[str]:
 
 
 def _cocotb_version() -> str:
-    return metadata.version("cocotb")
+    return dist_version("cocotb")
 
 
 class SimulatorError(OSError):
@@ -351,9 +351,7 @@ def run_tests(
     records.unlink(missing_ok=True)
     job = dict(job, records=str(records))
     job_path = test_dir / "job.json"
-    tmp = job_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(job, indent=1))
-    os.replace(tmp, job_path)
+    atomic_write_text(job_path, json.dumps(job, indent=1))
     results_xml = test_dir / "results.xml"
     results_xml.unlink(missing_ok=True)
     log = test_dir / "sim.log"
