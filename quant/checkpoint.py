@@ -20,7 +20,8 @@ gives the normalisation.
 Everything is read with ``torch.load(path, map_location="cpu",
 weights_only=True)`` and nothing else: a pickle that would execute code, a
 truncated or corrupt file, missing or unexpected keys and shape mismatches
-all raise one :class:`ValueError` naming the file and listing the problems.
+all raise one :class:`ValueError` naming the file and listing the problems;
+so does a NaN or infinite value in any parameter or buffer (naming the tensor).
 """
 
 from __future__ import annotations
@@ -233,6 +234,10 @@ def _strict_load(model: nn.Module, state: dict, path: Path) -> None:
     if problems:
         name = type(model).__name__
         raise ValueError(f"checkpoint {path} does not fit {name}: " + "; ".join(problems))
+    for k, v in state.items():
+        if k in own and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            nan, inf = int(torch.isnan(v).sum()), int(torch.isinf(v).sum())
+            raise ValueError(f"checkpoint {path} has non-finite values in {k} ({nan} NaN, {inf} Inf of {v.numel()}); refused")
     fixed = {k: v.to(own[k].dtype) for k, v in state.items()}
     model.load_state_dict(fixed, strict=False)
 

@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", required=True, help="checkpoint file to write")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run stored in --out")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out (default: refuse)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -53,6 +54,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
     p.add_argument("--threads", type=int, default=2)
+    kd = p.add_argument_group("distillation from a trained CNN twin (quant.distill)")
+    kd.add_argument("--teacher", default=None, metavar="CKPT",
+                    help="CNN checkpoint of the same model and dataset to distil from")
+    kd.add_argument("--kd-temperature", type=float, default=None, metavar="T",
+                    help="softmax temperature of the logit term (default 4)")
+    kd.add_argument("--kd-weight", type=float, default=None, metavar="A",
+                    help="weight of the logit term; the labels' cross-entropy gets 1-A (default 0.9)")
+    kd.add_argument("--kd-feature-weight", type=float, default=None, metavar="B",
+                    help="weight of the feature term on matching blocks (default 0: off)")
+    kd.add_argument("--kd-feature", default=None, choices=("l2", "kernel"),
+                    help="feature distance: normalised L2 or Gaussian-kernel similarities (default kernel)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="tqdm progress bars (default: on a terminal only)")
     p.set_defaults(func=_run_train)
@@ -82,14 +94,20 @@ def _run_train(args: argparse.Namespace) -> int:
     _passive_omp()
     from quant.train import TrainConfig, train
 
+    kd = {k: getattr(args, k) for k in ("kd_temperature", "kd_weight", "kd_feature_weight", "kd_feature")
+          if getattr(args, k) is not None}
+    if kd and args.teacher is None:
+        raise ValueError(", ".join("--" + k.replace("_", "-") for k in kd) + " need(s) --teacher")
+    if args.resume and args.force:
+        raise ValueError("--resume and --force exclude each other")
     config = TrainConfig(
         model=args.model, kind=args.kind, dataset=args.dataset, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         eta=args.eta, label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs,
         crop_pad=args.crop_pad, flip=args.flip, cutout=args.cutout, seed=args.seed, train_limit=args.train_limit,
-        test_limit=args.test_limit, data_root=args.data_root, threads=args.threads,
+        test_limit=args.test_limit, data_root=args.data_root, threads=args.threads, teacher=args.teacher, **kd,
     )
-    result = train(config, args.out, resume=args.resume, progress=args.progress,
+    result = train(config, args.out, resume=args.resume, force=args.force, progress=args.progress,
                    log=lambda line: print(line, flush=True))
     print(
         f"{args.out}: {config.model} ({config.kind}) on {config.dataset}: test accuracy {result.accuracy:.2f}% "

@@ -3,7 +3,8 @@
 Recipe (:class:`TrainConfig`): SGD with momentum and weight decay, learning
 rate following a cosine schedule per step from ``lr`` to 0 over all epochs
 (after ``warmup_epochs`` of linear warm-up), cross-entropy loss with optional
-label smoothing, augmentation by random crop (zero padding of ``crop_pad``
+label smoothing (or, with a ``teacher``, the distillation loss of
+:mod:`quant.distill`), augmentation by random crop (zero padding of ``crop_pad``
 pixels, i.e. the value of a black pixel), random horizontal flip and cutout
 (a ``cutout`` x ``cutout`` square, centred anywhere in the image and clipped
 at its border, set to black).  The
@@ -11,7 +12,9 @@ batch order and the augmentation of epoch ``e`` depend only on ``(seed, e)``,
 so a resumed run sees the same data as an uninterrupted one.
 
 After every epoch the test accuracy is measured and the checkpoint (with the
-optimizer and scheduler state, for ``resume``) is rewritten atomically.
+optimizer and scheduler state, for ``resume``) is rewritten atomically.  An
+existing ``out`` is never overwritten unless ``resume`` (continue it) or
+``force`` (start afresh) says so.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from torch import nn
 
 from quant import checkpoint as ckpt
 from quant.datasets import DATASETS, NORMALIZATION, load_raw
+from quant.distill import FEATURE_DISTANCES, FEATURE_TAPS, FeatureTap, distillation_loss, load_teacher
 from quant.models import INPUT_SHAPES, KINDS, MODELS, build_model
 
 __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "normalize", "augment_batch", "git_commit"]
@@ -38,7 +42,10 @@ __all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "normalize", "augm
 _RECIPE = (
     "model", "kind", "dataset", "epochs", "batch_size", "lr", "momentum", "weight_decay",
     "eta", "label_smoothing", "warmup_epochs", "crop_pad", "flip", "cutout", "seed", "train_limit",
+    "kd_temperature", "kd_weight", "kd_feature_weight", "kd_feature",
 )
+# Defaults of the distillation fields (also their required values without a teacher).
+_KD_DEFAULTS = {"kd_temperature": 4.0, "kd_weight": 0.9, "kd_feature_weight": 0.0, "kd_feature": "kernel"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,17 @@ class TrainConfig:
         Dataset folder (default: the dataset's default location).
     threads : int
         ``torch.set_num_threads`` value.
+    teacher : str or None
+        Checkpoint of a trained CNN of the same model (:func:`quant.distill.load_teacher`);
+        ``None``: plain cross-entropy training.
+    kd_temperature, kd_weight : float
+        Temperature ``T > 0`` and weight ``A`` in ``[0, 1]`` of the logit
+        distillation term (see :mod:`quant.distill` for the loss).
+    kd_feature_weight : float
+        Weight ``B >= 0`` of the feature term (0: off).
+    kd_feature : str
+        Feature distance, one of :data:`quant.distill.FEATURE_DISTANCES`.
+        Without a teacher the ``kd_*`` fields must keep their defaults.
     """
 
     model: str = "lenet5-bn"
@@ -96,6 +114,11 @@ class TrainConfig:
     test_limit: int | None = None
     data_root: str | None = None
     threads: int = 2
+    teacher: str | None = None
+    kd_temperature: float = _KD_DEFAULTS["kd_temperature"]
+    kd_weight: float = _KD_DEFAULTS["kd_weight"]
+    kd_feature_weight: float = _KD_DEFAULTS["kd_feature_weight"]
+    kd_feature: str = _KD_DEFAULTS["kd_feature"]
 
     def __post_init__(self):
         if self.model not in MODELS:
@@ -130,6 +153,20 @@ class TrainConfig:
             raise ValueError(f"eta must be a positive number or None, not {self.eta!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing!r}")
+        if self.teacher is not None and (not isinstance(self.teacher, str) or not self.teacher):
+            raise ValueError(f"teacher must be a checkpoint path or None, not {self.teacher!r}")
+        if not (self.kd_temperature > 0 and math.isfinite(self.kd_temperature)):
+            raise ValueError(f"kd_temperature must be a positive number, not {self.kd_temperature!r}")
+        if not 0 <= self.kd_weight <= 1:
+            raise ValueError(f"kd_weight must be in [0, 1], not {self.kd_weight!r}")
+        if not (self.kd_feature_weight >= 0 and math.isfinite(self.kd_feature_weight)):
+            raise ValueError(f"kd_feature_weight must be a non-negative number, not {self.kd_feature_weight!r}")
+        if self.kd_feature not in FEATURE_DISTANCES:
+            raise ValueError(f"kd_feature must be one of {', '.join(FEATURE_DISTANCES)}, not {self.kd_feature!r}")
+        if self.teacher is None:
+            changed = [k for k, v in _KD_DEFAULTS.items() if getattr(self, k) != v]
+            if changed:
+                raise ValueError(f"{', '.join(changed)} need(s) a teacher")
 
     def recipe(self) -> dict:
         """The fields a resumed run must share with the original one."""
@@ -226,6 +263,7 @@ def train(
     out: str | Path,
     resume: bool = False,
     progress: bool | None = None,
+    force: bool = False,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
     """Train ``config.model`` and write the checkpoint to ``out`` after every epoch.
@@ -236,11 +274,15 @@ def train(
     out : path
         Checkpoint file (our format; see :mod:`quant.checkpoint`).
     resume : bool
-        Continue from ``out`` (which must exist and have the same recipe).
+        Continue from ``out`` (which must exist and have the same recipe,
+        the teacher's sha256 included).
     progress : bool or None
         tqdm progress bars (``None``: only on a terminal).
     log : callable
         Receives one line per epoch.
+    force : bool
+        Start afresh even if ``out`` exists (without it, and without
+        ``resume``, an existing ``out`` is refused).
 
     Returns
     -------
@@ -249,6 +291,8 @@ def train(
     from tqdm import tqdm
 
     out = Path(out)
+    if not resume and not force and out.exists():
+        raise FileExistsError(f"{out} already exists; pass --resume to continue it or --force to overwrite it")
     torch.set_num_threads(config.threads)
     mean, std = NORMALIZATION[config.dataset]
     x_train, y_train = load_raw(config.dataset, "train", config.data_root)
@@ -262,6 +306,14 @@ def train(
 
     torch.manual_seed(config.seed)
     model = build_model(config.model, config.kind, eta=config.eta)
+    teacher = student_tap = teacher_tap = None
+    if config.teacher is not None:
+        teacher = load_teacher(config.teacher, model, config.model, config.dataset)
+        if config.kd_feature_weight > 0:
+            student_tap = FeatureTap(model, FEATURE_TAPS[config.model])
+            teacher_tap = FeatureTap(teacher.model, FEATURE_TAPS[config.model])
+    recipe = config.recipe()
+    recipe["teacher_sha256"] = teacher.sha256 if teacher else None
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.dim() == 1 else decay).append(p)  # no weight decay on BN and biases
@@ -283,9 +335,9 @@ def train(
         if not isinstance(ts, dict):
             raise ValueError(f"--resume: {out} holds no training state (not written by adderhw train)")
         old = ts.get("recipe", {})
-        defaults = TrainConfig().recipe()  # fields newer than the checkpoint had their default
+        defaults = {**TrainConfig().recipe(), "teacher_sha256": None}  # fields newer than the checkpoint
         diff = [f"{k}: checkpoint {old.get(k, defaults[k])!r}, now {v!r}"
-                for k, v in config.recipe().items() if old.get(k, defaults[k]) != v]
+                for k, v in recipe.items() if old.get(k, defaults[k]) != v]
         if diff:
             raise ValueError(f"--resume: {out} was trained with a different recipe ({'; '.join(diff)})")
         model.load_state_dict(state["state_dict"])
@@ -316,7 +368,17 @@ def train(
             xb = normalize(xb, mean, std)
             yb = y_train[idx]
             out_logits = model(xb)
-            loss = F.cross_entropy(out_logits, yb, label_smoothing=config.label_smoothing)
+            if teacher is None:
+                loss = F.cross_entropy(out_logits, yb, label_smoothing=config.label_smoothing)
+            else:
+                t_logits = teacher(xb)
+                loss = distillation_loss(
+                    out_logits, t_logits, yb, temperature=config.kd_temperature, weight=config.kd_weight,
+                    label_smoothing=config.label_smoothing,
+                    student_features=student_tap.outputs if student_tap else (),
+                    teacher_features=teacher_tap.outputs if teacher_tap else (),
+                    feature_weight=config.kd_feature_weight, feature_kind=config.kd_feature,
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -342,8 +404,10 @@ def train(
             "recipe": {k: v for k, v in asdict(config).items() if k not in ("data_root",)},
             "history": history, "test_images": len(x_test),
         }
+        if teacher is not None:
+            meta["teacher"] = teacher.record()
         train_state = {
-            "epoch": epoch + 1, "recipe": config.recipe(),
+            "epoch": epoch + 1, "recipe": recipe,
             "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
         }
         ckpt.save(out, model, meta, train_state=train_state)

@@ -137,3 +137,39 @@ def test_cli_eval_errors_are_one_line(tmp_path, capsys):
     assert main(["eval", str(tmp_path / "missing.pt")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"adderhw eval: error: checkpoint not found: {tmp_path / 'missing.pt'}"]
+
+
+def test_existing_out_refused_without_resume_or_force(tmp_path, capsys):
+    out = tmp_path / "done.pt"
+    out.write_bytes(b"finished run")
+    with pytest.raises(FileExistsError, match="done.pt already exists; pass --resume to continue it or --force"):
+        train(TrainConfig(epochs=1, **SMOKE), out, progress=False)
+    args = ["train", "--epochs", "1", "--train-limit", "128", "--test-limit", "50", "--out", str(out),
+            "--no-progress", "--threads", "1"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"adderhw train: error: {out} already exists; pass --resume to continue it or --force to overwrite it"]
+    assert out.read_bytes() == b"finished run"
+    assert main(args + ["--resume", "--force"]) == 1
+    assert "--resume and --force exclude each other" in capsys.readouterr().err
+    assert main(args + ["--force"]) == 0
+    assert checkpoint.load(out).meta["epochs"] == 1
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_checkpoint_refused_naming_the_tensor(tmp_path, capsys, bad):
+    from quant.models import build_model
+
+    net = build_model("lenet5-bn", "adder")
+    with torch.no_grad():
+        net.fc2.adder[3, 4] = bad
+    path = checkpoint.save(tmp_path / "bad.pt", net, {"model": "lenet5-bn", "kind": "adder", "dataset": "fashion-mnist"})
+    what = "1 NaN, 0 Inf" if bad != bad else "0 NaN, 1 Inf"
+    with pytest.raises(ValueError, match=f"bad.pt has non-finite values in fc2.adder \\({what} of 10080\\); refused"):
+        checkpoint.load(path)
+    sd = net.state_dict()
+    sd["bn3.running_var"][0] = bad  # buffers too, and bare state dicts
+    torch.save(sd, tmp_path / "bare.pt")
+    assert main(["eval", str(tmp_path / "bare.pt"), "--limit", "10"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "non-finite values in" in err[0]
