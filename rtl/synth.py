@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.config import ArrayConfig
-from rtl.generate import generate, write_atomic
+from quant.files import atomic_write_text
+from rtl.generate import generate
 
 __all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog",
            "tool_versions"]
@@ -171,7 +172,7 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, timeout: float) -> sub
         res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise OSError(f"{what} took longer than {timeout:.0f} s: {' '.join(cmd[:2])}") from exc
-    write_atomic(log, res.stdout + res.stderr)
+    atomic_write_text(log, res.stdout + res.stderr)
     return res
 
 
@@ -311,7 +312,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
         return result
 
     wrap, nin, nout = wrapper_verilog(top, ports)
-    write_atomic(work / "wrap.v", wrap)
+    atomic_write_text(work / "wrap.v", wrap)
     if tgt.family == "ice40":
         synth_cmd = f"synth_ice40 -noflatten -top {_WRAP} -json wrapped.json" + (" -dsp" if dsp else "")
     else:
@@ -368,7 +369,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
 
 
 def _write_json(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: float = 100.0,

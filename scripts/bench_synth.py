@@ -25,7 +25,8 @@ import time
 from pathlib import Path
 
 from hwsim.config import ArrayConfig
-from rtl.generate import generate, write_atomic
+from quant.files import atomic_write_text
+from rtl.generate import generate
 from rtl.synth import format_table, synthesize
 
 __all__ = ["main"]
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r['block']} | {fmt(r['lut_ratio'])} | {fmt(r['lc_ratio'])} | "
               f"{fmt(r['fmax_ratio'])} |")
     out.mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "bench_synth.json",
+    atomic_write_text(out / "bench_synth.json",
                  json.dumps({"results": results, "ratios": ratios}, indent=1, sort_keys=True) + "\n")
     return 0
 

@@ -16,20 +16,16 @@ import argparse
 import sys
 from importlib import metadata
 
-__all__ = ["main", "build_parser", "register", "UserError"]
+from quant.files import dist_version
+
+__all__ = ["main", "build_parser", "register", "USER_ERRORS"]
 
 PROG = "adderhw"
 
-
-class UserError(Exception):
-    """An error caused by the user's input; printed as one line, exit 1."""
-
-
-def _version() -> str:
-    try:
-        return metadata.version("adderhw")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0+unknown"
+#: The documented user-facing error types: validation (``ValueError``) and
+#: files or tools that are missing or unreadable (``OSError``, which includes
+#: ``FileNotFoundError``).  Anything else is a bug and keeps its traceback.
+USER_ERRORS = (ValueError, OSError)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,11 +37,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Fashion-MNIST path; exit 1 naming whatever is missing.",
     )
     p.set_defaults(func=_run_doctor)
-    try:
-        from scripts.flow import register as register_flow
-    except ImportError:
-        return
-    register_flow(subparsers)
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
@@ -59,14 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="adderhw: AdderNets from a PyTorch checkpoint to verified hardware.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {dist_version('adderhw', '0+unknown')}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     eps = sorted(metadata.entry_points(group="adderhw.commands"), key=lambda e: e.name)
-    if not eps:  # not installed: fall back to the in-tree packages
-        import scripts.cli as own
-
-        own.register(sub)
-        return parser
+    if not eps:
+        raise RuntimeError("adderhw is not installed (no adderhw.commands entry points): run `make setup`")
     for ep in eps:
         ep.load()(sub)
     return parser
@@ -83,9 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `adderhw estimate ... | head`
         sys.stderr.close()
         return 1
-    except (UserError, ValueError, OSError, KeyError) as exc:
-        msg = str(exc) if not isinstance(exc, KeyError) else str(exc.args[0])
-        print(f"{PROG} {args.command}: error: {msg}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"{PROG} {args.command}: interrupted", file=sys.stderr)

@@ -23,19 +23,18 @@ Output layout (``OUT_DIR``)::
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.steps import Step, run_step
+from quant.files import atomic_write_bytes, atomic_write_text, dist_version
+from scripts.steps import OUT, Step, run_step
 
 __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
 
-#: Bump when a step's commands change, so cached results of older flows are redone.
-FLOW_FORMAT = 2
+#: Bump when what a step produces changes beyond its command lines, so older results are redone.
+FLOW_FORMAT = 3
 
 
 class StepFailed(ValueError):
@@ -106,13 +105,26 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _adderhw(argv: list[str], step: str) -> None:
-    """Run one ``adderhw`` subcommand in-process; raise StepFailed if it fails."""
+    """Run one ``adderhw`` subcommand in-process; raise StepFailed if it fails.
+
+    An interrupted subcommand (exit 130) interrupts the flow too.
+    """
     from scripts.cli import main
 
     print(f"  $ adderhw {' '.join(argv)}", flush=True)
     rc = main(argv)
+    if rc == 130:
+        raise KeyboardInterrupt
     if rc != 0:
         raise StepFailed(f"step {step} failed (exit {rc}): adderhw {' '.join(argv)}")
+
+
+def _runner(step: str):
+    """``execute`` of a step made of ``adderhw`` command lines: run each in order."""
+    def execute(commands: list, tmp: Path) -> None:
+        for argv in commands:
+            _adderhw(argv, step)
+    return execute
 
 
 def _design_verilog(folder: Path) -> Path:
@@ -133,76 +145,64 @@ def _max_k(model_dir: Path) -> int:
 
 
 def build_steps(opts: FlowOptions) -> list[Step]:
+    """The flow's steps; each step's cache key is the list of command lines it runs."""
     out = opts.out
     ckpt = opts.checkpoint
     q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
     g_dir, y_dir, v_dir = out / "generate", out / "synth", out / "verify"
     ev = ["--eval", str(opts.eval_images)] if opts.eval_images else []
+    preset_file = out / f".flow-preset-{opts.rows}x{opts.cols}.toml"
 
-    q_args = ["quantize", str(ckpt), "--bits", str(opts.bits), *ev]
-    s_args = ["quantize", str(ckpt), "--sweep", opts.sweep, *ev]
-    preset = (
-        f'description = "flow: {opts.rows}x{opts.cols} array, {opts.bits}-bit"\n'
-        f"rows = {opts.rows}\ncols = {opts.cols}\nbits = {opts.bits}\n"
-    )
-    e_args = ["estimate", str(q_dir), "--sweep", "rows=4,8,16", "cols=4,8,16"]
+    def quantize():
+        return [["quantize", ckpt, "--bits", opts.bits, *ev, "-o", OUT]]
 
-    def quantize(tmp: Path) -> None:
-        _adderhw([*q_args, "-o", str(tmp)], "quantize")
+    def sweep():
+        return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
 
-    def sweep(tmp: Path) -> None:
-        _adderhw([*s_args, "-o", str(tmp)], "sweep")
+    def estimate():
+        # the preset is an input file of the step (its bytes are part of the key)
+        atomic_write_text(preset_file, (
+            f'description = "flow: {opts.rows}x{opts.cols} array, {opts.bits}-bit"\n'
+            f"rows = {opts.rows}\ncols = {opts.cols}\nbits = {opts.bits}\n"
+        ))
+        return [["estimate", q_dir, "--sweep", "rows=4,8,16", "cols=4,8,16", "--preset", preset_file,
+                 "-o", OUT]]
 
-    def estimate(tmp: Path) -> None:
-        preset_file = tmp.parent / f".flow-preset-{opts.rows}x{opts.cols}.toml"
-        preset_file.write_text(preset)
-        try:
-            _adderhw([*e_args, "--preset", str(preset_file), "-o", str(tmp)], "estimate")
-        finally:
-            preset_file.unlink(missing_ok=True)
+    def generate():
+        common = ["--rows", opts.rows, "--cols", opts.cols, "--bits", opts.bits, "--max-k", _max_k(q_dir)]
+        # the whole accelerator, and its PE array alone (the block the
+        # adder/multiplier comparison is about; it fits the FPGA for both kinds)
+        return [cmd for pe in ("adder", "mult") for cmd in (
+            ["generate", *common, "--pe", pe, "-o", f"{OUT}/{pe}"],
+            ["generate", *common, "--pe", pe, "--block", "array", "-o", f"{OUT}/array_{pe}"],
+        )]
 
-    def generate(tmp: Path) -> None:
-        max_k = _max_k(q_dir)
-        common = ["--rows", str(opts.rows), "--cols", str(opts.cols), "--bits", str(opts.bits),
-                  "--max-k", str(max_k)]
-        for pe in ("adder", "mult"):
-            # the whole accelerator, and its PE array alone (the block the
-            # adder/multiplier comparison is about; it fits the FPGA for both kinds)
-            _adderhw(["generate", *common, "--pe", pe, "-o", str(tmp / pe)], "generate")
-            _adderhw(["generate", *common, "--pe", pe, "--block", "array",
-                      "-o", str(tmp / f"array_{pe}")], "generate")
+    def synth():
+        return [
+            ["synth", _design_verilog(g_dir / "array_adder"), "--target", opts.target, "--compare",
+             "-o", f"{OUT}/array"],
+            ["synth", _design_verilog(g_dir / "adder"), "--target", opts.target, "-o", f"{OUT}/accelerator"],
+        ]
 
-    def synth(tmp: Path) -> None:
-        array = _design_verilog(g_dir / "array_adder")
-        _adderhw(["synth", str(array), "--target", opts.target, "--compare",
-                  "-o", str(tmp / "array")], "synth")
-        top = _design_verilog(g_dir / "adder")
-        _adderhw(["synth", str(top), "--target", opts.target, "-o", str(tmp / "accelerator")],
-                 "synth")
+    def verify():
+        layer = ["--layer", opts.layer] if opts.layer is not None else []
+        return [["verify", *layer, q_dir, "--sim", opts.sim, "--rows", opts.rows, "--cols", opts.cols,
+                 "--skip-matrix", "-o", OUT]]
 
-    def verify(tmp: Path) -> None:
-        argv = ["verify", str(q_dir), "--sim", opts.sim, "--rows", str(opts.rows),
-                "--cols", str(opts.cols), "--skip-matrix", "-o", str(tmp)]
-        if opts.layer is not None:
-            argv[1:1] = ["--layer", str(opts.layer)]
-        _adderhw(argv, "verify")
-
-    def report(tmp: Path) -> None:
+    def report(_commands, tmp: Path) -> None:
         from scripts.flow_report import write_report
 
         write_report(opts, tmp)
 
     return [
-        Step("quantize", q_dir, quantize, q_args, (ckpt,)),
-        Step("sweep", s_dir, sweep, s_args, (ckpt,)),
-        Step("estimate", e_dir, estimate, [*e_args, preset], (q_dir,)),
-        Step("generate", g_dir, generate,
-             [str(opts.rows), str(opts.cols), str(opts.bits)], (q_dir,)),
-        Step("synth", y_dir, synth, [opts.target], (g_dir,)),
-        Step("verify", v_dir, verify,
-             [opts.sim, str(opts.rows), str(opts.cols), str(opts.layer)], (q_dir,)),
-        Step("report", out / "report", report, [str(opts)],
-             (q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
+        Step("quantize", q_dir, _runner("quantize"), quantize, inputs=(ckpt,)),
+        Step("sweep", s_dir, _runner("sweep"), sweep, inputs=(ckpt,)),
+        Step("estimate", e_dir, _runner("estimate"), estimate, inputs=(q_dir, preset_file)),
+        Step("generate", g_dir, _runner("generate"), generate, inputs=(q_dir,)),
+        Step("synth", y_dir, _runner("synth"), synth, inputs=(g_dir,)),
+        Step("verify", v_dir, _runner("verify"), verify, inputs=(q_dir,)),
+        Step("report", out / "report", report, params=[str(opts)],
+             inputs=(q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
     ]
 
 
@@ -211,22 +211,20 @@ def run_flow(opts: FlowOptions) -> Path:
     if not opts.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
     opts.out.mkdir(parents=True, exist_ok=True)
-    from scripts.cli import _version
-
-    version = f"{_version()}+flow{FLOW_FORMAT}"
+    version = f"{dist_version('adderhw', '0+unknown')}+flow{FLOW_FORMAT}"
     steps = build_steps(opts)
     t0 = time.perf_counter()
     for i, step in enumerate(steps, 1):
         print(f"[{i}/{len(steps)}] {step.name} → {step.out}", flush=True)
         res = run_step(step, version)
+        if res.rerun_reason:
+            print(f"[{i}/{len(steps)}] {step.name}: {res.rerun_reason}; running it again", flush=True)
         if res.reused:
             print(f"[{i}/{len(steps)}] {step.name}: inputs unchanged, reused", flush=True)
         else:
             print(f"[{i}/{len(steps)}] {step.name}: done in {res.seconds:.1f} s", flush=True)
     report = opts.out / "report.md"
-    tmp = report.with_suffix(".md.tmp")
-    shutil.copyfile(opts.out / "report" / "report.md", tmp)
-    tmp.replace(report)
+    atomic_write_bytes(report, (opts.out / "report" / "report.md").read_bytes())
     print(f"flow: finished in {time.perf_counter() - t0:.1f} s; report: {report}", flush=True)
     return report
 

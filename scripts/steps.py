@@ -1,46 +1,45 @@
 """Cached, atomic pipeline steps for ``adderhw flow``.
 
-A :class:`Step` runs a command that writes one output folder.  The step's
-*key* hashes everything its result depends on (the command line, the bytes of
-its input files, the adderhw version); the key is stored in
-``<out>/.step.json`` after the step succeeds.  A re-run with the same key
-reuses the folder; any change reruns the step.
+A :class:`Step` writes one output folder, either by running ``adderhw``
+command lines (``argv``: the placeholder :data:`OUT` stands for the folder
+being built) or by a Python callable.  The step's *key* hashes what the result
+depends on: the command lines it runs (or, for a callable, its ``params``),
+the bytes of its input files and the adderhw version.  After the step
+succeeds, ``<out>/.step.json`` records the key **and a digest of the outputs**.
 
-Each step writes into a temporary sibling folder and renames it into place
-only on success, so a failing step leaves the outputs of the finished steps
-intact and never a half-written folder of its own.
+A re-run reuses the folder only when the key is the same *and* the outputs
+still have their recorded digest; a hand-edited or corrupted output is
+reported in one line and the step runs again.
+
+Each step writes into a temporary sibling folder (:func:`quant.files.staged_dir`)
+renamed into place only on success, so a failing or interrupted step leaves
+the finished steps' folders intact and never a half-written folder of its
+own; temporary folders left by a killed run are removed by the next one.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["Step", "StepResult", "file_digest", "run_step"]
+from quant.files import sha256_tree, staged_dir
+
+__all__ = ["Step", "StepResult", "OUT", "STAMP", "run_step", "outputs_digest"]
 
 STAMP = ".step.json"
 
+#: Placeholder for the step's output folder in :attr:`Step.argv`.
+OUT = "{out}"
 
-def file_digest(path: Path) -> str:
-    """sha256 of a file, or of every file under a folder (names and bytes)."""
-    h = hashlib.sha256()
-    path = Path(path)
-    if path.is_dir():
-        for p in sorted(path.rglob("*")):
-            if p.is_file() and p.name != STAMP:
-                h.update(str(p.relative_to(path)).encode())
-                h.update(file_digest(p).encode())
-        return h.hexdigest()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+
+def outputs_digest(folder: Path) -> str:
+    """SHA-256 over every file of ``folder`` except the stamp."""
+    return sha256_tree(folder, skip=(STAMP,))
 
 
 @dataclass(frozen=True)
@@ -53,28 +52,39 @@ class Step:
         Shown in progress lines and errors.
     out : Path
         The folder the step produces.
-    run : callable
-        ``run(tmp_out) -> None``; writes the step's results into ``tmp_out``
-        and raises on failure.
+    argv : callable or None
+        ``argv() -> list of command lines`` (each a list of strings, in which
+        :data:`OUT` stands for the output folder); called when the step is about to
+        run, so it may read the outputs of earlier steps.  The command lines
+        are the step's key.
+    execute : callable
+        ``execute(argv_list, tmp_out) -> None`` runs the command lines
+        (required with ``argv``), or with ``argv=None`` ``execute(None, tmp_out)``
+        does the whole step.
     params : sequence of str
-        Everything besides input files the result depends on (e.g. argv).
+        With ``argv=None``: what the callable's result depends on besides the inputs.
     inputs : sequence of Path
         Files or folders whose bytes the result depends on.
     """
 
     name: str
     out: Path
-    run: Callable[[Path], None]
+    execute: Callable[[list | None, Path], None]
+    argv: Callable[[], list] | None = None
     params: Sequence[str] = ()
-    inputs: Sequence[Path] = field(default_factory=tuple)
+    inputs: Sequence[Path] = ()
 
-    def key(self, version: str) -> str:
+    def commands(self) -> list | None:
+        return None if self.argv is None else [list(map(str, a)) for a in self.argv()]
+
+    def key(self, version: str, commands: list | None = None) -> str:
         h = hashlib.sha256()
         h.update(version.encode())
-        h.update(json.dumps([self.name, list(self.params)]).encode())
+        what = commands if self.argv is not None else list(self.params)
+        h.update(json.dumps([self.name, what]).encode())
         for p in self.inputs:
             h.update(str(p).encode())
-            h.update(file_digest(Path(p)).encode())
+            h.update(sha256_tree(Path(p)).encode())
         return h.hexdigest()
 
 
@@ -84,35 +94,50 @@ class StepResult:
     out: Path
     reused: bool
     seconds: float
+    #: Why a step with an existing result ran again ("" when it did not exist or was reused).
+    rerun_reason: str = ""
+
+
+def _clean_stale(out: Path) -> None:
+    """Remove ``.<name>.tmp.*`` / ``.<name>.old.*`` folders a killed run left beside ``out``."""
+    if not out.parent.is_dir():
+        return
+    for pattern in (f".{out.name}.tmp.*", f".{out.name}.old.*"):
+        for p in out.parent.glob(pattern):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _stamp_state(step: Step, key: str) -> tuple[bool, str]:
+    """``(reusable, reason)`` for the folder ``step.out`` and the key ``key``."""
+    stamp = step.out / STAMP
+    if not stamp.exists():
+        return False, ""
+    try:
+        rec = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False, "its stamp is unreadable"
+    if not isinstance(rec, dict) or rec.get("key") != key:
+        return False, ""
+    if rec.get("outputs") != outputs_digest(step.out):
+        return False, "its outputs changed since they were made (edited or corrupt)"
+    return True, ""
 
 
 def run_step(step: Step, version: str) -> StepResult:
-    """Run ``step`` unless its output folder already holds a result for the same key."""
-    key = step.key(version)
-    stamp = step.out / STAMP
-    if stamp.exists():
-        try:
-            if json.loads(stamp.read_text()).get("key") == key:
-                return StepResult(step.name, step.out, True, 0.0)
-        except (OSError, ValueError):
-            pass
-    tmp = step.out.with_name(f".{step.out.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
+    """Run ``step`` unless its output folder already holds an intact result for the same key."""
+    _clean_stale(step.out)
+    commands = step.commands()
+    key = step.key(version, commands)
+    reusable, reason = _stamp_state(step, key)
+    if reusable:
+        return StepResult(step.name, step.out, True, 0.0)
     t0 = time.perf_counter()
-    try:
-        step.run(tmp)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    seconds = time.perf_counter() - t0
-    (tmp / STAMP).write_text(json.dumps({"key": key, "step": step.name, "seconds": seconds}))
-    if step.out.exists():
-        old = step.out.with_name(f".{step.out.name}.old-{os.getpid()}")
-        step.out.rename(old)
-        tmp.rename(step.out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        tmp.rename(step.out)
-    return StepResult(step.name, step.out, False, seconds)
+    with staged_dir(step.out) as tmp:
+        if commands is not None:
+            commands = [[a.replace(OUT, str(tmp)) for a in cmd] for cmd in commands]
+        step.execute(commands, tmp)
+        seconds = time.perf_counter() - t0
+        (tmp / STAMP).write_text(json.dumps({
+            "key": key, "step": step.name, "seconds": seconds, "outputs": outputs_digest(tmp),
+        }))
+    return StepResult(step.name, step.out, False, seconds, reason)
