@@ -40,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out (default: refuse)")
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
+                   help="also rewrite --out every STEPS steps inside an epoch (resumable from there; default 0: "
+                   "only after each epoch)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
     p.add_argument("--momentum", type=float, default=0.9)
@@ -54,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--fit-input", action="store_true",
+                   help="zero-pad and channel-replicate the images to the model's input (e.g. resnet20 on "
+                   "fashion-mnist: 1x28x28 -> 3x32x32)")
     kd = p.add_argument_group("distillation from a trained CNN twin (quant.distill)")
     kd.add_argument("--teacher", default=None, metavar="CKPT",
                     help="CNN checkpoint of the same model and dataset to distil from")
@@ -105,9 +111,10 @@ def _run_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         eta=args.eta, label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs,
         crop_pad=args.crop_pad, flip=args.flip, cutout=args.cutout, seed=args.seed, train_limit=args.train_limit,
-        test_limit=args.test_limit, data_root=args.data_root, threads=args.threads, teacher=args.teacher, **kd,
+        test_limit=args.test_limit, data_root=args.data_root, threads=args.threads, teacher=args.teacher, fit_input=args.fit_input, **kd,
     )
     result = train(config, args.out, resume=args.resume, force=args.force, progress=args.progress,
+                   checkpoint_every=args.checkpoint_every,
                    log=lambda line: print(line, flush=True))
     print(
         f"{args.out}: {config.model} ({config.kind}) on {config.dataset}: test accuracy {result.accuracy:.2f}% "
@@ -122,7 +129,7 @@ def _run_eval(args: argparse.Namespace) -> int:
 
     from quant import checkpoint
     from quant.datasets import load_raw
-    from quant.train import evaluate
+    from quant.train import evaluate, fit_images
 
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be a positive integer, not {args.limit}")
@@ -136,6 +143,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     images, labels = load_raw(dataset, "test", args.data_root)
     if args.limit:
         images, labels = images[: args.limit], labels[: args.limit]
+    if isinstance(meta.get("input_fit"), dict):  # trained with --fit-input
+        images = fit_images(torch.from_numpy(images.copy()), meta["input_shape"])
     norm = meta["normalization"]
     acc = evaluate(ck.model, images, labels, norm["mean"], norm["std"], batch_size=args.batch_size)
     stored = meta.get("accuracy")

@@ -189,12 +189,13 @@ class Teacher:
         return rec
 
 
-def load_teacher(path: str | Path, student: nn.Module, model: str, dataset: str) -> Teacher:
+def load_teacher(path: str | Path, student: nn.Module, model: str, dataset: str, fit_input: bool = False) -> Teacher:
     """Load a CNN checkpoint as the teacher of ``student`` (a ``model`` trained on ``dataset``).
 
     Refused with a one-line :class:`ValueError`: a teacher that is not of
     kind ``"cnn"`` (e.g. an adder student's checkpoint), of another model
-    or dataset, or whose matching blocks (:data:`FEATURE_TAPS`) or logits
+    or dataset, trained with other inputs (``fit_input``, see
+    :func:`quant.train.fit_images`), or whose matching blocks (:data:`FEATURE_TAPS`) or logits
     have other shapes than the student's.
     """
     path = Path(path)
@@ -206,6 +207,9 @@ def load_teacher(path: str | Path, student: nn.Module, model: str, dataset: str)
         raise ValueError(f"teacher {path} is model {meta['model']!r}, the student is {model!r}; use a CNN of the same model")
     if meta["dataset"] != dataset:
         raise ValueError(f"teacher {path} was trained on {meta['dataset']}, the student trains on {dataset}")
+    if bool(meta.get("input_fit")) != fit_input:
+        how = "with" if meta.get("input_fit") else "without"
+        raise ValueError(f"teacher {path} was trained {how} fit_input, the student {'with' if fit_input else 'without'}")
     teacher = ck.model.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)

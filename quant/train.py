@@ -12,7 +12,13 @@ batch order and the augmentation of epoch ``e`` depend only on ``(seed, e)``,
 so a resumed run sees the same data as an uninterrupted one.
 
 After every epoch the test accuracy is measured and the checkpoint (with the
-optimizer and scheduler state, for ``resume``) is rewritten atomically.  An
+optimizer and scheduler state, for ``resume``) is rewritten atomically;
+``checkpoint_every=N`` also rewrites it every N steps inside an epoch (with
+the augmentation generator's state and the epoch's running sums), so a
+resumed run is bit-identical to an uninterrupted one from any saved step.
+With ``fit_input``, 1-channel images train a 3-channel model (ResNets on
+Fashion-MNIST): they are zero-padded (black) to the model's size, centred,
+and the channel is replicated (:func:`fit_images`).  An
 existing ``out`` is never overwritten unless ``resume`` (continue it) or
 ``force`` (start afresh) says so.
 """
@@ -36,13 +42,13 @@ from quant.datasets import DATASETS, NORMALIZATION, load_raw
 from quant.distill import FEATURE_DISTANCES, FEATURE_TAPS, FeatureTap, distillation_loss, load_teacher
 from quant.models import INPUT_SHAPES, KINDS, MODELS, build_model
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "normalize", "augment_batch", "git_commit"]
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "normalize", "augment_batch", "fit_images", "git_commit"]
 
 # Fields that define the recipe: a resumed run must use the same values.
 _RECIPE = (
     "model", "kind", "dataset", "epochs", "batch_size", "lr", "momentum", "weight_decay",
     "eta", "label_smoothing", "warmup_epochs", "crop_pad", "flip", "cutout", "seed", "train_limit",
-    "kd_temperature", "kd_weight", "kd_feature_weight", "kd_feature",
+    "fit_input", "kd_temperature", "kd_weight", "kd_feature_weight", "kd_feature",
 )
 # Defaults of the distillation fields (also their required values without a teacher).
 _KD_DEFAULTS = {"kd_temperature": 4.0, "kd_weight": 0.9, "kd_feature_weight": 0.0, "kd_feature": "kernel"}
@@ -82,6 +88,9 @@ class TrainConfig:
         Dataset folder (default: the dataset's default location).
     threads : int
         ``torch.set_num_threads`` value.
+    fit_input : bool
+        Fit the dataset's images to the model's input shape with
+        :func:`fit_images` (needed for 1-channel datasets on 3-channel models).
     teacher : str or None
         Checkpoint of a trained CNN of the same model (:func:`quant.distill.load_teacher`);
         ``None``: plain cross-entropy training.
@@ -114,6 +123,7 @@ class TrainConfig:
     test_limit: int | None = None
     data_root: str | None = None
     threads: int = 2
+    fit_input: bool = False
     teacher: str | None = None
     kd_temperature: float = _KD_DEFAULTS["kd_temperature"]
     kd_weight: float = _KD_DEFAULTS["kd_weight"]
@@ -127,8 +137,13 @@ class TrainConfig:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; known datasets: {', '.join(DATASETS)}")
-        if INPUT_SHAPES[self.model][0] != len(NORMALIZATION[self.dataset][0]):
-            raise ValueError(f"model {self.model!r} takes {INPUT_SHAPES[self.model]} inputs, not {self.dataset} images")
+        channels = len(NORMALIZATION[self.dataset][0])
+        if not self.fit_input and INPUT_SHAPES[self.model][0] != channels:
+            raise ValueError(f"model {self.model!r} takes {INPUT_SHAPES[self.model]} inputs, not {self.dataset} images"
+                             " (fit_input pads and replicates them)")
+        if self.fit_input and channels not in (1, INPUT_SHAPES[self.model][0]):
+            raise ValueError(f"fit_input cannot turn {channels}-channel {self.dataset} images into "
+                             f"{INPUT_SHAPES[self.model]} inputs")
         for name in ("epochs", "batch_size", "threads"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -237,6 +252,23 @@ def augment_batch(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator, c
     return x
 
 
+def fit_images(images_u8: torch.Tensor, shape) -> torch.Tensor:
+    """``[N, c, h, w]`` images to ``[N, C, H, W]`` (``shape``): zero-padded, centred, channel replicated.
+
+    The padding is 0 (a black pixel, as the random crop's); ``c`` must be 1
+    or ``C``, and ``h <= H``, ``w <= W`` (odd differences pad one more at the
+    bottom/right).  Fashion-MNIST into a ResNet: 28x28 -> 32x32, 2 pixels
+    each side, the grey channel copied to 3.
+    """
+    c, h, w = images_u8.shape[1:]
+    big_c, big_h, big_w = (int(v) for v in shape)
+    if c not in (1, big_c) or h > big_h or w > big_w:
+        raise ValueError(f"cannot fit {(c, h, w)} images into {tuple(shape)} inputs")
+    top, left = (big_h - h) // 2, (big_w - w) // 2
+    x = F.pad(images_u8, (left, big_w - w - left, top, big_h - h - top))
+    return x.expand(-1, big_c, -1, -1).contiguous() if c != big_c else x
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, images_u8, labels, mean, std, batch_size: int = 1000) -> float:
     """Top-1 accuracy in percent of ``model`` (put in eval mode) on uint8 images."""
@@ -265,6 +297,7 @@ def train(
     progress: bool | None = None,
     force: bool = False,
     log: Callable[[str], None] = print,
+    checkpoint_every: int = 0,
 ) -> TrainResult:
     """Train ``config.model`` and write the checkpoint to ``out`` after every epoch.
 
@@ -283,6 +316,9 @@ def train(
     force : bool
         Start afresh even if ``out`` exists (without it, and without
         ``resume``, an existing ``out`` is refused).
+    checkpoint_every : int
+        Also rewrite ``out`` every this many steps inside an epoch (0: only
+        at the end of each epoch); each such save logs one line.
 
     Returns
     -------
@@ -291,6 +327,8 @@ def train(
     from tqdm import tqdm
 
     out = Path(out)
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
+        raise ValueError(f"checkpoint_every must be a non-negative integer, not {checkpoint_every!r}")
     if not resume and not force and out.exists():
         raise FileExistsError(f"{out} already exists; pass --resume to continue it or --force to overwrite it")
     torch.set_num_threads(config.threads)
@@ -301,14 +339,17 @@ def train(
         x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
     if config.test_limit:
         x_test, y_test = x_test[: config.test_limit], y_test[: config.test_limit]
+    raw_shape = x_train.shape[1:]
     x_train, y_train = torch.from_numpy(np.ascontiguousarray(x_train)), torch.from_numpy(y_train)
     x_test, y_test = torch.from_numpy(np.ascontiguousarray(x_test)), torch.from_numpy(y_test)
+    if config.fit_input:
+        x_train, x_test = fit_images(x_train, INPUT_SHAPES[config.model]), fit_images(x_test, INPUT_SHAPES[config.model])
 
     torch.manual_seed(config.seed)
     model = build_model(config.model, config.kind, eta=config.eta)
     teacher = student_tap = teacher_tap = None
     if config.teacher is not None:
-        teacher = load_teacher(config.teacher, model, config.model, config.dataset)
+        teacher = load_teacher(config.teacher, model, config.model, config.dataset, config.fit_input)
         if config.kd_feature_weight > 0:
             student_tap = FeatureTap(model, FEATURE_TAPS[config.model])
             teacher_tap = FeatureTap(teacher.model, FEATURE_TAPS[config.model])
@@ -326,7 +367,7 @@ def train(
     warm = steps_per_epoch * config.warmup_epochs
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, total, warm))
 
-    start_epoch, history, elapsed = 0, [], 0.0
+    start_epoch, start_step, partial, history, elapsed = 0, 0, None, [], 0.0
     if resume:
         if not out.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint to resume at {out}")
@@ -346,7 +387,36 @@ def train(
         start_epoch = int(ts["epoch"])
         history = list(state.get("history", []))
         elapsed = float(state.get("wall_time_s", 0.0))
-        log(f"resuming {out} after epoch {start_epoch}/{config.epochs}")
+        start_step = int(ts.get("step", 0))
+        if start_step:
+            partial = ts["partial"]
+            log(f"resuming {out} at epoch {start_epoch + 1}/{config.epochs}, step {start_step}/{steps_per_epoch}")
+        else:
+            log(f"resuming {out} after epoch {start_epoch}/{config.epochs}")
+
+    def save(epoch_done: int, step: int = 0, extra: dict | None = None) -> None:
+        meta = {
+            "model": config.model, "kind": config.kind, "dataset": config.dataset,
+            "epochs": epoch_done, "commit": commit, "wall_time_s": elapsed,
+            "recipe": {k: v for k, v in asdict(config).items() if k not in ("data_root",)},
+            "history": history, "test_images": len(x_test),
+        }
+        if history:
+            meta["accuracy"] = history[-1]["test_acc"]
+        if step:
+            meta["partial_epoch"] = {"epoch": epoch_done + 1, "step": step, "steps": steps_per_epoch}
+        if config.fit_input:
+            meta["input_fit"] = {"from": [int(v) for v in raw_shape], "to": list(INPUT_SHAPES[config.model]),
+                                 "how": "zero-padded, centred, channel replicated (quant.train.fit_images)"}
+        if teacher is not None:
+            meta["teacher"] = teacher.record()
+        train_state = {
+            "epoch": epoch_done, "recipe": recipe,
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+        }
+        if step:
+            train_state.update(step=step, **extra)
+        ckpt.save(out, model, meta, train_state=train_state)
 
     commit = git_commit()
     acc = history[-1]["test_acc"] if history else float("nan")
@@ -355,9 +425,14 @@ def train(
         model.train()
         gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
         order = torch.randperm(len(x_train), generator=gen)
-        loss_sum, seen, correct = 0.0, 0, 0
+        loss_sum, seen, correct, first = 0.0, 0, 0, 0
+        if epoch == start_epoch and start_step:
+            gen.set_state(partial["generator"])
+            loss_sum, seen, correct = float(partial["loss_sum"]), int(partial["seen"]), int(partial["correct"])
+            t0 -= float(partial["time_s"])
+            first = start_step
         bar = tqdm(
-            range(steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+            range(first, steps_per_epoch), desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
             disable=(not progress) if progress is not None else None,
         )
         for i in bar:
@@ -390,6 +465,11 @@ def train(
             correct += int((out_logits.argmax(1) == yb).sum())
             if i % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
+            if checkpoint_every and (i + 1) % checkpoint_every == 0 and i + 1 < steps_per_epoch:
+                run_s = time.perf_counter() - t0
+                save(epoch, i + 1, {"partial": {"generator": gen.get_state(), "loss_sum": loss_sum, "seen": seen,
+                                                "correct": correct, "time_s": run_s}})
+                log(f"saved {out} at epoch {epoch + 1}/{config.epochs}, step {i + 1}/{steps_per_epoch}")
         bar.close()
         acc = evaluate(model, x_test, y_test, mean, std)
         dt = time.perf_counter() - t0
@@ -398,19 +478,7 @@ def train(
             "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": 100.0 * correct / seen,
             "test_acc": acc, "lr_end": opt.param_groups[0]["lr"], "time_s": dt,
         })
-        meta = {
-            "model": config.model, "kind": config.kind, "dataset": config.dataset,
-            "accuracy": acc, "epochs": epoch + 1, "commit": commit, "wall_time_s": elapsed,
-            "recipe": {k: v for k, v in asdict(config).items() if k not in ("data_root",)},
-            "history": history, "test_images": len(x_test),
-        }
-        if teacher is not None:
-            meta["teacher"] = teacher.record()
-        train_state = {
-            "epoch": epoch + 1, "recipe": recipe,
-            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-        }
-        ckpt.save(out, model, meta, train_state=train_state)
+        save(epoch + 1)
         log(
             f"epoch {epoch + 1}/{config.epochs}  loss {loss_sum / seen:.4f}  train {100 * correct / seen:.2f}%  "
             f"test {acc:.2f}%  {dt:.1f}s  (total {elapsed / 60:.1f} min)"

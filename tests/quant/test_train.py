@@ -5,7 +5,7 @@ import torch
 
 from quant import checkpoint
 from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
-from quant.train import TrainConfig, augment_batch, train
+from quant.train import TrainConfig, augment_batch, fit_images, train
 from scripts.cli import main
 
 needs_fmnist = pytest.mark.skipif(
@@ -173,3 +173,61 @@ def test_non_finite_checkpoint_refused_naming_the_tensor(tmp_path, capsys, bad):
     assert main(["eval", str(tmp_path / "bare.pt"), "--limit", "10"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "non-finite values in" in err[0]
+
+
+def test_mid_epoch_resume_equals_uninterrupted(tmp_path):
+    """Checkpoints every 3 steps (10 steps per epoch); stopped after the save at epoch 2 step 6, resumed."""
+    cfg = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 640, "test_limit": 200, "crop_pad": 1, "cutout": 4})
+    full = train(cfg, tmp_path / "full.pt", progress=False, log=lambda s: None)
+    part = tmp_path / "part.pt"
+
+    class Stop(Exception):
+        pass
+
+    def log(line):
+        if line.startswith(f"saved {part} at epoch 2/2, step 6/10"):
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, part, progress=False, log=log, checkpoint_every=3)
+    saved = torch.load(part, weights_only=True)
+    assert saved["train_state"]["epoch"] == 1 and saved["train_state"]["step"] == 6
+    assert saved["partial_epoch"] == {"epoch": 2, "step": 6, "steps": 10}
+    lines = []
+    resumed = train(cfg, part, resume=True, progress=False, log=lines.append, checkpoint_every=3)
+    assert lines[0] == f"resuming {part} at epoch 2/2, step 6/10"
+    assert resumed.accuracy == full.accuracy
+    a, b = torch.load(tmp_path / "full.pt", weights_only=True), torch.load(part, weights_only=True)
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert "step" not in b["train_state"] and "partial_epoch" not in b
+    with pytest.raises(ValueError, match="checkpoint_every must be a non-negative integer, not -1"):
+        train(cfg, tmp_path / "x.pt", progress=False, checkpoint_every=-1)
+
+
+def test_fit_images_pads_and_replicates():
+    x = torch.arange(2 * 1 * 2 * 3, dtype=torch.uint8).reshape(2, 1, 2, 3) + 1
+    y = fit_images(x, (3, 5, 6))
+    assert y.shape == (2, 3, 5, 6)
+    for c in range(3):
+        assert torch.equal(y[:, c, 1:3, 1:4], x[:, 0])
+    assert int(y.sum()) == 3 * int(x.sum())  # the rest is black
+    with pytest.raises(ValueError, match=r"cannot fit \(1, 2, 3\) images into \(3, 1, 6\) inputs"):
+        fit_images(x, (3, 1, 6))
+    assert TrainConfig(model="resnet20", fit_input=True).recipe()["fit_input"] is True
+
+
+def test_cli_fit_input_resnet_and_eval(tmp_path, capsys):
+    out = tmp_path / "r20.pt"
+    rc = main(["train", "--model", "resnet20", "--kind", "cnn", "--fit-input", "--epochs", "1", "--batch-size", "16",
+               "--train-limit", "32", "--test-limit", "16", "--out", str(out), "--no-progress", "--threads", "1",
+               "--checkpoint-every", "1"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert f"saved {out} at epoch 1/1, step 1/2" in text
+    meta = checkpoint.load(out).meta
+    assert meta["input_fit"]["from"] == [1, 28, 28] and meta["input_fit"]["to"] == [3, 32, 32]
+    assert main(["eval", str(out), "--threads", "1", "--limit", "16"]) == 0  # eval fits the images too
+    acc = meta["accuracy"]
+    assert f"test: {acc:.2f}% of 16 images (stored: {acc:.2f}%)" in capsys.readouterr().out
