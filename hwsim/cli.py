@@ -80,17 +80,33 @@ def load_layers(path: str, *, bits: int = 8):
     raise ValueError(f"{path}: expected an integer model folder, a .pt/.pth checkpoint or a .csv topology")
 
 
+def resolve_table(spec: str):
+    """``--table``: a built-in name or TOML file (:func:`hwsim.tables.load_table`), or
+    ``fpga:SYNTH.json[,...]``, read with :func:`rtl.synth.read_synth_json` (the reader
+    beside the file's writer; this command-line edge is the one place hwsim reads an
+    rtl file) into :func:`hwsim.tables.fpga_table`."""
+    from hwsim.tables import fpga_table, load_table
+
+    if isinstance(spec, str) and spec.startswith("fpga:"):
+        from rtl.synth import read_synth_json
+
+        paths = [p for p in spec[5:].split(",") if p]
+        if not paths:
+            raise ValueError("table fpga needs synthesis JSON: use --table fpga:SYNTH.json[,SYNTH2.json]")
+        return fpga_table([r for p in paths for r in read_synth_json(p)])
+    return load_table(spec)
+
+
 def run_estimate(input_path: str, out_dir: str, *, preset: str = "default", table: str = "45nm",
                  sweep_items=None, mult_cycles: int = 4, add_cycles: int = 2) -> dict:
     """The whole ``estimate`` command; returns the summary dict (also written to ``summary.json``)."""
     from hwsim.cpu import CpuLatency
-    from hwsim.energy import load_table
     from hwsim.estimate import estimate, parse_sweep, sweep
     from hwsim.preset_files import config_for_layers, load_preset
     from hwsim.report import write_report
 
     fields_ = load_preset(preset)
-    tab = load_table(table)
+    tab = resolve_table(table)
     grid = parse_sweep(sweep_items if sweep_items else DEFAULT_SWEEP)
     lat = CpuLatency(mult_cycles=mult_cycles, add_cycles=add_cycles)
     layers, name = load_layers(input_path, bits=int(fields_.get("bits", 8)))

@@ -2,7 +2,7 @@
 
 :func:`estimate` maps every array layer for both designs
 (:data:`hwsim.mapping.DESIGNS`), prices each mapping with an
-:class:`~hwsim.energy.EnergyTable`, and adds the CPU latency model of the
+:class:`~hwsim.tables.EnergyTable`, and adds the CPU latency model of the
 AdderNet paper.  :func:`sweep` repeats the totals over a grid of
 ArrayConfig values (e.g. rows x cols).
 """
@@ -15,7 +15,8 @@ from typing import Mapping, Sequence
 
 from hwsim.config import ArrayConfig
 from hwsim.cpu import CpuLatency, cpu_ops
-from hwsim.energy import EnergyBreakdown, EnergyTable, array_area, layer_energy
+from hwsim.energy import EnergyBreakdown, array_area, layer_energy
+from hwsim.tables import EnergyTable
 from hwsim.layers import LayerShape
 from hwsim.mapping import DESIGNS, layer_config, map_layers
 

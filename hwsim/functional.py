@@ -33,6 +33,7 @@ from hwsim.config import ArrayConfig
 from hwsim.layers import shapes_from_int_model
 from hwsim.mapping import check_layer_fits, layer_config
 from hwsim.schedule import schedule_tiles, tile_grid
+from quant.intops import code_range
 
 __all__ = ["FunctionalResult", "run_array_layer", "run_functional"]
 
@@ -69,16 +70,12 @@ def _rows_of(rq, o0: int, o1: int):
 
 
 def _acc_range(cfg: ArrayConfig) -> tuple[int, int]:
-    if cfg.pe == "adder":
-        return 0, (1 << cfg.acc_bits) - 1
-    return -(1 << (cfg.acc_bits - 1)), (1 << (cfg.acc_bits - 1)) - 1
+    return code_range(cfg.acc_bits, cfg.pe == "mult")
 
 
 def _check_operands(name: str, what: str, a: np.ndarray, cfg: ArrayConfig) -> None:
-    if cfg.pe == "adder":
-        lo, hi, kind = 0, (1 << cfg.bits) - 1, "unsigned"
-    else:
-        lo, hi, kind = -(1 << (cfg.bits - 1)), (1 << (cfg.bits - 1)) - 1, "signed"
+    lo, hi = code_range(cfg.bits, cfg.pe == "mult")
+    kind = "signed" if cfg.pe == "mult" else "unsigned"
     if a.size and (a.min() < lo or a.max() > hi):
         raise ValueError(
             f"layer {name}: {what} codes {int(a.min())}..{int(a.max())} do not fit the "

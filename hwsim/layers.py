@@ -8,8 +8,8 @@ operand width.  The shapes come from
 * a SCALE-Sim-style topology CSV (:func:`read_topology_csv`),
 * an integer model artifact (:func:`shapes_from_int_model`, any object with
   the ``IntModel.layers`` attributes of ``docs/interfaces.md`` §4),
-* a float PyTorch model of the zoo (:func:`shapes_from_float_model`; imports
-  torch only when called),
+* a float PyTorch model of the zoo (:func:`shapes_from_float_model`, through
+  :func:`quant.opcount.float_layer_shapes`, which imports torch when called),
 
 and the array-free layers (pooling, flatten, residual add) are skipped: they do
 not run on the PE array.
@@ -22,20 +22,19 @@ import math
 import os
 from dataclasses import dataclass
 
+from quant.intops import ADDER_KINDS, COMPUTE_KINDS
+
 __all__ = [
     "LayerShape",
     "ARRAY_KINDS",
-    "ADDER_KINDS",
-    "MULT_KINDS",
     "read_topology_csv",
     "shapes_from_int_model",
     "shapes_from_float_model",
     "TOPOLOGY_COLUMNS",
 ]
 
-ADDER_KINDS = ("adder_conv", "adder_linear")
-MULT_KINDS = ("conv", "linear")
-ARRAY_KINDS = ADDER_KINDS + MULT_KINDS
+#: The layer kinds that run on the PE array (the integer model's compute kinds).
+ARRAY_KINDS = COMPUTE_KINDS
 
 #: The SCALE-Sim topology columns, in order (its ``IFMAP`` sizes include padding).
 TOPOLOGY_COLUMNS = (
@@ -217,50 +216,16 @@ def shapes_from_int_model(model) -> list[LayerShape]:
 
 
 def shapes_from_float_model(model, input_shape, *, bits: int = 8) -> list[LayerShape]:
-    """The array layers of a float model (``quant.models``), from one forward pass.
+    """The array layers of a float model (``quant.models``) at ``bits``-bit operands.
 
-    Every ``AdderConv2d``/``AdderLinear`` (adder layers) and ``nn.Conv2d``/
-    ``nn.Linear`` (multiply layers) is recorded with the shapes it sees on a
-    zero input of ``input_shape`` ``(C, H, W)``, in execution order; names are
-    the module paths (``layer2.0.downsample.0``).  Imports torch.
+    The shapes come from :func:`quant.opcount.float_layer_shapes` (one
+    forward pass on zeros of ``input_shape``; imports torch when called).
     """
-    import torch
-    from torch import nn
+    from quant.opcount import float_layer_shapes
 
-    from quant.layers import AdderConv2d, AdderLinear
-
-    kinds = ((AdderConv2d, "adder_conv"), (AdderLinear, "adder_linear"),
-             (nn.Conv2d, "conv"), (nn.Linear, "linear"))
-    found: list[LayerShape] = []
-    hooks = []
-
-    def hook(name, kind):
-        def fn(mod, inputs, output):
-            x = inputs[0]
-            out = output
-            if kind.endswith("linear"):
-                o, p, k = out.shape[-1], 1, x.shape[-1]
-            else:
-                kh, kw = mod.kernel_size
-                o, p, k = out.shape[1], out.shape[2] * out.shape[3], x.shape[1] * kh * kw
-            found.append(LayerShape(name=name, kind=kind, out_channels=int(o), out_pixels=int(p),
-                                    k=int(k), bits=bits, in_elems=int(math.prod(x.shape[1:]))))
-        return fn
-
-    for name, mod in model.named_modules():
-        for cls, kind in kinds:
-            if isinstance(mod, cls):
-                hooks.append(mod.register_forward_hook(hook(name, kind)))
-                break
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(torch.zeros((1,) + tuple(input_shape)))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was_training)
+    found = [LayerShape(name=s.name, kind=s.kind, out_channels=s.out_channels, out_pixels=s.out_pixels,
+                        k=s.k, bits=bits, in_elems=s.in_elems)
+             for s in float_layer_shapes(model, input_shape)]
     if not found:
         raise ValueError("the model has no adder or multiply layers")
     return found

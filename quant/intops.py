@@ -78,6 +78,7 @@ __all__ = [
     "signed_width",
     "unsigned_width",
     "code_range",
+    "wrap_code",
 ]
 
 
@@ -105,7 +106,7 @@ def pe_of(kind: str) -> str | None:
     return None
 
 
-def check_int(name: str, value, lo: int, hi: int | None = None) -> None:
+def check_int(name: str, value, lo: int = 1, hi: int | None = None) -> None:
     """Raise ``ValueError`` (``"NAME must be an integer in LO..HI, not V"``) unless ``value`` is an int in range."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, not {value!r}")
@@ -137,6 +138,14 @@ def acc_bits_for(bits: int, k: int, pe: str = "adder") -> int:
 def conv_out_size(size: int, kernel: int, stride: int, padding: int) -> int:
     """Output length of a conv or pool along one axis: ``(size + 2*padding - kernel) // stride + 1``."""
     return (size + 2 * padding - kernel) // stride + 1
+
+
+def wrap_code(value: int, bits: int, signed: bool) -> int:
+    """``value`` reduced to a ``bits``-bit register: modulo ``2**bits``, read as two's complement if ``signed``."""
+    value &= (1 << bits) - 1
+    if signed and value >> (bits - 1):
+        value -= 1 << bits
+    return value
 
 
 def code_range(bits: int, signed: bool) -> tuple[int, int]:

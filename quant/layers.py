@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from quant import native
+from quant.intops import conv_out_size
 
 __all__ = [
     "CHUNK_ELEMENTS",
@@ -244,8 +245,8 @@ def adder_conv2d(
         )
     n, _, h, wd = x.shape
     o, c, kh, kw = weight.shape
-    oh = (h + 2 * padding[0] - kh) // stride[0] + 1
-    ow = (wd + 2 * padding[1] - kw) // stride[1] + 1
+    oh = conv_out_size(h, kh, stride[0], padding[0])
+    ow = conv_out_size(wd, kw, stride[1], padding[1])
     if oh < 1 or ow < 1:
         raise ValueError(f"adder_conv2d: kernel {kh}x{kw} does not fit input {h}x{wd} with padding {padding}")
     if _use_native(x, weight):

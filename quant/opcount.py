@@ -19,24 +19,27 @@ With these conventions LeNet-5-BN's five layers have 416,520
 multiply-accumulates (DESIGN section 5 quotes "about 435K").
 
 :func:`count_layer_ops` works on plain shapes (hwsim calls it with its own
-layer records), :func:`count_int_layer` on :class:`quant.artifact.IntLayer`,
-:func:`count_float_model` on a float torch model (imports torch lazily).
+layer records), :func:`count_int_layer` on :class:`quant.artifact.IntLayer`;
+:func:`float_layer_shapes` reads the compute-layer shapes of a float torch
+model (imports torch lazily; hwsim builds its layer shapes from it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from quant.intops import COMPUTE_KINDS, PE_KINDS, pe_of
+
 __all__ = [
     "OpCount",
     "count_layer_ops",
     "count_requant_ops",
     "count_int_layer",
-    "count_int_model",
-    "count_float_model",
+    "ComputeShape",
+    "float_layer_shapes",
 ]
 
-_KINDS = ("adder_conv", "adder_linear", "conv", "linear", "adder", "mult")
+_KINDS = COMPUTE_KINDS + PE_KINDS
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def count_layer_ops(kind: str, out_channels: int, out_pixels: int, k: int) -> Op
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(_KINDS)}, not {kind!r}")
     n = _pos("out_channels", out_channels) * _pos("out_pixels", out_pixels) * _pos("k", k)
-    if kind.startswith("adder"):
+    if kind == "adder" or pe_of(kind) == "adder":
         return OpCount(additions=2 * n)
     return OpCount(additions=n, multiplications=n)
 
@@ -105,7 +108,7 @@ def _prod(shape) -> int:
 def count_int_layer(layer, *, include_requant: bool = True) -> OpCount:
     """Operations of one :class:`~quant.artifact.IntLayer` (per image)."""
     outs = _prod(layer.out_shape)
-    if layer.kind in ("adder_conv", "adder_linear", "conv", "linear"):
+    if layer.kind in COMPUTE_KINDS:
         ops = count_layer_ops(layer.kind, layer.out_shape[0], outs // layer.out_shape[0], layer.K)
         if include_requant:
             rq = layer.requant
@@ -121,46 +124,66 @@ def count_int_layer(layer, *, include_requant: bool = True) -> OpCount:
     return OpCount()
 
 
-def count_int_model(model) -> dict:
-    """``{layer name: OpCount}`` for every layer of an :class:`~quant.artifact.IntModel`."""
-    return {layer.name: count_int_layer(layer) for layer in model.layers}
+@dataclass(frozen=True)
+class ComputeShape:
+    """Shape of one compute layer of a float model, as seen in a forward pass.
+
+    ``kind`` is an integer-model kind (:data:`quant.intops.COMPUTE_KINDS`);
+    ``out_pixels`` is 1 for linear layers; ``in_elems`` counts the layer's
+    input elements per image.
+    """
+
+    name: str
+    kind: str
+    out_channels: int
+    out_pixels: int
+    k: int
+    in_elems: int
 
 
-def count_float_model(model, input_shape) -> dict:
-    """``{module name: OpCount}`` of the compute layers of a float torch model.
+def float_layer_shapes(model, input_shape) -> list[ComputeShape]:
+    """The compute layers of a float model (``quant.models``), in execution order.
 
-    Adder modules (those holding an ``adder`` parameter) count as adder
-    layers, ``nn.Conv2d``/``nn.Linear`` as multiply layers; shapes come from
-    one forward pass on zeros of ``[1, *input_shape]``.  Requant is not counted.
+    Every ``AdderConv2d``/``AdderLinear`` (adder layers) and ``nn.Conv2d``/
+    ``nn.Linear`` (multiply layers) is recorded with the shapes it sees in one
+    forward pass on zeros of ``[1, *input_shape]`` (eval mode; the training
+    flag is restored); names are the module paths (``layer2.0.downsample.0``).
+    Imports torch when called.
     """
     import torch
     from torch import nn
 
-    counts: dict = {}
+    from quant.layers import AdderConv2d, AdderLinear
+
+    kinds = ((AdderConv2d, "adder_conv"), (AdderLinear, "adder_linear"),
+             (nn.Conv2d, "conv"), (nn.Linear, "linear"))
+    found: list[ComputeShape] = []
     hooks = []
 
     def hook(name, kind):
-        def fn(mod, inp, out):
-            w = mod._parameters["adder" if kind == "adder" else "weight"]
-            k = _prod(w.shape[1:])
-            o = int(out.shape[1])
-            p = _prod(out.shape[2:]) if out.dim() > 2 else 1
-            counts[name] = count_layer_ops(kind, o, p, k)
-
+        def fn(mod, inputs, output):
+            x = inputs[0]
+            if kind.endswith("linear"):
+                o, p, k = output.shape[-1], 1, x.shape[-1]
+            else:
+                kh, kw = mod.kernel_size
+                o, p, k = output.shape[1], output.shape[2] * output.shape[3], x.shape[1] * kh * kw
+            found.append(ComputeShape(name=name, kind=kind, out_channels=int(o), out_pixels=int(p),
+                                      k=int(k), in_elems=_prod(x.shape[1:])))
         return fn
 
     for name, mod in model.named_modules():
-        if isinstance(mod._parameters.get("adder"), nn.Parameter) and not mod._modules:
-            hooks.append(mod.register_forward_hook(hook(name, "adder")))
-        elif isinstance(mod, (nn.Conv2d, nn.Linear)):
-            hooks.append(mod.register_forward_hook(hook(name, "mult")))
+        for cls, kind in kinds:
+            if isinstance(mod, cls):
+                hooks.append(mod.register_forward_hook(hook(name, kind)))
+                break
+    was_training = model.training
     try:
-        was = model.training
         model.eval()
         with torch.no_grad():
             model(torch.zeros((1,) + tuple(input_shape)))
-        model.train(was)
     finally:
         for h in hooks:
             h.remove()
-    return counts
+        model.train(was_training)
+    return found

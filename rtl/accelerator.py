@@ -57,7 +57,9 @@ from rtl.layout import (
     w_layout,
     x_layout,
 )
-from rtl.pe import ADDER_FORMS, _construction, _wrap
+from quant.intops import wrap_code
+from rtl.construct import construction
+from rtl.pe import ADDER_FORMS
 from rtl.requant import Requant, requant_values
 
 __all__ = ["Accelerator", "MUTATIONS", "accelerator_ref", "simulate_accelerator"]
@@ -88,7 +90,7 @@ class Accelerator(wiring.Component):
     """
 
     def __init__(self, *, config: ArrayConfig, form: str = "cinv", mutation: str | None = None):
-        with _construction(self):
+        with construction(self):
             self.config = check_config(config)
             if form not in ADDER_FORMS:
                 raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
@@ -204,7 +206,7 @@ def _tile_acc(config: ArrayConfig, tile: Mapping, acc_bits: int) -> list[list[in
         acc = np.abs(x[:, None, :] - w[:, :, None]).sum(axis=0)
     else:
         acc = (x[:, None, :] * w[:, :, None]).sum(axis=0)
-    return [[_wrap(int(v), acc_bits, config.pe == "mult") for v in row] for row in acc]
+    return [[wrap_code(int(v), acc_bits, config.pe == "mult") for v in row] for row in acc]
 
 
 def _check_tiles(config: ArrayConfig, tiles: Sequence[Mapping]) -> None:

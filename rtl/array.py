@@ -22,15 +22,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import PE_KINDS
-from rtl.pe import (
-    ADDER_FORMS,
-    AdderPE,
-    MultPE,
-    _check_posint,
-    _construction,
-    _wrap,
-    check_pe_args,
-)
+from quant.intops import check_int, wrap_code
+from rtl.construct import construction
+from rtl.pe import ADDER_FORMS, AdderPE, MultPE, check_pe_args
 
 __all__ = ["ARRAY_LATENCY", "PEArray", "pe_array_ref", "simulate_pe_array"]
 
@@ -65,9 +59,9 @@ class PEArray(wiring.Component):
     def __init__(self, *, rows: int, cols: int, pe: str = "adder", bits: int,
                  max_k: int | None = None, acc_bits: int | None = None, form: str = "cinv",
                  _drop_carry_in: bool = False):
-        with _construction(self):
-            _check_posint("rows", rows)
-            _check_posint("cols", cols)
+        with construction(self):
+            check_int("rows", rows)
+            check_int("cols", cols)
             if pe not in PE_KINDS:
                 raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
             self.acc_bits = check_pe_args(pe, bits, max_k, acc_bits)
@@ -141,7 +135,7 @@ def pe_array_ref(array: PEArray, ws: Sequence[Sequence[int]], xs: Sequence[Seque
         w = np.asarray(ws[i], dtype=np.int64).reshape(rows, 1)
         x = np.asarray(xs[i], dtype=np.int64).reshape(1, cols)
         term = np.abs(x - w) if array.pe == "adder" else x * w
-        total = np.vectorize(lambda v: _wrap(int(v), array.acc_bits, sgn), otypes=[object])(
+        total = np.vectorize(lambda v: wrap_code(int(v), array.acc_bits, sgn), otypes=[object])(
             acc + term.astype(object)
         )
         if ens[i] and lasts[i]:

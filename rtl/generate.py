@@ -63,7 +63,8 @@ from rtl.layout import (
     w_layout,
     x_layout,
 )
-from rtl.pe import ADDER_FORMS, PE_LATENCY, AdderPE, MultPE, _construction
+from rtl.construct import construction
+from rtl.pe import ADDER_FORMS, PE_LATENCY, AdderPE, MultPE
 
 __all__ = ["BLOCKS", "FORMAT_VERSION", "PEBlock", "design_name", "build", "metadata_for",
            "emit", "generate"]
@@ -136,7 +137,7 @@ class PEBlock(wiring.Component):
     """
 
     def __init__(self, *, config: ArrayConfig, form: str = "cinv"):
-        with _construction(self):
+        with construction(self):
             check_config(config)
         if config.pe == "adder":
             self.pe = AdderPE(bits=config.bits, max_k=config.max_k, acc_bits=config.acc_bits,

@@ -39,6 +39,7 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 from hwsim.config import ArrayConfig
+from quant.intops import code_range
 
 __all__ = [
     "MAX_THRESHOLD_BITS",
@@ -208,7 +209,7 @@ def pack_payload(fields: list[dict], values: Mapping[str, object]) -> int:
     for f in fields:
         val = values[f["name"]]
         w, sgn = f["width"], f["signed"]
-        lo, hi = (-(1 << (w - 1)), (1 << (w - 1)) - 1) if sgn else (0, (1 << w) - 1)
+        lo, hi = code_range(w, sgn)
         for idx, off in _elements(f):
             v = val
             for i in idx:

@@ -45,7 +45,6 @@ needs, so it is not offered.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -53,7 +52,8 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.config import MAX_BITS, MIN_BITS, acc_bits_for
+from quant.intops import MAX_BITS, MIN_BITS, acc_bits_for, check_int, wrap_code
+from rtl.construct import construction
 
 __all__ = [
     "PE_LATENCY",
@@ -72,25 +72,6 @@ PE_LATENCY = 1
 ADDER_FORMS = ("cinv", "mux")
 
 
-@contextmanager
-def _construction(component):
-    """Silence Amaranth's "created but never used" warning when a constructor raises."""
-    try:
-        yield
-    except Exception:
-        component._MustUse__silence = True
-        raise
-
-
-def _check_posint(name: str, value, lo: int = 1, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        if lo == 1 and hi is None:
-            raise ValueError(f"{name} must be a positive integer, not {value}")
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {value}")
-
-
 def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
     """Validate PE widths and return the accumulator width.
 
@@ -99,10 +80,10 @@ def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
     of ``max_k`` steps must never wrap).  Given alone it only has to hold one
     term.
     """
-    _check_posint("bits", bits, MIN_BITS, MAX_BITS)
+    check_int("bits", bits, MIN_BITS, MAX_BITS)
     one = bits if pe == "adder" else 2 * bits
     if max_k is not None:
-        _check_posint("max_k", max_k)
+        check_int("max_k", max_k)
         need = acc_bits_for(bits, max_k, pe)
     else:
         need = one
@@ -110,7 +91,7 @@ def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
         if max_k is None:
             raise ValueError("give max_k or acc_bits")
         return need
-    _check_posint("acc_bits", acc_bits, 1, 64)
+    check_int("acc_bits", acc_bits, 1, 64)
     if acc_bits < need:
         if max_k is not None:
             raise ValueError(
@@ -125,7 +106,7 @@ class _PE(wiring.Component):
     kind = ""
 
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None):
-        with _construction(self):
+        with construction(self):
             self.acc_bits = check_pe_args(self.kind, bits, max_k, acc_bits)
         self.bits = bits
         self.max_k = max_k
@@ -187,7 +168,7 @@ class AdderPE(_PE):
 
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None,
                  form: str = "cinv", _drop_carry_in: bool = False):
-        with _construction(self):
+        with construction(self):
             if form not in ADDER_FORMS:
                 raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
         self.form = form
@@ -224,13 +205,6 @@ class MultPE(_PE):
         return base + self.x * self.w
 
 
-def _wrap(value: int, bits: int, signed_: bool) -> int:
-    value &= (1 << bits) - 1
-    if signed_ and value >> (bits - 1):
-        value -= 1 << bits
-    return value
-
-
 def pe_ref(pe: _PE, xs: Sequence[int], ws: Sequence[int], lasts: Sequence[int],
            ens: Sequence[int] | None = None) -> list[tuple[int, int]]:
     """Numpy reference of a PE: ``(sum, acc)`` of each cycle.
@@ -257,7 +231,7 @@ def pe_ref(pe: _PE, xs: Sequence[int], ws: Sequence[int], lasts: Sequence[int],
     acc = 0
     out = []
     for i in range(n):
-        total = _wrap(acc + int(term[i]), pe.acc_bits, pe.kind == "mult")
+        total = wrap_code(acc + int(term[i]), pe.acc_bits, pe.kind == "mult")
         if ens is None or ens[i]:
             acc = 0 if lasts[i] else total
         out.append((total, acc))

@@ -37,7 +37,8 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import ArrayConfig
 from rtl.layout import acc_shape, check_config, fixed_widths, o_layout, requant_layout
-from rtl.pe import _check_posint, _construction
+from quant.intops import check_int
+from rtl.construct import construction
 
 __all__ = ["Requant", "requant_values", "requant_ref", "simulate_requant"]
 
@@ -82,10 +83,10 @@ class Requant(wiring.Component):
     """
 
     def __init__(self, *, config: ArrayConfig, acc_bits: int | None = None):
-        with _construction(self):
+        with construction(self):
             self.config = check_config(config)
             if acc_bits is not None:
-                _check_posint("acc_bits", acc_bits, 1, config.acc_bits)
+                check_int("acc_bits", acc_bits, 1, config.acc_bits)
         self.latency = config.requant_latency - 1
         self.in_acc_bits = config.acc_bits if acc_bits is None else acc_bits
         super().__init__(

@@ -49,8 +49,78 @@ from hwsim.config import ArrayConfig
 from quant.files import atomic_write_text
 from rtl.generate import generate
 
-__all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog",
-           "tool_versions"]
+__all__ = ["TARGETS", "Target", "SynthResult", "SYNTH_KEYS", "read_synth_json", "synthesize", "compare",
+           "format_table", "wrapper_verilog", "tool_versions"]
+
+#: The keys of a ``synth.json`` object (module docstring), all always written.
+SYNTH_KEYS = ("target", "design", "block", "config", "pe_form", "dsp", "tools", "freq_target_mhz",
+              "resources", "lc_total", "fmax_mhz", "fits", "pnr_error", "cells", "device", "wrapper",
+              "lc_method", "seconds")
+#: The keys of ``resources``.
+RESOURCE_KEYS = ("lc", "lut", "ff", "carry", "dsp", "bram")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SynthResult:
+    """One ``synth.json`` object as read by :func:`read_synth_json` (fields: :data:`SYNTH_KEYS`).
+
+    ``source`` names where it was read (``file:design``), for messages and
+    table sources.
+    """
+
+    source: str
+    target: str
+    design: str
+    block: str | None
+    config: dict | None
+    pe_form: str | None
+    dsp: bool
+    tools: dict
+    freq_target_mhz: float
+    resources: dict
+    lc_total: int | None
+    fmax_mhz: float | None
+    fits: bool | None
+    pnr_error: str | None
+    cells: dict
+    device: dict | None
+    wrapper: dict | None
+    lc_method: str
+    seconds: dict
+
+
+def read_synth_json(path) -> list[SynthResult]:
+    """Read ``synth.json`` (one object) or ``compare.json`` (a list of them), strictly.
+
+    Raises
+    ------
+    OSError
+        The file cannot be read.
+    ValueError
+        Not JSON, or an object with missing or unknown keys or ``resources`` fields.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a synthesis JSON file: {exc}") from None
+    entries = data if isinstance(data, list) else [data]
+    out = []
+    for i, e in enumerate(entries):
+        where = f"{path}: entry {i}" if isinstance(data, list) else str(path)
+        if not isinstance(e, dict):
+            raise ValueError(f"{where}: not a synthesis result object (expected an adderhw synth JSON)")
+        missing = [k for k in SYNTH_KEYS if k not in e]
+        unknown = sorted(set(e) - set(SYNTH_KEYS))
+        if missing or unknown:
+            what = "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
+                                           unknown and f"unknown {', '.join(unknown)}"]))
+            raise ValueError(f"{where}: not an adderhw synth JSON ({what})")
+        res = e["resources"]
+        if not isinstance(res, dict) or sorted(res) != sorted(RESOURCE_KEYS):
+            raise ValueError(f"{where}: resources must have exactly {', '.join(RESOURCE_KEYS)}")
+        out.append(SynthResult(source=f"{path.name}:{e['design']}", **e))
+    return out
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from quant.intops import conv_out_size
+
 __all__ = ["CASES", "naive_forward_backward", "main"]
 
 # name, batch, in_ch, out_ch, kernel, stride, padding, size (0 = linear layer)
@@ -114,7 +116,7 @@ def _make_inputs(case, seed=0):
     else:
         x = torch.rand(n, c, size, size, generator=gen) * 3.0  # post-ReLU-like activations
         w = torch.randn(o, c, k, k, generator=gen)
-        oh = (size + 2 * p - k) // s + 1
+        oh = conv_out_size(size, k, s, p)
         g = torch.randn(n, o, oh, oh, generator=gen)
     return x, w, g, (s, s), (p, p)
 

@@ -49,7 +49,7 @@ def _baseline(layers, cfg, table):
 
 def main() -> int:
     from hwsim.config import ArrayConfig
-    from hwsim.energy import load_table
+    from hwsim.tables import load_table
     from hwsim.estimate import sweep
     from hwsim.layers import read_topology_csv
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from hwsim.config import ArrayConfig
+from quant.intops import code_range
 
 __all__ = ["Field", "Layout", "DesignMeta", "load_meta"]
 
@@ -46,11 +47,11 @@ class Field:
 
     @property
     def lo(self) -> int:
-        return -(1 << (self.width - 1)) if self.signed else 0
+        return code_range(self.width, self.signed)[0]
 
     @property
     def hi(self) -> int:
-        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+        return code_range(self.width, self.signed)[1]
 
     def offsets(self) -> list[int]:
         return [self.offset + i * self.stride for i in range(self.count)]

@@ -27,7 +27,7 @@ import numpy as np
 from hwsim.config import ArrayConfig
 from hwsim.schedule import tile_grid
 from quant import golden
-from quant.intops import requant_fixed, requant_threshold
+from quant.intops import code_range, requant_fixed, requant_threshold
 
 __all__ = [
     "TileRequant",
@@ -186,15 +186,7 @@ def assemble(tiles: list[Tile], outputs: list[np.ndarray], out_channels: int, ou
 
 
 def _operand_range(cfg: ArrayConfig) -> tuple[int, int]:
-    if cfg.pe == "adder":
-        return 0, (1 << cfg.bits) - 1
-    return -(1 << (cfg.bits - 1)), (1 << (cfg.bits - 1)) - 1
-
-
-def _field_range(width: int, signed: bool) -> tuple[int, int]:
-    if signed:
-        return -(1 << (width - 1)), (1 << (width - 1)) - 1
-    return 0, (1 << width) - 1
+    return code_range(cfg.bits, cfg.pe == "mult")
 
 
 def _sensitive_requant(acc: np.ndarray, cfg: ArrayConfig, rng: np.random.Generator,
@@ -209,7 +201,7 @@ def _sensitive_requant(acc: np.ndarray, cfg: ArrayConfig, rng: np.random.Generat
     rows = acc.shape[0]
     qmax = (1 << cfg.bits) - 1
     if cfg.requant == "threshold":
-        thr_min, thr_max = _field_range(field_bits["thr"], field_bits.get("thr_signed", False))
+        thr_min, thr_max = code_range(field_bits["thr"], field_bits.get("thr_signed", False))
         thr = np.zeros((rows, qmax), dtype=np.int64)
         for r in range(rows):
             lo_a, hi_a = int(acc[r].min()), int(acc[r].max())
@@ -277,7 +269,7 @@ def extreme_tile(cfg: ArrayConfig, k: int, field_bits: dict) -> Tile:
         for r in range(rows):
             e = int(acc[r, 0])
             thr[r] = np.clip(np.arange(e - qmax + 1, e + 1) + (r % 2),
-                             *_field_range(field_bits["thr"], field_bits.get("thr_signed", False)))
+                             *code_range(field_bits["thr"], field_bits.get("thr_signed", False)))
         return Tile(w=w, x=x, rq=TileRequant(mode="threshold", thr=thr, neg=np.arange(rows) % 2))
     n_lim = (1 << (field_bits["n"] - 1)) - 1
     mid = ((1 << cfg.out_bits) - 1) // 2

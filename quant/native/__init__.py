@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from quant.intops import conv_out_size
+
 __all__ = [
     "BACKENDS", "NativeUnavailable", "backend", "cache_dir", "col2im", "forward", "im2col", "input_grad",
     "library", "supports",
@@ -216,8 +218,8 @@ def input_grad(x: torch.Tensor, w: torch.Tensor, g: torch.Tensor) -> torch.Tenso
 
 
 def _geometry(c, h, w, kernel, stride, padding):
-    oh = (h + 2 * padding[0] - kernel[0]) // stride[0] + 1
-    ow = (w + 2 * padding[1] - kernel[1]) // stride[1] + 1
+    oh = conv_out_size(h, kernel[0], stride[0], padding[0])
+    ow = conv_out_size(w, kernel[1], stride[1], padding[1])
     geom = (ctypes.c_int64 * 10)(c, h, w, *kernel, *stride, *padding, ow)
     return geom, oh, ow
 

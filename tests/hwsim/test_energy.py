@@ -1,4 +1,4 @@
-"""hwsim.energy: table files, width scaling, hand-computed energy sums, FPGA areas."""
+"""hwsim.energy and hwsim.tables: table files, width scaling, hand-computed energy sums, FPGA areas."""
 
 from __future__ import annotations
 
@@ -6,16 +6,11 @@ import json
 
 import pytest
 
+from hwsim.cli import resolve_table
 from hwsim.config import ArrayConfig
-from hwsim.energy import (
-    array_area,
-    fpga_table,
-    layer_energy,
-    load_table,
-    load_table_file,
-    pe_area,
-    pe_op_energy_pj,
-)
+from hwsim.energy import array_area, layer_energy, pe_area, pe_op_energy_pj
+from hwsim.tables import fpga_table, load_table, load_table_file
+from rtl.synth import SYNTH_KEYS, read_synth_json
 from hwsim.layers import LayerShape
 from hwsim.mapping import map_layer
 
@@ -139,25 +134,30 @@ def test_bad_table_files_are_refused(tmp_path, edit, msg):
 def test_unknown_table_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown energy table '7nm'"):
         load_table("7nm")
-    with pytest.raises(ValueError, match="table fpga needs synthesis JSON"):
-        load_table("fpga")
+    for spec in ("fpga", "fpga:"):
+        with pytest.raises(ValueError, match="table fpga needs synthesis JSON"):
+            resolve_table(spec)
     with pytest.raises(OSError):
         load_table(str(tmp_path / "missing.toml"))
     with pytest.raises(OSError):
-        load_table(f"fpga:{tmp_path / 'missing.json'}")
+        resolve_table(f"fpga:{tmp_path / 'missing.json'}")
 
 
 def _synth(pe, lc, rows=4, cols=4, bits=8):
-    return {"target": "ice40-up5k", "design": f"acc_{pe}",
-            "config": {"rows": rows, "cols": cols, "pe": pe, "bits": bits},
-            "tools": {"yosys": "0.23", "nextpnr-ice40": "0.4"},
-            "resources": {"lc": lc, "lut": lc, "ff": 0, "carry": 0, "dsp": 0, "bram": 0}, "fmax_mhz": 80.0}
+    """A complete synth.json object (every key the writer writes)."""
+    rec = dict.fromkeys(SYNTH_KEYS)
+    rec.update({"target": "ice40-up5k", "design": f"acc_{pe}", "block": "array", "dsp": False,
+                "config": {"rows": rows, "cols": cols, "pe": pe, "bits": bits},
+                "tools": {"yosys": "0.23", "nextpnr-ice40": "0.4"}, "freq_target_mhz": 100.0,
+                "resources": {"lc": lc, "lut": lc, "ff": 0, "carry": 0, "dsp": 0, "bram": 0},
+                "fmax_mhz": 80.0, "fits": True, "cells": {}, "lc_method": "test", "seconds": {}})
+    return rec
 
 
 def test_fpga_table_from_synthesis_json(tmp_path):
     p = tmp_path / "synth.json"
     p.write_text(json.dumps([_synth("adder", 1600), _synth("mult", 4800, rows=2, cols=4)]))
-    t = load_table(f"fpga:{p}")
+    t = resolve_table(f"fpga:{p}")
     assert t.area_unit == "lc"
     assert t.pe_area_measured == {"adder": 100.0, "mult": 600.0}
     cfg = ArrayConfig(rows=8, cols=8, max_k=64)
@@ -172,18 +172,22 @@ def test_fpga_table_from_synthesis_json(tmp_path):
     "content, msg",
     [
         ([_synth("adder", 1600)], "no mult variant; run the synthesis with --compare"),
-        ({"resources": {}}, "lacks config.pe/rows/cols or resources.lc"),
+        ([dict(_synth("adder", 1600), config=None)], "lacks config.pe/rows/cols or resources.lc"),
         ([_synth("adder", 1600), _synth("mult", 10, bits=4)], "different bit widths"),
+        ({"resources": {}}, r"not an adderhw synth JSON \(missing target, design"),
+        ([dict(_synth("adder", 1), extra=1)], "entry 0: not an adderhw synth JSON \\(unknown extra\\)"),
+        ([dict(_synth("adder", 1), resources={"lc": 1})], "resources must have exactly lc, lut, ff"),
+        ([3], "entry 0: not a synthesis result object"),
     ],
 )
 def test_bad_synthesis_json_is_refused(tmp_path, content, msg):
     p = tmp_path / "synth.json"
     p.write_text(json.dumps(content))
     with pytest.raises(ValueError, match=msg):
-        fpga_table(p)
+        fpga_table(read_synth_json(p))
     p.write_text("{not json")
     with pytest.raises(ValueError, match="not a synthesis JSON file"):
-        fpga_table(p)
+        read_synth_json(p)
 
 
 def test_fpga_table_from_separate_files_prefers_array_blocks(tmp_path):
@@ -193,7 +197,7 @@ def test_fpga_table_from_separate_files_prefers_array_blocks(tmp_path):
     (tmp_path / "a.json").write_text(json.dumps(pe_only))
     (tmp_path / "b.json").write_text(json.dumps([arr]))
     (tmp_path / "m.json").write_text(json.dumps(mult_pe))
-    t = load_table(f"fpga:{tmp_path / 'a.json'},{tmp_path / 'm.json'}")
+    t = resolve_table(f"fpga:{tmp_path / 'a.json'},{tmp_path / 'm.json'}")
     assert t.pe_area_measured == {"adder": 61.0, "mult": 298.0}  # a "pe" block is one PE
-    t = load_table(f"fpga:{tmp_path / 'a.json'},{tmp_path / 'b.json'},{tmp_path / 'm.json'}")
+    t = resolve_table(f"fpga:{tmp_path / 'a.json'},{tmp_path / 'b.json'},{tmp_path / 'm.json'}")
     assert t.pe_area_measured == {"adder": 1076 / 16, "mult": 298.0}  # the array measurement wins

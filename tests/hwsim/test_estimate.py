@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from hwsim.config import ArrayConfig
-from hwsim.energy import array_area, layer_energy, load_table
+from hwsim.energy import array_area, layer_energy
+from hwsim.tables import load_table
 from hwsim.estimate import estimate, parse_sweep, sweep
 from hwsim.layers import read_topology_csv
 from hwsim.mapping import map_layers

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from hwsim.config import ArrayConfig
-from hwsim.energy import load_table
+from hwsim.tables import load_table
 from hwsim.estimate import estimate, parse_sweep, sweep
 from hwsim.layers import read_topology_csv
 from hwsim.report import LAYER_COLUMNS, write_report
