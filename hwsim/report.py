@@ -12,18 +12,16 @@ import csv
 import io
 import json
 import os
-from importlib import metadata
 from pathlib import Path
 
 from hwsim.cpu import PAPER_LENET5_BN
 from hwsim.energy import COMPONENTS
 from hwsim.estimate import SWEEP_COLUMNS, Estimate
-from quant.files import atomic_write_bytes
+from quant.files import atomic_write_bytes, dist_version
 
 __all__ = [
     "LAYER_COLUMNS",
     "PAPER_OPS",
-    "tool_version",
     "layer_rows",
     "summary_dict",
     "render_markdown",
@@ -40,13 +38,6 @@ LAYER_COLUMNS = (
 
 #: Multiplications per image the AdderNet paper (Chen et al., CVPR 2020) reports.
 PAPER_OPS = {"lenet5-bn": 435_000, "resnet20": 41_170_000}
-
-
-def tool_version() -> str:
-    try:
-        return metadata.version("adderhw")
-    except metadata.PackageNotFoundError:  # pragma: no cover - source tree
-        return "0+unknown"
 
 
 def layer_rows(est: Estimate) -> list[dict]:
@@ -110,7 +101,7 @@ def summary_dict(est: Estimate, *, source: str, model_name: str, sweep_rows=None
     }
     out = {
         "tool": "adderhw estimate",
-        "version": tool_version(),
+        "version": dist_version("adderhw", "0+unknown"),
         "input": source,
         "model": model_name,
         "config": est.cfg.to_dict(),

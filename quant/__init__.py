@@ -3,6 +3,13 @@ the integer model file format and the golden integer model.
 
 Kept light on import (no torch at import time): hwsim and the RTL side load
 integer artifacts through ``quant.artifact`` / ``quant.golden`` (numpy only).
+
+The ground floor of the whole project lives here (DESIGN §1), importable
+without torch: :mod:`quant.intops` (integer widths and code ranges, the
+accumulator width, conv output sizes, layer-kind names, and the one integer
+rounding/requant code path) and :mod:`quant.files` (atomic writes, staged
+output folders, digests, tool versions; standard library only).  Nothing in
+``quant`` imports hwsim, rtl or verification.
 """
 
 __all__: list[str] = []

@@ -8,9 +8,11 @@ Modules, in pipeline order:
 * :mod:`rtl.layout` — the stream payload layouts and field widths;
 * :mod:`rtl.accelerator` — :class:`~rtl.accelerator.Accelerator`, the top with four streams;
 * :mod:`rtl.generate` — Verilog + metadata JSON (``adderhw generate``);
-* :mod:`rtl.synth` — yosys/nextpnr runs and ``synth.json`` (``adderhw synth``).
+* :mod:`rtl.synth` — yosys/nextpnr runs and ``synth.json``, its writer and reader (``adderhw synth``);
+* :mod:`rtl.construct` — the construction guard every component's ``__init__`` uses.
 
-Never imports torch; shares only ``hwsim.config`` with hwsim.
+Never imports torch; shares only ``hwsim.config`` with hwsim, and uses the
+torch-free ground floor of quant (:mod:`quant.intops`, :mod:`quant.files`).
 """
 
 __all__: list[str] = []
