@@ -54,7 +54,17 @@ from pathlib import Path
 import numpy as np
 
 from quant.files import atomic_write_bytes
-from quant.intops import COMPUTE_KINDS, LAYER_KINDS, InputQuant, acc_bits_for, code_range, conv_out_size, pe_of
+from quant.intops import (
+    COMPUTE_KINDS,
+    LAYER_KINDS,
+    InputQuant,
+    acc_bits_for,
+    check_int,
+    code_range,
+    conv_out_size,
+    pe_of,
+    signed_width,
+)
 
 __all__ = [
     "FORMAT",
@@ -72,11 +82,58 @@ FORMAT = "adderhw-int-model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.npz"
+#: Largest kernel side, stride or padding an artifact may declare.
+MAX_KERNEL = 64
+#: Largest extent of one dimension of a layer shape.
+MAX_DIM = 1 << 20
 
 
 
 def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _bool(v, what: str) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{what} must be true or false, not {v!r}")
+    return v
+
+
+def _int_array(v, what: str) -> np.ndarray:
+    """``v`` as int64, refusing float, bool or object arrays (which would be truncated silently)."""
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"{what} must be an integer array, not {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise ValueError(f"{what} holds values beyond int64")
+    return arr.astype(np.int64)
+
+
+def _fits(what: str, values, bits: int) -> None:
+    """Refuse ``values`` that do not fit a signed ``bits``-bit integer."""
+    lo, hi = code_range(bits, True)
+    arr = np.asarray(values, dtype=np.int64)
+    if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+        bad = int(arr.max()) if int(arr.max()) > hi else int(arr.min())
+        raise ValueError(f"{what} value {bad} does not fit its declared signed {bits} bits ({lo}..{hi})")
+
+
+def _check_geometry(where: str, kernel, stride, padding, in_hw) -> tuple:
+    """Refuse a kernel, stride or padding out of range (naming the field); return the output (OH, OW)."""
+    if kernel is None or len(kernel) != 2:
+        raise ValueError(f"{where}: kernel must be a list [kh, kw], not {kernel!r}")
+    for v in kernel:
+        check_int(f"{where}: kernel", v, 1, MAX_KERNEL)
+    check_int(f"{where}: stride", stride, 1, MAX_KERNEL)
+    check_int(f"{where}: padding", padding, 0, MAX_KERNEL)
+    out = []
+    for size, k, axis in zip(in_hw, kernel, ("height", "width")):
+        if size + 2 * padding < k:
+            raise ValueError(
+                f"{where}: kernel {kernel[0]}x{kernel[1]} is larger than the padded input {axis} {size + 2 * padding}"
+            )
+        out.append(conv_out_size(size, k, stride, padding))
+    return tuple(out)
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -115,7 +172,7 @@ class Requant:
                 v = getattr(self, name)
                 if v is None:
                     raise ValueError(f"fixed requant needs {name}")
-                object.__setattr__(self, name, np.asarray(v, dtype=np.int64))
+                object.__setattr__(self, name, _int_array(v, f"requant {name}"))
             for name in ("shift", "lo", "hi"):
                 if not _is_int(getattr(self, name)):
                     raise ValueError(f"fixed requant {name} must be an integer, not {getattr(self, name)!r}")
@@ -123,13 +180,22 @@ class Requant:
                 raise ValueError(f"fixed requant shift must be in 0..62, not {self.shift}")
             if self.lo > self.hi:
                 raise ValueError(f"fixed requant lo={self.lo} exceeds hi={self.hi}")
+            for name in ("n_bits", "sum_bits"):
+                v = getattr(self, name)
+                if v is not None and (not _is_int(v) or not 1 <= v <= 62):
+                    raise ValueError(f"fixed requant {name} must be an integer in 1..62, not {v!r}")
+            if self.n_bits is not None:
+                _fits("requant n", self.n, self.n_bits)
+        elif any(getattr(self, f) is not None for f in ("m", "n", "shift", "lo", "hi", "n_bits", "sum_bits")):
+            extra = [f for f in ("m", "n", "shift", "lo", "hi", "n_bits", "sum_bits") if getattr(self, f) is not None]
+            raise ValueError(f"threshold requant has fixed-point fields {', '.join(extra)}")
         else:
             if self.out_signed:
                 raise ValueError("threshold requant produces unsigned codes")
             if self.thr is None or self.neg is None:
                 raise ValueError("threshold requant needs thr and neg")
-            thr = np.asarray(self.thr, dtype=np.int64)
-            neg = np.asarray(self.neg, dtype=np.int64)
+            thr = _int_array(self.thr, "threshold thr")
+            neg = _int_array(self.neg, "threshold neg")
             t = (1 << self.out_bits) - 1
             if thr.ndim != 2 or thr.shape[1] != t:
                 raise ValueError(f"threshold thr must be [O, {t}], not {list(thr.shape)}")
@@ -139,6 +205,11 @@ class Requant:
                 raise ValueError("threshold thr must be non-negative and non-decreasing along t")
             object.__setattr__(self, "thr", thr)
             object.__setattr__(self, "neg", neg)
+        if not isinstance(self.out_signed, (bool, np.bool_)):
+            raise ValueError(f"requant out_signed must be true or false, not {self.out_signed!r}")
+        object.__setattr__(self, "out_signed", bool(self.out_signed))
+        if not _is_int(self.out_zero_point):
+            raise ValueError(f"requant out_zero_point must be an integer, not {self.out_zero_point!r}")
         lo, hi = code_range(self.out_bits, self.out_signed)
         if not lo <= self.out_zero_point <= hi:
             raise ValueError(f"requant out_zero_point {self.out_zero_point} outside {lo}..{hi}")
@@ -147,6 +218,19 @@ class Requant:
                 f"fixed requant clamp {self.lo}..{self.hi} exceeds the {self.out_bits}-bit "
                 f"{'signed' if self.out_signed else 'unsigned'} range"
             )
+
+    def check_sums(self, where: str, ends) -> None:
+        """Refuse ``m*x + n`` values (the reachable extremes ``ends``) wider than ``sum_bits`` (or int64-unsafe)."""
+        top = max(abs(int(v)) for v in ends) if len(ends) else 0
+        if self.sum_bits is not None:
+            need = signed_width(ends)
+            if need > self.sum_bits:
+                raise ValueError(
+                    f"{where}: requant sums m*acc + n reach {top} and need {need} bits, "
+                    f"more than its sum_bits={self.sum_bits}"
+                )
+        elif top >= 1 << 62:
+            raise ValueError(f"{where}: requant sums m*acc + n reach {top}, beyond the int64 range the model runs in")
 
     @property
     def qmin(self) -> int:
@@ -186,24 +270,52 @@ class IntLayer:
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"layer {self.name}: unknown kind {self.kind!r}")
         object.__setattr__(self, "inputs", tuple(self.inputs))
-        object.__setattr__(self, "in_shape", tuple(int(v) for v in self.in_shape))
-        object.__setattr__(self, "out_shape", tuple(int(v) for v in self.out_shape))
+        if not all(isinstance(v, str) for v in self.inputs):
+            raise ValueError(f"layer {self.name}: inputs must be layer names, not {list(self.inputs)!r}")
+        for fname in ("in_shape", "out_shape"):
+            shape = tuple(getattr(self, fname))
+            if len(shape) not in (1, 3) or not all(_is_int(v) and 1 <= v <= MAX_DIM for v in shape):
+                raise ValueError(
+                    f"layer {self.name}: {fname} must be [C, H, W] or [F] of integers in 1..{MAX_DIM}, not {list(shape)!r}"
+                )
+            object.__setattr__(self, fname, tuple(int(v) for v in shape))
         if self.kernel is not None:
-            object.__setattr__(self, "kernel", tuple(int(v) for v in self.kernel))
+            kernel = tuple(self.kernel)
+            if not all(_is_int(v) for v in kernel):
+                raise ValueError(f"layer {self.name}: kernel must be a list of integers, not {list(kernel)!r}")
+            object.__setattr__(self, "kernel", tuple(int(v) for v in kernel))
+        for fname in ("K", "bits", "weight_bits", "acc_bits", "in_zero_point"):
+            v = getattr(self, fname)
+            if v is not None and not _is_int(v):
+                raise ValueError(f"layer {self.name}: {fname} must be an integer, not {v!r}")
+        for fname in ("in_scale",):
+            v = getattr(self, fname)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v))):
+                raise ValueError(f"layer {self.name}: {fname} must be a positive finite number, not {v!r}")
+        if self.requant is not None and not isinstance(self.requant, Requant):
+            raise ValueError(f"layer {self.name}: requant must be a Requant, not {self.requant!r}")
         need_inputs = 2 if self.kind == "add" else 1
         if len(self.inputs) != need_inputs:
             raise ValueError(f"layer {self.name}: {self.kind} needs {need_inputs} input(s), not {len(self.inputs)}")
         if self.kind in COMPUTE_KINDS:
             self._check_compute()
         elif self.kind in ("maxpool", "avgpool"):
-            if self.kernel is None or len(self.kernel) != 2 or not _is_int(self.stride) or not _is_int(self.padding):
-                raise ValueError(f"layer {self.name}: {self.kind} needs kernel (kh, kw), stride and padding")
+            if len(self.in_shape) != 3:
+                raise ValueError(f"layer {self.name}: a {self.kind} takes [C, H, W] inputs, not {list(self.in_shape)}")
             c, h, w = self.in_shape
-            oh = conv_out_size(h, self.kernel[0], self.stride, self.padding)
-            ow = conv_out_size(w, self.kernel[1], self.stride, self.padding)
+            oh, ow = _check_geometry(f"layer {self.name}", self.kernel, self.stride, self.padding, (h, w))
+            if 2 * self.padding > min(self.kernel):
+                raise ValueError(
+                    f"layer {self.name}: padding {self.padding} is more than half the kernel "
+                    f"{self.kernel[0]}x{self.kernel[1]} (a window could see only padding)"
+                )
             if self.out_shape != (c, oh, ow):
                 raise ValueError(f"layer {self.name}: out_shape {self.out_shape} does not match the pool ({c}, {oh}, {ow})")
-            if self.kind == "avgpool" and (self.requant is None or self.requant.mode != "fixed" or self.requant.m.size != 1):
+            if self.kind == "maxpool" and self.requant is not None:
+                raise ValueError(f"layer {self.name}: maxpool has no requant")
+            if self.kind == "avgpool" and (
+                self.requant is None or self.requant.mode != "fixed" or self.requant.m.size != 1 or self.requant.n.size != 1
+            ):
                 raise ValueError(f"layer {self.name}: avgpool needs a fixed requant with scalar m, n")
         elif self.kind == "add":
             if self.requant is None or self.requant.mode != "fixed" or self.requant.m.shape != (2,) or self.requant.n.size != 1:
@@ -223,8 +335,8 @@ class IntLayer:
         if w.dtype != np.int64 or w.ndim != 2:
             raise ValueError(f"layer {nm}: weight must be int64 [O, K], not {w.dtype} {list(w.shape)}")
         o, k = w.shape
-        if self.kernel is None or len(self.kernel) != 2 or not _is_int(self.stride) or not _is_int(self.padding):
-            raise ValueError(f"layer {nm}: needs kernel (kh, kw), stride and padding")
+        if self.kernel is None or len(self.kernel) != 2:
+            raise ValueError(f"layer {nm}: kernel must be a list [kh, kw], not {self.kernel!r}")
         kh, kw = self.kernel
         if self.kind.endswith("linear"):
             if len(self.in_shape) != 1 or self.kernel != (1, 1) or self.stride != 1 or self.padding != 0:
@@ -234,8 +346,7 @@ class IntLayer:
             if len(self.in_shape) != 3:
                 raise ValueError(f"layer {nm}: a conv layer takes [C, H, W] inputs, not {self.in_shape}")
             c, h, wd = self.in_shape
-            oh = conv_out_size(h, kh, self.stride, self.padding)
-            ow = conv_out_size(wd, kw, self.stride, self.padding)
+            oh, ow = _check_geometry(f"layer {nm}", self.kernel, self.stride, self.padding, (h, wd))
             want_k, want_out = c * kh * kw, (o, oh, ow)
         if self.K != k or k != want_k:
             raise ValueError(f"layer {nm}: K={self.K} and weight [{o}, {k}] do not match the input {self.in_shape} (K={want_k})")
@@ -255,20 +366,31 @@ class IntLayer:
             raise ValueError(f"layer {nm}: in_zero_point {self.in_zero_point!r} outside {lo}..{hi}")
         if pe == "mult" and self.in_zero_point != 0:
             raise ValueError(f"layer {nm}: multiply layers need in_zero_point 0")
-        comp = np.asarray(self.compensation if self.compensation is not None else np.zeros(o), dtype=np.float64)
-        if comp.shape != (o,):
-            raise ValueError(f"layer {nm}: compensation must be [{o}]")
-        object.__setattr__(self, "compensation", comp)
+        comp = np.asarray(self.compensation if self.compensation is not None else np.zeros(o))
+        if comp.dtype.kind not in "fiu" or comp.shape != (o,) or not np.all(np.isfinite(comp)):
+            raise ValueError(f"layer {nm}: compensation must be [{o}] finite numbers")
+        object.__setattr__(self, "compensation", comp.astype(np.float64))
         if pe == "mult":
-            ws = np.asarray(self.weight_scale, dtype=np.float64) if self.weight_scale is not None else None
-            if ws is None or ws.shape != (o,):
-                raise ValueError(f"layer {nm}: multiply layers need weight_scale [{o}]")
-            object.__setattr__(self, "weight_scale", ws)
+            ws = np.asarray(self.weight_scale) if self.weight_scale is not None else None
+            if ws is None or ws.dtype.kind not in "fiu" or ws.shape != (o,) or not np.all(np.isfinite(ws)) or np.any(ws <= 0):
+                raise ValueError(f"layer {nm}: multiply layers need weight_scale [{o}] of positive finite numbers")
+            object.__setattr__(self, "weight_scale", ws.astype(np.float64))
+        elif self.weight_scale is not None:
+            raise ValueError(f"layer {nm}: weight_scale belongs to multiply layers only")
         rq = self.requant
         if rq.mode == "fixed" and rq.m.shape not in ((o,), ()) or rq.mode == "fixed" and rq.n.shape not in ((o,), ()):
             raise ValueError(f"layer {nm}: fixed requant m and n must be [{o}]")
         if rq.mode == "threshold" and rq.thr.shape[0] != o:
             raise ValueError(f"layer {nm}: threshold thr must have {o} rows")
+        lo_acc, hi_acc = self.acc_range
+        if rq.mode == "fixed":
+            ends = [int(mm) * a + int(nn) for mm, nn in np.broadcast(rq.m, rq.n) for a in (lo_acc, hi_acc)]
+            rq.check_sums(f"layer {nm}", ends)
+        elif rq.thr.size and int(rq.thr.max()) > hi_acc + 1:
+            raise ValueError(
+                f"layer {nm}: threshold {int(rq.thr.max())} is above the largest accumulator "
+                f"{hi_acc} + 1 (K={k} at {self.bits} bits)"
+            )
 
     @property
     def pe(self) -> str | None:
@@ -283,6 +405,21 @@ class IntLayer:
     def out_pixels(self) -> int:
         """``P``: output pixels per image (1 for linear layers)."""
         return int(np.prod(self.out_shape[1:])) if len(self.out_shape) > 1 else 1
+
+    @property
+    def acc_range(self) -> tuple[int, int] | None:
+        """``(min, max)`` accumulator of a compute layer over every operand the widths allow.
+
+        Adder: ``0 .. K*(2**bits-1)``; multiply: ``-B .. B`` with
+        ``B = K * 2**(bits-1) * max|w|`` (signed inputs, the layer's weights).
+        """
+        if self.pe == "adder":
+            return 0, self.K * ((1 << self.bits) - 1)
+        if self.pe == "mult":
+            wmax = int(np.abs(self.weight).max(initial=0))
+            top = self.K * (1 << (self.bits - 1)) * wmax
+            return -top, top
+        return None
 
     @property
     def max_acc(self) -> int | None:
@@ -311,12 +448,28 @@ class IntModel:
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"model name must be a non-empty string, not {self.name!r}")
+        if not isinstance(self.dataset, str):
+            raise ValueError(f"model dataset must be a string, not {self.dataset!r}")
         object.__setattr__(self, "layers", tuple(self.layers))
-        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
-        object.__setattr__(self, "class_names", tuple(str(v) for v in self.class_names))
+        shape = tuple(self.input_shape)
+        if len(shape) not in (1, 3) or not all(_is_int(v) and 1 <= v <= MAX_DIM for v in shape):
+            raise ValueError(f"input shape must be [C, H, W] or [F] of integers in 1..{MAX_DIM}, not {list(shape)!r}")
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in shape))
+        if not all(isinstance(v, str) for v in self.class_names):
+            raise ValueError(f"class_names must be strings, not {list(self.class_names)!r}")
+        object.__setattr__(self, "class_names", tuple(self.class_names))
         if not self.layers:
             raise ValueError("an integer model needs at least one layer")
+        if not all(isinstance(layer, IntLayer) for layer in self.layers):
+            raise ValueError("an integer model's layers must be IntLayer objects")
+        mult_bits = self.quantization.get("mult_bits") if isinstance(self.quantization, dict) else None
+        if mult_bits is not None and (not _is_int(mult_bits) or not 2 <= mult_bits <= 32):
+            raise ValueError(f"quantization mult_bits must be an integer in 2..32, not {mult_bits!r}")
         shapes = {"input": self.input_shape}
+        # code range of each tensor: what its producer's width allows
+        codes = {"input": code_range(self.input.bits, self.input.signed)}
         for layer in self.layers:
             if layer.name in shapes:
                 raise ValueError(f"duplicate layer name {layer.name!r}")
@@ -328,6 +481,19 @@ class IntModel:
                         f"layer {layer.name}: in_shape {layer.in_shape} but {src!r} produces {shapes[src]}"
                     )
             shapes[layer.name] = layer.out_shape
+            rq = layer.requant
+            if rq is not None and rq.mode == "fixed" and mult_bits is not None:
+                _fits(f"layer {layer.name}: requant m", rq.m, mult_bits)
+            if layer.kind == "avgpool":
+                cnt = layer.kernel[0] * layer.kernel[1]
+                lo_in, hi_in = codes[layer.inputs[0]]
+                rq.check_sums(f"layer {layer.name}", [int(rq.m.ravel()[0]) * v * cnt + int(rq.n.ravel()[0]) for v in (lo_in, hi_in)])
+            elif layer.kind == "add":
+                m0, m1 = (int(v) for v in rq.m)
+                n0 = int(rq.n.ravel()[0])
+                (alo, ahi), (blo, bhi) = codes[layer.inputs[0]], codes[layer.inputs[1]]
+                rq.check_sums(f"layer {layer.name}", [m0 * a + m1 * b + n0 for a in (alo, ahi) for b in (blo, bhi)])
+            codes[layer.name] = code_range(rq.out_bits, rq.out_signed) if rq is not None else codes[layer.inputs[0]]
         if len(self.input.mean) != self.input_shape[0]:
             raise ValueError("input normalisation must have one entry per input channel")
         last = self.layers[-1]
@@ -473,6 +639,12 @@ def _take(arrays, ref, where: str) -> np.ndarray:
     return arr
 
 
+def _dict(v, what: str) -> dict:
+    if not isinstance(v, dict):
+        raise ValueError(f"manifest {what} must be an object, not {v!r}")
+    return v
+
+
 def _layer_from_json(d: dict, arrays, index: int) -> IntLayer:
     if not isinstance(d, dict) or "name" not in d or "kind" not in d:
         raise ValueError(f"manifest layer {index} needs a name and a kind")
@@ -498,7 +670,7 @@ def _layer_from_json(d: dict, arrays, index: int) -> IntLayer:
             }
             try:
                 kw[k] = Requant(**rkw)
-            except TypeError as exc:
+            except (TypeError, ValueError) as exc:
                 raise ValueError(f"{where}.requant: {exc}") from None
         elif k in ("inputs", "in_shape", "out_shape", "kernel"):
             if not isinstance(v, list):
@@ -563,14 +735,20 @@ def load_int_model(path) -> IntModel:
         raise ValueError(f"{wpath}: corrupt weights file ({exc})") from None
     try:
         inp = manifest["input"]
+        if not isinstance(inp, dict):
+            raise ValueError("manifest input must be an object")
         spec = InputQuant(
             mean=tuple(inp["mean"]),
             std=tuple(inp["std"]),
             scale=inp["scale"],
             zero_point=inp["zero_point"],
             bits=inp["bits"],
-            signed=bool(inp["signed"]),
+            signed=_bool(inp["signed"], "input signed"),
         )
+        if not isinstance(manifest["layers"], list):
+            raise ValueError("manifest layers must be a list")
+        if not isinstance(manifest.get("class_names", []), list):
+            raise ValueError("manifest class_names must be a list")
         layers = [_layer_from_json(d, arrays, i) for i, d in enumerate(manifest["layers"])]
         return IntModel(
             name=manifest["name"],
@@ -579,8 +757,8 @@ def load_int_model(path) -> IntModel:
             input_shape=tuple(inp["shape"]),
             layers=layers,
             class_names=tuple(manifest.get("class_names", ())),
-            source=manifest.get("source", {}),
-            quantization=manifest.get("quantization", {}),
+            source=_dict(manifest.get("source", {}), "source"),
+            quantization=_dict(manifest.get("quantization", {}), "quantization"),
         )
     except KeyError as exc:
         raise ValueError(f"{mpath}: manifest is missing the field {exc.args[0]!r}") from None

@@ -147,3 +147,293 @@ def test_save_is_atomic_on_error(tmp_path, monkeypatch, tiny_int_model):
         save_int_model(tiny_int_model(np.random.default_rng(SEED + 5)), tmp_path / "m")
     after = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
     assert after == before  # old files intact, no temp files left
+
+
+# --- a corpus of corrupt artifacts: every refusal of the loader, one line each ----------------
+
+import hashlib  # noqa: E402
+import io  # noqa: E402
+
+from quant.artifact import MAX_KERNEL  # noqa: E402
+
+
+def _rewrite(path, manifest_fn=None, arrays_fn=None):
+    """Edit ``manifest.json`` and/or the arrays of ``weights.npz``, then redo the weights hash."""
+    m = json.loads((path / "manifest.json").read_text())
+    with np.load(path / "weights.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    if arrays_fn is not None:
+        arrays_fn(arrays, m)
+    if manifest_fn is not None:
+        manifest_fn(m)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    (path / "weights.npz").write_bytes(buf.getvalue())
+    m["weights_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    (path / "manifest.json").write_text(json.dumps(m))
+
+
+def _layer(m, name):
+    return next(ly for ly in m["layers"] if ly["name"] == name)
+
+
+def _set(layer_name, /, **kw):
+    """Manifest edit: update fields of layer ``layer_name`` (``requant__x`` edits the requant's ``x``)."""
+    def fn(m):
+        ly = _layer(m, layer_name)
+        for k, v in kw.items():
+            if k.startswith("requant__") and v is _DROP:
+                ly["requant"].pop(k[len("requant__"):])
+            elif k.startswith("requant__"):
+                ly["requant"][k[len("requant__"):]] = v
+            elif v is _DROP:
+                ly.pop(k)
+            else:
+                ly[k] = v
+    return fn
+
+
+_DROP = object()
+
+
+def _arr(key, fn, dtype=None):
+    """Array edit: replace ``weights.npz[key]`` by ``fn(old)`` and fix the manifest's reference."""
+    def edit(arrays, m):
+        new = np.asarray(fn(arrays[key]))
+        if dtype is not None:
+            new = new.astype(dtype)
+        arrays[key] = new
+        for ly in m["layers"]:
+            for holder in (ly, ly.get("requant", {})):
+                for v in holder.values():
+                    if isinstance(v, dict) and v.get("array") == key:
+                        v["shape"], v["dtype"] = list(new.shape), str(new.dtype)
+    return edit
+
+
+def _top(**kw):
+    def fn(m):
+        for k, v in kw.items():
+            if v is _DROP:
+                m.pop(k)
+            else:
+                m[k] = v
+    return fn
+
+
+def _inp(**kw):
+    def fn(m):
+        m["input"].update(kw)
+    return fn
+
+
+# (id, base model, manifest edit, array edit, message regex)
+CORRUPT = [
+    ("format", "every", _top(format="onnx"), None, "not an adderhw-int-model manifest"),
+    ("manifest-list", "every", lambda m: (m.clear(), None), None, "not an adderhw-int-model manifest"),
+    ("layers-not-list", "every", _top(layers={"a": 1}), None, "manifest layers must be a list"),
+    ("no-layers", "every", _top(layers=[]), None, "needs at least one layer"),
+    ("layer-not-object", "every", _top(layers=[5]), None, "manifest layer 0 needs a name and a kind"),
+    ("no-input", "every", _top(input=_DROP), None, "missing the field 'input'"),
+    ("input-not-object", "every", _top(input=[1]), None, "manifest input must be an object"),
+    ("source-not-object", "every", _top(source="x"), None, "manifest source must be an object"),
+    ("class-names-string", "every", _top(class_names="abcde"), None, "class_names must be a list"),
+    ("class-names-ints", "every", _top(class_names=[1, 2, 3, 4, 5]), None, "class_names must be strings"),
+    ("class-names-count", "every", _top(class_names=["a"]), None, "1 class names for 5 logits"),
+    ("name-empty", "every", _top(name=""), None, "model name must be a non-empty string, not ''"),
+    ("name-number", "every", _top(name=7), None, "model name must be a non-empty string, not 7"),
+    ("input-mean-number", "every", _inp(mean=0.5), None, "malformed manifest"),
+    ("input-mean-count", "every", _inp(mean=[0.5], std=[0.2]), None, "one entry per input channel"),
+    ("input-std-count", "every", _inp(std=[0.2]), None, "input mean and std need one entry per channel, not 2 and 1"),
+    ("input-std-zero", "every", _inp(std=[0.2, 0.0]), None, "input std must be positive"),
+    ("input-scale", "every", _inp(scale=-1.0), None, "input scale must be a positive finite number, not -1.0"),
+    ("input-bits", "every", _inp(bits=20), None, "input bits must be an integer in 2..16, not 20"),
+    ("input-zero-point", "every", _inp(zero_point=64), None, "input zero_point must be an integer in 0..63, not 64"),
+    ("input-signed-string", "every", _inp(signed="false"), None, "input signed must be true or false, not 'false'"),
+    ("input-shape", "every", _inp(shape=[2, 0, 6]), None, r"input shape must be \[C, H, W\] or \[F\]"),
+    ("mult-bits-string", "every", _top(quantization={"mult_bits": "16"}), None,
+     "quantization mult_bits must be an integer in 2..32, not '16'"),
+    ("unknown-layer-field", "every", _set("c1", colour="red"), None, "layer 'c1': unknown fields colour"),
+    ("unknown-kind", "every", _set("mp", kind="minpool"), None, "layer mp: unknown kind 'minpool'"),
+    ("duplicate-name", "every", _set("c2", name="c1"), None, "duplicate layer name 'c1'"),
+    ("input-not-earlier", "every", _set("c1", inputs=["fc"]), None, "layer c1: input 'fc' is not an earlier layer"),
+    ("inputs-not-names", "every", _set("c1", inputs=[["input"]]), None, "layer c1: inputs must be layer names"),
+    ("inputs-not-list", "every", _set("c1", inputs="input"), None, r"layer 'c1'.inputs must be a list"),
+    ("add-one-input", "every", _set("sum", inputs=["c1"]), None, "layer sum: add needs 2 input.s., not 1"),
+    ("in-shape-producer", "every", _set("mp", in_shape=[3, 6, 7], out_shape=[3, 4, 4]), None,
+     r"layer mp: in_shape \(3, 6, 7\) but 'sum' produces \(3, 6, 6\)"),
+    ("in-shape-zero", "every", _set("c1", in_shape=[2, 0, 6]), None, r"layer c1: in_shape must be \[C, H, W\] or \[F\]"),
+    ("in-shape-string", "every", _set("c1", in_shape=["2", 6, 6]), None, r"layer c1: in_shape must be"),
+    ("out-shape-2d", "every", _set("f", out_shape=[3, 27]), None, r"layer f: out_shape must be"),
+    ("kernel-not-list", "every", _set("c1", kernel=3), None, r"layer 'c1'.kernel must be a list"),
+    ("kernel-strings", "every", _set("c1", kernel=["3", "3"]), None, "layer c1: kernel must be a list of integers"),
+    ("kernel-zero", "every", _set("c1", kernel=[0, 3]), None, rf"layer c1: kernel must be an integer in 1..{MAX_KERNEL}, not 0"),
+    ("kernel-one-side", "every", _set("c1", kernel=[3]), None, r"layer c1: kernel must be a list \[kh, kw\], not \(3,\)"),
+    ("kernel-huge", "every", _set("c1", kernel=[10**9, 3]), None, rf"kernel must be an integer in 1..{MAX_KERNEL}, not 1000000000"),
+    ("kernel-too-large", "every", _set("c1", kernel=[9, 9]), None, "layer c1: kernel 9x9 is larger than the padded input height 8"),
+    ("conv-stride-zero", "every", _set("c1", stride=0), None, rf"layer c1: stride must be an integer in 1..{MAX_KERNEL}, not 0"),
+    ("conv-stride-string", "every", _set("c1", stride="1"), None, "layer c1: stride must be an integer, not '1'"),
+    ("conv-stride-missing", "every", _set("c1", stride=_DROP), None, "layer c1: stride must be an integer, not None"),
+    ("conv-padding-negative", "every", _set("c1", padding=-1), None, "layer c1: padding must be an integer in 0..64, not -1"),
+    ("maxpool-stride-zero", "every", _set("mp", stride=0), None, "layer mp: stride must be an integer in 1..64, not 0"),
+    ("avgpool-stride-zero", "every", _set("ap", stride=0), None, "layer ap: stride must be an integer in 1..64, not 0"),
+    ("pool-padding-half", "every", _set("mp", padding=2), None,
+     r"layer mp: padding 2 is more than half the kernel 2x2 \(a window could see only padding\)"),
+    ("pool-no-kernel", "every", _set("mp", kernel=_DROP), None, r"layer mp: kernel must be a list \[kh, kw\], not None"),
+    ("pool-flat-input", "every", _set("mp", in_shape=[108]), None, r"layer mp: a maxpool takes \[C, H, W\] inputs"),
+    ("pool-out-shape", "every", _set("mp", out_shape=[3, 3, 3]), None, r"layer mp: out_shape \(3, 3, 3\) does not match the pool"),
+    ("maxpool-requant", "every", lambda m: _layer(m, "mp").update(requant=_layer(m, "ap")["requant"]), None,
+     "layer mp: maxpool has no requant"),
+    ("flatten-shape", "every", _set("f", out_shape=[7]), None, r"layer f: flatten of \(3, \d, \d\) cannot give \(7,\)"),
+    ("add-shape", "every", _set("sum", out_shape=[3, 6, 5]), None, r"layer sum: add changes the shape"),
+    ("linear-stride", "every", _set("fc", stride=2), None, "layer fc: a linear layer takes"),
+    ("conv-flat-input", "every", _set("c1", in_shape=[72]), None, r"layer c1: a conv layer takes \[C, H, W\] inputs"),
+    ("K-wrong", "every", _set("c1", K=17), None, r"layer c1: K=17 and weight \[3, 18\] do not match"),
+    ("conv-out-shape", "every", _set("c1", out_shape=[3, 5, 5]), None, r"layer c1: out_shape \(3, 5, 5\) does not match"),
+    ("bits-one", "every", _set("c1", bits=1), None, "layer c1: bits must be in 2..16, not 1"),
+    ("bits-string", "every", _set("c1", bits="6"), None, "layer c1: bits must be an integer, not '6'"),
+    ("weight-bits", "every", _set("c1", weight_bits=7), None, "layer c1: weight_bits must be in 2..bits, not 7"),
+    ("in-zero-point", "every", _set("c1", in_zero_point=64), None, "layer c1: in_zero_point 64 outside 0..63"),
+    ("in-scale", "every", _set("c1", in_scale=0), None, "layer c1: in_scale must be a positive finite number, not 0"),
+    ("no-weight", "every", _set("c1", weight=_DROP), None, "layer c1: adder_conv needs weight and requant"),
+    ("weight-float", "every", None, _arr("c1.weight", lambda a: a, np.float64),
+     r"layer c1: weight must be int64 \[O, K\], not float64"),
+    ("weight-codes", "every", None, _arr("c1.weight", lambda a: a + 64), "layer c1: weight codes outside the 6-bit range 0..63"),
+    ("compensation-shape", "every", None, _arr("c1.compensation", lambda a: a[:2]), r"layer c1: compensation must be \[3\] finite"),
+    ("compensation-nan", "every", None, _arr("c1.compensation", lambda a: a + np.nan), r"layer c1: compensation must be \[3\] finite"),
+    ("array-ref-number", "every", _set("c1", weight=5), None, "layer 'c1'.weight: expected an array reference, not 5"),
+    ("array-ref-missing", "every", lambda m: _layer(m, "c1")["weight"].update(array="nope"), None,
+     r"layer 'c1'.weight: array 'nope' is missing from weights.npz"),
+    ("array-ref-dtype", "every", lambda m: _layer(m, "c1")["weight"].update(dtype="int32"), None,
+     r"array 'c1.weight' is int64 \[3, 18\] in weights.npz but the manifest says int32"),
+    ("requant-not-object", "every", _set("c1", requant=3), None, "layer 'c1': requant must be an object"),
+    ("requant-unknown", "every", _set("c1", requant__colour=1), None, r"layer 'c1'.requant: unknown fields colour"),
+    ("requant-missing-field", "every", _set("c1", requant__mode=_DROP), None, r"layer 'c1'.requant: .*missing 1 required"),
+    ("requant-mode", "every", _set("c1", requant__mode="float"), None, "requant mode must be fixed or threshold, not 'float'"),
+    ("requant-scale", "every", _set("c1", requant__out_scale=0), None, "requant out_scale must be positive and finite, not 0"),
+    ("requant-out-bits", "every", _set("c1", requant__out_bits=40), None, "requant out_bits must be an integer in 1..32, not 40"),
+    ("requant-shift", "every", _set("c1", requant__shift=63), None, "fixed requant shift must be in 0..62, not 63"),
+    ("requant-shift-float", "every", _set("c1", requant__shift=3.0), None, "fixed requant shift must be an integer, not 3.0"),
+    ("requant-lo-hi", "every", _set("c1", requant__lo=9, requant__hi=8), None, "fixed requant lo=9 exceeds hi=8"),
+    ("requant-clamp-range", "every", _set("c1", requant__hi=64), None, "fixed requant clamp 0..64 exceeds the 6-bit unsigned range"),
+    ("requant-zero-point", "every", _set("c1", requant__out_zero_point=-1), None, "requant out_zero_point -1 outside 0..63"),
+    ("requant-zero-point-float", "every", _set("c1", requant__out_zero_point=0.5), None,
+     "requant out_zero_point must be an integer, not 0.5"),
+    ("requant-signed-string", "every", _set("c1", requant__out_signed="no"), None, "requant out_signed must be true or false, not 'no'"),
+    ("requant-no-m", "every", _set("c1", requant__m=_DROP), None, "fixed requant needs m"),
+    ("requant-m-float", "every", None, _arr("c1.requant.m", lambda a: a, np.float64), "requant m must be an integer array, not float64"),
+    ("requant-m-shape", "every", None, _arr("c1.requant.m", lambda a: a[:2]), r"layer c1: fixed requant m and n must be \[3\]"),
+    ("requant-n-bits-zero", "every", _set("c1", requant__n_bits=0), None, "fixed requant n_bits must be an integer in 1..62, not 0"),
+    ("requant-n-bits", "every", _set("c1", requant__n_bits=2), None, r"requant n value -?\d+ does not fit its declared signed 2 bits"),
+    # issue 17 defect 8: m = 2**40 with 16-bit mult_bits
+    ("m-2**40-mult-bits", "every", _top(quantization={"mult_bits": 16}), _arr("c1.requant.m", lambda a: a * 0 + 2**40),
+     r"layer c1: requant m value 1099511627776 does not fit its declared signed 16 bits \(-32768..32767\)"),
+    ("m-2**40-sum-bits", "every", _set("c1", requant__sum_bits=33), _arr("c1.requant.m", lambda a: a * 0 + 2**40),
+     r"layer c1: requant sums m\*acc \+ n reach \d+ and need \d+ bits, more than its sum_bits=33"),
+    ("m-2**58-int64", "every", None, _arr("c1.requant.m", lambda a: a * 0 + 2**58),
+     r"layer c1: requant sums m\*acc \+ n reach \d+, beyond the int64 range"),
+    ("avgpool-sum-bits", "every", _set("ap", requant__sum_bits=2), None, "layer ap: requant sums m.acc . n reach"),
+    ("add-sum-bits", "every", _set("sum", requant__sum_bits=2), None, "layer sum: requant sums m.acc . n reach"),
+    ("avgpool-m-two", "every", None, _arr("ap.requant.m", lambda a: np.r_[a, a]), "layer ap: avgpool needs a fixed requant with scalar m, n"),
+    ("avgpool-n-three", "every", None, _arr("ap.requant.n", lambda a: np.r_[a, a, a]), "layer ap: avgpool needs a fixed requant with scalar m, n"),
+    ("add-m-three", "every", None, _arr("sum.requant.m", lambda a: np.r_[a, a[:1]]), r"layer sum: add needs a fixed requant with m \[2\]"),
+    ("thr-signed", "threshold", _set("c2", requant__out_signed=True), None, "threshold requant produces unsigned codes"),
+    ("thr-missing", "threshold", _set("c2", requant__thr=_DROP), None, "threshold requant needs thr and neg"),
+    ("thr-width", "threshold", None, _arr("c2.requant.thr", lambda a: a[:, 1:]), r"threshold thr must be \[O, 63\], not \[3, 62\]"),
+    ("thr-rows", "threshold", None, _arr("c2.requant.thr", lambda a: a[:2]), "layer c2: threshold thr must have 3 rows|threshold neg must be"),
+    ("thr-decreasing", "threshold", None, _arr("c2.requant.thr", lambda a: a[:, ::-1] + np.arange(63)),
+     "threshold thr must be non-negative and non-decreasing along t"),
+    ("thr-negative", "threshold", None, _arr("c2.requant.thr", lambda a: a - a.max() - 1),
+     "threshold thr must be non-negative and non-decreasing along t"),
+    ("thr-above-max-acc", "threshold", None, _arr("c2.requant.thr", lambda a: a + 10**6),
+     r"layer c2: threshold \d+ is above the largest accumulator 1701 \+ 1 \(K=27 at 6 bits\)"),
+    ("thr-neg-two", "threshold", None, _arr("c2.requant.neg", lambda a: a + 2), r"threshold neg must be \[O\] of 0/1"),
+    ("thr-float", "threshold", None, _arr("c2.requant.thr", lambda a: a, np.float64), "threshold thr must be an integer array, not float64"),
+    ("thr-with-m", "threshold", lambda m: _layer(m, "c2")["requant"].update(shift=3), None,
+     "threshold requant has fixed-point fields shift"),
+    ("last-layer-not-logits", "every", lambda m: m.update(layers=m["layers"][:5]), None,
+     r"the last layer must produce logits \[classes\], not \[3, \d, \d\]"),
+    ("logits-without-requant", "every",
+     lambda m: m.update(class_names=[], layers=m["layers"][:4] + [dict(name="f", kind="flatten", inputs=["mp"],
+                                                                         in_shape=_layer(m, "mp")["out_shape"],
+                                                                         out_shape=[3 * 16])]), None,
+     "the logits come from layer 'mp', which has no requant"),
+    ("mult-zero-point", "mult", _set("conv", in_zero_point=3), None, "layer conv: multiply layers need in_zero_point 0"),
+    ("mult-no-weight-scale", "mult", _set("conv", weight_scale=_DROP), None, r"layer conv: multiply layers need weight_scale \[4\]"),
+    ("mult-weight-scale-zero", "mult", None, _arr("conv.weight_scale", lambda a: a * 0), r"multiply layers need weight_scale \[4\] of positive"),
+    ("adder-weight-scale", "every", lambda m: _layer(m, "c1").update(weight_scale=_layer(m, "c1")["compensation"]), None,
+     "layer c1: weight_scale belongs to multiply layers only"),
+]
+
+
+@pytest.fixture
+def bases(tmp_path, every_kind_model, mult_model):
+    def make(which):
+        rng = np.random.default_rng(SEED)
+        model = {"every": lambda: every_kind_model(rng, pool_padding=1),
+                 "threshold": lambda: every_kind_model(rng, mode="threshold", pool_padding=1),
+                 "mult": lambda: mult_model(rng)}[which]()
+        save_int_model(model, tmp_path / which)
+        return tmp_path / which
+    return make
+
+
+@pytest.mark.parametrize("case", CORRUPT, ids=[c[0] for c in CORRUPT])
+def test_corrupt_artifact_is_refused_with_one_line(case, bases):
+    _, base, mfn, afn, msg = case
+    path = bases(base)
+    load_int_model(path)  # the base is valid
+    before = sorted(p.name for p in path.iterdir())
+    _rewrite(path, mfn, afn)
+    with pytest.raises(ValueError, match=msg) as info:
+        load_int_model(path)
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(str(path / "manifest.json") + ": ")
+    assert sorted(p.name for p in path.iterdir()) == before  # loading writes nothing
+
+
+def test_file_level_refusals(bases, tmp_path):
+    path = bases("every")
+    with pytest.raises(ValueError, match="weights.npz: not an integer model directory"):
+        load_int_model(path / "weights.npz")
+    (path / "manifest.json").write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match="corrupt manifest"):
+        load_int_model(path)
+    path = bases("mult")
+    (path / "weights.npz").unlink()
+    with pytest.raises(FileNotFoundError, match="weights.npz: no such file"):
+        load_int_model(path)
+    path = bases("threshold")
+    blob = b"not a zip file at all"
+    (path / "weights.npz").write_bytes(blob)
+    _edit_manifest(path, lambda m: m.update(weights_sha256=hashlib.sha256(blob).hexdigest()))
+    with pytest.raises(ValueError, match=r"weights.npz: corrupt weights file"):
+        load_int_model(path)
+
+
+def test_pickled_arrays_are_refused(bases):
+    path = bases("every")
+    buf = io.BytesIO()
+    np.savez(buf, evil=np.array([object()], dtype=object))
+    _edit_manifest(path, lambda m: m.update(weights_sha256=hashlib.sha256(buf.getvalue()).hexdigest()))
+    (path / "weights.npz").write_bytes(buf.getvalue())
+    with pytest.raises(ValueError, match="corrupt weights file"):
+        load_int_model(path)
+
+
+def test_stride_zero_fails_no_subcommand_with_a_traceback(bases, capsys):
+    """Issue 17 defect 6: ``"stride": 0`` gave ZeroDivisionError in predict, estimate and verify."""
+    from scripts.cli import main
+
+    path = bases("every")
+    _rewrite(path, _set("c1", stride=0))
+    np.save(path.parent / "x.npy", np.zeros((1, 2, 6, 6), dtype=np.float32))
+    for argv in (["predict", str(path), str(path.parent / "x.npy"), "-o", str(path.parent / "logits.npy")],
+                 ["estimate", str(path), "-o", str(path.parent / "est")],
+                 ["verify", str(path), "-o", str(path.parent / "ver"), "--skip-matrix"]):
+        rc = main(argv)
+        err = capsys.readouterr().err
+        assert rc == 1, argv
+        assert err.strip().endswith("layer c1: stride must be an integer in 1..64, not 0"), err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not any((path.parent / p).exists() for p in ("est", "ver", "logits.npy"))
