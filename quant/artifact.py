@@ -27,9 +27,10 @@ Layer kinds and their fields (all integer arrays int64):
   ``weight_bits``, ``acc_bits`` (= ``quant.intops.acc_bits_for(bits, K, pe)``),
   ``compensation [O]`` (float64, already folded into the requant bias),
   ``weight_scale [O]`` (float64, multiply layers only) and ``requant``.
-* ``maxpool``: ``kernel``, ``stride``, ``padding`` (pads with ``lo``).
-* ``avgpool``: ``kernel``, ``stride`` and a fixed ``requant`` of the window
-  sum (``m``, ``n`` scalars).
+* ``maxpool``: ``kernel``, ``stride``, ``padding`` (padded positions never
+  win: minus infinity).
+* ``avgpool``: ``kernel``, ``stride``, ``padding`` (padded positions count
+  as 0) and a fixed ``requant`` of the window sum (``m``, ``n`` one value each).
 * ``add``: a fixed ``requant`` whose ``m`` holds one multiplier per input:
   ``q = clamp((m[0]*a + m[1]*b + n) >> shift, lo, hi)``.
 * ``flatten``: ``[C, H, W] -> [C*H*W]`` in C order.
