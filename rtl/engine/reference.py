@@ -1,0 +1,365 @@
+"""Numpy model of the whole engine, executed the way the hardware executes it.
+
+Same inputs as the RTL: the :class:`~rtl.engine.program.Program` (``prog``
+stream), the :class:`~rtl.engine.program.WeightStream` (``w``) and one image's
+codes (``x``, sent as HWC words).  Outputs: the logits (``o``), every layer's
+output codes (what tracing would show) and the counters the RTL exposes, per
+operation.  Nothing here calls :mod:`quant.golden`; a test holds the two
+equal.
+
+How it executes (the hardware's units, DESIGN §4b):
+
+* activation regions are arrays ``[depth, cols]`` of raw ``act_bits``-bit
+  lane values (two's complement for signed tensors), written with lane
+  enables: an output word write sets the lanes of the channels it carries
+  and, in the word holding the tensor's last channel, clears the lanes
+  beyond it;
+* a conv tile loads its weight words into the weight buffer and its
+  parameter beats into the requant bank, then for every step ``s`` of every
+  output pixel reads one activation word (or takes the pad word) and weight
+  word ``s``; PE ``(r, n)`` forms ``|x_n - w_rn|`` (or ``x_n * w_rn``), each
+  row's tree sums its ``cols`` terms and the accumulator adds them; a pixel's
+  ``rows`` sums then pass the shared requant unit one per cycle;
+* pools and the residual add work on words (lane-parallel max / sum / two
+  reads), then the requant unit takes the word's lanes one per cycle.
+
+Cycles follow the contract of :mod:`hwsim.engine`; here they are computed
+event by event (every shadow-register handover, every write), there in
+closed form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtl.engine.addrgen import PAD, window_addresses
+from rtl.engine.program import EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params
+
+__all__ = ["OpCounters", "EngineRun", "run_engine", "COUNTER_NAMES"]
+
+#: Per-operation counters, in the order the RTL exposes them.
+COUNTER_NAMES = (
+    "cycles",
+    "busy_cycles",
+    "act_reads",
+    "act_writes",
+    "wbuf_reads",
+    "wbuf_writes",
+    "w_beats",
+    "o_beats",
+    "requant_ops",
+)
+
+
+@dataclass
+class OpCounters:
+    """Counters of one operation (``cycles`` = its last event - its first cycle + 1)."""
+
+    name: str
+    op: str
+    unit: str
+    start: int = 0
+    end: int = 0
+    cycles: int = 0
+    busy_cycles: int = 0
+    act_reads: int = 0
+    act_writes: int = 0
+    wbuf_reads: int = 0
+    wbuf_writes: int = 0
+    w_beats: int = 0
+    o_beats: int = 0
+    requant_ops: int = 0
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in COUNTER_NAMES}
+
+
+@dataclass
+class EngineRun:
+    """Result of :func:`run_engine`."""
+
+    logits: np.ndarray
+    outputs: dict
+    ops: list
+    prog_beats: int
+    x_beats: int
+    total_cycles: int
+    region_reads: list = field(default_factory=list)
+    region_writes: list = field(default_factory=list)
+
+    def totals(self) -> dict:
+        """Sum of every counter over the operations, plus the ``prog`` / ``x`` beats."""
+        out = {k: sum(getattr(o, k) for o in self.ops) for k in COUNTER_NAMES if k != "cycles"}
+        out.update(cycles=self.total_cycles, prog_beats=self.prog_beats, x_beats=self.x_beats)
+        return out
+
+
+class _Machine:
+    def __init__(self, program: Program, weights: WeightStream):
+        cfg = program.config
+        self.p = program
+        self.cfg = cfg
+        self.mask = (1 << cfg.act_bits) - 1
+        self.mem = [np.zeros((d, cfg.cols), dtype=np.int64) for d in cfg.act_words]
+        self.reads = [0] * cfg.regions
+        self.writes = [0] * cfg.regions
+        self.wbuf = np.zeros((cfg.weight_words, cfg.rows, cfg.cols), dtype=np.int64)
+        self.words = weights.words
+        self.params = weights.params
+        self.wpos = 0
+        self.ppos = 0
+        self.logits: dict = {}
+
+    # --- memories ---
+    def read(self, t: TensorMap, addr: np.ndarray) -> np.ndarray:
+        """Words at ``addr`` (all valid) decoded to lane values."""
+        raw = self.mem[t.region][addr]
+        self.reads[t.region] += int(addr.size)
+        if t.signed:
+            top = 1 << (self.cfg.act_bits - 1)
+            raw = np.where(raw >= top, raw - (1 << self.cfg.act_bits), raw)
+        return raw
+
+    def write(self, t: TensorMap, addr: int, lanes: dict) -> None:
+        """One word write with lane enables (``lanes``: lane -> value)."""
+        word = self.mem[t.region][addr]
+        for lane, v in lanes.items():
+            word[lane] = int(v) & self.mask
+        self.writes[t.region] += 1
+
+    def lane_enables(self, t: TensorMap, g: int, lanes: dict) -> dict:
+        """Add the cleared lanes beyond the tensor's last channel (in its last word)."""
+        cols = self.cfg.cols
+        if g == t.groups - 1:
+            for lane in range(t.channels - g * cols, cols):
+                lanes.setdefault(lane, 0)
+        return lanes
+
+
+def _requant_fixed(acc: int, m: int, n: int, shift: int, lo: int, hi: int) -> int:
+    return min(max((m * acc + n) >> shift, lo), hi)
+
+
+def _requant_threshold(acc: int, thr, neg: int, out_bits: int) -> int:
+    cnt = int(np.count_nonzero(acc >= thr))
+    return ((1 << out_bits) - 1) - cnt if neg else cnt
+
+
+def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
+    """Run one conv op from cycle ``start``; returns its last event cycle."""
+    cfg = mc.cfg
+    p = mc.p
+    xt = p.tensors[op.srcs[0]]
+    yt = p.tensors[op.dst]
+    cols = cfg.cols
+    kh, kw = op.kernel
+    addr = window_addresses(xt.height, xt.width, xt.groups, op.kernel, op.stride, op.padding)
+    npix = addr.shape[0]
+    addr = addr.reshape(npix, kh * kw * xt.groups)
+    gidx = np.tile(np.arange(xt.groups), kh * kw)  # channel group of each step
+    lanes_c = np.arange(cols)
+    D, Lq = cfg.step_latency, cfg.requant_latency
+    S = op.steps
+    o_total = yt.channels
+    end = start
+    prev_last = None  # last-step cycle of the previous tile's last pixel
+    prev_rows = 0
+    for t in range(op.tiles):
+        # weight load: S words then the parameter beats, one beat per cycle
+        load_start = start if t == 0 else prev_last + 1
+        n_load = op.weight_words + op.param_beats
+        mc.wbuf[: op.weight_words] = mc.words[mc.wpos : mc.wpos + op.weight_words]
+        mc.wpos += op.weight_words
+        c.wbuf_writes += op.weight_words
+        beats = mc.params[mc.ppos : mc.ppos + op.param_beats]
+        mc.ppos += op.param_beats
+        bank = unpack_params(cfg, op.mode, beats, op.rows)
+        c.w_beats += n_load
+        o0 = t * op.rows
+        rt = min(op.rows, o_total - o0)
+        # compute: every step reads one word (or the pad word) and one weight word
+        acc = np.zeros((npix, cfg.rows), dtype=np.int64)
+        for s in range(S):
+            a = addr[:, s]
+            valid = a != PAD
+            g = int(gidx[s])
+            pad_word = np.where(lanes_c < xt.channels - g * cols, op.pad_value, 0)
+            x = np.broadcast_to(pad_word, (npix, cols)).copy()
+            if valid.any():
+                x[valid] = mc.read(xt, a[valid])
+            c.act_reads += int(valid.sum())
+            w = mc.wbuf[s]
+            c.wbuf_reads += npix
+            if op.unit == "adder":
+                terms = np.abs(x[:, None, :] - w[None, :, :])
+            else:
+                terms = x[:, None, :] * w[None, :, :]
+            acc += terms.sum(axis=2)  # the row trees, then the accumulators
+        c.busy_cycles += npix * S
+        # per pixel: shadow handover, requant one row per cycle, word writes
+        first = load_start + n_load
+        last = first + S - 1
+        if prev_last is not None:
+            last = max(last, prev_last + prev_rows)
+        for px in range(npix):
+            if px:
+                last = last + max(S, rt)
+            pending: dict = {}
+            for r in range(rt):
+                o = o0 + r
+                if op.mode == "fixed":
+                    q = _requant_fixed(int(acc[px, r]), int(bank[r, 0]), int(bank[r, 1]),
+                                       op.shift, op.lo, op.hi)
+                else:
+                    q = _requant_threshold(int(acc[px, r]), bank[r, :-1], int(bank[r, -1]), op.out_bits)
+                c.requant_ops += 1
+                when = last + D + 1 + r + Lq
+                if op.last:
+                    mc.logits[o] = q
+                    c.o_beats += 1
+                    end = max(end, when)
+                    continue
+                pending[o % cols] = q
+                if o % cols == cols - 1 or r == rt - 1:
+                    g = o // cols
+                    mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, pending))
+                    c.act_writes += 1
+                    end = max(end, when)
+                    pending = {}
+        prev_last, prev_rows = last, rt
+    return end
+
+
+def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
+    """Run one pool or add op from cycle ``start``; returns its last event cycle."""
+    cfg = mc.cfg
+    p = mc.p
+    cols = cfg.cols
+    yt = p.tensors[op.dst]
+    srcs = [p.tensors[s] for s in op.srcs]
+    xt = srcs[0]
+    D, Lq = cfg.vector_latency, cfg.requant_latency
+    S = op.steps
+    if op.op == "add":
+        addr = np.arange(xt.words).reshape(xt.pixels, 1, xt.groups)
+    else:
+        addr = window_addresses(xt.height, xt.width, xt.groups, op.kernel, op.stride, op.padding)
+        addr = addr.reshape(addr.shape[0], S, xt.groups)
+    npix = addr.shape[0]
+    end = start
+    last = None
+    prev_n = 0
+    for px in range(npix):
+        for g in range(xt.groups):
+            last = start + S - 1 if last is None else last + max(S, prev_n)
+            a = addr[px, :, g]
+            valid = a != PAD
+            v = min(cols, xt.channels - g * cols)
+            if op.op == "maxpool":
+                lo = -(1 << (cfg.act_bits - 1)) if xt.signed else 0
+                val = np.full(cols, lo, dtype=np.int64)
+                if valid.any():
+                    val = np.maximum(val, mc.read(xt, a[valid]).max(axis=0))
+                c.act_reads += int(valid.sum())
+                lanes = {n: int(val[n]) for n in range(v)}
+                mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, lanes))
+                c.act_writes += 1
+                end = max(end, last + D + 1)
+                prev_n = 1
+                continue
+            if op.op == "avgpool":
+                acc = np.zeros(cols, dtype=np.int64)
+                if valid.any():
+                    acc = mc.read(xt, a[valid]).sum(axis=0)
+                c.act_reads += int(valid.sum())
+                vals = [_requant_fixed(int(acc[n]), op.m[0], op.n, op.shift, op.lo, op.hi) for n in range(v)]
+            else:
+                ra = mc.read(srcs[0], a)[0]
+                rb = mc.read(srcs[1], a)[0]
+                c.act_reads += 2
+                vals = [min(max((op.m[0] * int(ra[n]) + op.m[1] * int(rb[n]) + op.n) >> op.shift, op.lo), op.hi)
+                        for n in range(v)]
+            c.requant_ops += v
+            for n in range(v):
+                when = last + D + 1 + n + Lq
+                end = max(end, when)
+                if op.last:
+                    mc.logits[g * cols + n] = vals[n]
+                    c.o_beats += 1
+            if not op.last:
+                mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, dict(enumerate(vals))))
+                c.act_writes += 1
+            prev_n = v
+    c.busy_cycles += npix * xt.groups * S
+    return end
+
+
+def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
+    """Run one image through the engine.
+
+    Parameters
+    ----------
+    program : Program
+        The compiled program (its ``config`` is the engine's).
+    weights : WeightStream
+        The ``w`` stream in program order.
+    image : array of int
+        Input codes ``[*input_shape]`` of one image (the host sends them as
+        HWC words on ``x``).
+
+    Returns
+    -------
+    EngineRun
+        Logits ``[classes]`` (int64), ``outputs`` (layer name -> codes in the
+        model's shape), per-operation :class:`OpCounters`, stream beats,
+        total cycles and reads/writes per region.
+    """
+    cfg = program.config
+    mc = _Machine(program, weights)
+    xt = program.tensors[program.input]
+    x = np.asarray(image, dtype=np.int64)
+    if x.shape != program.layer_shapes["input"]:
+        raise ValueError(f"image codes must be {list(program.layer_shapes['input'])}, not {list(x.shape)}")
+    if x.size and (x.min() < xt.lo or x.max() > xt.hi):
+        raise ValueError(f"image codes outside the input range {xt.lo}..{xt.hi}")
+    words = to_words(x.reshape(xt.channels, xt.height, xt.width), cfg.cols)
+    # cycles 0 .. n_ops-1: the program; then one x beat (one word write) per cycle
+    mc.mem[xt.region][: words.shape[0]] = words & mc.mask
+    mc.writes[xt.region] += words.shape[0]
+    cycle = program.prog_beats + words.shape[0]
+    outputs = {"input": x}
+    counters = []
+    for op in program.ops:
+        c = OpCounters(name=op.name, op=op.op, unit=op.unit, start=cycle)
+        if op.op == "conv":
+            end = _conv(mc, op, cycle, c)
+        else:
+            end = _vector(mc, op, cycle, c)
+        c.end = end
+        c.cycles = end - cycle + 1
+        counters.append(c)
+        cycle = end + 1
+        t = program.tensors[op.dst]
+        shape = program.layer_shapes[op.name]
+        if op.last:
+            outputs[op.name] = np.array([mc.logits[o] for o in range(t.channels)], dtype=np.int64).reshape(shape)
+        else:
+            raw = mc.mem[t.region][: t.words].copy()
+            if t.signed:
+                top = 1 << (cfg.act_bits - 1)
+                raw = np.where(raw >= top, raw - (1 << cfg.act_bits), raw)
+            outputs[op.name] = from_words(raw, t.channels, t.height, t.width).reshape(shape)
+    if mc.wpos != weights.words.shape[0] or mc.ppos != len(weights.params):
+        raise ValueError(
+            f"the weight stream has {weights.beats} beats but the program consumed "
+            f"{mc.wpos + mc.ppos}")
+    for alias, s in program.aliases.items():
+        outputs[alias] = outputs[s].reshape(program.layer_shapes[alias])
+    logits_name = program.output
+    logits = outputs[logits_name].reshape(-1)
+    return EngineRun(logits=logits, outputs=outputs, ops=counters, prog_beats=program.prog_beats,
+                     x_beats=int(words.shape[0]), total_cycles=cycle, region_reads=mc.reads,
+                     region_writes=mc.writes)
+
