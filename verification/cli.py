@@ -15,7 +15,8 @@ index among the compute layers, or its name) and skips the network.
 Writes ``OUT/verify.json`` (one object per test: ``name``, ``simulator``,
 ``passed``, ``cycles_measured``, ``cycles_predicted``), the generated designs
 under ``OUT/designs``, each run's log, results and waves (Icarus ``<top>.fst``, Verilator ``dump.vcd``) under
-``OUT/runs/<design>-<sim>``; prints a summary table.  Exit status 1 when any
+``OUT/runs/<design>-<sim>`` (a model name that is not a plain file name is
+made one: never a path); prints a summary table.  Exit status 1 when any
 test fails (or the mutant is not caught).
 """
 
@@ -93,6 +94,7 @@ def _select_layers(model, layer: str | None) -> list[str]:
 def run_verify(args: argparse.Namespace) -> int:
     from quant.artifact import load_int_model
     from verification.meta import load_meta
+    from verification.runner import path_component
     from verification.suite import (
         MATRIX,
         MUTANT,
@@ -141,7 +143,7 @@ def run_verify(args: argparse.Namespace) -> int:
         expect_fail = kw.pop("expect_fail", False)
         for sim in sims:
             ts = time.monotonic()
-            run = run_design(meta, sim, out_dir=out / "runs" / f"{label}-{sim}",
+            run = run_design(meta, sim, out_dir=out / "runs" / path_component(f"{label}-{sim}"),
                              build_root=args.build_dir, seed=args.seed, waves=args.waves, **kw)
             got = report_entries(run, label, expect_fail=expect_fail)
             entries += got

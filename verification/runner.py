@@ -21,6 +21,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -42,6 +43,7 @@ __all__ = [
     "build_dir_for",
     "run_tests",
     "default_build_root",
+    "path_component",
 ]
 
 SIMULATORS = ("icarus", "verilator")
@@ -49,6 +51,25 @@ JOB_ENV = "ADDERHW_VERIFY_JOB"
 TIMESCALE = ("1ns", "1ps")
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-CFLAGS", "-O1")
 ICARUS_ARGS: tuple[str, ...] = ()
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def path_component(text: str) -> str:
+    """``text`` made safe as one file name: never a path, ``..``, hidden or empty.
+
+    Characters outside ``[A-Za-z0-9_.-]`` become ``_`` and leading dots are
+    dropped; when that changed anything, a short digest of the original is
+    appended so that two different names stay apart.  Names from input files
+    (a model's ``name``, a design's Verilog file name) go through this
+    before they become part of a path.
+    """
+    text = str(text)
+    safe = _SAFE.sub("_", text).lstrip(".")[:80]
+    if safe != text or not safe:
+        safe = f"{safe or 'unnamed'}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+    return safe
 
 
 def default_build_root() -> Path:
@@ -229,7 +250,7 @@ def build(design: Design, sim: str, *, waves: bool = False, build_root: Path | N
             if bdir.exists():
                 shutil.rmtree(bdir)
             bdir.mkdir(parents=True)
-            src = bdir / design.verilog.name
+            src = bdir / path_component(design.verilog.name)
             shutil.copyfile(design.verilog, src)  # the cache owns its own copy
             log = bdir / "build.log"
             runner = get_runner(sim)
