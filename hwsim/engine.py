@@ -1,0 +1,281 @@
+"""The network engine's exact cycle and access model (dataflow ``cp``, DESIGN §4b).
+
+Predicts, per operation and in closed form from an ``IntModel`` and an
+:class:`~hwsim.engine_config.EngineConfig` (no simulation), the cycle count
+and every counter the engine exposes: activation-memory reads and writes,
+weight-buffer reads and writes, ``w`` and ``o`` stream beats, requant
+outputs, busy cycles of the unit that runs the operation.  The RTL and its
+numpy reference (:mod:`rtl.engine.reference`) must produce the same numbers.
+
+The cycle contract
+------------------
+Cycle 0 is the cycle of the first ``prog`` beat.  "In cycle n" means the
+event (a handshake, a memory access, a register load) takes effect at the
+clock edge that ends cycle n.  No back-pressure: the host offers a beat on
+every input stream in every cycle and ``o`` is always ready.  ``D`` is
+``config.step_latency``, ``D_v`` ``config.vector_latency``, ``L_q``
+``config.requant_latency``.
+
+1. **Program and image.**  The ``prog`` beats (one descriptor per
+   operation) fire in cycles ``0 .. n_ops-1``; then the ``x`` beats, one HWC
+   word of the image per cycle, each written into the input's region in the
+   cycle it fires.  Operation 0 starts the cycle after the last ``x`` beat;
+   every later operation starts the cycle after the previous one's last
+   event (its last memory write or ``o`` beat).  The run ends with the last
+   ``o`` beat; ``total_cycles`` is that cycle + 1.  An operation's
+   ``cycles`` is its last event's cycle - its first cycle + 1.
+2. **Conv tiles** (conv, linear; ``rows_u`` = ``rows`` or ``mult_rows``).
+   Tiles of ``rows_u`` output channels run in order.  A tile first takes its
+   ``S = kh*kw*G`` weight words and then its ``n_p``
+   (:meth:`EngineConfig.param_beats`) parameter beats on ``w``, one beat per
+   cycle, each weight word written into the weight buffer; tile 0 starts
+   loading in the operation's first cycle, tile ``t > 0`` in the cycle after
+   tile ``t-1``'s last step.  The parameter bank is double-buffered, so a
+   load never waits for the previous tile's drain.
+3. **Steps.**  The cycle after its last ``w`` beat the tile issues steps, one
+   per cycle: for each output pixel (raster order) its ``S`` steps in order
+   ``(i, j, g)``.  A step reads weight word ``s`` and the activation word of
+   its window position, or, at a padded position, nothing (the pad word).
+   The last step of a pixel hands the pixel's ``rows_t`` sums to the shadow
+   register ``D`` cycles after its issue, and may issue only ``rows_t``
+   cycles or more after the previous pixel's last step (the shadow's
+   previous contents must have drained, rule 4), so with ``l`` the cycle of
+   a pixel's last step::
+
+       l(t, 0)   = first_issue(t) + S - 1        (and >= l(t-1, P-1) + rows_{t-1})
+       l(t, p+1) = l(t, p) + max(S, rows_t)
+
+4. **Requant drain.**  The shared requant unit reads shadow entry ``r``
+   (output channel ``o0 + r``) in cycle ``l + D + 1 + r`` and its output is
+   ready ``L_q`` cycles later; the writer gathers outputs into a word and
+   writes it (with lane enables: the channels it carries, and in the word of
+   the tensor's last channel the cleared lanes beyond it) in the cycle of the
+   last output that goes into that word, i.e. at channel ``o`` with
+   ``o % cols == cols - 1`` or the tile's last row.  The last operation's
+   outputs are not written: each is an ``o`` beat in its cycle.
+5. **Vector operations** (pools, add) work on items ``(pixel, g)`` in order,
+   with ``S = kh*kw`` steps (pools; one read per in-bounds position, none at
+   padding) or ``S = 1`` (add: one read of each input, in two regions, in the
+   same cycle).  The item's value (lane max, lane sums, or the two words)
+   enters the shadow ``D_v`` cycles after its last step.  Max pool writes
+   the word the cycle after (``l + D_v + 1``), one entry; average pool and
+   add requantise the item's ``v = min(cols, C - g*cols)`` lanes one per
+   cycle as in rule 4 (lane ``n`` read in ``l + D_v + 1 + n``, ready ``L_q``
+   later) and write the word with the last lane.  An item's last step waits
+   for the previous item's ``v`` entries (1 for max pool) to drain, as in
+   rule 3: ``l(j+1) = l(j) + max(S, n_j)``.
+
+Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
+tile has ``rows_T = O - (T-1)R`` rows): the last step of a conv is at
+``a + n_load + S - 1 + sum_{t<T-1}((P-1) max(S, rows_t) + max(n_load + S, rows_t))
++ (P-1) max(S, rows_T)`` and its last event ``D + rows_T + L_q`` later; a
+vector op's last step is at ``a + S - 1 + P sum_g max(S, n_g) - max(S, n_G)``.
+
+Memory reads of a windowed operation are ``G * (sum_i rows_in(i)) * (sum_j
+cols_in(j))`` per tile, where ``rows_in(i)`` counts the output rows whose
+kernel row ``i`` falls inside the input (padding reads nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.engine_config import EngineConfig
+from quant.artifact import IntModel
+from quant.intops import conv_out_size, pe_of
+
+__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "COUNTER_NAMES", "in_bounds"]
+
+#: Name of the dataflow this module models.
+DATAFLOW = "cp"
+
+#: Per-operation counters (the RTL's and :mod:`rtl.engine.reference`'s).
+COUNTER_NAMES = (
+    "cycles",
+    "busy_cycles",
+    "act_reads",
+    "act_writes",
+    "wbuf_reads",
+    "wbuf_writes",
+    "w_beats",
+    "o_beats",
+    "requant_ops",
+)
+
+
+def in_bounds(size: int, kernel: int, stride: int, padding: int) -> int:
+    """``sum_i #{o : 0 <= o*stride - padding + i < size}`` over kernel offsets ``i``."""
+    n = conv_out_size(size, kernel, stride, padding)
+    total = 0
+    for i in range(kernel):
+        lo = max(0, -(-(padding - i) // stride))  # ceil((padding - i) / stride)
+        hi = min(n - 1, (size - 1 + padding - i) // stride)
+        total += max(0, hi - lo + 1)
+    return total
+
+
+@dataclass(frozen=True)
+class EngineLayer:
+    """Predicted numbers of one engine operation (one model layer; flatten has none)."""
+
+    name: str
+    op: str
+    unit: str
+    start: int
+    end: int
+    cycles: int
+    busy_cycles: int
+    act_reads: int
+    act_writes: int
+    wbuf_reads: int
+    wbuf_writes: int
+    w_beats: int
+    o_beats: int
+    requant_ops: int
+
+    @property
+    def util(self) -> float:
+        """Busy fraction of the operation's unit over the operation's cycles."""
+        return self.busy_cycles / self.cycles
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in COUNTER_NAMES}
+
+
+@dataclass(frozen=True)
+class EngineEstimate:
+    """Every operation's numbers and the run's totals."""
+
+    layers: tuple
+    prog_beats: int
+    x_beats: int
+    total_cycles: int
+    config: EngineConfig
+
+    def totals(self) -> dict:
+        out = {k: sum(getattr(l, k) for l in self.layers) for k in COUNTER_NAMES if k != "cycles"}
+        out.update(cycles=self.total_cycles, prog_beats=self.prog_beats, x_beats=self.x_beats)
+        return out
+
+    def layer(self, name: str) -> EngineLayer:
+        for l in self.layers:
+            if l.name == name:
+                return l
+        raise KeyError(f"no engine operation named {name!r}")
+
+    @property
+    def latency_us(self) -> float:
+        return self.total_cycles / self.config.clock_mhz
+
+
+class EngineModel:
+    """Dataflow ``cp``: the network engine (module docstring for the contract).
+
+    Parameters
+    ----------
+    config : EngineConfig
+        The engine.  Predictions hold for models :func:`rtl.engine.program.compile_model`
+        accepts for this config (this class does not repeat its refusals).
+    """
+
+    dataflow = DATAFLOW
+
+    def __init__(self, config: EngineConfig):
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        self.config = config
+
+    def estimate(self, model: IntModel) -> EngineEstimate:
+        """Per-operation cycles and counters of one image through ``model``."""
+        cfg = self.config
+        cols = cfg.cols
+        shape = model.input_shape
+        geo = {"input": (shape[1], shape[2], shape[0]) if len(shape) == 3 else (1, 1, shape[0])}
+        alias: dict = {}
+        ops = []
+        for layer in model.layers:
+            if layer.kind == "flatten":
+                alias[layer.name] = alias.get(layer.inputs[0], layer.inputs[0])
+                continue
+            srcs = [alias.get(s, s) for s in layer.inputs]
+            ops.append((layer, srcs))
+            h, w, c = geo[srcs[0]]
+            if pe_of(layer.kind) and layer.kind.endswith("linear"):
+                geo[layer.name] = (1, 1, layer.out_channels)
+            elif len(layer.out_shape) == 3:
+                geo[layer.name] = (layer.out_shape[1], layer.out_shape[2], layer.out_shape[0])
+            else:
+                geo[layer.name] = (1, 1, layer.out_shape[0])
+        x_beats = geo["input"][0] * geo["input"][1] * -(-geo["input"][2] // cols)
+        start = len(ops) + x_beats
+        out = []
+        for i, (layer, srcs) in enumerate(ops):
+            last = i == len(ops) - 1
+            if pe_of(layer.kind):
+                est = self._conv(layer, geo[srcs[0]], geo[layer.name], start, last)
+            else:
+                est = self._vector(layer, geo[srcs[0]], start, last)
+            out.append(est)
+            start = est.end + 1
+        return EngineEstimate(layers=tuple(out), prog_beats=len(ops), x_beats=x_beats,
+                              total_cycles=start, config=cfg)
+
+    def _conv(self, layer, src, dst, a: int, last: bool) -> EngineLayer:
+        cfg = self.config
+        cols = cfg.cols
+        h, w, c = src
+        oh, ow, o = dst
+        g = -(-c // cols)
+        if layer.kind.endswith("linear"):
+            kh, kw, stride, pad = h, w, 1, 0
+        else:
+            (kh, kw), stride, pad = layer.kernel, layer.stride, layer.padding
+        pe = pe_of(layer.kind)
+        if pe == "adder" or cfg.pe == "mult":
+            unit, rows = pe, cfg.rows
+        else:
+            unit, rows = "mult", cfg.mult_rows
+        S = kh * kw * g
+        P = oh * ow
+        T = -(-o // rows)
+        n_p = cfg.param_beats(layer.requant.mode, rows)
+        n_load = S + n_p
+        r_last = o - (T - 1) * rows
+        full = T - 1  # tiles with `rows` rows before the last one
+        l_end = (a + n_load + S - 1 + full * ((P - 1) * max(S, rows) + max(n_load + S, rows))
+                 + (P - 1) * max(S, r_last))
+        end = l_end + cfg.step_latency + r_last + cfg.requant_latency
+        reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
+        words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
+        return EngineLayer(
+            name=layer.name, op="conv", unit=unit, start=a, end=end, cycles=end - a + 1,
+            busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
+            wbuf_reads=T * P * S, wbuf_writes=T * S, w_beats=T * n_load, o_beats=o * P if last else 0,
+            requant_ops=o * P)
+
+    def _vector(self, layer, src, a: int, last: bool) -> EngineLayer:
+        cfg = self.config
+        cols = cfg.cols
+        h, w, c = src
+        g = -(-c // cols)
+        lanes = [min(cols, c - k * cols) for k in range(g)]
+        if layer.kind == "add":
+            S, P = 1, h * w
+            reads = 2 * P * g
+        else:
+            (kh, kw), stride, pad = layer.kernel, layer.stride, layer.padding
+            S = kh * kw
+            P = conv_out_size(h, kh, stride, pad) * conv_out_size(w, kw, stride, pad)
+            reads = g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
+        entries = [1] * g if layer.kind == "maxpool" else lanes
+        l_end = a + S - 1 + P * sum(max(S, n) for n in entries) - max(S, entries[-1])
+        if layer.kind == "maxpool":
+            end = l_end + cfg.vector_latency + 1
+            rq = 0
+        else:
+            end = l_end + cfg.vector_latency + entries[-1] + cfg.requant_latency
+            rq = P * c
+        return EngineLayer(
+            name=layer.name, op=layer.kind, unit="vector", start=a, end=end, cycles=end - a + 1,
+            busy_cycles=P * g * S, act_reads=reads, act_writes=0 if last else P * g, wbuf_reads=0,
+            wbuf_writes=0, w_beats=0, o_beats=P * c if last else 0, requant_ops=rq)

@@ -1,0 +1,110 @@
+"""hwsim's closed-form engine model (dataflow cp) equals the engine reference's counters exactly."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hwsim.engine import COUNTER_NAMES, EngineModel, in_bounds
+from hwsim.engine_config import EngineConfig
+from quant.intops import conv_out_size
+from rtl.engine.program import compile_model
+from rtl.engine.reference import COUNTER_NAMES as REF_COUNTERS
+from rtl.engine.reference import run_engine
+from rtl.engine.samples import small_model
+
+
+def _compare(model, cfg, rng):
+    cm = compile_model(model, cfg)
+    spec = model.input
+    run = run_engine(cm.program, cm.weights, rng.integers(spec.lo, spec.hi + 1, size=model.input_shape))
+    est = EngineModel(cfg).estimate(model)
+    assert [l.name for l in est.layers] == [c.name for c in run.ops]
+    for got, want in zip(est.layers, run.ops):
+        assert (got.op, got.unit, got.start, got.end) == (want.op, want.unit, want.start, want.end), got.name
+        assert got.as_dict() == want.as_dict(), got.name
+    assert est.totals() == run.totals()
+    return est
+
+
+def test_counter_names_match_the_reference():
+    assert COUNTER_NAMES == REF_COUNTERS
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding", [(7, 3, 1, 1), (8, 3, 2, 1), (5, 5, 1, 2), (9, 2, 3, 1), (4, 4, 1, 0)])
+def test_in_bounds_counts_every_window_position(size, kernel, stride, padding):
+    n = conv_out_size(size, kernel, stride, padding)
+    brute = sum(1 for o in range(n) for i in range(kernel) if 0 <= o * stride - padding + i < size)
+    assert in_bounds(size, kernel, stride, padding) == brute
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_random_models_counters_exact(data):
+    bits = data.draw(st.integers(4, 8))
+    k1 = data.draw(st.integers(1, 3))
+    p1 = data.draw(st.integers(0, k1 // 2))
+    h, w = data.draw(st.integers(max(k1, 2), 7)), data.draw(st.integers(max(k1, 2), 7))
+    rows = data.draw(st.integers(1, 6))
+    seed = data.draw(st.integers(0, 2**31 - 1))
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = small_model(rng, c0=data.draw(st.integers(1, 3)), h=h, w=w, c1=data.draw(st.integers(1, 7)),
+                        k1=k1, s1=data.draw(st.integers(1, 2)), p1=p1, bits=bits,
+                        stem=data.draw(st.sampled_from(["adder_conv", "conv"])),
+                        mode=data.draw(st.sampled_from(["fixed", "threshold"])),
+                        pool=data.draw(st.sampled_from(["maxpool", "avgpool"])), pool_pad=1,
+                        head=data.draw(st.sampled_from(["adder_linear", "linear"])),
+                        classes=data.draw(st.integers(1, 6)))
+    cfg = EngineConfig(rows=rows, cols=data.draw(st.integers(1, 6)), mult_rows=data.draw(st.integers(1, rows)),
+                       bits=8, requant=("fixed", "threshold") if data.draw(st.booleans()) else ("fixed",),
+                       act_words=(512, 512, 512), weight_words=512)
+    if model.layer("conv").requant.mode == "threshold":
+        cfg = cfg.replace(requant=("fixed", "threshold"))
+    _compare(model, cfg, rng)
+
+
+@pytest.fixture(scope="module")
+def hw_models():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("hwsim_conftest", Path(__file__).parent / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("rows, cols", [(4, 4), (8, 8)])
+def test_lenet_counters_exact(hw_models, rows, cols):
+    seed = 1234
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = hw_models.random_lenet(rng)
+    cfg = EngineConfig(rows=rows, cols=cols, act_words=(1568, 1568), weight_words=100)
+    _compare(model, cfg, rng)
+
+
+def test_resnet20_counters_exact_and_utilisation(hw_models):
+    seed = 2020
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = hw_models.random_resnet20(rng)
+    cfg = EngineConfig(rows=8, cols=8, mult_rows=4, act_words=(2048, 2048, 2048), weight_words=72)
+    est = _compare(model, cfg, rng)
+    three = [l for l in model.layers if l.kind == "adder_conv" and l.kernel == (3, 3)]
+    assert min(est.layer(l.name).util for l in three) >= 0.95
+
+
+def test_resnet20_at_4x4_meets_utilisation(hw_models):
+    """Closed form only (no reference run): ResNet-20's 3x3 layers at 4x4 keep the array >= 95 % busy."""
+    model = hw_models.random_resnet20(np.random.default_rng(7))
+    est = EngineModel(EngineConfig(rows=4, cols=4, mult_rows=2, act_words=(4096,) * 3)).estimate(model)
+    three = [l for l in model.layers if l.kind == "adder_conv" and l.kernel == (3, 3)]
+    assert min(est.layer(l.name).util for l in three) >= 0.95
+    assert est.total_cycles == sum(l.cycles for l in est.layers) + est.prog_beats + est.x_beats
+
+
+def test_refuses_a_foreign_config():
+    with pytest.raises(ValueError, match="config must be an EngineConfig, not dict"):
+        EngineModel({"rows": 1})
