@@ -177,7 +177,8 @@ def quantize_to_dir(ck, calib, evalset, cfg, out_dir: Path, *, source: dict, nam
     from quant.artifact import save_int_model
     from quant.intops import dequantize
     from quant.opcount import count_int_layer
-    from quant.quantize import float_logits, float_node_outputs, quantize_model, trace
+    from quant.calibrate import float_logits, float_node_outputs, trace
+    from quant.quantize import quantize_model
 
     mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
     t0 = time.perf_counter()
@@ -399,7 +400,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
         from quant.checkpoint import load
         from quant.datasets import CLASS_NAMES
-        from quant.quantize import float_logits
+        from quant.calibrate import float_logits
 
         torch.set_num_threads(min(2, torch.get_num_threads()))
         ck = load(src, model=args.model_name, dataset=args.dataset)

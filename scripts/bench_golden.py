@@ -27,7 +27,8 @@ from quant.checkpoint import load
 from quant.datasets import NORMALIZATION, load_dataset
 from quant.fakequant import FakeQuantModel
 from quant.models import resnet20
-from quant.quantize import QuantConfig, float_logits, quantize_model, recalibrate_bn, synthetic_images
+from quant.calibrate import float_logits, recalibrate_bn, synthetic_images
+from quant.quantize import QuantConfig, quantize_model
 
 __all__ = ["main"]
 

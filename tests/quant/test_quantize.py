@@ -16,7 +16,8 @@ from quant.checkpoint import save
 from quant.datasets import NORMALIZATION, load_dataset
 from quant.intops import exact_clamp, fixed_point_params, requant_fixed
 from quant.models import lenet5_bn
-from quant.quantize import QuantConfig, quantize_model, recalibrate_bn
+from quant.calibrate import recalibrate_bn
+from quant.quantize import QuantConfig, quantize_model
 from scripts.cli import main
 
 SEED = 99
