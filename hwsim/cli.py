@@ -41,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="energy/area table: 45nm, 40nm, fpga:SYNTH.json or a TOML file (default: 45nm)")
     p.add_argument("--cpu-mult-cycles", type=int, default=4, help="CPU model: cycles per multiply (4)")
     p.add_argument("--cpu-add-cycles", type=int, default=2, help="CPU model: cycles per add (2)")
-    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR",
+                   help="output folder (built atomically; an existing one is replaced only when it is an "
+                   "earlier estimate's output)")
+    p.add_argument("--force", action="store_true", help="replace OUT_DIR even if it is not an earlier estimate")
     p.set_defaults(func=_run)
 
 
@@ -98,8 +101,22 @@ def resolve_table(spec: str):
 
 
 def run_estimate(input_path: str, out_dir: str, *, preset: str = "default", table: str = "45nm",
-                 sweep_items=None, mult_cycles: int = 4, add_cycles: int = 2) -> dict:
-    """The whole ``estimate`` command; returns the summary dict (also written to ``summary.json``)."""
+                 sweep_items=None, mult_cycles: int = 4, add_cycles: int = 2, force: bool = False) -> dict:
+    """The whole ``estimate`` command; returns the summary dict (also written to ``summary.json``).
+
+    ``out_dir`` is built in a temporary folder and renamed into place
+    (:func:`quant.files.staged_dir`); it is checked before any work: an
+    existing folder is replaced only when it is an earlier estimate's output
+    (or with ``force``), and never when it holds the input.
+    """
+    from quant.files import staged_dir
+
+    with staged_dir(out_dir, command="estimate", inputs=[input_path], force=force) as tmp:
+        return _estimate_into(input_path, tmp, preset=preset, table=table, sweep_items=sweep_items,
+                              mult_cycles=mult_cycles, add_cycles=add_cycles)
+
+
+def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycles, add_cycles) -> dict:
     from hwsim.cpu import CpuLatency
     from hwsim.estimate import estimate, parse_sweep, sweep
     from hwsim.preset_files import config_for_layers, load_preset
@@ -118,7 +135,7 @@ def run_estimate(input_path: str, out_dir: str, *, preset: str = "default", tabl
 
 def _run(args: argparse.Namespace) -> int:
     s = run_estimate(args.input, args.out, preset=args.preset, table=args.table, sweep_items=args.sweep,
-                     mult_cycles=args.cpu_mult_cycles, add_cycles=args.cpu_add_cycles)
+                     mult_cycles=args.cpu_mult_cycles, add_cycles=args.cpu_add_cycles, force=args.force)
     unit = s["table"]["area_unit"]
     ops = s["op_counts"]
     cpu = s["cpu_latency_model"]

@@ -6,8 +6,11 @@ import it.  This module is the one place where adderhw
 * writes a file atomically (:func:`atomic_write_bytes`, :func:`atomic_write_text`:
   a temporary file in the same folder, then ``os.replace``);
 * builds an output folder atomically (:func:`staged_dir`: a temporary
-  sibling folder ``.<name>.tmp.*`` renamed into place on success and removed
-  on failure; :func:`commit_dir` does the swap);
+  sibling folder ``.<name>.tmp.<pid>.*`` renamed into place on success and
+  removed on failure; :func:`commit_dir` does the swap), and decides whether
+  an existing folder may be replaced (:func:`check_output_dir`): only when it
+  is empty or holds the marker :data:`MARKER` of the same command, and never
+  when it contains one of the command's inputs;
 * hashes files (:func:`sha256_file`, :func:`sha256_tree`);
 * looks up the versions of installed distributions (:func:`dist_version`,
   :func:`dist_versions`).
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -28,6 +32,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "staged_dir",
+    "check_output_dir",
+    "clean_stale",
+    "MARKER",
     "make_staging_dir",
     "commit_dir",
     "sha256_file",
@@ -74,11 +81,81 @@ def atomic_write_text(path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def make_staging_dir(out) -> Path:
-    """A new empty folder ``.<name>.tmp.*`` beside ``out`` (parents created)."""
+#: Written into every output folder an adderhw command builds: ``{"command": NAME}``.
+MARKER = ".adderhw-output"
+
+
+def _out_path(out) -> Path:
+    if str(out) == "" or Path(out).name in ("", ".", ".."):
+        raise ValueError(f"output folder {str(out)!r} must name a folder (not empty, '.' or '..')")
+    return Path(out)
+
+
+def _marker_command(folder: Path) -> str | None:
+    try:
+        rec = json.loads((folder / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return rec.get("command") if isinstance(rec, dict) else None
+
+
+def check_output_dir(out, *, command: str, inputs=(), force: bool = False) -> Path:
+    """Check that the folder ``out`` may be (re)built by ``command``; return it as a Path.
+
+    Refused (``ValueError``, one line): a path that names no folder; an
+    existing file; a folder that is, or contains, one of ``inputs``; a
+    non-empty folder that is not this command's earlier output (no
+    :data:`MARKER` naming ``command``), unless ``force``.
+    """
+    out = _out_path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} exists and is not a folder")
+    real = out.resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        ri = Path(inp).resolve()
+        if ri == real or real in ri.parents:
+            raise ValueError(f"output folder {out} contains the input {inp}: choose another output folder")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        have = _marker_command(out)
+        if have != command:
+            what = f"the output of adderhw {have}" if have else "not the output of an earlier adderhw " + command
+            raise ValueError(f"output folder {out} is not empty and is {what}: choose another folder "
+                             "(or --force to replace it)")
+    return out
+
+
+def clean_stale(out) -> None:
+    """Remove ``.<name>.tmp.<pid>.*`` / ``.<name>.old.<pid>.*`` folders beside ``out`` whose process is gone."""
     out = Path(out)
+    if not out.parent.is_dir():
+        return
+    for kind in ("tmp", "old"):
+        for p in out.parent.glob(f".{out.name}.{kind}.*"):
+            pid = p.name[len(f".{out.name}.{kind}."):].split(".")[0]
+            if pid.isdigit() and _alive(int(pid)):
+                continue
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_staging_dir(out) -> Path:
+    """A new empty folder ``.<name>.tmp.<pid>.*`` beside ``out`` (parents created)."""
+    out = _out_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.{os.getpid()}.", dir=out.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
 
@@ -94,7 +171,7 @@ def commit_dir(tmp, out) -> None:
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"{out} exists and is not a folder")
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.{os.getpid()}.", dir=out.parent))
         os.replace(out, old / "x")
     os.replace(tmp, out)
     if old is not None:
@@ -102,19 +179,29 @@ def commit_dir(tmp, out) -> None:
 
 
 @contextlib.contextmanager
-def staged_dir(out) -> Iterator[Path]:
+def staged_dir(out, *, command: str | None = None, inputs=(), force: bool = False) -> Iterator[Path]:
     """Build the folder ``out`` atomically.
 
     Yields an empty temporary sibling folder; when the block finishes, it
     replaces ``out`` (:func:`commit_dir`); when the block raises (or is
     interrupted), it is removed and ``out`` stays as it was::
 
-        with staged_dir(out) as tmp:
+        with staged_dir(out, command="estimate", inputs=[model_dir]) as tmp:
             (tmp / "report.json").write_text(...)
+
+    With ``command``, ``out`` is first checked by :func:`check_output_dir`
+    (before any work is done) and the finished folder carries the
+    :data:`MARKER` of ``command``.  Temporary folders of killed runs beside
+    ``out`` are removed first (:func:`clean_stale`).
     """
+    if command is not None:
+        check_output_dir(out, command=command, inputs=inputs, force=force)
+    clean_stale(out)
     tmp = make_staging_dir(out)
     try:
         yield tmp
+        if command is not None:
+            (tmp / MARKER).write_text(json.dumps({"command": command}) + "\n")
         commit_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

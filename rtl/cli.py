@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 __all__ = ["register"]
 
@@ -46,7 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("verilog", metavar="VERILOG", help="a <name>.v written by adderhw generate")
     s.add_argument("--target", choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
                    default="ice40-hx8k", help="device (default ice40-hx8k)")
-    s.add_argument("-o", "--out", required=True, metavar="SYNTH_DIR", help="output folder")
+    s.add_argument("-o", "--out", required=True, metavar="SYNTH_DIR",
+                   help="output folder (built atomically; an existing one is replaced only when it is an "
+                   "earlier synth's output)")
+    s.add_argument("--force", action="store_true", help="replace SYNTH_DIR even if it is not an earlier synth")
     s.add_argument("--compare", action="store_true",
                    help="synthesize the adder and the multiplier variant and print a table")
     s.add_argument("--dsp", action="store_true", help="allow DSP inference (ice40-up5k, ecp5-25k)")
@@ -69,18 +73,24 @@ def _run_generate(args: argparse.Namespace) -> int:
 
 
 def _run_synth(args: argparse.Namespace) -> int:
+    """SYNTH_DIR is built in a temporary folder beside it and renamed at the end, so a
+    failed or interrupted synthesis leaves the previous SYNTH_DIR as it was."""
+    from quant.files import staged_dir
     from rtl.synth import compare, format_table, synthesize
 
+    if args.compare and args.dsp:
+        raise ValueError("--compare already adds the DSP variants where the target has "
+                         "DSP blocks: drop --dsp")
+    inputs = [args.verilog, str(Path(args.verilog).with_suffix(".json"))]
+    with staged_dir(args.out, command="synth", inputs=inputs, force=args.force) as tmp:
+        if args.compare:
+            results = compare(args.verilog, tmp, target=args.target, freq_mhz=args.freq, seed=args.seed)
+        else:
+            result = synthesize(args.verilog, tmp, target=args.target, dsp=args.dsp,
+                                freq_mhz=args.freq, seed=args.seed)
     if args.compare:
-        if args.dsp:
-            raise ValueError("--compare already adds the DSP variants where the target has "
-                             "DSP blocks: drop --dsp")
-        results = compare(args.verilog, args.out, target=args.target, freq_mhz=args.freq,
-                          seed=args.seed)
         print(format_table(results))
         return 0
-    result = synthesize(args.verilog, args.out, target=args.target, dsp=args.dsp,
-                        freq_mhz=args.freq, seed=args.seed)
     print(format_table([result]))
     if result.get("fits") is False:
         print(f"note: the design does not fit {args.target}: {result['pnr_error']}")

@@ -23,12 +23,13 @@ Output layout (``OUT_DIR``)::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from quant.files import atomic_write_bytes, atomic_write_text, dist_version
+from quant.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
 from scripts.steps import OUT, Step, run_step
 
 __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
@@ -53,6 +54,7 @@ class FlowOptions:
     target: str = "ice40-hx8k"
     eval_images: int | None = None
     layer: str | None = None
+    force: bool = False
 
     def __post_init__(self) -> None:
         if not 2 <= self.bits <= 16:
@@ -91,6 +93,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", default=None, metavar="N",
                    help="verify only this compute layer (index or name) instead of every "
                    "layer and the whole network layer by layer")
+    p.add_argument("--force", action="store_true",
+                   help="use OUT_DIR even if it is a non-empty folder that no earlier flow made")
     p.set_defaults(func=_run)
 
 
@@ -98,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     opts = FlowOptions(
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
-        eval_images=args.eval_images, layer=args.layer,
+        eval_images=args.eval_images, layer=args.layer, force=args.force,
     )
     run_flow(opts)
     return 0
@@ -210,7 +214,10 @@ def run_flow(opts: FlowOptions) -> Path:
     """Run every step (reusing finished ones); return the path of ``report.md``."""
     if not opts.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
+    # OUT_DIR holds the steps' folders; it may be an earlier flow's (reused step by step) or new
+    check_output_dir(opts.out, command="flow", inputs=[opts.checkpoint], force=opts.force)
     opts.out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(opts.out / MARKER, json.dumps({"command": "flow"}) + "\n")
     version = f"{dist_version('adderhw', '0+unknown')}+flow{FLOW_FORMAT}"
     steps = build_steps(opts)
     t0 = time.perf_counter()

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quant.files import sha256_tree, staged_dir
+from quant.files import clean_stale, sha256_tree, staged_dir
 
 __all__ = ["Step", "StepResult", "OUT", "STAMP", "run_step", "outputs_digest"]
 
@@ -98,15 +97,6 @@ class StepResult:
     rerun_reason: str = ""
 
 
-def _clean_stale(out: Path) -> None:
-    """Remove ``.<name>.tmp.*`` / ``.<name>.old.*`` folders a killed run left beside ``out``."""
-    if not out.parent.is_dir():
-        return
-    for pattern in (f".{out.name}.tmp.*", f".{out.name}.old.*"):
-        for p in out.parent.glob(pattern):
-            shutil.rmtree(p, ignore_errors=True)
-
-
 def _stamp_state(step: Step, key: str) -> tuple[bool, str]:
     """``(reusable, reason)`` for the folder ``step.out`` and the key ``key``."""
     stamp = step.out / STAMP
@@ -125,7 +115,7 @@ def _stamp_state(step: Step, key: str) -> tuple[bool, str]:
 
 def run_step(step: Step, version: str) -> StepResult:
     """Run ``step`` unless its output folder already holds an intact result for the same key."""
-    _clean_stale(step.out)
+    clean_stale(step.out)
     commands = step.commands()
     key = step.key(version, commands)
     reusable, reason = _stamp_state(step, key)
