@@ -1,4 +1,4 @@
-"""Window address generation of the engine (numpy reference of the address generator).
+"""Window address generation of the engine: the address generator and its numpy reference.
 
 im2col in the engine is pure address generation (DESIGN §4b): for output
 pixel ``p = oy*OW + ox`` and kernel position ``(i, j)`` the input pixel is
@@ -15,10 +15,14 @@ fastest (K order ``(i, j, c)``); a pool issues ``(i, j)`` for one item
 from __future__ import annotations
 
 import numpy as np
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
 
-from quant.intops import conv_out_size
+from quant.intops import check_int, conv_out_size
+from rtl.construct import construction
 
-__all__ = ["PAD", "window_addresses"]
+__all__ = ["PAD", "window_addresses", "addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
 
 #: Address of a padded position (no memory read).
 PAD = -1
@@ -44,3 +48,232 @@ def window_addresses(height: int, width: int, groups: int, kernel, stride: int, 
     addr = np.where(valid[..., None], addr, PAD)
     return addr.reshape(oh * ow, kh, kw, groups)
 
+
+
+# --- the Amaranth address generator -------------------------------------------------
+
+def addrgen_command(height: int, width: int, groups: int, kernel, stride: int, padding: int) -> dict:
+    """The :class:`AddrGen` command (``cmd`` payload) of one pass over every window.
+
+    Besides the sizes it carries the address increments the generator adds
+    (so the hardware has no multiplier): ``step_x = stride*G``, ``step_y =
+    stride*W*G``, ``row_words = W*G`` and the address of window position
+    ``(0, 0)`` of output pixel ``(0, 0)``, ``base0 = -(padding*W + padding)*G``.
+    """
+    kh, kw = kernel
+    oh = conv_out_size(height, kh, stride, padding)
+    ow = conv_out_size(width, kw, stride, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"kernel {kh}x{kw} does not fit the padded input {height}x{width}")
+    return {
+        "height": height, "width": width, "groups": groups, "kh": kh, "kw": kw,
+        "stride": stride, "padding": padding, "out_h": oh, "out_w": ow,
+        "step_x": stride * groups, "step_y": stride * width * groups, "row_words": width * groups,
+        "base0": -(padding * width + padding) * groups,
+    }
+
+
+def addrgen_ref(gen: "AddrGen", commands, *, seed: int | None = None) -> list:
+    """Reference of :class:`AddrGen`: for each command, every step in issue order.
+
+    Each step is ``(addr, s, g, last, end)``: ``addr`` the word address or
+    None at a padded position, ``s`` the step's index within its pixel
+    (``(i*kw + j)*G + g``, the weight word), ``g`` its channel group,
+    ``last`` 1 on a pixel's last step, ``end`` 1 on the command's last step.
+    ``seed`` (the stall pattern of :func:`simulate_addrgen`) does not change
+    the result.
+    """
+    out = []
+    for cmd in commands:
+        a = window_addresses(cmd["height"], cmd["width"], cmd["groups"], (cmd["kh"], cmd["kw"]),
+                             cmd["stride"], cmd["padding"])
+        npix, kh, kw, g = a.shape
+        flat = a.reshape(npix, kh * kw * g)
+        steps = flat.shape[1]
+        for p in range(npix):
+            for s in range(steps):
+                v = int(flat[p, s])
+                last = int(s == steps - 1)
+                out.append((None if v == PAD else v, s, s % g, last, int(last and p == npix - 1)))
+    return out
+
+
+class AddrGen(wiring.Component):
+    """Window address generator: one step (word address or pad) per cycle.
+
+    Parameters
+    ----------
+    addr_bits : int
+        Width of a word address (the deepest region's ``depth.bit_length()``).
+    dim_bits : int
+        Width of the sizes (height, width, groups, kernel, stride, padding,
+        output sizes), 1..16.
+
+    Notes
+    -----
+    Ports: ``cmd`` (In stream, :attr:`cmd_layout`, one beat per pass: built
+    by :func:`addrgen_command`), ``o`` (Out stream of ``addr``, ``pad``,
+    ``s``, ``g``, ``last``, ``end``; ``addr`` is meaningless when ``pad``).
+    The step order is :func:`window_addresses`' ``(pixel, i, j, g)``.
+
+    Latency: :attr:`latency` = 1 cycle from the ``cmd`` handshake to the first
+    ``o`` beat.  Throughput: one step per cycle; ``o`` back-pressure holds the
+    step; ``cmd.ready`` is high while no pass is in progress (and in the cycle
+    of a pass's last step, so passes run back to back).  The address is three
+    adders from registers (no multiplier).
+    """
+
+    def __init__(self, *, addr_bits: int, dim_bits: int = 12):
+        with construction(self):
+            check_int("addr_bits", addr_bits, 1, 32)
+            check_int("dim_bits", dim_bits, 1, 16)
+        self.addr_bits = addr_bits
+        self.dim_bits = dim_bits
+        self.latency = 1
+        wide = signed(addr_bits + dim_bits + 2)
+        d = unsigned(dim_bits)
+        self.cmd_layout = data.StructLayout({
+            "height": d, "width": d, "groups": d, "kh": d, "kw": d, "stride": d, "padding": d,
+            "out_h": d, "out_w": d, "step_x": unsigned(addr_bits + 1), "step_y": unsigned(addr_bits + 1),
+            "row_words": unsigned(addr_bits + 1), "base0": wide,
+        })
+        self.o_layout = data.StructLayout({
+            "addr": unsigned(addr_bits), "pad": 1, "s": unsigned(2 * dim_bits + dim_bits),
+            "g": d, "last": 1, "end": 1,
+        })
+        super().__init__({
+            "cmd": In(stream.Signature(self.cmd_layout)),
+            "o": Out(stream.Signature(self.o_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        c = Signal(self.cmd_layout, reset_less=True)  # the pass in progress
+        dim = unsigned(self.dim_bits)
+        pos = signed(self.dim_bits + 2)
+        wide = self.cmd_layout["base0"].shape
+        oy, ox, i, j, g = (Signal(dim, name=n) for n in ("oy", "ox", "i", "j", "g"))
+        s = Signal(self.o_layout["s"].shape)
+        iy0 = Signal(pos)
+        ix0 = Signal(pos)
+        row_base = Signal(wide)  # address of window (0, 0) at output (oy, 0)
+        pix_base = Signal(wide)  # ... at output (oy, ox)
+        i_off = Signal(wide)
+        j_off = Signal(wide)
+        busy = Signal()
+        iy = Signal(pos)
+        ix = Signal(pos)
+        addr = Signal(wide)
+        last_g = g == c.groups - 1
+        last_j = j == c.kw - 1
+        last_i = i == c.kh - 1
+        last_step = last_g & last_j & last_i
+        last_x = ox == c.out_w - 1
+        last_y = oy == c.out_h - 1
+        fire = self.o.valid & self.o.ready
+        m.d.comb += [
+            iy.eq(iy0 + i),
+            ix.eq(ix0 + j),
+            addr.eq(pix_base + i_off + j_off + g),
+            self.o.valid.eq(busy),
+            self.o.payload.addr.eq(addr[: self.addr_bits]),
+            self.o.payload.pad.eq((iy < 0) | (iy >= c.height) | (ix < 0) | (ix >= c.width)),
+            self.o.payload.s.eq(s),
+            self.o.payload.g.eq(g),
+            self.o.payload.last.eq(last_step),
+            self.o.payload.end.eq(last_step & last_x & last_y),
+            self.cmd.ready.eq(~busy | (fire & last_step & last_x & last_y)),
+        ]
+        with m.If(fire):
+            m.d.sync += s.eq(s + 1)
+            with m.If(~last_g):
+                m.d.sync += g.eq(g + 1)
+            with m.Else():
+                m.d.sync += g.eq(0)
+                with m.If(~last_j):
+                    m.d.sync += [j.eq(j + 1), j_off.eq(j_off + c.groups)]
+                with m.Else():
+                    m.d.sync += [j.eq(0), j_off.eq(0)]
+                    with m.If(~last_i):
+                        m.d.sync += [i.eq(i + 1), i_off.eq(i_off + c.row_words)]
+                    with m.Else():
+                        m.d.sync += [i.eq(0), i_off.eq(0), s.eq(0)]
+                        with m.If(~last_x):
+                            m.d.sync += [ox.eq(ox + 1), ix0.eq(ix0 + c.stride),
+                                         pix_base.eq(pix_base + c.step_x)]
+                        with m.Else():
+                            m.d.sync += [ox.eq(0), ix0.eq(-c.padding),
+                                         pix_base.eq(row_base + c.step_y), row_base.eq(row_base + c.step_y)]
+                            with m.If(~last_y):
+                                m.d.sync += [oy.eq(oy + 1), iy0.eq(iy0 + c.stride)]
+                            with m.Else():
+                                m.d.sync += busy.eq(0)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            p = self.cmd.payload
+            m.d.sync += [
+                c.eq(p), busy.eq(1), oy.eq(0), ox.eq(0), i.eq(0), j.eq(0), g.eq(0), s.eq(0),
+                iy0.eq(-p.padding), ix0.eq(-p.padding), row_base.eq(p.base0), pix_base.eq(p.base0),
+                i_off.eq(0), j_off.eq(0),
+            ]
+        return m
+
+
+def simulate_addrgen(gen: AddrGen, commands, *, seed: int | None = None, reset_at: int | None = None) -> list:
+    """Run ``gen`` in the Amaranth simulator; same arguments and result as :func:`addrgen_ref`.
+
+    With ``seed`` the ``cmd`` valid and ``o`` ready drop at random (seeded).
+    With ``reset_at`` a first, garbage pass is started and the domain is
+    reset ``reset_at`` cycles into it; what follows the reset must be the
+    clean result of ``commands``.
+    """
+    import random
+
+    from amaranth.hdl import ClockDomain
+    from amaranth.sim import Simulator
+
+    rng = random.Random(seed)
+    stall = seed is not None
+    total = len(addrgen_ref(gen, commands))
+    top = Module()
+    top.domains.sync = cd = ClockDomain("sync")
+    top.submodules.dut = gen
+    out: list = []
+
+    def norm(p):
+        return (None if p.pad else int(p.addr), int(p.s), int(p.g), int(p.last), int(p.end))
+
+    async def bench(ctx):
+        if reset_at is not None:
+            junk = addrgen_command(5, 5, 2, (3, 3), 1, 1)
+            ctx.set(gen.cmd.payload, junk)
+            ctx.set(gen.cmd.valid, 1)
+            ctx.set(gen.o.ready, 1)
+            await ctx.tick()
+            ctx.set(gen.cmd.valid, 0)
+            if reset_at:
+                await ctx.tick().repeat(reset_at)
+            ctx.set(cd.rst, 1)
+            await ctx.tick()
+            ctx.set(cd.rst, 0)
+            ctx.set(gen.o.ready, 0)
+        queue = list(commands)
+        while len(out) < total:
+            want_cmd = bool(queue) and not (stall and rng.random() < 0.3)
+            if want_cmd:
+                ctx.set(gen.cmd.payload, queue[0])
+            ctx.set(gen.cmd.valid, int(want_cmd))
+            ready = 0 if (stall and rng.random() < 0.3) else 1
+            ctx.set(gen.o.ready, ready)
+            took_cmd = want_cmd and ctx.get(gen.cmd.ready)
+            if ready and ctx.get(gen.o.valid):
+                out.append(norm(ctx.get(gen.o.payload)))
+            await ctx.tick()
+            if took_cmd:
+                queue.pop(0)
+        ctx.set(gen.cmd.valid, 0)
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return out
