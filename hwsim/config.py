@@ -13,6 +13,7 @@ hardware.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from quant.intops import MAX_BITS, MIN_BITS, PE_KINDS, check_int, acc_bits_for
@@ -24,9 +25,39 @@ __all__ = [
     "acc_bits_for",
     "MIN_BITS",
     "MAX_BITS",
+    "MAX_SIDE",
+    "MAX_PES",
+    "MAX_K",
+    "MAX_BUFFER_KIB",
+    "MAX_CLOCK_MHZ",
+    "MAX_DRAM_BYTES_PER_CYCLE",
 ]
 
 REQUANT_MODES = ("fixed", "threshold")
+
+#: Upper limits of an :class:`ArrayConfig` (refused above, before any work).
+#: ``generate`` elaborates every PE: a 32x32 array takes about 25 s and
+#: 270 MB, and time and memory grow with the PE count, so an array has at
+#: most :data:`MAX_PES` PEs (about 2 minutes and 1 GB) and at most
+#: :data:`MAX_SIDE` rows or columns.
+MAX_SIDE = 256
+MAX_PES = 4096
+#: Longest reduction a tile may have (``acc_bits`` then stays below 64).
+MAX_K = 1 << 20
+#: Largest on-chip buffer, KiB (64 MiB).
+MAX_BUFFER_KIB = 1 << 16
+#: Fastest clock, MHz; widest off-chip port, bytes per cycle.
+MAX_CLOCK_MHZ = 10_000.0
+MAX_DRAM_BYTES_PER_CYCLE = 4096.0
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _at_most(name: str, value, hi) -> None:
+    if value > hi:
+        raise ValueError(f"{name} must be at most {hi}, not {value}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,14 +68,16 @@ class ArrayConfig:
     ----------
     rows, cols : int
         Array shape: row ``r`` computes output channel ``o0 + r``, column ``c``
-        output pixel ``p0 + c``.
+        output pixel ``p0 + c``.  Each at most :data:`MAX_SIDE` (256), and
+        ``rows * cols`` at most :data:`MAX_PES` (4096).
     pe : {"adder", "mult"}
         PE arithmetic: ``acc += |x - w|`` on unsigned operands, or
         ``acc += x * w`` on signed operands.
     bits : int
         Operand width (2..16).
     max_k : int
-        Largest reduction length a tile may have; fixes the accumulator.
+        Largest reduction length a tile may have; fixes the accumulator
+        (at most :data:`MAX_K`, 2**20).
     acc_bits : int or None
         Accumulator width; derived from ``bits`` and ``max_k`` when None, and
         refused when given narrower than that.
@@ -56,11 +89,12 @@ class ArrayConfig:
     out_bits : int or None
         Width of each output value (``bits`` when None); wider for logits.
     clock_mhz : float
-        Clock for latency in seconds.
+        Clock for latency in seconds (at most :data:`MAX_CLOCK_MHZ`).
     weight_buffer_kib, act_buffer_kib, out_buffer_kib : int
-        On-chip buffer sizes.
+        On-chip buffer sizes (each at most :data:`MAX_BUFFER_KIB`, 64 MiB).
     dram_bytes_per_cycle : float
-        Off-chip bandwidth available to the array.
+        Off-chip bandwidth available to the array (at most
+        :data:`MAX_DRAM_BYTES_PER_CYCLE`).
     stream_beats_per_cycle : float
         Fraction of cycles the input streams can supply a beat (1.0: every
         cycle).  Below 1.0 the cycle model inserts stalls.
@@ -85,10 +119,17 @@ class ArrayConfig:
     def __post_init__(self) -> None:
         check_int("rows", self.rows, 1)
         check_int("cols", self.cols, 1)
+        _at_most("rows", self.rows, MAX_SIDE)
+        _at_most("cols", self.cols, MAX_SIDE)
+        if self.rows * self.cols > MAX_PES:
+            raise ValueError(
+                f"rows x cols must be at most {MAX_PES} PEs, not {self.rows}x{self.cols} = {self.rows * self.cols}"
+            )
         if self.pe not in PE_KINDS:
             raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
         check_int("bits", self.bits, MIN_BITS, MAX_BITS)
         check_int("max_k", self.max_k, 1)
+        _at_most("max_k", self.max_k, MAX_K)
         need = acc_bits_for(self.bits, self.max_k, self.pe)
         if self.acc_bits is None:
             object.__setattr__(self, "acc_bits", need)
@@ -108,15 +149,18 @@ class ArrayConfig:
             object.__setattr__(self, "out_bits", self.bits)
         else:
             check_int("out_bits", self.out_bits, self.bits, 32)
-        if not (isinstance(self.clock_mhz, (int, float)) and self.clock_mhz > 0):
+        if not (_is_number(self.clock_mhz) and self.clock_mhz > 0):
             raise ValueError(f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
+        _at_most("clock_mhz", self.clock_mhz, MAX_CLOCK_MHZ)
         for name in ("weight_buffer_kib", "act_buffer_kib", "out_buffer_kib"):
             check_int(name, getattr(self, name), 1)
-        if not self.dram_bytes_per_cycle > 0:
+            _at_most(name, getattr(self, name), MAX_BUFFER_KIB)
+        if not (_is_number(self.dram_bytes_per_cycle) and self.dram_bytes_per_cycle > 0):
             raise ValueError(
                 f"dram_bytes_per_cycle must be positive, not {self.dram_bytes_per_cycle!r}"
             )
-        if not (0 < self.stream_beats_per_cycle <= 1):
+        _at_most("dram_bytes_per_cycle", self.dram_bytes_per_cycle, MAX_DRAM_BYTES_PER_CYCLE)
+        if not (_is_number(self.stream_beats_per_cycle) and 0 < self.stream_beats_per_cycle <= 1):
             raise ValueError(
                 "stream_beats_per_cycle must be in (0, 1], "
                 f"not {self.stream_beats_per_cycle!r}"

@@ -30,7 +30,8 @@ def load_preset(spec: str) -> dict:
     Raises
     ------
     ValueError
-        Unknown preset name, invalid TOML, or keys that are not ArrayConfig fields.
+        Unknown preset name, invalid TOML or not UTF-8, keys that are not
+        ArrayConfig fields, or no ``rows``/``cols``.
     OSError
         A preset path cannot be read.
     """
@@ -39,8 +40,12 @@ def load_preset(spec: str) -> dict:
         where = f"preset {spec}"
     elif spec.endswith(".toml") or os.sep in spec:
         with open(spec, "rb") as fh:
-            text = fh.read().decode()
+            raw = fh.read()
         where = spec
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            raise ValueError(f"{where}: not a UTF-8 TOML file") from None
     else:
         raise ValueError(f"unknown preset {spec!r}: use one of {', '.join(list_presets())} or a .toml file")
     try:
@@ -52,6 +57,9 @@ def load_preset(spec: str) -> dict:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ValueError(f"{where}: unknown array config key(s) {', '.join(unknown)}")
+    missing = [k for k in ("rows", "cols") if k not in data]
+    if missing:
+        raise ValueError(f"{where}: the preset needs {' and '.join(missing)} (ArrayConfig has no default for them)")
     return data
 
 

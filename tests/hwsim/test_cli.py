@@ -62,6 +62,10 @@ def test_estimate_checkpoint(tmp_path, capsys):
         ("rows = 4\ncols = 4\nmax_k = 100\n", [], "layer conv2 has K=150, more than the array's max_k=100"),
         ("rows = 4\ncols = 4\n", ["--table", "3nm"], "unknown energy table '3nm'"),
         ("rows = 4\ncols = 4\n", ["--sweep", "cols=0"], "cols must be a positive integer, not 0"),
+        # issue 17 defect 6: an empty preset was a TypeError traceback
+        ("", [], "p.toml: the preset needs rows and cols (ArrayConfig has no default for them)"),
+        ("rows = 1000\ncols = 4\n", [], "rows must be at most 256, not 1000"),
+        ("rows = 4\ncols = 4\n", ["--sweep", "rows=4,512"], "rows must be at most 256, not 512"),
     ],
 )
 def test_bad_configs_give_one_line_and_exit_1(tmp_path, capsys, topologies, preset, extra, msg):

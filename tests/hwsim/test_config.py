@@ -72,3 +72,32 @@ def test_dict_round_trip_and_unknown_keys():
     assert ArrayConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown array config keys: colz"):
         ArrayConfig.from_dict({"rows": 1, "cols": 1, "colz": 2})
+
+
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        ({"rows": 1000, "cols": 8}, "rows must be at most 256, not 1000"),
+        ({"rows": 8, "cols": 257}, "cols must be at most 256, not 257"),
+        ({"rows": 128, "cols": 64}, "rows x cols must be at most 4096 PEs, not 128x64 = 8192"),
+        ({"rows": 4, "cols": 4, "max_k": (1 << 20) + 1}, "max_k must be at most 1048576, not 1048577"),
+        ({"rows": 4, "cols": 4, "act_buffer_kib": 1 << 17}, "act_buffer_kib must be at most 65536, not 131072"),
+        ({"rows": 4, "cols": 4, "clock_mhz": 1e6}, "clock_mhz must be at most 10000.0, not 1000000.0"),
+        ({"rows": 4, "cols": 4, "clock_mhz": float("inf")}, "clock_mhz must be a positive number, not inf"),
+        ({"rows": 4, "cols": 4, "clock_mhz": True}, "clock_mhz must be a positive number, not True"),
+        ({"rows": 4, "cols": 4, "dram_bytes_per_cycle": float("nan")}, "dram_bytes_per_cycle must be positive, not nan"),
+        ({"rows": 4, "cols": 4, "dram_bytes_per_cycle": 1e9}, "dram_bytes_per_cycle must be at most 4096.0"),
+        ({"rows": 4, "cols": 4, "stream_beats_per_cycle": "1"}, "stream_beats_per_cycle must be in (0, 1], not '1'"),
+    ],
+)
+def test_upper_limits_are_refused(kwargs, msg):
+    """Issue 17 defect 6: ``generate --rows 1000`` grew memory without bound; the config refuses it first."""
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        ArrayConfig(**kwargs)
+
+
+def test_the_largest_allowed_arrays_are_accepted():
+    from hwsim.config import MAX_K, MAX_PES, MAX_SIDE
+
+    assert ArrayConfig(rows=MAX_SIDE, cols=MAX_PES // MAX_SIDE, max_k=MAX_K).acc_bits == 8 + 20
+    assert ArrayConfig(rows=64, cols=64).rows * 64 == MAX_PES

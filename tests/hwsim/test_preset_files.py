@@ -36,3 +36,20 @@ def test_user_preset_and_errors(tmp_path):
         load_preset(str(p))
     with pytest.raises(ValueError, match="unknown preset 'huge'"):
         load_preset("huge")
+
+
+def test_empty_and_partial_presets_name_the_missing_keys(tmp_path):
+    """Issue 17 defect 6: ``--preset empty.toml`` was a TypeError in ArrayConfig."""
+    p = tmp_path / "empty.toml"
+    p.write_text("")
+    with pytest.raises(ValueError, match=f"^{p}: the preset needs rows and cols \\(ArrayConfig has no default for them\\)$"):
+        load_preset(str(p))
+    p.write_text("rows = 4\n")
+    with pytest.raises(ValueError, match="the preset needs cols "):
+        load_preset(str(p))
+    p.write_bytes(b"rows = 4\ncols = \xff\n")
+    with pytest.raises(ValueError, match=f"^{p}: not a UTF-8 TOML file$"):
+        load_preset(str(p))
+    p.write_text("rows = 1000\ncols = 4\n")
+    with pytest.raises(ValueError, match="rows must be at most 256, not 1000"):
+        config_for_layers(load_preset(str(p)), [9])

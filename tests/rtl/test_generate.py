@@ -129,6 +129,10 @@ def test_cli_generate(tmp_path, capsys):
         (["--bits", "17"], "bits must be an integer in 2..16, not 17"),
         (["--requant", "threshold", "--bits", "9"], "bits must be at most 8 in threshold mode"),
         (["--max-k", "0"], "max_k must be a positive integer, not 0"),
+        # issue 17 defect 6: --rows 1000 grew memory without bound before failing
+        (["--rows", "1000"], "rows must be at most 256, not 1000"),
+        (["--rows", "128", "--cols", "64"], "rows x cols must be at most 4096 PEs, not 128x64 = 8192"),
+        (["--max-k", str(1 << 30)], "max_k must be at most 1048576"),
     ],
 )
 def test_cli_generate_errors(tmp_path, capsys, args, message):
