@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,22 +174,49 @@ def strip_training_state(src: str | Path, dst: str | Path) -> Path:
     return dst
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] + ("..." if len(text) > 300 else "")
-
-
 def _read(path: Path) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # "Detected pickle protocol 4": torch's note about files it may then refuse; the
+            # refusal (below) is the one line the user sees
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc) or "GLOBAL" in str(exc):
-            why = "it contains objects that could execute code (refused; only tensors and plain values load)"
-        else:
-            why = f"truncated or not a PyTorch file ({type(exc).__name__}: {_one_line(exc)})"
-        raise ValueError(f"cannot load checkpoint {path}: {why}") from None
+        raise ValueError(f"cannot load checkpoint {path}: {_why_unloadable(path, exc)}") from None
+
+
+def _why_unloadable(path: Path, exc: BaseException) -> str:
+    """One phrase saying why ``torch.load(weights_only=True)`` refused ``path``.
+
+    Only a pickle that names a global (a class or function to call) "could
+    execute code"; anything else is called what it is.
+    """
+    text = str(exc)
+    if "GLOBAL" in text or "Unsupported global" in text:
+        return "it contains objects that could execute code (refused; only tensors and plain values load)"
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        return "it is a numpy .npy file, not a PyTorch checkpoint"
+    if head.startswith(b"PK"):
+        return "truncated or corrupt PyTorch file"
+    if head.startswith(b"\x80") and _pickle_calls_code(path):
+        return "it contains objects that could execute code (refused; only tensors and plain values load)"
+    return "not a PyTorch checkpoint"
+
+
+def _pickle_calls_code(path: Path) -> bool:
+    """True when the raw pickle in ``path`` names a global or calls one (read, never run)."""
+    import pickletools
+
+    calls = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX"}
+    try:
+        with open(path, "rb") as fh:
+            return any(op.name in calls for op, _arg, _pos in pickletools.genops(fh))
+    except Exception:  # noqa: BLE001 - not a readable pickle: it calls nothing we could run
+        return False
 
 
 def infer_model(keys) -> tuple[str, str]:

@@ -3,6 +3,7 @@
 import os
 import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -112,12 +113,34 @@ def test_truncated_refused(tmp_path):
     checkpoint.save(good, lenet5_bn("adder"), {"model": "lenet5-bn", "kind": "adder", "dataset": "fashion-mnist"})
     bad = tmp_path / "trunc.pt"
     bad.write_bytes(good.read_bytes()[:3000])
-    with pytest.raises(ValueError, match="truncated or not a PyTorch file"):
+    with pytest.raises(ValueError, match="truncated or corrupt PyTorch file$"):
         checkpoint.load(bad)
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"hello world")
-    with pytest.raises(ValueError, match=f"cannot load checkpoint {junk}"):
+    with pytest.raises(ValueError, match=f"cannot load checkpoint {junk}: not a PyTorch checkpoint$"):
         checkpoint.load(junk)
+
+
+@pytest.mark.parametrize("content, why", [
+    ("random", "not a PyTorch checkpoint"),
+    ("npy", "it is a numpy .npy file, not a PyTorch checkpoint"),
+    ("plain_pickle", "not a PyTorch checkpoint"),
+])
+def test_non_checkpoints_are_named_for_what_they_are(tmp_path, content, why, capfd):
+    """Only a pickle naming a global "could execute code" (issue 17, defect 9)."""
+    path = tmp_path / "x.pt"
+    if content == "random":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes())
+    elif content == "npy":
+        with open(path, "wb") as fh:
+            np.save(fh, np.zeros(4))
+    else:
+        with open(path, "wb") as fh:
+            pickle.dump({"conv1.weight": [1.0, 2.0]}, fh, protocol=4)
+    with pytest.raises(ValueError) as exc:
+        checkpoint.load(path)
+    assert str(exc.value) == f"cannot load checkpoint {path}: {why}"
+    assert "Warning" not in capfd.readouterr().err
 
 
 def test_missing_file(tmp_path):
