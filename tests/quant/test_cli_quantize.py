@@ -1,0 +1,125 @@
+"""Tests of the quantize/predict CLI (quant.cli_quantize)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from quant.calibrate import recalibrate_bn
+from quant import golden
+from quant.artifact import load_int_model
+from quant.checkpoint import save
+from quant.datasets import NORMALIZATION, load_dataset
+from quant.models import lenet5_bn
+from scripts.cli import main
+
+SEED = 99
+FM = NORMALIZATION["fashion-mnist"]
+
+
+@pytest.fixture(scope="module")
+def data():
+    xtr, _ = load_dataset("fashion-mnist", "train")
+    xte, yte = load_dataset("fashion-mnist", "test")
+    return xtr[:256], xte[:200], yte[:200]
+
+
+def _lenet(xtr, seed=SEED):
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    return recalibrate_bn(lenet5_bn("adder"), xtr, *FM)
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory, data):
+    xtr, _, _ = data
+    path = tmp_path_factory.mktemp("ck") / "lenet.pt"
+    save(path, _lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "fashion-mnist"})
+    return path
+
+
+def test_cli_quantize_and_predict(ckpt, tmp_path, capsys):
+    out = tmp_path / "int"
+    rc = main(["quantize", str(ckpt), "--bits", "6", "--calib", "64", "--eval", "100", "--requant", "threshold",
+               "--percentile", "99.9", "-o", str(out)])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "report.json", "report.md", "weights.npz"]
+    rep = json.loads((out / "report.json").read_text())
+    for key in ("float_accuracy", "int_accuracy", "bits", "layers", "ops_per_image"):
+        assert key in rep
+    assert rep["bits"] == 6 and rep["eval_images"] == 100 and rep["calib_images"] == 64
+    assert all("sqnr_db" in row for row in rep["layers"] if row["kind"].startswith("adder"))
+    assert rep["ops_per_image"]["additions"] >= 2 * 416_520
+    im = load_int_model(out)
+    assert im.quantization["requant"] == "threshold" and im.quantization["percentile"] == 99.9
+    assert rep["percentile"] == 99.9 and rep["bias_correction"] is True
+
+    xte, _ = load_dataset("fashion-mnist", "test")
+    np.save(tmp_path / "x.npy", xte[:7])
+    capsys.readouterr()
+    assert main(["predict", str(out), str(tmp_path / "x.npy"), "-o", str(tmp_path / "l.npy"), "--labels"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    logits = np.load(tmp_path / "l.npy")
+    assert logits.dtype == np.int64 and np.array_equal(logits, golden.run(im, xte[:7]))
+    assert [l.split("\t")[1] for l in lines] == [im.class_names[i] for i in logits.argmax(1)]
+    assert main(["predict", str(ckpt), str(tmp_path / "x.npy"), "-o", str(tmp_path / "f.npy")]) == 0
+    assert np.load(tmp_path / "f.npy").shape == (7, 10)
+
+
+def test_cli_sweep_writes_a_table(ckpt, tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["quantize", str(ckpt), "--sweep", "8,4", "--calib", "32", "--eval", "50", "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| 8 | 8 | fixed |" in printed and "| 4 | 4 | fixed |" in printed
+    rows = json.loads((out / "sweep.json").read_text())["rows"]
+    assert [r["bits"] for r in rows] == [8, 4]
+    assert (out / "w4" / "manifest.json").is_file() and (out / "sweep.md").is_file()
+
+
+def test_cli_errors_are_one_line_and_write_nothing(ckpt, tmp_path, capsys):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.full((2, 1, 28, 28), 3.0, dtype=np.float32))
+    out = tmp_path / "never"
+    assert main(["quantize", str(ckpt), "--calib-data", str(bad), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adderhw quantize: error: --calib-data") and "in 0..1" in err and "\n" not in err
+    assert not out.exists() and not any(p.name.startswith(".never") for p in tmp_path.iterdir())
+    assert main(["quantize", str(ckpt), "--bits", "4", "--sweep", "8,4", "-o", str(out)]) == 1
+    assert "either --bits or --sweep" in capsys.readouterr().err
+    assert main(["predict", str(tmp_path), str(bad), "-o", str(tmp_path / "l.npy")]) == 1
+    assert not (tmp_path / "l.npy").exists()
+
+
+def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys):
+    """A model of another dataset quantizes against the folder given with --data-root.
+
+    The folder holds IDX files under MNIST's names (Fashion-MNIST's bytes: same format).
+    """
+    from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
+
+    xtr, _, _ = data
+    root = tmp_path / "mnist"
+    root.mkdir()
+    for name in IDX_FILES.values():
+        (root / name).symlink_to(FASHION_MNIST_DIR / name)
+    ck = tmp_path / "mnist_lenet.pt"
+    save(ck, _lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "mnist"})
+    out = tmp_path / "int"
+    assert main(["quantize", str(ck), "--calib", "32", "--eval", "60", "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "no calibration data for mnist" in err and "--data-root DIR" in err and "\n" not in err
+    assert not out.exists()
+    assert main(["quantize", str(ck), "--data-root", str(root), "--calib", "32", "--eval", "60", "-o", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["eval_images"] == 60 and rep["eval_split"] == "test" and rep["int_accuracy"] is not None
+    np.save(tmp_path / "calib.npy", xtr[:32])
+    capsys.readouterr()
+    # a named folder without the test set is an error, not a silent fallback to agreement
+    assert main(["quantize", str(ck), "--data-root", str(tmp_path / "nowhere"), "--calib-data",
+                 str(tmp_path / "calib.npy"), "-o", str(tmp_path / "never")]) == 1
+    err = capsys.readouterr().err
+    assert "mnist folder not found" in err and "nowhere" in err and err.count("\n") == 1
+    assert not (tmp_path / "never").exists()
