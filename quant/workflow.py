@@ -1,0 +1,214 @@
+"""The work behind ``adderhw quantize`` and ``adderhw predict``, as library functions.
+
+* :func:`quantize_checkpoint`: load a checkpoint, choose the calibration
+  images (a seeded subset of the training split, or a ``.npy`` file) and the
+  evaluation set (the test split; without one, the calibration images and
+  only the int/float agreement), quantise once per :class:`~quant.quantize.QuantConfig`
+  with its report (:func:`quant.report.quantize_with_report`) and write the
+  output folder atomically (:func:`quant.files.staged_dir`):
+  ``manifest.json``, ``weights.npz``, ``report.json``, ``report.md``, or for
+  a sweep one folder ``w<bits>`` per width plus ``sweep.json``/``sweep.md``.
+* :func:`predict`: logits of images from an integer model folder (golden
+  model, int64) or a float checkpoint (float32), written atomically.
+* :func:`load_images`: a ``.npy`` file of float ``[N, C, H, W]`` images in 0..1.
+
+Torch is imported only inside these functions.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quant.files import atomic_write_bytes, sha256_file, staged_dir
+
+__all__ = ["QuantizeRun", "Prediction", "load_images", "quantize_checkpoint", "predict"]
+
+
+def load_images(path, what: str) -> np.ndarray:
+    """Float32 images ``[N, C, H, W]`` in 0..1 from the ``.npy`` file ``path`` (``what`` names it in errors)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{what} {path}: no such file")
+    try:
+        arr = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{what} {path}: not a readable .npy array ({exc})") from None
+    if not isinstance(arr, np.ndarray) or arr.ndim != 4 or arr.dtype.kind != "f":
+        raise ValueError(f"{what} {path}: expected float32 [N, C, H, W] images, not {getattr(arr, 'dtype', '?')} {getattr(arr, 'shape', '?')}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{what} {path}: no images")
+    if not np.all(np.isfinite(arr)) or arr.min() < 0 or arr.max() > 1:
+        raise ValueError(f"{what} {path}: values must be finite and in 0..1 (images before normalisation)")
+    return arr.astype(np.float32)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantizeRun:
+    """What :func:`quantize_checkpoint` wrote: the output folder and one report per config."""
+
+    out: Path
+    reports: tuple
+    sweep: bool
+
+
+def _calibration_images(ck, *, calib: int, calib_data, data_root, seed: int) -> np.ndarray:
+    from quant.datasets import load_dataset
+
+    shape = tuple(ck.meta.get("input_shape", ()))
+    if calib_data is not None:
+        images = load_images(calib_data, "--calib-data")
+        if shape and images.shape[1:] != shape:
+            raise ValueError(f"--calib-data images are {images.shape[1:]}, the model takes {shape}")
+        return images[:calib]
+    dataset = ck.meta["dataset"]
+    rng = np.random.default_rng(seed)
+    try:
+        xtr, _ = load_dataset(dataset, "train", data_root)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"no calibration data for {dataset} ({exc}); pass --data-root DIR or --calib-data FILE.npy") from None
+    idx = np.sort(rng.choice(xtr.shape[0], size=min(calib, xtr.shape[0]), replace=False))
+    return xtr[idx]
+
+
+def _evaluation_set(dataset: str, calib: np.ndarray, *, data_root, eval_images):
+    from quant.datasets import load_dataset
+
+    try:
+        xte, yte = load_dataset(dataset, "test", data_root)
+    except (OSError, ValueError):
+        if data_root is not None:  # the user named a folder: its test set must be there
+            raise
+        return calib, None  # no test set on this machine: report agreement on the calibration images
+    if eval_images is not None:
+        xte, yte = xte[:eval_images], yte[:eval_images]
+    return xte, yte
+
+
+def quantize_checkpoint(
+    checkpoint,
+    cfgs,
+    out,
+    *,
+    sweep: bool = False,
+    calib: int = 1000,
+    calib_data=None,
+    data_root=None,
+    model: str | None = None,
+    dataset: str | None = None,
+    eval_images: int | None = None,
+    seed: int = 0,
+) -> QuantizeRun:
+    """Quantise ``checkpoint`` once per config in ``cfgs`` and write the folder ``out`` (module docstring).
+
+    Parameters
+    ----------
+    checkpoint : path
+        adderhw checkpoint or bare reference state dict.
+    cfgs : sequence of QuantConfig
+        One for a single model; with ``sweep``, one per bit width.
+    out : path
+        Output folder, replaced atomically.
+    sweep : bool
+        Write ``w<bits>`` subfolders and ``sweep.json``/``sweep.md``.
+    calib : int
+        Calibration images (a seeded subset of the training split, or the
+        first ones of ``calib_data``).
+    calib_data : path or None
+        ``.npy`` calibration images.
+    data_root : path or None
+        Dataset folder; when given, its test split must exist.
+    model, dataset : str or None
+        For bare state dicts.
+    eval_images : int or None
+        Evaluate on the first ``eval_images`` test images (all when None).
+    seed : int
+        Seed of the calibration subset (and of calibration's subsampling).
+    """
+    from quant.checkpoint import load
+    from quant.datasets import CLASS_NAMES
+    from quant.report import quantize_with_report, sweep_markdown, write_quantized
+
+    if calib < 1:
+        raise ValueError(f"--calib must be a positive integer, not {calib}")
+    if eval_images is not None and eval_images < 1:
+        raise ValueError(f"--eval must be a positive integer, not {eval_images}")
+    ckpt = Path(checkpoint)
+    ck = load(ckpt, model=model, dataset=dataset)
+    name, dataset = ck.meta["model"], ck.meta["dataset"]
+    calib_images = _calibration_images(ck, calib=calib, calib_data=calib_data, data_root=data_root, seed=seed)
+    evalset = _evaluation_set(dataset, calib_images, data_root=data_root, eval_images=eval_images)
+    source = {"path": str(ckpt), "sha256": sha256_file(ckpt), "meta_accuracy": ck.meta.get("accuracy")}
+    mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
+    out = Path(out)
+    reports = []
+    with staged_dir(out) as tmp:
+        for cfg in cfgs:
+            sub = tmp / f"w{cfg.bits}" if sweep else tmp
+            sub.mkdir(parents=True, exist_ok=True)
+            im, report = quantize_with_report(ck.model, calib_images, evalset, cfg, mean=mean, std=std, source=source,
+                                              name=name, dataset=dataset, class_names=CLASS_NAMES.get(dataset, ()),
+                                              seed=seed)
+            write_quantized(sub, im, report)
+            reports.append(report)
+        if sweep:
+            table = [r.sweep_row() for r in reports]
+            doc = {"model": name, "dataset": dataset, "source": source, "rows": table}
+            (tmp / "sweep.json").write_text(json.dumps(doc, indent=1) + "\n")
+            (tmp / "sweep.md").write_text(sweep_markdown(table))
+    return QuantizeRun(out=out, reports=tuple(reports), sweep=sweep)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class Prediction:
+    """Logits of :func:`predict` (int64 integer logits or float32 float logits) and the class names."""
+
+    logits: np.ndarray
+    class_names: tuple
+
+    def labels(self) -> list[str]:
+        """The class name of each top-1 prediction (its index where the model has no names)."""
+        top = self.logits.argmax(1)
+        return [self.class_names[t] if t < len(self.class_names) else str(int(t)) for t in top]
+
+
+def predict(model, images, out, *, model_name: str | None = None, dataset: str | None = None) -> Prediction:
+    """Logits of the ``.npy`` images ``images`` written to ``out`` (a ``.npy`` file, atomically).
+
+    ``model`` is an integer model folder (golden model, int64 logits) or a
+    checkpoint (float model, float32 logits; ``model_name``/``dataset`` for
+    bare state dicts).
+    """
+    x = load_images(images, "input")
+    src = Path(model)
+    out = Path(out)
+    if src.is_dir():
+        from quant import golden
+        from quant.artifact import load_int_model
+
+        im = load_int_model(src)
+        if x.shape[1:] != im.input_shape:
+            raise ValueError(f"input images are {x.shape[1:]}, the model takes {im.input_shape}")
+        logits = golden.run(im, x)
+        names = im.class_names
+    else:
+        from quant.calibrate import float_logits
+        from quant.checkpoint import load
+        from quant.datasets import CLASS_NAMES
+
+        ck = load(src, model=model_name, dataset=dataset)
+        shape = tuple(ck.meta.get("input_shape", ()))
+        if shape and x.shape[1:] != shape:
+            raise ValueError(f"input images are {x.shape[1:]}, the model takes {shape}")
+        n = ck.meta["normalization"]
+        logits = float_logits(ck.model, x, n["mean"], n["std"]).astype(np.float32)
+        names = CLASS_NAMES.get(ck.meta["dataset"], ())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    np.save(buf, logits)
+    atomic_write_bytes(out, buf.getvalue())
+    return Prediction(logits=logits, class_names=tuple(names))
