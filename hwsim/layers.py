@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import dataclass
 
-from quant.intops import ADDER_KINDS, COMPUTE_KINDS
+from quant.intops import ADDER_KINDS, COMPUTE_KINDS, conv_out_size
 
 __all__ = [
     "LayerShape",
@@ -146,37 +146,44 @@ def read_topology_csv(path: str | os.PathLike, *, default_kind: str = "adder_con
         is larger than its input.
     """
     path = os.fspath(path)
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh, skipinitialspace=True)
-        if reader.fieldnames is None:
-            raise ValueError(f"{path}: empty topology file")
-        reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
-        missing = [c for c in TOPOLOGY_COLUMNS if c not in reader.fieldnames]
-        if missing:
-            raise ValueError(f"{path}: topology CSV lacks column(s) {', '.join(repr(m) for m in missing)}")
-        layers = []
-        for line, row in enumerate(reader, start=2):
-            name = (row.get("Layer name") or "").strip()
-            if not name:
-                if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
-                    continue  # blank line
-                raise ValueError(f"{path}:{line}: empty layer name")
-            ih, iw, fh_, fw, c, o, s = (
-                _int_cell(row, col, path, line) for col in TOPOLOGY_COLUMNS[1:]
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return _read_topology(fh, path, default_kind, default_bits)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
+
+
+def _read_topology(fh, path: str, default_kind: str, default_bits: int) -> list[LayerShape]:
+    reader = csv.DictReader(fh, skipinitialspace=True)
+    if reader.fieldnames is None:
+        raise ValueError(f"{path}: empty topology file")
+    reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
+    missing = [c for c in TOPOLOGY_COLUMNS if c not in reader.fieldnames]
+    if missing:
+        raise ValueError(f"{path}: topology CSV lacks column(s) {', '.join(repr(m) for m in missing)}")
+    layers = []
+    for line, row in enumerate(reader, start=2):
+        name = (row.get("Layer name") or "").strip()
+        if not name:
+            if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+                continue  # blank line
+            raise ValueError(f"{path}:{line}: empty layer name")
+        ih, iw, fh_, fw, c, o, s = (
+            _int_cell(row, col, path, line) for col in TOPOLOGY_COLUMNS[1:]
+        )
+        if fh_ > ih or fw > iw:
+            raise ValueError(f"{path}:{line}: layer {name}: filter {fh_}x{fw} is larger than IFMAP {ih}x{iw}")
+        oh = conv_out_size(ih, fh_, s, 0)  # SCALE-Sim's IFMAP sizes include the padding
+        ow = conv_out_size(iw, fw, s, 0)
+        kind = (row.get("Kind") or "").strip() or default_kind
+        bits_raw = (row.get("Bits") or "").strip()
+        bits = _int_cell(row, "Bits", path, line) if bits_raw else default_bits
+        layers.append(
+            LayerShape(
+                name=name, kind=kind, out_channels=o, out_pixels=oh * ow,
+                k=c * fh_ * fw, bits=bits, in_elems=ih * iw * c,
             )
-            if fh_ > ih or fw > iw:
-                raise ValueError(f"{path}:{line}: layer {name}: filter {fh_}x{fw} is larger than IFMAP {ih}x{iw}")
-            oh = (ih - fh_) // s + 1
-            ow = (iw - fw) // s + 1
-            kind = (row.get("Kind") or "").strip() or default_kind
-            bits_raw = (row.get("Bits") or "").strip()
-            bits = _int_cell(row, "Bits", path, line) if bits_raw else default_bits
-            layers.append(
-                LayerShape(
-                    name=name, kind=kind, out_channels=o, out_pixels=oh * ow,
-                    k=c * fh_ * fw, bits=bits, in_elems=ih * iw * c,
-                )
-            )
+        )
     if not layers:
         raise ValueError(f"{path}: topology CSV has no layers")
     names = [l.name for l in layers]

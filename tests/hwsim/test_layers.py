@@ -87,3 +87,10 @@ def test_int_model_shapes_skip_non_array_layers(lenet_model):
     assert [s.name for s in shapes] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
     assert [(s.out_channels, s.out_pixels, s.k) for s in shapes] == [
         (6, 784, 25), (16, 100, 150), (120, 1, 400), (84, 1, 120), (10, 1, 84)]
+
+
+def test_non_utf8_topology_names_the_file(tmp_path):
+    p = tmp_path / "latin1.csv"
+    p.write_bytes("Layer name,IFMAP Height\ncaf\xe9,1\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"^{p}: not a UTF-8 text file \\(byte 27: invalid continuation byte\\)$"):
+        read_topology_csv(p)
