@@ -1,0 +1,264 @@
+"""The engine's channel-parallel PE array: ``rows x cols`` PEs, a pipelined adder tree per row.
+
+One step brings one activation word ``x`` (``cols`` lanes: ``cols`` input
+channels of one pixel) and one weight word ``w`` (``rows x cols``).  PE
+``(r, n)`` forms ``|x[n] - w[r][n]|`` (adder PE: unsigned ``bits``-bit
+operands, one ``bits+1``-bit subtractor and a conditional inversion) or
+``x[n] * w[r][n]`` (multiplier PE: ``x`` signed ``bits+1``, ``w`` signed
+``bits``), row ``r``'s tree sums its ``cols`` terms and its accumulator adds
+the sum (cleared by a step with ``first``).  A step with ``last`` hands the
+rows' totals to the shadow register, the ``o`` stream: ``o.valid`` holds
+until the consumer (the requant drain) takes the vector.
+
+Pipeline: the term registers, then ``config.tree_stages`` tree stages (one
+register per three adder levels), the last of which also accumulates.
+:attr:`ChannelArray.latency` = ``1 + tree_stages`` cycles from a step's
+``i`` handshake to its vector on ``o`` (the memory read before it makes the
+contract's ``D = step_latency = latency + 1``).  Throughput: one step per
+cycle.  The only stall: a ``last`` step that would land while the shadow is
+full and not being taken freezes the whole pipeline (``i.ready`` low) until
+``o.ready``; earlier steps keep flowing while the shadow drains.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsim.engine_config import EngineConfig
+from rtl.construct import construction
+
+__all__ = ["ChannelArray", "channel_array_ref", "simulate_channel_array"]
+
+_UNITS = ("adder", "mult")
+
+
+class ChannelArray(wiring.Component):
+    """The array of one unit (module docstring).
+
+    Parameters
+    ----------
+    config : EngineConfig
+        Shape and widths.
+    unit : {"adder", "mult"}
+        ``"adder"``: the main array of an adder engine (``rows`` rows);
+        ``"mult"``: the multiplier unit (``mult_rows`` rows) of an adder engine
+        or the main array of an all-multiplier engine.
+
+    Attributes
+    ----------
+    rows, cols, acc_bits : int
+    latency : int
+        ``1 + config.tree_stages``.
+
+    Notes
+    -----
+    Ports: ``i`` (In stream of ``x``, ``w``, ``first``, ``last``), ``o`` (Out
+    stream of ``rows`` accumulator totals).
+    """
+
+    def __init__(self, *, config: EngineConfig, unit: str = "adder"):
+        with construction(self):
+            if not isinstance(config, EngineConfig):
+                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+            if unit not in _UNITS:
+                raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
+            if unit == "adder" and config.pe != "adder":
+                raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
+            if unit == "mult" and config.pe == "adder" and not config.mult_rows:
+                raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
+        self.config = config
+        self.unit = unit
+        self.cols = config.cols
+        if unit == "mult" and config.pe == "adder":
+            self.rows, self.acc_bits = config.mult_rows, config.mult_acc_bits
+        else:
+            self.rows, self.acc_bits = config.rows, config.acc_bits
+        self.latency = 1 + config.tree_stages
+        b = config.bits
+        if unit == "adder":
+            xs, ws, self.acc_shape = unsigned(b), unsigned(b), unsigned(self.acc_bits)
+        else:
+            xs, ws, self.acc_shape = signed(b + 1), signed(b), signed(self.acc_bits)
+        self.step_layout = data.StructLayout({
+            "x": data.ArrayLayout(xs, self.cols),
+            "w": data.ArrayLayout(data.ArrayLayout(ws, self.cols), self.rows),
+            "first": 1,
+            "last": 1,
+        })
+        super().__init__({
+            "i": In(stream.Signature(self.step_layout)),
+            "o": Out(stream.Signature(data.ArrayLayout(self.acc_shape, self.rows))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cfg = self.config
+        rows, cols = self.rows, self.cols
+        b = cfg.bits
+        term_shape = unsigned(b) if self.unit == "adder" else signed(2 * b + 1)
+        adv = Signal()
+        # stage 1: the PEs' terms
+        v = [Signal(name="v1")]
+        first = [Signal(name="first1")]
+        last = [Signal(name="last1")]
+        terms = [[Signal(term_shape, name=f"t_r{r}_n{n}", reset_less=True) for n in range(cols)]
+                 for r in range(rows)]
+        p = self.i.payload
+        with m.If(adv):
+            m.d.sync += [v[0].eq(self.i.valid), first[0].eq(p.first), last[0].eq(p.last)]
+            for r in range(rows):
+                for n in range(cols):
+                    x, w = p.x[n], p.w[r][n]
+                    if self.unit == "adder":
+                        d = Signal(signed(b + 1), name=f"d_r{r}_n{n}")
+                        m.d.comb += d.eq(x - w)
+                        s = d[b]
+                        # |d| = (d ^ s) + s: conditional inversion, the carry-in in the next adder
+                        m.d.sync += terms[r][n].eq((d[:b] ^ s.replicate(b)) + s)
+                    else:
+                        m.d.sync += terms[r][n].eq(x * w)
+        # tree stages: three adder levels per register
+        level = [list(t) for t in terms]
+        levels = (cols - 1).bit_length()
+        per = -(-levels // cfg.tree_stages) if levels else 0
+        for stage in range(cfg.tree_stages - 1):
+            for _ in range(per):
+                level = [_pairwise(row) for row in level]
+            regs = [[Signal(t.shape(), name=f"s{stage}_r{r}_{k}", reset_less=True) for k, t in enumerate(row)]
+                    for r, row in enumerate(level)]
+            vv, ff, ll = Signal(name=f"v{stage + 2}"), Signal(name=f"first{stage + 2}"), Signal(name=f"last{stage + 2}")
+            with m.If(adv):
+                m.d.sync += [vv.eq(v[-1]), ff.eq(first[-1]), ll.eq(last[-1])]
+                for r in range(rows):
+                    for k, t in enumerate(level[r]):
+                        m.d.sync += regs[r][k].eq(t)
+            level = regs
+            v.append(vv)
+            first.append(ff)
+            last.append(ll)
+        while any(len(row) > 1 for row in level):
+            level = [_pairwise(row) for row in level]
+        # final stage: accumulate; a last step lands in the shadow (o)
+        acc = [Signal(self.acc_shape, name=f"acc_r{r}", reset_less=True) for r in range(rows)]
+        total = [Signal(self.acc_shape, name=f"total_r{r}") for r in range(rows)]
+        for r in range(rows):
+            m.d.comb += total[r].eq(Mux(first[-1], 0, acc[r]) + level[r][0])
+        landing = v[-1] & last[-1]
+        m.d.comb += [
+            adv.eq(~(landing & self.o.valid & ~self.o.ready)),
+            self.i.ready.eq(adv),
+        ]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(adv & v[-1]):
+            for r in range(rows):
+                m.d.sync += acc[r].eq(total[r])
+            with m.If(last[-1]):
+                m.d.sync += self.o.valid.eq(1)
+                for r in range(rows):
+                    m.d.sync += self.o.payload[r].eq(total[r])
+        return m
+
+
+def _pairwise(row: list) -> list:
+    out = [row[k] + row[k + 1] for k in range(0, len(row) - 1, 2)]
+    if len(row) % 2:
+        out.append(row[-1])
+    return out
+
+
+def channel_array_ref(array: ChannelArray, steps: Sequence, *, seed: int | None = None,
+                      reset_at: int | None = None) -> list:
+    """Reference of :class:`ChannelArray`: the row totals of every ``last`` step.
+
+    ``steps`` are ``(x [cols], w [rows][cols], first, last)``; the totals wrap
+    at ``acc_bits`` exactly as the accumulators would.  ``seed`` and
+    ``reset_at`` (of :func:`simulate_channel_array`) do not change the result.
+    """
+    acc = [0] * array.rows
+    out = []
+    mask = (1 << array.acc_bits) - 1
+    sgn = array.unit == "mult"
+
+    def wrap(v):
+        v &= mask
+        return v - (1 << array.acc_bits) if sgn and v >> (array.acc_bits - 1) else v
+
+    for x, w, first, last in steps:
+        for r in range(array.rows):
+            terms = [abs(int(x[n]) - int(w[r][n])) if not sgn else int(x[n]) * int(w[r][n])
+                     for n in range(array.cols)]
+            acc[r] = wrap((0 if first else acc[r]) + sum(terms))
+        if last:
+            out.append(list(acc))
+    return out
+
+
+def simulate_channel_array(array: ChannelArray, steps: Sequence, *, seed: int | None = None,
+                           reset_at: int | None = None) -> list:
+    """Run ``array`` in the Amaranth simulator; same arguments and result as :func:`channel_array_ref`.
+
+    With ``seed``, ``i.valid`` and ``o.ready`` drop at random (seeded).  With
+    ``reset_at``, garbage steps are fed first and the domain is reset
+    ``reset_at`` cycles in; the result is that of ``steps`` alone.
+    """
+    from amaranth.sim import Simulator
+
+    rng = random.Random(seed)
+    stall = seed is not None
+    want = sum(1 for s in steps if s[3])
+    top = Module()
+    top.domains.sync = cd = ClockDomain("sync")
+    top.submodules.dut = array
+    out: list = []
+
+    def payload(step):
+        x, w, first, last = step
+        return {"x": [int(v) for v in x], "w": [[int(v) for v in row] for row in w],
+                "first": int(first), "last": int(last)}
+
+    async def producer(ctx):
+        if reset_at is not None:
+            junk = (list(steps[0][0]), [list(r) for r in steps[0][1]], 0, 1)
+            ctx.set(array.i.payload, payload(junk))
+            ctx.set(array.i.valid, 1)
+            for _ in range(reset_at + 1):
+                await ctx.tick()
+            ctx.set(cd.rst, 1)
+            ctx.set(array.i.valid, 0)
+            await ctx.tick()
+            ctx.set(cd.rst, 0)
+        for step in steps:
+            while stall and rng.random() < 0.3:
+                ctx.set(array.i.valid, 0)
+                await ctx.tick()
+            ctx.set(array.i.payload, payload(step))
+            ctx.set(array.i.valid, 1)
+            await ctx.tick().until(array.i.ready)
+        ctx.set(array.i.valid, 0)
+
+    async def consumer(ctx):
+        if reset_at is not None:
+            ctx.set(array.o.ready, 1)
+            for _ in range(reset_at + 2):
+                await ctx.tick()
+        while len(out) < want:
+            ready = 0 if (stall and rng.random() < 0.4) else 1
+            ctx.set(array.o.ready, ready)
+            valid = ctx.get(array.o.valid)
+            vec = ctx.get(array.o.payload)
+            await ctx.tick()
+            if ready and valid:
+                out.append([int(vec[r]) for r in range(array.rows)])
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return out
