@@ -173,8 +173,8 @@ def test_quantized_reference_resnet20_equals_golden(tmp_path):
     _assert_equal_to_golden(im, x, ArrayConfig(rows=16, cols=16, max_k=576))
 
 
-@pytest.mark.skipif(not SHIPPED_LENET.is_file(), reason=f"no shipped checkpoint at {SHIPPED_LENET}")
 def test_shipped_lenet_checkpoint_equals_golden():
+    assert SHIPPED_LENET.is_file(), f"the tracked checkpoint {SHIPPED_LENET} is missing"
     from quant import golden
     from quant.datasets import load_dataset
 

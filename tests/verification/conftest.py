@@ -17,7 +17,6 @@ from verification.suite import MATRIX, MUTANT, generate_design
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CKPT = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
-DEV_CKPT = REPO / "build" / "dev" / "lenet5_bn_adder_fmnist_dev.pt"
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +48,8 @@ def design_meta(designs_dir):
 def lenet_dir(tmp_path_factory) -> Path:
     """The shipped LeNet-5-BN checkpoint quantised to an 8-bit fixed-point integer artifact.
 
-    Falls back to the development checkpoint while the shipped one is not in
-    the tree (and fails when neither exists).
+    The checkpoint is tracked in git: a missing one is a failure, never a
+    silent fall-back to another checkpoint.
     """
     import torch
 
@@ -59,8 +58,8 @@ def lenet_dir(tmp_path_factory) -> Path:
     from quant.datasets import load_dataset
     from quant.quantize import QuantConfig, quantize_model
 
-    ckpt = SHIPPED_CKPT if SHIPPED_CKPT.exists() else DEV_CKPT
-    assert ckpt.exists(), f"no LeNet-5-BN checkpoint: neither {SHIPPED_CKPT} nor {DEV_CKPT}"
+    ckpt = SHIPPED_CKPT
+    assert ckpt.is_file(), f"the tracked checkpoint {SHIPPED_CKPT} is missing"
     torch.set_num_threads(2)
     ck = checkpoint.load(ckpt)
     images, _ = load_dataset("fashion-mnist", "train")
