@@ -1,0 +1,225 @@
+"""What adderhw refuses: one table of bad inputs (and a sample of good ones), run through the CLI.
+
+Each case builds its files under ``tmp_path`` and runs ``adderhw ARGV`` in
+process.  Every case asserts the exit code, the whole stderr (one line,
+matched against the expected message, no traceback) and that every file under
+``tmp_path`` outside the output folder is byte for byte as before; refused
+cases also assert that the output folder is as before (absent, or unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from scripts.cli import main
+
+SHIPPED_ADDER = Path(__file__).resolve().parents[2] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+SHIPPED_CNN = SHIPPED_ADDER.with_name("lenet5_bn_cnn_fmnist.pt")
+
+
+def _snapshot(root: Path, skip: Path | None = None) -> dict:
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if skip is not None and (p == skip or skip in p.parents):
+            continue
+        if p.is_file():
+            out[str(p.relative_to(root))] = p.read_bytes()
+    return out
+
+
+def _tiny_model_dir(root: Path) -> Path:
+    from quant import golden
+    from quant.artifact import IntLayer, IntModel, Requant, save_int_model
+    from quant.intops import InputQuant
+
+    rng = np.random.default_rng(7)
+    conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, name="c1")
+    flat = IntLayer(name="f", kind="flatten", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
+    fc = golden.random_layer(rng, kind="adder_linear", in_shape=(108,), out_channels=4, bits=6, name="fc",
+                             inputs=("f",))
+    rq = fc.requant
+    logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1,
+                     out_scale=0.5, out_zero_point=0, out_bits=16, out_signed=True)
+    fc = IntLayer(**{**{f: getattr(fc, f) for f in fc.__dataclass_fields__}, "requant": logits})
+    spec = InputQuant(mean=(0.5,), std=(0.25,), scale=4.0 / 63, zero_point=3, bits=6, signed=False)
+    model = IntModel(name="tiny", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, flat, fc],
+                     class_names=[f"c{i}" for i in range(4)])
+    out = root / "model"
+    save_int_model(model, out)
+    return out
+
+
+def _evil_pickle(path: Path) -> None:
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return (os.system, ("echo pwned",))
+
+    with open(path, "wb") as fh:
+        pickle.dump({"conv1.weight": Evil()}, fh)
+
+
+def _nan_checkpoint(path: Path) -> None:
+    import torch
+
+    obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+    sd = obj["state_dict"]
+    key = next(k for k in sd if k.endswith("conv1.adder"))
+    sd[key] = sd[key].clone()
+    sd[key][0, 0, 0, 0] = float("nan")
+    torch.save(obj, path)
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    setup: Callable[[Path], list]  # builds the inputs under tmp_path, returns argv
+    rc: int
+    message: str | None  # regex for the one stderr line (None: a good case, stderr must be empty)
+    out: str | None = "out"  # the output folder relative to tmp_path (None: the case writes none)
+
+
+def _estimate_into_model(t):
+    m = _tiny_model_dir(t)
+    return ["estimate", str(m), "-o", str(m)]
+
+
+def _foreign_out(cmd):
+    def setup(t):
+        m = _tiny_model_dir(t)
+        (t / "out").mkdir()
+        (t / "out" / "thesis.tex").write_text("precious")
+        return {"estimate": ["estimate", str(m), "-o", str(t / "out")],
+                "flow": ["flow", str(SHIPPED_ADDER), "-o", str(t / "out")]}[cmd]
+    return setup
+
+
+def _earlier_output_of_another_command(t):
+    m = _tiny_model_dir(t)
+    main(["estimate", str(m), "-o", str(t / "out")])
+    (t / "out" / ".adderhw-output").write_text(json.dumps({"command": "quantize"}))
+    return ["estimate", str(m), "-o", str(t / "out")]
+
+
+def _generate_then_synth_into_it(t):
+    main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "8",
+          "--block", "array", "-o", str(t / "rtl")])
+    v = next((t / "rtl").glob("*.v"))
+    return ["synth", str(v), "--target", "generic", "-o", str(t / "rtl")]
+
+
+def _bytes_file(name, content):
+    def setup(t):
+        p = t / name
+        if content == "npy":
+            with open(p, "wb") as fh:
+                np.save(fh, np.zeros(3))
+        elif content == "evil":
+            _evil_pickle(p)
+        elif content == "nan":
+            _nan_checkpoint(p)
+        else:
+            p.write_bytes(content)
+        return ["eval", str(p), "--limit", "10"]
+    return setup
+
+
+def _train_over_existing(t):
+    p = t / "done.pt"
+    p.write_bytes(SHIPPED_ADDER.read_bytes())
+    return ["train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", "--out", str(p)]
+
+
+def _csv(t):
+    p = t / "topo.csv"
+    p.write_bytes("Layer name,IFMAP Height\ncaf\xe9,1\n".encode("latin-1"))
+    return ["estimate", str(p), "-o", str(t / "out")]
+
+
+def _good_estimate(t):
+    return ["estimate", str(_tiny_model_dir(t)), "-o", str(t / "out")]
+
+
+def _good_estimate_twice(t):
+    m = _tiny_model_dir(t)
+    main(["estimate", str(m), "-o", str(t / "out")])
+    return ["estimate", str(m), "-o", str(t / "out")]
+
+
+CASES = [
+    Case("estimate-into-its-input", _estimate_into_model, 1,
+         r"adderhw estimate: error: output folder .*/model contains the input .*/model: choose another output "
+         r"folder", out="model"),
+    Case("estimate-into-a-foreign-folder", _foreign_out("estimate"), 1,
+         r"adderhw estimate: error: output folder .*/out is not empty and is not the output of an earlier "
+         r"adderhw estimate: choose another folder \(or --force to replace it\)"),
+    Case("estimate-into-another-commands-output", _earlier_output_of_another_command, 1,
+         r"adderhw estimate: error: output folder .*/out is not empty and is the output of adderhw quantize: "
+         r"choose another folder \(or --force to replace it\)"),
+    Case("estimate-into-nothing", lambda t: ["estimate", str(_tiny_model_dir(t)), "-o", ""], 1,
+         r"adderhw estimate: error: output folder '' must name a folder \(not empty, '\.' or '\.\.'\)", out=None),
+    Case("estimate-non-utf8-csv", _csv, 1,
+         r"adderhw estimate: error: .*/topo\.csv: not a UTF-8 text file \(byte 27: invalid continuation byte\)"),
+    Case("synth-into-the-design-folder", _generate_then_synth_into_it, 1,
+         r"adderhw synth: error: output folder .*/rtl contains the input .*\.v: choose another output folder",
+         out="rtl"),
+    Case("flow-into-a-foreign-folder", _foreign_out("flow"), 1,
+         r"adderhw flow: error: output folder .*/out is not empty and is not the output of an earlier "
+         r"adderhw flow: choose another folder \(or --force to replace it\)"),
+    Case("eval-random-bytes", _bytes_file("x.pt", bytes(range(256)) * 8), 1,
+         r"adderhw eval: error: cannot load checkpoint .*/x\.pt: not a PyTorch checkpoint", out=None),
+    Case("eval-npy", _bytes_file("x.npy", "npy"), 1,
+         r"adderhw eval: error: cannot load checkpoint .*/x\.npy: it is a numpy \.npy file, not a PyTorch "
+         r"checkpoint", out=None),
+    Case("eval-malicious-pickle", _bytes_file("evil.pt", "evil"), 1,
+         r"adderhw eval: error: cannot load checkpoint .*/evil\.pt: it contains objects that could execute "
+         r"code \(refused; only tensors and plain values load\)", out=None),
+    Case("eval-nan-weights", _bytes_file("nan.pt", "nan"), 1,
+         r"adderhw eval: error: checkpoint .*/nan\.pt has non-finite values in conv1\.adder \(1 NaN, 0 Inf "
+         r"of \d+\); refused", out=None),
+    Case("train-over-a-finished-checkpoint", _train_over_existing, 1,
+         r"adderhw train: error: .*/done\.pt already exists; pass --resume to continue it or --force to "
+         r"overwrite it", out=None),
+    # good cases: exit 0, nothing on stderr, the inputs untouched
+    Case("good-estimate", _good_estimate, 0, None),
+    Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
+    Case("good-eval-shipped-cnn", lambda t: ["eval", str(SHIPPED_CNN), "--limit", "200"], 0, None, out=None),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_table(case, tmp_path, capsys):
+    argv = case.setup(tmp_path)
+    out = tmp_path / case.out if case.out else None
+    capsys.readouterr()
+    before_inputs = _snapshot(tmp_path, skip=out)
+    before_out = _snapshot(out) if out is not None and out.exists() else None
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        rc = exc.code
+    captured = capsys.readouterr()
+    assert rc == case.rc, captured.err
+    lines = captured.err.strip().splitlines()
+    if case.message is None:
+        assert captured.err == ""
+    else:
+        assert len(lines) == 1, captured.err
+        assert re.fullmatch(case.message, lines[0]), lines[0]
+        assert "Traceback" not in captured.err + captured.out
+    assert _snapshot(tmp_path, skip=out) == before_inputs  # every input as it was
+    if out is not None and case.rc != 0:
+        assert (_snapshot(out) if out.exists() else None) == before_out  # -o as it was
+    if out is not None and case.rc == 0:
+        assert (out / ".adderhw-output").is_file()
+    leftovers = [p.name for p in tmp_path.iterdir() if ".tmp." in p.name or ".old." in p.name]
+    assert not leftovers
