@@ -1,0 +1,101 @@
+"""Killed runs: SIGINT or SIGKILL in the middle of a command leaves ``-o`` as it was or complete.
+
+Each test starts the real ``adderhw`` command in a subprocess, waits until it
+has created its staging folder beside ``-o`` (so it is in the middle of the
+work), sends the signal, and checks the output folder and what the next run
+does with the temporary folders the killed one left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SHIPPED_ADDER = Path(__file__).resolve().parents[2] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+
+
+def _start(argv, cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    return subprocess.Popen([sys.executable, "-m", "scripts.cli", *argv], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(proc: subprocess.Popen, folder: Path, pattern: str, timeout: float = 240.0) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if found:
+            return found[0]
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the command ended (rc {proc.returncode}) before {pattern} appeared: {err[-2000:]}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"{pattern} did not appear in {folder} within {timeout} s")
+
+
+def _files(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory) -> Path:
+    """A generated accelerator design (its synthesis with yosys takes a few seconds)."""
+    from scripts.cli import main
+
+    root = tmp_path_factory.mktemp("design")
+    assert main(["generate", "--rows", "4", "--cols", "4", "--bits", "8", "--pe", "adder", "--max-k", "400",
+                 "-o", str(root)]) == 0
+    return next(root.glob("*.v"))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_synth_leaves_the_previous_result(tmp_path, design, sig):
+    out = tmp_path / "synth"
+    out.mkdir()
+    (out / "synth.json").write_text("previous result")
+    (out / ".adderhw-output").write_text('{"command": "synth"}\n')
+    before = _files(out)
+    proc = _start(["synth", str(design), "--target", "generic", "-o", str(out)], tmp_path)
+    staging = _wait_for(proc, tmp_path, ".synth.tmp.*")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert _files(out) == before
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert err.strip().splitlines()[-1] == "adderhw synth: interrupted"
+        assert not staging.exists()
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        assert staging.exists()  # nothing could clean up; the next run does
+        proc = _start(["synth", str(design), "--target", "generic", "-o", str(out)], tmp_path)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        assert not staging.exists()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["synth"]
+        assert (out / "synth.json").read_text() != "previous result"
+
+
+def test_interrupted_flow_exits_130_and_the_next_run_cleans_a_killed_one(tmp_path):
+    out = tmp_path / "flow"
+    proc = _start(["flow", str(SHIPPED_ADDER), "--eval", "200", "-o", str(out)], tmp_path)
+    staging = _wait_for(proc, out, ".quantize.tmp.*")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=120)
+    assert staging.exists() and not (out / "quantize").exists()
+
+    proc = _start(["flow", str(SHIPPED_ADDER), "--eval", "200", "-o", str(out)], tmp_path)
+    second = _wait_for(proc, out, f".quantize.tmp.{proc.pid}.*")
+    assert not staging.exists()  # the killed run's staging folder is gone
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "adderhw flow: interrupted"
+    assert not second.exists()
+    assert sorted(p.name for p in out.iterdir()) == [".adderhw-output"]
