@@ -55,7 +55,7 @@ from quant.intops import InputQuant, acc_bits_for, code_range, exact_clamp, pe_o
 if TYPE_CHECKING:
     from quant.quantize import QuantConfig
 
-__all__ = ["NodeKind", "classify", "ComputeSpec", "QuantGraph", "HANDLERS", "convert"]
+__all__ = ["NodeKind", "classify", "choose_target", "ComputeSpec", "QuantGraph", "HANDLERS", "convert"]
 
 
 class NodeKind(enum.Enum):
@@ -233,6 +233,61 @@ class QuantGraph:
             raise ValueError(f"folds of unknown layers: {sorted(set(self.folds) - names)}")
 
 
+def choose_target(consumers, data: str, cal: Calibration, cfg: QuantConfig, *, relu: bool, pending_compute: bool,
+                  where: str = "") -> Target:
+    """Code format of a tensor from the kinds of its final consumers (module docstring).
+
+    Parameters
+    ----------
+    consumers : list of NodeKind
+        Kinds of the nodes that use the tensor (through max pools, flattens
+        and identities).
+    data : str
+        Float node whose calibration statistics describe the tensor.
+    cal : Calibration
+    cfg : QuantConfig
+    relu : bool
+        A ReLU is folded into the producer (the tensor is non-negative).
+    pending_compute : bool
+        The producer is a compute layer not yet emitted (may use ``mid`` codes).
+    where : str
+        Node name for error messages.
+    """
+    cons = list(consumers)
+
+    def clip(nonneg, steps, symmetric=False):
+        return cal.clip_range(data, nonneg, steps, percentile=cfg.percentile, symmetric=symmetric)
+
+    if NodeKind.OUTPUT in cons:
+        if len(cons) > 1:
+            raise ValueError(f"node {where}: the logits are also used inside the network")
+        peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
+        lo, hi = code_range(cfg.logit_bits, True)
+        return Target(kind=CodeKind.LOGITS, scale=2.0 * peak / hi, zero_point=0, bits=cfg.logit_bits, signed=True, lo=lo, hi=hi)
+    if any(c in (NodeKind.CONV, NodeKind.LINEAR) for c in cons):
+        if NodeKind.ADDER in cons:
+            raise ValueError(f"node {where} feeds both adder and multiply layers; unsupported")
+        bits = cfg.mult_layer_bits
+        lo, hi = code_range(bits, True)
+        nonneg = relu or cal.min[data] >= 0
+        lo_r, hi_r = clip(nonneg, hi if nonneg else 2 * hi, symmetric=True)
+        peak = max(abs(lo_r), abs(hi_r), 1e-12)
+        lo_c = 0 if nonneg else -hi
+        return Target(kind=CodeKind.MULT_IN, scale=peak / hi, zero_point=0, bits=bits, signed=True, lo=lo_c, hi=hi)
+    if pending_compute and not relu and cons and all(c is NodeKind.ADD for c in cons):
+        lo, hi = code_range(cfg.mid_bits, True)
+        peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
+        return Target(kind=CodeKind.MID, scale=peak / hi, zero_point=0, bits=cfg.mid_bits, signed=True, lo=lo, hi=hi)
+    bits = cfg.act_bits
+    qmax = (1 << bits) - 1
+    lo_r, hi_r = clip(relu or cal.min[data] >= 0, qmax)
+    if hi_r - lo_r <= 1e-12:
+        hi_r = lo_r + 1e-6
+    scale = (hi_r - lo_r) / qmax
+    zp = int(min(max(round(-lo_r / scale), 0), qmax))
+    return Target(kind=CodeKind.ACT, scale=scale, zero_point=zp, bits=bits, signed=False, lo=0, hi=qmax)
+
+
 # --- the converter -------------------------------------------------------------------
 
 #: ``{NodeKind: handler(converter, node)}``; filled by :func:`_handles`.
@@ -310,43 +365,10 @@ class _Converter:
             users = self._tensor_users(node)
         return node.name
 
-    def _clip(self, data: str, nonneg: bool, steps: int, symmetric: bool = False) -> tuple[float, float]:
-        return self.cal.clip_range(data, nonneg, steps, percentile=self.cfg.percentile, symmetric=symmetric)
-
     def target(self, node: fx.Node, relu: bool, pending_compute: bool) -> Target:
-        """Code format of ``node``'s value, from its consumers (module docstring)."""
-        cons = self._final_consumers(node)
-        cfg = self.cfg
-        data = self._data_node(node)
-        cal = self.cal
-        if NodeKind.OUTPUT in cons:
-            if len(cons) > 1:
-                raise ValueError(f"node {node.name}: the logits are also used inside the network")
-            peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
-            lo, hi = code_range(cfg.logit_bits, True)
-            return Target(kind=CodeKind.LOGITS, scale=2.0 * peak / hi, zero_point=0, bits=cfg.logit_bits, signed=True, lo=lo, hi=hi)
-        if any(c in (NodeKind.CONV, NodeKind.LINEAR) for c in cons):
-            if NodeKind.ADDER in cons:
-                raise ValueError(f"node {node.name} feeds both adder and multiply layers; unsupported")
-            bits = cfg.mult_layer_bits
-            lo, hi = code_range(bits, True)
-            nonneg = relu or cal.min[data] >= 0
-            lo_r, hi_r = self._clip(data, nonneg, hi if nonneg else 2 * hi, symmetric=True)
-            peak = max(abs(lo_r), abs(hi_r), 1e-12)
-            lo_c = 0 if nonneg else -hi
-            return Target(kind=CodeKind.MULT_IN, scale=peak / hi, zero_point=0, bits=bits, signed=True, lo=lo_c, hi=hi)
-        if pending_compute and not relu and cons and all(c is NodeKind.ADD for c in cons):
-            lo, hi = code_range(cfg.mid_bits, True)
-            peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
-            return Target(kind=CodeKind.MID, scale=peak / hi, zero_point=0, bits=cfg.mid_bits, signed=True, lo=lo, hi=hi)
-        bits = cfg.act_bits
-        qmax = (1 << bits) - 1
-        lo_r, hi_r = self._clip(data, relu or cal.min[data] >= 0, qmax)
-        if hi_r - lo_r <= 1e-12:
-            hi_r = lo_r + 1e-6
-        scale = (hi_r - lo_r) / qmax
-        zp = int(min(max(round(-lo_r / scale), 0), qmax))
-        return Target(kind=CodeKind.ACT, scale=scale, zero_point=zp, bits=bits, signed=False, lo=0, hi=qmax)
+        """Code format of ``node``'s value, from its consumers (:func:`choose_target`)."""
+        return choose_target(self._final_consumers(node), self._data_node(node), self.cal, self.cfg, relu=relu,
+                             pending_compute=pending_compute, where=node.name)
 
     # -- materialisation
     def codes(self, node: fx.Node) -> _Codes:

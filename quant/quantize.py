@@ -56,6 +56,7 @@ from torch import nn
 from quant.artifact import IntModel
 from quant.calibrate import calibrate, trace
 from quant.convert import convert
+from quant.intops import MAX_BITS, MIN_BITS, check_int
 from quant.passes import BiasCorrection
 
 __all__ = ["QuantConfig", "quantize_model"]
@@ -114,14 +115,12 @@ class QuantConfig:
 
     def __post_init__(self) -> None:
         def _int(name, lo, hi):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+            check_int(name, getattr(self, name), lo, hi)
 
-        _int("bits", 2, 16)
+        _int("bits", MIN_BITS, MAX_BITS)
         if self.act_bits is None:
             object.__setattr__(self, "act_bits", self.bits)
-        _int("act_bits", 2, 16)
+        _int("act_bits", MIN_BITS, MAX_BITS)
         if self.act_bits < self.bits:
             raise ValueError(f"act_bits ({self.act_bits}) must be >= bits ({self.bits}): weights share the activation grid")
         if self.percentile is not None and not (
@@ -134,7 +133,7 @@ class QuantConfig:
         if self.groups != 1:
             raise ValueError(f"groups={self.groups}: group-shared scales are not implemented; use --groups 1")
         _int("mult_bits", 2, 32)
-        _int("mult_layer_bits", 2, 16)
+        _int("mult_layer_bits", MIN_BITS, MAX_BITS)
         _int("mid_bits", 2, 32)
         _int("logit_bits", 2, 32)
         _int("max_shift", 0, 62)

@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from quant.calibrate import recalibrate_bn
-from quant.convert import HANDLERS, NodeKind, classify
-from quant.calibrate import trace
+from quant.convert import HANDLERS, NodeKind, choose_target, classify
+from quant.fold import CodeKind
+from quant.calibrate import Calibration, trace
 from quant.intops import exact_clamp
 from quant.datasets import NORMALIZATION, load_dataset
 from quant.models import lenet5_bn
@@ -54,6 +55,31 @@ def test_classify_functions_and_methods():
     got = {n.name: classify(gm, n) for n in gm.graph.nodes}
     assert got["size"] is NodeKind.SIZE and got["view"] is NodeKind.FLATTEN and got["relu"] is NodeKind.RELU
     assert got["fc"] is NodeKind.LINEAR and got["add"] is NodeKind.ADD and got["sigmoid"] is NodeKind.OTHER
+
+
+def test_choose_target_follows_the_consumers():
+    x = np.linspace(-1.0, 3.0, 401, dtype=np.float32)
+    cal = Calibration(samples={"t": x}, min={"t": -1.0}, max={"t": 3.0})
+    cfg = QuantConfig(bits=4, percentile=100.0)
+
+    def pick(cons, relu=False, pending=False):
+        return choose_target(cons, "t", cal, cfg, relu=relu, pending_compute=pending, where="n")
+
+    t = pick([NodeKind.OUTPUT])
+    assert t.kind is CodeKind.LOGITS and t.signed and t.zero_point == 0 and t.scale == 2 * 3.0 / 32767
+    t = pick([NodeKind.CONV])
+    assert t.kind is CodeKind.MULT_IN and (t.lo, t.hi, t.zero_point) == (-127, 127, 0) and np.isclose(t.scale, 3.0 / 127)
+    assert pick([NodeKind.LINEAR], relu=True).lo == 0
+    t = pick([NodeKind.ADD], pending=True)
+    assert t.kind is CodeKind.MID and t.bits == 16 and t.scale == 3.0 / 32767
+    assert pick([NodeKind.ADD]).kind is CodeKind.ACT  # an emitted tensor feeding an add stays act codes
+    t = pick([NodeKind.ADDER])
+    assert t.kind is CodeKind.ACT and (t.lo, t.hi) == (0, 15) and np.isclose(t.scale, 4.0 / 15) and t.zero_point == 4
+    assert pick([NodeKind.ADDER], relu=True).zero_point == 0
+    with pytest.raises(ValueError, match="node n: the logits are also used inside the network"):
+        pick([NodeKind.OUTPUT, NodeKind.ADD])
+    with pytest.raises(ValueError, match="node n feeds both adder and multiply layers"):
+        pick([NodeKind.CONV, NodeKind.ADDER])
 
 
 def test_first_layer_weights_are_the_clamped_codes(data):
