@@ -140,8 +140,11 @@ def test_bad_arguments():
         Accelerator(config=cfg.replace(pe="mult"), mutation="drop_carry_in")
     with pytest.raises(ValueError, match="^form must be one of cinv, mux, not 'abs'$"):
         Accelerator(config=cfg, form="abs")
-    with pytest.raises(ValueError, match="^rows must be a positive integer, not 0$"):
-        Accelerator(config=ArrayConfig(rows=0, cols=1))
+    # (ArrayConfig(rows=0) raises before Accelerator is called: test what Accelerator itself refuses)
+    with pytest.raises(ValueError, match="^config must be an hwsim.config.ArrayConfig, not {'rows': 1}$"):
+        Accelerator(config={"rows": 1})
+    with pytest.raises(ValueError, match="bits must be at most 8 in threshold mode, not 9$"):
+        Accelerator(config=cfg.replace(bits=9, requant="threshold"))
     acc = Accelerator(config=cfg)
     with pytest.raises(ValueError, match=r"^tile 0: k=5 is outside 1..max_k=4$"):
         accelerator_ref(acc, [{"k": 5, "w": [], "x": []}])

@@ -26,7 +26,12 @@ def test_pe_targets_on_hx8k(tmp_path):
         assert r["lc_total"] > r["resources"]["lc"]
     assert adder["config"]["pe"] == "adder" and mult["config"]["pe"] == "mult"
     assert adder["resources"]["ff"] == PE8.acc_bits
-    print(format_table(results))
+    table = format_table(results).splitlines()
+    assert len(table) == 4
+    ratio = 100.0 * adder["resources"]["lc"] / mult["resources"]["lc"]
+    assert table[2].startswith(f"| pe_adder_b8_k1024 | ice40-hx8k | no | {adder['resources']['lc']} |")
+    assert table[2].endswith(f"| {adder['fmax_mhz']:.1f} | {ratio:.1f} |")
+    assert table[3].endswith(f"| {mult['fmax_mhz']:.1f} | 100.0 |")
     assert adder["resources"]["lc"] <= 55
     assert adder["resources"]["lc"] <= 0.20 * mult["resources"]["lc"]
     assert adder["fmax_mhz"] >= mult["fmax_mhz"]
