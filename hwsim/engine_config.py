@@ -44,9 +44,10 @@ MAX_REGION_WORDS = 1 << 20
 MAX_WEIGHT_WORDS = 1 << 16
 #: Largest reduction length the accumulators can be sized for.
 MAX_ENGINE_K = 1 << 20
-#: Cycles from a vector (pool / add) step's issue to its value in the shadow
-#: register: memory read, lane operation.
-VECTOR_LATENCY = 2
+#: ``D_v``: a vector (pool / add) step issued (its memory read) in cycle ``l``
+#: has its lane result loaded into the shadow register at the edge ending
+#: cycle ``l + D_v`` (the lane operation's register).
+VECTOR_LATENCY = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,13 +234,14 @@ class EngineConfig:
 
     @property
     def step_latency(self) -> int:
-        """``D``: cycles from a reduction step's issue to its sum in the shadow
-        register: memory read (1), PE term register (1), the tree's stages."""
-        return 2 + self.tree_stages
+        """``D``: a step issued (its memory reads) in cycle ``l`` lands in the shadow
+        register at the edge ending cycle ``l + D``: the PE term register (1) and
+        the tree's stages, the last of which accumulates (``1 + tree_stages``)."""
+        return 1 + self.tree_stages
 
     @property
     def vector_latency(self) -> int:
-        """``D_v``: cycles from a pool/add step's issue to its value in the shadow register."""
+        """``D_v``: a pool/add step issued in cycle ``l`` lands in the shadow at the edge ending ``l + D_v``."""
         return VECTOR_LATENCY
 
     @property

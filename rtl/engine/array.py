@@ -13,8 +13,10 @@ until the consumer (the requant drain) takes the vector.
 Pipeline: the term registers, then ``config.tree_stages`` tree stages (one
 register per three adder levels), the last of which also accumulates.
 :attr:`ChannelArray.latency` = ``1 + tree_stages`` cycles from a step's
-``i`` handshake to its vector on ``o`` (the memory read before it makes the
-contract's ``D = step_latency = latency + 1``).  Throughput: one step per
+``i`` handshake to its vector on ``o``: a step issued (memory read) in cycle
+``l`` is handed to the array in ``l + 1`` and is in the shadow from cycle
+``l + 1 + latency``, i.e. loaded at the edge ending ``l + D`` with the
+contract's ``D = config.step_latency = latency``.  Throughput: one step per
 cycle.  The only stall: a ``last`` step that would land while the shadow is
 full and not being taken freezes the whole pipeline (``i.ready`` low) until
 ``o.ready``; earlier steps keep flowing while the shadow drains.

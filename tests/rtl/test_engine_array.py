@@ -68,7 +68,7 @@ def test_latency_and_only_the_landing_stalls(cols, stages):
 
     cfg = EngineConfig(rows=2, cols=cols, bits=4, max_k=64)
     array = ChannelArray(config=cfg)
-    assert array.latency == 1 + stages == cfg.step_latency - 1
+    assert array.latency == 1 + stages == cfg.step_latency
     log = []
 
     async def bench(ctx):
