@@ -50,7 +50,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sweep", default=None, metavar="B1,B2,...", help="quantize at several weight bit widths, e.g. 8,6,5,4")
     p.add_argument("--eval", type=int, default=None, metavar="N", help="evaluate on the first N test images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration subset (default 0)")
-    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR", help="output folder (replaced atomically)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT_DIR",
+                   help="output folder (built atomically; an existing one is replaced only when it is an earlier "
+                   "quantize output)")
+    p.add_argument("--force", action="store_true", help="replace OUT_DIR even if it is not an earlier quantize output")
     p.set_defaults(func=run_quantize)
 
     q = subparsers.add_parser(
@@ -111,6 +114,7 @@ def run_quantize(args: argparse.Namespace) -> int:
     run = quantize_checkpoint(
         args.checkpoint, cfgs, args.output, sweep=args.sweep is not None, calib=args.calib, calib_data=args.calib_data,
         data_root=args.data_root, model=args.model, dataset=args.dataset, eval_images=args.eval, seed=args.seed,
+        force=args.force,
     )
     if run.sweep:
         print(sweep_markdown([r.sweep_row() for r in run.reports]), end="")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.files import atomic_write_bytes, sha256_file, staged_dir
+from quant.files import atomic_write_bytes, check_output_dir, sha256_file, staged_dir
 
 __all__ = ["QuantizeRun", "Prediction", "load_images", "quantize_checkpoint", "predict"]
 
@@ -102,6 +102,7 @@ def quantize_checkpoint(
     dataset: str | None = None,
     eval_images: int | None = None,
     seed: int = 0,
+    force: bool = False,
 ) -> QuantizeRun:
     """Quantise ``checkpoint`` once per config in ``cfgs`` and write the folder ``out`` (module docstring).
 
@@ -128,11 +129,16 @@ def quantize_checkpoint(
         Evaluate on the first ``eval_images`` test images (all when None).
     seed : int
         Seed of the calibration subset (and of calibration's subsampling).
+    force : bool
+        Replace ``out`` even when it is not an earlier quantize output
+        (:func:`quant.files.check_output_dir`; checked before any work).
     """
     from quant.checkpoint import load
     from quant.datasets import CLASS_NAMES
     from quant.report import quantize_with_report, sweep_markdown, write_quantized
 
+    inputs = [checkpoint, calib_data, data_root]
+    check_output_dir(out, command="quantize", inputs=inputs, force=force)
     if calib < 1:
         raise ValueError(f"--calib must be a positive integer, not {calib}")
     if eval_images is not None and eval_images < 1:
@@ -146,7 +152,7 @@ def quantize_checkpoint(
     mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
     out = Path(out)
     reports = []
-    with staged_dir(out) as tmp:
+    with staged_dir(out, command="quantize", inputs=inputs, force=force) as tmp:
         for cfg in cfgs:
             sub = tmp / f"w{cfg.bits}" if sweep else tmp
             sub.mkdir(parents=True, exist_ok=True)
@@ -183,9 +189,15 @@ def predict(model, images, out, *, model_name: str | None = None, dataset: str |
     checkpoint (float model, float32 logits; ``model_name``/``dataset`` for
     bare state dicts).
     """
-    x = load_images(images, "input")
     src = Path(model)
     out = Path(out)
+    if str(out) in ("", "."):
+        raise ValueError(f"-o {str(out)!r} must name a .npy file")
+    for inp in (src, Path(images)):
+        ro, ri = out.resolve(), inp.resolve()
+        if ro == ri or ri in ro.parents:
+            raise ValueError(f"-o {out} would overwrite the input {inp}: choose another file")
+    x = load_images(images, "input")
     if src.is_dir():
         from quant import golden
         from quant.artifact import load_int_model

@@ -131,3 +131,30 @@ def every_kind_model():
 def mult_model():
     """Function ``(rng, bits=8) -> IntModel`` of multiply layers (conv, flatten, linear)."""
     return _mult_model
+
+
+@pytest.fixture(scope="session")
+def data():
+    """Fashion-MNIST: 256 training images, and 200 test images with their labels."""
+    from quant.datasets import load_dataset
+
+    xtr, _ = load_dataset("fashion-mnist", "train")
+    xte, yte = load_dataset("fashion-mnist", "test")
+    return xtr[:256], xte[:200], yte[:200]
+
+
+@pytest.fixture(scope="session")
+def calibrated_lenet():
+    """Function ``(train images, seed=99) -> float adder LeNet-5-BN`` with random weights and BN
+    statistics recalibrated on those images (a model whose quantisation is well-posed)."""
+    def build(xtr, seed=99):
+        import torch
+
+        from quant.calibrate import recalibrate_bn
+        from quant.datasets import NORMALIZATION
+        from quant.models import lenet5_bn
+
+        torch.manual_seed(seed)
+        torch.set_num_threads(2)
+        return recalibrate_bn(lenet5_bn("adder"), xtr, *NORMALIZATION["fashion-mnist"])
+    return build

@@ -6,14 +6,11 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
-from quant.calibrate import recalibrate_bn
 from quant import golden
 from quant.artifact import load_int_model
 from quant.checkpoint import save
 from quant.datasets import NORMALIZATION, load_dataset
-from quant.models import lenet5_bn
 from scripts.cli import main
 
 SEED = 99
@@ -21,23 +18,10 @@ FM = NORMALIZATION["fashion-mnist"]
 
 
 @pytest.fixture(scope="module")
-def data():
-    xtr, _ = load_dataset("fashion-mnist", "train")
-    xte, yte = load_dataset("fashion-mnist", "test")
-    return xtr[:256], xte[:200], yte[:200]
-
-
-def _lenet(xtr, seed=SEED):
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    return recalibrate_bn(lenet5_bn("adder"), xtr, *FM)
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory, data):
+def ckpt(tmp_path_factory, data, calibrated_lenet):
     xtr, _, _ = data
     path = tmp_path_factory.mktemp("ck") / "lenet.pt"
-    save(path, _lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "fashion-mnist"})
+    save(path, calibrated_lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "fashion-mnist"})
     return path
 
 
@@ -46,7 +30,8 @@ def test_cli_quantize_and_predict(ckpt, tmp_path, capsys):
     rc = main(["quantize", str(ckpt), "--bits", "6", "--calib", "64", "--eval", "100", "--requant", "threshold",
                "--percentile", "99.9", "-o", str(out)])
     assert rc == 0
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "report.json", "report.md", "weights.npz"]
+    assert sorted(p.name for p in out.iterdir()) == [".adderhw-output", "manifest.json", "report.json", "report.md",
+                                                     "weights.npz"]
     rep = json.loads((out / "report.json").read_text())
     for key in ("float_accuracy", "int_accuracy", "bits", "layers", "ops_per_image"):
         assert key in rep
@@ -93,7 +78,7 @@ def test_cli_errors_are_one_line_and_write_nothing(ckpt, tmp_path, capsys):
     assert not (tmp_path / "l.npy").exists()
 
 
-def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys):
+def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys, calibrated_lenet):
     """A model of another dataset quantizes against the folder given with --data-root.
 
     The folder holds IDX files under MNIST's names (Fashion-MNIST's bytes: same format).
@@ -106,7 +91,7 @@ def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys):
     for name in IDX_FILES.values():
         (root / name).symlink_to(FASHION_MNIST_DIR / name)
     ck = tmp_path / "mnist_lenet.pt"
-    save(ck, _lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "mnist"})
+    save(ck, calibrated_lenet(xtr), {"model": "lenet5-bn", "kind": "adder", "dataset": "mnist"})
     out = tmp_path / "int"
     assert main(["quantize", str(ck), "--calib", "32", "--eval", "60", "-o", str(out)]) == 1
     err = capsys.readouterr().err.strip()

@@ -6,30 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from quant.calibrate import recalibrate_bn
 from quant.convert import HANDLERS, NodeKind, choose_target, classify
 from quant.fold import CodeKind
 from quant.calibrate import Calibration, trace
 from quant.intops import exact_clamp
-from quant.datasets import NORMALIZATION, load_dataset
+from quant.datasets import NORMALIZATION
 from quant.models import lenet5_bn
 from quant.quantize import QuantConfig, quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]
-
-
-@pytest.fixture(scope="module")
-def data():
-    xtr, _ = load_dataset("fashion-mnist", "train")
-    xte, yte = load_dataset("fashion-mnist", "test")
-    return xtr[:256], xte[:200], yte[:200]
-
-
-def _lenet(xtr, seed=SEED):
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    return recalibrate_bn(lenet5_bn("adder"), xtr, *FM)
 
 
 def test_every_node_of_lenet_has_a_kind_and_a_handler():
@@ -82,9 +68,9 @@ def test_choose_target_follows_the_consumers():
         pick([NodeKind.CONV, NodeKind.ADDER])
 
 
-def test_first_layer_weights_are_the_clamped_codes(data):
+def test_first_layer_weights_are_the_clamped_codes(data, calibrated_lenet):
     xtr, _, _ = data
-    model = _lenet(xtr)
+    model = calibrated_lenet(xtr)
     im, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=6))
     conv1 = im.layer("conv1")
     s, z = conv1.in_scale, conv1.in_zero_point
@@ -108,9 +94,9 @@ def test_first_layer_weights_are_the_clamped_codes(data):
     assert np.allclose(c2.compensation - conv1.compensation, moved * 10.0 / s)
 
 
-def test_act_bits_put_weights_on_a_coarser_grid(data):
+def test_act_bits_put_weights_on_a_coarser_grid(data, calibrated_lenet):
     xtr, _, _ = data
-    im, _ = quantize_model(_lenet(xtr), xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=4, act_bits=8))
+    im, _ = quantize_model(calibrated_lenet(xtr), xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=4, act_bits=8))
     for layer in im.compute_layers:
         assert layer.bits == 8 and layer.weight_bits == 4
         assert np.all(layer.weight % 16 == 0) and layer.weight.max() <= 240

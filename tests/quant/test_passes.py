@@ -6,35 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from quant.calibrate import recalibrate_bn
 from quant import golden
 from quant.calibrate import calibrate, trace
 from quant.convert import convert
 from quant.passes import BiasCorrection
-from quant.datasets import NORMALIZATION, load_dataset
-from quant.models import lenet5_bn
+from quant.datasets import NORMALIZATION
 from quant.quantize import QuantConfig, quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]
 
 
-@pytest.fixture(scope="module")
-def data():
-    xtr, _ = load_dataset("fashion-mnist", "train")
-    xte, yte = load_dataset("fashion-mnist", "test")
-    return xtr[:256], xte[:200], yte[:200]
-
-
-def _lenet(xtr, seed=SEED):
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    return recalibrate_bn(lenet5_bn("adder"), xtr, *FM)
-
-
-def test_bias_correction_matches_the_float_channel_means(data):
+def test_bias_correction_matches_the_float_channel_means(data, calibrated_lenet):
     xtr, _, _ = data
-    model = _lenet(xtr)
+    model = calibrated_lenet(xtr)
     calib = xtr[:96]
     cfg = QuantConfig(bits=4, bias_correction_images=64)
     im, _ = quantize_model(model, calib, mean=FM[0], std=FM[1], cfg=cfg)
@@ -51,9 +36,9 @@ def test_bias_correction_matches_the_float_channel_means(data):
     assert np.all(np.abs(err) < 0.01 * rq.out_scale), err  # a hundredth of an output LSB
 
 
-def test_bias_correction_changes_only_the_compute_requant_offsets(data):
+def test_bias_correction_changes_only_the_compute_requant_offsets(data, calibrated_lenet):
     xtr, _, _ = data
-    model = _lenet(xtr)
+    model = calibrated_lenet(xtr)
     calib = xtr[:64]
     cfg = QuantConfig(bits=6)
     gm = trace(model)

@@ -13,29 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quant import golden
-from quant.calibrate import calibrate, recalibrate_bn, trace
+from quant.calibrate import calibrate, trace
 from quant.convert import convert
-from quant.datasets import NORMALIZATION, load_dataset
+from quant.datasets import NORMALIZATION
 from quant.intops import exact_clamp, fixed_point_params, requant_fixed
-from quant.models import lenet5_bn
 from quant.passes import BiasCorrection
 from quant.quantize import QuantConfig, quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]
-
-
-@pytest.fixture(scope="module")
-def data():
-    xtr, _ = load_dataset("fashion-mnist", "train")
-    xte, yte = load_dataset("fashion-mnist", "test")
-    return xtr[:256], xte[:200], yte[:200]
-
-
-def _lenet(xtr, seed=SEED):
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    return recalibrate_bn(lenet5_bn("adder"), xtr, *FM)
 
 
 def test_quant_config_validation():
@@ -72,9 +58,9 @@ def test_exact_clamp_with_compensation_changes_no_integer_output(bits, o, k, see
     assert np.array_equal(q_raw, q_clamped)
 
 
-def test_threshold_and_fixed_modes_give_identical_outputs(data):
+def test_threshold_and_fixed_modes_give_identical_outputs(data, calibrated_lenet):
     xtr, xte, _ = data
-    model = _lenet(xtr)
+    model = calibrated_lenet(xtr)
     imf, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=4, requant="fixed"))
     imt, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=4, requant="threshold"))
     modes = [l.requant.mode for l in imt.compute_layers]
@@ -83,9 +69,9 @@ def test_threshold_and_fixed_modes_give_identical_outputs(data):
     assert np.array_equal(golden.run(imf, xte), golden.run(imt, xte))
 
 
-def test_int8_tracks_float(data):
+def test_int8_tracks_float(data, calibrated_lenet):
     xtr, xte, _ = data
-    model = _lenet(xtr)
+    model = calibrated_lenet(xtr)
     im, fmap = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=8))
     with torch.no_grad():
         fl = model((torch.from_numpy(xte) - FM[0][0]) / FM[1][0]).numpy()
@@ -105,9 +91,9 @@ def _same_layers(got, want):
 
 
 @pytest.mark.parametrize("bias_correction", [False, True])
-def test_quantize_model_is_trace_calibrate_convert_then_passes(data, bias_correction):
+def test_quantize_model_is_trace_calibrate_convert_then_passes(data, bias_correction, calibrated_lenet):
     xtr, _, _ = data
-    model = _lenet(xtr)
+    model = calibrated_lenet(xtr)
     calib = xtr[:80]
     cfg = QuantConfig(bits=4, requant="threshold", bias_correction=bias_correction, bias_correction_images=48)
     im, fmap = quantize_model(model, calib, mean=FM[0], std=FM[1], cfg=cfg, dataset="fashion-mnist")

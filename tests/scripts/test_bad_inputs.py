@@ -145,6 +145,26 @@ def _csv(t):
     return ["estimate", str(p), "-o", str(t / "out")]
 
 
+def _quantize_into_checkpoint_folder(t):
+    (t / "out").mkdir()
+    ck = t / "out" / "adder.pt"
+    ck.write_bytes(SHIPPED_ADDER.read_bytes())
+    return ["quantize", str(ck), "--calib", "16", "--eval", "16", "-o", str(t / "out")]
+
+
+def _quantize_into_foreign(t):
+    (t / "out").mkdir()
+    (t / "out" / "notes.txt").write_text("mine")
+    return ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "-o", str(t / "out")]
+
+
+def _predict_over_model(t):
+    m = _tiny_model_dir(t)
+    with open(t / "x.npy", "wb") as fh:
+        np.save(fh, np.zeros((2, 1, 6, 6), dtype=np.float32))
+    return ["predict", str(m), str(t / "x.npy"), "-o", str(m / "weights.npz")]
+
+
 def _good_estimate(t):
     return ["estimate", str(_tiny_model_dir(t)), "-o", str(t / "out")]
 
@@ -189,6 +209,15 @@ CASES = [
     Case("train-over-a-finished-checkpoint", _train_over_existing, 1,
          r"adderhw train: error: .*/done\.pt already exists; pass --resume to continue it or --force to "
          r"overwrite it", out=None),
+    Case("quantize-into-the-checkpoints-folder", _quantize_into_checkpoint_folder, 1,
+         r"adderhw quantize: error: output folder .*/out contains the input .*/out/adder\.pt: choose another "
+         r"output folder"),
+    Case("quantize-into-a-foreign-folder", _quantize_into_foreign, 1,
+         r"adderhw quantize: error: output folder .*/out is not empty and is not the output of an earlier "
+         r"adderhw quantize: choose another folder \(or --force to replace it\)"),
+    Case("predict-over-the-models-weights", _predict_over_model, 1,
+         r"adderhw predict: error: -o .*/model/weights\.npz would overwrite the input .*/model: choose another "
+         r"file", out=None),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),

@@ -99,3 +99,24 @@ def test_interrupted_flow_exits_130_and_the_next_run_cleans_a_killed_one(tmp_pat
     assert err.strip().splitlines()[-1] == "adderhw flow: interrupted"
     assert not second.exists()
     assert sorted(p.name for p in out.iterdir()) == [".adderhw-output"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_killed_quantize_leaves_no_half_written_model(tmp_path, sig):
+    out = tmp_path / "int8"
+    argv = ["quantize", str(SHIPPED_ADDER), "--calib", "64", "--eval", "2000", "-o", str(out)]
+    proc = _start(argv, tmp_path)
+    staging = _wait_for(proc, tmp_path, ".int8.tmp.*")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert not out.exists()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, err
+        assert not staging.exists()
+    else:
+        assert staging.exists()
+        proc = _start(argv, tmp_path)
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["int8"]
+        assert (out / "manifest.json").is_file()
