@@ -10,6 +10,13 @@ accumulator width, conv output sizes, layer-kind names, and the one integer
 rounding/requant code path) and :mod:`quant.files` (atomic writes, staged
 output folders, digests, tool versions; standard library only).  Nothing in
 ``quant`` imports hwsim, rtl or verification.
+
+The quantizer, in pipeline order: :mod:`quant.calibrate` (tracing,
+calibration, float helpers), :mod:`quant.convert` (one handler per node
+kind), :mod:`quant.fold` (BN/ReLU folding and the one fixed-point requant
+builder), :mod:`quant.passes` (bias correction), :mod:`quant.quantize`
+(``QuantConfig``, ``quantize_model``), :mod:`quant.report` (the report
+dataclass) and :mod:`quant.workflow` (what ``quantize``/``predict`` do).
 """
 
 __all__: list[str] = []
