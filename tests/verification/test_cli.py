@@ -25,6 +25,25 @@ def test_verify_one_layer_with_waves(lenet_dir, build_root, tmp_path, capsys):
     assert "1 of 1 passed" in text
 
 
+def test_verify_on_a_given_design_with_chosen_images(lenet_dir, build_root, tmp_path, capsys):
+    """README flags ``--design`` (run the model on this generated design) and ``--images``."""
+    gen = tmp_path / "gen"
+    assert main(["generate", "--rows", "4", "--cols", "4", "--bits", "8", "--pe", "adder", "--max-k", "400",
+                 "--out-bits", "16", "-o", str(gen)]) == 0
+    (design,) = gen.glob("*.json")
+    out = tmp_path / "out"
+    capsys.readouterr()
+    rc = main(["verify", str(lenet_dir), "-o", str(out), "--sim", "icarus", "--layer", "fc3", "--skip-matrix",
+               "--design", str(design), "--images", "7,3", "--build-dir", str(build_root)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    data = json.loads((out / "verify.json").read_text())
+    assert [(e["name"], e["passed"]) for e in data] == [("lenet5_bn/layer_fc3", True)]
+    job = json.loads((out / "runs" / "lenet5_bn-icarus" / "job.json").read_text())
+    assert job["meta"] == str(design.resolve()) and job["images"] == [7, 3]
+    assert not (out / "designs").exists()  # nothing generated: the given design ran
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["--layer", "0"], "--layer and --design need a MODEL_DIR"),
     (["--skip-matrix"], "--skip-matrix needs a MODEL_DIR (otherwise nothing would run)"),

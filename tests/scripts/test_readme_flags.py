@@ -1,0 +1,116 @@
+"""README flags that no other test invoked at the command line: one cheap CLI run each.
+
+``generate --block --form --out-bits --mult-bits``, ``synth --compare`` and
+``--dsp`` (real yosys/nextpnr on one PE), ``estimate --table fpga:``, and the
+shipped CNN checkpoint through ``predict`` and ``estimate``.  (``verify
+--design --images`` is in tests/verification/test_cli.py, beside its build
+cache; quantize and train flags are tested with their commands.)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CNN = ROOT / "checkpoints" / "lenet5_bn_cnn_fmnist.pt"
+
+
+def _meta(folder: Path) -> dict:
+    (j,) = folder.glob("*.json")
+    return json.loads(j.read_text())
+
+
+def test_generate_out_bits_and_mult_bits(tmp_path, capsys):
+    out = tmp_path / "g"
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "16",
+                 "--out-bits", "10", "--mult-bits", "12", "-o", str(out)]) == 0
+    meta = _meta(out)
+    assert meta["name"] == "acc_adder_r2c2_b4_k16_fixed_o10_m12"
+    assert (meta["config"]["out_bits"], meta["config"]["mult_bits"]) == (10, 12)
+    cfg = {f["name"]: f for f in meta["payloads"]["cfg"]}
+    assert cfg["m"]["width"] == 12 and cfg["m"]["signed"] and cfg["lo"]["width"] == 11
+    ports = {p["name"]: p["width"] for p in meta["ports"]}
+    assert ports["o__payload"] == 2 * (10 + 1)  # rows outputs of out_bits+1 signed bits
+    assert str(out / "acc_adder_r2c2_b4_k16_fixed_o10_m12.v") in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("block,form,name,module", [
+    ("pe", "mux", "pe_adder_b4_k16_mux", "pe_adder_b4_k16_mux"),
+    ("array", "cinv", "array_adder_r2c2_b4_k16", None),
+])
+def test_generate_block_and_form(tmp_path, block, form, name, module):
+    out = tmp_path / "g"
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "16",
+                 "--block", block, "--form", form, "-o", str(out)]) == 0
+    meta = _meta(out)
+    assert (meta["block"], meta["pe_form"], meta["name"]) == (block, form, name)
+    verilog = (out / f"{name}.v").read_text()
+    assert f"module {meta['top']}" in verilog or f"module \\{meta['top']}" in verilog
+
+
+def test_generate_forms_differ(tmp_path):
+    texts = []
+    for form in ("cinv", "mux"):
+        assert main(["generate", "--rows", "1", "--cols", "1", "--bits", "4", "--pe", "adder", "--max-k", "16",
+                     "--block", "pe", "--form", form, "-o", str(tmp_path / form)]) == 0
+        (v,) = (tmp_path / form).glob("*.v")
+        texts.append(v.read_text())
+    assert texts[0] != texts[1]
+
+
+def test_synth_compare_dsp_and_fpga_table(tmp_path, capsys):
+    """synth --compare (LUT adder vs mult), synth --dsp (UP5K) and estimate --table fpga:compare.json."""
+    # 8-bit: yosys infers SB_MAC16 for an 8-bit multiplier (not for a 4-bit one), and estimate's arrays are 8-bit
+    gen = tmp_path / "g"
+    assert main(["generate", "--rows", "1", "--cols", "1", "--bits", "8", "--pe", "mult", "--max-k", "16",
+                 "--block", "pe", "-o", str(gen)]) == 0
+    (v,) = gen.glob("*.v")
+    capsys.readouterr()
+    assert main(["synth", str(v), "--compare", "-o", str(tmp_path / "cmp")]) == 0
+    table = capsys.readouterr().out
+    results = json.loads((tmp_path / "cmp" / "compare.json").read_text())
+    assert [(r["config"]["pe"], r["dsp"]) for r in results] == [("adder", False), ("mult", False)]
+    assert all(r["fits"] and r["resources"]["lc"] > 0 and r["resources"]["dsp"] == 0 for r in results)
+    assert "| pe_adder_b8_k16 | ice40-hx8k | no |" in table and "| 100.0 |" in table
+
+    assert main(["synth", str(v), "--target", "ice40-up5k", "--dsp", "-o", str(tmp_path / "dsp")]) == 0
+    r = json.loads((tmp_path / "dsp" / "synth.json").read_text())
+    assert r["dsp"] is True and r["resources"]["dsp"] == 1 and r["target"] == "ice40-up5k"
+    capsys.readouterr()
+    assert main(["synth", str(v), "--compare", "--dsp", "-o", str(tmp_path / "bad")]) == 1
+    assert capsys.readouterr().err.startswith("adderhw synth: error: --compare already adds the DSP variants")
+
+    est = tmp_path / "est"
+    topo = ROOT / "hwsim" / "topologies" / "lenet5_bn.csv"
+    assert main(["estimate", str(topo), "--table", f"fpga:{tmp_path / 'cmp' / 'compare.json'}",
+                 "-o", str(est)]) == 0
+    s = json.loads((est / "summary.json").read_text())
+    assert s["table"]["name"] == "fpga" and s["table"]["area_unit"] == "lc"
+    assert "compare.json:pe_adder_b8_k16" in s["table"]["source"]
+    lc = {r["config"]["pe"]: r["resources"]["lc"] for r in results}
+    pes = s["config"]["rows"] * s["config"]["cols"]
+    assert s["designs"]["adder"]["area_lc"] == pes * lc["adder"]
+    assert s["designs"]["mult"]["area_lc"] == pes * lc["mult"]
+    assert s["ratios_adder_over_mult"]["area_lc"] == pytest.approx(lc["adder"] / lc["mult"], rel=1e-12)
+
+
+def test_shipped_cnn_checkpoint_predicts_and_estimates(tmp_path, capsys):
+    from quant.datasets import load_dataset
+
+    images, labels = load_dataset("fashion-mnist", "test")
+    np.save(tmp_path / "x.npy", np.asarray(images[:200], dtype=np.float32))
+    assert main(["predict", str(CNN), str(tmp_path / "x.npy"), "-o", str(tmp_path / "logits.npy")]) == 0
+    logits = np.load(tmp_path / "logits.npy")
+    assert logits.shape == (200, 10) and logits.dtype == np.float32
+    assert (logits.argmax(1) == labels[:200]).mean() > 0.85  # the checkpoint records 91.59 % on the test set
+    capsys.readouterr()
+    assert main(["estimate", str(CNN), "-o", str(tmp_path / "est")]) == 0
+    s = json.loads((tmp_path / "est" / "summary.json").read_text())
+    assert s["model"] == "lenet5-bn"
+    assert s["designs"]["adder"]["layers_on_mult_pes"] == 5 and s["designs"]["adder"]["layers_on_adder_pes"] == 0
