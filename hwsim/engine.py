@@ -53,8 +53,9 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    last output that goes into that word, i.e. at channel ``o`` with
    ``o % cols == cols - 1`` or the tile's last row.  The last operation's
    outputs are not written: each is an ``o`` beat in its cycle.
-5. **Vector operations** (pools, add) work on items ``(pixel, g)`` in order,
-   with ``S = kh*kw`` steps (pools; one read per in-bounds position, none at
+5. **Vector operations** (pools, add) work on items ``(pixel, g)``: a pool
+   one channel group at a time (for each ``g``, every output pixel), the add
+   pixel by pixel (for each pixel, every ``g``), with ``S = kh*kw`` steps (pools; one read per in-bounds position, none at
    padding) or ``S = 1`` (add: one read of each input, in two regions, in the
    same cycle).  The item's value (lane max, lane sums, or the two words)
    enters the shadow ``D_v`` cycles after its last step.  Max pool writes

@@ -52,15 +52,24 @@ def window_addresses(height: int, width: int, groups: int, kernel, stride: int, 
 
 # --- the Amaranth address generator -------------------------------------------------
 
-def addrgen_command(height: int, width: int, groups: int, kernel, stride: int, padding: int) -> dict:
+def addrgen_command(height: int, width: int, groups: int, kernel, stride: int, padding: int, *,
+                    pixel_words: int | None = None, offset: int = 0) -> dict:
     """The :class:`AddrGen` command (``cmd`` payload) of one pass over every window.
 
-    Besides the sizes it carries the address increments the generator adds
-    (so the hardware has no multiplier): ``step_x = stride*G``, ``step_y =
-    stride*W*G``, ``row_words = W*G`` and the address of window position
-    ``(0, 0)`` of output pixel ``(0, 0)``, ``base0 = -(padding*W + padding)*G``.
+    The pass visits ``groups`` channel groups per window position.  A tensor
+    stored with ``pixel_words`` words per pixel (``groups`` when None) can be
+    walked one group at a time: ``groups=1, pixel_words=G, offset=g`` (what a
+    pool does).  Besides the sizes the command carries the address
+    increments the generator adds (so the hardware has no multiplier):
+    ``col_words = pixel_words``, ``row_words = W * pixel_words``, ``step_x =
+    stride * pixel_words``, ``step_y = stride * W * pixel_words`` and the
+    address of window position ``(0, 0)`` of output pixel ``(0, 0)``,
+    ``base0 = -(padding*W + padding) * pixel_words + offset``.
     """
     kh, kw = kernel
+    pw = groups if pixel_words is None else pixel_words
+    if not 0 <= offset <= pw - groups:
+        raise ValueError(f"groups {offset}..{offset + groups - 1} are outside the {pw} words of a pixel")
     oh = conv_out_size(height, kh, stride, padding)
     ow = conv_out_size(width, kw, stride, padding)
     if oh < 1 or ow < 1:
@@ -68,8 +77,8 @@ def addrgen_command(height: int, width: int, groups: int, kernel, stride: int, p
     return {
         "height": height, "width": width, "groups": groups, "kh": kh, "kw": kw,
         "stride": stride, "padding": padding, "out_h": oh, "out_w": ow,
-        "step_x": stride * groups, "step_y": stride * width * groups, "row_words": width * groups,
-        "base0": -(padding * width + padding) * groups,
+        "col_words": pw, "step_x": stride * pw, "step_y": stride * width * pw, "row_words": width * pw,
+        "base0": -(padding * width + padding) * pw + offset,
     }
 
 
@@ -85,8 +94,10 @@ def addrgen_ref(gen: "AddrGen", commands, *, seed: int | None = None) -> list:
     """
     out = []
     for cmd in commands:
-        a = window_addresses(cmd["height"], cmd["width"], cmd["groups"], (cmd["kh"], cmd["kw"]),
-                             cmd["stride"], cmd["padding"])
+        pw = cmd["col_words"]
+        off = cmd["base0"] + (cmd["padding"] * cmd["width"] + cmd["padding"]) * pw
+        a = window_addresses(cmd["height"], cmd["width"], pw, (cmd["kh"], cmd["kw"]),
+                             cmd["stride"], cmd["padding"])[..., off : off + cmd["groups"]]
         npix, kh, kw, g = a.shape
         flat = a.reshape(npix, kh * kw * g)
         steps = flat.shape[1]
@@ -134,7 +145,7 @@ class AddrGen(wiring.Component):
         d = unsigned(dim_bits)
         self.cmd_layout = data.StructLayout({
             "height": d, "width": d, "groups": d, "kh": d, "kw": d, "stride": d, "padding": d,
-            "out_h": d, "out_w": d, "step_x": unsigned(addr_bits + 1), "step_y": unsigned(addr_bits + 1),
+            "out_h": d, "out_w": d, "col_words": d, "step_x": unsigned(addr_bits + 1), "step_y": unsigned(addr_bits + 1),
             "row_words": unsigned(addr_bits + 1), "base0": wide,
         })
         self.o_layout = data.StructLayout({
@@ -191,7 +202,7 @@ class AddrGen(wiring.Component):
             with m.Else():
                 m.d.sync += g.eq(0)
                 with m.If(~last_j):
-                    m.d.sync += [j.eq(j + 1), j_off.eq(j_off + c.groups)]
+                    m.d.sync += [j.eq(j + 1), j_off.eq(j_off + c.col_words)]
                 with m.Else():
                     m.d.sync += [j.eq(0), j_off.eq(0)]
                     with m.If(~last_i):

@@ -251,47 +251,51 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
     end = start
     last = None
     prev_n = 0
-    for px in range(npix):
-        for g in range(xt.groups):
-            last = start + S - 1 if last is None else last + max(S, prev_n)
-            a = addr[px, :, g]
-            valid = a != PAD
-            v = min(cols, xt.channels - g * cols)
-            if op.op == "maxpool":
-                lo = -(1 << (cfg.act_bits - 1)) if xt.signed else 0
-                val = np.full(cols, lo, dtype=np.int64)
-                if valid.any():
-                    val = np.maximum(val, mc.read(xt, a[valid]).max(axis=0))
-                c.act_reads += int(valid.sum())
-                lanes = {n: int(val[n]) for n in range(v)}
-                mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, lanes))
-                c.act_writes += 1
-                end = max(end, last + D + 1)
-                prev_n = 1
-                continue
-            if op.op == "avgpool":
-                acc = np.zeros(cols, dtype=np.int64)
-                if valid.any():
-                    acc = mc.read(xt, a[valid]).sum(axis=0)
-                c.act_reads += int(valid.sum())
-                vals = [_requant_fixed(int(acc[n]), op.m[0], op.n, op.shift, op.lo, op.hi) for n in range(v)]
-            else:
-                ra = mc.read(srcs[0], a)[0]
-                rb = mc.read(srcs[1], a)[0]
-                c.act_reads += 2
-                vals = [min(max((op.m[0] * int(ra[n]) + op.m[1] * int(rb[n]) + op.n) >> op.shift, op.lo), op.hi)
-                        for n in range(v)]
-            c.requant_ops += v
-            for n in range(v):
-                when = last + D + 1 + n + Lq
-                end = max(end, when)
-                if op.last:
-                    mc.logits[g * cols + n] = vals[n]
-                    c.o_beats += 1
-            if not op.last:
-                mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, dict(enumerate(vals))))
-                c.act_writes += 1
-            prev_n = v
+    # pools walk one channel group at a time (g, then pixels); the add goes pixel by pixel (p, then g)
+    if op.op == "add":
+        items = [(px, g) for px in range(npix) for g in range(xt.groups)]
+    else:
+        items = [(px, g) for g in range(xt.groups) for px in range(npix)]
+    for px, g in items:
+        last = start + S - 1 if last is None else last + max(S, prev_n)
+        a = addr[px, :, g]
+        valid = a != PAD
+        v = min(cols, xt.channels - g * cols)
+        if op.op == "maxpool":
+            lo = -(1 << (cfg.act_bits - 1)) if xt.signed else 0
+            val = np.full(cols, lo, dtype=np.int64)
+            if valid.any():
+                val = np.maximum(val, mc.read(xt, a[valid]).max(axis=0))
+            c.act_reads += int(valid.sum())
+            lanes = {n: int(val[n]) for n in range(v)}
+            mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, lanes))
+            c.act_writes += 1
+            end = max(end, last + D + 1)
+            prev_n = 1
+            continue
+        if op.op == "avgpool":
+            acc = np.zeros(cols, dtype=np.int64)
+            if valid.any():
+                acc = mc.read(xt, a[valid]).sum(axis=0)
+            c.act_reads += int(valid.sum())
+            vals = [_requant_fixed(int(acc[n]), op.m[0], op.n, op.shift, op.lo, op.hi) for n in range(v)]
+        else:
+            ra = mc.read(srcs[0], a)[0]
+            rb = mc.read(srcs[1], a)[0]
+            c.act_reads += 2
+            vals = [min(max((op.m[0] * int(ra[n]) + op.m[1] * int(rb[n]) + op.n) >> op.shift, op.lo), op.hi)
+                    for n in range(v)]
+        c.requant_ops += v
+        for n in range(v):
+            when = last + D + 1 + n + Lq
+            end = max(end, when)
+            if op.last:
+                mc.logits[g * cols + n] = vals[n]
+                c.o_beats += 1
+        if not op.last:
+            mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, dict(enumerate(vals))))
+            c.act_writes += 1
+        prev_n = v
     c.busy_cycles += npix * xt.groups * S
     return end
 

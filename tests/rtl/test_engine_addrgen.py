@@ -79,6 +79,17 @@ def test_validation(kwargs, message):
         AddrGen(**kwargs)
 
 
+def test_one_group_of_a_wider_tensor():
+    """A pool walks group g of a tensor with G words per pixel: every address is p*G + g."""
+    gen = AddrGen(addr_bits=8, dim_bits=4)
+    cmd = addrgen_command(4, 4, 1, (2, 2), 2, 0, pixel_words=3, offset=2)
+    steps = simulate_addrgen(gen, [cmd])
+    assert steps == addrgen_ref(gen, [cmd])
+    assert [a for a, *_ in steps[:4]] == [2, 5, 14, 17]
+    with pytest.raises(ValueError, match="groups 3..3 are outside the 3 words of a pixel"):
+        addrgen_command(4, 4, 1, (2, 2), 2, 0, pixel_words=3, offset=3)
+
+
 def test_command_refuses_a_kernel_larger_than_the_input():
     with pytest.raises(ValueError, match="kernel 5x5 does not fit the padded input 2x2"):
         addrgen_command(2, 2, 1, (5, 5), 1, 1)
