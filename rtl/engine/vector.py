@@ -1,0 +1,197 @@
+"""The engine's vector unit: lane-parallel max / sum over a window, or a pair of words (residual add).
+
+One step brings one activation word ``x`` (``cols`` lanes, sign-extended
+codes), a second word ``y`` (the add's other input), ``pad`` (a padded
+window position: it contributes nothing), ``first`` and ``last``.  Per lane::
+
+    max:  acc = max(first ? lowest : acc, x)      (skipped at padding)
+    sum:  acc = (first ? 0 : acc) + x             (skipped at padding)
+    pair: the shadow takes (x, y) as they are
+
+A ``last`` step hands the lanes (and ``y``) to the shadow register, the
+``o`` stream, which holds until the drain takes it.
+
+Latency: :attr:`VectorUnit.latency` = 1 cycle from a step's ``i`` handshake
+to its shadow on ``o`` (with the memory read before it, the contract's
+``D_v = config.vector_latency``).  Throughput: one step per cycle; only a
+``last`` step meeting a full shadow that is not being taken stalls.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsim.engine_config import EngineConfig
+from rtl.construct import construction
+
+__all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "simulate_vector"]
+
+#: Operations of the vector unit, by their code on the ``op`` port.
+VECTOR_OPS = ("max", "sum", "pair")
+
+
+class VectorUnit(wiring.Component):
+    """The vector unit (module docstring).
+
+    Parameters
+    ----------
+    config : EngineConfig
+        ``cols`` lanes of ``act_bits``-bit codes; lane sums are
+        ``act_bits + 1 + bit_length(max_k - 1)`` bits (a window of at most
+        ``max_k`` positions).
+
+    Notes
+    -----
+    Ports: ``op`` (In, index into :data:`VECTOR_OPS`, held for a whole
+    operation), ``lowest`` (In, the max's initial value), ``i`` (In stream of
+    ``x``, ``y``, ``pad``, ``first``, ``last``), ``o`` (Out stream of ``a``
+    (the lanes' result) and ``b`` (``y``)).
+    """
+
+    def __init__(self, *, config: EngineConfig):
+        with construction(self):
+            if not isinstance(config, EngineConfig):
+                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        self.config = config
+        self.latency = 1
+        cols = config.cols
+        self.lane_shape = signed(config.act_bits + 1)
+        self.sum_shape = signed(config.act_bits + 1 + (config.max_k - 1).bit_length())
+        self.step_layout = data.StructLayout({
+            "x": data.ArrayLayout(self.lane_shape, cols), "y": data.ArrayLayout(self.lane_shape, cols),
+            "pad": 1, "first": 1, "last": 1,
+        })
+        self.shadow_layout = data.StructLayout({
+            "a": data.ArrayLayout(self.sum_shape, cols), "b": data.ArrayLayout(self.lane_shape, cols),
+        })
+        super().__init__({
+            "op": In(range(len(VECTOR_OPS))),
+            "lowest": In(self.lane_shape),
+            "i": In(stream.Signature(self.step_layout)),
+            "o": Out(stream.Signature(self.shadow_layout)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        cols = self.config.cols
+        p = self.i.payload
+        acc = [Signal(self.sum_shape, name=f"acc_{n}", reset_less=True) for n in range(cols)]
+        total = [Signal(self.sum_shape, name=f"total_{n}") for n in range(cols)]
+        for n in range(cols):
+            base = Signal(self.sum_shape, name=f"base_{n}")
+            m.d.comb += base.eq(Mux(p.first, Mux(self.op == 0, self.lowest, 0), acc[n]))
+            with m.Switch(self.op):
+                with m.Case(0):
+                    m.d.comb += total[n].eq(Mux(~p.pad & (p.x[n] > base), p.x[n], base))
+                with m.Case(1):
+                    m.d.comb += total[n].eq(Mux(p.pad, base, base + p.x[n]))
+                with m.Default():
+                    m.d.comb += total[n].eq(p.x[n])
+        landing = self.i.valid & p.last
+        adv = Signal()
+        m.d.comb += [adv.eq(~(landing & self.o.valid & ~self.o.ready)), self.i.ready.eq(adv)]
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(self.i.valid & adv):
+            for n in range(cols):
+                m.d.sync += acc[n].eq(total[n])
+            with m.If(p.last):
+                m.d.sync += self.o.valid.eq(1)
+                for n in range(cols):
+                    m.d.sync += [self.o.payload.a[n].eq(total[n]), self.o.payload.b[n].eq(p.y[n])]
+        return m
+
+
+def vector_ref(unit: VectorUnit, op: str, lowest: int, steps: Sequence, *, seed: int | None = None,
+               reset_at: int | None = None) -> list:
+    """Reference of :class:`VectorUnit`: ``(a lanes, b lanes)`` of every ``last`` step.
+
+    ``steps`` are ``(x [cols], y [cols], pad, first, last)``; ``seed`` and
+    ``reset_at`` (of :func:`simulate_vector`) do not change the result.
+    """
+    cols = unit.config.cols
+    acc = [0] * cols
+    out = []
+    for x, y, pad, first, last in steps:
+        for n in range(cols):
+            base = (lowest if op == "max" else 0) if first else acc[n]
+            if op == "max":
+                acc[n] = base if pad else max(base, int(x[n]))
+            elif op == "sum":
+                acc[n] = base if pad else base + int(x[n])
+            else:
+                acc[n] = int(x[n])
+        if last:
+            out.append((list(acc), [int(v) for v in y]))
+    return out
+
+
+def simulate_vector(unit: VectorUnit, op: str, lowest: int, steps: Sequence, *, seed: int | None = None,
+                    reset_at: int | None = None) -> list:
+    """Run ``unit`` in the Amaranth simulator; same arguments and result as :func:`vector_ref`.
+
+    With ``seed``, ``i.valid`` and ``o.ready`` drop at random (seeded); with
+    ``reset_at``, garbage steps run for ``reset_at`` cycles, then a reset.
+    """
+    from amaranth.sim import Simulator
+
+    rng = random.Random(seed)
+    stall = seed is not None
+    want = sum(1 for s in steps if s[4])
+    cols = unit.config.cols
+    top = Module()
+    top.domains.sync = cd = ClockDomain("sync")
+    top.submodules.dut = unit
+    out: list = []
+
+    def payload(s):
+        x, y, pad, first, last = s
+        return {"x": [int(v) for v in x], "y": [int(v) for v in y], "pad": int(pad), "first": int(first),
+                "last": int(last)}
+
+    async def producer(ctx):
+        ctx.set(unit.op, VECTOR_OPS.index(op))
+        ctx.set(unit.lowest, lowest)
+        if reset_at is not None and steps:
+            ctx.set(unit.i.payload, payload(steps[0][:4] + (1,)))
+            ctx.set(unit.i.valid, 1)
+            for _ in range(reset_at + 1):
+                await ctx.tick()
+            ctx.set(unit.i.valid, 0)
+            ctx.set(cd.rst, 1)
+            await ctx.tick()
+            ctx.set(cd.rst, 0)
+        for s in steps:
+            while stall and rng.random() < 0.3:
+                ctx.set(unit.i.valid, 0)
+                await ctx.tick()
+            ctx.set(unit.i.payload, payload(s))
+            ctx.set(unit.i.valid, 1)
+            await ctx.tick().until(unit.i.ready)
+        ctx.set(unit.i.valid, 0)
+
+    async def consumer(ctx):
+        if reset_at is not None and steps:
+            ctx.set(unit.o.ready, 1)
+            for _ in range(reset_at + 2):
+                await ctx.tick()
+        while len(out) < want:
+            ready = 0 if (stall and rng.random() < 0.4) else 1
+            ctx.set(unit.o.ready, ready)
+            valid = ctx.get(unit.o.valid)
+            sh = ctx.get(unit.o.payload)
+            await ctx.tick()
+            if ready and valid:
+                out.append(([int(sh.a[n]) for n in range(cols)], [int(sh.b[n]) for n in range(cols)]))
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return out
