@@ -1,11 +1,12 @@
 """Subcommands of the `hwsim` package for the ``adderhw`` command: ``estimate``.
 
 ``adderhw estimate INPUT [--preset P] [--sweep rows=4,8,16 cols=4,8,16]
-[--table 45nm|40nm|fpga:PATH|FILE.toml] -o OUT_DIR``
+[--table 45nm|40nm|fpga:PATH|FILE.toml] [--model NAME] [--dataset NAME] -o OUT_DIR``
 
 ``INPUT`` is an integer model folder (``manifest.json`` + ``weights.npz``), a
-checkpoint (``.pt``/``.pth``; the float model is built and its layer shapes
-traced) or a SCALE-Sim-style topology CSV.  Presets and tables are read here,
+checkpoint (``.pt``/``.pth``: ours, or a bare reference state dict, with
+``--model``/``--dataset`` as ``quantize`` takes them; the float model is
+built and its layer shapes traced) or a SCALE-Sim-style topology CSV.  Presets and tables are read here,
 at the edge; everything below takes a validated ArrayConfig / EnergyTable.
 """
 
@@ -39,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"array configs to sweep (cartesian product; default: {' '.join(DEFAULT_SWEEP)})")
     p.add_argument("--table", default="45nm",
                    help="energy/area table: 45nm, 40nm, fpga:SYNTH.json or a TOML file (default: 45nm)")
+    p.add_argument("--model", default=None,
+                   help="model name for bare state dicts (lenet5-bn, resnet20, resnet32; checkpoints only)")
+    p.add_argument("--dataset", default=None,
+                   help="dataset for bare state dicts (fashion-mnist, mnist, cifar10; checkpoints only)")
     p.add_argument("--cpu-mult-cycles", type=int, default=4, help="CPU model: cycles per multiply (4)")
     p.add_argument("--cpu-add-cycles", type=int, default=2, help="CPU model: cycles per add (2)")
     p.add_argument("-o", "--out", required=True, metavar="OUT_DIR",
@@ -48,36 +53,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def load_layers(path: str, *, bits: int = 8):
+def load_layers(path: str, *, bits: int = 8, model: str | None = None, dataset: str | None = None):
     """Layer shapes and a model name from an artifact folder, checkpoint or CSV.
+
+    ``model`` and ``dataset`` name the model of a bare state dict (as
+    :func:`quant.checkpoint.load` takes them; for our checkpoint format they
+    must agree with the file); they apply to checkpoints only.
 
     Raises
     ------
     OSError
         ``path`` does not exist.
     ValueError
-        It is none of the accepted inputs, or it is malformed.
+        It is none of the accepted inputs, or it is malformed, or ``model`` /
+        ``dataset`` are given for an input that is not a checkpoint.
     """
     from hwsim import layers as hl
 
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"input not found: {path}")
+    suffix = p.suffix.lower()
+    is_ckpt = p.is_file() and suffix in (".pt", ".pth")
+    if not is_ckpt and (model is not None or dataset is not None):
+        given = [f"--{k}" for k, v in (("model", model), ("dataset", dataset)) if v is not None]
+        verb = "are" if len(given) > 1 else "is"
+        raise ValueError(f"{' and '.join(given)} {verb} for checkpoints (.pt/.pth) only, not {path}")
     if p.is_dir():
         if not (p / "manifest.json").is_file():
             raise ValueError(f"{path} is a folder without manifest.json (not an integer model)")
         from quant.artifact import load_int_model
 
-        model = load_int_model(p)
-        return hl.shapes_from_int_model(model), str(model.name)
-    suffix = p.suffix.lower()
+        int_model = load_int_model(p)
+        return hl.shapes_from_int_model(int_model), str(int_model.name)
     if suffix == ".csv":
         return hl.read_topology_csv(p, default_bits=bits), p.stem.replace("_", "-")
-    if suffix in (".pt", ".pth"):
+    if is_ckpt:
         from quant.checkpoint import load
         from quant.models import INPUT_SHAPES
 
-        ckpt = load(p)
+        ckpt = load(p, model=model, dataset=dataset)
         name = ckpt.meta["model"]
         return hl.shapes_from_float_model(ckpt.model, INPUT_SHAPES[name], bits=bits), name
     raise ValueError(f"{path}: expected an integer model folder, a .pt/.pth checkpoint or a .csv topology")
@@ -101,22 +116,25 @@ def resolve_table(spec: str):
 
 
 def run_estimate(input_path: str, out_dir: str, *, preset: str = "default", table: str = "45nm",
-                 sweep_items=None, mult_cycles: int = 4, add_cycles: int = 2, force: bool = False) -> dict:
+                 sweep_items=None, mult_cycles: int = 4, add_cycles: int = 2, force: bool = False,
+                 model: str | None = None, dataset: str | None = None) -> dict:
     """The whole ``estimate`` command; returns the summary dict (also written to ``summary.json``).
 
     ``out_dir`` is built in a temporary folder and renamed into place
     (:func:`quant.files.staged_dir`); it is checked before any work: an
     existing folder is replaced only when it is an earlier estimate's output
-    (or with ``force``), and never when it holds the input.
+    (or with ``force``), and never when it holds the input.  ``model`` and
+    ``dataset`` go to :func:`load_layers` (bare state dicts).
     """
     from quant.files import staged_dir
 
     with staged_dir(out_dir, command="estimate", inputs=[input_path], force=force) as tmp:
         return _estimate_into(input_path, tmp, preset=preset, table=table, sweep_items=sweep_items,
-                              mult_cycles=mult_cycles, add_cycles=add_cycles)
+                              mult_cycles=mult_cycles, add_cycles=add_cycles, model=model, dataset=dataset)
 
 
-def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycles, add_cycles) -> dict:
+def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycles, add_cycles, model=None,
+                   dataset=None) -> dict:
     from hwsim.cpu import CpuLatency
     from hwsim.estimate import estimate, parse_sweep, sweep
     from hwsim.preset_files import config_for_layers, load_preset
@@ -126,7 +144,7 @@ def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycl
     tab = resolve_table(table)
     grid = parse_sweep(sweep_items if sweep_items else DEFAULT_SWEEP)
     lat = CpuLatency(mult_cycles=mult_cycles, add_cycles=add_cycles)
-    layers, name = load_layers(input_path, bits=int(fields_.get("bits", 8)))
+    layers, name = load_layers(input_path, bits=int(fields_.get("bits", 8)), model=model, dataset=dataset)
     cfg = config_for_layers(fields_, [l.k for l in layers])
     est = estimate(layers, cfg, tab, lat)
     rows = sweep(layers, cfg, tab, grid)
@@ -135,7 +153,8 @@ def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycl
 
 def _run(args: argparse.Namespace) -> int:
     s = run_estimate(args.input, args.out, preset=args.preset, table=args.table, sweep_items=args.sweep,
-                     mult_cycles=args.cpu_mult_cycles, add_cycles=args.cpu_add_cycles, force=args.force)
+                     mult_cycles=args.cpu_mult_cycles, add_cycles=args.cpu_add_cycles, force=args.force,
+                     model=args.model, dataset=args.dataset)
     unit = s["table"]["area_unit"]
     ops = s["op_counts"]
     cpu = s["cpu_latency_model"]

@@ -88,3 +88,32 @@ def test_bad_inputs(tmp_path, capsys):
     (tmp_path / "x.txt").write_text("x")
     rc, _, err = run(capsys, tmp_path / "x.txt", "-o", tmp_path / "o")
     assert rc == 1 and "expected an integer model folder" in err
+
+
+def test_estimate_bare_reference_state_dict(tmp_path, capsys):
+    """A bare reference state dict (``module.`` keys, as saved from DataParallel) with --model/--dataset."""
+    import torch
+
+    from quant.models import build_model
+
+    sd = {f"module.{k}": v for k, v in build_model("resnet20").state_dict().items()}
+    torch.save(sd, tmp_path / "ref.pth")
+    rc, stdout, err = run(capsys, tmp_path / "ref.pth", "--model", "resnet20", "--dataset", "cifar10",
+                          "--sweep", "rows=8", "cols=8", "-o", tmp_path / "est")
+    assert rc == 0, err
+    assert "model resnet20: 40,813,184 MACs" in stdout
+    s = json.loads((tmp_path / "est" / "summary.json").read_text())
+    assert s["designs"]["adder"]["layers_on_mult_pes"] == 2
+    # the wrong model for the keys: one line naming what does not fit, no output folder
+    rc, _, err = run(capsys, tmp_path / "ref.pth", "--model", "resnet32", "-o", tmp_path / "est32")
+    assert rc == 1 and err.startswith("adderhw estimate: error: ") and err.count("\n") == 1
+    assert "missing keys" in err and not (tmp_path / "est32").exists()
+    rc, _, err = run(capsys, tmp_path / "ref.pth", "--dataset", "imagenet", "-o", tmp_path / "estx")
+    assert rc == 1 and "imagenet" in err and not (tmp_path / "estx").exists()
+
+
+def test_estimate_model_option_only_for_checkpoints(tmp_path, capsys, topologies):
+    out = tmp_path / "est"
+    rc, _, err = run(capsys, topologies / "lenet5_bn.csv", "--model", "resnet20", "-o", out)
+    assert rc == 1 and err.count("\n") == 1
+    assert "--model is for checkpoints (.pt/.pth) only" in err and not out.exists()
