@@ -437,3 +437,83 @@ def test_stride_zero_fails_no_subcommand_with_a_traceback(bases, capsys):
         assert err.strip().endswith("layer c1: stride must be an integer in 1..64, not 0"), err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not any((path.parent / p).exists() for p in ("est", "ver", "logits.npy"))
+
+
+# --- property: any mutation of a valid artifact is accepted or refused with one line ----------
+
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
+_SPECIAL = st.sampled_from([0, -1, 1, 2, 63, 64, 2**31, 2**40, 2**63, -2**63, 0.5, float("inf"), "", "../x",
+                            [], [0], [1, 1], [2, 0, 6], [10**9, 3], None, True, {"array": "nope"}])
+
+
+def _paths(obj, prefix=()):
+    """Every (path, value) in a JSON tree (dict keys and list indices)."""
+    yield prefix, obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, prefix + (i,))
+
+
+def _mutate(manifest, path, action, value):
+    if not path:
+        return value if action == "replace" else manifest
+    parent = manifest
+    for p in path[:-1]:
+        parent = parent[p]
+    last = path[-1]
+    if action == "delete":
+        parent.pop(last) if isinstance(parent, dict) else parent.pop(last)
+    elif action == "replace":
+        parent[last] = value
+    elif isinstance(parent, dict):
+        parent[str(value)[:6]] = value  # an extra key
+    else:
+        parent.insert(last, value)
+    return manifest
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_manifest_is_accepted_or_refused_in_one_line(data, tmp_path, every_kind_model, mult_model):
+    rng = np.random.default_rng(SEED)
+    which = data.draw(st.sampled_from(["every", "threshold", "mult"]))
+    folder = tmp_path / which
+    if not folder.exists():
+        model = {"every": lambda: every_kind_model(rng, pool_padding=1),
+                 "threshold": lambda: every_kind_model(rng, mode="threshold", pool_padding=1),
+                 "mult": lambda: mult_model(rng)}[which]()
+        save_int_model(model, folder / "orig")
+    orig = json.loads((folder / "orig" / "manifest.json").read_text())
+    spots = [p for p, _ in _paths(orig) if "weights_sha256" not in p]
+    path = data.draw(st.sampled_from(spots))
+    action = data.draw(st.sampled_from(["replace", "replace", "delete", "insert"]))
+    value = data.draw(_SPECIAL | _JSON)
+    try:
+        mutated = _mutate(json.loads(json.dumps(orig)), path, action, value)
+    except (IndexError, KeyError, AttributeError, TypeError):
+        mutated = None  # the mutation itself does not apply (e.g. delete from the root)
+    assume(mutated is not None)
+    case = folder / "case"
+    case.mkdir(exist_ok=True)
+    (case / "weights.npz").write_bytes((folder / "orig" / "weights.npz").read_bytes())
+    (case / "manifest.json").write_text(json.dumps(mutated))
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    try:
+        model = load_int_model(case)
+    except ValueError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith(str(case / "manifest.json")), str(exc)
+    else:
+        # accepted: it is a valid model that the golden model can run
+        imgs = np.random.default_rng(1).random((1,) + model.input_shape)
+        golden.run(model, imgs)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
