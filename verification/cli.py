@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
                    help="integer model artifact (manifest.json + weights.npz) whose layers to run")
+    p.add_argument("--force", action="store_true", help="replace OUT even if it is not an earlier verify's output")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                    help="output folder (verify.json, designs, logs, waves)")
     p.add_argument("--sim", choices=("icarus", "verilator", "both"), default="both",
@@ -92,7 +93,30 @@ def _select_layers(model, layer: str | None) -> list[str]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    """``verify``: OUT is checked before any work and built in a staged folder, so an
+    interrupted run leaves the previous OUT (its verify.json and runs/) as it was."""
     from quant.artifact import load_int_model
+    from quant.files import check_output_dir, staged_dir
+
+    sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
+    images = _parse_images(args.images)
+    inputs = [args.model_dir, args.design]
+    final: Path = check_output_dir(args.out, command="verify", inputs=inputs, force=args.force)
+    model = None
+    if args.model_dir is not None:
+        model = load_int_model(args.model_dir)
+        layers = _select_layers(model, args.layer)
+    elif args.layer is not None or args.design is not None:
+        raise ValueError("--layer and --design need a MODEL_DIR")
+    elif args.skip_matrix:
+        raise ValueError("--skip-matrix needs a MODEL_DIR (otherwise nothing would run)")
+
+    with staged_dir(final, command="verify", inputs=inputs, force=args.force) as out:
+        return _verify_into(args, out, final, model, layers if model is not None else None, sims, images)
+
+
+def _verify_into(args, out: Path, final: Path, model, layers, sims, images) -> int:
+    """Run the plan into the staging folder ``out`` (renamed to ``final`` by the caller)."""
     from verification.meta import load_meta
     from verification.runner import path_component
     from verification.suite import (
@@ -107,23 +131,12 @@ def run_verify(args: argparse.Namespace) -> int:
         write_report,
     )
 
-    sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
-    images = _parse_images(args.images)
-    out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"output path {out} exists and is not a folder")
-    model = None
-    if args.model_dir is not None:
-        model = load_int_model(args.model_dir)
-        layers = _select_layers(model, args.layer)
-    elif args.layer is not None or args.design is not None:
-        raise ValueError("--layer and --design need a MODEL_DIR")
-    elif args.skip_matrix:
-        raise ValueError("--skip-matrix needs a MODEL_DIR (otherwise nothing would run)")
+    def shown(p) -> str:  # paths as they will be once the folder is in place
+        return str(p).replace(str(out), str(final), 1)
 
+    t0 = time.monotonic()
     designs_dir = out / "designs"
     plan: list[tuple[str, object, dict]] = []  # (label, meta, run kwargs)
-    t0 = time.monotonic()
     if model is not None:
         if args.design is not None:
             meta = load_meta(args.design)
@@ -149,13 +162,13 @@ def run_verify(args: argparse.Namespace) -> int:
             entries += got
             ok = sum(e["passed"] for e in got)
             print(f"{label} on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s"
-                  f" (log {run.log})", flush=True)
+                  f" (log {shown(run.log)})", flush=True)
             if args.waves:
-                print(f"  waves: {run.waves if run.waves else 'none written'}", flush=True)
+                print(f"  waves: {shown(run.waves) if run.waves else 'none written'}", flush=True)
     report = out / "verify.json"
     write_report(entries, report)
     print(summary_table(entries))
-    print(f"wrote {report} ({time.monotonic() - t0:.1f} s)")
+    print(f"wrote {shown(report)} ({time.monotonic() - t0:.1f} s)")
     bad = [e["name"] + " on " + e["simulator"] for e in entries if not e["passed"]]
     if bad:
         print(f"adderhw verify: {len(bad)} failed: {', '.join(bad[:5])}", file=sys.stderr)

@@ -35,28 +35,6 @@ def _snapshot(root: Path, skip: Path | None = None) -> dict:
     return out
 
 
-def _tiny_model_dir(root: Path) -> Path:
-    from quant import golden
-    from quant.artifact import IntLayer, IntModel, Requant, save_int_model
-    from quant.intops import InputQuant
-
-    rng = np.random.default_rng(7)
-    conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, name="c1")
-    flat = IntLayer(name="f", kind="flatten", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
-    fc = golden.random_layer(rng, kind="adder_linear", in_shape=(108,), out_channels=4, bits=6, name="fc",
-                             inputs=("f",))
-    rq = fc.requant
-    logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1,
-                     out_scale=0.5, out_zero_point=0, out_bits=16, out_signed=True)
-    fc = IntLayer(**{**{f: getattr(fc, f) for f in fc.__dataclass_fields__}, "requant": logits})
-    spec = InputQuant(mean=(0.5,), std=(0.25,), scale=4.0 / 63, zero_point=3, bits=6, signed=False)
-    model = IntModel(name="tiny", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, flat, fc],
-                     class_names=[f"c{i}" for i in range(4)])
-    out = root / "model"
-    save_int_model(model, out)
-    return out
-
-
 def _evil_pickle(path: Path) -> None:
     class Evil:
         def __reduce__(self):
@@ -82,20 +60,20 @@ def _nan_checkpoint(path: Path) -> None:
 @dataclass(frozen=True)
 class Case:
     id: str
-    setup: Callable[[Path], list]  # builds the inputs under tmp_path, returns argv
+    setup: Callable[[Path, Callable], list]  # (tmp_path, tiny model writer) -> argv; builds the inputs
     rc: int
     message: str | None  # regex for the one stderr line (None: a good case, stderr must be empty)
     out: str | None = "out"  # the output folder relative to tmp_path (None: the case writes none)
 
 
-def _estimate_into_model(t):
-    m = _tiny_model_dir(t)
+def _estimate_into_model(t, model_dir):
+    m = model_dir(t)
     return ["estimate", str(m), "-o", str(m)]
 
 
 def _foreign_out(cmd):
-    def setup(t):
-        m = _tiny_model_dir(t)
+    def setup(t, model_dir):
+        m = model_dir(t)
         (t / "out").mkdir()
         (t / "out" / "thesis.tex").write_text("precious")
         return {"estimate": ["estimate", str(m), "-o", str(t / "out")],
@@ -103,14 +81,14 @@ def _foreign_out(cmd):
     return setup
 
 
-def _earlier_output_of_another_command(t):
-    m = _tiny_model_dir(t)
+def _earlier_output_of_another_command(t, model_dir):
+    m = model_dir(t)
     main(["estimate", str(m), "-o", str(t / "out")])
     (t / "out" / ".adderhw-output").write_text(json.dumps({"command": "quantize"}))
     return ["estimate", str(m), "-o", str(t / "out")]
 
 
-def _generate_then_synth_into_it(t):
+def _generate_then_synth_into_it(t, model_dir):
     main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "8",
           "--block", "array", "-o", str(t / "rtl")])
     v = next((t / "rtl").glob("*.v"))
@@ -118,7 +96,7 @@ def _generate_then_synth_into_it(t):
 
 
 def _bytes_file(name, content):
-    def setup(t):
+    def setup(t, model_dir):
         p = t / name
         if content == "npy":
             with open(p, "wb") as fh:
@@ -133,44 +111,44 @@ def _bytes_file(name, content):
     return setup
 
 
-def _train_over_existing(t):
+def _train_over_existing(t, model_dir):
     p = t / "done.pt"
     p.write_bytes(SHIPPED_ADDER.read_bytes())
     return ["train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", "--out", str(p)]
 
 
-def _csv(t):
+def _csv(t, model_dir):
     p = t / "topo.csv"
     p.write_bytes("Layer name,IFMAP Height\ncaf\xe9,1\n".encode("latin-1"))
     return ["estimate", str(p), "-o", str(t / "out")]
 
 
-def _quantize_into_checkpoint_folder(t):
+def _quantize_into_checkpoint_folder(t, model_dir):
     (t / "out").mkdir()
     ck = t / "out" / "adder.pt"
     ck.write_bytes(SHIPPED_ADDER.read_bytes())
     return ["quantize", str(ck), "--calib", "16", "--eval", "16", "-o", str(t / "out")]
 
 
-def _quantize_into_foreign(t):
+def _quantize_into_foreign(t, model_dir):
     (t / "out").mkdir()
     (t / "out" / "notes.txt").write_text("mine")
     return ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "-o", str(t / "out")]
 
 
-def _predict_over_model(t):
-    m = _tiny_model_dir(t)
+def _predict_over_model(t, model_dir):
+    m = model_dir(t)
     with open(t / "x.npy", "wb") as fh:
         np.save(fh, np.zeros((2, 1, 6, 6), dtype=np.float32))
     return ["predict", str(m), str(t / "x.npy"), "-o", str(m / "weights.npz")]
 
 
-def _good_estimate(t):
-    return ["estimate", str(_tiny_model_dir(t)), "-o", str(t / "out")]
+def _good_estimate(t, model_dir):
+    return ["estimate", str(model_dir(t)), "-o", str(t / "out")]
 
 
-def _good_estimate_twice(t):
-    m = _tiny_model_dir(t)
+def _good_estimate_twice(t, model_dir):
+    m = model_dir(t)
     main(["estimate", str(m), "-o", str(t / "out")])
     return ["estimate", str(m), "-o", str(t / "out")]
 
@@ -185,7 +163,7 @@ CASES = [
     Case("estimate-into-another-commands-output", _earlier_output_of_another_command, 1,
          r"adderhw estimate: error: output folder .*/out is not empty and is the output of adderhw quantize: "
          r"choose another folder \(or --force to replace it\)"),
-    Case("estimate-into-nothing", lambda t: ["estimate", str(_tiny_model_dir(t)), "-o", ""], 1,
+    Case("estimate-into-nothing", lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", ""], 1,
          r"adderhw estimate: error: output folder '' must name a folder \(not empty, '\.' or '\.\.'\)", out=None),
     Case("estimate-non-utf8-csv", _csv, 1,
          r"adderhw estimate: error: .*/topo\.csv: not a UTF-8 text file \(byte 27: invalid continuation byte\)"),
@@ -221,13 +199,14 @@ CASES = [
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
-    Case("good-eval-shipped-cnn", lambda t: ["eval", str(SHIPPED_CNN), "--limit", "200"], 0, None, out=None),
+    Case("good-eval-shipped-cnn", lambda t, model_dir: ["eval", str(SHIPPED_CNN), "--limit", "200"], 0, None,
+         out=None),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_table(case, tmp_path, capsys):
-    argv = case.setup(tmp_path)
+def test_bad_input_table(case, tmp_path, capsys, tiny_model_dir):
+    argv = case.setup(tmp_path, tiny_model_dir)
     out = tmp_path / case.out if case.out else None
     capsys.readouterr()
     before_inputs = _snapshot(tmp_path, skip=out)

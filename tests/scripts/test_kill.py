@@ -120,3 +120,22 @@ def test_killed_quantize_leaves_no_half_written_model(tmp_path, sig):
         assert proc.returncode == 0, err
         assert sorted(p.name for p in tmp_path.iterdir()) == ["int8"]
         assert (out / "manifest.json").is_file()
+
+
+def test_interrupted_verify_leaves_the_previous_report(tmp_path, tiny_model_dir):
+    """Issue 17 defect 7: Ctrl-C in verify left an old verify.json beside new runs/."""
+    model = tiny_model_dir(tmp_path)
+    out = tmp_path / "verify"
+    (out / "runs" / "old-icarus").mkdir(parents=True)
+    (out / "verify.json").write_text("[]\n")
+    (out / ".adderhw-output").write_text('{"command": "verify"}\n')
+    before = _files(out)
+    proc = _start(["verify", str(model), "--sim", "icarus", "--skip-matrix", "--build-dir",
+                   str(tmp_path / "build"), "-o", str(out)], tmp_path)
+    staging = _wait_for(proc, tmp_path, ".verify.tmp.*")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert _files(out) == before
+    assert not staging.exists()

@@ -121,7 +121,10 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path, monkeypatch, capsy
     rc = main(["verify", str(work / "model"), "-o", str(out), "--sim", "icarus", "--skip-matrix"])
     assert rc == 0, capsys.readouterr().err
     (run_dir,) = seen
-    assert run_dir.parent == out / "runs" and run_dir.name.endswith(tuple("0123456789abcdef"))
+    # built in the staging folder beside -o, then renamed to -o
+    assert run_dir.parent.name == "runs" and run_dir.parent.parent.parent == work
+    assert run_dir.name.endswith(tuple("0123456789abcdef"))
+    assert (out / "runs" / run_dir.name / "sim.log").is_file()
     written = [p for p in tmp_path.rglob("*") if p.is_file() and (work / "model") not in p.parents]
     assert written and all(out in p.parents for p in written)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
