@@ -21,7 +21,13 @@ def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys):
+def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
+    # flow has no --build-dir: its verify step caches builds under ./build/verify, so run it from
+    # tmp_path (every path below is absolute) and check the source tree got nothing
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    before = sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []
     out = tmp_path / "flow"
     argv = ["flow", str(CKPT), "-o", str(out), "--eval", "200", "--sweep", "8,4",
             "--sim", "icarus", "--layer", "fc3"]
@@ -52,3 +58,5 @@ def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys
     second = capsys.readouterr().out
     assert second.count("inputs unchanged, reused") == 7
     assert (out / "report.md").read_text() == report
+    assert (work / "build" / "verify").is_dir()
+    assert (sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []) == before
