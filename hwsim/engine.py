@@ -53,9 +53,11 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    last output that goes into that word, i.e. at channel ``o`` with
    ``o % cols == cols - 1`` or the tile's last row.  The last operation's
    outputs are not written: each is an ``o`` beat in its cycle.
-5. **Vector operations** (pools, add) work on items ``(pixel, g)``: a pool
-   one channel group at a time (for each ``g``, every output pixel), the add
-   pixel by pixel (for each pixel, every ``g``), with ``S = kh*kw`` steps (pools; one read per in-bounds position, none at
+5. **Vector operations** (pools, add) take the address generator's command
+   in their first cycle and issue their first step in the next.  They work
+   on items ``(pixel, g)``: a pool one channel group at a time (for each
+   ``g``, every output pixel), the add pixel by pixel (for each pixel, every
+   ``g``), with ``S = kh*kw`` steps (pools; one read per in-bounds position, none at
    padding) or ``S = 1`` (add: one read of each input, in two regions, in the
    same cycle).  The item's value (lane max, lane sums, or the two words)
    enters the shadow ``D_v`` cycles after its last step.  Max pool writes
@@ -70,7 +72,7 @@ Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
 tile has ``rows_T = O - (T-1)R`` rows): the last step of a conv is at
 ``a + n_load + S - 1 + sum_{t<T-1}((P-1) max(S, rows_t) + max(n_load + S, rows_t))
 + (P-1) max(S, rows_T)`` and its last event ``D + rows_T + L_q`` later; a
-vector op's last step is at ``a + S - 1 + P sum_g max(S, n_g) - max(S, n_G)``.
+vector op's last step is at ``a + S + P sum_g max(S, n_g) - max(S, n_G)``.
 
 Memory reads of a windowed operation are ``G * (sum_i rows_in(i)) * (sum_j
 cols_in(j))`` per tile, where ``rows_in(i)`` counts the output rows whose
@@ -269,7 +271,7 @@ class EngineModel:
             P = conv_out_size(h, kh, stride, pad) * conv_out_size(w, kw, stride, pad)
             reads = g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         entries = [1] * g if layer.kind == "maxpool" else lanes
-        l_end = a + S - 1 + P * sum(max(S, n) for n in entries) - max(S, entries[-1])
+        l_end = a + S + P * sum(max(S, n) for n in entries) - max(S, entries[-1])
         if layer.kind == "maxpool":
             end = l_end + cfg.vector_latency + 1
             rq = 0

@@ -257,7 +257,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
     else:
         items = [(px, g) for g in range(xt.groups) for px in range(npix)]
     for px, g in items:
-        last = start + S - 1 if last is None else last + max(S, prev_n)
+        last = start + S if last is None else last + max(S, prev_n)  # cycle `start`: the command
         a = addr[px, :, g]
         valid = a != PAD
         v = min(cols, xt.channels - g * cols)

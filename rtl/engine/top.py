@@ -1,0 +1,709 @@
+"""The engine top: a whole quantised network on chip behind four streams (DESIGN §4b).
+
+Streams (``amaranth.lib.stream``)::
+
+    prog  In   one layer descriptor per beat (:func:`desc_layout`), the last one flagged
+    w     In   weight words and requant parameter beats in program order (the DMA port)
+    x     In   the image, one HWC word of ``cols`` lanes per beat
+    o     Out  the logits, one signed ``out_bits + 1`` code per beat
+
+Inside: the activation regions and the weight buffer (``amaranth.lib.memory``),
+the address generator (:class:`~rtl.engine.addrgen.AddrGen`), the channel
+array(s) (:class:`~rtl.engine.array.ChannelArray`; an adder engine with
+``mult_rows`` has a multiplier unit beside the adder array), the vector unit
+(:class:`~rtl.engine.vector.VectorUnit`), the one requant unit
+(:class:`~rtl.engine.requant.SerialRequant`) and the writer.  The schedule is
+the cycle contract of :mod:`hwsim.engine`, cycle for cycle, when no stream
+stalls; stalls (gaps on ``prog``/``w``/``x``, back-pressure on ``o``) delay
+it and change nothing else.  After the last operation the engine waits for
+the next image on ``x`` (the program stays loaded).
+
+Counters (Out ports, cumulative since reset, 32 bits): ``cycles`` (counts
+from the first ``prog`` beat, which is cycle 0), ``busy_cycles``,
+``act_reads``, ``act_writes``, ``wbuf_reads``, ``wbuf_writes``, ``w_beats``,
+``o_beats``, ``requant_ops``, ``prog_beats``, ``x_beats``; ``op_done``
+pulses in the cycle of an operation's last event with its ``op_index``.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from amaranth.hdl import ClockDomain, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsim.engine_config import EngineConfig
+from rtl.construct import construction
+from rtl.engine.addrgen import AddrGen, addrgen_command
+from rtl.engine.array import ChannelArray
+from rtl.engine.program import CompiledModel, Program, WeightStream, to_words
+from rtl.engine.requant import SerialRequant
+from rtl.engine.vector import VectorUnit
+
+__all__ = ["OP_CODES", "COUNTERS", "Engine", "desc_layout", "encode_program", "w_beats", "x_beats",
+           "simulate_engine"]
+
+#: Operation codes of a descriptor's ``op`` field.
+OP_CODES = ("conv", "maxpool", "avgpool", "add")
+#: The counter ports, in order.
+COUNTERS = ("cycles", "busy_cycles", "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats",
+            "o_beats", "requant_ops", "prog_beats", "x_beats")
+_DIM = 16
+
+
+def _addr_bits(config: EngineConfig) -> int:
+    return max(max(config.act_words), config.weight_words).bit_length() + 1
+
+
+def desc_layout(config: EngineConfig) -> data.StructLayout:
+    """The ``prog`` payload: one engine operation (:class:`rtl.engine.program.EngineOp`)."""
+    rq = SerialRequant(config=config)
+    rq._MustUse__silence = True
+    ag = AddrGen(addr_bits=_addr_bits(config), dim_bits=_DIM)
+    ag._MustUse__silence = True
+    d = unsigned(_DIM)
+    e = rq.entry_layout
+    return data.StructLayout({
+        "op": range(len(OP_CODES)), "mult": 1, "last": 1, "threshold": 1,
+        "src0": range(config.regions), "src1": range(config.regions), "dst": range(config.regions),
+        "src_signed": 1, "src1_signed": 1, "in_words": unsigned(_addr_bits(config)),
+        "ag": ag.cmd_layout, "in_c": d, "in_g": d, "out_c": d, "out_g": d,
+        "pixels": unsigned(_addr_bits(config)), "tiles": d, "rows_u": d, "steps": d, "param_beats": d,
+        "shift": e["shift"].shape, "lo": e["lo"].shape, "hi": e["hi"].shape,
+        "top": unsigned(config.bits), "m0": e["m0"].shape, "m1": e["m1"].shape, "n": e["n"].shape,
+        "pad_value": signed(config.bits + 1),
+    })
+
+
+def encode_program(program: Program) -> list:
+    """The ``prog`` beats of ``program`` (dicts of :func:`desc_layout` fields)."""
+    cfg = program.config
+    out = []
+    for op in program.ops:
+        src = program.tensors[op.srcs[0]]
+        dst = program.tensors[op.dst]
+        if op.op == "conv":
+            ag = addrgen_command(src.height, src.width, src.groups, op.kernel, op.stride, op.padding)
+        elif op.op == "add":
+            ag = addrgen_command(src.height, src.width, src.groups, (1, 1), 1, 0)
+        else:
+            ag = addrgen_command(src.height, src.width, 1, op.kernel, op.stride, op.padding,
+                                 pixel_words=src.groups, offset=0)
+        src1 = program.tensors[op.srcs[1]] if len(op.srcs) > 1 else src
+        out.append({
+            "op": OP_CODES.index(op.op), "mult": int(op.unit == "mult" and cfg.pe == "adder"),
+            "last": int(op.last), "threshold": int(op.mode == "threshold"),
+            "src0": src.region, "src1": src1.region, "dst": dst.region if dst.region is not None else 0,
+            "src_signed": int(src.signed), "src1_signed": int(src1.signed), "in_words": src.words,
+            "ag": ag, "in_c": src.channels, "in_g": src.groups, "out_c": dst.channels, "out_g": dst.groups,
+            "pixels": dst.pixels, "tiles": op.tiles, "rows_u": op.rows, "steps": op.steps,
+            "param_beats": op.param_beats, "shift": op.shift, "lo": op.lo, "hi": op.hi,
+            "top": (1 << op.out_bits) - 1 if op.mode == "threshold" else 0,
+            "m0": op.m[0] if op.m else 0, "m1": op.m[1] if len(op.m) > 1 else 0, "n": op.n,
+            "pad_value": op.pad_value,
+        })
+    return out
+
+
+def w_beats(program: Program, weights: WeightStream) -> list:
+    """The ``w`` beats (integers of ``weight_word_bits``): per tile its weight words, then its parameter beats."""
+    cfg = program.config
+    b = cfg.bits
+    mask = (1 << b) - 1
+    out = []
+    wpos = ppos = 0
+    for op in program.ops:
+        for _ in range(op.tiles if op.op == "conv" else 0):
+            for word in weights.words[wpos : wpos + op.weight_words]:
+                v = 0
+                for k, code in enumerate(np.asarray(word).reshape(-1)):
+                    v |= (int(code) & mask) << (k * b)
+                out.append(v)
+            wpos += op.weight_words
+            out.extend(int(p) for p in weights.params[ppos : ppos + op.param_beats])
+            ppos += op.param_beats
+    return out
+
+
+def x_beats(program: Program, image) -> list:
+    """The ``x`` beats (integers of ``act_word_bits``) of one image's codes."""
+    cfg = program.config
+    t = program.tensors[program.input]
+    words = to_words(np.asarray(image, dtype=np.int64).reshape(t.channels, t.height, t.width), cfg.cols)
+    mask = (1 << cfg.act_bits) - 1
+    return [sum((int(v) & mask) << (n * cfg.act_bits) for n, v in enumerate(w)) for w in words]
+
+
+class Engine(wiring.Component):
+    """The engine top (module docstring).
+
+    Parameters
+    ----------
+    config : EngineConfig
+    max_ops : int
+        Depth of the descriptor register file (1..256).
+    """
+
+    def __init__(self, *, config: EngineConfig, max_ops: int = 64):
+        with construction(self):
+            if not isinstance(config, EngineConfig):
+                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+            if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
+                raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
+        self.config = config
+        self.max_ops = max_ops
+        self.desc_layout = desc_layout(config)
+        ports = {
+            "prog": In(stream.Signature(self.desc_layout)),
+            "w": In(stream.Signature(unsigned(config.weight_word_bits))),
+            "x": In(stream.Signature(unsigned(config.act_word_bits))),
+            "o": Out(stream.Signature(signed(config.out_bits + 1))),
+            "op_done": Out(1),
+            "op_index": Out(range(max_ops)),
+        }
+        for name in COUNTERS:
+            ports[name] = Out(32)
+        super().__init__(ports)
+
+    def elaborate(self, platform):  # noqa: C901 - one controller, read top to bottom
+        m = Module()
+        cfg = self.config
+        cols, ab, bits = cfg.cols, cfg.act_bits, cfg.bits
+        A = _addr_bits(cfg)
+
+        # --- memories: the activation regions and the weight buffer ---
+        rps, wps = [], []
+        for r, depth in enumerate(cfg.act_words):
+            mem = memory.Memory(shape=unsigned(cols * ab), depth=depth, init=[])
+            m.submodules[f"region{r}"] = mem
+            rps.append(mem.read_port())
+            wps.append(mem.write_port(granularity=ab))
+        wmem = memory.Memory(shape=unsigned(cfg.weight_word_bits), depth=cfg.weight_words, init=[])
+        m.submodules.wbuf = wmem
+        wrp, wwp = wmem.read_port(), wmem.write_port()
+
+        # --- units ---
+        m.submodules.ag = ag = AddrGen(addr_bits=A, dim_bits=_DIM)
+        arrays = {}
+        if cfg.pe == "adder":
+            m.submodules.adder = arrays["adder"] = ChannelArray(config=cfg, unit="adder")
+        if cfg.pe == "mult" or cfg.mult_rows:
+            m.submodules.mult = arrays["mult"] = ChannelArray(config=cfg, unit="mult")
+        m.submodules.vec = vec = VectorUnit(config=cfg)
+        m.submodules.rq = rq = SerialRequant(config=cfg)
+
+        # --- the program: descriptor registers, the current and the next operation ---
+        descs = [Signal(self.desc_layout, name=f"desc{k}", reset_less=True) for k in range(self.max_ops)]
+        cur = Signal(range(self.max_ops))
+        d = Signal(self.desc_layout)
+        dn = Signal(self.desc_layout)
+        with m.Switch(cur):
+            for k in range(self.max_ops):
+                with m.Case(k):
+                    m.d.comb += [d.eq(descs[k]), dn.eq(descs[min(k + 1, self.max_ops - 1)])]
+        is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
+        is_pool = is_max | is_avg
+        if cfg.pe == "mult":
+            use_mult = Const(1)
+        elif cfg.mult_rows:
+            use_mult = d.mult
+        else:
+            use_mult = Const(0)
+
+        # --- counters ---
+        cnt = {n: getattr(self, n) for n in COUNTERS}
+        started = Signal()
+        with m.If(started | (self.prog.valid & self.prog.ready)):
+            m.d.sync += [started.eq(1), cnt["cycles"].eq(cnt["cycles"] + 1)]
+
+        def bump(name, by=1):
+            m.d.sync += cnt[name].eq(cnt[name] + by)
+
+        def lanes_of(group):
+            """Lanes of channel group ``group`` of the source: min(cols, in_c - group*cols)."""
+            rem = Signal(signed(_DIM + 8), name="lanes_rem")
+            m.d.comb += rem.eq(d.in_c - group * cols)
+            return Mux(rem < cols, rem, cols)
+
+        # --- control ---
+        k_prog = Signal(range(self.max_ops + 1))
+        xj = Signal(A)
+        lc = Signal(_DIM)
+        it = Signal(_DIM)  # issue side: tile (conv) or channel-group pass (pool)
+        io0 = Signal(_DIM)  # issue side: the tile's first output channel
+        since = Signal(8)
+        need = Signal(_DIM)
+        done_op = Signal()
+        bank = [Signal(max(1, _bank_bits(cfg)), name=f"bank{k}", reset_less=True) for k in range(2)]
+        ag_fire = Signal()
+        m.d.comb += [ag.cmd.payload.eq(d.ag), ag_fire.eq(ag.o.valid & ag.o.ready)]
+        rem_issue = Signal(signed(_DIM + 2))
+        rows_issue = Signal(_DIM)
+        m.d.comb += [rem_issue.eq(d.out_c - io0), rows_issue.eq(Mux(rem_issue < d.rows_u, rem_issue, d.rows_u))]
+        reset_op = Signal()  # the next operation starts in the next cycle
+
+        with m.FSM():
+            with m.State("PROG"):
+                m.d.comb += self.prog.ready.eq(1)
+                with m.If(self.prog.valid):
+                    with m.Switch(k_prog):
+                        for k in range(self.max_ops):
+                            with m.Case(k):
+                                m.d.sync += descs[k].eq(self.prog.payload)
+                    m.d.sync += k_prog.eq(k_prog + 1)
+                    bump("prog_beats")
+                    with m.If(self.prog.payload.last):
+                        m.next = "XLOAD"
+            with m.State("XLOAD"):
+                m.d.comb += self.x.ready.eq(1)
+                with m.If(self.x.valid):
+                    bump("x_beats")
+                    for r in range(cfg.regions):
+                        with m.If(descs[0].src0 == r):
+                            m.d.comb += [wps[r].addr.eq(xj), wps[r].data.eq(self.x.payload),
+                                         wps[r].en.eq(Const(-1, cols))]
+                    m.d.sync += xj.eq(xj + 1)
+                    with m.If(xj == descs[0].in_words - 1):
+                        m.d.sync += [xj.eq(0), cur.eq(0)]
+                        m.d.comb += reset_op.eq(1)
+                        with m.If(descs[0].op == 0):
+                            m.next = "LOAD"
+                        with m.Else():
+                            m.next = "VCMD"
+            with m.State("LOAD"):
+                m.d.comb += self.w.ready.eq(1)
+                with m.If(self.w.valid):
+                    bump("w_beats")
+                    m.d.sync += lc.eq(lc + 1)
+                    with m.If(lc < d.steps):
+                        m.d.comb += [wwp.addr.eq(lc), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
+                        bump("wbuf_writes")
+                    with m.Else():
+                        for k in range(2):
+                            with m.If(it[0] == k):
+                                m.d.sync += bank[k].word_select((lc - d.steps)[:_DIM], cfg.weight_word_bits).eq(self.w.payload)
+                    with m.If(lc == d.steps + d.param_beats - 1):
+                        m.d.comb += ag.cmd.valid.eq(1)
+                        m.d.sync += lc.eq(0)
+                        m.next = "ISSUE"
+            with m.State("VCMD"):
+                m.d.comb += ag.cmd.valid.eq(1)
+                m.next = "ISSUE"
+            with m.State("ISSUE"):
+                with m.If(ag_fire & ag.o.payload.end):
+                    with m.If(is_conv):
+                        with m.If(it == d.tiles - 1):
+                            m.next = "DRAIN"
+                        with m.Else():
+                            m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u)]
+                            m.next = "LOAD"
+                    with m.Elif(is_pool & (it != d.in_g - 1)):
+                        m.d.comb += [ag.cmd.valid.eq(1), ag.cmd.payload.base0.eq(d.ag.base0 + it + 1)]
+                        m.d.sync += it.eq(it + 1)
+                    with m.Else():
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(done_op):
+                    with m.If(d.last):
+                        m.next = "XLOAD"
+                    with m.Else():
+                        m.d.sync += cur.eq(cur + 1)
+                        m.d.comb += reset_op.eq(1)
+                        with m.If(dn.op == 0):
+                            m.next = "LOAD"
+                        with m.Else():
+                            m.next = "VCMD"
+        with m.If(reset_op):
+            m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
+
+        # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
+        bv = Signal()
+        bpad, blast = Signal(reset_less=True), Signal(reset_less=True)
+        bg = Signal(_DIM, reset_less=True)
+        bs = Signal(ag.o_layout["s"].shape, reset_less=True)
+        unit_ready = Signal()
+        adv_b = Signal()
+        m.d.comb += adv_b.eq(~bv | unit_ready)
+        p = ag.o.payload
+        item_last = Signal()
+        m.d.comb += item_last.eq(is_add | p.last)
+        n_item = Signal(_DIM)
+        with m.If(is_conv):
+            m.d.comb += n_item.eq(rows_issue)
+        with m.Elif(is_max):
+            m.d.comb += n_item.eq(1)
+        with m.Elif(is_avg):
+            m.d.comb += n_item.eq(lanes_of(it))
+        with m.Else():
+            m.d.comb += n_item.eq(lanes_of(p.g))
+        gate_ok = ~item_last | (since >= need)
+        m.d.comb += ag.o.ready.eq(adv_b & gate_ok)
+        with m.If(ag_fire & item_last):
+            m.d.sync += [since.eq(1), need.eq(n_item)]
+        with m.Elif(since != 255):
+            m.d.sync += since.eq(since + 1)
+        for r in range(cfg.regions):
+            m.d.comb += [rps[r].addr.eq(p.addr),
+                         rps[r].en.eq(ag_fire & ~p.pad & ((d.src0 == r) | (is_add & (d.src1 == r))))]
+        m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & is_conv)]
+        with m.If(ag_fire):
+            with m.If(~p.pad):
+                bump("act_reads", Mux(is_add, 2, 1))
+            with m.If(is_conv):
+                bump("wbuf_reads")
+        with m.If(adv_b):
+            m.d.sync += [bv.eq(ag_fire), bpad.eq(p.pad), blast.eq(item_last), bg.eq(p.g), bs.eq(p.s)]
+
+        # --- the step enters its unit ---
+        xraw = Signal(cols * ab)
+        yraw = Signal(cols * ab)
+        for r in range(cfg.regions):
+            with m.If(d.src0 == r):
+                m.d.comb += xraw.eq(rps[r].data)
+            with m.If(d.src1 == r):
+                m.d.comb += yraw.eq(rps[r].data)
+
+        def lane(raw, n, sgn):
+            v = raw[n * ab : (n + 1) * ab]
+            return Mux(sgn, v.as_signed(), v.as_unsigned())
+
+        fire_unit = Signal()
+        for unit, arr in arrays.items():
+            sel = (use_mult if unit == "mult" else ~use_mult) & is_conv
+            ap = arr.i.payload
+            m.d.comb += [arr.i.valid.eq(bv & sel), ap.first.eq(bs == 0), ap.last.eq(blast)]
+            for n in range(cols):
+                ok = (bg * cols + n) < d.in_c
+                m.d.comb += ap.x[n].eq(Mux(bpad, Mux(ok, d.pad_value, 0), lane(xraw, n, d.src_signed)))
+            wshape = unsigned(bits) if unit == "adder" else signed(bits)
+            wview = data.ArrayLayout(data.ArrayLayout(wshape, cols), cfg.rows)(wrp.data)
+            for r in range(arr.rows):
+                for n in range(cols):
+                    m.d.comb += ap.w[r][n].eq(wview[r][n])
+            with m.If(sel):
+                m.d.comb += unit_ready.eq(arr.i.ready)
+        vp = vec.i.payload
+        m.d.comb += [
+            vec.i.valid.eq(bv & ~is_conv), vp.pad.eq(bpad), vp.first.eq(is_add | (bs == 0)), vp.last.eq(blast),
+            vec.op.eq(Mux(is_max, 0, Mux(is_avg, 1, 2))),
+            vec.lowest.eq(Mux(d.src_signed, -(1 << (ab - 1)), 0)),
+        ]
+        for n in range(cols):
+            m.d.comb += [vp.x[n].eq(lane(xraw, n, d.src_signed)), vp.y[n].eq(lane(yraw, n, d.src1_signed))]
+        with m.If(~is_conv):
+            m.d.comb += unit_ready.eq(vec.i.ready)
+        m.d.comb += fire_unit.eq(bv & unit_ready)
+        with m.If(fire_unit):
+            bump("busy_cycles")
+
+        # --- drain: the shadow's entries into the requant unit, one per cycle ---
+        sv = Signal()
+        dr = Signal(_DIM)
+        dt = Signal(_DIM)
+        do0 = Signal(_DIM)
+        dp = Signal(A)
+        dg = Signal(_DIM)
+        rem_drain = Signal(signed(_DIM + 2))
+        n_drain = Signal(_DIM)
+        m.d.comb += rem_drain.eq(d.out_c - do0)
+        with m.If(is_conv):
+            m.d.comb += n_drain.eq(Mux(rem_drain < d.rows_u, rem_drain, d.rows_u))
+        with m.Elif(is_max):
+            m.d.comb += n_drain.eq(1)
+        with m.Else():
+            m.d.comb += n_drain.eq(lanes_of(dg))
+        shadow_ready = Signal()
+        for unit, arr in arrays.items():
+            sel = (use_mult if unit == "mult" else ~use_mult) & is_conv
+            with m.If(sel):
+                m.d.comb += [sv.eq(arr.o.valid), arr.o.ready.eq(shadow_ready)]
+        with m.If(~is_conv):
+            m.d.comb += [sv.eq(vec.o.valid), vec.o.ready.eq(shadow_ready)]
+        e = rq.i.payload
+        m.d.comb += [e.shift.eq(d.shift), e.lo.eq(d.lo), e.hi.eq(d.hi)]
+        with m.If(is_conv):
+            for unit, arr in arrays.items():
+                sel = (use_mult if unit == "mult" else ~use_mult)
+                with m.If(sel):
+                    with m.Switch(dr):
+                        for r in range(arr.rows):
+                            with m.Case(r):
+                                m.d.comb += e.a.eq(arr.o.payload[r])
+            bsel = Signal.like(bank[0])
+            m.d.comb += bsel.eq(Mux(dt[0], bank[1], bank[0]))
+            if "fixed" in cfg.requant:
+                rb = cfg.param_row_bits("fixed")
+                m.d.comb += [e.m0.eq(bsel.bit_select(dr * rb, cfg.mult_bits).as_signed()),
+                             e.n.eq(bsel.bit_select(dr * rb + cfg.mult_bits, cfg.n_bits).as_signed())]
+            if "threshold" in cfg.requant:
+                rb = cfg.param_row_bits("threshold")
+                m.d.comb += [e.threshold.eq(d.threshold), e.top.eq(d.top),
+                             e.neg.eq(bsel.bit_select(dr * rb + cfg.threshold_count * cfg.thr_bits, 1))]
+                for t in range(cfg.threshold_count):
+                    m.d.comb += e.thr[t].eq(bsel.bit_select(dr * rb + t * cfg.thr_bits, cfg.thr_bits))
+        with m.Else():
+            with m.Switch(dr):
+                for n in range(cols):
+                    with m.Case(n):
+                        m.d.comb += [e.a.eq(vec.o.payload.a[n]), e.b.eq(vec.o.payload.b[n])]
+            m.d.comb += [e.m0.eq(d.m0), e.m1.eq(d.m1), e.n.eq(d.n)]
+        m.d.comb += rq.i.valid.eq(sv & ~is_max)
+        drain_step = Signal()  # the shadow's current entry is taken in this cycle
+        m.d.comb += drain_step.eq(Mux(is_max, sv, rq.i.valid & rq.i.ready))
+        with m.If(rq.i.valid & rq.i.ready):
+            bump("requant_ops")
+        with m.If(drain_step):
+            with m.If(dr == n_drain - 1):
+                m.d.comb += shadow_ready.eq(1)
+                m.d.sync += dr.eq(0)
+                with m.If(is_add):
+                    m.d.sync += dg.eq(Mux(dg == d.in_g - 1, 0, dg + 1))
+                with m.Elif(dp == d.pixels - 1):
+                    m.d.sync += [dp.eq(0), dt.eq(dt + 1), do0.eq(do0 + d.rows_u), dg.eq(dg + 1)]
+                with m.Else():
+                    m.d.sync += dp.eq(dp + 1)
+            with m.Else():
+                m.d.sync += dr.eq(dr + 1)
+
+        # --- writer: outputs gathered into words (lane enables), or the o stream ---
+        q = rq.o.payload
+        m.d.comb += [rq.o.ready.eq(Mux(d.last, self.o.ready, 1)), self.o.valid.eq(d.last & rq.o.valid),
+                     self.o.payload.eq(q)]
+        with m.If(self.o.valid & self.o.ready):
+            bump("o_beats")
+        wfire = Signal()
+        m.d.comb += wfire.eq(rq.o.valid & rq.o.ready)
+        wreg = Signal(cols * ab)
+        wmask = Signal(cols)
+        wlane = Signal(range(cols))
+        wg = Signal(_DIM)
+        wr = Signal(_DIM)
+        wo = Signal(_DIM)
+        wo0 = Signal(_DIM)
+        tl = Signal(range(cols))
+        tg = Signal(_DIM)
+        wp_ = Signal(A)
+        wbase = Signal(A)
+        wt = Signal(_DIM)
+        wn = Signal(range(cols))
+        wgv = Signal(_DIM)
+        waddr = Signal(A)
+        wreg_next = Signal(cols * ab)
+        cur_lane = Mux(is_conv, wlane, wn)
+        m.d.comb += wreg_next.eq(wreg)
+        with m.Switch(cur_lane):
+            for n in range(cols):
+                with m.Case(n):
+                    m.d.comb += wreg_next[n * ab : (n + 1) * ab].eq(q[:ab])
+        wr_en = Signal()
+        wr_addr = Signal(A)
+        wr_data = Signal(cols * ab)
+        wr_mask = Signal(cols)
+        for r in range(cfg.regions):
+            with m.If(wr_en & (d.dst == r)):
+                m.d.comb += [wps[r].addr.eq(wr_addr), wps[r].data.eq(wr_data), wps[r].en.eq(wr_mask)]
+        with m.If(wr_en):
+            bump("act_writes")
+        rem_w = Signal(signed(_DIM + 2))
+        m.d.comb += rem_w.eq(d.out_c - wo0)
+        rows_w = Mux(rem_w < d.rows_u, rem_w, d.rows_u)
+        # lanes of the vector writer's group
+        v_w = lanes_of(wgv)
+        last_item_pool = (wgv == d.in_g - 1) & (wp_ == d.pixels - 1)
+        with m.If(is_conv & wfire):
+            last_row = wr == rows_w - 1
+            last_ch = wo == d.out_c - 1
+            onehot = Signal(cols)
+            above = Signal(cols)
+            m.d.comb += [onehot.eq(Const(1, cols) << wlane), above.eq(~((onehot << 1) - 1))]
+            with m.If((wlane == cols - 1) | last_row):
+                m.d.comb += [wr_en.eq(~d.last), wr_addr.eq(wbase + wg), wr_data.eq(wreg_next),
+                             wr_mask.eq(wmask | onehot | Mux(last_ch, above, 0))]
+                m.d.sync += [wreg.eq(0), wmask.eq(0)]
+            with m.Else():
+                m.d.sync += [wreg.eq(wreg_next), wmask.eq(wmask | onehot)]
+            with m.If(last_row):
+                m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg)]
+                with m.If(wp_ == d.pixels - 1):
+                    # the tile is done: the next tile's first channel is wo0 + rows_u
+                    m.d.sync += [wp_.eq(0), wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
+                                 wo.eq(wo0 + d.rows_u)]
+                    # tile base lane/group of channel wo0 + rows_u, without a divider
+                    _advance_lane(m, tl, tg, d.rows_u, cols, wlane, wg)
+                    with m.If(wt == d.tiles - 1):
+                        m.d.comb += done_op.eq(1)
+                with m.Else():
+                    m.d.sync += [wp_.eq(wp_ + 1), wbase.eq(wbase + d.out_g)]
+            with m.Else():
+                m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1)]
+                with m.If(wlane == cols - 1):
+                    m.d.sync += [wlane.eq(0), wg.eq(wg + 1)]
+                with m.Else():
+                    m.d.sync += wlane.eq(wlane + 1)
+        with m.If(~is_conv & ~is_max & wfire):
+            with m.If(wn == v_w - 1):
+                m.d.comb += [wr_en.eq(~d.last), wr_addr.eq(waddr), wr_data.eq(wreg_next),
+                             wr_mask.eq(Const(-1, cols))]
+                m.d.sync += [wreg.eq(0), wn.eq(0)]
+                _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
+            with m.Else():
+                m.d.sync += [wreg.eq(wreg_next), wn.eq(wn + 1)]
+        with m.If(is_max & sv):
+            data_w = Signal(cols * ab)
+            for n in range(cols):
+                m.d.comb += data_w[n * ab : (n + 1) * ab].eq(Mux(n < v_w, vec.o.payload.a[n][:ab], 0))
+            m.d.comb += [wr_en.eq(1), wr_addr.eq(waddr), wr_data.eq(data_w), wr_mask.eq(Const(-1, cols))]
+            _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
+        with m.If(done_op):
+            m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
+                         tl.eq(0), tg.eq(0), wp_.eq(0), wbase.eq(0), wt.eq(0), wn.eq(0), wgv.eq(0),
+                         waddr.eq(0), dr.eq(0), dt.eq(0), do0.eq(0), dp.eq(0), dg.eq(0)]
+        m.d.comb += [self.op_done.eq(done_op), self.op_index.eq(cur)]
+        return m
+
+
+def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
+    """(tg, tl) += rows_u in (group, lane) digits of base ``cols`` (rows_u <= 64: a few subtractions)."""
+    total = Signal(range(cols + 65), name="lane_sum")
+    m.d.comb += total.eq(tl + rows_u)
+    q = Signal(range(66), name="lane_q")
+    rest = Signal(range(cols + 65), name="lane_r")
+    # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain
+    m.d.comb += [q.eq(0), rest.eq(total)]
+    for k in range((cols + 64) // cols, 0, -1):
+        with m.If(total >= k * cols):
+            m.d.comb += [q.eq(k), rest.eq(total - k * cols)]
+    m.d.sync += [tl.eq(rest), tg.eq(tg + q), wlane.eq(rest), wg.eq(tg + q)]
+
+
+def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool):
+    """The vector writer's next item: add (p, g) order, pools (g, p) order."""
+    with m.If(is_add):
+        m.d.sync += [waddr.eq(waddr + 1), wgv.eq(Mux(wgv == d.in_g - 1, 0, wgv + 1))]
+        with m.If(waddr == d.in_words - 1):
+            m.d.comb += done_op.eq(1)
+    with m.Else():
+        with m.If(wp_ == d.pixels - 1):
+            m.d.sync += [wp_.eq(0), wgv.eq(wgv + 1), waddr.eq(wgv + 1)]
+        with m.Else():
+            m.d.sync += [wp_.eq(wp_ + 1), waddr.eq(waddr + d.out_g)]
+        with m.If(last_item_pool):
+            m.d.comb += done_op.eq(1)
+
+
+def _bank_bits(config: EngineConfig) -> int:
+    n = 0
+    for mode in config.requant:
+        n = max(n, config.param_beats(mode, config.rows))
+    return n * config.weight_word_bits
+
+
+def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: int | None = None,
+                    reset_at: int | None = None, max_cycles: int = 1_000_000) -> list:
+    """Run ``images`` (a sequence of input codes) through ``engine`` in the Amaranth simulator.
+
+    One testbench drives every stream cycle by cycle: the ``prog`` beats,
+    then for each image its ``x`` beats, the ``w`` beats whenever the engine
+    takes them, and ``o.ready``.  With ``seed`` each input's valid and
+    ``o.ready`` drop at random (seeded).  With ``reset_at`` the domain is
+    reset in that cycle (counting from the first cycle) and everything is
+    sent again from the start; the results are those of the clean run.
+
+    Returns one dict per image: ``logits`` (int64), ``ops`` (per operation:
+    ``start``, ``end``, ``cycles`` and the counters of
+    :data:`rtl.engine.reference.COUNTER_NAMES`, read from the counter ports),
+    ``total_cycles``, ``prog_beats``, ``x_beats``.  Cycles count from the
+    first ``prog`` beat (the ``cycles`` port; image ``i > 0`` counts on).
+    """
+    from amaranth.sim import Simulator
+
+    from rtl.engine.reference import COUNTER_NAMES
+
+    program = compiled.program
+    prog = encode_program(program)
+    wb = w_beats(program, compiled.weights)
+    xs = [x_beats(program, im) for im in images]
+    n_ops = len(program.ops)
+    rng = random.Random(seed)
+    stall = seed is not None
+    e = engine
+    top = Module()
+    top.domains.sync = cd = ClockDomain("sync")
+    top.submodules.engine = engine
+    results: list = []
+
+    async def bench(ctx):
+        nonlocal results
+        cycle = 0
+        reset_pending = reset_at is not None
+        while True:
+            # (re)start: every queue from its beginning
+            pq, xq = list(prog), [list(b) for b in xs]
+            wq = [b for _ in xs for b in wb]
+            prev = {n: 0 for n in COUNTERS}
+            results = []
+            logits, ops, start = [], [], None
+            restarted = False
+            while len(results) < len(xs):
+                if reset_pending and cycle == reset_at:
+                    ctx.set(cd.rst, 1)
+                    for s_ in (e.prog, e.x, e.w):
+                        ctx.set(s_.valid, 0)
+                    await ctx.tick()
+                    ctx.set(cd.rst, 0)
+                    cycle += 1
+                    reset_pending = False
+                    restarted = True
+                    break
+                offer = {}
+                for name, q in (("prog", pq), ("x", xq[len(results)] if len(results) < len(xq) else []), ("w", wq)):
+                    port = getattr(e, name)
+                    ok = bool(q) and not (stall and rng.random() < 0.25)
+                    if ok:
+                        ctx.set(port.payload, q[0])
+                    ctx.set(port.valid, int(ok))
+                    offer[name] = ok
+                ready = 0 if (stall and rng.random() < 0.25) else 1
+                ctx.set(e.o.ready, ready)
+                took = {name: offer[name] and ctx.get(getattr(e, name).ready) for name in offer}
+                o_valid, o_q = ctx.get(e.o.valid), ctx.get(e.o.payload)
+                done, now = ctx.get(e.op_done), ctx.get(e.cycles)
+                x_left = len(xq[len(results)]) if len(results) < len(xq) else 0
+                await ctx.tick()
+                cycle += 1
+                if took["prog"]:
+                    pq.pop(0)
+                if took["x"]:
+                    xq[len(results)].pop(0)
+                    if x_left == 1:
+                        start = int(now) + 1  # operation 0 starts the cycle after the last x beat
+                if took["w"]:
+                    wq.pop(0)
+                if ready and o_valid:
+                    logits.append(int(o_q))
+                if done:
+                    vals = {n: int(ctx.get(getattr(e, n))) for n in COUNTERS}
+                    op = {k: vals[k] - prev[k] for k in COUNTER_NAMES if k != "cycles"}
+                    op.update(start=start, end=int(now), cycles=int(now) - start + 1)
+                    ops.append(op)
+                    start = int(now) + 1
+                    if len(ops) == n_ops:
+                        results.append({
+                            "logits": np.asarray(logits, dtype=np.int64), "ops": ops,
+                            "total_cycles": int(now) + 1, "prog_beats": vals["prog_beats"],
+                            "x_beats": len(xs[len(results)]),
+                        })
+                        logits, ops = [], []
+                    prev = vals
+                if cycle > max_cycles:
+                    raise RuntimeError(f"the engine did not finish within {max_cycles} cycles")
+            if not restarted:
+                return
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results

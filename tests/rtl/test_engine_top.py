@@ -1,0 +1,111 @@
+"""The whole engine in the Amaranth simulator: logits == golden, cycles and every counter == hwsim cp."""
+
+import numpy as np
+import pytest
+
+from hwsim.engine import EngineModel
+from hwsim.engine_config import EngineConfig
+from quant import golden
+from quant.artifact import IntModel
+from rtl.engine.program import compile_model
+from rtl.engine.reference import COUNTER_NAMES, run_engine
+from rtl.engine.samples import small_model
+from rtl.engine.top import Engine, simulate_engine
+
+CASES = [
+    # (model options, config options)
+    (dict(c0=2, h=4, w=4, c1=3, bits=6), dict(rows=2, cols=2, bits=6, mult_rows=1)),
+    (dict(c0=1, h=5, w=4, c1=5, k1=3, s1=2, p1=1, bits=5, stem="conv", mode="threshold", pool="avgpool",
+          pool_pad=1, head="linear", classes=3),
+     dict(rows=3, cols=2, bits=5, mult_rows=2, requant=("fixed", "threshold"))),
+    (dict(c0=3, h=4, w=3, c1=2, k1=2, p1=0, bits=4, pool="maxpool", pool_pad=1, head="adder_linear", classes=2),
+     dict(rows=1, cols=4, bits=4, mult_rows=1)),
+    (dict(c0=2, h=3, w=3, c1=4, k1=1, p1=0, bits=8, stem="conv", pool="avgpool", head="linear"),
+     dict(rows=4, cols=3, bits=8, mult_rows=3)),
+]
+
+
+def _expect(model, cm, cfg, x):
+    want = golden.run_codes(model, x[None])[model.output.name][0].reshape(-1)
+    est = EngineModel(cfg).estimate(model)
+    ref = run_engine(cm.program, cm.weights, x)
+    assert np.array_equal(ref.logits, want)
+    return want, est
+
+
+def _check_ops(got, est):
+    assert len(got["ops"]) == len(est.layers)
+    for op, layer in zip(got["ops"], est.layers):
+        assert (op["start"], op["end"]) == (layer.start, layer.end), layer.name
+        assert {k: op[k] for k in COUNTER_NAMES} == layer.as_dict(), layer.name
+    assert got["total_cycles"] == est.total_cycles
+    assert (got["prog_beats"], got["x_beats"]) == (est.prog_beats, est.x_beats)
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_engine_equals_golden_and_hwsim(case):
+    seed = 300 + case
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    mopts, copts = CASES[case]
+    model = small_model(rng, **mopts)
+    cfg = EngineConfig(act_words=(64, 64, 64), weight_words=64, max_k=256, **copts)
+    cm = compile_model(model, cfg)
+    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
+    want, est = _expect(model, cm, cfg, x)
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8), cm, [x])
+    assert np.array_equal(got["logits"], want)
+    _check_ops(got, est)
+
+
+def test_back_pressure_reset_and_a_second_image():
+    seed = 401
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = small_model(rng, c0=2, h=4, w=4, c1=3, bits=6, mode="threshold", pool="avgpool", stem="conv")
+    cfg = EngineConfig(rows=2, cols=2, bits=6, mult_rows=1, act_words=(64, 64, 64), weight_words=64, max_k=256,
+                       requant=("fixed", "threshold"))
+    cm = compile_model(model, cfg)
+    xs = [rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape) for _ in range(2)]
+    wants = [_expect(model, cm, cfg, x)[0] for x in xs]
+    est = EngineModel(cfg).estimate(model)
+    got = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs, seed=seed, reset_at=250)
+    for g, want in zip(got, wants):
+        assert np.array_equal(g["logits"], want)
+        for op, layer in zip(g["ops"], est.layers):  # stalls change the cycles, nothing else
+            assert {k: op[k] for k in COUNTER_NAMES if k != "cycles"} == \
+                {k: v for k, v in layer.as_dict().items() if k != "cycles"}
+    assert got[0]["total_cycles"] > est.total_cycles
+    # without stalls the second image starts the cycle after its last x beat and repeats the first's schedule
+    clean = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs)
+    _check_ops(clean[0], est)
+    assert clean[1]["ops"][0]["start"] == est.total_cycles + est.x_beats
+    assert [o["cycles"] for o in clean[1]["ops"]] == [l.cycles for l in est.layers]
+
+
+def test_all_multiplier_engine_runs_a_cnn():
+    seed = 402
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    m = small_model(rng, c0=1, h=4, w=4, c1=2, bits=5, stem="conv", head="linear")
+    cnn = IntModel(name="cnn", dataset="none", input=m.input, input_shape=m.input_shape,
+                   layers=[m.layer("stem"), m.layer("pool").__class__(
+                       name="pool", kind="maxpool", inputs=("stem",), in_shape=m.layer("stem").out_shape,
+                       out_shape=m.layer("pool").out_shape, kernel=(2, 2), stride=2, padding=0),
+                       m.layer("flatten"), m.layer("fc")])
+    cfg = EngineConfig(rows=2, cols=2, bits=5, pe="mult", act_words=(64, 64), weight_words=64, max_k=256)
+    cm = compile_model(cnn, cfg)
+    x = rng.integers(cnn.input.lo, cnn.input.hi + 1, size=cnn.input_shape)
+    want, est = _expect(cnn, cm, cfg, x)
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=4), cm, [x])
+    assert np.array_equal(got["logits"], want)
+    _check_ops(got, est)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(config=1), "config must be an EngineConfig, not int"),
+    (dict(config=EngineConfig(rows=1, cols=1), max_ops=0), "max_ops must be an integer in 1..256, not 0"),
+])
+def test_validation(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        Engine(**kwargs)
