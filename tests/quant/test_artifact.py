@@ -517,3 +517,29 @@ def test_mutated_manifest_is_accepted_or_refused_in_one_line(data, tmp_path, eve
         imgs = np.random.default_rng(1).random((1,) + model.input_shape)
         golden.run(model, imgs)
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_constructor_refusals(every_kind_model):
+    """The refusals only a program (not a manifest) can reach."""
+    from quant.artifact import IntModel, Requant
+
+    model = every_kind_model(np.random.default_rng(SEED), mode="threshold")
+    c2 = model.layer("c2")
+    fields = {f: getattr(c2, f) for f in c2.__dataclass_fields__}
+    with pytest.raises(ValueError, match="^requant m holds values beyond int64$"):
+        Requant(mode="fixed", m=np.array([2**63], dtype=np.uint64), n=np.zeros(1, np.int64), shift=0, lo=0, hi=1,
+                out_scale=1.0, out_zero_point=0, out_bits=4)
+    with pytest.raises(ValueError, match="^layer c2: requant must be a Requant, not 5$"):
+        IntLayer(**{**fields, "requant": 5})
+    rq = c2.requant
+    two_rows = Requant(mode="threshold", thr=rq.thr[:2], neg=rq.neg[:2], out_scale=1.0, out_zero_point=0,
+                       out_bits=rq.out_bits)
+    with pytest.raises(ValueError, match="^layer c2: threshold thr must have 3 rows$"):
+        IntLayer(**{**fields, "requant": two_rows})
+    base = {f: getattr(model, f) for f in model.__dataclass_fields__}
+    with pytest.raises(ValueError, match="^model dataset must be a string, not 5$"):
+        IntModel(**{**base, "dataset": 5})
+    with pytest.raises(ValueError, match="^an integer model's layers must be IntLayer objects$"):
+        IntModel(**{**base, "layers": [5]})
+    with pytest.raises(KeyError, match="no layer named 'nope'"):
+        model.layer("nope")
