@@ -221,3 +221,22 @@ def test_padding_and_order_matter(every_kind_model, tmp_path):
     inp = ref.manifest["input"]
     exact = ((half - np.asarray(inp["mean"])[:, None, None]) / np.asarray(inp["std"])[:, None, None]) / inp["scale"]
     assert np.any(np.rint(exact) != np.floor(exact + 0.5))
+
+
+@pytest.mark.parametrize("seed,mode", [(0, "fixed"), (1, "threshold"), (2, "fixed")])
+def test_hwsim_functional_mode_matches_the_page(seed, mode, every_kind_model, mult_model, tmp_path):
+    """hwsim's tile-by-tile functional mode reuses golden's kernels; hold it against the page instead."""
+    from hwsim.config import ArrayConfig
+    from hwsim.functional import run_functional
+
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    for i, model in enumerate([every_kind_model(rng, mode=mode, pool_padding=1, bits=(6, 4, 8)[seed]),
+                               mult_model(rng, bits=(8, 4, 6)[seed])]):
+        save_int_model(model, tmp_path / str(i))
+        ref = _Reference(tmp_path / str(i))
+        imgs = _images(rng, model, 2)
+        codes = np.stack([ref.input_codes(im) for im in imgs])
+        cfg = ArrayConfig(rows=2, cols=3, bits=8, max_k=256, out_bits=16, requant=mode)
+        got = run_functional(load_int_model(tmp_path / str(i)), codes, cfg).values[model.output.name]
+        assert np.array_equal(got, np.stack([ref.run(im) for im in imgs]))
