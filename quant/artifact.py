@@ -6,14 +6,19 @@ testbenches load artifacts with :func:`load_int_model`; it never imports torch.
 Layout of ``manifest.json`` (format ``adderhw-int-model``, version
 :data:`FORMAT_VERSION`)::
 
-    {"format": "adderhw-int-model", "format_version": 1,
+    {"format": "adderhw-int-model", "format_version": 2,
      "name": ..., "dataset": ..., "class_names": [...],
      "source": {"path": ..., "sha256": ...},
      "quantization": {...settings...},
      "input": {"shape": [C, H, W], "mean": [...], "std": [...],
                "scale": s, "zero_point": z, "bits": b, "signed": false},
      "weights_sha256": <sha256 of weights.npz>,
-     "layers": [{"name": ..., "kind": ..., "inputs": [...], ...}, ...]}
+     "layers": [{"name": ..., "kind": ..., "inputs": [...], ...}, ...],
+     "manifest_sha256": <sha256 of the rest of the manifest, see seal_manifest>}
+
+The manifest's own digest covers every other field (so the weights' digest
+too): an edited manifest is refused as corrupt.  Version 1 (no manifest
+digest) is refused naming both versions.
 
 Array fields are stored in ``weights.npz`` under ``"<layer>.<field>"`` and
 referenced from the manifest as ``{"array": key, "shape": [...], "dtype": ...}``.
@@ -74,13 +79,15 @@ __all__ = [
     "IntLayer",
     "IntModel",
     "save_int_model",
+    "seal_manifest",
+    "manifest_digest",
     "load_int_model",
     "MANIFEST_NAME",
     "WEIGHTS_NAME",
 ]
 
 FORMAT = "adderhw-int-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.npz"
 #: Largest kernel side, stride or padding an artifact may declare.
@@ -600,6 +607,25 @@ def _manifest(model: IntModel, arrays: dict) -> dict:
     }
 
 
+def manifest_digest(manifest: dict) -> str:
+    """SHA-256 of a manifest's content without its ``manifest_sha256`` field.
+
+    Computed over ``json.dumps(fields, sort_keys=True, separators=(",", ":"),
+    ensure_ascii=False)`` encoded as UTF-8, so it depends on the values, not
+    on the file's formatting.
+    """
+    rest = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    text = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seal_manifest(manifest: dict) -> dict:
+    """Set ``manifest["manifest_sha256"]`` to :func:`manifest_digest` (the writer's last step); return it."""
+    manifest.pop("manifest_sha256", None)
+    manifest["manifest_sha256"] = manifest_digest(manifest)
+    return manifest
+
+
 def save_int_model(model: IntModel, out_dir) -> tuple[Path, Path]:
     """Write ``manifest.json`` and ``weights.npz`` into ``out_dir`` (created if needed).
 
@@ -615,6 +641,7 @@ def save_int_model(model: IntModel, out_dir) -> tuple[Path, Path]:
     np.savez(buf, **arrays)
     blob = buf.getvalue()
     manifest["weights_sha256"] = hashlib.sha256(blob).hexdigest()
+    seal_manifest(manifest)
     text = json.dumps(manifest, indent=1, sort_keys=False) + "\n"
     wpath, mpath = out / WEIGHTS_NAME, out / MANIFEST_NAME
     atomic_write_bytes(wpath, blob)
@@ -720,7 +747,12 @@ def load_int_model(path) -> IntModel:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{mpath}: format version {manifest.get('format_version')!r} is not supported "
-            f"(this adderhw reads version {FORMAT_VERSION})"
+            f"(this adderhw reads version {FORMAT_VERSION}; quantize the checkpoint again)"
+        )
+    if manifest.get("manifest_sha256") != manifest_digest(manifest):
+        raise ValueError(
+            f"{mpath}: the manifest's SHA-256 does not match its manifest_sha256 "
+            "(edited or corrupt; quantize the checkpoint again)"
         )
     blob = wpath.read_bytes()
     digest = hashlib.sha256(blob).hexdigest()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from quant import golden
-from quant.artifact import FORMAT_VERSION, IntLayer, load_int_model, save_int_model
+from quant.artifact import FORMAT_VERSION, IntLayer, load_int_model, save_int_model, seal_manifest
 
 SEED = 77
 
@@ -80,7 +80,7 @@ def test_weights_of_another_model_are_refused(saved, tmp_path, tiny_int_model):
 def _edit_manifest(path, fn):
     m = json.loads((path / "manifest.json").read_text())
     fn(m)
-    (path / "manifest.json").write_text(json.dumps(m))
+    (path / "manifest.json").write_text(json.dumps(seal_manifest(m)))
 
 
 def test_wrong_version(saved):
@@ -170,7 +170,7 @@ def _rewrite(path, manifest_fn=None, arrays_fn=None):
     np.savez(buf, **arrays)
     (path / "weights.npz").write_bytes(buf.getvalue())
     m["weights_sha256"] = hashlib.sha256(buf.getvalue()).hexdigest()
-    (path / "manifest.json").write_text(json.dumps(m))
+    (path / "manifest.json").write_text(json.dumps(seal_manifest(m)))
 
 
 def _layer(m, name):
@@ -494,7 +494,7 @@ def test_mutated_manifest_is_accepted_or_refused_in_one_line(data, tmp_path, eve
                  "mult": lambda: mult_model(rng)}[which]()
         save_int_model(model, folder / "orig")
     orig = json.loads((folder / "orig" / "manifest.json").read_text())
-    spots = [p for p, _ in _paths(orig) if "weights_sha256" not in p]
+    spots = [p for p, _ in _paths(orig) if "weights_sha256" not in p and "manifest_sha256" not in p]
     path = data.draw(st.sampled_from(spots))
     action = data.draw(st.sampled_from(["replace", "replace", "delete", "insert"]))
     value = data.draw(_SPECIAL | _JSON)
@@ -506,7 +506,7 @@ def test_mutated_manifest_is_accepted_or_refused_in_one_line(data, tmp_path, eve
     case = folder / "case"
     case.mkdir(exist_ok=True)
     (case / "weights.npz").write_bytes((folder / "orig" / "weights.npz").read_bytes())
-    (case / "manifest.json").write_text(json.dumps(mutated))
+    (case / "manifest.json").write_text(json.dumps(seal_manifest(mutated) if isinstance(mutated, dict) else mutated))
     before = sorted(p.name for p in tmp_path.rglob("*"))
     try:
         model = load_int_model(case)
@@ -543,3 +543,29 @@ def test_constructor_refusals(every_kind_model):
         IntModel(**{**base, "layers": [5]})
     with pytest.raises(KeyError, match="no layer named 'nope'"):
         model.layer("nope")
+
+
+def test_an_edited_manifest_is_refused_as_corrupt(saved):
+    """Issue 17 defect 1: the digest covers the manifest, so a hand-edited name is refused."""
+    _, path = saved
+    m = json.loads((path / "manifest.json").read_text())
+    m["name"] = "../../../../x"
+    (path / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ValueError, match=r"manifest\.json: the manifest's SHA-256 does not match its "
+                                         r"manifest_sha256 \(edited or corrupt; quantize the checkpoint again\)$"):
+        load_int_model(path)
+
+
+def test_reformatting_the_manifest_keeps_it_valid(saved):
+    _, path = saved
+    m = json.loads((path / "manifest.json").read_text())
+    (path / "manifest.json").write_text(json.dumps(m, indent=4, sort_keys=True))
+    load_int_model(path)
+
+
+def test_version_1_artifacts_are_refused_naming_both_versions(saved):
+    _, path = saved
+    _edit_manifest(path, lambda m: (m.update(format_version=1), m.pop("manifest_sha256", None)))
+    with pytest.raises(ValueError, match="format version 1 is not supported \\(this adderhw reads version 2; "
+                                         "quantize the checkpoint again\\)"):
+        load_int_model(path)

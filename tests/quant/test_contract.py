@@ -11,6 +11,7 @@ input quantiser (including values exactly half-way between two codes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
@@ -27,7 +28,11 @@ class _Reference:
         self.manifest = json.loads((folder / "manifest.json").read_text())
         with np.load(folder / "weights.npz", allow_pickle=False) as npz:
             self.npz = {k: npz[k] for k in npz.files}
-        assert self.manifest["format"] == "adderhw-int-model" and self.manifest["format_version"] == 1
+        assert self.manifest["format"] == "adderhw-int-model" and self.manifest["format_version"] == 2
+        rest = {k: v for k, v in self.manifest.items() if k != "manifest_sha256"}
+        canon = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        assert hashlib.sha256(canon).hexdigest() == self.manifest["manifest_sha256"]
+        assert hashlib.sha256((folder / "weights.npz").read_bytes()).hexdigest() == self.manifest["weights_sha256"]
 
     def array(self, ref):
         arr = self.npz[ref["array"]]
