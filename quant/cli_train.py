@@ -64,9 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     kd.add_argument("--teacher", default=None, metavar="CKPT",
                     help="CNN checkpoint of the same model and dataset to distil from")
     kd.add_argument("--kd-temperature", type=float, default=None, metavar="T",
-                    help="softmax temperature of the logit term (default 4)")
+                    help="softmax temperature of the logit term (default 2)")
     kd.add_argument("--kd-weight", type=float, default=None, metavar="A",
-                    help="weight of the logit term; the labels' cross-entropy gets 1-A (default 0.9)")
+                    help="weight of the logit term; the labels' cross-entropy gets 1-A (default 0.5)")
     kd.add_argument("--kd-feature-weight", type=float, default=None, metavar="B",
                     help="weight of the feature term on matching blocks (default 0: off)")
     kd.add_argument("--kd-feature", default=None, choices=("l2", "kernel"),

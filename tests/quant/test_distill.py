@@ -125,7 +125,7 @@ def test_teacher_of_other_architecture_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"kd_weight": 0.5}, "kd_weight need\\(s\\) a teacher"),
+    ({"kd_weight": 0.9}, "kd_weight need\\(s\\) a teacher"),
     ({"teacher": "t.pt", "kd_weight": 1.5}, "kd_weight must be in \\[0, 1\\], not 1.5"),
     ({"teacher": "t.pt", "kd_temperature": 0.0}, "kd_temperature must be a positive number, not 0.0"),
     ({"teacher": "t.pt", "kd_feature_weight": -1.0}, "kd_feature_weight must be a non-negative number"),
@@ -146,7 +146,7 @@ def test_distillation_smoke_beats_chance_widely(tmp_path):
     assert meta["teacher"]["sha256"] == sha256_file(TEACHER)
     assert meta["recipe"]["teacher"] == str(TEACHER) and meta["recipe"]["kd_feature_weight"] == 1.0
     ts = torch.load(tmp_path / "kd.pt", weights_only=True)["train_state"]
-    assert ts["recipe"]["teacher_sha256"] == sha256_file(TEACHER) and ts["recipe"]["kd_weight"] == 0.9
+    assert ts["recipe"]["teacher_sha256"] == sha256_file(TEACHER) and ts["recipe"]["kd_weight"] == 0.5
 
 
 def _stop_after_one_epoch(cfg, path):

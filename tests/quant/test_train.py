@@ -231,3 +231,15 @@ def test_cli_fit_input_resnet_and_eval(tmp_path, capsys):
     assert main(["eval", str(out), "--threads", "1", "--limit", "16"]) == 0  # eval fits the images too
     acc = meta["accuracy"]
     assert f"test: {acc:.2f}% of 16 images (stored: {acc:.2f}%)" in capsys.readouterr().out
+
+
+def test_resume_without_teacher_ignores_kd_fields(tmp_path):
+    """A run without a teacher stores kd_* fields it never used (older defaults: T 4, A 0.9); resume ignores them."""
+    cfg = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 256, "test_limit": 100})
+    path = tmp_path / "r.pt"
+    _train_one_epoch_of(cfg, path)
+    obj = torch.load(path, weights_only=True)
+    obj["train_state"]["recipe"].update(kd_temperature=4.0, kd_weight=0.9)
+    torch.save(obj, path)
+    res = train(cfg, path, resume=True, progress=False, log=lambda s: None)
+    assert len(res.history) == 2
