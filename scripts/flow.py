@@ -190,8 +190,9 @@ def build_steps(opts: FlowOptions) -> list[Step]:
 
     def verify():
         layer = ["--layer", opts.layer] if opts.layer is not None else []
+        # the simulator build cache lives in OUT_DIR too (not in the working directory)
         return [["verify", *layer, q_dir, "--sim", opts.sim, "--rows", opts.rows, "--cols", opts.cols,
-                 "--skip-matrix", "-o", OUT]]
+                 "--skip-matrix", "--build-dir", out / "sim_build", "-o", OUT]]
 
     def report(_commands, tmp: Path) -> None:
         from scripts.flow_report import write_report

@@ -92,6 +92,36 @@ def _select_layers(model, layer: str | None) -> list[str]:
     return [compute[i]]
 
 
+def _check_images(model, images: list[int]) -> None:
+    """Refuse image indices outside the model's test split (before any build)."""
+    from quant.datasets import DATASETS, load_raw
+
+    if model.dataset not in DATASETS:
+        return  # a model of no known dataset: its test images come from the testbench's job
+    _, labels = load_raw(model.dataset, "test")
+    n = len(labels)
+    bad = [i for i in images if i >= n]
+    if bad:
+        raise ValueError(f"--images {bad[0]} is out of range: the {model.dataset} test split has {n} images "
+                         f"(0..{n - 1})")
+
+
+def _check_design_runs(meta, model) -> None:
+    """Refuse a ``--design`` whose array cannot run ``model`` (before any build), naming the field."""
+    from verification.suite import config_for_model
+
+    have = meta.config
+    need = config_for_model(model, rows=have.rows, cols=have.cols)
+    for field in ("pe", "bits", "requant"):
+        if getattr(have, field) != getattr(need, field):
+            raise ValueError(f"--design {meta.name} has {field}={getattr(have, field)}, the model {model.name} "
+                             f"needs {field}={getattr(need, field)}")
+    for field in ("max_k", "out_bits"):
+        if getattr(have, field) < getattr(need, field):
+            raise ValueError(f"--design {meta.name} has {field}={getattr(have, field)}, the model {model.name} "
+                             f"needs at least {getattr(need, field)}")
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """``verify``: OUT is checked before any work and built in a staged folder, so an
     interrupted run leaves the previous OUT (its verify.json and runs/) as it was."""
@@ -106,6 +136,11 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.model_dir is not None:
         model = load_int_model(args.model_dir)
         layers = _select_layers(model, args.layer)
+        if args.design is not None:
+            from verification.meta import load_meta
+
+            _check_design_runs(load_meta(args.design), model)
+        _check_images(model, images)
     elif args.layer is not None or args.design is not None:
         raise ValueError("--layer and --design need a MODEL_DIR")
     elif args.skip_matrix:

@@ -143,6 +143,25 @@ def _predict_over_model(t, model_dir):
     return ["predict", str(m), str(t / "x.npy"), "-o", str(m / "weights.npz")]
 
 
+def _lenet_int8(t):
+    main(["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "-o", str(t / "w8")])
+    return t / "w8"
+
+
+def _verify_images_out_of_range(t, model_dir):
+    return ["verify", str(_lenet_int8(t)), "--sim", "icarus", "--skip-matrix", "--images", "3,10000",
+            "--build-dir", str(t / "build"), "-o", str(t / "out")]
+
+
+def _verify_on_a_design_that_cannot_run_it(t, model_dir):
+    m = _lenet_int8(t)
+    main(["generate", "--rows", "4", "--cols", "4", "--bits", "4", "--pe", "adder", "--max-k", "400",
+          "-o", str(t / "gen")])
+    design = next((t / "gen").glob("*.json"))
+    return ["verify", str(m), "--sim", "icarus", "--skip-matrix", "--design", str(design),
+            "--build-dir", str(t / "build"), "-o", str(t / "out")]
+
+
 def _good_estimate(t, model_dir):
     return ["estimate", str(model_dir(t)), "-o", str(t / "out")]
 
@@ -196,6 +215,11 @@ CASES = [
     Case("predict-over-the-models-weights", _predict_over_model, 1,
          r"adderhw predict: error: -o .*/model/weights\.npz would overwrite the input .*/model: choose another "
          r"file", out=None),
+    Case("verify-images-out-of-range", _verify_images_out_of_range, 1,
+         r"adderhw verify: error: --images 10000 is out of range: the fashion-mnist test split has 10000 "
+         r"images \(0\.\.9999\)"),
+    Case("verify-on-a-design-of-other-bits", _verify_on_a_design_that_cannot_run_it, 1,
+         r"adderhw verify: error: --design \S+ has bits=4, the model lenet5-bn needs bits=8"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
