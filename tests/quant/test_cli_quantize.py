@@ -9,6 +9,8 @@ import pytest
 
 from quant import golden
 from quant.artifact import load_int_model
+from quant.calibrate import float_logits
+from quant.checkpoint import load as checkpoint_load
 from quant.checkpoint import save
 from quant.datasets import NORMALIZATION, load_dataset
 from scripts.cli import main
@@ -33,16 +35,22 @@ def test_cli_quantize_and_predict(ckpt, tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [".adderhw-output", "manifest.json", "report.json", "report.md",
                                                      "weights.npz"]
     rep = json.loads((out / "report.json").read_text())
-    for key in ("float_accuracy", "int_accuracy", "bits", "layers", "ops_per_image"):
-        assert key in rep
+    im = load_int_model(out)
+    # the accuracies are those of the golden and the float model on the first 100 test images
+    xte, yte = load_dataset("fashion-mnist", "test")
+    int_top1 = golden.run(im, xte[:100]).argmax(1)
+    ck = checkpoint_load(ckpt)
+    norm = ck.meta["normalization"]
+    float_top1 = float_logits(ck.model, xte[:100], norm["mean"], norm["std"]).argmax(1)
+    assert rep["int_accuracy"] == round(100.0 * float(np.mean(int_top1 == yte[:100])), 2)
+    assert rep["float_accuracy"] == round(100.0 * float(np.mean(float_top1 == yte[:100])), 2)
+    assert rep["int_float_top1_agreement_pct"] == round(100.0 * float(np.mean(int_top1 == float_top1)), 2)
     assert rep["bits"] == 6 and rep["eval_images"] == 100 and rep["calib_images"] == 64
     assert all("sqnr_db" in row for row in rep["layers"] if row["kind"].startswith("adder"))
     assert rep["ops_per_image"]["additions"] >= 2 * 416_520
-    im = load_int_model(out)
     assert im.quantization["requant"] == "threshold" and im.quantization["percentile"] == 99.9
     assert rep["percentile"] == 99.9 and rep["bias_correction"] is True
 
-    xte, _ = load_dataset("fashion-mnist", "test")
     np.save(tmp_path / "x.npy", xte[:7])
     capsys.readouterr()
     assert main(["predict", str(out), str(tmp_path / "x.npy"), "-o", str(tmp_path / "l.npy"), "--labels"]) == 0
@@ -99,7 +107,10 @@ def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys, ca
     assert not out.exists()
     assert main(["quantize", str(ck), "--data-root", str(root), "--calib", "32", "--eval", "60", "-o", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
-    assert rep["eval_images"] == 60 and rep["eval_split"] == "test" and rep["int_accuracy"] is not None
+    assert rep["eval_images"] == 60 and rep["eval_split"] == "test"
+    xte, yte = load_dataset("fashion-mnist", "test")  # the same bytes under MNIST's names
+    int_top1 = golden.run(load_int_model(out), xte[:60]).argmax(1)
+    assert rep["int_accuracy"] == round(100.0 * float(np.mean(int_top1 == yte[:60])), 2)
     np.save(tmp_path / "calib.npy", xtr[:32])
     capsys.readouterr()
     # a named folder without the test set is an error, not a silent fallback to agreement
