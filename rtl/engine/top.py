@@ -198,11 +198,11 @@ class Engine(wiring.Component):
         descs = [Signal(self.desc_layout, name=f"desc{k}", reset_less=True) for k in range(self.max_ops)]
         cur = Signal(range(self.max_ops))
         d = Signal(self.desc_layout)
-        dn = Signal(self.desc_layout)
+        dn_op = Signal.like(d.op)  # the next operation's kind: all the transition needs of it
         with m.Switch(cur):
             for k in range(self.max_ops):
                 with m.Case(k):
-                    m.d.comb += [d.eq(descs[k]), dn.eq(descs[min(k + 1, self.max_ops - 1)])]
+                    m.d.comb += [d.eq(descs[k]), dn_op.eq(descs[min(k + 1, self.max_ops - 1)].op)]
         is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
         is_pool = is_max | is_avg
         if cfg.pe == "mult":
@@ -311,7 +311,7 @@ class Engine(wiring.Component):
                     with m.Else():
                         m.d.sync += cur.eq(cur + 1)
                         m.d.comb += reset_op.eq(1)
-                        with m.If(dn.op == 0):
+                        with m.If(dn_op == 0):
                             m.next = "LOAD"
                         with m.Else():
                             m.next = "VCMD"
@@ -433,16 +433,26 @@ class Engine(wiring.Component):
                                 m.d.comb += e.a.eq(arr.o.payload[r])
             bsel = Signal.like(bank[0])
             m.d.comb += bsel.eq(Mux(dt[0], bank[1], bank[0]))
-            if "fixed" in cfg.requant:
-                rb = cfg.param_row_bits("fixed")
-                m.d.comb += [e.m0.eq(bsel.bit_select(dr * rb, cfg.mult_bits).as_signed()),
-                             e.n.eq(bsel.bit_select(dr * rb + cfg.mult_bits, cfg.n_bits).as_signed())]
+            # row dr's fields: constant slices selected by a case on dr (no shifter)
+            with m.Switch(dr):
+                for r in range(cfg.rows):
+                    with m.Case(r):
+                        if "fixed" in cfg.requant:
+                            rb = cfg.param_row_bits("fixed")
+                            if (r + 1) * rb <= len(bsel):
+                                base = r * rb
+                                m.d.comb += [e.m0.eq(bsel[base : base + cfg.mult_bits].as_signed()),
+                                             e.n.eq(bsel[base + cfg.mult_bits : base + rb].as_signed())]
+                        if "threshold" in cfg.requant:
+                            rb = cfg.param_row_bits("threshold")
+                            if (r + 1) * rb <= len(bsel):
+                                base = r * rb
+                                tb = cfg.thr_bits
+                                m.d.comb += e.neg.eq(bsel[base + cfg.threshold_count * tb])
+                                for t in range(cfg.threshold_count):
+                                    m.d.comb += e.thr[t].eq(bsel[base + t * tb : base + (t + 1) * tb])
             if "threshold" in cfg.requant:
-                rb = cfg.param_row_bits("threshold")
-                m.d.comb += [e.threshold.eq(d.threshold), e.top.eq(d.top),
-                             e.neg.eq(bsel.bit_select(dr * rb + cfg.threshold_count * cfg.thr_bits, 1))]
-                for t in range(cfg.threshold_count):
-                    m.d.comb += e.thr[t].eq(bsel.bit_select(dr * rb + t * cfg.thr_bits, cfg.thr_bits))
+                m.d.comb += [e.threshold.eq(d.threshold), e.top.eq(d.top)]
         with m.Else():
             with m.Switch(dr):
                 for n in range(cols):
