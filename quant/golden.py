@@ -2,9 +2,17 @@
 
 Needs only the artifact (:class:`quant.artifact.IntModel`): no torch, no
 float weights.  Every accumulator is exact int64 (the multiply path uses a
-float64 matmul whose partial sums are asserted below 2**53, which float64
-holds exactly).  Rounding and re-quantisation come from :mod:`quant.intops`,
-the code path the fake-quant model shares.
+float32 or float64 matmul whose partial sums are asserted below 2**24 or
+2**53, which those types hold exactly, else int64).  Rounding and
+re-quantisation come from :mod:`quant.intops`, the code path the fake-quant
+model shares.
+
+Speed: :func:`adder_acc` and :func:`im2col_batch` run in C
+(:mod:`quant.native.golden`: int16/int32/int64 chosen from a proven bound,
+threaded, the same integers for any thread count), and :func:`layer_acc`
+writes an adder layer's columns straight into the kernels' layout (no int64
+columns), where a C compiler exists; else numpy, with one warning; ``ADDERHW_GOLDEN_BACKEND=numpy``
+forces the numpy path (the reference the C kernels are tested against).
 
 Layer-level functions (the testbenches and hwsim's functional mode call these
 with the accelerator's data layout):
@@ -42,6 +50,7 @@ from quant.intops import (
     requant_threshold,
     thresholds_from_fixed,
 )
+from quant.native import golden as _native
 
 __all__ = [
     "im2col",
@@ -81,6 +90,11 @@ def im2col_batch(x_q, kernel, stride: int, padding: int, pad_value: int) -> np.n
     kh, kw = _pair(kernel)
     if stride < 1 or padding < 0:
         raise ValueError(f"stride must be >= 1 and padding >= 0, not {stride}, {padding}")
+    if x.dtype == np.int64 and _native.backend() == "native":
+        ph, pw = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
+        if ph < kh or pw < kw:
+            raise ValueError(f"kernel {kh}x{kw} is larger than the padded input {ph}x{pw}")
+        return _native.im2col_batch(x, (kh, kw), stride, padding, pad_value)
     if padding:
         x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)), constant_values=pad_value)
     n, c, h, w = x.shape
@@ -111,15 +125,27 @@ def adder_acc(x_cols, w) -> np.ndarray:
     """``acc[o, p] = sum_k |x[k, p] - w[o, k]|`` in exact int64.
 
     ``x_cols`` is ``[K, P]`` (one image) or ``[N, K, P]``; ``w`` is ``[O, K]``.
-    Returns ``[O, P]`` or ``[N, O, P]``.
+    Returns ``[O, P]`` or ``[N, O, P]``.  Every partial sum lies in
+    ``[0, K * span]`` with ``span = max(x, w) - min(x, w)``; the C kernels
+    (:func:`quant.native.golden.adder_acc`) pick int16/int32/int64 from that
+    bound, and a sum int64 cannot hold (``K * span >= 2**63``) is refused.
     """
     c, wt = _check_cols(x_cols, w)
+    if _native.backend() == "native":
+        return _native.adder_acc(c, wt)
+    return _adder_acc_numpy(c, wt)
+
+
+def _adder_acc_numpy(c: np.ndarray, wt: np.ndarray) -> np.ndarray:
+    """The numpy path of :func:`adder_acc` (the reference of the C kernels)."""
     single = c.ndim == 2
     if single:
         c = c[None]
     n, k, p = c.shape
     o = wt.shape[0]
     bound = int(np.abs(c).max(initial=0)) + int(np.abs(wt).max(initial=0))
+    if bound * k >= 1 << 63:
+        raise ValueError(f"adder_acc: sums up to {k} * {bound} = {k * bound} do not fit in int64")
     dt = np.int32 if bound * k < (1 << 31) else np.int64
     cc = c.astype(dt)
     ww = wt.astype(dt)
@@ -137,15 +163,32 @@ def adder_acc(x_cols, w) -> np.ndarray:
 def mult_acc(x_cols, w) -> np.ndarray:
     """``acc[o, p] = sum_k x[k, p] * w[o, k]`` exactly (int64 result).
 
-    Computed as a float64 matmul; every partial sum is bounded by
-    ``K * max|x| * max|w| < 2**53`` (asserted), where float64 is exact.
+    Every partial sum, in any order, is bounded by
+    ``bound = K * max|x| * max|w|``: a float32 matmul when ``bound < 2**24``,
+    a float64 one when ``bound < 2**53`` (where those types hold every integer
+    exactly, so BLAS's summation order does not matter), else an int64 one
+    (refused when ``bound >= 2**63``).
     """
     c, wt = _check_cols(x_cols, w)
     k = wt.shape[1]
-    bound = k * int(np.abs(c).max(initial=0)) * int(np.abs(wt).max(initial=0))
-    assert bound < (1 << 53), f"mult_acc partial sums up to {bound} exceed float64's exact range"
-    res = np.matmul(wt.astype(np.float64), c.astype(np.float64))
+    bound = k * _absmax(c) * _absmax(wt)
+    if bound < 1 << 24:
+        dt = np.float32
+    elif bound < 1 << 53:
+        dt = np.float64
+    elif bound < 1 << 63:
+        return np.matmul(wt, c)
+    else:
+        raise ValueError(f"mult_acc: sums up to {bound} do not fit in int64")
+    res = np.matmul(wt.astype(dt), c.astype(dt))
     return res.astype(np.int64)
+
+
+def _absmax(a: np.ndarray) -> int:
+    """``max |a|`` (0 for an empty array) without an ``|a|`` temporary."""
+    if a.size == 0:
+        return 0
+    return max(abs(int(a.min())), abs(int(a.max())))
 
 
 def requant(acc, rq: Requant) -> np.ndarray:
@@ -167,6 +210,9 @@ def _as_images(layer: IntLayer, x) -> np.ndarray:
 def layer_acc(layer: IntLayer, x) -> np.ndarray:
     """Accumulators ``[N, O, P]`` of a compute layer for a batch ``[N, *in_shape]``."""
     x4 = _as_images(layer, x)
+    if layer.pe == "adder" and _native.backend() == "native":  # the same integers, no int64 columns
+        return _native.conv_adder_acc(x4, layer.weight, _pair(layer.kernel), layer.stride, layer.padding,
+                                      layer.in_zero_point)
     cols = im2col_batch(x4, layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
     if layer.pe == "adder":
         return adder_acc(cols, layer.weight)
@@ -193,6 +239,23 @@ def _pool_windows(x, layer: IntLayer, pad_value: int) -> np.ndarray:
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, :: layer.stride, :: layer.stride]
 
 
+def _pool_max(x, layer: IntLayer) -> np.ndarray:
+    """``out[n, c, oy, ox] = max_{i,j} x[n, c, oy*s + i, ox*s + j]`` (padding never wins).
+
+    The max over the window of :func:`_pool_windows`, taken as ``kh*kw``
+    element-wise maxima of strided slices (much faster than a reduction
+    over the window axes).
+    """
+    win = _pool_windows(x, layer, int(np.iinfo(np.int64).min))
+    kh, kw = layer.kernel
+    out = np.array(win[:, :, :, :, 0, 0])
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                np.maximum(out, win[:, :, :, :, i, j], out=out)
+    return out
+
+
 def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
     """Output codes ``[N, *out_shape]`` of one layer given its input code batches."""
     x = np.asarray(inputs[0], dtype=np.int64)
@@ -202,8 +265,7 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
         q = requant(acc, layer.requant)
         return q.reshape((n,) + layer.out_shape)
     if layer.kind == "maxpool":
-        win = _pool_windows(x, layer, int(np.iinfo(np.int64).min))
-        return win.max(axis=(4, 5))
+        return _pool_max(x, layer)
     if layer.kind == "avgpool":
         win = _pool_windows(x, layer, 0)
         s = win.sum(axis=(4, 5), dtype=np.int64)

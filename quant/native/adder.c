@@ -19,10 +19,10 @@
  *
  * The kernels exist for float and double (adder_kernels.h is included once
  * per type).  The tasks are spread over `threads` POSIX threads, the
- * caller's thread included.  C99 + pthreads; built by quant/native/__init__.py.
+ * caller's thread included (pool.h, shared with golden.c).  C99 + pthreads;
+ * built by quant/native/build.py.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 
 #ifndef MR
@@ -34,10 +34,10 @@
 #ifndef BWD_KR
 #define BWD_KR 4   /* input rows per input-gradient tile */
 #endif
-#define MAX_THREADS 256
 /* Starting a thread costs tens of microseconds: each must get at least this
    many |x - w| terms (about 0.1 ms of work; a copied element counts as one). */
-#define MIN_WORK_PER_THREAD (1 << 21)
+#define POOL_MIN_WORK (1 << 21)
+#include "pool.h"
 
 typedef struct job job_t;
 typedef void (*task_fn)(const job_t *, int64_t task);
@@ -52,48 +52,15 @@ struct job {
     task_fn task;
 };
 
-typedef struct {
-    const job_t *job;
-    int index;
-} worker_t;
-
-/* Worker i takes the contiguous task range [i*T/n, (i+1)*T/n). */
-static void *run_worker(void *arg)
+static void run_task(const void *ctx, int64_t t)
 {
-    const worker_t *wk = (const worker_t *)arg;
-    const job_t *job = wk->job;
-    const int64_t begin = job->tasks * wk->index / job->threads;
-    const int64_t end = job->tasks * (wk->index + 1) / job->threads;
-    for (int64_t t = begin; t < end; t++)
-        job->task(job, t);
-    return 0;
+    const job_t *job = (const job_t *)ctx;
+    job->task(job, t);
 }
 
 static int run(job_t *job)
 {
-    int n = job->threads;
-    if (n > job->work / MIN_WORK_PER_THREAD) n = (int)(job->work / MIN_WORK_PER_THREAD);
-    if (n > MAX_THREADS) n = MAX_THREADS;
-    if (n > job->tasks) n = (int)job->tasks;
-    if (n < 1) n = 1;
-    job->threads = n;
-    worker_t workers[MAX_THREADS];
-    pthread_t ids[MAX_THREADS];
-    int started = 0;
-    for (int i = 0; i < n; i++) {
-        workers[i].job = job;
-        workers[i].index = i;
-    }
-    for (int i = 1; i < n; i++) {
-        if (pthread_create(&ids[i], 0, run_worker, &workers[i]) != 0)
-            break;
-        started = i;
-    }
-    for (int i = started + 1; i < n; i++) /* threads that could not start */
-        run_worker(&workers[i]);
-    run_worker(&workers[0]);
-    for (int i = 1; i <= started; i++)
-        pthread_join(ids[i], 0);
+    job->threads = pool_run(run_task, job, job->tasks, job->work, job->threads);
     return 0;
 }
 
