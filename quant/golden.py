@@ -242,10 +242,12 @@ def _pool_windows(x, layer: IntLayer, pad_value: int) -> np.ndarray:
 def _pool_max(x, layer: IntLayer) -> np.ndarray:
     """``out[n, c, oy, ox] = max_{i,j} x[n, c, oy*s + i, ox*s + j]`` (padding never wins).
 
-    The max over the window of :func:`_pool_windows`, taken as ``kh*kw``
-    element-wise maxima of strided slices (much faster than a reduction
-    over the window axes).
+    In C (:func:`quant.native.golden.max_pool`), else the max over the window
+    of :func:`_pool_windows` as ``kh*kw`` element-wise maxima of strided
+    slices (much faster than a reduction over the window axes).
     """
+    if _native.backend() == "native" and x.dtype == np.int64:
+        return _native.max_pool(x, _pair(layer.kernel), layer.stride, layer.padding)
     win = _pool_windows(x, layer, int(np.iinfo(np.int64).min))
     kh, kw = layer.kernel
     out = np.array(win[:, :, :, :, 0, 0])

@@ -23,7 +23,7 @@
  * Integer addition is associative, so the result does not depend on the
  * tile order or the thread count; each output is still written by one task.
  *
- * Also: the min/max of an int64 array, the packing [N][K][P] int64 ->
+ * Also: the min/max of an int64 array, max pooling of int64 codes, the packing [N][K][P] int64 ->
  * [K][ld] (minus the offset), and im2col of int64 codes with a padding value
  * into either layout ([N][K][P] for quant.golden.im2col_batch, [K][ld]
  * shifted for the kernels: a convolution never builds its int64 columns).
@@ -83,6 +83,46 @@ int golden_minmax_i64(const int64_t *x, int64_t n, int64_t *out, int threads)
     free(part);
     out[0] = lo;
     out[1] = hi;
+    return 0;
+}
+
+/* ---- max pool -------------------------------------------------------- */
+
+typedef struct {
+    const int64_t *x;
+    int64_t *out;
+    int64_t h, w, kh, kw, stride, pad, oh, ow;
+} maxpool_job_t;
+
+/* Task t: plane t; out[oy][ox] = max over the window's entries inside the plane. */
+static void maxpool_task(const void *ctx, int64_t t)
+{
+    const maxpool_job_t *job = (const maxpool_job_t *)ctx;
+    const int64_t H = job->h, W = job->w, S = job->stride, P = job->pad;
+    const int64_t *x = job->x + t * H * W;
+    int64_t *out = job->out + t * job->oh * job->ow;
+    for (int64_t oy = 0; oy < job->oh; oy++)
+        for (int64_t ox = 0; ox < job->ow; ox++) {
+            int64_t best = INT64_MIN;
+            for (int64_t i = 0; i < job->kh; i++) {
+                const int64_t iy = oy * S - P + i;
+                if (iy < 0 || iy >= H) continue;
+                for (int64_t j = 0; j < job->kw; j++) {
+                    const int64_t ix = ox * S - P + j;
+                    if (ix >= 0 && ix < W && x[iy * W + ix] > best) best = x[iy * W + ix];
+                }
+            }
+            out[oy * job->ow + ox] = best;
+        }
+}
+
+/* x [planes][H][W] -> out [planes][OH][OW]: the max of each kh x kw window (padding never wins). */
+int golden_maxpool_i64(const int64_t *x, int64_t *out, int64_t planes, int64_t h, int64_t w, int64_t kh,
+                       int64_t kw, int64_t stride, int64_t pad, int64_t oh, int64_t ow, int threads)
+{
+    maxpool_job_t job = {.x = x, .out = out, .h = h, .w = w, .kh = kh, .kw = kw, .stride = stride, .pad = pad,
+                         .oh = oh, .ow = ow};
+    pool_run(maxpool_task, &job, planes, planes * oh * ow * kh * kw, threads);
     return 0;
 }
 

@@ -39,7 +39,7 @@ from quant.intops import conv_out_size
 from quant.native.build import Library, NativeUnavailable, default_threads
 
 __all__ = ["BACKENDS", "KINDS", "NativeUnavailable", "adder_acc", "backend", "choose_kind", "conv_adder_acc",
-           "im2col_batch", "library", "threads"]
+           "im2col_batch", "library", "max_pool", "threads"]
 
 BACKENDS = ("auto", "native", "numpy")
 #: Element types of the adder kernel, narrowest first.
@@ -52,6 +52,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     ptr, i64, cint = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     lib.golden_minmax_i64.argtypes = [ptr, i64, ptr, cint]
     lib.golden_minmax_i64.restype = cint
+    lib.golden_maxpool_i64.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, cint]
+    lib.golden_maxpool_i64.restype = cint
     for kind in KINDS:
         for name, args in (("pack", [ptr, ptr, i64, i64, i64, i64, i64, cint]),
                            ("im2col", [ptr, ptr, i64, ptr, i64, i64, i64, i64, i64, i64, cint]),
@@ -281,3 +283,21 @@ def im2col_batch(x: np.ndarray, kernel: tuple[int, int], stride: int, padding: i
                                                  _threads(threads)) != 0:
         raise MemoryError("golden_im2col: out of memory")
     return cols
+
+
+def max_pool(x: np.ndarray, kernel: tuple[int, int], stride: int, padding: int, *,
+             threads: int | None = None) -> np.ndarray:
+    """``out[n, c, oy, ox] = max_{i,j} x[n, c, oy*stride - padding + i, ox*stride - padding + j]`` (in C).
+
+    Over the window entries inside the image (padding never wins); ``x`` is
+    ``[N, C, H, W]`` int64, the output ``[N, C, OH, OW]`` int64.
+    """
+    x = np.ascontiguousarray(x, dtype=np.int64)
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    oh, ow = conv_out_size(h, kh, stride, padding), conv_out_size(w, kw, stride, padding)
+    out = np.empty((n, c, oh, ow), dtype=np.int64)
+    if out.size:
+        library().golden_maxpool_i64(_ptr(x), _ptr(out), n * c, h, w, kh, kw, stride, padding, oh, ow,
+                                     _threads(threads))
+    return out

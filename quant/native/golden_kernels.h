@@ -173,6 +173,13 @@ static inline void NAME(store)(const NAME(adder_job_t) *job, ACC acc[NR][MR], in
     const int64_t O = job->o, P = job->p;
     const int mr = (int)(job->l - c0 < MR ? job->l - c0 : MR);
     int64_t n = c0 / P, p = c0 % P; /* column c = n*P + p */
+    if (mr == MR && p + MR <= P) { /* one image's contiguous columns: vectorised widening stores */
+        int64_t *dst = job->out + n * O * P + p;
+        for (int j = oskip; j < nr; j++)
+            for (int i = 0; i < MR; i++)
+                dst[(o0 + j) * P + i] = (int64_t)acc[j][i];
+        return;
+    }
     for (int i = 0; i < mr; i++) {
         int64_t *dst = job->out + n * O * P + p;
         for (int j = oskip; j < nr; j++)
