@@ -1,6 +1,8 @@
-"""Accelerator configuration shared by hwsim (cycle/energy model) and rtl (generator).
+"""Accelerator configurations shared by hwsim (cycle/energy model) and rtl (generator).
 
-This is the one configuration type both sides read (DESIGN §1: ``rtl`` may
+:class:`ArrayConfig` is the v1 core (dataflow ``os``), :class:`EngineConfig`
+the network engine (dataflow ``cp``, DESIGN §4b; its cycle contract is the
+docstring of :mod:`hwsim.engine`).  This is the one configuration module both sides read (DESIGN §1: ``rtl`` may
 import ``hwsim.config`` and nothing else of hwsim).  It imports only the
 ground floor (:mod:`quant.intops`, numpy) so that the RTL never pulls in
 torch; the widths, PE kinds and :func:`acc_bits_for` it re-exports live there.
@@ -31,6 +33,13 @@ __all__ = [
     "MAX_BUFFER_KIB",
     "MAX_CLOCK_MHZ",
     "MAX_DRAM_BYTES_PER_CYCLE",
+    "EngineConfig",
+    "MAX_ARRAY_DIM",
+    "MAX_REGIONS",
+    "MAX_REGION_WORDS",
+    "MAX_WEIGHT_WORDS",
+    "MAX_ENGINE_K",
+    "VECTOR_LATENCY",
 ]
 
 REQUANT_MODES = ("fixed", "threshold")
@@ -207,3 +216,264 @@ class ArrayConfig:
         if unknown:
             raise ValueError(f"unknown array config keys: {', '.join(unknown)}")
         return cls(**data)
+
+
+# --- the network engine (DESIGN §4b, dataflow ``cp``) -------------------------------
+#
+# Configuration of the network engine (DESIGN §4b, dataflow ``cp``).
+#
+# Shared by hwsim's cycle model (:mod:`hwsim.engine`) and the RTL engine
+# (:mod:`rtl.engine`), so it imports only the standard library and the ground
+# floor :mod:`quant.intops` (no torch, nothing of ``rtl``).  The cycle contract
+# that the latencies below belong to is the docstring of :mod:`hwsim.engine`.
+#
+# The engine is a channel-parallel array of ``rows x cols`` PEs: ``rows`` (Tm)
+# output channels by ``cols`` (Tn) input channels.  Activations live in
+# ``len(act_words)`` on-chip regions, each a separate memory of
+# ``act_words[i]`` words of ``cols`` lanes of ``act_bits`` bits (HWC, Tn
+# channels per word); the weight buffer holds ``weight_words`` words of
+# ``rows x cols`` weights of ``bits`` bits (one output-channel tile).
+
+#: Largest ``rows``, ``cols`` (and ``mult_rows``).
+MAX_ARRAY_DIM = 64
+#: Activation regions: at least 2 (ping-pong), at most this many.
+MAX_REGIONS = 8
+#: Largest depth of one activation region, in words.
+MAX_REGION_WORDS = 1 << 20
+#: Largest depth of the weight buffer, in words of ``rows x cols`` weights.
+MAX_WEIGHT_WORDS = 1 << 16
+#: Largest reduction length the accumulators can be sized for.
+MAX_ENGINE_K = 1 << 20
+#: ``D_v``: a vector (pool / add) step issued (its memory read) in cycle ``l``
+#: has its lane result loaded into the shadow register at the edge ending
+#: cycle ``l + D_v`` (the lane operation's register).
+VECTOR_LATENCY = 1
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineConfig:
+    """The network engine: array shape, PE kind, widths, memories.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Tm output channels x Tn input channels (1..64 each).
+    pe : {"adder", "mult"}
+        PE of the main array.  ``"mult"`` is the all-multiplier baseline.
+    mult_rows : int
+        Rows of the small multiplier unit beside an adder array (0..rows,
+        ``cols`` columns), which runs the multiply layers of an adder design
+        (ResNet stem and classifier).  Must be 0 when ``pe == "mult"``.
+    bits : int
+        PE operand width (2..16): adder operands unsigned ``bits``, multiplier
+        weights signed ``bits``, multiplier activations signed ``bits + 1``
+        (so both signed and unsigned ``bits``-bit codes are exact).
+    act_bits : int or None
+        Lane width of the activation memories (``bits`` when None, at most 32);
+        wider lanes hold e.g. 16-bit residual branches.
+    max_k : int
+        Longest reduction the accumulators are sized for (1..2**20).
+    acc_bits : int or None
+        Main-array accumulator width, ``acc_bits_for(bits, max_k, pe)`` when
+        None; refused narrower than that.
+    mult_acc_bits : int or None
+        The multiplier unit's accumulator (``acc_bits_for(bits + 1, max_k,
+        "mult")`` when None and ``mult_rows > 0``; 0 when there is none).
+    requant : tuple of {"fixed", "threshold"}
+        Forms the shared requant unit implements (one or both).
+    mult_bits : int
+        Width of the signed requant multiplier ``m`` (2..32).
+    n_bits : int
+        Width of the signed requant bias ``n`` (2..64).
+    out_bits : int
+        Width of a requant output (``bits``..32): the logits' width.
+    act_words : tuple of int
+        Depth of each activation region in words (2..8 regions, each
+        1..2**20 words).
+    weight_words : int
+        Depth of the weight buffer in words (1..2**16).
+    clock_mhz : float
+        Clock for latency in seconds.
+    """
+
+    rows: int
+    cols: int
+    pe: str = "adder"
+    mult_rows: int = 0
+    bits: int = 8
+    act_bits: int | None = None
+    max_k: int = 4608
+    acc_bits: int | None = None
+    mult_acc_bits: int | None = None
+    requant: tuple = ("fixed",)
+    mult_bits: int = 16
+    n_bits: int = 40
+    out_bits: int = 16
+    act_words: tuple = (4096, 4096, 4096)
+    weight_words: int = 1024
+    clock_mhz: float = 100.0
+
+    def __post_init__(self) -> None:
+        check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
+        check_int("cols", self.cols, 1, MAX_ARRAY_DIM)
+        if self.pe not in PE_KINDS:
+            raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
+        check_int("mult_rows", self.mult_rows, 0, self.rows)
+        if self.pe == "mult" and self.mult_rows:
+            raise ValueError(
+                f"an all-multiplier engine has no separate multiplier unit: "
+                f"mult_rows must be 0, not {self.mult_rows}")
+        check_int("bits", self.bits, MIN_BITS, MAX_BITS)
+        if self.act_bits is None:
+            object.__setattr__(self, "act_bits", self.bits)
+        else:
+            check_int("act_bits", self.act_bits, self.bits, 32)
+        check_int("max_k", self.max_k, 1, MAX_ENGINE_K)
+        need = acc_bits_for(self.bits, self.max_k, self.pe) + (1 if self.pe == "mult" else 0)
+        if self.acc_bits is None:
+            object.__setattr__(self, "acc_bits", need)
+        else:
+            check_int("acc_bits", self.acc_bits, 1, 64)
+            if self.acc_bits < need:
+                raise ValueError(
+                    f"acc_bits={self.acc_bits} is narrower than the {need} bits "
+                    f"a reduction of max_k={self.max_k} at {self.bits} bits needs")
+        mneed = acc_bits_for(self.bits, self.max_k, "mult") + 1 if self.mult_rows else 0
+        if self.mult_acc_bits is None:
+            object.__setattr__(self, "mult_acc_bits", mneed)
+        elif not self.mult_rows:
+            if self.mult_acc_bits != 0:
+                raise ValueError(
+                    f"mult_acc_bits must be 0 without a multiplier unit, not {self.mult_acc_bits}")
+        else:
+            check_int("mult_acc_bits", self.mult_acc_bits, 1, 64)
+            if self.mult_acc_bits < mneed:
+                raise ValueError(
+                    f"mult_acc_bits={self.mult_acc_bits} is narrower than the {mneed} bits "
+                    f"a reduction of max_k={self.max_k} at {self.bits} bits needs")
+        rq = self.requant
+        if isinstance(rq, str):
+            rq = (rq,)
+        if (not isinstance(rq, (tuple, list)) or not rq
+                or any(r not in REQUANT_MODES for r in rq) or len(set(rq)) != len(rq)):
+            raise ValueError(
+                f"requant must be a non-empty tuple of distinct {', '.join(REQUANT_MODES)}, "
+                f"not {self.requant!r}")
+        object.__setattr__(self, "requant", tuple(m for m in REQUANT_MODES if m in rq))
+        if "threshold" in self.requant and self.bits > 8:
+            raise ValueError(
+                f"threshold requant needs 2**bits - 1 comparators per output: bits must be "
+                f"at most 8 with it, not {self.bits}")
+        check_int("mult_bits", self.mult_bits, 2, 32)
+        check_int("n_bits", self.n_bits, 2, 64)
+        check_int("out_bits", self.out_bits, self.bits, 32)
+        aw = self.act_words
+        if not isinstance(aw, (tuple, list)) or not 2 <= len(aw) <= MAX_REGIONS:
+            raise ValueError(
+                f"act_words must be a tuple of 2..{MAX_REGIONS} region depths, not {aw!r}")
+        for i, d in enumerate(aw):
+            check_int(f"act_words[{i}]", d, 1, MAX_REGION_WORDS)
+        object.__setattr__(self, "act_words", tuple(aw))
+        check_int("weight_words", self.weight_words, 1, MAX_WEIGHT_WORDS)
+        if (isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float))
+                or not self.clock_mhz > 0 or not math.isfinite(self.clock_mhz)):
+            raise ValueError(f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
+
+    # --- derived widths --------------------------------------------------------------
+    @property
+    def regions(self) -> int:
+        """Number of activation regions."""
+        return len(self.act_words)
+
+    @property
+    def act_word_bits(self) -> int:
+        """Bits of one activation word: ``cols * act_bits``."""
+        return self.cols * self.act_bits
+
+    @property
+    def weight_word_bits(self) -> int:
+        """Bits of one weight word and of one ``w`` stream beat: ``rows * cols * bits``."""
+        return self.rows * self.cols * self.bits
+
+    @property
+    def thr_bits(self) -> int:
+        """Width of one threshold: ``acc_bits + 1`` unsigned (a threshold may be ``max_acc + 1``)."""
+        return self.acc_bits + 1
+
+    @property
+    def threshold_count(self) -> int:
+        """Thresholds per output in threshold mode: ``2**bits - 1``."""
+        return (1 << self.bits) - 1
+
+    def param_row_bits(self, mode: str) -> int:
+        """Bits of one output channel's requant parameters on the ``w`` stream.
+
+        Fixed point: ``m`` (``mult_bits``) and ``n`` (``n_bits``); thresholds:
+        ``2**bits - 1`` thresholds of :attr:`thr_bits` and the ``neg`` bit.
+        """
+        if mode == "fixed":
+            return self.mult_bits + self.n_bits
+        if mode == "threshold":
+            return self.threshold_count * self.thr_bits + 1
+        raise ValueError(f"mode must be one of {', '.join(REQUANT_MODES)}, not {mode!r}")
+
+    def param_beats(self, mode: str, rows: int) -> int:
+        """``w`` beats carrying the requant parameters of one tile of ``rows`` channels.
+
+        The rows' parameter fields are concatenated (row 0 in the low bits) and
+        cut into beats of :attr:`weight_word_bits`.
+        """
+        return -(-rows * self.param_row_bits(mode) // self.weight_word_bits)
+
+    # --- latencies of the cycle contract (hwsim/engine.py) -----------------------------
+    @property
+    def tree_stages(self) -> int:
+        """Pipeline registers in each row's adder tree: one per 3 adder levels."""
+        levels = math.ceil(math.log2(self.cols)) if self.cols > 1 else 0
+        return max(1, -(-levels // 3))
+
+    @property
+    def step_latency(self) -> int:
+        """``D``: a step issued (its memory reads) in cycle ``l`` lands in the shadow
+        register at the edge ending cycle ``l + D``: the PE term register (1) and
+        the tree's stages, the last of which accumulates (``1 + tree_stages``)."""
+        return 1 + self.tree_stages
+
+    @property
+    def vector_latency(self) -> int:
+        """``D_v``: a pool/add step issued in cycle ``l`` lands in the shadow at the edge ending ``l + D_v``."""
+        return VECTOR_LATENCY
+
+    @property
+    def requant_latency(self) -> int:
+        """``L_q``: cycles from a shadow entry's read to its requantised output:
+        3 with the fixed-point form (split multiply, add/shift/clamp, output
+        register), 2 with thresholds only (compare, count/output register)."""
+        return 3 if "fixed" in self.requant else 2
+
+    def replace(self, **changes) -> "EngineConfig":
+        """A copy with some fields changed (validated again; derived widths re-derived)."""
+        for derived, deps in (("acc_bits", ("bits", "max_k", "pe")),
+                              ("mult_acc_bits", ("bits", "max_k", "mult_rows")),
+                              ("act_bits", ("bits",))):
+            if derived not in changes and any(d in changes for d in deps):
+                changes[derived] = None
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["requant"] = list(self.requant)
+        d["act_words"] = list(self.act_words)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EngineConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown engine config keys: {', '.join(unknown)}")
+        d = dict(data)
+        for key in ("requant", "act_words"):
+            if isinstance(d.get(key), list):
+                d[key] = tuple(d[key])
+        return cls(**d)

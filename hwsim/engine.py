@@ -1,7 +1,7 @@
 """The network engine's exact cycle and access model (dataflow ``cp``, DESIGN §4b).
 
 Predicts, per operation and in closed form from an ``IntModel`` and an
-:class:`~hwsim.engine_config.EngineConfig` (no simulation), the cycle count
+:class:`~hwsim.config.EngineConfig` (no simulation), the cycle count
 and every counter the engine exposes: activation-memory reads and writes,
 weight-buffer reads and writes, ``w`` and ``o`` stream beats, requant
 outputs, busy cycles of the unit that runs the operation.  The RTL and its
@@ -83,7 +83,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from quant.artifact import IntModel
 from quant.intops import conv_out_size, pe_of
 

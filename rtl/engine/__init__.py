@@ -9,7 +9,7 @@
   as the hardware does (words, weight words, row trees, requant per row) with
   every counter the RTL exposes.
 
-The engine's configuration is :class:`hwsim.engine_config.EngineConfig`; its
+The engine's configuration is :class:`hwsim.config.EngineConfig`; its
 cycle contract is the docstring of :mod:`hwsim.engine`.
 """
 

@@ -31,7 +31,7 @@ from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from rtl.construct import construction
 
 __all__ = ["ChannelArray", "channel_array_ref", "simulate_channel_array"]

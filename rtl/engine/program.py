@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from quant.artifact import IntLayer, IntModel
 from quant.intops import code_range, pe_of
 

@@ -29,7 +29,7 @@ from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from rtl.construct import construction
 
 __all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref", "simulate_serial_requant"]

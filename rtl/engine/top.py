@@ -34,7 +34,7 @@ from amaranth.hdl import ClockDomain, Const, Module, Mux, Signal, signed, unsign
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from rtl.construct import construction
 from rtl.engine.addrgen import AddrGen, addrgen_command
 from rtl.engine.array import ChannelArray

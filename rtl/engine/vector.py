@@ -26,7 +26,7 @@ from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from rtl.construct import construction
 
 __all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "simulate_vector"]

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim.engine import COUNTER_NAMES, EngineModel, in_bounds
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from quant.intops import conv_out_size
 from rtl.engine.program import compile_model
 from rtl.engine.reference import COUNTER_NAMES as REF_COUNTERS

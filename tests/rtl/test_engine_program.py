@@ -7,7 +7,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import IntLayer, IntModel, Requant
 from rtl.engine.addrgen import PAD, window_addresses

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from quant import golden
 from quant.intops import conv_out_size
 from rtl.engine.program import compile_model

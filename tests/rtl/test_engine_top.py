@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hwsim.engine import EngineModel
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import IntModel
 from rtl.engine.program import compile_model

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 from rtl.engine.vector import VectorUnit, simulate_vector, vector_ref
 
 

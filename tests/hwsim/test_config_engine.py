@@ -2,7 +2,7 @@
 
 import pytest
 
-from hwsim.engine_config import EngineConfig
+from hwsim.config import EngineConfig
 
 
 def test_defaults_and_derived():
