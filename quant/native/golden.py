@@ -259,9 +259,11 @@ def conv_adder_acc(x: np.ndarray, w: np.ndarray, kernel: tuple[int, int], stride
         xlo, xhi = min(xlo, int(pad_value)), max(xhi, int(pad_value))
     chosen, base, span, kc, dt = _plan(k, xlo, xhi, wt, kind)
     packed, ld = _rows(chosen, k, n * p)
-    rc = getattr(library(), "golden_im2col_" + chosen)(_ptr(x), _ptr(packed), n, geom, p, int(pad_value), base, ld,
-                                                      p, ld - n * p, nthreads)
-    if rc != 0:
+    lib = library()
+    if tuple(kernel) == (1, 1) and stride == 1 and padding == 0:  # x [N, C, H*W] is its own im2col
+        getattr(lib, "golden_pack_" + chosen)(_ptr(x), _ptr(packed), n, k, p, base, ld, nthreads)
+    elif getattr(lib, "golden_im2col_" + chosen)(_ptr(x), _ptr(packed), n, geom, p, int(pad_value), base, ld, p,
+                                                 ld - n * p, nthreads) != 0:
         raise MemoryError("golden_im2col: out of memory")
     _run_adder(chosen, packed, ld, wt, base, kc, out, nthreads)
     return out
