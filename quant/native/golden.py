@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -214,7 +215,30 @@ def _rows(kind: str, k: int, l: int) -> tuple[np.ndarray, int]:
     ld = -(-l // mr) * mr
     if (ld * size) % 2048 == 0:
         ld += mr
-    return np.empty(k * ld, dtype=_DTYPES[kind]), ld
+    return _scratch(_DTYPES[kind], k * ld), ld
+
+
+_SCRATCH = threading.local()
+#: Largest scratch buffer kept between calls (bytes); larger ones are allocated each time.
+SCRATCH_MAX_BYTES = 256 << 20
+
+
+def _scratch(dtype, n: int) -> np.ndarray:
+    """``n`` elements of a per-thread buffer kept between calls (its contents are garbage).
+
+    A fresh buffer of tens of MB costs a page fault per 4 KiB on first touch,
+    about as long as the kernels' work on it; the packed columns never leave
+    this module, so one buffer per thread and dtype (up to
+    :data:`SCRATCH_MAX_BYTES`) is reused.
+    """
+    cache = _SCRATCH.__dict__.setdefault("buffers", {})
+    key = np.dtype(dtype).str
+    buf = cache.get(key)
+    if buf is None or buf.size < n:
+        buf = np.empty(n, dtype=dtype)
+        if buf.nbytes <= SCRATCH_MAX_BYTES:
+            cache[key] = buf
+    return buf[:n]
 
 
 def _run_adder(kind: str, packed: np.ndarray, ld: int, wt: np.ndarray, base: int, kc: int, out: np.ndarray,

@@ -6,6 +6,9 @@
  * golden_im2col and golden_adder, each with SUFFIX appended.
  */
 #define NAME(base) CAT(base, SUFFIX)
+#ifndef PREFETCH_AHEAD
+#define PREFETCH_AHEAD (4 * MR) /* elements: the same row, four tiles on */
+#endif
 
 /* ---- the kernels' layout -------------------------------------------- */
 
@@ -210,6 +213,7 @@ static inline __attribute__((always_inline)) void NAME(full)(const NAME(adder_jo
         __m256i p20 = p00, p21 = p00, p30 = p00, p31 = p00;
         for (int64_t k = k0; k < k1; k++) {
             const ELEM *xk = x + k * ld;
+            __builtin_prefetch(xk + PREFETCH_AHEAD); /* rows are ld apart: too many streams for the hardware */
             const __m256i x0 = _mm256_loadu_si256((const __m256i *)xk);
             const __m256i x1 = _mm256_loadu_si256((const __m256i *)(xk + 16));
             __m256i wv = _mm256_set1_epi16(w0[k]);
@@ -245,6 +249,7 @@ static inline __attribute__((always_inline)) void NAME(full)(const NAME(adder_jo
         ELEM part[NR][MR] = {{0}};
         for (int64_t k = k0; k < k1; k++) {
             const ELEM *restrict xk = x + k * ld;
+            __builtin_prefetch(xk + PREFETCH_AHEAD);
             for (int j = 0; j < NR; j++) {
                 const ELEM wv = w[(o0 + j) * K + k];
                 for (int i = 0; i < MR; i++)
@@ -258,6 +263,7 @@ static inline __attribute__((always_inline)) void NAME(full)(const NAME(adder_jo
 #else
     for (int64_t k = 0; k < K; k++) {
         const ELEM *restrict xk = x + k * ld;
+        __builtin_prefetch(xk + PREFETCH_AHEAD);
         for (int j = 0; j < NR; j++) {
             const ELEM wv = w[(o0 + j) * K + k];
             for (int i = 0; i < MR; i++)
