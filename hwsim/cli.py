@@ -1,7 +1,12 @@
 """Subcommands of the `hwsim` package for the ``adderhw`` command: ``estimate``.
 
-``adderhw estimate INPUT [--preset P] [--sweep rows=4,8,16 cols=4,8,16]
+``adderhw estimate INPUT [--dataflow os|cp] [--preset P] [--sweep rows=4,8,16 cols=4,8,16]
 [--table 45nm|40nm|fpga:PATH|FILE.toml] [--model NAME] [--dataset NAME] -o OUT_DIR``
+
+``--dataflow`` picks the model class (:data:`hwsim.dataflows.DATAFLOWS`):
+``os`` (the default) the v1 core, ``cp`` the network engine, which needs an
+integer model folder and takes its ``rows x cols`` from the preset (or
+``--rows``/``--cols``, ``--mult-rows``).
 
 ``INPUT`` is an integer model folder (``manifest.json`` + ``weights.npz``), a
 checkpoint (``.pt``/``.pth``: ours, or a bare reference state dict, with
@@ -16,7 +21,7 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["register", "load_layers", "run_estimate", "DEFAULT_SWEEP"]
+__all__ = ["register", "load_layers", "run_estimate", "run_engine_estimate", "DEFAULT_SWEEP"]
 
 #: The array sizes swept when ``--sweep`` is not given.
 DEFAULT_SWEEP = ("rows=4,8,16", "cols=4,8,16")
@@ -34,6 +39,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="MODEL_DIR_OR_CKPT_OR_CSV",
                    help="integer model folder, checkpoint (.pt/.pth) or topology CSV")
+    p.add_argument("--dataflow", choices=("os", "cp"), default="os",
+                   help="os: the v1 output-stationary core (default); cp: the network engine "
+                   "(integer model folder only)")
+    p.add_argument("--rows", type=int, default=None, help="cp only: engine rows Tm (default: the preset's)")
+    p.add_argument("--cols", type=int, default=None, help="cp only: engine columns Tn (default: the preset's)")
+    p.add_argument("--mult-rows", type=int, default=None,
+                   help="cp only: rows of the multiplier unit (default: rows/2 when the model has "
+                   "multiply layers, else 0)")
     p.add_argument("--preset", default="default",
                    help="array preset name (default, small, large) or a TOML file (default: default)")
     p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2", default=None,
@@ -151,7 +164,56 @@ def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycl
     return write_report(out_dir, est, source=os.fspath(input_path), model_name=name, sweep_rows=rows)
 
 
+def run_engine_estimate(input_path: str, out_dir: str, *, preset: str = "default", rows: int | None = None,
+                        cols: int | None = None, mult_rows: int | None = None, force: bool = False) -> dict:
+    """``estimate --dataflow cp``: both engines (:class:`hwsim.dataflows.ChannelParallel`) on an
+    integer model folder; writes ``report.md``, ``layers.csv``, ``summary.json`` atomically and
+    returns the summary dict."""
+    from quant.files import staged_dir
+
+    p = Path(input_path)
+    if not p.exists():
+        raise FileNotFoundError(f"input not found: {input_path}")
+    if not (p.is_dir() and (p / "manifest.json").is_file()):
+        raise ValueError(f"dataflow cp needs an integer model folder (manifest.json + weights.npz), not {input_path}")
+    with staged_dir(out_dir, command="estimate", inputs=[input_path], force=force) as tmp:
+        from hwsim.dataflows import ChannelParallel, engine_config_for
+        from hwsim.preset_files import load_preset
+        from hwsim.report import write_engine_report
+        from quant.artifact import load_int_model
+
+        fields_ = load_preset(preset)
+        model = load_int_model(p)
+        cfg = engine_config_for(model, rows=int(rows if rows is not None else fields_.get("rows", 8)),
+                                cols=int(cols if cols is not None else fields_.get("cols", 8)),
+                                mult_rows=mult_rows, clock_mhz=float(fields_.get("clock_mhz", 100.0)))
+        flow = ChannelParallel(cfg)
+        return write_engine_report(tmp, flow, flow.estimate(model), source=os.fspath(input_path),
+                                   model_name=str(model.name))
+
+
+def _run_cp(args: argparse.Namespace) -> int:
+    s = run_engine_estimate(args.input, args.out, preset=args.preset, rows=args.rows, cols=args.cols,
+                            mult_rows=args.mult_rows, force=args.force)
+    c = s["config"]
+    print(f"model {s['model']}: network engine (dataflow cp) {c['rows']}x{c['cols']}, {c['bits']}-bit, "
+          f"multiplier unit {c['mult_rows']} rows, {c['clock_mhz']:g} MHz:")
+    for d, r in s["designs"].items():
+        print(f"  {d:5s}: {r['total_cycles']:,} cycles ({r['latency_us']:.1f} us), "
+              f"act reads {r['act_reads']:,} writes {r['act_writes']:,}, weight-buffer reads "
+              f"{r['wbuf_reads']:,} writes {r['wbuf_writes']:,}, stream beats {r['stream_beats']:,} "
+              f"(w {r['w_beats']:,})")
+    print(f"  adder/mult: cycles {s['ratios_adder_over_mult']['total_cycles']:.3f}; energy not charged (issue 16)")
+    print(f"wrote {args.out}/report.md, layers.csv, summary.json")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.dataflow == "cp":
+        return _run_cp(args)
+    given = [f"--{k.replace('_', '-')}" for k in ("rows", "cols", "mult_rows") if getattr(args, k) is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)}: for --dataflow cp only (os sizes come from --preset and --sweep)")
     s = run_estimate(args.input, args.out, preset=args.preset, table=args.table, sweep_items=args.sweep,
                      mult_cycles=args.cpu_mult_cycles, add_cycles=args.cpu_add_cycles, force=args.force,
                      model=args.model, dataset=args.dataset)

@@ -234,8 +234,10 @@ class EngineModel:
         else:
             (kh, kw), stride, pad = layer.kernel, layer.stride, layer.padding
         pe = pe_of(layer.kind)
-        if pe == "adder" or cfg.pe == "mult":
-            unit, rows = pe, cfg.rows
+        if cfg.pe == "mult":
+            unit, rows = "mult", cfg.rows
+        elif pe == "adder":
+            unit, rows = "adder", cfg.rows
         else:
             unit, rows = "mult", cfg.mult_rows
         S = kh * kw * g

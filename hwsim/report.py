@@ -26,6 +26,9 @@ __all__ = [
     "summary_dict",
     "render_markdown",
     "write_report",
+    "engine_summary_dict",
+    "render_engine_markdown",
+    "write_engine_report",
 ]
 
 LAYER_COLUMNS = (
@@ -361,6 +364,92 @@ def write_report(out_dir: str | os.PathLike, est: Estimate, *, source: str, mode
         files["sweep.csv"] = _csv_bytes(sweep_rows, keys + list(SWEEP_COLUMNS))
     files.update(plots)
     files["report.md"] = render_markdown(est, summary, plots=list(plots), sweep_rows=sweep_rows).encode()
+    for name, data in files.items():
+        atomic_write_bytes(out / name, data)
+    return summary
+
+
+# --- dataflow cp (the network engine) ------------------------------------------------
+
+#: Run-level counts of a ``cp`` design in ``summary.json`` (beside the per-op sums).
+_CP_TOTALS = ("busy_cycles", "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats", "o_beats",
+              "requant_ops", "prog_beats", "x_beats")
+
+
+def engine_summary_dict(dataflow, result, *, source: str, model_name: str) -> dict:
+    """The content of ``summary.json`` for dataflow ``cp`` (a :class:`hwsim.dataflows.ChannelParallel`
+    and its :class:`~hwsim.dataflows.CpEstimate`)."""
+    designs = {}
+    for d, est in result.designs.items():
+        t = est.totals()
+        designs[d] = {
+            "config": est.config.to_dict(),
+            "total_cycles": est.total_cycles,
+            "latency_us": est.latency_us,
+            **{k: t[k] for k in _CP_TOTALS},
+            "stream_beats": t["prog_beats"] + t["x_beats"] + t["w_beats"] + t["o_beats"],
+            "ops_on_adder": sum(1 for l in est.layers if l.unit == "adder"),
+            "ops_on_mult": sum(1 for l in est.layers if l.unit == "mult"),
+            "ops_on_vector": sum(1 for l in est.layers if l.unit == "vector"),
+        }
+    return {
+        "tool": "adderhw estimate",
+        "version": dist_version("adderhw", "0+unknown"),
+        "dataflow": dataflow.name,
+        "input": source,
+        "model": model_name,
+        "config": result.config.to_dict(),
+        "designs": designs,
+        "ratios_adder_over_mult": {"total_cycles": result.ratio("total_cycles")},
+        "energy": None,
+        "energy_note": "not charged: the counts above are exact; pricing them (SRAM energy by memory "
+                       "size, stream beats as DRAM traffic) is issue 16",
+    }
+
+
+def render_engine_markdown(dataflow, result, summary: dict) -> str:
+    """``report.md`` of dataflow ``cp``."""
+    c = result.config
+    out = [
+        f"# Network engine estimate (dataflow `cp`): {summary['model']}",
+        "",
+        f"Input: `{summary['input']}`; adderhw {summary['version']}.",
+        "",
+        f"Engine {c.rows}x{c.cols} (Tm output x Tn input channels), {c.bits}-bit, "
+        f"multiplier unit {c.mult_rows} rows, requant {', '.join(c.requant)}, {c.clock_mhz:g} MHz. "
+        "Cycles and counts are the exact closed form of `hwsim/engine.py` (equal to the RTL's "
+        "counters); `mult` is the same engine with multiplier PEs everywhere (no separate "
+        "multiplier unit).",
+        "",
+        "## Totals",
+        "",
+    ]
+    hdr = ("design", "total_cycles", "latency_us", "busy_cycles", "act_reads", "act_writes", "wbuf_reads",
+           "wbuf_writes", "prog_beats", "x_beats", "w_beats", "o_beats", "requant_ops")
+    out += [_table(hdr, [(d, *(r[k] for k in hdr[1:])) for d, r in summary["designs"].items()]), ""]
+    out += [f"adder/mult cycles: {summary['ratios_adder_over_mult']['total_cycles']:.4g}.", ""]
+    out += ["## Per operation", ""]
+    cols = ("design", "layer", "op", "unit", "total_cycles", "util_pct", "act_reads", "act_writes",
+            "wbuf_reads", "wbuf_writes", "w_beats", "o_beats", "requant_ops")
+    out += [_table(cols, [tuple(r[k] for k in cols) for r in dataflow.layer_rows(result)]), "",
+            "Data: `layers.csv`.", ""]
+    out += ["## Energy", "", f"Energy is {summary['energy_note']}.", ""]
+    return "\n".join(out)
+
+
+def write_engine_report(out_dir: str | os.PathLike, dataflow, result, *, source: str,
+                        model_name: str) -> dict:
+    """Write ``report.md``, ``layers.csv`` and ``summary.json`` of dataflow ``cp``; return the summary."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OSError(f"output path {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    summary = engine_summary_dict(dataflow, result, source=source, model_name=model_name)
+    files = {
+        "layers.csv": _csv_bytes(dataflow.layer_rows(result), dataflow.layer_columns),
+        "summary.json": (json.dumps(summary, indent=2) + "\n").encode(),
+        "report.md": render_engine_markdown(dataflow, result, summary).encode(),
+    }
     for name, data in files.items():
         atomic_write_bytes(out / name, data)
     return summary

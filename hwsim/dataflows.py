@@ -1,0 +1,223 @@
+"""One model class per dataflow, with the same methods (SCALE-Sim's ``compute/`` layout).
+
+=========  ================================  =====================================
+name       class                             hardware it models
+=========  ================================  =====================================
+``os``     :class:`OutputStationary`         the v1 core (DESIGN §4): an output-
+                                             stationary array behind streams; the
+                                             host feeds every operand
+``cp``     :class:`ChannelParallel`          the network engine (DESIGN §4b): the
+                                             whole network on chip
+=========  ================================  =====================================
+
+Every class is built from its configuration and answers the same calls:
+
+``estimate(model)``
+    Per-layer cycles and counts of one image, for the adder design and the
+    all-multiplier design of the same configuration (a dict ``design ->``
+    result, under ``designs``).  ``model`` is what the dataflow reads: layer
+    shapes (``os``; from a model folder, checkpoint or topology CSV) or an
+    :class:`~quant.artifact.IntModel` (``cp``, which needs the integer
+    weights' requant forms and the exact graph).
+``layer_rows(result)``
+    One dict per (design, layer), units in the column names
+    (:attr:`layer_columns`).
+``total_cycles(result, design)``
+    Cycles of one image on one design.
+
+Compute demand (cycles) and the memory model (accesses) come from the
+dataflow's own exact model: :mod:`hwsim.mapping`/:mod:`hwsim.schedule` for
+``os`` and :mod:`hwsim.engine` for ``cp``.
+
+Energy of ``cp`` is not charged here: the accesses are counted (every
+activation/weight-buffer read and write, every stream beat) but pricing them
+from an energy table with SRAM energy by memory size is issue 16; a ``cp``
+result has no energy columns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from hwsim.config import ArrayConfig, EngineConfig
+from hwsim.cpu import CpuLatency
+from hwsim.engine import COUNTER_NAMES, EngineModel
+from hwsim.estimate import Estimate, estimate
+from hwsim.report import LAYER_COLUMNS, layer_rows
+from hwsim.tables import EnergyTable
+from quant.artifact import IntModel
+from quant.intops import pe_of
+
+__all__ = [
+    "DATAFLOWS",
+    "OutputStationary",
+    "ChannelParallel",
+    "CpEstimate",
+    "CP_LAYER_COLUMNS",
+    "engine_config_for",
+    "get_dataflow",
+    "mult_engine",
+]
+
+#: Columns of a ``cp`` layer row (:meth:`ChannelParallel.layer_rows`).
+CP_LAYER_COLUMNS = (
+    "design", "layer", "op", "unit", "start_cycle", "end_cycle", "total_cycles", "busy_cycles", "util_pct",
+    "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats", "o_beats", "requant_ops",
+    "latency_us",
+)
+
+
+class OutputStationary:
+    """Dataflow ``os``: the v1 output-stationary core (DESIGN §4).
+
+    Parameters
+    ----------
+    config : ArrayConfig
+        The array; ``pe`` is ignored (both designs are estimated).
+    table : EnergyTable
+        Energy and area per action.
+    cpu_latency : CpuLatency
+        The AdderNet paper's CPU latency model, reported beside.
+    """
+
+    name = "os"
+    layer_columns = LAYER_COLUMNS
+
+    def __init__(self, config: ArrayConfig, table: EnergyTable, cpu_latency: CpuLatency = CpuLatency()):
+        if not isinstance(config, ArrayConfig):
+            raise ValueError(f"config must be an ArrayConfig, not {type(config).__name__}")
+        if not isinstance(table, EnergyTable):
+            raise ValueError(f"table must be an EnergyTable, not {type(table).__name__}")
+        self.config = config
+        self.table = table
+        self.cpu_latency = cpu_latency
+
+    def estimate(self, model: Sequence) -> Estimate:
+        """:func:`hwsim.estimate.estimate` of the layer shapes ``model``."""
+        return estimate(model, self.config, self.table, self.cpu_latency)
+
+    def layer_rows(self, result: Estimate) -> list[dict]:
+        """:func:`hwsim.report.layer_rows` (columns :data:`hwsim.report.LAYER_COLUMNS`)."""
+        return layer_rows(result)
+
+    def total_cycles(self, result: Estimate, design: str) -> int:
+        return result.designs[design].total_cycles
+
+
+@dataclass(frozen=True)
+class CpEstimate:
+    """The adder engine and the all-multiplier engine of one config on one model.
+
+    Attributes
+    ----------
+    config : EngineConfig
+        The adder engine's config.
+    designs : dict
+        ``"adder"`` and ``"mult"`` -> :class:`~hwsim.engine.EngineEstimate`
+        (the multiplier engine: ``config`` with ``pe="mult"``, no separate
+        multiplier unit).
+    """
+
+    config: EngineConfig
+    designs: dict
+
+    def ratio(self, what: str = "total_cycles") -> float:
+        """``adder / mult`` of ``total_cycles``."""
+        if what != "total_cycles":
+            raise ValueError(f"no ratio for {what!r}")
+        return self.designs["adder"].total_cycles / self.designs["mult"].total_cycles
+
+
+def mult_engine(config: EngineConfig) -> EngineConfig:
+    """The all-multiplier engine of ``config``: multiplier PEs everywhere, no multiplier unit."""
+    return config.replace(pe="mult", mult_rows=0, mult_acc_bits=None)
+
+
+class ChannelParallel:
+    """Dataflow ``cp``: the network engine (DESIGN §4b; the cycle contract in :mod:`hwsim.engine`).
+
+    Parameters
+    ----------
+    config : EngineConfig
+        The adder engine (``pe="adder"``); the multiplier engine is the same
+        config with multiplier PEs (:func:`mult_engine`).
+    """
+
+    name = "cp"
+    layer_columns = CP_LAYER_COLUMNS
+
+    def __init__(self, config: EngineConfig):
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        if config.pe != "adder":
+            raise ValueError(f"config must be the adder engine (pe='adder'), not pe={config.pe!r}")
+        self.config = config
+
+    def estimate(self, model: IntModel) -> CpEstimate:
+        """Per-operation cycles and counters of one image on both engines (exact, closed form)."""
+        if not isinstance(model, IntModel):
+            raise ValueError(f"dataflow cp estimates an IntModel, not {type(model).__name__}")
+        return CpEstimate(config=self.config, designs={
+            "adder": EngineModel(self.config).estimate(model),
+            "mult": EngineModel(mult_engine(self.config)).estimate(model),
+        })
+
+    def layer_rows(self, result: CpEstimate) -> list[dict]:
+        """One row per (design, operation) with :data:`CP_LAYER_COLUMNS`."""
+        rows = []
+        for design, est in result.designs.items():
+            clock = est.config.clock_mhz
+            for l in est.layers:
+                rows.append({
+                    "design": design, "layer": l.name, "op": l.op, "unit": l.unit,
+                    "start_cycle": l.start, "end_cycle": l.end, "total_cycles": l.cycles,
+                    "busy_cycles": l.busy_cycles, "util_pct": 100.0 * l.util,
+                    **{k: getattr(l, k) for k in COUNTER_NAMES if k not in ("cycles", "busy_cycles")},
+                    "latency_us": l.cycles / clock,
+                })
+        return rows
+
+    def total_cycles(self, result: CpEstimate, design: str) -> int:
+        return result.designs[design].total_cycles
+
+
+def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
+                      clock_mhz: float = 100.0, **fields) -> EngineConfig:
+    """The adder engine of ``rows x cols`` sized to ``model``'s widths and operations.
+
+    ``bits`` is the model's operand width, ``requant`` the forms its layers
+    use, ``max_k`` its longest reduction, ``out_bits`` its logits' width (at
+    least ``bits``), ``mult_rows`` ``max(1, rows // 2)`` when it has multiply
+    layers (else 0).  Memory depths are left at the config's defaults unless
+    given in ``fields``: they change no cycle or count (the compiler in
+    :mod:`rtl.engine.program` sizes them and refuses a model that does not
+    fit).
+    """
+    kinds = {l.kind for l in model.layers}
+    has_mult = any(pe_of(k) == "mult" for k in kinds)
+    computes = [l for l in model.layers if pe_of(l.kind)]
+    if not computes:
+        raise ValueError(f"model {model.name}: no conv or linear layer to run on the engine")
+    modes = tuple(sorted({l.requant.mode for l in model.layers if getattr(l, "requant", None) is not None}))
+    bits = max(int(l.bits) for l in computes)
+    last = model.layers[-1]
+    out_bits = max(bits, int(getattr(last.requant, "out_bits", bits)) if getattr(last, "requant", None) else bits)
+    if mult_rows is None:
+        mult_rows = max(1, rows // 2) if has_mult else 0
+    cfg = dict(rows=rows, cols=cols, mult_rows=mult_rows, bits=bits, max_k=max(int(l.K) for l in computes),
+               requant=modes or ("fixed",), out_bits=out_bits, clock_mhz=clock_mhz)
+    cfg.update(fields)
+    return EngineConfig(**cfg)
+
+
+#: The dataflows by name.
+DATAFLOWS = {"os": OutputStationary, "cp": ChannelParallel}
+
+
+def get_dataflow(name: str):
+    """The class of dataflow ``name``."""
+    try:
+        return DATAFLOWS[name]
+    except KeyError:
+        raise ValueError(f"dataflow must be one of {', '.join(DATAFLOWS)}, not {name!r}") from None
