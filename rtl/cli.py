@@ -15,16 +15,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the accelerator's Verilog and its metadata JSON",
         description="Generate Verilog (Amaranth) of the adder/multiplier array accelerator, "
         "or of one of its blocks, with the metadata JSON testbenches and hwsim read: "
-        "OUT_DIR/<name>.v and OUT_DIR/<name>.json.",
+        "OUT_DIR/<name>.v and OUT_DIR/<name>.json.  With --engine: the network engine "
+        "(dataflow cp), sized to --model MODEL_DIR by the compiler or to explicit sizes.",
     )
+    g.add_argument("--engine", action="store_true",
+                   help="the network engine (rows = Tm output, cols = Tn input channels) instead of the v1 core")
+    g.add_argument("--model", default=None, metavar="MODEL_DIR",
+                   help="--engine: integer model folder to size the engine to (memories, widths, program depth)")
+    g.add_argument("--mult-rows", type=int, default=0,
+                   help="--engine without --model: rows of the multiplier unit (default 0)")
+    g.add_argument("--act-words", default=None, metavar="D0,D1[,...]",
+                   help="--engine without --model: depth of each activation region in words "
+                   "(default 4096,4096,4096)")
+    g.add_argument("--weight-words", type=int, default=None,
+                   help="--engine without --model: depth of the weight buffer (default 1024)")
+    g.add_argument("--max-ops", type=int, default=None,
+                   help="--engine: descriptor registers (default: the model's operations, or 64)")
     g.add_argument("--rows", type=int, required=True, help="array rows (output channels)")
-    g.add_argument("--cols", type=int, required=True, help="array columns (output pixels)")
-    g.add_argument("--bits", type=int, required=True, help="operand width, 2..16")
-    g.add_argument("--pe", choices=("adder", "mult"), required=True, help="PE arithmetic")
+    g.add_argument("--cols", type=int, required=True, help="array columns (output pixels; engine: input channels)")
+    g.add_argument("--bits", type=int, default=None, help="operand width, 2..16 (required unless --engine --model)")
+    g.add_argument("--pe", choices=("adder", "mult"), default=None,
+                   help="PE arithmetic (required without --engine; --engine default adder)")
     g.add_argument("--requant", choices=("fixed", "threshold"), default="fixed",
                    help="requant unit (default: fixed)")
-    g.add_argument("--max-k", type=int, default=4096,
-                   help="longest reduction a tile may have; fixes the accumulator (default 4096)")
+    g.add_argument("--max-k", type=int, default=None,
+                   help="longest reduction a tile may have; fixes the accumulator (default 4096; "
+                   "engine 4608)")
     g.add_argument("--out-bits", type=int, default=None, help="output width (default: --bits)")
     g.add_argument("--mult-bits", type=int, default=16,
                    help="width of the fixed-point requant multiplier (default 16)")
@@ -59,12 +75,68 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_run_synth)
 
 
+_ENGINE_ONLY = ("model", "mult_rows", "act_words", "weight_words", "max_ops")
+_ENGINE_DEFAULTS = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None}
+
+
+def _run_engine(args: argparse.Namespace) -> int:
+    from hwsim.config import EngineConfig
+    from rtl.engine.generate import generate_engine
+
+    core_only = [o for o, dflt in (("block", "accelerator"), ("form", "cinv"), ("mutation", None))
+                 if getattr(args, o) != dflt]
+    if core_only:
+        raise ValueError(f"--{core_only[0]} is for the v1 core, not --engine")
+    pe = args.pe or "adder"
+    if args.model is not None:
+        given = [f"--{k.replace('_', '-')}" for k in ("bits", "max_k", "out_bits", "act_words", "weight_words")
+                 if getattr(args, k) is not None] + (["--mult-rows"] if args.mult_rows else [])
+        if given:
+            raise ValueError(f"{', '.join(given)}: an engine sized to --model takes its widths and memories "
+                             "from the model")
+        if args.requant != "fixed":
+            raise ValueError("--requant: an engine sized to --model implements the forms the model uses")
+        from quant.artifact import load_int_model
+
+        model = load_int_model(args.model)
+        d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
+                            max_ops=args.max_ops)
+    else:
+        if args.bits is None:
+            raise ValueError("--engine without --model needs --bits")
+        fields = dict(rows=args.rows, cols=args.cols, pe=pe, mult_rows=args.mult_rows, bits=args.bits,
+                      requant=(args.requant,), mult_bits=args.mult_bits)
+        if args.max_k is not None:
+            fields["max_k"] = args.max_k
+        if args.out_bits is not None:
+            fields["out_bits"] = args.out_bits
+        if args.weight_words is not None:
+            fields["weight_words"] = args.weight_words
+        if args.act_words is not None:
+            try:
+                fields["act_words"] = tuple(int(v) for v in args.act_words.split(","))
+            except ValueError:
+                raise ValueError(f"--act-words must be integers separated by commas, not {args.act_words!r}") from None
+        d = generate_engine(args.out, config=EngineConfig(**fields), max_ops=args.max_ops)
+    print(d.verilog)
+    print(d.metadata)
+    return 0
+
+
 def _run_generate(args: argparse.Namespace) -> int:
     from hwsim.config import ArrayConfig
     from rtl.generate import generate
 
+    if args.engine:
+        return _run_engine(args)
+    given = [f"--{k.replace('_', '-')}" for k in _ENGINE_ONLY if getattr(args, k) != _ENGINE_DEFAULTS[k]]
+    if given:
+        raise ValueError(f"{', '.join(given)}: for --engine only")
+    missing = [f"--{k}" for k in ("bits", "pe") if getattr(args, k) is None]
+    if missing:
+        raise ValueError(f"the v1 core needs {' and '.join(missing)}")
     config = ArrayConfig(rows=args.rows, cols=args.cols, pe=args.pe, bits=args.bits,
-                         max_k=args.max_k, requant=args.requant, out_bits=args.out_bits,
+                         max_k=4096 if args.max_k is None else args.max_k, requant=args.requant, out_bits=args.out_bits,
                          mult_bits=args.mult_bits)
     v, j = generate(config, args.out, block=args.block, form=args.form, mutation=args.mutation)
     print(v)

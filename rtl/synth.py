@@ -460,6 +460,8 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     meta = json.loads(jpath.read_text())
+    if isinstance(meta, dict) and meta.get("block") == "engine":
+        return _compare_engine(jpath, out_dir, target=target, freq_mhz=freq_mhz, seed=seed, timeout=timeout)
     base = ArrayConfig.from_dict(meta["config"])
     block = meta.get("block", "accelerator")
     form = meta.get("pe_form") or "cinv"
@@ -472,6 +474,29 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
             v, _ = generate(cfg, out / "designs", block=block, form=form)
             sub = out / (v.stem + ("_dsp" if use_dsp else ""))
             results.append(synthesize(v, sub, target=target, dsp=use_dsp, freq_mhz=freq_mhz,
+                                      seed=seed, timeout=timeout))
+    _write_json(out / "compare.json", results)
+    return results
+
+
+def _compare_engine(jpath: Path, out_dir, *, target: str, freq_mhz: float, seed: int,
+                    timeout: float) -> list[dict]:
+    """:func:`compare` of an engine design: the adder engine of its config and the all-multiplier
+    engine of the same sizes (:func:`rtl.engine.generate.generate_engine` with ``pe="mult"``),
+    same ``max_ops``."""
+    from rtl.engine.generate import generate_engine, read_engine_metadata
+
+    meta = read_engine_metadata(jpath)
+    base = meta["config"]
+    if base.pe == "mult":
+        base = base.replace(pe="adder")
+    out = Path(out_dir)
+    results = []
+    for use_dsp in ([False, True] if TARGETS[target].has_dsp else [False]):
+        for pe in ("adder", "mult"):
+            d = generate_engine(out / "designs", config=base, pe=pe, max_ops=meta["max_ops"])
+            sub = out / (d.verilog.stem + ("_dsp" if use_dsp else ""))
+            results.append(synthesize(d.verilog, sub, target=target, dsp=use_dsp, freq_mhz=freq_mhz,
                                       seed=seed, timeout=timeout))
     _write_json(out / "compare.json", results)
     return results

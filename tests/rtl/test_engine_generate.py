@@ -1,0 +1,127 @@
+"""rtl.engine.generate: engine Verilog + metadata (deterministic, atomic), the strict reader,
+sizing to a model, ``adderhw generate --engine`` and ``synth --compare`` of an engine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from hwsim.config import EngineConfig
+from hwsim.dataflows import engine_config_for
+from rtl.engine.generate import (FORMAT_VERSION, METADATA_KEYS, generate_engine, read_engine_metadata,
+                                 size_engine)
+from rtl.engine.program import compile_model
+from rtl.engine.samples import small_model
+from rtl.engine.top import COUNTERS, Engine
+from scripts.cli import main
+
+SMALL = EngineConfig(rows=2, cols=2, bits=4, max_k=32, act_words=(16, 16), weight_words=8)
+
+
+@pytest.fixture(scope="module")
+def small_design(tmp_path_factory):
+    return generate_engine(tmp_path_factory.mktemp("eng") / "a", config=SMALL, max_ops=2)
+
+
+def test_explicit_sizes_deterministic_and_read_back(tmp_path, small_design):
+    a = small_design
+    b = generate_engine(tmp_path / "b", config=SMALL, max_ops=2)
+    assert a.verilog.name == b.verilog.name and a.verilog.name.startswith("eng_adder_r2c2_b4_")
+    assert a.verilog.read_bytes() == b.verilog.read_bytes()
+    assert a.metadata.read_bytes() == b.metadata.read_bytes()
+    assert not [p for p in a.verilog.parent.iterdir() if p.suffix not in (".v", ".json")]  # no temp left
+    meta = read_engine_metadata(a.metadata)
+    assert tuple(sorted(meta)) == tuple(sorted(METADATA_KEYS))
+    assert meta["config"] == SMALL and meta["max_ops"] == 2 and meta["model"] is None
+    assert meta["latency"] == {"step": SMALL.step_latency, "vector": 1, "requant": 3, "tree_stages": 1,
+                               "addrgen": 1}
+    ports = {p["name"]: p for p in meta["ports"]}
+    eng = Engine(config=SMALL, max_ops=2)
+    eng._MustUse__silence = True
+    assert ports["prog__payload"]["width"] == eng.desc_layout.size
+    assert sum(f["width"] for f in meta["payloads"]["prog"]) == eng.desc_layout.size
+    assert ports["w__payload"]["width"] == SMALL.weight_word_bits
+    assert ports["o__payload"]["width"] == SMALL.out_bits + 1
+    assert meta["counters"]["names"] == list(COUNTERS) and all(ports[c]["width"] == 32 for c in COUNTERS)
+    assert meta["memory_map"]["R1"] == {"words": 16, "word_bits": 8, "bytes": 16}
+    assert f"module {a.verilog.stem}" in a.verilog.read_text()
+
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(extra=1), "unknown metadata keys: extra"),
+    (lambda d: d.pop("tools"), "missing metadata keys: tools"),
+    (lambda d: d.update(format_version=FORMAT_VERSION + 1),
+     f"format_version {FORMAT_VERSION + 1} is not supported"),
+    (lambda d: d.update(format="adderhw-int-model"), "not an engine design metadata file"),
+    (lambda d: d["latency"].update(fill=1), "unknown latency keys: fill"),
+    (lambda d: d["config"].update(lanes=1), "unknown engine config keys: lanes"),
+])
+def test_reader_is_strict(tmp_path, small_design, edit, message):
+    obj = json.loads(small_design.metadata.read_text())
+    edit(obj)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(obj))
+    with pytest.raises(ValueError, match=message):
+        read_engine_metadata(bad)
+
+
+def test_sized_to_a_model():
+    seed = 41
+    print("seed", seed)
+    model = small_model(np.random.default_rng(seed), c0=2, h=4, w=4, c1=3, bits=6, stem="conv")
+    cfg, cm = size_engine(model, rows=2, cols=2)
+    want = engine_config_for(model, rows=2, cols=2, clock_mhz=cfg.clock_mhz)
+    for f in ("rows", "cols", "mult_rows", "bits", "max_k", "requant", "out_bits"):
+        assert getattr(cfg, f) == getattr(want, f), f
+    mm = cm.program.memory_map()
+    assert cfg.regions == 3  # a residual block: input, branch, output
+    assert cfg.act_words == tuple(mm[f"R{r}"]["peak_words"] for r in range(3))
+    assert cfg.weight_words == mm["weights"]["peak_words"]
+    compile_model(model, cfg)  # fits exactly
+    with pytest.raises(ValueError, match="activation region too small"):
+        compile_model(model, cfg.replace(act_words=tuple(d - 1 for d in cfg.act_words)))
+
+
+def test_needs_config_or_model(tmp_path):
+    with pytest.raises(ValueError, match="give either config .explicit sizes. or model"):
+        generate_engine(tmp_path)
+
+
+def test_cli_generate_engine_for_a_model(tmp_path, capsys):
+    from quant.artifact import save_int_model
+
+    model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4)
+    save_int_model(model, tmp_path / "small")
+    argv = ["generate", "--engine", "--model", str(tmp_path / "small"), "--rows", "2", "--cols", "2"]
+    assert main(argv + ["-o", str(tmp_path / "g1")]) == 0
+    assert main(argv + ["-o", str(tmp_path / "g2")]) == 0
+    capsys.readouterr()
+    (v1,) = (tmp_path / "g1").glob("*.v")
+    assert v1.read_bytes() == (tmp_path / "g2" / v1.name).read_bytes()
+    meta = read_engine_metadata(v1.with_suffix(".json"))
+    assert meta["model"]["name"] == "small" and meta["max_ops"] == meta["model"]["ops"] == 5
+    assert main(argv + ["--bits", "8", "-o", str(tmp_path / "g3")]) == 1
+    assert "--bits: an engine sized to --model takes its widths" in capsys.readouterr().err
+    assert main(["generate", "--engine", "--rows", "2", "--cols", "2", "--bits", "4", "--block", "pe",
+                 "-o", str(tmp_path / "g4")]) == 1
+    assert "--block is for the v1 core, not --engine" in capsys.readouterr().err
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-ops", "3",
+                 "-o", str(tmp_path / "g5")]) == 1
+    assert "--max-ops: for --engine only" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
+def test_synth_compare_engine_generic(tmp_path, capsys):
+    cfg = EngineConfig(rows=1, cols=2, bits=2, max_k=8, act_words=(4, 4), weight_words=2, n_bits=12,
+                       mult_bits=4, out_bits=4)
+    d = generate_engine(tmp_path / "gen", config=cfg, max_ops=1)
+    assert main(["synth", str(d.verilog), "--compare", "--target", "generic", "-o", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    res = json.loads((tmp_path / "s" / "compare.json").read_text())
+    assert [r["config"]["pe"] for r in res] == ["adder", "mult"] and res[0]["block"] == "engine"
+    assert res[0]["design"] == d.verilog.stem and all(r["resources"]["lut"] > 0 for r in res)
+    assert d.verilog.stem in out
