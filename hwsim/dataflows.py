@@ -186,9 +186,10 @@ def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int |
                       clock_mhz: float = 100.0, **fields) -> EngineConfig:
     """The adder engine of ``rows x cols`` sized to ``model``'s widths and operations.
 
-    ``bits`` is the model's operand width, ``requant`` the forms its layers
-    use, ``max_k`` its longest reduction, ``out_bits`` its logits' width (at
-    least ``bits``), ``mult_rows`` ``max(1, rows // 2)`` when it has multiply
+    ``bits`` is the model's operand width, ``act_bits`` the widest code of a
+    stored tensor (the input and every requant output but the logits),
+    ``requant`` the forms its layers use, ``max_k`` its longest reduction,
+    ``out_bits`` its logits' width (at least ``bits``), ``mult_rows`` ``max(1, rows // 2)`` when it has multiply
     layers (else 0).  Memory depths are left at the config's defaults unless
     given in ``fields``: they change no cycle or count (the compiler in
     :mod:`rtl.engine.program` sizes them and refuses a model that does not
@@ -201,12 +202,15 @@ def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int |
         raise ValueError(f"model {model.name}: no conv or linear layer to run on the engine")
     modes = tuple(sorted({l.requant.mode for l in model.layers if getattr(l, "requant", None) is not None}))
     bits = max(int(l.bits) for l in computes)
-    last = model.layers[-1]
-    out_bits = max(bits, int(getattr(last.requant, "out_bits", bits)) if getattr(last, "requant", None) else bits)
+    last = next((l for l in reversed(model.layers) if getattr(l, "requant", None) is not None), None)
+    out_bits = bits if last is None else max(bits, int(last.requant.out_bits))  # the logits (flatten has none)
+    stored = [int(l.requant.out_bits) for l in model.layers
+              if getattr(l, "requant", None) is not None and l is not last]
+    act_bits = max([bits, int(model.input.bits), *stored])  # every stored tensor's codes
     if mult_rows is None:
         mult_rows = max(1, rows // 2) if has_mult else 0
     cfg = dict(rows=rows, cols=cols, mult_rows=mult_rows, bits=bits, max_k=max(int(l.K) for l in computes),
-               requant=modes or ("fixed",), out_bits=out_bits, clock_mhz=clock_mhz)
+               requant=modes or ("fixed",), out_bits=out_bits, act_bits=act_bits, clock_mhz=clock_mhz)
     cfg.update(fields)
     return EngineConfig(**cfg)
 

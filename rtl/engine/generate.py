@@ -92,12 +92,16 @@ def _model_widths(model: IntModel, rows: int, cols: int, pe: str, mult_rows: int
     has_mult = any(pe_of(l.kind) == "mult" for l in computes)
     modes = sorted({l.requant.mode for l in model.layers if getattr(l, "requant", None) is not None})
     bits = max(int(l.bits) for l in computes)
-    last = model.layers[-1]
-    out_bits = max(bits, int(last.requant.out_bits)) if getattr(last, "requant", None) is not None else bits
+    last = next((l for l in reversed(model.layers) if getattr(l, "requant", None) is not None), None)
+    out_bits = bits if last is None else max(bits, int(last.requant.out_bits))  # the logits (flatten has none)
+    stored = [int(l.requant.out_bits) for l in model.layers
+              if getattr(l, "requant", None) is not None and l is not last]
+    act_bits = max([bits, int(model.input.bits), *stored])  # every stored tensor's codes
     if mult_rows is None:
         mult_rows = max(1, rows // 2) if has_mult and pe == "adder" else 0
     cfg = dict(rows=rows, cols=cols, pe=pe, mult_rows=mult_rows, bits=bits,
-               max_k=max(int(l.K) for l in computes), requant=tuple(modes) or ("fixed",), out_bits=out_bits)
+               max_k=max(int(l.K) for l in computes), requant=tuple(modes) or ("fixed",), out_bits=out_bits,
+               act_bits=act_bits)
     cfg.update(fields)
     return cfg
 

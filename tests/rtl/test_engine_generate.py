@@ -75,7 +75,7 @@ def test_sized_to_a_model():
     model = small_model(np.random.default_rng(seed), c0=2, h=4, w=4, c1=3, bits=6, stem="conv")
     cfg, cm = size_engine(model, rows=2, cols=2)
     want = engine_config_for(model, rows=2, cols=2, clock_mhz=cfg.clock_mhz)
-    for f in ("rows", "cols", "mult_rows", "bits", "max_k", "requant", "out_bits"):
+    for f in ("rows", "cols", "mult_rows", "bits", "act_bits", "max_k", "requant", "out_bits"):
         assert getattr(cfg, f) == getattr(want, f), f
     mm = cm.program.memory_map()
     assert cfg.regions == 3  # a residual block: input, branch, output
