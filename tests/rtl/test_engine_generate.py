@@ -4,7 +4,6 @@ sizing to a model, ``adderhw generate --engine`` and ``synth --compare`` of an e
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -114,14 +113,25 @@ def test_cli_generate_engine_for_a_model(tmp_path, capsys):
     assert "--max-ops: for --engine only" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed")
-def test_synth_compare_engine_generic(tmp_path, capsys):
-    cfg = EngineConfig(rows=1, cols=2, bits=2, max_k=8, act_words=(4, 4), weight_words=2, n_bits=12,
-                       mult_bits=4, out_bits=4)
+def test_synth_compare_engine_makes_both_pe_kinds(tmp_path, monkeypatch):
+    """compare() of an engine design synthesizes the adder engine and the all-multiplier engine of
+    the same sizes (the synthesis itself is stubbed: the real run is the README's command)."""
+    import rtl.synth as synth
+
+    seen = []
+
+    def fake(verilog, out_dir, **kw):
+        meta = read_engine_metadata(verilog.with_suffix(".json"))
+        seen.append((verilog.stem, meta["config"], meta["max_ops"], kw["target"], kw["dsp"]))
+        return {"design": verilog.stem, "config": meta["config"].to_dict(), "block": "engine"}
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    cfg = EngineConfig(rows=1, cols=2, bits=2, max_k=8, mult_rows=1, act_words=(4, 4), weight_words=2,
+                       n_bits=12, mult_bits=4, out_bits=4)
     d = generate_engine(tmp_path / "gen", config=cfg, max_ops=1)
-    assert main(["synth", str(d.verilog), "--compare", "--target", "generic", "-o", str(tmp_path / "s")]) == 0
-    out = capsys.readouterr().out
-    res = json.loads((tmp_path / "s" / "compare.json").read_text())
-    assert [r["config"]["pe"] for r in res] == ["adder", "mult"] and res[0]["block"] == "engine"
-    assert res[0]["design"] == d.verilog.stem and all(r["resources"]["lut"] > 0 for r in res)
-    assert d.verilog.stem in out
+    res = synth.compare(d.verilog, tmp_path / "s", target="ice40-hx8k")
+    assert [r["config"]["pe"] for r in res] == ["adder", "mult"]
+    (a, m) = seen
+    assert a[0] == d.verilog.stem and a[1] == cfg and a[2:] == (1, "ice40-hx8k", False)
+    assert m[1] == cfg.replace(pe="mult", mult_rows=0, mult_acc_bits=None) and m[2] == 1
+    assert json.loads((tmp_path / "s" / "compare.json").read_text()) == res
