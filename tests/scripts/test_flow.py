@@ -22,8 +22,8 @@ def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
 
 
 def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
-    # flow has no --build-dir: its verify step caches builds under ./build/verify, so run it from
-    # tmp_path (every path below is absolute) and check the source tree got nothing
+    # the verify step caches its simulator builds under OUT_DIR/sim_build: run from an empty working
+    # directory (every path below is absolute) and check that neither it nor the source tree got anything
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
@@ -58,5 +58,5 @@ def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys
     second = capsys.readouterr().out
     assert second.count("inputs unchanged, reused") == 7
     assert (out / "report.md").read_text() == report
-    assert (work / "build" / "verify").is_dir()
+    assert (out / "sim_build").is_dir() and not any(work.iterdir())
     assert (sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []) == before
