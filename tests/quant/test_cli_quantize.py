@@ -119,3 +119,36 @@ def test_cli_data_root_for_calibration_and_evaluation(data, tmp_path, capsys, ca
     err = capsys.readouterr().err
     assert "mnist folder not found" in err and "nowhere" in err and err.count("\n") == 1
     assert not (tmp_path / "never").exists()
+
+
+def test_cli_documented_quantize_flags(ckpt, data, tmp_path):
+    """README flags at the command line: --act-bits, --no-bias-correction, --percentile auto."""
+    out = tmp_path / "w4a8"
+    assert main(["quantize", str(ckpt), "--bits", "4", "--act-bits", "8", "--no-bias-correction",
+                 "--percentile", "auto", "--calib", "32", "--eval", "20", "-o", str(out)]) == 0
+    q = load_int_model(out).quantization
+    rep = json.loads((out / "report.json").read_text())
+    assert (q["bits"], q["act_bits"], q["bias_correction"], q["percentile"]) == (4, 8, False, None)
+    assert (rep["bits"], rep["act_bits"], rep["bias_correction"], rep["percentile"]) == (4, 8, False, "auto")
+    # W4A8: the adder weights sit on every 2**(8-4)-th code of the 8-bit activation grid
+    for layer in load_int_model(out).compute_layers:
+        if layer.pe == "adder":
+            assert layer.bits == 8 and np.all(layer.weight % 16 == 0)
+
+
+def test_cli_bare_state_dict_with_calibration_images(ckpt, data, tmp_path, capsys):
+    """A bare state dict needs --model/--dataset; with --calib-data it reports agreement on those images."""
+    import torch
+
+    from quant.checkpoint import load
+
+    xtr, _, _ = data
+    bare = tmp_path / "bare.pth"
+    torch.save({f"module.{k}": v for k, v in load(ckpt).model.state_dict().items()}, bare)
+    np.save(tmp_path / "calib.npy", xtr[:40])
+    out = tmp_path / "bare_int"
+    assert main(["quantize", str(bare), "--model", "lenet5-bn", "--dataset", "fashion-mnist", "--calib-data",
+                 str(tmp_path / "calib.npy"), "--calib", "40", "--eval", "40", "-o", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["model"] == "lenet5-bn" and rep["calib_images"] == 40
+    assert rep["source"]["path"] == str(bare)
