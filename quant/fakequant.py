@@ -98,7 +98,9 @@ class FakeQuantLayer(nn.Module):
         elif layer.kind == "maxpool":
             return F.max_pool2d(xs[0], layer.kernel, layer.stride, layer.padding)
         elif layer.kind == "avgpool":
-            s = F.avg_pool2d(qs[0].to(torch.float64), layer.kernel, layer.stride, divisor_override=1)
+            # window sums of the codes; padded positions hold the code 0 (interfaces §4.3)
+            s = F.avg_pool2d(qs[0].to(torch.float64), layer.kernel, layer.stride, layer.padding,
+                             count_include_pad=True, divisor_override=1)
             rq = layer.requant
             q = torch.from_numpy(intops.requant_fixed(torch.round(s).to(torch.int64).numpy(), rq.m, rq.n, rq.shift, rq.lo, rq.hi))
         elif layer.kind == "add":

@@ -245,3 +245,20 @@ def test_hwsim_functional_mode_matches_the_page(seed, mode, every_kind_model, mu
         cfg = ArrayConfig(rows=2, cols=3, bits=8, max_k=256, out_bits=16, requant=mode)
         got = run_functional(load_int_model(tmp_path / str(i)), codes, cfg).values[model.output.name]
         assert np.array_equal(got, np.stack([ref.run(im) for im in imgs]))
+
+
+@pytest.mark.parametrize("seed,mode", [(0, "fixed"), (1, "threshold"), (3, "fixed")])
+def test_fake_quant_matches_the_page(seed, mode, every_kind_model, mult_model, tmp_path):
+    """The fake-quant PyTorch model reuses the integer code path it was compared with; hold it against
+    the page's reference too (its torch im2col, pools and accumulation are its own)."""
+    from quant.fakequant import FakeQuantModel
+
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    for i, model in enumerate([every_kind_model(rng, mode=mode, pool_padding=seed % 2, bits=(6, 4, 8, 5)[seed]),
+                               mult_model(rng, bits=(8, 4, 6, 5)[seed])]):
+        save_int_model(model, tmp_path / str(i))
+        ref = _Reference(tmp_path / str(i))
+        imgs = _images(rng, model, 3)
+        got = FakeQuantModel(load_int_model(tmp_path / str(i))).forward_int(imgs).numpy()
+        assert np.array_equal(got, np.stack([ref.run(im) for im in imgs]))
