@@ -1,0 +1,180 @@
+"""The network engine under cocotb on Icarus and Verilator (verification.tb.tb_engine).
+
+Each run builds its engine (Verilog by ``rtl.generate.emit``, simulator
+builds cached per session) and runs cocotb tests in one simulator process;
+the records must show zero mismatches: logits equal to ``quant.golden`` and
+to the engine reference on the observed beats, every operation's cycles and
+counters equal to hwsim ``cp`` (cycles no fewer under back-pressure).
+
+Designs: two small random models (conv + residual add + pool + linear; an
+adder stem, and a multiply stem with threshold requant and an average pool),
+the shipped LeNet-5-BN (W8), and a mutant whose accumulators are one bit
+short, which a directed extreme model must expose while random images pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.config import EngineConfig
+from quant import golden
+from quant.artifact import IntLayer, IntModel, Requant, load_int_model, save_int_model
+from quant.intops import InputQuant
+from rtl.engine.samples import small_model
+from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
+
+SIMS = ("icarus", "verilator")
+SEED = 20261201
+
+#: One small engine (2x2 adder array, a 1-row multiplier unit, both requant forms) runs both random
+#: models and the mutant's extreme model: one Verilator build instead of three.
+SMALL_CONFIG = dict(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "threshold"), act_words=(64, 64, 64),
+                    weight_words=64, max_k=128)
+#: model options of the random models
+SMALL = {
+    "adder_stem": dict(c0=2, h=4, w=4, c1=3, bits=5),
+    "mult_stem": dict(c0=1, h=5, w=4, c1=5, k1=3, s1=2, p1=1, bits=5, stem="conv", mode="threshold",
+                      pool="avgpool", pool_pad=1, head="linear", classes=3),
+}
+#: LeNet-5-BN on a 4x4 engine (fits an iCE40 HX8K, DESIGN §4b)
+LENET_CONFIG = EngineConfig(rows=4, cols=4, act_words=(784, 1568), weight_words=100, max_k=400)
+
+
+def _check(run, names):
+    assert sorted(c.name for c in run.cases) == sorted(names)
+    failed = [f"{c.name}: {c.message[:1500]}" for c in run.cases if not c.passed]
+    assert not failed, f"{run.simulator}: failed tests (log {run.log}):\n" + "\n".join(failed)
+    for c in run.cases:
+        rec = c.record
+        assert rec["mismatches"] == 0, c.name
+        for im in rec["images"]:
+            assert im["logits"] == im["golden"] == im["ref"], (c.name, im["image"])
+            assert len(im["ops"]) > 0
+            for op in im["ops"]:
+                assert op["counters"] == op["counters_predicted"], (c.name, op["name"])
+                if rec["exact_cycles"]:
+                    assert (op["start"], op["end"]) == (op["start_predicted"], op["end_predicted"])
+                else:
+                    assert op["cycles"] >= op["cycles_predicted"]
+        if rec["exact_cycles"]:
+            assert rec["cycles_measured"] == rec["cycles_predicted"], c.name
+        else:
+            assert rec["cycles_measured"] >= rec["cycles_predicted"], c.name
+        print(f"{run.simulator} {c.name}: {rec['cycles_measured']} cycles (hwsim {rec['cycles_predicted']}), "
+              f"{rec['wall_s']} s, per image {rec['wall_s_per_image']} s, {rec['python_wakeups']} Python wake-ups")
+
+
+def _random_images(model, rng, n):
+    return [rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape) for _ in range(n)]
+
+
+@pytest.fixture(scope="session")
+def small_models(tmp_path_factory):
+    """``label -> (model folder, images)`` of the random models, seeded."""
+    out = {}
+    for i, (label, mopts) in enumerate(SMALL.items()):
+        rng = np.random.default_rng([SEED, i])
+        model = small_model(rng, **mopts)
+        d = tmp_path_factory.mktemp(f"engine_{label}")
+        save_int_model(model, d)
+        out[label] = (d, _random_images(model, rng, 2))
+    return out
+
+
+@pytest.mark.parametrize("sim", SIMS)
+@pytest.mark.parametrize("label", list(SMALL))
+def test_small_models(label, sim, small_models, build_root, tmp_path):
+    """Two images, back-pressure, reset mid-network: exact against golden and hwsim."""
+    print(f"seed {SEED}")
+    model_dir, images = small_models[label]
+    design = emit_engine(EngineConfig(**SMALL_CONFIG), max_ops=8, build_root=build_root)
+    run = run_engine_tests(design, sim, model_dir=model_dir, images=images, out_dir=tmp_path,
+                           build_root=build_root, seed=SEED)
+    _check(run, ENGINE_TESTS)
+    assert run.case("reset_mid_network").record["reset_after_ops"] >= 1
+
+
+def extreme_model(*, bits: int, shape=(2, 8, 8), classes: int = 2) -> IntModel:
+    """``input [C, H, W] -> flatten -> adder_linear`` with every weight 0 and logits = the accumulator.
+
+    With the largest input code everywhere each accumulator reaches
+    ``K * (2**bits - 1)``, its largest value (requant ``(2*acc + 1) >> 1``).
+    """
+    c, h, w = shape
+    k = c * h * w
+    rng = np.random.default_rng(0)
+    fc = golden.random_layer(rng, kind="adder_linear", in_shape=(k,), out_channels=classes, bits=bits, mode="fixed",
+                             name="fc", inputs=("flatten",))
+    rq = Requant(mode="fixed", m=np.full(classes, 2, dtype=np.int64), n=np.zeros(classes, dtype=np.int64), shift=1,
+                 lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=1.0, out_zero_point=0, out_bits=16, out_signed=True)
+    fields = {f: getattr(fc, f) for f in fc.__dataclass_fields__}
+    fields.update(weight=np.zeros_like(np.asarray(fc.weight)), requant=rq)
+    if fields.get("compensation") is not None:
+        fields["compensation"] = np.zeros_like(np.asarray(fields["compensation"]))
+    flat = IntLayer(name="flatten", kind="flatten", inputs=("input",), in_shape=shape, out_shape=(k,))
+    spec = InputQuant(mean=(0.5,) * c, std=(0.25,) * c, scale=0.05, zero_point=0, bits=bits, signed=False)
+    return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, IntLayer(**fields)])
+
+
+@pytest.fixture(scope="session")
+def extreme_dir(tmp_path_factory):
+    model = extreme_model(bits=SMALL_CONFIG["bits"])
+    d = tmp_path_factory.mktemp("engine_extreme")
+    save_int_model(model, d)
+    top = np.full(model.input_shape, model.input.hi, dtype=np.int64)
+    rng = np.random.default_rng([SEED, 99])
+    # codes up to hi // 2: every sum stays below 2**(acc_bits - 1), so a one-bit-short accumulator does not wrap
+    return d, [top, rng.integers(0, model.input.hi // 2 + 1, size=model.input_shape)]
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_mutant_accumulator_is_caught(sim, extreme_dir, build_root, tmp_path):
+    """Accumulators one bit short: the extreme image's logits wrap (random images pass); the correct engine passes."""
+    print(f"seed {SEED}")
+    model_dir, images = extreme_dir
+    cfg = EngineConfig(**SMALL_CONFIG)
+    model = load_int_model(model_dir)
+    k = model.layers[-1].K
+    assert k == cfg.max_k, "the extreme layer must use the whole accumulator"
+    good = emit_engine(cfg, max_ops=8, build_root=build_root)
+    run = run_engine_tests(good, sim, model_dir=model_dir, images=images, out_dir=tmp_path / "good",
+                           build_root=build_root, seed=SEED, testcases=["images"])
+    _check(run, ["images"])
+    assert run.case("images").record["images"][0]["golden"] == [k * model.input.hi] * 2
+    bad = emit_engine(cfg, max_ops=8, mutation="acc_minus_one", build_root=build_root)
+    run = run_engine_tests(bad, sim, model_dir=model_dir, images=images, out_dir=tmp_path / "bad",
+                           build_root=build_root, seed=SEED, testcases=["images"])
+    case = run.case("images")
+    assert not case.passed, "the mutant's accumulator overflow went unnoticed"
+    extreme, rand = case.record["images"]
+    assert extreme["mismatches"] and extreme["logits"] != extreme["golden"]
+    assert extreme["logits"] == [v % (1 << (cfg.acc_bits - 1)) for v in extreme["golden"]]
+    assert rand["mismatches"] == []  # random data alone would not have caught it
+
+
+@pytest.fixture(scope="session")
+def lenet_images(lenet_dir):
+    from quant.datasets import load_dataset
+
+    model = load_int_model(lenet_dir)
+    images, _ = load_dataset(model.dataset, "test")
+    return list(golden.quantize_input(images[:2], model.input))
+
+
+#: LeNet per simulator: (images, cocotb tests).  Icarus takes about a minute per LeNet image on the
+#: 2-core machine, so it runs one image, no stalls; Verilator runs everything on two images.
+LENET_RUNS = {"verilator": (2, list(ENGINE_TESTS)), "icarus": (1, ["images"])}
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_lenet(sim, lenet_dir, lenet_images, build_root, tmp_path):
+    """The shipped LeNet-5-BN W8 on test images: logits, cycles and counters exact (see LENET_RUNS)."""
+    print(f"seed {SEED}")
+    n, tests = LENET_RUNS[sim]
+    design = emit_engine(LENET_CONFIG, max_ops=7, build_root=build_root)
+    run = run_engine_tests(design, sim, model_dir=lenet_dir, images=lenet_images[:n], out_dir=tmp_path,
+                           build_root=build_root, seed=SEED, testcases=tests)
+    _check(run, tests)
+    logits = run.case("images").record["images"][0]["golden"]
+    assert len(logits) == 10 and np.ptp(logits) > 0  # real logits, not a constant

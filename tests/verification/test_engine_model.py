@@ -1,0 +1,92 @@
+"""The engine testbench's model and codecs without a simulator: beats -> inputs are the inverses of the drivers'."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwsim.config import EngineConfig
+from hwsim.engine import EngineModel
+from rtl.engine.program import compile_model
+from rtl.engine.reference import run_engine
+from rtl.engine.samples import small_model
+from rtl.engine.top import Engine, encode_program, w_beats, x_beats
+from rtl.layout import pack_payload, unpack_payload
+from verification.engine_host import _mutant_config, flat_fields
+from verification.engine_model import ObservedRun, check_image, flat_values, image_from_words, weights_from_beats
+
+SEED = 20261202
+CFG = EngineConfig(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "threshold"), act_words=(64, 64, 64),
+                   weight_words=64, max_k=128)
+
+
+@pytest.mark.parametrize("stem", ["adder_conv", "conv"])
+def test_codecs_invert_the_drivers(stem):
+    print("seed", SEED)
+    rng = np.random.default_rng([SEED, len(stem)])
+    model = small_model(rng, c0=2, h=4, w=4, c1=3, bits=5, stem=stem)
+    cm = compile_model(model, CFG)
+    p = cm.program
+    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
+    assert np.array_equal(image_from_words(p, x_beats(p, x)), x)
+    ws = weights_from_beats(p, w_beats(p, cm.weights))
+    assert np.array_equal(ws.words, cm.weights.words) and ws.params == cm.weights.params
+    eng = Engine(config=CFG, max_ops=8)
+    eng._MustUse__silence = True
+    fields = flat_fields(eng.desc_layout)
+    assert sum(f["width"] for f in fields) == eng.desc_layout.size
+    for beat in encode_program(p):
+        flat = flat_values(beat)
+        assert unpack_payload(fields, pack_payload(fields, flat)) == flat
+    with pytest.raises(ValueError, match=r"^the program takes \d+ w beats per image, 3 were observed$"):
+        weights_from_beats(p, [0, 0, 0])
+
+
+def test_checker_on_a_reference_run_and_a_dropped_beat():
+    """Feed the model what a perfect DUT would show (the reference's numbers); then drop one w beat."""
+    print("seed", SEED)
+    rng = np.random.default_rng(SEED)
+    model = small_model(rng, c0=2, h=4, w=4, c1=3, bits=5)
+    cm = compile_model(model, CFG)
+    p = cm.program
+    est = EngineModel(CFG).estimate(model)
+    eng = Engine(config=CFG, max_ops=8)
+    eng._MustUse__silence = True
+    fields = flat_fields(eng.desc_layout)
+    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
+    ref = run_engine(p, cm.weights, x)
+
+    def observe(w):
+        run = ObservedRun(model=model, compiled=cm, prog_fields=fields, o_bits=CFG.out_bits + 1, o_signed=True)
+        for i, b in enumerate(encode_program(p)):
+            run.on_prog(pack_payload(fields, flat_values(b)), 100 + i)
+        xs = x_beats(p, x)
+        for j, b in enumerate(xs):
+            run.on_x(b, 100 + len(p.ops) + j)
+        for b in w:
+            run.on_w(b, 0)
+        acc = {}
+        for o in ref.ops:
+            for k, v in o.as_dict().items():
+                acc[k] = acc.get(k, 0) + v
+            run.on_op_done(100 + o.end, {"op_index": len(run.ops),
+                                         "cycles": o.end},
+                           {**acc, "prog_beats": len(p.ops), "x_beats": len(xs)})
+        for n, v in enumerate(ref.logits):
+            run.on_o(int(v) & ((1 << (CFG.out_bits + 1)) - 1), 100 + ref.ops[-1].end - len(ref.logits) + 1 + n)
+        return run
+
+    good = check_image(observe(w_beats(p, cm.weights)), 0, est, exact_cycles=True)
+    assert good["mismatches"] == [] and good["cycles_measured"] == est.total_cycles
+    wb = w_beats(p, cm.weights)
+    with pytest.raises(ValueError, match="w beats per image"):
+        check_image(observe(wb[:5] + wb[6:]), 0, est, exact_cycles=True)
+    corrupt = list(wb)
+    corrupt[3] ^= 1 << (CFG.bits - 1)
+    bad = check_image(observe(corrupt), 0, est, exact_cycles=True)
+    assert "w: the observed weight stream differs from the compiled one" in bad["mismatches"]
+
+
+def test_mutant_config_is_one_bit_short():
+    m = _mutant_config(CFG)
+    assert m.acc_bits == CFG.acc_bits - 1 and m.max_k == 64

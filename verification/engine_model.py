@@ -1,0 +1,274 @@
+"""Model and checker of the engine testbench (pure Python: no cocotb, usable on plain lists).
+
+The cocotb input monitors push every beat they see on ``prog``, ``w`` and
+``x`` into :class:`ObservedRun`; the expected results of an image are
+computed **from those beats** (cocotb's ``examples/matrix_multiplier``
+idea), never from what the drivers meant to send:
+
+* the image codes are decoded from the observed ``x`` words and the weight
+  stream rebuilt from the observed ``w`` beats (the inverse of
+  :func:`rtl.engine.top.w_beats`); :func:`rtl.engine.reference.run_engine`
+  runs them (what the engine must compute from what it was given);
+* :func:`quant.golden.run_codes` runs the observed image through the integer
+  model (the one integer truth, DESIGN §6);
+* the observed ``prog`` descriptors (unpacked with the field list read from
+  the Amaranth component) and ``w`` beats are compared with the compiled
+  program, so a dropped, repeated or corrupted beat is reported as such.
+
+:func:`check_image` then compares the DUT's logits (the ``o`` monitor) and
+per-operation counters (``op_done`` monitor) with those and with
+:class:`hwsim.engine.EngineModel`'s prediction, exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtl.layout import unpack_payload
+
+__all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
+           "check_image", "OP_COUNTERS"]
+
+#: Per-operation counters compared with hwsim (its ``COUNTER_NAMES`` without ``cycles``).
+OP_COUNTERS = ("busy_cycles", "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats", "o_beats",
+               "requant_ops")
+
+
+def flat_values(values: dict, prefix: str = "") -> dict:
+    """``{"ag": {"kh": 3}}`` -> ``{"ag.kh": 3}`` (the names of :func:`verification.engine_host.flat_fields`)."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, dict):
+            out.update(flat_values(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = int(v)
+    return out
+
+
+def _signed(v: int, bits: int) -> int:
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def weights_from_beats(program, beats):
+    """Rebuild the :class:`~rtl.engine.program.WeightStream` from ``w`` beats (inverse of ``w_beats``).
+
+    Weight ``(r, n)`` of a word is the code at bits ``(r*cols + n)*bits``,
+    two's complement on the multiplier unit.  Raises ValueError when the
+    number of beats is not the program's.
+    """
+    from rtl.engine.program import WeightStream
+
+    cfg = program.config
+    b, rows, cols = cfg.bits, cfg.rows, cfg.cols
+    mask = (1 << b) - 1
+    words, params = [], []
+    pos = 0
+    need = sum(op.tiles * (op.weight_words + op.param_beats) for op in program.ops if op.op == "conv")
+    if len(beats) != need:
+        raise ValueError(f"the program takes {need} w beats per image, {len(beats)} were observed")
+    for op in program.ops:
+        if op.op != "conv":
+            continue
+        sgn = op.unit == "mult"
+        for _ in range(op.tiles):
+            for _ in range(op.weight_words):
+                v = int(beats[pos])
+                pos += 1
+                codes = [(v >> (k * b)) & mask for k in range(rows * cols)]
+                if sgn:
+                    codes = [_signed(c, b) for c in codes]
+                words.append(np.asarray(codes, dtype=np.int64).reshape(rows, cols))
+            params.extend(int(p) for p in beats[pos : pos + op.param_beats])
+            pos += op.param_beats
+    arr = np.zeros((len(words), rows, cols), dtype=np.int64)
+    for i, w in enumerate(words):
+        arr[i] = w
+    return WeightStream(words=arr, params=tuple(params))
+
+
+def image_from_words(program, words):
+    """The input codes (the model's input shape) from ``x`` words (inverse of ``x_beats``)."""
+    from rtl.engine.program import from_words
+
+    cfg = program.config
+    t = program.tensors[program.input]
+    if len(words) != t.words:
+        raise ValueError(f"the input takes {t.words} x beats, {len(words)} were observed")
+    ab = cfg.act_bits
+    mask = (1 << ab) - 1
+    lanes = np.zeros((len(words), cfg.cols), dtype=np.int64)
+    for i, w in enumerate(words):
+        for n in range(cfg.cols):
+            v = (int(w) >> (n * ab)) & mask
+            lanes[i, n] = _signed(v, ab) if t.signed else v
+    return from_words(lanes, t.channels, t.height, t.width).reshape(program.layer_shapes["input"])
+
+
+@dataclass
+class OpObservation:
+    """One ``op_done`` pulse: the operation, its last cycle (``cycles`` port) and every counter after it."""
+
+    index: int
+    end: int
+    counters: dict
+
+
+@dataclass
+class ObservedRun:
+    """What the monitors saw since the last reset (the model's inputs and the DUT's outputs).
+
+    Parameters
+    ----------
+    model : quant.artifact.IntModel
+    compiled : rtl.engine.program.CompiledModel
+        The program of the engine (its structure: which beats belong to which
+        operation); the data come from the observed beats.
+    prog_fields : list of dict
+        The ``prog`` payload's fields (:func:`verification.engine_host.flat_fields`).
+    o_bits : int, o_signed : bool
+        Width and signedness of the ``o`` payload.
+    """
+
+    model: object
+    compiled: object
+    prog_fields: list
+    o_bits: int
+    o_signed: bool
+    prog: list = field(default_factory=list)
+    x: list = field(default_factory=list)  # (word, cycle)
+    w: list = field(default_factory=list)
+    o: list = field(default_factory=list)  # (code, cycle)
+    ops: list = field(default_factory=list)
+    origin: int | None = None
+
+    def __post_init__(self) -> None:
+        from rtl.engine.top import encode_program, w_beats
+
+        p = self.compiled.program
+        self.expected_prog = [flat_values(b) for b in encode_program(p)]
+        self.expected_w = w_beats(p, self.compiled.weights)
+        self.n_x = p.tensors[p.input].words
+        self.n_ops = len(p.ops)
+        self.n_out = p.tensors[p.output].channels
+
+    def reset(self) -> None:
+        """Forget everything (after a reset of the DUT): cycle 0 is the next ``prog`` beat."""
+        self.prog, self.x, self.w, self.o, self.ops = [], [], [], [], []
+        self.origin = None
+
+    # --- monitor callbacks ---------------------------------------------------------
+    def on_prog(self, word: int, cycle: int) -> None:
+        if self.origin is None:
+            self.origin = cycle
+        self.prog.append(word)
+
+    def on_x(self, word: int, cycle: int) -> None:
+        self.x.append((word, cycle))
+
+    def on_w(self, word: int, cycle: int) -> None:
+        self.w.append(word)
+
+    def on_o(self, word: int, cycle: int) -> None:
+        self.o.append((_signed(word, self.o_bits) if self.o_signed else word, cycle))
+
+    def on_op_done(self, cycle: int, now: dict, after: dict) -> None:
+        self.ops.append(OpObservation(index=now["op_index"], end=now["cycles"], counters=after))
+
+    # --- per image -----------------------------------------------------------------
+    def images_done(self) -> int:
+        """Images whose every operation has finished."""
+        return len(self.ops) // self.n_ops
+
+    def expect(self, k: int) -> dict:
+        """Expected results of image ``k``, from the observed beats of that image."""
+        from quant import golden
+        from rtl.engine.reference import run_engine
+
+        p = self.compiled.program
+        xw = [w for w, _ in self.x[k * self.n_x : (k + 1) * self.n_x]]
+        nw = len(self.expected_w)
+        wb = self.w[k * nw : (k + 1) * nw]
+        image = image_from_words(p, xw)
+        ws = weights_from_beats(p, wb)
+        ref = run_engine(p, ws, image)
+        gold = golden.run_codes(self.model, image[None])[self.model.output.name][0].reshape(-1)
+        return {
+            "image": image,
+            "ref_logits": np.asarray(ref.logits, dtype=np.int64),
+            "golden_logits": np.asarray(gold, dtype=np.int64),
+            "prog_intact": [unpack_payload(self.prog_fields, b) for b in self.prog] == self.expected_prog,
+            "w_intact": [int(b) for b in wb] == [int(b) for b in self.expected_w],
+            "x_last_cycle": self.x[(k + 1) * self.n_x - 1][1],
+        }
+
+
+def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
+    """Compare image ``k`` of ``run`` with its expectation and hwsim's ``est`` (an ``EngineEstimate``).
+
+    Returns a record: ``logits`` (DUT), ``ref``, ``golden``, per operation the
+    measured and predicted ``start``/``end``/``cycles`` and counters, the
+    image's ``cycles_measured``/``cycles_predicted`` (its span: first cycle
+    after the previous image's last event, or cycle 0, to its last event) and
+    ``mismatches`` (human-readable lines; empty when everything is exact).
+    With ``exact_cycles`` False (back-pressure) cycles must only be no fewer
+    than predicted; everything else stays exact.
+    """
+    exp = run.expect(k)
+    bad: list[str] = []
+    n_ops, n_out = run.n_ops, run.n_out
+    logits = [v for v, _ in run.o[k * n_out : (k + 1) * n_out]]
+    if not exp["prog_intact"]:
+        bad.append("prog: the observed descriptors differ from the compiled program")
+    if not exp["w_intact"]:
+        bad.append("w: the observed weight stream differs from the compiled one")
+    if logits != exp["ref_logits"].tolist():
+        bad.append(f"logits {logits} != engine reference on the observed beats {exp['ref_logits'].tolist()}")
+    if logits != exp["golden_logits"].tolist():
+        bad.append(f"logits {logits} != quant.golden {exp['golden_logits'].tolist()}")
+    obs = run.ops[k * n_ops : (k + 1) * n_ops]
+    prev = run.ops[k * n_ops - 1].counters if k else {n: 0 for n in OP_COUNTERS}
+    shift = k * (est.total_cycles - est.prog_beats)  # image k > 0 repeats the schedule without the program
+    start = exp["x_last_cycle"] - run.origin + 1
+    ops = []
+    for j, (o, layer) in enumerate(zip(obs, est.layers)):
+        got = {n: o.counters[n] - prev[n] for n in OP_COUNTERS}
+        want = {n: getattr(layer, n) for n in OP_COUNTERS}
+        rec = {"name": layer.name, "start": start, "end": o.end, "cycles": o.end - start + 1,
+               "start_predicted": layer.start + shift, "end_predicted": layer.end + shift,
+               "cycles_predicted": layer.cycles, "counters": got, "counters_predicted": want}
+        ops.append(rec)
+        if o.index != j:
+            bad.append(f"op_done reported operation {o.index} where operation {j} ({layer.name}) ends")
+        if got != want:
+            diff = {n: (got[n], want[n]) for n in OP_COUNTERS if got[n] != want[n]}
+            bad.append(f"{layer.name}: counters (measured, predicted) {diff}")
+        if exact_cycles:
+            if (rec["start"], rec["end"]) != (rec["start_predicted"], rec["end_predicted"]):
+                bad.append(f"{layer.name}: cycles {rec['start']}..{rec['end']}, hwsim predicts "
+                           f"{rec['start_predicted']}..{rec['end_predicted']}")
+        elif rec["cycles"] < layer.cycles:
+            bad.append(f"{layer.name}: {rec['cycles']} cycles under back-pressure, below the stall-free {layer.cycles}")
+        prev = o.counters
+        start = o.end + 1
+    last = obs[-1] if len(obs) == n_ops else None
+    if len(obs) != n_ops:
+        bad.append(f"{len(obs)} of {n_ops} operations finished")
+    first = 0 if k == 0 else run.ops[k * n_ops - 1].end + 1
+    measured = (last.end + 1 - first) if last else None
+    predicted = est.total_cycles if k == 0 else est.total_cycles - est.prog_beats
+    if last is not None:
+        c = last.counters
+        if (c["prog_beats"], c["x_beats"]) != (est.prog_beats, (k + 1) * est.x_beats):
+            bad.append(f"prog/x beats {c['prog_beats']}/{c['x_beats']}, expected "
+                       f"{est.prog_beats}/{(k + 1) * est.x_beats}")
+        o_last = run.o[(k + 1) * n_out - 1][1] - run.origin if len(run.o) >= (k + 1) * n_out else None
+        if o_last != last.end:
+            bad.append(f"the last o beat fired in cycle {o_last}, the last operation ended in {last.end}")
+        if exact_cycles and measured != predicted:
+            bad.append(f"image took {measured} cycles, hwsim predicts {predicted}")
+        if not exact_cycles and measured < predicted:
+            bad.append(f"image took {measured} cycles under back-pressure, below the stall-free {predicted}")
+    return {"image": k, "logits": logits, "ref": exp["ref_logits"].tolist(), "golden": exp["golden_logits"].tolist(),
+            "cycles_measured": measured, "cycles_predicted": predicted, "ops": ops, "mismatches": bad}
