@@ -8,16 +8,14 @@ from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
 from quant.train import TrainConfig, augment_batch, fit_images, train
 from scripts.cli import main
 
-needs_fmnist = pytest.mark.skipif(
-    not (FASHION_MNIST_DIR / IDX_FILES[("train", "images")]).exists(),
-    reason="Debian dataset-fashion-mnist not installed",
-)
+def test_fashion_mnist_is_installed():
+    """dataset-fashion-mnist is a required package (setup.sh installs it): missing is a failure, not a skip."""
+    assert (FASHION_MNIST_DIR / IDX_FILES[("train", "images")]).exists()
 
 SMOKE = dict(model="lenet5-bn", kind="adder", dataset="fashion-mnist", batch_size=64, lr=0.1,
              train_limit=3000, test_limit=1000, seed=0, threads=1)
 
 
-@needs_fmnist
 def test_smoke_adder_beats_chance(tmp_path):
     lines = []
     res = train(TrainConfig(epochs=2, **SMOKE), tmp_path / "a.pt", progress=False, log=lines.append)
@@ -30,7 +28,6 @@ def test_smoke_adder_beats_chance(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
 
 
-@needs_fmnist
 def test_resume_equals_uninterrupted(tmp_path):
     cfg = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 640, "test_limit": 200})
     full = train(cfg, tmp_path / "full.pt", progress=False, log=lambda s: None)
@@ -60,7 +57,6 @@ def _train_one_epoch_of(cfg, path):
     assert torch.load(path, weights_only=True)["train_state"]["epoch"] == 1
 
 
-@needs_fmnist
 def test_resume_refuses_other_recipe(tmp_path):
     cfg = TrainConfig(epochs=2, **{**SMOKE, "train_limit": 256, "test_limit": 100})
     _train_one_epoch_of(cfg, tmp_path / "r.pt")
@@ -119,7 +115,6 @@ def test_config_validation(kwargs, message):
         TrainConfig(**kwargs)
 
 
-@needs_fmnist
 def test_cli_train_and_eval(tmp_path, capsys):
     out = tmp_path / "cnn.pt"
     rc = main(["train", "--kind", "cnn", "--epochs", "1", "--train-limit", "1000", "--test-limit", "500",
