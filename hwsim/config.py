@@ -60,6 +60,19 @@ MAX_CLOCK_MHZ = 10_000.0
 MAX_DRAM_BYTES_PER_CYCLE = 4096.0
 
 
+def _set_acc_bits(cfg, need: int) -> None:
+    """Derive ``cfg.acc_bits`` (None: ``need``) or refuse one narrower than ``need``."""
+    if cfg.acc_bits is None:
+        object.__setattr__(cfg, "acc_bits", need)
+        return
+    check_int("acc_bits", cfg.acc_bits, 1, 64)
+    if cfg.acc_bits < need:
+        raise ValueError(
+            f"acc_bits={cfg.acc_bits} is narrower than the {need} bits "
+            f"a reduction of max_k={cfg.max_k} at {cfg.bits} bits needs"
+        )
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -140,15 +153,7 @@ class ArrayConfig:
         check_int("max_k", self.max_k, 1)
         _at_most("max_k", self.max_k, MAX_K)
         need = acc_bits_for(self.bits, self.max_k, self.pe)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", need)
-        else:
-            check_int("acc_bits", self.acc_bits, 1, 64)
-            if self.acc_bits < need:
-                raise ValueError(
-                    f"acc_bits={self.acc_bits} is narrower than the {need} bits "
-                    f"a reduction of max_k={self.max_k} at {self.bits} bits needs"
-                )
+        _set_acc_bits(self, need)
         if self.requant not in REQUANT_MODES:
             raise ValueError(
                 f"requant must be one of {', '.join(REQUANT_MODES)}, not {self.requant!r}"
@@ -330,14 +335,7 @@ class EngineConfig:
             check_int("act_bits", self.act_bits, self.bits, 32)
         check_int("max_k", self.max_k, 1, MAX_ENGINE_K)
         need = acc_bits_for(self.bits, self.max_k, self.pe) + (1 if self.pe == "mult" else 0)
-        if self.acc_bits is None:
-            object.__setattr__(self, "acc_bits", need)
-        else:
-            check_int("acc_bits", self.acc_bits, 1, 64)
-            if self.acc_bits < need:
-                raise ValueError(
-                    f"acc_bits={self.acc_bits} is narrower than the {need} bits "
-                    f"a reduction of max_k={self.max_k} at {self.bits} bits needs")
+        _set_acc_bits(self, need)
         mneed = acc_bits_for(self.bits, self.max_k, "mult") + 1 if self.mult_rows else 0
         if self.mult_acc_bits is None:
             object.__setattr__(self, "mult_acc_bits", mneed)
