@@ -34,6 +34,7 @@ __all__ = [
     "MAX_CLOCK_MHZ",
     "MAX_DRAM_BYTES_PER_CYCLE",
     "EngineConfig",
+    "ENGINE_COUNTERS",
     "MAX_ARRAY_DIM",
     "MAX_REGIONS",
     "MAX_REGION_WORDS",
@@ -253,6 +254,22 @@ MAX_ENGINE_K = 1 << 20
 #: has its lane result loaded into the shadow register at the edge ending
 #: cycle ``l + D_v`` (the lane operation's register).
 VECTOR_LATENCY = 1
+
+
+#: The engine's per-operation counters, in the order the RTL exposes them: the
+#: one list hwsim's model (:mod:`hwsim.engine`), the numpy engine reference and
+#: the testbenches count.
+ENGINE_COUNTERS = (
+    "cycles",
+    "busy_cycles",
+    "act_reads",
+    "act_writes",
+    "wbuf_reads",
+    "wbuf_writes",
+    "w_beats",
+    "o_beats",
+    "requant_ops",
+)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -83,6 +83,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
 from hwsim.config import EngineConfig
 from quant.artifact import IntModel
 from quant.intops import conv_out_size, pe_of
@@ -92,18 +93,6 @@ __all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "COUNTER_
 #: Name of the dataflow this module models.
 DATAFLOW = "cp"
 
-#: Per-operation counters (the RTL's and :mod:`rtl.engine.reference`'s).
-COUNTER_NAMES = (
-    "cycles",
-    "busy_cycles",
-    "act_reads",
-    "act_writes",
-    "wbuf_reads",
-    "wbuf_writes",
-    "w_beats",
-    "o_beats",
-    "requant_ops",
-)
 
 
 def in_bounds(size: int, kernel: int, stride: int, padding: int) -> int:

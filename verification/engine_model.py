@@ -26,14 +26,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwsim.config import ENGINE_COUNTERS
 from rtl.layout import unpack_payload
 
 __all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
            "check_image", "OP_COUNTERS"]
 
-#: Per-operation counters compared with hwsim (its ``COUNTER_NAMES`` without ``cycles``).
-OP_COUNTERS = ("busy_cycles", "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats", "o_beats",
-               "requant_ops")
+#: Per-operation counters compared with hwsim (:data:`hwsim.config.ENGINE_COUNTERS` without ``cycles``).
+OP_COUNTERS = tuple(c for c in ENGINE_COUNTERS if c != "cycles")
 
 
 def flat_values(values: dict, prefix: str = "") -> dict:

@@ -35,22 +35,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rtl.engine.addrgen import PAD, window_addresses
+from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
 from rtl.engine.program import EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params
 
 __all__ = ["OpCounters", "EngineRun", "run_engine", "COUNTER_NAMES"]
 
-#: Per-operation counters, in the order the RTL exposes them.
-COUNTER_NAMES = (
-    "cycles",
-    "busy_cycles",
-    "act_reads",
-    "act_writes",
-    "wbuf_reads",
-    "wbuf_writes",
-    "w_beats",
-    "o_beats",
-    "requant_ops",
-)
 
 
 @dataclass
