@@ -30,21 +30,21 @@ import random
 from collections import deque
 from typing import Callable, Iterable
 
-import cocotb
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge
+
+from verification.streams import BackgroundTask
 
 __all__ = ["DmaDriver", "HandshakeMonitor", "ReadySink", "PulseMonitor", "StreamEnd"]
 
 
-class StreamEnd:
-    """A background task and the cycle arithmetic every stream end shares."""
+class StreamEnd(BackgroundTask):
+    """A background task (:class:`verification.streams.BackgroundTask`) and the cycle arithmetic every stream end shares."""
 
     def __init__(self, clk, period_steps: int, name: str) -> None:
         self.clk = clk
         self.period_steps = int(period_steps)
         self.name = name
-        self._task = None
         self._fe = FallingEdge(clk)
         self._ro = ReadOnly()
 
@@ -57,19 +57,6 @@ class StreamEnd:
         if get_sim_time("step") % self.period_steps < self.period_steps // 2:
             await self._fe
 
-    async def _run(self) -> None:  # pragma: no cover - defined by the subclasses
-        raise NotImplementedError
-
-    def start(self) -> None:
-        """Start the background task (idempotent)."""
-        if self._task is None:
-            self._task = cocotb.start_soon(self._run())
-
-    def stop(self) -> None:
-        """Stop the background task (idempotent)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
 
 
 class DmaDriver(StreamEnd):

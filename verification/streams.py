@@ -25,7 +25,7 @@ import cocotb
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, FallingEdge, ReadOnly
 
-__all__ = ["BackPressure", "Beat", "StreamDriver", "StreamMonitor", "cycle_now"]
+__all__ = ["BackPressure", "BackgroundTask", "Beat", "StreamDriver", "StreamMonitor", "cycle_now"]
 
 
 def cycle_now(period_steps: int) -> int:
@@ -78,16 +78,10 @@ class Beat:
     payload: int
 
 
-class _StreamEnd:
-    """What a driver and a monitor share: the stream's handles, a per-stream
-    random generator and one background task (:meth:`start`, :meth:`stop`)."""
+class BackgroundTask:
+    """One background coroutine per object: :meth:`start` runs ``_run`` (idempotent), :meth:`stop` cancels it."""
 
-    def __init__(self, clk, valid, ready, payload, period_steps: int, name: str, back_pressure: BackPressure):
-        self.clk, self.valid, self.ready, self.payload = clk, valid, ready, payload
-        self.period_steps = period_steps
-        self.name = name
-        self._rng = back_pressure.rng(name)
-        self._task = None
+    _task = None
 
     async def _run(self) -> None:  # pragma: no cover - defined by the subclasses
         raise NotImplementedError
@@ -102,6 +96,17 @@ class _StreamEnd:
         if self._task is not None:
             self._task.cancel()
             self._task = None
+
+
+class _StreamEnd(BackgroundTask):
+    """What a driver and a monitor share: the stream's handles, a per-stream
+    random generator and one background task (:meth:`start`, :meth:`stop`)."""
+
+    def __init__(self, clk, valid, ready, payload, period_steps: int, name: str, back_pressure: BackPressure):
+        self.clk, self.valid, self.ready, self.payload = clk, valid, ready, payload
+        self.period_steps = period_steps
+        self.name = name
+        self._rng = back_pressure.rng(name)
 
 
 class StreamDriver(_StreamEnd):
