@@ -5,8 +5,9 @@
 
 ``--dataflow`` picks the model class (:data:`hwsim.dataflows.DATAFLOWS`):
 ``os`` (the default) the v1 core, ``cp`` the network engine, which needs an
-integer model folder and takes its ``rows x cols`` from the preset (or
-``--rows``/``--cols``, ``--mult-rows``).
+integer model folder, takes its ``rows x cols`` from the preset (or
+``--rows``/``--cols``, ``--mult-rows``), is sized to the model as
+``generate --engine --model`` sizes it, and prices its counts with ``--table``.
 
 ``INPUT`` is an integer model folder (``manifest.json`` + ``weights.npz``), a
 checkpoint (``.pt``/``.pth``: ours, or a bare reference state dict, with
@@ -165,10 +166,20 @@ def _estimate_into(input_path, out_dir, *, preset, table, sweep_items, mult_cycl
 
 
 def run_engine_estimate(input_path: str, out_dir: str, *, preset: str = "default", rows: int | None = None,
-                        cols: int | None = None, mult_rows: int | None = None, force: bool = False) -> dict:
+                        cols: int | None = None, mult_rows: int | None = None, table: str = "45nm",
+                        force: bool = False) -> dict:
     """``estimate --dataflow cp``: both engines (:class:`hwsim.dataflows.ChannelParallel`) on an
-    integer model folder; writes ``report.md``, ``layers.csv``, ``summary.json`` atomically and
-    returns the summary dict."""
+    integer model folder, their counts priced with ``table``; writes ``report.md``, ``layers.csv``,
+    ``summary.json`` and ``energy_breakdown.png`` atomically and returns the summary dict.
+
+    The engine is the one ``adderhw generate --engine --model`` builds: sized to the model by the
+    compiler (:func:`rtl.engine.generate.size_engine`: its regions, each as deep as its largest
+    tensor, and a weight buffer as deep as its largest tile), so every access is priced at the
+    size of the memory the RTL has; the compiled program gives each operation's regions
+    (:meth:`hwsim.energy.Placement.from_program`) and :func:`rtl.engine.top.desc_layout` the
+    width of a ``prog`` beat.  Like ``--table fpga:``, this command-line edge is where hwsim
+    reads facts that only rtl holds; the model below it takes them as arguments.
+    """
     from quant.files import staged_dir
 
     p = Path(input_path)
@@ -176,35 +187,44 @@ def run_engine_estimate(input_path: str, out_dir: str, *, preset: str = "default
         raise FileNotFoundError(f"input not found: {input_path}")
     if not (p.is_dir() and (p / "manifest.json").is_file()):
         raise ValueError(f"dataflow cp needs an integer model folder (manifest.json + weights.npz), not {input_path}")
+    tab = resolve_table(table)
     with staged_dir(out_dir, command="estimate", inputs=[input_path], force=force) as tmp:
-        from hwsim.dataflows import ChannelParallel, engine_config_for
+        from hwsim.dataflows import ChannelParallel
+        from hwsim.energy import Placement
         from hwsim.preset_files import load_preset
         from hwsim.report import write_engine_report
         from quant.artifact import load_int_model
+        from rtl.engine.generate import size_engine
+        from rtl.engine.top import desc_layout
 
         fields_ = load_preset(preset)
         model = load_int_model(p)
-        cfg = engine_config_for(model, rows=int(rows if rows is not None else fields_.get("rows", 8)),
-                                cols=int(cols if cols is not None else fields_.get("cols", 8)),
-                                mult_rows=mult_rows, clock_mhz=float(fields_.get("clock_mhz", 100.0)))
-        flow = ChannelParallel(cfg)
+        cfg, compiled = size_engine(model, rows=int(rows if rows is not None else fields_.get("rows", 8)),
+                                    cols=int(cols if cols is not None else fields_.get("cols", 8)),
+                                    mult_rows=mult_rows, clock_mhz=float(fields_.get("clock_mhz", 100.0)))
+        flow = ChannelParallel(cfg, tab, prog_beat_bits=int(desc_layout(cfg).size),
+                               placement=Placement.from_program(compiled.program))
         return write_engine_report(tmp, flow, flow.estimate(model), source=os.fspath(input_path),
                                    model_name=str(model.name))
 
 
 def _run_cp(args: argparse.Namespace) -> int:
     s = run_engine_estimate(args.input, args.out, preset=args.preset, rows=args.rows, cols=args.cols,
-                            mult_rows=args.mult_rows, force=args.force)
+                            mult_rows=args.mult_rows, table=args.table, force=args.force)
     c = s["config"]
     print(f"model {s['model']}: network engine (dataflow cp) {c['rows']}x{c['cols']}, {c['bits']}-bit, "
-          f"multiplier unit {c['mult_rows']} rows, {c['clock_mhz']:g} MHz:")
+          f"multiplier unit {c['mult_rows']} rows, {c['clock_mhz']:g} MHz, table {s['table']['name']}:")
     for d, r in s["designs"].items():
+        e = r["energy_breakdown_pj"]
         print(f"  {d:5s}: {r['total_cycles']:,} cycles ({r['latency_us']:.1f} us), "
-              f"act reads {r['act_reads']:,} writes {r['act_writes']:,}, weight-buffer reads "
-              f"{r['wbuf_reads']:,} writes {r['wbuf_writes']:,}, stream beats {r['stream_beats']:,} "
-              f"(w {r['w_beats']:,})")
-    print(f"  adder/mult: cycles {s['ratios_adder_over_mult']['total_cycles']:.3f}; energy not charged (issue 16)")
-    print(f"wrote {args.out}/report.md, layers.csv, summary.json")
+              f"{r['energy_pj'] / 1e6:.3f} uJ per image (DRAM {e['dram_pj'] / 1e6:.3f}, on chip "
+              f"{r['on_chip_energy_pj'] / 1e6:.4f}: PE {e['pe_pj'] / 1e6:.4f}, act SRAM "
+              f"{e['act_sram_pj'] / 1e6:.4f}, weight SRAM {e['wbuf_sram_pj'] / 1e6:.4f}, requant "
+              f"{e['requant_pj'] / 1e6:.4f}, registers {e['reg_pj'] / 1e6:.4f})")
+    rt = s["ratios_adder_over_mult"]
+    print(f"  adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}, "
+          f"on chip {rt['on_chip_energy_pj']:.3f}, PE {rt['pe_pj']:.3f}")
+    print(f"wrote {args.out}/report.md, layers.csv, summary.json, energy_breakdown.png")
     return 0
 
 

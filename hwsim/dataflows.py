@@ -29,10 +29,10 @@ Compute demand (cycles) and the memory model (accesses) come from the
 dataflow's own exact model: :mod:`hwsim.mapping`/:mod:`hwsim.schedule` for
 ``os`` and :mod:`hwsim.engine` for ``cp``.
 
-Energy of ``cp`` is not charged here: the accesses are counted (every
-activation/weight-buffer read and write, every stream beat) but pricing them
-from an energy table with SRAM energy by memory size is issue 16; a ``cp``
-result has no energy columns.
+Energy of ``cp`` is counted, not assumed (DESIGN §5): given an energy
+table, :class:`ChannelParallel` prices every counted access with
+:func:`hwsim.energy.engine_energy` (SRAM energy by each memory's size, stream
+beats as DRAM traffic, PE arithmetic by its widths, requant per output).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from typing import Sequence
 
 from hwsim.config import ArrayConfig, EngineConfig
 from hwsim.cpu import CpuLatency
+from hwsim.energy import ENGINE_COMPONENTS, Placement, engine_energy
 from hwsim.engine import COUNTER_NAMES, EngineModel
 from hwsim.estimate import Estimate, estimate
 from hwsim.report import LAYER_COLUMNS, layer_rows
@@ -64,7 +65,7 @@ __all__ = [
 CP_LAYER_COLUMNS = (
     "design", "layer", "op", "unit", "start_cycle", "end_cycle", "total_cycles", "busy_cycles", "util_pct",
     "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats", "o_beats", "requant_ops",
-    "latency_us",
+    "latency_us", *ENGINE_COMPONENTS, "energy_pj",
 )
 
 
@@ -117,16 +118,25 @@ class CpEstimate:
         ``"adder"`` and ``"mult"`` -> :class:`~hwsim.engine.EngineEstimate`
         (the multiplier engine: ``config`` with ``pe="mult"``, no separate
         multiplier unit).
+    energy : dict or None
+        ``"adder"`` and ``"mult"`` -> :class:`~hwsim.energy.EngineEnergyResult`
+        (None when the estimate was made without an energy table).
     """
 
     config: EngineConfig
     designs: dict
+    energy: dict | None = None
 
     def ratio(self, what: str = "total_cycles") -> float:
-        """``adder / mult`` of ``total_cycles``."""
-        if what != "total_cycles":
-            raise ValueError(f"no ratio for {what!r}")
-        return self.designs["adder"].total_cycles / self.designs["mult"].total_cycles
+        """``adder / mult`` of ``total_cycles``, ``energy_pj`` or one energy component
+        (:data:`hwsim.energy.ENGINE_COMPONENTS`)."""
+        if what == "total_cycles":
+            return self.designs["adder"].total_cycles / self.designs["mult"].total_cycles
+        if self.energy is not None and (what == "energy_pj" or what in ENGINE_COMPONENTS):
+            a, m = (self.energy[d].total for d in ("adder", "mult"))
+            key = "total_pj" if what == "energy_pj" else what
+            return getattr(a, key) / getattr(m, key)
+        raise ValueError(f"no ratio for {what!r}")
 
 
 def mult_engine(config: EngineConfig) -> EngineConfig:
@@ -141,40 +151,67 @@ class ChannelParallel:
     ----------
     config : EngineConfig
         The adder engine (``pe="adder"``); the multiplier engine is the same
-        config with multiplier PEs (:func:`mult_engine`).
+        config with multiplier PEs (:func:`mult_engine`), the same memories.
+    table : EnergyTable or None
+        Prices the counts (:func:`hwsim.energy.engine_energy`); None: counts only.
+    prog_beat_bits : int or None
+        Width of one ``prog`` beat (the descriptor; needed with ``table``).
+    placement : Placement or None
+        The compiler's region of each operation's tensors (needed with a table
+        when the regions differ in depth); both engines share it.
     """
 
     name = "cp"
     layer_columns = CP_LAYER_COLUMNS
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, table: EnergyTable | None = None, *,
+                 prog_beat_bits: int | None = None, placement: Placement | None = None):
         if not isinstance(config, EngineConfig):
             raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
         if config.pe != "adder":
             raise ValueError(f"config must be the adder engine (pe='adder'), not pe={config.pe!r}")
+        if table is not None and not isinstance(table, EnergyTable):
+            raise ValueError(f"table must be an EnergyTable, not {type(table).__name__}")
+        if table is not None and (isinstance(prog_beat_bits, bool) or not isinstance(prog_beat_bits, int)
+                                  or prog_beat_bits < 1):
+            raise ValueError(f"prog_beat_bits must be a positive integer with a table, not {prog_beat_bits!r}")
+        if placement is not None and not isinstance(placement, Placement):
+            raise ValueError(f"placement must be a Placement, not {type(placement).__name__}")
         self.config = config
+        self.table = table
+        self.prog_beat_bits = prog_beat_bits
+        self.placement = placement
 
     def estimate(self, model: IntModel) -> CpEstimate:
         """Per-operation cycles and counters of one image on both engines (exact, closed form)."""
         if not isinstance(model, IntModel):
             raise ValueError(f"dataflow cp estimates an IntModel, not {type(model).__name__}")
-        return CpEstimate(config=self.config, designs={
+        designs = {
             "adder": EngineModel(self.config).estimate(model),
             "mult": EngineModel(mult_engine(self.config)).estimate(model),
-        })
+        }
+        energy = None
+        if self.table is not None:
+            energy = {d: engine_energy(est, model, self.table, prog_beat_bits=self.prog_beat_bits,
+                                       placement=self.placement) for d, est in designs.items()}
+        return CpEstimate(config=self.config, designs=designs, energy=energy)
 
     def layer_rows(self, result: CpEstimate) -> list[dict]:
-        """One row per (design, operation) with :data:`CP_LAYER_COLUMNS`."""
+        """One row per (design, operation) with :data:`CP_LAYER_COLUMNS` (the energy columns are
+        None when the estimate has no energy table)."""
         rows = []
         for design, est in result.designs.items():
             clock = est.config.clock_mhz
-            for l in est.layers:
+            energies = result.energy[design].ops if result.energy is not None else (None,) * len(est.layers)
+            for l, e in zip(est.layers, energies):
                 rows.append({
                     "design": design, "layer": l.name, "op": l.op, "unit": l.unit,
                     "start_cycle": l.start, "end_cycle": l.end, "total_cycles": l.cycles,
                     "busy_cycles": l.busy_cycles, "util_pct": 100.0 * l.util,
                     **{k: getattr(l, k) for k in COUNTER_NAMES if k not in ("cycles", "busy_cycles")},
                     "latency_us": l.cycles / clock,
+                    **{c: (None if e is None else getattr(e, c)) for c in ENGINE_COMPONENTS},
+                    "energy_pj": None if e is None else e.total_pj,
                 })
         return rows
 

@@ -296,6 +296,7 @@ def _plots(est: Estimate, sweep_rows) -> dict[str, bytes]:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
     import numpy as np
 
     out = {}
@@ -334,7 +335,9 @@ def _plots(est: Estimate, sweep_rows) -> dict[str, bytes]:
             axx.set_xticks(range(len(labels)), labels, rotation=45, fontsize=8)
             axx.set_xlabel(" x ".join(keys))
             axx.set_ylabel(lab)
-            axx.set_yscale("log")
+            axx.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+            axx.ticklabel_format(axis="y", style="plain")
+            axx.grid(axis="y", alpha=0.3)
             axx.legend()
         fig.suptitle(f"latency and energy against array size (table {est.table.name})")
         out["sweep.png"] = _png_bytes(fig)
@@ -376,12 +379,50 @@ _CP_TOTALS = ("busy_cycles", "act_reads", "act_writes", "wbuf_reads", "wbuf_writ
               "requant_ops", "prog_beats", "x_beats")
 
 
+#: What the cp energy counts and leaves out (``summary.json`` ``energy_counts``, ``report.md``).
+_CP_COUNTED = (
+    "activation SRAM: every act_read and act_write (a word of cols*act_bits bits) at the energy per bit "
+    "of the region it touches, by that region's size; the image's x beats are writes into the input's region",
+    "weight SRAM: every wbuf_read and wbuf_write (rows*cols*bits bits) at the weight buffer's size",
+    "DRAM: every stream beat at the table's DRAM energy per bit x beat width (w: rows*cols*bits, "
+    "x: cols*act_bits, o: out_bits+1, prog: the descriptor width)",
+    "PE arithmetic: busy_cycles x one step of the unit that runs the op (rows x cols terms: adder "
+    "(bits+1)-bit subtract + abs, multiplier (bits+1) x bits multiply; each row's tree adds and its "
+    "accumulate); the adder engine's multiply layers on its mult_rows multiplier unit",
+    "vector unit: per pool step cols lane operations of the lane accumulator's width (a max as a compare)",
+    "requant: per output one a x mult_bits multiply (and the add's second one), two adds and two clamp "
+    "compares (fixed point), or 2**bits - 1 threshold compares",
+    "registers: per conv step the PE term registers, the tree pipeline registers and the row "
+    "accumulators; per output its shadow entry; the requant parameter beats into the parameter bank; "
+    "the prog beats into the descriptor registers; per pool step the lane accumulators",
+)
+_CP_LEFT_OUT = (
+    "the controller, address generator and handshake flags; the requant and vector pipelines' own "
+    "registers; the memories' output latches; clock tree; leakage (static energy over the run's cycles)",
+    "data-dependent activity: every counted operation is charged its full width, zero operands "
+    "(padding, the idle rows of a partial tile) included",
+    "SRAM energy by size is the table's sqrt(size) model assumption (its size_source), not a "
+    "measurement of these memories",
+)
+
+
+def _ratio(a: float, m: float):
+    return a / m if m else None
+
+
 def engine_summary_dict(dataflow, result, *, source: str, model_name: str) -> dict:
     """The content of ``summary.json`` for dataflow ``cp`` (a :class:`hwsim.dataflows.ChannelParallel`
-    and its :class:`~hwsim.dataflows.CpEstimate`)."""
+    and its :class:`~hwsim.dataflows.CpEstimate`, with energy)."""
+    from hwsim.energy import ENGINE_COMPONENTS
+
+    if result.energy is None or dataflow.table is None:
+        raise ValueError("the cp report needs an estimate priced with an energy table")
+    tab = dataflow.table
     designs = {}
     for d, est in result.designs.items():
         t = est.totals()
+        en = result.energy[d]
+        tot = en.total
         designs[d] = {
             "config": est.config.to_dict(),
             "total_cycles": est.total_cycles,
@@ -391,7 +432,17 @@ def engine_summary_dict(dataflow, result, *, source: str, model_name: str) -> di
             "ops_on_adder": sum(1 for l in est.layers if l.unit == "adder"),
             "ops_on_mult": sum(1 for l in est.layers if l.unit == "mult"),
             "ops_on_vector": sum(1 for l in est.layers if l.unit == "vector"),
+            "energy_pj": tot.total_pj,
+            "on_chip_energy_pj": tot.total_pj - tot.dram_pj,
+            "energy_breakdown_pj": tot.as_dict(),
+            "energy_per_op_pj": [{"layer": l.name, "unit": l.unit, **e.as_dict(), "energy_pj": e.total_pj}
+                                 for l, e in zip(est.layers, en.ops)],
+            "energy_host_streams_pj": {**en.streams.as_dict(), "energy_pj": en.streams.total_pj},
         }
+    a, m = (result.energy[d].total for d in ("adder", "mult"))
+    ratios = {"total_cycles": result.ratio("total_cycles"), "energy_pj": _ratio(a.total_pj, m.total_pj),
+              "on_chip_energy_pj": _ratio(a.total_pj - a.dram_pj, m.total_pj - m.dram_pj),
+              **{c: _ratio(getattr(a, c), getattr(m, c)) for c in ENGINE_COMPONENTS}}
     return {
         "tool": "adderhw estimate",
         "version": dist_version("adderhw", "0+unknown"),
@@ -399,56 +450,131 @@ def engine_summary_dict(dataflow, result, *, source: str, model_name: str) -> di
         "input": source,
         "model": model_name,
         "config": result.config.to_dict(),
+        "table": {"name": tab.name, "title": tab.title, "source": tab.source,
+                  "sram_size_source": tab.sram_size_source, "sram_ref_bytes": tab.sram_ref_bytes,
+                  "sram_size_exponent": tab.sram_size_exponent, "area_unit": tab.area_unit},
+        "memories": result.energy["adder"].memories,
+        "prog_beat_bits": dataflow.prog_beat_bits,
         "designs": designs,
-        "ratios_adder_over_mult": {"total_cycles": result.ratio("total_cycles")},
-        "energy": None,
-        "energy_note": "not charged: the counts above are exact; pricing them (SRAM energy by memory "
-                       "size, stream beats as DRAM traffic) is issue 16",
+        "ratios_adder_over_mult": ratios,
+        "energy_counts": list(_CP_COUNTED),
+        "energy_left_out": list(_CP_LEFT_OUT),
     }
 
 
-def render_engine_markdown(dataflow, result, summary: dict) -> str:
+def render_engine_markdown(dataflow, result, summary: dict, *, plots=()) -> str:
     """``report.md`` of dataflow ``cp``."""
+    from hwsim.energy import ENGINE_COMPONENTS
+
     c = result.config
+    tab = summary["table"]
     out = [
         f"# Network engine estimate (dataflow `cp`): {summary['model']}",
         "",
         f"Input: `{summary['input']}`; adderhw {summary['version']}.",
         "",
         f"Engine {c.rows}x{c.cols} (Tm output x Tn input channels), {c.bits}-bit, "
-        f"multiplier unit {c.mult_rows} rows, requant {', '.join(c.requant)}, {c.clock_mhz:g} MHz. "
+        f"multiplier unit {c.mult_rows} rows, requant {', '.join(c.requant)}, {c.clock_mhz:g} MHz, "
+        "sized to the model as `adderhw generate --engine --model` sizes it. "
         "Cycles and counts are the exact closed form of `hwsim/engine.py` (equal to the RTL's "
         "counters); `mult` is the same engine with multiplier PEs everywhere (no separate "
-        "multiplier unit).",
+        "multiplier unit, the same memories).",
         "",
-        "## Totals",
+        f"Energy table **{tab['name']}**: {tab['title']}.  Source: {tab['source']}",
+        "",
+        f"SRAM energy by size: {tab['sram_size_source']}.",
+        "",
+        "## Memories",
         "",
     ]
+    mem_rows = [(k, v["words"], v["word_bits"], v["bytes"], v["pj_per_access"], v["pj_per_access"] / v["word_bits"])
+                for k, v in summary["memories"].items()]
+    out += [_table(("memory", "words", "word_bits", "bytes", "pj_per_access", "pj_per_bit"), mem_rows), ""]
+    out += ["## Totals", ""]
     hdr = ("design", "total_cycles", "latency_us", "busy_cycles", "act_reads", "act_writes", "wbuf_reads",
            "wbuf_writes", "prog_beats", "x_beats", "w_beats", "o_beats", "requant_ops")
     out += [_table(hdr, [(d, *(r[k] for k in hdr[1:])) for d, r in summary["designs"].items()]), ""]
     out += [f"adder/mult cycles: {summary['ratios_adder_over_mult']['total_cycles']:.4g}.", ""]
+    out += ["## Energy per image", ""]
+    hdr = ("design", "energy_pj", "on_chip_energy_pj", *ENGINE_COMPONENTS)
+    rows = [(d, r["energy_pj"], r["on_chip_energy_pj"], *(r["energy_breakdown_pj"][k] for k in ENGINE_COMPONENTS))
+            for d, r in summary["designs"].items()]
+    rt = summary["ratios_adder_over_mult"]
+    rows.append(("adder/mult", *("" if rt[k] is None else rt[k] for k in hdr[1:])))
+    out += [_table(hdr, rows), ""]
+    out += ["Counted (every access of the exact counters, each at its own cost):", ""]
+    out += [f"* {t}" for t in summary["energy_counts"]] + ["", "Not counted:", ""]
+    out += [f"* {t}" for t in summary["energy_left_out"]] + [""]
+    out += ["## Energy per operation", ""]
+    hdr = ("design", "layer", "unit", *ENGINE_COMPONENTS, "energy_pj")
+    rows = []
+    for d, r in summary["designs"].items():
+        rows += [(d, e["layer"], e["unit"], *(e[k] for k in hdr[3:])) for e in r["energy_per_op_pj"]]
+        hs = r["energy_host_streams_pj"]
+        rows.append((d, "(prog + x streams)", "host", *(hs[k] for k in hdr[3:])))
+    out += [_table(hdr, rows), ""]
     out += ["## Per operation", ""]
     cols = ("design", "layer", "op", "unit", "total_cycles", "util_pct", "act_reads", "act_writes",
             "wbuf_reads", "wbuf_writes", "w_beats", "o_beats", "requant_ops")
     out += [_table(cols, [tuple(r[k] for k in cols) for r in dataflow.layer_rows(result)]), "",
             "Data: `layers.csv`.", ""]
-    out += ["## Energy", "", f"Energy is {summary['energy_note']}.", ""]
+    if plots:
+        out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _engine_plots(summary: dict) -> dict[str, bytes]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    from matplotlib import pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+
+    from hwsim.energy import ENGINE_COMPONENTS
+
+    des = summary["designs"]
+    names = [e["layer"] for e in des["adder"]["energy_per_op_pj"]] + ["prog+x"]
+    x = np.arange(len(names))
+    colors = {"act_sram_pj": "tab:blue", "wbuf_sram_pj": "tab:cyan", "dram_pj": "tab:gray", "pe_pj": "tab:red",
+              "vector_pj": "tab:purple", "requant_pj": "tab:green", "reg_pj": "tab:orange"}
+    fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.3 * len(names) + 3), 4.8))
+    for ax, comps, title in ((axes[0], ENGINE_COMPONENTS, "all components"),
+                             (axes[1], [c for c in ENGINE_COMPONENTS if c != "dram_pj"], "on chip (DRAM left out)")):
+        for off, d, hatch in ((-0.2, "adder", ""), (0.2, "mult", "//")):
+            per = des[d]["energy_per_op_pj"] + [des[d]["energy_host_streams_pj"]]
+            bottom = np.zeros(len(names))
+            for c in comps:
+                vals = np.array([e[c] for e in per]) / 1e3
+                ax.bar(x + off, vals, 0.38, bottom=bottom, color=colors[c], hatch=hatch, edgecolor="black",
+                       linewidth=0.3, label=c[:-3].replace("_", " ") if d == "adder" else None)
+                bottom += vals
+        ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+        ax.set_ylabel("energy per image (nJ)")
+        ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        ax.ticklabel_format(axis="y", style="plain")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, title="left: adder, right (hatched): mult", title_fontsize=7)
+    fig.suptitle(f"energy per operation, {summary['model']}, engine {summary['config']['rows']}x"
+                 f"{summary['config']['cols']} (table {summary['table']['name']})")
+    return {"energy_breakdown.png": _png_bytes(fig)}
 
 
 def write_engine_report(out_dir: str | os.PathLike, dataflow, result, *, source: str,
                         model_name: str) -> dict:
-    """Write ``report.md``, ``layers.csv`` and ``summary.json`` of dataflow ``cp``; return the summary."""
+    """Write ``report.md``, ``layers.csv``, ``summary.json`` and ``energy_breakdown.png`` of dataflow
+    ``cp``; return the summary."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OSError(f"output path {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     summary = engine_summary_dict(dataflow, result, source=source, model_name=model_name)
+    plots = _engine_plots(summary)
     files = {
         "layers.csv": _csv_bytes(dataflow.layer_rows(result), dataflow.layer_columns),
         "summary.json": (json.dumps(summary, indent=2) + "\n").encode(),
-        "report.md": render_engine_markdown(dataflow, result, summary).encode(),
+        **plots,
+        "report.md": render_engine_markdown(dataflow, result, summary, plots=list(plots)).encode(),
     }
     for name, data in files.items():
         atomic_write_bytes(out / name, data)

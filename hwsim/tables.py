@@ -9,6 +9,12 @@ for multipliers in the shipped tables).  Built-in tables live in
 format.  :func:`fpga_table` takes the measured logic cells per PE from our
 own synthesis results (read by :func:`rtl.synth.read_synth_json`, the reader
 beside ``synth.json``'s writer).
+
+SRAM energy by memory size (:meth:`EnergyTable.sram_pj_per_bit_of`):
+``sram_pj_per_bit * (size_bytes / ref_bytes) ** size_exponent``, the anchor
+size and the exponent written in the file's ``[sram]`` section with their
+source (``size_source``); a table without them prices SRAM at one size only
+and cannot price the network engine's memories (dataflow ``cp``).
 """
 
 from __future__ import annotations
@@ -64,8 +70,13 @@ class WidthCost:
         _pos_number("unit", "energy_width_exponent", self.energy_width_exponent)
         _pos_number("unit", "area_width_exponent", self.area_width_exponent)
 
-    def energy(self, bits: int) -> float:
-        return self.energy_pj * (bits / self.ref_bits) ** self.energy_width_exponent
+    def energy(self, bits: int, other_bits: int | None = None) -> float:
+        """Energy of a ``bits``-wide unit, or of a ``bits x other_bits`` one (a multiplier
+        of two different operand widths): the width scaling applied to the geometric mean
+        width, so with exponent 2 the energy is proportional to ``bits * other_bits``."""
+        if other_bits is None:
+            return self.energy_pj * (bits / self.ref_bits) ** self.energy_width_exponent
+        return self.energy_pj * (bits * other_bits / self.ref_bits ** 2) ** (self.energy_width_exponent / 2)
 
     def area_of(self, bits: int) -> float:
         return self.area * (bits / self.ref_bits) ** self.area_width_exponent
@@ -86,7 +97,14 @@ class EnergyTable:
     reg_pj_per_bit, reg_area_per_bit : float
         One register bit written / its area.
     sram_pj_per_bit, dram_pj_per_bit : float
-        One bit read or written on chip / moved off chip.
+        One bit read or written on chip (in a memory of ``sram_ref_bytes``) /
+        moved off chip.
+    sram_ref_bytes, sram_size_exponent : float or None
+        The size ``sram_pj_per_bit`` holds for and how energy per bit scales
+        with size (:meth:`sram_pj_per_bit_of`); None when the table has no
+        size scaling.
+    sram_size_source : str or None
+        Where the size scaling comes from (a model assumption, named as one).
     abs_in_adds : float
         Cost of the adder PE's absolute value, in ``(bits+1)``-bit adds.
     pe_area_measured : dict or None
@@ -108,6 +126,9 @@ class EnergyTable:
     abs_in_adds: float = 1.0
     pe_area_measured: dict | None = field(default=None)
     measured_bits: int | None = None
+    sram_ref_bytes: float | None = None
+    sram_size_exponent: float | None = None
+    sram_size_source: str | None = None
 
     def __post_init__(self) -> None:
         where = f"energy table {self.name!r}"
@@ -126,6 +147,35 @@ class EnergyTable:
                 _pos_number(where, f"pe_area_measured[{k}]", v)
             if not isinstance(self.measured_bits, int) or self.measured_bits < 1:
                 raise ValueError(f"{where}: measured_bits must be a positive integer with pe_area_measured")
+        scaling = (self.sram_ref_bytes, self.sram_size_exponent, self.sram_size_source)
+        if any(v is not None for v in scaling):
+            if any(v is None for v in scaling):
+                raise ValueError(f"{where}: SRAM size scaling needs ref_bytes, size_exponent and size_source "
+                                 "in [sram] together")
+            _pos_number(where, "[sram] ref_bytes", self.sram_ref_bytes)
+            _pos_number(where, "[sram] size_exponent", self.sram_size_exponent, allow_zero=True)
+            if not isinstance(self.sram_size_source, str) or not self.sram_size_source.strip():
+                raise ValueError(f"{where}: [sram] size_source must be a non-empty string")
+
+    @property
+    def has_sram_scaling(self) -> bool:
+        """Whether the table says how SRAM energy scales with memory size."""
+        return self.sram_ref_bytes is not None
+
+    def sram_pj_per_bit_of(self, size_bytes: float) -> float:
+        """Energy per bit read or written in an SRAM of ``size_bytes``:
+        ``sram_pj_per_bit * (size_bytes / sram_ref_bytes) ** sram_size_exponent``.
+
+        Raises
+        ------
+        ValueError
+            The table has no size scaling, or ``size_bytes`` is not positive.
+        """
+        if not self.has_sram_scaling:
+            raise ValueError(f"energy table {self.name!r} has no SRAM size scaling: give ref_bytes, "
+                             "size_exponent and size_source in its [sram] section")
+        _pos_number(f"energy table {self.name!r}", "SRAM size_bytes", size_bytes)
+        return self.sram_pj_per_bit * (size_bytes / self.sram_ref_bytes) ** self.sram_size_exponent
 
     def to_dict(self) -> dict:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -157,7 +207,8 @@ def _table_from_dict(data: dict, where: str) -> EnergyTable:
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
 
-    allowed = {"register": {"energy_pj_per_bit", "area_per_bit"}, "sram": {"energy_pj_per_bit"},
+    allowed = {"register": {"energy_pj_per_bit", "area_per_bit"},
+               "sram": {"energy_pj_per_bit", "ref_bytes", "size_exponent", "size_source"},
                "dram": {"energy_pj_per_bit"}, "adder_pe": {"abs_in_adds"}}
     for section, keys in allowed.items():
         sec = data.get(section, {})
@@ -188,6 +239,9 @@ def _table_from_dict(data: dict, where: str) -> EnergyTable:
         sram_pj_per_bit=get("sram", "energy_pj_per_bit"),
         dram_pj_per_bit=get("dram", "energy_pj_per_bit"),
         abs_in_adds=data.get("adder_pe", {}).get("abs_in_adds", 1.0),
+        sram_ref_bytes=data.get("sram", {}).get("ref_bytes"),
+        sram_size_exponent=data.get("sram", {}).get("size_exponent"),
+        sram_size_source=data.get("sram", {}).get("size_source"),
     )
 
 
@@ -290,6 +344,9 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
         sram_pj_per_bit=base.sram_pj_per_bit,
         dram_pj_per_bit=base.dram_pj_per_bit,
         abs_in_adds=base.abs_in_adds,
+        sram_ref_bytes=base.sram_ref_bytes,
+        sram_size_exponent=base.sram_size_exponent,
+        sram_size_source=base.sram_size_source,
         pe_area_measured={"adder": chosen["adder"][1], "mult": chosen["mult"][1]},
         measured_bits=bits.pop(),
     )

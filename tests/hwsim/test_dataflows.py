@@ -67,6 +67,9 @@ def test_cp_is_the_engine_model_on_both_engines(int_models):
     (dict(config=ArrayConfig(rows=1, cols=1)), "config must be an EngineConfig, not ArrayConfig"),
     (dict(config=EngineConfig(rows=1, cols=1, pe="mult")),
      "config must be the adder engine (pe='adder'), not pe='mult'"),
+    (dict(config=EngineConfig(rows=1, cols=1), table=load_table("45nm")),
+     "prog_beat_bits must be a positive integer with a table, not None"),
+    (dict(config=EngineConfig(rows=1, cols=1), table="45nm"), "table must be an EnergyTable, not str"),
 ])
 def test_cp_refusals(kwargs, msg):
     with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
@@ -95,6 +98,28 @@ def test_estimate_cli_cp(tmp_path, capsys, int_models):
     csv = (tmp_path / "est" / "layers.csv").read_text().splitlines()
     assert csv[0] == ",".join(CP_LAYER_COLUMNS) and len(csv) == 1 + 2 * len(want.layers)
     assert (tmp_path / "est" / "report.md").read_text().startswith("# Network engine estimate")
+    # energy: charged from the counts, per component, per op and per image, with the ratios
+    assert "energy_note" not in s and s["table"]["name"] == "45nm" and "sqrt" in s["table"]["sram_size_source"]
+    for d in ("adder", "mult"):
+        r = s["designs"][d]
+        per_op = sum(e["energy_pj"] for e in r["energy_per_op_pj"]) + r["energy_host_streams_pj"]["energy_pj"]
+        assert r["energy_pj"] == pytest.approx(sum(r["energy_breakdown_pj"].values()))
+        assert r["energy_pj"] == pytest.approx(per_op)
+        assert r["on_chip_energy_pj"] == pytest.approx(r["energy_pj"] - r["energy_breakdown_pj"]["dram_pj"])
+    rt = s["ratios_adder_over_mult"]
+    assert rt["pe_pj"] < 1 and rt["energy_pj"] < 1 and rt["dram_pj"] == 1
+    assert f"adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}" in out
+    # the engine is sized as generate --engine --model sizes it
+    from rtl.engine.generate import size_engine
+
+    sized, _ = size_engine(model, rows=4, cols=4)
+    assert s["config"]["act_words"] == list(sized.act_words)
+    assert s["memories"]["weights"]["words"] == sized.weight_words
+    head = csv[0].split(",")
+    adder_rows = [dict(zip(head, line.split(","))) for line in csv[1:1 + len(want.layers)]]
+    assert sum(float(r["energy_pj"]) for r in adder_rows) == pytest.approx(
+        s["designs"]["adder"]["energy_pj"] - s["designs"]["adder"]["energy_host_streams_pj"]["energy_pj"], rel=1e-5)
+    assert (tmp_path / "est" / "energy_breakdown.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_estimate_cli_cp_refusals(tmp_path, capsys, topologies):
