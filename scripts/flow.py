@@ -16,7 +16,7 @@ Output layout (``OUT_DIR``)::
                 (adder/, mult/: accelerators; array_adder/, array_mult/: PE arrays)
     synth/      adderhw synth generate/array_adder/<name>.v --compare  (array/)
                 adderhw synth generate/adder/<name>.v                  (accelerator/)
-    verify/     adderhw verify quantize/ --sim SIM          (RTL == golden, cycles == hwsim)
+    verify/     adderhw verify quantize/ --dataflow os --sim SIM  (the v1 core: RTL == golden, cycles == hwsim)
     report.md   everything above, with plots in plots/
 """
 
@@ -191,7 +191,8 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     def verify():
         layer = ["--layer", opts.layer] if opts.layer is not None else []
         # the simulator build cache lives in OUT_DIR too (not in the working directory)
-        return [["verify", *layer, q_dir, "--sim", opts.sim, "--rows", opts.rows, "--cols", opts.cols,
+        # the v1 core, whose design generate/ and synth/ made (verify's default with a model is the engine)
+        return [["verify", *layer, q_dir, "--dataflow", "os", "--sim", opts.sim, "--rows", opts.rows, "--cols", opts.cols,
                  "--skip-matrix", "--build-dir", out / "sim_build", "-o", OUT]]
 
     def report(_commands, tmp: Path) -> None:

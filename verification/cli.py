@@ -2,22 +2,45 @@
 
 ::
 
-    adderhw verify [--sim icarus|verilator|both] [--waves] [--layer N] [MODEL_DIR] -o OUT
+    adderhw verify [--dataflow cp|os] [--sim icarus|verilator|both] [--waves] [--layer N] [MODEL_DIR] -o OUT
 
+With ``MODEL_DIR`` (an integer model artifact from ``adderhw quantize``) the
+default dataflow is ``cp``: the network engine, sized to the model by the
+compiler (``rows x cols``, default 4x4; or the engine given with ``--design``,
+a metadata JSON of ``adderhw generate --engine``), runs the whole network on
+each ``--images`` image back to back (test ``images``; with
+``--back-pressure P`` also ``back_pressure`` on the first two images, valid
+gaps and ready drops of probability P).  Every image's logits must equal the
+golden model's, every operation's cycles and memory/stream counters hwsim
+``cp``'s.  A model whose dataset has no test split on this machine runs
+seeded random input codes.  Per-layer traces are not in the engine's RTL
+yet: ``--layer N`` (an operation's name or 0-based index) only chooses whose
+cycles and counters are printed; the whole network always runs and
+``verify.json`` has every operation.  ``--skip-matrix`` changes nothing here.
+``OUT/verify.json`` is an object: ``format`` ``"adderhw-verify-engine"``,
+``dataflow``, ``tools`` (versions), ``model``, ``design``, ``images`` and
+``tests``, one per cocotb test (``name``, ``simulator``, ``passed``,
+``cycles_measured``, ``cycles_predicted``, ``mismatches``, ``mismatch_lines``,
+``wall_s``, ``wall_s_per_image``, ``python_wakeups`` and per image its logits,
+golden and reference logits, cycles and counters measured and predicted,
+total and per operation); the generated engine is under ``OUT/designs``, each
+run under ``OUT/runs/<model>-engine-<sim>``.
+
+``--dataflow os`` (the default without ``MODEL_DIR``) runs the v1 core.
 Without ``MODEL_DIR``: the random, corner, extreme, reset and back-pressure
 tests on the design matrix (:data:`verification.suite.MATRIX`) and the
-mutation check.  With ``MODEL_DIR`` (an integer model artifact from
-``adderhw quantize``) also every compute layer as its own test and the whole
-network layer by layer on a design generated for the model (or the one given
-with ``--design``); ``--layer N`` runs only compute layer ``N`` (0-based
-index among the compute layers, or its name) and skips the network.
-
+mutation check.  With ``MODEL_DIR`` also every compute layer as its own test
+and the whole network layer by layer on a design generated for the model (or
+the one given with ``--design``); ``--layer N`` runs only compute layer ``N``
+(0-based index among the compute layers, or its name) and skips the network.
 Writes ``OUT/verify.json`` (one object per test: ``name``, ``simulator``,
 ``passed``, ``cycles_measured``, ``cycles_predicted``), the generated designs
 under ``OUT/designs``, each run's log, results and waves (Icarus ``<top>.fst``, Verilator ``dump.vcd``) under
 ``OUT/runs/<design>-<sim>`` (a model name that is not a plain file name is
-made one: never a path); prints a summary table.  Exit status 1 when any
-test fails (or the mutant is not caught).
+made one: never a path); prints a summary table.
+
+Exit status 1 when any test fails (or the mutant is not caught); for the
+engine also on any logit, cycle or counter difference.
 """
 
 from __future__ import annotations
@@ -40,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
                    help="integer model artifact (manifest.json + weights.npz) whose layers to run")
+    p.add_argument("--dataflow", choices=("cp", "os"), default=None,
+                   help="cp: the network engine (default with MODEL_DIR); os: the v1 core (default without)")
     p.add_argument("--force", action="store_true", help="replace OUT even if it is not an earlier verify's output")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                    help="output folder (verify.json, designs, logs, waves)")
@@ -48,15 +73,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--waves", action="store_true",
                    help="record waves of every run (Icarus: FST, Verilator: VCD); their paths are printed")
     p.add_argument("--layer", metavar="N",
-                   help="run only this compute layer of MODEL_DIR (index among compute layers, or name); "
-                        "skips the whole-network test")
+                   help="os: run only this compute layer of MODEL_DIR (index among compute layers, or name), "
+                        "skipping the whole-network test; cp: print this operation's cycles and counters "
+                        "(the whole network runs: no per-layer traces yet)")
     p.add_argument("--images", default="0", metavar="I,J,...",
-                   help="Fashion-MNIST test-set indices for the network test (default: 0)")
+                   help="test-set indices of the images for the network (default: 0)")
     p.add_argument("--design", type=Path, metavar="JSON",
-                   help="run MODEL_DIR on this generated design (its metadata JSON) instead of "
-                        "generating one for the model")
-    p.add_argument("--rows", type=int, default=4, help="array rows of the model's design (default 4)")
-    p.add_argument("--cols", type=int, default=4, help="array columns of the model's design (default 4)")
+                   help="run MODEL_DIR on this generated design (its metadata JSON; cp: of generate --engine) "
+                        "instead of generating one for the model")
+    p.add_argument("--rows", type=int, default=4,
+                   help="array rows of the model's design (cp: output channels Tm; default 4)")
+    p.add_argument("--cols", type=int, default=4,
+                   help="array columns of the model's design (cp: input channels Tn; default 4)")
+    p.add_argument("--back-pressure", type=float, default=None, metavar="P",
+                   help="cp: also run the back_pressure test (first two images) with valid gaps and ready "
+                        "drops of probability P in (0, 1)")
     p.add_argument("--skip-matrix", action="store_true",
                    help="with MODEL_DIR: skip the random tests on the design matrix and the mutant")
     p.add_argument("--seed", type=int, default=1, help="seed of the random tests (default 1)")
@@ -128,6 +159,12 @@ def run_verify(args: argparse.Namespace) -> int:
     from quant.artifact import load_int_model
     from quant.files import check_output_dir, staged_dir
 
+    dataflow = args.dataflow or ("cp" if args.model_dir is not None else "os")
+    if dataflow == "cp":
+        return _run_engine_verify(args)
+    if args.back_pressure is not None:
+        raise ValueError("--back-pressure is for the engine (--dataflow cp); the v1 suite runs its own "
+                         "back_pressure test")
     sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
     images = _parse_images(args.images)
     inputs = [args.model_dir, args.design]
@@ -203,6 +240,100 @@ def _verify_into(args, out: Path, final: Path, model, layers, sims, images) -> i
     report = out / "verify.json"
     write_report(entries, report)
     print(summary_table(entries))
+    print(f"wrote {shown(report)} ({time.monotonic() - t0:.1f} s)")
+    bad = [e["name"] + " on " + e["simulator"] for e in entries if not e["passed"]]
+    if bad:
+        print(f"adderhw verify: {len(bad)} failed: {', '.join(bad[:5])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_engine_verify(args: argparse.Namespace) -> int:
+    """``verify --dataflow cp``: everything is checked (model, design, images, operations) before OUT is
+    staged; the engine is generated into the staging folder and run there."""
+    from quant.artifact import load_int_model
+    from quant.files import check_output_dir, staged_dir
+    from verification.engine_verify import engine_images
+
+    if args.model_dir is None:
+        raise ValueError("--dataflow cp needs a MODEL_DIR (the engine runs a whole model)")
+    bp = args.back_pressure
+    if bp is not None and not 0.0 < bp < 1.0:
+        raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
+    sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
+    images = _parse_images(args.images)
+    inputs = [args.model_dir, args.design]
+    final: Path = check_output_dir(args.out, command="verify", inputs=inputs, force=args.force)
+    model = load_int_model(args.model_dir)
+    codes, source = engine_images(model, images, seed=args.seed)
+    target = _engine_target(args, model, None)  # refuses what the engine cannot run before any work
+    with staged_dir(final, command="verify", inputs=inputs, force=args.force) as out:
+        if args.design is None:
+            target = _engine_target(args, model, out / "designs")
+        return _verify_engine_into(args, out, final, model, target, sims, images, codes, source)
+
+
+def _engine_target(args, model, designs_dir: Path | None):
+    """The engine to run: ``--design``, or the engine sized to ``model`` written into ``designs_dir``
+    (None: only sized, to refuse a model the engine cannot run)."""
+    from rtl.engine.generate import generate_engine, size_engine
+    from verification.engine_verify import engine_design, select_ops
+
+    if args.design is not None:
+        target = engine_design(args.design, model)
+    elif designs_dir is None:
+        try:
+            _, compiled = size_engine(model, rows=args.rows, cols=args.cols)
+        except ValueError as exc:
+            raise ValueError(f"the {args.rows}x{args.cols} engine cannot run {model.name}: {exc}") from None
+        select_ops([op.name for op in compiled.program.ops], args.layer, model.name)
+        return None
+    else:
+        d = generate_engine(designs_dir, model=model, model_path=str(args.model_dir), rows=args.rows,
+                            cols=args.cols)
+        target = engine_design(d.metadata, model)
+    select_ops(target.op_names, args.layer, model.name)
+    return target
+
+
+def _verify_engine_into(args, out: Path, final: Path, model, target, sims, images, codes, source) -> int:
+    """Run the engine on every simulator into the staging folder ``out``; write verify.json; print."""
+    from verification.engine_host import run_engine_tests
+    from verification.engine_verify import report_entries, select_ops, summary_lines, tool_versions, write_report
+    from verification.runner import path_component
+
+    def shown(p) -> str:  # paths as they will be once the folder is in place
+        return str(p).replace(str(out), str(final), 1)
+
+    t0 = time.monotonic()
+    d = target.design
+    tests = ["images"] + (["back_pressure"] if args.back_pressure is not None else [])
+    bp = None if args.back_pressure is None else {s: args.back_pressure for s in ("prog", "x", "w", "o")}
+    print(f"{model.name} on the engine {d.name} ({d.config.rows}x{d.config.cols}, {len(target.op_names)} "
+          f"operations): images {', '.join(map(str, images))} from {source}", flush=True)
+    entries: list[dict] = []
+    for sim in sims:
+        ts = time.monotonic()
+        run = run_engine_tests(d, sim, model_dir=args.model_dir, images=codes,
+                               out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
+                               build_root=args.build_dir, testcases=tests, seed=args.seed, back_pressure=bp,
+                               waves=args.waves)
+        got = report_entries(run, model_name=model.name, design=d.name, images=images)
+        entries += got
+        ok = sum(e["passed"] for e in got)
+        print(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s"
+              f" (log {shown(run.log)})", flush=True)
+        if args.waves:
+            print(f"  waves: {shown(run.waves) if run.waves else 'none written'}", flush=True)
+    report = out / "verify.json"
+    write_report(report, entries=entries, tools=tool_versions(sims),
+                 model={"name": model.name, "path": str(Path(args.model_dir).resolve()), "dataset": model.dataset},
+                 design={"name": d.name, "metadata": shown(target.metadata.resolve()),
+                         "verilog": shown(Path(d.verilog).resolve()), "config": d.config.to_dict(),
+                         "max_ops": d.max_ops, "given": args.design is not None, "ops": list(target.op_names)},
+                 images={"indices": images, "source": source, "seed": args.seed})
+    shown_ops = None if args.layer is None else select_ops(target.op_names, args.layer, model.name)
+    print("\n".join(summary_lines(entries, shown_ops)))
     print(f"wrote {shown(report)} ({time.monotonic() - t0:.1f} s)")
     bad = [e["name"] + " on " + e["simulator"] for e in entries if not e["passed"]]
     if bad:

@@ -158,7 +158,7 @@ def _verify_on_a_design_that_cannot_run_it(t, model_dir):
     main(["generate", "--rows", "4", "--cols", "4", "--bits", "4", "--pe", "adder", "--max-k", "400",
           "-o", str(t / "gen")])
     design = next((t / "gen").glob("*.json"))
-    return ["verify", str(m), "--sim", "icarus", "--skip-matrix", "--design", str(design),
+    return ["verify", str(m), "--dataflow", "os", "--sim", "icarus", "--skip-matrix", "--design", str(design),
             "--build-dir", str(t / "build"), "-o", str(t / "out")]
 
 

