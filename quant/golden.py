@@ -7,7 +7,8 @@ float32 or float64 matmul whose partial sums are asserted below 2**24 or
 re-quantisation come from :mod:`quant.intops`, the code path the fake-quant
 model shares.
 
-Speed: :func:`adder_acc` and :func:`im2col_batch` run in C
+Speed: :func:`adder_acc`, :func:`im2col_batch`, max pooling and every
+re-quantisation (fixed point, thresholds, the residual add) run in C
 (:mod:`quant.native.golden`: int16/int32/int64 chosen from a proven bound,
 threaded, the same integers for any thread count), and :func:`layer_acc`
 writes an adder layer's columns straight into the kernels' layout (no int64
@@ -192,10 +193,36 @@ def _absmax(a: np.ndarray) -> int:
 
 
 def requant(acc, rq: Requant) -> np.ndarray:
-    """Re-quantise ``acc [..., O, P]`` with ``rq`` (fixed point or thresholds)."""
+    """Re-quantise ``acc [..., O, P]`` with ``rq`` (fixed point or thresholds).
+
+    :func:`quant.intops.requant_fixed` / :func:`~quant.intops.requant_threshold`,
+    in C (:mod:`quant.native.golden`, the same integers) with the native backend.
+    """
     if rq.mode == "fixed":
-        return requant_fixed(acc, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+        return _requant_fixed(acc, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+    if _native.backend() == "native":
+        q = _native.requant_threshold(acc, rq.thr, rq.neg, rq.out_bits)
+        if q is not None:
+            return q
     return requant_threshold(acc, rq.thr, rq.neg, rq.out_bits)
+
+
+def _requant_fixed(acc, m, n, shift: int, lo: int, hi: int) -> np.ndarray:
+    """:func:`quant.intops.requant_fixed`, in C with the native backend."""
+    if _native.backend() == "native":
+        q = _native.requant_fixed(acc, m, n, shift, lo, hi)
+        if q is not None:
+            return q
+    return requant_fixed(acc, m, n, shift, lo, hi)
+
+
+def _requant_add(a, b, m, n, shift: int, lo: int, hi: int) -> np.ndarray:
+    """:func:`quant.intops.requant_add`, in C with the native backend."""
+    if _native.backend() == "native":
+        q = _native.requant_add(a, b, m, n, shift, lo, hi)
+        if q is not None:
+            return q
+    return requant_add(a, b, m, n, shift, lo, hi)
 
 
 def _as_images(layer: IntLayer, x) -> np.ndarray:
@@ -263,8 +290,18 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
     x = np.asarray(inputs[0], dtype=np.int64)
     n = x.shape[0]
     if layer.pe is not None:
-        acc = layer_acc(layer, x)
-        q = requant(acc, layer.requant)
+        rq = layer.requant
+        fixed_c = rq.mode == "fixed" and _native.backend() == "native"
+        q = None
+        if fixed_c and layer.pe == "adder":  # requant fused into the adder kernel (None: not provably safe)
+            q = _native.conv_adder_requant(_as_images(layer, x), layer.weight, _pair(layer.kernel), layer.stride,
+                                           layer.padding, layer.in_zero_point, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+        if q is None:
+            acc = layer_acc(layer, x)
+            if fixed_c:  # acc is ours: the codes overwrite it
+                q = _native.requant_fixed(acc, rq.m, rq.n, rq.shift, rq.lo, rq.hi, inplace=True)
+            if q is None:
+                q = requant(acc, rq)
         return q.reshape((n,) + layer.out_shape)
     if layer.kind == "maxpool":
         return _pool_max(x, layer)
@@ -272,11 +309,11 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
         win = _pool_windows(x, layer, 0)
         s = win.sum(axis=(4, 5), dtype=np.int64)
         rq = layer.requant
-        return requant_fixed(s, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+        return _requant_fixed(s, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
     if layer.kind == "add":
         b = np.asarray(inputs[1], dtype=np.int64)
         rq = layer.requant
-        return requant_add(x, b, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
+        return _requant_add(x, b, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
     if layer.kind == "flatten":
         return x.reshape(n, -1)
     raise ValueError(f"layer {layer.name}: unknown kind {layer.kind!r}")  # pragma: no cover

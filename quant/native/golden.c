@@ -101,6 +101,22 @@ static void maxpool_task(const void *ctx, int64_t t)
     const int64_t H = job->h, W = job->w, S = job->stride, P = job->pad;
     const int64_t *x = job->x + t * H * W;
     int64_t *out = job->out + t * job->oh * job->ow;
+    if (P == 0) { /* every window lies inside the plane: no bounds tests, row by row */
+        for (int64_t oy = 0; oy < job->oh; oy++) {
+            int64_t *o = out + oy * job->ow;
+            const int64_t *r0 = x + oy * S * W;
+            for (int64_t ox = 0; ox < job->ow; ox++) o[ox] = r0[ox * S];
+            for (int64_t i = 0; i < job->kh; i++) {
+                const int64_t *row = r0 + i * W;
+                for (int64_t j = 0; j < job->kw; j++)
+                    for (int64_t ox = 0; ox < job->ow; ox++) {
+                        const int64_t v = row[ox * S + j];
+                        o[ox] = v > o[ox] ? v : o[ox];
+                    }
+            }
+        }
+        return;
+    }
     for (int64_t oy = 0; oy < job->oh; oy++)
         for (int64_t ox = 0; ox < job->ow; ox++) {
             int64_t best = INT64_MIN;
@@ -124,6 +140,143 @@ int golden_maxpool_i64(const int64_t *x, int64_t *out, int64_t planes, int64_t h
                          .oh = oh, .ow = ow};
     pool_run(maxpool_task, &job, planes, planes * oh * ow * kh * kw, threads);
     return 0;
+}
+
+/* ---- requant ---------------------------------------------------------- */
+
+/* Rows of P values, row r belongs to channel r % O (O = 1: one set of
+   parameters for every row).  Arithmetic is two's complement int64 done in
+   uint64 (wrapping, never undefined), so an overflow gives numpy's int64
+   result too; golden.py refuses the sums that could overflow before using
+   any result (it reads the largest |acc| this pass reports, as numpy's
+   abs(acc).max(): |INT64_MIN| wraps to INT64_MIN). */
+typedef struct {
+    const int64_t *a, *b, *m, *n, *thr, *neg;
+    int64_t *out;
+    int64_t rows, p, o, rows_per_task, shift, lo, hi, t, qmax, m1;
+    int64_t *amax; /* [tasks] */
+} requant_job_t;
+
+static inline int64_t rq_wrap(uint64_t v) { return (int64_t)v; }
+
+static inline int64_t rq_shift_clamp(int64_t v, int64_t shift, int64_t lo, int64_t hi)
+{
+    v >>= shift; /* arithmetic on gcc and clang (floor) */
+    v = v < lo ? lo : v; /* min(max(v, lo), hi), as numpy.clip */
+    return v > hi ? hi : v;
+}
+
+/* fixed: out = clamp((m[c]*acc + n[c]) >> shift, lo, hi) */
+static void requant_fixed_task(const void *ctx, int64_t t)
+{
+    const requant_job_t *job = (const requant_job_t *)ctx;
+    const int64_t P = job->p, O = job->o, sh = job->shift, lo = job->lo, hi = job->hi;
+    const int64_t r0 = t * job->rows_per_task;
+    const int64_t r1 = r0 + job->rows_per_task < job->rows ? r0 + job->rows_per_task : job->rows;
+    int64_t amax = INT64_MIN;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t c = r % O;
+        const uint64_t m = (uint64_t)job->m[c], n = (uint64_t)job->n[c];
+        const int64_t *a = job->a + r * P;
+        int64_t *out = job->out + r * P;
+        for (int64_t i = 0; i < P; i++) {
+            const int64_t v = a[i];
+            const int64_t mag = v < 0 ? rq_wrap(0 - (uint64_t)v) : v;
+            amax = mag > amax ? mag : amax;
+            out[i] = rq_shift_clamp(rq_wrap(m * (uint64_t)v + n), sh, lo, hi);
+        }
+    }
+    job->amax[t] = amax;
+}
+
+/* add: out = clamp((m0*a + m1*b + n) >> shift, lo, hi), one set of parameters */
+static void requant_add_task(const void *ctx, int64_t t)
+{
+    const requant_job_t *job = (const requant_job_t *)ctx;
+    const int64_t P = job->p, sh = job->shift, lo = job->lo, hi = job->hi;
+    const uint64_t m0 = (uint64_t)job->m[0], m1 = (uint64_t)job->m1, n = (uint64_t)job->n[0];
+    const int64_t r0 = t * job->rows_per_task;
+    const int64_t r1 = r0 + job->rows_per_task < job->rows ? r0 + job->rows_per_task : job->rows;
+    for (int64_t e = r0 * P; e < r1 * P; e++)
+        job->out[e] = rq_shift_clamp(rq_wrap(m0 * (uint64_t)job->a[e] + m1 * (uint64_t)job->b[e] + n), sh, lo, hi);
+    job->amax[t] = INT64_MIN;
+}
+
+/* threshold: cnt = #{t : thr[c][t] <= acc} (thr[c] non-decreasing: a binary
+   search), out = neg[c] ? qmax - cnt : cnt */
+static void requant_threshold_task(const void *ctx, int64_t t)
+{
+    const requant_job_t *job = (const requant_job_t *)ctx;
+    const int64_t P = job->p, O = job->o, T = job->t, qmax = job->qmax;
+    const int64_t r0 = t * job->rows_per_task;
+    const int64_t r1 = r0 + job->rows_per_task < job->rows ? r0 + job->rows_per_task : job->rows;
+    for (int64_t r = r0; r < r1; r++) {
+        const int64_t c = r % O;
+        const int64_t *thr = job->thr + c * T;
+        const int neg = job->neg[c] != 0;
+        const int64_t *a = job->a + r * P;
+        int64_t *out = job->out + r * P;
+        for (int64_t i = 0; i < P; i++) {
+            const int64_t v = a[i];
+            int64_t lo = 0, hi = T; /* first index with thr > v */
+            while (lo < hi) {
+                const int64_t mid = lo + (hi - lo) / 2;
+                if (thr[mid] <= v)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            out[i] = neg ? qmax - lo : lo;
+        }
+    }
+    job->amax[t] = INT64_MIN;
+}
+
+#define RQ_TASK_ELEMS (1 << 15)
+
+static int requant_run(pool_task_fn fn, requant_job_t *job, int64_t *amax_out, int threads)
+{
+    const int64_t P = job->p > 0 ? job->p : 1;
+    job->rows_per_task = RQ_TASK_ELEMS / P > 0 ? RQ_TASK_ELEMS / P : 1;
+    const int64_t tasks = (job->rows + job->rows_per_task - 1) / job->rows_per_task;
+    job->amax = (int64_t *)malloc((size_t)(tasks > 0 ? tasks : 1) * sizeof(int64_t));
+    if (!job->amax) return -1;
+    /* one requant costs about as much as 16 vectorised |x - w| terms (POOL_MIN_WORK's unit) */
+    pool_run(fn, job, tasks, job->rows * job->p * 16, threads);
+    int64_t amax = INT64_MIN;
+    for (int64_t t = 0; t < tasks; t++) amax = job->amax[t] > amax ? job->amax[t] : amax;
+    free(job->amax);
+    if (amax_out) *amax_out = amax;
+    return 0;
+}
+
+/* acc [rows][P] int64 (row r: channel r % O) -> out (may be acc itself); amax_out: max |acc|. */
+int golden_requant_fixed_i64(const int64_t *acc, int64_t *out, int64_t rows, int64_t p, int64_t o,
+                             const int64_t *m, const int64_t *n, int64_t shift, int64_t lo, int64_t hi,
+                             int64_t *amax_out, int threads)
+{
+    requant_job_t job = {.a = acc, .out = out, .rows = rows, .p = p, .o = o, .m = m, .n = n, .shift = shift,
+                         .lo = lo, .hi = hi};
+    return requant_run(requant_fixed_task, &job, amax_out, threads);
+}
+
+/* a, b [count] int64 -> out: the residual add's requant. */
+int golden_requant_add_i64(const int64_t *a, const int64_t *b, int64_t *out, int64_t count, int64_t m0, int64_t m1,
+                           int64_t n, int64_t shift, int64_t lo, int64_t hi, int threads)
+{
+    const int64_t m = m0;
+    requant_job_t job = {.a = a, .b = b, .out = out, .rows = count, .p = 1, .o = 1, .m = &m, .m1 = m1, .n = &n,
+                         .shift = shift, .lo = lo, .hi = hi};
+    return requant_run(requant_add_task, &job, 0, threads);
+}
+
+/* acc [rows][P] int64 (row r: channel r % O), thr [O][T], neg [O] -> out (may be acc). */
+int golden_requant_threshold_i64(const int64_t *acc, int64_t *out, int64_t rows, int64_t p, int64_t o,
+                                 const int64_t *thr, const int64_t *neg, int64_t t, int64_t qmax, int threads)
+{
+    requant_job_t job = {.a = acc, .out = out, .rows = rows, .p = p, .o = o, .thr = thr, .neg = neg, .t = t,
+                         .qmax = qmax};
+    return requant_run(requant_threshold_task, &job, 0, threads);
 }
 
 /* ---- element types --------------------------------------------------- */

@@ -17,6 +17,12 @@ The element type follows from that bound:
 * ``"i64"``: ``K * span < 2**63``; beyond that the sum is refused
   (:class:`ValueError`) — int64 cannot hold it.
 
+:func:`requant_fixed`, :func:`requant_threshold` and :func:`requant_add`
+are :mod:`quant.intops`' re-quantisations of the same names in C, equal to
+them bit for bit (the same int64 two's-complement arithmetic, the same
+overflow refusal); they return ``None`` for an argument layout they do not
+cover, and the caller uses numpy.
+
 Integer sums do not depend on their order, so the result is the same for
 every thread count and tile order.
 
@@ -40,7 +46,7 @@ from quant.intops import conv_out_size
 from quant.native.build import Library, NativeUnavailable, default_threads
 
 __all__ = ["BACKENDS", "KINDS", "NativeUnavailable", "adder_acc", "backend", "choose_kind", "conv_adder_acc",
-           "im2col_batch", "library", "max_pool", "threads"]
+           "conv_adder_requant", "im2col_batch", "library", "max_pool", "requant_add", "requant_fixed", "requant_threshold", "threads"]
 
 BACKENDS = ("auto", "native", "numpy")
 #: Element types of the adder kernel, narrowest first.
@@ -55,10 +61,17 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.golden_minmax_i64.restype = cint
     lib.golden_maxpool_i64.argtypes = [ptr, ptr, i64, i64, i64, i64, i64, i64, i64, i64, i64, cint]
     lib.golden_maxpool_i64.restype = cint
+    lib.golden_requant_fixed_i64.argtypes = [ptr, ptr, i64, i64, i64, ptr, ptr, i64, i64, i64, ptr, cint]
+    lib.golden_requant_fixed_i64.restype = cint
+    lib.golden_requant_add_i64.argtypes = [ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, i64, cint]
+    lib.golden_requant_add_i64.restype = cint
+    lib.golden_requant_threshold_i64.argtypes = [ptr, ptr, i64, i64, i64, ptr, ptr, i64, i64, cint]
+    lib.golden_requant_threshold_i64.restype = cint
     for kind in KINDS:
         for name, args in (("pack", [ptr, ptr, i64, i64, i64, i64, i64, cint]),
                            ("im2col", [ptr, ptr, i64, ptr, i64, i64, i64, i64, i64, i64, cint]),
                            ("adder", [ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, cint]),
+                           ("adder_rq", [ptr, ptr, ptr, i64, i64, i64, i64, i64, i64, ptr, ptr, i64, i64, i64, cint]),
                            ("tile_width", [])):
             fn = getattr(lib, f"golden_{name}_{kind}")
             fn.argtypes = args
@@ -242,11 +255,17 @@ def _scratch(dtype, n: int) -> np.ndarray:
 
 
 def _run_adder(kind: str, packed: np.ndarray, ld: int, wt: np.ndarray, base: int, kc: int, out: np.ndarray,
-               nthreads: int) -> None:
+               nthreads: int, rq=None) -> None:
     n, o, p = out.shape
     k = wt.shape[1]
     ws = np.ascontiguousarray(wt - base, dtype=packed.dtype)
-    getattr(library(), "golden_adder_" + kind)(_ptr(packed), _ptr(ws), _ptr(out), k, n * p, ld, o, p, kc, nthreads)
+    if rq is None:
+        getattr(library(), "golden_adder_" + kind)(_ptr(packed), _ptr(ws), _ptr(out), k, n * p, ld, o, p, kc,
+                                                   nthreads)
+        return
+    m, nn, shift, lo, hi = rq
+    getattr(library(), "golden_adder_rq_" + kind)(_ptr(packed), _ptr(ws), _ptr(out), k, n * p, ld, o, p, kc, _ptr(m),
+                                                  _ptr(nn), shift, lo, hi, nthreads)
 
 
 def _geometry(x: np.ndarray, kernel, stride: int, padding: int):
@@ -256,8 +275,40 @@ def _geometry(x: np.ndarray, kernel, stride: int, padding: int):
     return (ctypes.c_int64 * 10)(c, h, w, kh, kw, stride, stride, padding, padding, ow), c * kh * kw, oh * ow
 
 
+def conv_adder_requant(x: np.ndarray, w: np.ndarray, kernel: tuple[int, int], stride: int, padding: int,
+                       pad_value: int, m, n, shift: int, lo: int, hi: int, *,
+                       threads: int | None = None) -> np.ndarray | None:
+    """``requant_fixed(conv_adder_acc(x, w, ...), m, n, shift, lo, hi)`` with the requant fused into the kernel.
+
+    Every sum is re-quantised as it leaves the tile (no int64 sums written and
+    read again), the same integers as the two steps.  Used only where the
+    numpy path's overflow test cannot fire: ``K*span*max|m| + max|n| < 2**62``
+    for the proven sum bound ``K*span`` (module docstring), which is at least
+    the largest sum.  Returns ``None`` when that bound, the shapes of ``m``
+    and ``n`` or ``shift`` (``0..63``) do not allow it: the caller runs the two steps.
+    """
+    return conv_adder_acc(x, w, kernel, stride, padding, pad_value, threads=threads, requant=(m, n, shift, lo, hi))
+
+
+def _fused_params(requant, k: int, span: int, o: int):
+    """``(m [o], n [o], shift, lo, hi)`` for ``golden_adder_rq``, or None when it must not be fused."""
+    m, n, shift, lo, hi = requant
+    mv, nv = np.asarray(m, dtype=np.int64), np.asarray(n, dtype=np.int64)
+    if not (0 <= int(shift) <= 63) or not _fits_i64(lo, hi):
+        return None
+    if (mv.size != 1 or nv.size != 1) and o == 1:
+        return None
+    mc, nc = _channel_params(mv, o), _channel_params(nv, o)
+    if mc is None or nc is None or mv.size == 0 or nv.size == 0:
+        return None
+    if k * span * int(np.abs(mv).max()) + int(np.abs(nv).max()) >= 1 << 62:
+        return None
+    return mc, nc, int(shift), int(lo), int(hi)
+
+
 def conv_adder_acc(x: np.ndarray, w: np.ndarray, kernel: tuple[int, int], stride: int, padding: int,
-                   pad_value: int, *, threads: int | None = None, kind: str | None = None) -> np.ndarray:
+                   pad_value: int, *, threads: int | None = None, kind: str | None = None,
+                   requant=None) -> np.ndarray | None:
     """``adder_acc(im2col_batch(x, kernel, stride, padding, pad_value), w)`` without the int64 columns.
 
     ``x`` is ``[N, C, H, W]`` int64 codes, ``w`` ``[O, C*kh*kw]``; returns
@@ -282,6 +333,11 @@ def conv_adder_acc(x: np.ndarray, w: np.ndarray, kernel: tuple[int, int], stride
     if padding:
         xlo, xhi = min(xlo, int(pad_value)), max(xhi, int(pad_value))
     chosen, base, span, kc, dt = _plan(k, xlo, xhi, wt, kind)
+    rq = None
+    if requant is not None:
+        rq = _fused_params(requant, k, span, wt.shape[0])
+        if rq is None:
+            return None
     packed, ld = _rows(chosen, k, n * p)
     lib = library()
     if tuple(kernel) == (1, 1) and stride == 1 and padding == 0:  # x [N, C, H*W] is its own im2col
@@ -289,7 +345,7 @@ def conv_adder_acc(x: np.ndarray, w: np.ndarray, kernel: tuple[int, int], stride
     elif getattr(lib, "golden_im2col_" + chosen)(_ptr(x), _ptr(packed), n, geom, p, int(pad_value), base, ld, p,
                                                  ld - n * p, nthreads) != 0:
         raise MemoryError("golden_im2col: out of memory")
-    _run_adder(chosen, packed, ld, wt, base, kc, out, nthreads)
+    _run_adder(chosen, packed, ld, wt, base, kc, out, nthreads, rq)
     return out
 
 
@@ -327,3 +383,110 @@ def max_pool(x: np.ndarray, kernel: tuple[int, int], stride: int, padding: int, 
         library().golden_maxpool_i64(_ptr(x), _ptr(out), n * c, h, w, kh, kw, stride, padding, oh, ow,
                                      _threads(threads))
     return out
+
+
+def _channel_params(v, o: int) -> np.ndarray | None:
+    """``v`` as ``[o]`` contiguous int64 (one value repeated for a scalar), or None if it has another size."""
+    a = np.asarray(v, dtype=np.int64).ravel()
+    if a.size == 1:
+        return np.full(o, a[0], dtype=np.int64)
+    return np.ascontiguousarray(a) if a.size == o else None
+
+
+def _rows_of(acc: np.ndarray, per_channel: bool) -> tuple[int, int, int] | None:
+    """``(rows, P, O)`` of ``acc [..., O, P]`` read as rows of P values, row r of channel r % O."""
+    if not per_channel:
+        p = acc.shape[-1]
+        return (acc.size // p if p else 0), p, 1
+    if acc.ndim < 2:
+        return None
+    o, p = acc.shape[-2], acc.shape[-1]
+    return (acc.size // p if p else 0), p, o
+
+
+def requant_fixed(acc, m, n, shift: int, lo: int, hi: int, *, threads: int | None = None,
+                  inplace: bool = False) -> np.ndarray | None:
+    """:func:`quant.intops.requant_fixed` in C: ``clamp((m*acc + n) >> shift, lo, hi)``, int64.
+
+    ``acc`` is ``[..., O, P]`` with ``m``, ``n`` of ``O`` values or one value
+    each.  Raises the same :class:`AssertionError` as the numpy path when
+    ``max|acc| * max|m| + max|n| >= 2**62``; returns ``None`` for a layout
+    the kernel does not cover (other sizes of ``m``/``n`` that numpy would
+    broadcast, ``shift`` outside ``0..63``, bounds outside int64).
+    ``inplace=True`` writes the codes over ``acc`` when it is a contiguous
+    int64 array (a temporary of the caller's: no second buffer to fault in).
+    """
+    a = np.asarray(acc, dtype=np.int64)
+    if a.ndim == 0:  # numpy returns a scalar
+        return None
+    a = np.ascontiguousarray(a)
+    mv, nv = np.asarray(m, dtype=np.int64), np.asarray(n, dtype=np.int64)
+    per_channel = mv.size != 1 or nv.size != 1
+    shape = _rows_of(a, per_channel)
+    if shape is None or not (0 <= int(shift) <= 63) or not _fits_i64(lo, hi):
+        return None
+    rows, p, o = shape
+    if per_channel and o == 1:
+        return None  # [O, 1] against [..., 1, P]: numpy broadcasts to O channels
+    mc, nc = _channel_params(mv, o), _channel_params(nv, o)
+    if mc is None or nc is None:
+        return None
+    out = a if inplace and a is acc else np.empty(a.shape, dtype=np.int64)
+    if a.size == 0:
+        return out
+    amax = np.empty(1, dtype=np.int64)
+    if library().golden_requant_fixed_i64(_ptr(a), _ptr(out), rows, p, o, _ptr(mc), _ptr(nc), int(shift), int(lo),
+                                          int(hi), _ptr(amax), _threads(threads)) != 0:
+        raise MemoryError("golden_requant_fixed: out of memory")
+    bound = int(amax[0]) * int(np.abs(mv).max()) + int(np.abs(nv).max())
+    assert bound < (1 << 62), f"fixed-point requant would overflow int64 (|m*acc+n| up to {bound})"
+    return out
+
+
+def requant_add(a, b, m, n, shift: int, lo: int, hi: int, *, threads: int | None = None) -> np.ndarray | None:
+    """:func:`quant.intops.requant_add` in C: ``clamp((m[0]*a + m[1]*b + n) >> shift, lo, hi)``, int64.
+
+    ``None`` when the numpy path should answer (its errors, ``shift`` outside ``0..63``).
+    """
+    aa, bb = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if aa.ndim == 0:  # numpy returns a scalar
+        return None
+    aa, bb = np.ascontiguousarray(aa), np.ascontiguousarray(bb)
+    mv = np.asarray(m, dtype=np.int64).ravel()
+    nv = np.asarray(n, dtype=np.int64).ravel()
+    if aa.shape != bb.shape or mv.size != 2 or nv.size < 1 or not (0 <= int(shift) <= 63) or not _fits_i64(lo, hi):
+        return None
+    out = np.empty(aa.shape, dtype=np.int64)
+    if aa.size and library().golden_requant_add_i64(_ptr(aa), _ptr(bb), _ptr(out), aa.size, int(mv[0]), int(mv[1]),
+                                                    int(nv[0]), int(shift), int(lo), int(hi),
+                                                    _threads(threads)) != 0:
+        raise MemoryError("golden_requant_add: out of memory")
+    return out
+
+
+def requant_threshold(acc, thr, neg, bits: int, *, threads: int | None = None) -> np.ndarray | None:
+    """:func:`quant.intops.requant_threshold` in C: ``cnt = #{t: acc >= thr[o, t]}``, ``q = neg ? 2**bits-1-cnt : cnt``.
+
+    A binary search per value, which counts like numpy's ``searchsorted`` only
+    on non-decreasing rows: ``None`` (numpy answers) for rows that are not,
+    and for shapes numpy refuses.
+    """
+    a = np.ascontiguousarray(acc, dtype=np.int64)
+    th = np.ascontiguousarray(thr, dtype=np.int64)
+    ng = np.asarray(neg, dtype=np.int64).ravel()
+    qmax = (1 << int(bits)) - 1
+    if (th.ndim != 2 or th.shape[1] != qmax or a.ndim < 2 or a.shape[-2] != th.shape[0] or ng.size != th.shape[0]
+            or not bool(np.all((ng == 0) | (ng == 1)))
+            or (th.size and not bool(np.all(th[:, 1:] >= th[:, :-1])))):
+        return None
+    rows, p, o = _rows_of(a, True)
+    out = np.empty(a.shape, dtype=np.int64)
+    ng = np.ascontiguousarray(ng)
+    if a.size and library().golden_requant_threshold_i64(_ptr(a), _ptr(out), rows, p, o, _ptr(th), _ptr(ng), qmax,
+                                                         qmax, _threads(threads)) != 0:
+        raise MemoryError("golden_requant_threshold: out of memory")
+    return out
+
+
+def _fits_i64(*vals) -> bool:
+    return all(-(1 << 63) <= int(v) < (1 << 63) for v in vals)

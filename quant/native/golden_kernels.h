@@ -3,7 +3,8 @@
  * (codes and the int16 chunk accumulator), ACC (the tile accumulator), MR
  * (columns per tile), NR (output channels per tile) and SUFFIX (_i16, _i32,
  * _i64) defined, and CHUNKED when ELEM is narrower than ACC.  Exports golden_pack,
- * golden_im2col and golden_adder, each with SUFFIX appended.
+ * golden_im2col, golden_adder and golden_adder_rq (the sums re-quantised as
+ * they are stored), each with SUFFIX appended.
  */
 #define NAME(base) CAT(base, SUFFIX)
 #ifndef PREFETCH_AHEAD
@@ -144,7 +145,17 @@ typedef struct {
     const ELEM *x, *w; /* x: K rows of L columns, row stride ld */
     int64_t *out;
     int64_t k, l, ld, o, p, kc;
+    const int64_t *rq_m, *rq_n; /* fused fixed-point requant of every sum (NULL: store the sums) */
+    int64_t rq_shift, rq_lo, rq_hi;
 } NAME(adder_job_t);
+
+/* The value stored for sum v of channel o: v, or clamp((m[o]*v + n[o]) >> shift, lo, hi) when fused. */
+static inline int64_t NAME(out_value)(const NAME(adder_job_t) *job, int64_t o, ACC v)
+{
+    if (!job->rq_m) return (int64_t)v;
+    return rq_shift_clamp(rq_wrap((uint64_t)job->rq_m[o] * (uint64_t)(int64_t)v + (uint64_t)job->rq_n[o]),
+                          job->rq_shift, job->rq_lo, job->rq_hi);
+}
 
 static inline int64_t NAME(tile_start)(int64_t start, int64_t size, int64_t tile, int *skip)
 {
@@ -178,6 +189,12 @@ static inline void NAME(store)(const NAME(adder_job_t) *job, ACC acc[NR][MR], in
     int64_t n = c0 / P, p = c0 % P; /* column c = n*P + p */
     if (mr == MR && p + MR <= P) { /* one image's contiguous columns: vectorised widening stores */
         int64_t *dst = job->out + n * O * P + p;
+        if (job->rq_m) {
+            for (int j = oskip; j < nr; j++)
+                for (int i = 0; i < MR; i++)
+                    dst[(o0 + j) * P + i] = NAME(out_value)(job, o0 + j, acc[j][i]);
+            return;
+        }
         for (int j = oskip; j < nr; j++)
             for (int i = 0; i < MR; i++)
                 dst[(o0 + j) * P + i] = (int64_t)acc[j][i];
@@ -186,7 +203,7 @@ static inline void NAME(store)(const NAME(adder_job_t) *job, ACC acc[NR][MR], in
     for (int i = 0; i < mr; i++) {
         int64_t *dst = job->out + n * O * P + p;
         for (int j = oskip; j < nr; j++)
-            dst[(o0 + j) * P] = (int64_t)acc[j][i];
+            dst[(o0 + j) * P] = NAME(out_value)(job, o0 + j, acc[j][i]);
         if (++p == P) {
             p = 0;
             n++;
@@ -323,6 +340,20 @@ int NAME(golden_adder)(const ELEM *x, const ELEM *w, int64_t *out, int64_t k, in
 {
     NAME(adder_job_t) job = {.x = x, .w = w, .out = out, .k = k, .l = l, .ld = ld, .o = o, .p = p,
                              .kc = kc < 1 ? 1 : kc};
+    pool_run(NAME(adder_task), &job, (l + MR - 1) / MR, k * l * o, threads);
+    return 0;
+}
+
+/* golden_adder with each sum re-quantised before it is stored: out[n][o][p] =
+   clamp((m[o]*acc + n[o]) >> shift, lo, hi), acc as above (the caller proves
+   that |m*acc + n| < 2^62 over 0 <= acc <= K*span). */
+int NAME(golden_adder_rq)(const ELEM *x, const ELEM *w, int64_t *out, int64_t k, int64_t l, int64_t ld, int64_t o,
+                          int64_t p, int64_t kc, const int64_t *m, const int64_t *n, int64_t shift, int64_t lo,
+                          int64_t hi, int threads)
+{
+    NAME(adder_job_t) job = {.x = x, .w = w, .out = out, .k = k, .l = l, .ld = ld, .o = o, .p = p,
+                             .kc = kc < 1 ? 1 : kc, .rq_m = m, .rq_n = n, .rq_shift = shift, .rq_lo = lo,
+                             .rq_hi = hi};
     pool_run(NAME(adder_task), &job, (l + MR - 1) / MR, k * l * o, threads);
     return 0;
 }

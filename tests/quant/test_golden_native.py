@@ -269,3 +269,189 @@ def test_pool_max_equals_window_reduction(kernel, stride, padding):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ADDERHW_GOLDEN_BACKEND", "numpy")
         assert np.array_equal(golden._pool_max(x, layer), ref)
+
+
+# ---- re-quantisation in C == quant.intops (numpy) bit for bit ----------------
+
+_I64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _both(fn_c, fn_np):
+    """(C result, numpy result); an AssertionError (the overflow refusal) is returned as the string 'refused'."""
+    out = []
+    for fn in (fn_c, fn_np):
+        try:
+            out.append(fn())
+        except AssertionError as exc:
+            assert "fixed-point requant would overflow int64" in str(exc)
+            out.append("refused")
+    return out
+
+
+@st.composite
+def _fixed_case(draw):
+    """A fixed-point requant: acc [N, O, P] of `bits`-wide accumulators, per-channel or scalar m, n, any shift.
+
+    Half the cases put m*acc + n exactly on a rounding boundary (a multiple of 2**shift, or that minus 1:
+    the floor's edge, where a half-way value lands once the quantizer's 2**(shift-1) is in n), some use the
+    int64 extremes (the overflow refusal must fire in both paths alike).
+    """
+    n, o, p = draw(st.integers(1, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 40))
+    acc_bits = draw(st.integers(1, 62))
+    shift = draw(st.integers(0, 62))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    alim = (1 << acc_bits) - 1
+    acc = rng.integers(-alim if draw(st.booleans()) else 0, alim, size=(n, o, p), endpoint=True, dtype=np.int64)
+    mbits = draw(st.integers(1, 40))
+    per_channel = draw(st.booleans())
+    shape = (o,) if per_channel else ()
+    m = rng.integers(-(1 << (mbits - 1)), 1 << (mbits - 1), size=shape, dtype=np.int64)
+    nlim = 1 << draw(st.integers(1, 62))
+    nn = rng.integers(-nlim, nlim, size=shape, dtype=np.int64)
+    if draw(st.booleans()):  # rounding edges: m*acc + n in {j*2**shift, j*2**shift - 1}
+        mm, a0 = np.broadcast_to(m, (o,)), acc[0, :, 0]
+        j = rng.integers(-1000, 1000, size=o)
+        edge = j * (1 << min(shift, 40)) - rng.integers(0, 2, size=o) if shift <= 40 else j
+        base = edge - mm * a0
+        if per_channel and np.all(np.abs(base) < (1 << 62)):
+            nn = base.astype(np.int64)
+    if draw(st.integers(0, 9)) == 0:  # extremes
+        acc.flat[0] = draw(st.sampled_from([_I64[0] + 1, _I64[1], 1 << 61, -(1 << 61)]))
+    lo, hi = sorted(int(v) for v in rng.integers(-(1 << 20), 1 << 20, size=2))
+    if draw(st.integers(0, 4)) == 0:
+        lo, hi = _I64
+    return acc, m, nn, shift, lo, hi, seed
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=_fixed_case())
+def test_requant_fixed_equals_numpy(case):
+    """C fixed-point requant == intops.requant_fixed on every entry (floor shift, clamp), and refuses alike."""
+    from quant import intops
+
+    acc, m, n, shift, lo, hi, seed = case
+    got, ref = _both(lambda: ng.requant_fixed(acc, m, n, shift, lo, hi),
+                     lambda: intops.requant_fixed(acc, m, n, shift, lo, hi))
+    if isinstance(ref, str):
+        assert got == ref, f"seed {seed}"
+    else:
+        assert got.dtype == np.int64 and np.array_equal(got, ref), f"seed {seed}"
+        got1 = ng.requant_fixed(acc[0], m, n, shift, lo, hi, threads=1)  # [O, P]
+        assert np.array_equal(got1, ref[0])
+
+
+def test_requant_fixed_half_way_and_negative_sums():
+    """(m*acc + n) >> shift floors: -1 >> 1 = -1, 1 >> 1 = 0, exact halves of negative sums go down."""
+    from quant import intops
+
+    acc = np.arange(-20, 21, dtype=np.int64).reshape(1, 1, -1)
+    for m, n, shift in [(1, 0, 1), (1, 1, 1), (3, 2, 2), (-5, 7, 3), (1, 0, 0), (7, -(1 << 40), 62)]:
+        ref = intops.requant_fixed(acc, m, n, shift, -100, 100)
+        assert np.array_equal(ng.requant_fixed(acc, m, n, shift, -100, 100), ref), (m, n, shift)
+        assert np.array_equal(ng.requant_fixed(acc, [m], [n], shift, -100, 100), ref)
+    # numpy's clip with lo > hi gives hi everywhere: the C clamp is min(max(v, lo), hi) too
+    assert np.array_equal(ng.requant_fixed(acc, 1, 0, 0, 5, -5), intops.requant_fixed(acc, 1, 0, 0, 5, -5))
+
+
+def test_requant_fixed_layouts_numpy_would_broadcast_fall_back():
+    """Layouts the kernel does not cover return None (quant.golden then uses numpy), never a wrong answer."""
+    acc = np.arange(12, dtype=np.int64).reshape(1, 1, 12)
+    assert ng.requant_fixed(acc, [1, 2, 3], 0, 0, 0, 99) is None  # [3, 1] against [1, 1, 12] broadcasts
+    assert ng.requant_fixed(acc[0, 0], [1, 2], 0, 0, 0, 99) is None  # 1-d acc with per-channel m
+    assert ng.requant_fixed(np.int64(5), 1, 0, 0, 0, 9) is None  # 0-d: numpy returns a scalar
+    assert ng.requant_fixed(acc, 1, 0, 64, 0, 9) is None
+    assert ng.requant_fixed(np.zeros((2, 3, 0), dtype=np.int64), [1, 2, 3], 0, 0, 0, 9).shape == (2, 3, 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 3), o=st.integers(1, 6), p=st.integers(1, 30), bits=st.integers(1, 8),
+       seed=st.integers(0, 2**32 - 1))
+def test_requant_threshold_equals_numpy(n, o, p, bits, seed):
+    """Binary search == searchsorted(side='right') on non-decreasing rows, ties and duplicates included."""
+    from quant import intops
+
+    rng = np.random.default_rng(seed)
+    t = (1 << bits) - 1
+    thr = np.sort(rng.integers(-5, 60, size=(o, t), dtype=np.int64), axis=1)
+    neg = rng.integers(0, 2, size=o, dtype=np.int64)
+    acc = rng.integers(-8, 64, size=(n, o, p), dtype=np.int64)
+    acc.flat[: min(acc.size, t)] = thr[0, : min(acc.size, t)]  # values on the thresholds
+    ref = intops.requant_threshold(acc, thr, neg, bits)
+    assert np.array_equal(ng.requant_threshold(acc, thr, neg, bits), ref), f"seed {seed}"
+    assert np.array_equal(ng.requant_threshold(acc[0], thr, neg, bits), ref[0])
+    if t > 1:  # unsorted rows or neg outside 0/1: numpy answers
+        bad = thr.copy()
+        bad[0] = bad[0][::-1] + np.arange(t)
+        if not np.all(np.diff(bad[0]) >= 0):
+            assert ng.requant_threshold(acc, bad, neg, bits) is None
+    assert ng.requant_threshold(acc, thr, np.full(o, 2), bits) is None
+
+
+@settings(max_examples=150, deadline=None)
+@given(shape=st.lists(st.integers(1, 6), min_size=1, max_size=4), mag=st.integers(1, 63),
+       shift=st.integers(0, 63), seed=st.integers(0, 2**32 - 1))
+def test_requant_add_equals_numpy(shape, mag, shift, seed):
+    """The residual add in C == intops.requant_add, also where int64 wraps (both wrap alike)."""
+    from quant import intops
+
+    rng = np.random.default_rng(seed)
+    lim = (1 << mag) - 1
+    a, b = (rng.integers(-lim, lim, size=shape, endpoint=True, dtype=np.int64) for _ in range(2))
+    m = rng.integers(-lim, lim, size=2, endpoint=True, dtype=np.int64)
+    n = rng.integers(-lim, lim, size=1, endpoint=True, dtype=np.int64)
+    lo, hi = sorted(int(v) for v in rng.integers(-(1 << 40), 1 << 40, size=2))
+    with np.errstate(over="ignore"):
+        ref = intops.requant_add(a, b, m, n, shift, lo, hi)
+    assert np.array_equal(ng.requant_add(a, b, m, n, shift, lo, hi), ref), f"seed {seed}"
+
+
+def test_requant_threads_and_golden_dispatch(monkeypatch):
+    """1, 2 and 3 threads give the same codes; quant.golden.requant uses C or numpy by ADDERHW_GOLDEN_BACKEND."""
+    rng = np.random.default_rng(SEED)
+    acc = rng.integers(0, 1 << 20, size=(40, 16, 3000), dtype=np.int64)  # enough work for 3 threads
+    m = rng.integers(-(1 << 15), 1 << 15, size=16)
+    n = rng.integers(-(1 << 30), 1 << 30, size=16)
+    runs = [ng.requant_fixed(acc, m, n, 20, -128, 127, threads=t) for t in (1, 2, 3)]
+    assert all(np.array_equal(runs[0], r) for r in runs[1:])
+    layer = golden.random_layer(rng, kind="adder_conv", in_shape=(3, 6, 6), out_channels=5, bits=4,
+                                mode="threshold")
+    small = rng.integers(0, 200, size=(4, 5, 36), dtype=np.int64)
+    monkeypatch.setenv("ADDERHW_GOLDEN_BACKEND", "numpy")
+    ref = golden.requant(small, layer.requant)
+    monkeypatch.setenv("ADDERHW_GOLDEN_BACKEND", "native")
+    assert np.array_equal(golden.requant(small, layer.requant), ref)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 9), kh=st.integers(1, 3), stride=st.integers(1, 2),
+    padding=st.integers(0, 1), o=st.integers(1, 9), bits=st.integers(2, 16), mbits=st.integers(1, 48),
+    per_channel=st.booleans(), shift=st.integers(0, 62), seed=st.integers(0, 2**32 - 1),
+)
+def test_fused_conv_requant_equals_two_steps(n, c, h, kh, stride, padding, o, bits, mbits, per_channel, shift, seed):
+    """The adder kernel with the requant fused into its stores == numpy's im2col, sums and requant_fixed.
+
+    Large multipliers make the a-priori bound fail: then the fused call returns None (never a wrong answer).
+    """
+    from quant import intops
+
+    if h + 2 * padding < kh:
+        return
+    rng = np.random.default_rng(seed)
+    x = _codes(rng, (n, c, h, h), bits, False)
+    w = _codes(rng, (o, c * kh * kh), bits, False)
+    zp = int(_codes(rng, (), bits, False))
+    shape = (o,) if per_channel else ()
+    m = rng.integers(-(1 << (mbits - 1)), 1 << (mbits - 1), size=shape, dtype=np.int64)
+    nn = rng.integers(-(1 << 40), 1 << 40, size=shape, dtype=np.int64)
+    lo, hi = sorted(int(v) for v in rng.integers(-(1 << 30), 1 << 30, size=2))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ADDERHW_GOLDEN_BACKEND", "numpy")
+        acc = golden.adder_acc(golden.im2col_batch(x, (kh, kh), stride, padding, zp), w)
+    got = ng.conv_adder_requant(x, w, (kh, kh), stride, padding, zp, m, nn, shift, lo, hi)
+    k, span = w.shape[1], (1 << bits) - 1
+    if got is None:
+        assert k * span * int(np.abs(m).max()) + int(np.abs(nn).max()) >= 1 << 60  # refused only near the bound
+        return
+    assert np.array_equal(got, intops.requant_fixed(acc, m, nn, shift, lo, hi)), f"seed {seed}"
