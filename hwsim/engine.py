@@ -16,14 +16,18 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
 ``config.step_latency``, ``D_v`` ``config.vector_latency``, ``L_q``
 ``config.requant_latency``.
 
-1. **Program and image.**  The ``prog`` beats (one descriptor per
-   operation) fire in cycles ``0 .. n_ops-1``; then the ``x`` beats, one HWC
-   word of the image per cycle, each written into the input's region in the
-   cycle it fires.  Operation 0 starts the cycle after the last ``x`` beat;
-   every later operation starts the cycle after the previous one's last
-   event (its last memory write or ``o`` beat).  The run ends with the last
-   ``o`` beat; ``total_cycles`` is that cycle + 1.  An operation's
-   ``cycles`` is its last event's cycle - its first cycle + 1.
+1. **Program and image.**  The program is streamed: the engine holds one
+   descriptor, and takes operation ``k``'s ``prog`` beat when it is about to
+   run it, for every image.  Operation 0's beat fires in cycle 0; then the
+   ``x`` beats, one HWC word of the image per cycle (cycles ``1 .. n_x``),
+   each written into the input's region in the cycle it fires.  Operation 0
+   starts the cycle after the last ``x`` beat.  Operation ``k > 0``'s
+   descriptor beat fires the cycle after operation ``k-1``'s last event
+   (its last memory write or ``o`` beat), and operation ``k`` starts the
+   cycle after that beat.  The run ends with the last ``o`` beat;
+   ``total_cycles`` is that cycle + 1, and the next image's operation-0
+   beat fires in cycle ``total_cycles`` (each image repeats the schedule).
+   An operation's ``cycles`` is its last event's cycle - its first cycle + 1.
 2. **Conv tiles** (conv, linear; ``rows_u`` = ``rows`` or ``mult_rows``).
    Tiles of ``rows_u`` output channels run in order.  A tile first takes its
    ``S = kh*kw*G`` weight words and then its ``n_p``
@@ -199,7 +203,7 @@ class EngineModel:
             else:
                 geo[layer.name] = (1, 1, layer.out_shape[0])
         x_beats = geo["input"][0] * geo["input"][1] * -(-geo["input"][2] // cols)
-        start = len(ops) + x_beats
+        start = 1 + x_beats  # rule 1: operation 0's descriptor, then the image
         out = []
         for i, (layer, srcs) in enumerate(ops):
             last = i == len(ops) - 1
@@ -208,9 +212,9 @@ class EngineModel:
             else:
                 est = self._vector(layer, geo[srcs[0]], start, last)
             out.append(est)
-            start = est.end + 1
+            start = est.end + 2  # rule 1: the next descriptor beat, then the next operation
         return EngineEstimate(layers=tuple(out), prog_beats=len(ops), x_beats=x_beats,
-                              total_cycles=start, config=cfg)
+                              total_cycles=out[-1].end + 1, config=cfg)
 
     def _conv(self, layer, src, dst, a: int, last: bool) -> EngineLayer:
         cfg = self.config

@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--weight-words", type=int, default=None,
                    help="--engine without --model: depth of the weight buffer (default 1024)")
     g.add_argument("--max-ops", type=int, default=None,
-                   help="--engine: descriptor registers (default: the model's operations, or 64)")
+                   help="--engine: most operations per program, the width of op_index (default: the model's operations, or 64)")
     g.add_argument("--rows", type=int, required=True, help="array rows (output channels)")
     g.add_argument("--cols", type=int, required=True, help="array columns (output pixels; engine: input channels)")
     g.add_argument("--bits", type=int, default=None, help="operand width, 2..16 (required unless --engine --model)")

@@ -162,7 +162,7 @@ class ObservedRun:
     def on_prog(self, word: int, cycle: int) -> None:
         if self.origin is None:
             self.origin = cycle
-        self.prog.append(word)
+        self.prog.append((word, cycle))
 
     def on_x(self, word: int, cycle: int) -> None:
         self.x.append((word, cycle))
@@ -198,7 +198,9 @@ class ObservedRun:
             "image": image,
             "ref_logits": np.asarray(ref.logits, dtype=np.int64),
             "golden_logits": np.asarray(gold, dtype=np.int64),
-            "prog_intact": [unpack_payload(self.prog_fields, b) for b in self.prog] == self.expected_prog,
+            "prog_intact": [unpack_payload(self.prog_fields, b)
+                            for b, _ in self.prog[k * self.n_ops : (k + 1) * self.n_ops]] == self.expected_prog,
+            "prog_cycles": [c - self.origin for _, c in self.prog[k * self.n_ops : (k + 1) * self.n_ops]],
             "w_intact": [int(b) for b in wb] == [int(b) for b in self.expected_w],
             "x_last_cycle": self.x[(k + 1) * self.n_x - 1][1],
         }
@@ -229,12 +231,16 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
         bad.append(f"logits {logits} != quant.golden {exp['golden_logits'].tolist()}")
     obs = run.ops[k * n_ops : (k + 1) * n_ops]
     prev = run.ops[k * n_ops - 1].counters if k else {n: 0 for n in OP_COUNTERS}
-    shift = k * (est.total_cycles - est.prog_beats)  # image k > 0 repeats the schedule without the program
-    start = exp["x_last_cycle"] - run.origin + 1
+    shift = k * est.total_cycles  # image k > 0 repeats the schedule, program included
+    # an operation starts the cycle after its descriptor beat; operation 0 after the image's last x beat
+    starts = [c + 1 for c in exp["prog_cycles"]]
+    if starts:
+        starts[0] = exp["x_last_cycle"] - run.origin + 1
     ops = []
     for j, (o, layer) in enumerate(zip(obs, est.layers)):
         got = {n: o.counters[n] - prev[n] for n in OP_COUNTERS}
         want = {n: getattr(layer, n) for n in OP_COUNTERS}
+        start = starts[j] if j < len(starts) else o.end
         rec = {"name": layer.name, "start": start, "end": o.end, "cycles": o.end - start + 1,
                "start_predicted": layer.start + shift, "end_predicted": layer.end + shift,
                "cycles_predicted": layer.cycles, "counters": got, "counters_predicted": want}
@@ -251,18 +257,17 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
         elif rec["cycles"] < layer.cycles:
             bad.append(f"{layer.name}: {rec['cycles']} cycles under back-pressure, below the stall-free {layer.cycles}")
         prev = o.counters
-        start = o.end + 1
     last = obs[-1] if len(obs) == n_ops else None
     if len(obs) != n_ops:
         bad.append(f"{len(obs)} of {n_ops} operations finished")
     first = 0 if k == 0 else run.ops[k * n_ops - 1].end + 1
     measured = (last.end + 1 - first) if last else None
-    predicted = est.total_cycles if k == 0 else est.total_cycles - est.prog_beats
+    predicted = est.total_cycles
     if last is not None:
         c = last.counters
-        if (c["prog_beats"], c["x_beats"]) != (est.prog_beats, (k + 1) * est.x_beats):
+        if (c["prog_beats"], c["x_beats"]) != ((k + 1) * est.prog_beats, (k + 1) * est.x_beats):
             bad.append(f"prog/x beats {c['prog_beats']}/{c['x_beats']}, expected "
-                       f"{est.prog_beats}/{(k + 1) * est.x_beats}")
+                       f"{(k + 1) * est.prog_beats}/{(k + 1) * est.x_beats}")
         o_last = run.o[(k + 1) * n_out - 1][1] - run.origin if len(run.o) >= (k + 1) * n_out else None
         if o_last != last.end:
             bad.append(f"the last o beat fired in cycle {o_last}, the last operation ended in {last.end}")

@@ -13,7 +13,7 @@ Metadata keys (``format`` ``"adderhw-engine-design"``, ``format_version`` 1):
     Design name (:func:`engine_name`), Verilog top module (the same),
     ``"engine"``.
 ``config``, ``max_ops``
-    :meth:`EngineConfig.to_dict` and the descriptor register file's depth.
+    :meth:`EngineConfig.to_dict` and the most operations a program may have (``op_index`` width).
 ``pe_form``
     ``null`` (the engine's PE has one form).
 ``model``

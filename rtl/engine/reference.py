@@ -318,10 +318,10 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     if x.size and (x.min() < xt.lo or x.max() > xt.hi):
         raise ValueError(f"image codes outside the input range {xt.lo}..{xt.hi}")
     words = to_words(x.reshape(xt.channels, xt.height, xt.width), cfg.cols)
-    # cycles 0 .. n_ops-1: the program; then one x beat (one word write) per cycle
+    # cycle 0: operation 0's descriptor; then one x beat (one word write) per cycle
     mc.mem[xt.region][: words.shape[0]] = words & mc.mask
     mc.writes[xt.region] += words.shape[0]
-    cycle = program.prog_beats + words.shape[0]
+    cycle = 1 + words.shape[0]
     outputs = {"input": x}
     counters = []
     for op in program.ops:
@@ -333,7 +333,7 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
         c.end = end
         c.cycles = end - cycle + 1
         counters.append(c)
-        cycle = end + 1
+        cycle = end + 2  # the next operation's descriptor beat, then its first cycle
         t = program.tensors[op.dst]
         shape = program.layer_shapes[op.name]
         if op.last:
@@ -353,6 +353,6 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     logits_name = program.output
     logits = outputs[logits_name].reshape(-1)
     return EngineRun(logits=logits, outputs=outputs, ops=counters, prog_beats=program.prog_beats,
-                     x_beats=int(words.shape[0]), total_cycles=cycle, region_reads=mc.reads,
+                     x_beats=int(words.shape[0]), total_cycles=cycle - 1, region_reads=mc.reads,
                      region_writes=mc.writes)
 

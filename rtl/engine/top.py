@@ -2,7 +2,8 @@
 
 Streams (``amaranth.lib.stream``)::
 
-    prog  In   one layer descriptor per beat (:func:`desc_layout`), the last one flagged
+    prog  In   one layer descriptor per beat (:func:`desc_layout`), the last one flagged;
+               streamed: the engine takes operation k's beat when it starts it, every image
     w     In   weight words and requant parameter beats in program order (the DMA port)
     x     In   the image, one HWC word of ``cols`` lanes per beat
     o     Out  the logits, one signed ``out_bits + 1`` code per beat
@@ -15,8 +16,10 @@ array(s) (:class:`~rtl.engine.array.ChannelArray`; an adder engine with
 (:class:`~rtl.engine.requant.SerialRequant`) and the writer.  The schedule is
 the cycle contract of :mod:`hwsim.engine`, cycle for cycle, when no stream
 stalls; stalls (gaps on ``prog``/``w``/``x``, back-pressure on ``o``) delay
-it and change nothing else.  After the last operation the engine waits for
-the next image on ``x`` (the program stays loaded).
+it and change nothing else.  The engine holds one descriptor (a register
+file of every operation's descriptor cost more logic than the rest of the
+controller): after the last operation it waits for the next image's
+operation-0 beat on ``prog``, then its ``x`` beats.
 
 Counters (Out ports, cumulative since reset, 32 bits): ``cycles`` (counts
 from the first ``prog`` beat, which is cycle 0), ``busy_cycles``,
@@ -143,7 +146,7 @@ class Engine(wiring.Component):
     ----------
     config : EngineConfig
     max_ops : int
-        Depth of the descriptor register file (1..256).
+        Most operations in a program (1..256): the width of ``op_index``.
     """
 
     def __init__(self, *, config: EngineConfig, max_ops: int = 64):
@@ -194,15 +197,9 @@ class Engine(wiring.Component):
         m.submodules.vec = vec = VectorUnit(config=cfg)
         m.submodules.rq = rq = SerialRequant(config=cfg)
 
-        # --- the program: descriptor registers, the current and the next operation ---
-        descs = [Signal(self.desc_layout, name=f"desc{k}", reset_less=True) for k in range(self.max_ops)]
+        # --- the program, streamed: one descriptor register, the current operation ---
         cur = Signal(range(self.max_ops))
-        d = Signal(self.desc_layout)
-        dn_op = Signal.like(d.op)  # the next operation's kind: all the transition needs of it
-        with m.Switch(cur):
-            for k in range(self.max_ops):
-                with m.Case(k):
-                    m.d.comb += [d.eq(descs[k]), dn_op.eq(descs[min(k + 1, self.max_ops - 1)].op)]
+        d = Signal(self.desc_layout, reset_less=True)
         is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
         is_pool = is_max | is_avg
         if cfg.pe == "mult":
@@ -228,7 +225,6 @@ class Engine(wiring.Component):
             return Mux(rem < cols, rem, cols)
 
         # --- control ---
-        k_prog = Signal(range(self.max_ops + 1))
         xj = Signal(A)
         lc = Signal(_DIM)
         it = Signal(_DIM)  # issue side: tile (conv) or channel-group pass (pool)
@@ -245,30 +241,31 @@ class Engine(wiring.Component):
         reset_op = Signal()  # the next operation starts in the next cycle
 
         with m.FSM():
-            with m.State("PROG"):
+            with m.State("FETCH"):
+                # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
                 m.d.comb += self.prog.ready.eq(1)
                 with m.If(self.prog.valid):
-                    with m.Switch(k_prog):
-                        for k in range(self.max_ops):
-                            with m.Case(k):
-                                m.d.sync += descs[k].eq(self.prog.payload)
-                    m.d.sync += k_prog.eq(k_prog + 1)
+                    m.d.sync += d.eq(self.prog.payload)
                     bump("prog_beats")
-                    with m.If(self.prog.payload.last):
+                    m.d.comb += reset_op.eq(1)
+                    with m.If(cur == 0):
                         m.next = "XLOAD"
+                    with m.Elif(self.prog.payload.op == 0):
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.next = "VCMD"
             with m.State("XLOAD"):
                 m.d.comb += self.x.ready.eq(1)
                 with m.If(self.x.valid):
                     bump("x_beats")
                     for r in range(cfg.regions):
-                        with m.If(descs[0].src0 == r):
+                        with m.If(d.src0 == r):
                             m.d.comb += [wps[r].addr.eq(xj), wps[r].data.eq(self.x.payload),
                                          wps[r].en.eq(Const(-1, cols))]
                     m.d.sync += xj.eq(xj + 1)
-                    with m.If(xj == descs[0].in_words - 1):
-                        m.d.sync += [xj.eq(0), cur.eq(0)]
-                        m.d.comb += reset_op.eq(1)
-                        with m.If(descs[0].op == 0):
+                    with m.If(xj == d.in_words - 1):
+                        m.d.sync += xj.eq(0)
+                        with m.If(d.op == 0):
                             m.next = "LOAD"
                         with m.Else():
                             m.next = "VCMD"
@@ -306,15 +303,8 @@ class Engine(wiring.Component):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(done_op):
-                    with m.If(d.last):
-                        m.next = "XLOAD"
-                    with m.Else():
-                        m.d.sync += cur.eq(cur + 1)
-                        m.d.comb += reset_op.eq(1)
-                        with m.If(dn_op == 0):
-                            m.next = "LOAD"
-                        with m.Else():
-                            m.next = "VCMD"
+                    m.d.sync += cur.eq(Mux(d.last, 0, cur + 1))
+                    m.next = "FETCH"
         with m.If(reset_op):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
 
@@ -614,8 +604,8 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
                     reset_at: int | None = None, max_cycles: int = 1_000_000) -> list:
     """Run ``images`` (a sequence of input codes) through ``engine`` in the Amaranth simulator.
 
-    One testbench drives every stream cycle by cycle: the ``prog`` beats,
-    then for each image its ``x`` beats, the ``w`` beats whenever the engine
+    One testbench drives every stream cycle by cycle: for each image the
+    ``prog`` beats (taken one per operation) and its ``x`` beats, the ``w`` beats whenever the engine
     takes them, and ``o.ready``.  With ``seed`` each input's valid and
     ``o.ready`` drop at random (seeded).  With ``reset_at`` the domain is
     reset in that cycle (counting from the first cycle) and everything is
@@ -650,7 +640,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
         reset_pending = reset_at is not None
         while True:
             # (re)start: every queue from its beginning
-            pq, xq = list(prog), [list(b) for b in xs]
+            pq, xq = [b for _ in xs for b in prog], [list(b) for b in xs]
             wq = [b for _ in xs for b in wb]
             prev = {n: 0 for n in COUNTERS}
             results = []
@@ -685,6 +675,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
                 cycle += 1
                 if took["prog"]:
                     pq.pop(0)
+                    start = int(now) + 1  # an operation starts the cycle after its descriptor beat
                 if took["x"]:
                     xq[len(results)].pop(0)
                     if x_left == 1:
@@ -698,7 +689,6 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
                     op = {k: vals[k] - prev[k] for k in COUNTER_NAMES if k != "cycles"}
                     op.update(start=start, end=int(now), cycles=int(now) - start + 1)
                     ops.append(op)
-                    start = int(now) + 1
                     if len(ops) == n_ops:
                         results.append({
                             "logits": np.asarray(logits, dtype=np.int64), "ops": ops,

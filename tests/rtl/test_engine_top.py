@@ -76,11 +76,13 @@ def test_back_pressure_reset_and_a_second_image():
             assert {k: op[k] for k in COUNTER_NAMES if k != "cycles"} == \
                 {k: v for k, v in layer.as_dict().items() if k != "cycles"}
     assert got[0]["total_cycles"] > est.total_cycles
-    # without stalls the second image starts the cycle after its last x beat and repeats the first's schedule
+    # without stalls the second image's program and image follow the first's last o beat: the schedule repeats
     clean = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs)
     _check_ops(clean[0], est)
-    assert clean[1]["ops"][0]["start"] == est.total_cycles + est.x_beats
-    assert [o["cycles"] for o in clean[1]["ops"]] == [l.cycles for l in est.layers]
+    assert [(o["start"], o["end"]) for o in clean[1]["ops"]] == \
+        [(l.start + est.total_cycles, l.end + est.total_cycles) for l in est.layers]
+    assert clean[1]["total_cycles"] == 2 * est.total_cycles
+    assert clean[1]["prog_beats"] == 2 * est.prog_beats
 
 
 def test_all_multiplier_engine_runs_a_cnn():

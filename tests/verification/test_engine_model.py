@@ -58,11 +58,12 @@ def test_checker_on_a_reference_run_and_a_dropped_beat():
 
     def observe(w):
         run = ObservedRun(model=model, compiled=cm, prog_fields=fields, o_bits=CFG.out_bits + 1, o_signed=True)
+        # the streamed program: operation 0's beat in cycle 0, each later one the cycle before its operation
         for i, b in enumerate(encode_program(p)):
-            run.on_prog(pack_payload(fields, flat_values(b)), 100 + i)
+            run.on_prog(pack_payload(fields, flat_values(b)), 100 + (ref.ops[i].start - 1 if i else 0))
         xs = x_beats(p, x)
         for j, b in enumerate(xs):
-            run.on_x(b, 100 + len(p.ops) + j)
+            run.on_x(b, 100 + 1 + j)
         for b in w:
             run.on_w(b, 0)
         acc = {}

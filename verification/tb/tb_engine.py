@@ -181,9 +181,10 @@ class EngineEnv:
             d.start()
 
     def queue(self, images) -> None:
-        """The program, then per image its ``x`` words and the whole weight stream, all up front."""
-        self.drivers["prog"].send(self.words["prog"])
+        """Per image the program (streamed: the engine takes one descriptor per operation), its ``x``
+        words and the whole weight stream, all queued up front."""
         for i in images:
+            self.drivers["prog"].send(self.words["prog"])
             self.drivers["x"].send(self.x_words[i])
             self.drivers["w"].send(self.words["w"])
 
