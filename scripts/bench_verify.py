@@ -1,16 +1,25 @@
-"""Benchmark of the verification flow: LeNet-5-BN layer by layer on Icarus vs Verilator.
+"""Benchmark of the verification flow on Icarus vs Verilator: the v1 core and the network engine.
 
 Quantises the shipped checkpoint (``checkpoints/lenet5_bn_adder_fmnist.pt``,
 or the development one under ``build/dev`` while it is missing) to 8-bit
-fixed point, generates the 4x4 adder design for it, and runs the whole
-network through the RTL on both simulators (builds cached under
-``build/verify``).  Prints wall time, simulated cycles and cycles per second
-for each simulator and the Verilator/Icarus speed ratio measured in this run
-(the baseline is Icarus).
+fixed point, then (builds cached under ``build/verify``):
+
+* v1 core (dataflow ``os``): generates the 4x4 adder design for it and runs
+  the whole network layer by layer through the RTL on both simulators;
+* engine (dataflow ``cp``, what ``adderhw verify MODEL_DIR`` runs): the 4x4
+  engine sized to the model, the whole network per image
+  (``--engine-images`` Fashion-MNIST test images back to back; Icarus runs
+  the first only), and with ``--resnet20`` the 8x8 engine of a
+  reference-layout ResNet-20 (random adder weights, BN calibrated on
+  synthetic images, W8; random input codes) on Verilator.
+
+Prints wall time, simulated cycles and cycles per second for each simulator
+(per image for the engine, build time apart) and the Verilator/Icarus speed
+ratio measured in this run (the baseline is Icarus).
 
 Usage::
 
-    .venv/bin/python scripts/bench_verify.py [--images N]
+    .venv/bin/python scripts/bench_verify.py [--images N] [--engine-images N] [--skip-v1] [--resnet20]
 """
 
 from __future__ import annotations
@@ -50,16 +59,85 @@ def _artifact(out: Path) -> Path:
     return out
 
 
+def _resnet20_artifact(out: Path) -> Path:
+    import torch
+
+    from quant.artifact import save_int_model
+    from quant.calibrate import synthetic_images
+    from quant.quantize import QuantConfig, quantize_model
+    from scripts.bench_quant import reference_resnet20
+
+    torch.set_num_threads(1)
+    m, mean, std = reference_resnet20()
+    im, _ = quantize_model(m, synthetic_images(256, (3, 32, 32), seed=2), mean=mean, std=std, cfg=QuantConfig(bits=8))
+    save_int_model(im, out)
+    print(f"artifact: reference-layout ResNet-20, random adder weights, W8 -> {out}")
+    return out
+
+
+def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, root: Path, label: str) -> dict:
+    """Run the engine sized to the model on each simulator (``images[sim]`` images); print and return
+    ``{sim: seconds per image}``."""
+    from quant.artifact import load_int_model
+    from rtl.engine.generate import generate_engine
+    from verification.engine_host import run_engine_tests
+    from verification.engine_verify import engine_design, engine_images, report_entries
+    from verification.runner import Design, build
+
+    model = load_int_model(model_dir)
+    gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols)
+    target = engine_design(gen.metadata, model)
+    d = target.design
+    per_image = {}
+    for sim in sims:
+        n = images[sim]
+        codes, source = engine_images(model, list(range(n)), seed=1)
+        t0 = time.monotonic()
+        build(Design(d.verilog, d.name), sim, build_root=REPO / "build" / "verify")
+        t_build = time.monotonic() - t0
+        t1 = time.monotonic()
+        run = run_engine_tests(d, sim, model_dir=model_dir, images=codes, out_dir=root / f"engine_{label}-{sim}",
+                               build_root=REPO / "build" / "verify", testcases=["images"], seed=1)
+        wall = time.monotonic() - t1
+        (e,) = report_entries(run, model_name=model.name, design=d.name, images=list(range(n)))
+        status = "pass" if e["passed"] else "FAIL"
+        if not e["passed"]:
+            print(f"  {sim}: {e['message'] or e['mismatch_lines'][:3]}", file=sys.stderr)
+            raise SystemExit(1)
+        per = e["wall_s_per_image"]
+        per_image[sim] = sum(per) / len(per)
+        cyc = e["images"][0]["cycles_measured"]
+        print(f"engine {label} {rows}x{cols} {sim:9s} {status}  build_s={t_build:6.1f}  run_wall_s={wall:6.1f}  "
+              f"images={n}  s_per_image={'/'.join(f'{t:.2f}' for t in per)}  cycles_per_image={cyc}  "
+              f"cycles_per_s={cyc / per_image[sim]:9.0f}  wakeups_per_cycle="
+              f"{e['python_wakeups'] / e['cycles_measured']:.3f}  ({source})", flush=True)
+    return per_image
+
+
 def main(argv: list[str] | None = None) -> int:
     from quant.artifact import load_int_model
     from verification.runner import Design, build
     from verification.suite import DesignSpec, config_for_model, generate_design, run_design
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=1, help="test images run through the network (default 1)")
+    p.add_argument("--images", type=int, default=1, help="test images run through the v1 network (default 1)")
+    p.add_argument("--engine-images", type=int, default=2,
+                   help="LeNet images run back to back through the engine on Verilator (default 2; Icarus: 1)")
+    p.add_argument("--skip-v1", action="store_true", help="only the engine")
+    p.add_argument("--resnet20", action="store_true",
+                   help="also ResNet-20 (reference layout, random weights, W8) on the 8x8 engine, Verilator, 1 image")
     args = p.parse_args(argv)
     root = REPO / "build" / "bench_verify"
     model_dir = _artifact(root / "lenet_int8")
+    eng = bench_engine(model_dir, rows=4, cols=4, sims=("icarus", "verilator"),
+                       images={"icarus": 1, "verilator": args.engine_images}, root=root, label="lenet5_bn")
+    print(f"engine verilator/icarus speed ratio per LeNet image: {eng['icarus'] / eng['verilator']:.1f}x "
+          "(baseline: icarus, same run)", flush=True)
+    if args.resnet20:
+        bench_engine(_resnet20_artifact(root / "resnet20_ref_w8"), rows=8, cols=8, sims=("verilator",),
+                     images={"verilator": 1}, root=root, label="resnet20")
+    if args.skip_v1:
+        return 0
     model = load_int_model(model_dir)
     meta = generate_design(DesignSpec("lenet", config_for_model(model, rows=4, cols=4)), root / "designs")
     rates = {}
