@@ -11,7 +11,8 @@
   back-pressure) and runs :mod:`verification.tb.tb_engine` through
   :func:`verification.runner.run_tests`.
 
-Test-only mutation ``"acc_minus_one"``: the same engine built for a smaller
+Test-only mutations: ``"pad_edge"`` (the address generator's right-edge padding
+test off by one, :class:`rtl.engine.addrgen.AddrGen`) and ``"acc_minus_one"``: the same engine built for a smaller
 ``max_k``, so that its accumulators are one bit narrower than the config's
 (the program is compiled for the correct config); the suite must reject it.
 """
@@ -37,7 +38,7 @@ ENGINE_TB = "verification.tb.tb_engine"
 #: Its tests.
 ENGINE_TESTS = ("images", "back_pressure", "reset_mid_network")
 #: Test-only mutations :func:`emit_engine` knows.
-ENGINE_MUTATIONS = ("acc_minus_one",)
+ENGINE_MUTATIONS = ("acc_minus_one", "pad_edge")
 
 
 def flat_fields(layout, prefix: str = "", base: int = 0) -> list[dict]:
@@ -76,7 +77,9 @@ def engine_component(config: EngineConfig, *, max_ops: int, mutation: str | None
 
     if mutation is not None and mutation not in ENGINE_MUTATIONS:
         raise ValueError(f"mutation must be one of {', '.join(ENGINE_MUTATIONS)}, not {mutation!r}")
-    return Engine(config=_mutant_config(config) if mutation else config, max_ops=max_ops)
+    if mutation == "acc_minus_one":
+        return Engine(config=_mutant_config(config), max_ops=max_ops)
+    return Engine(config=config, max_ops=max_ops, mutation=mutation)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,7 @@ def emit_engine(config: EngineConfig, *, max_ops: int, mutation: str | None = No
         The engine (also the config the program is compiled for).
     max_ops : int
         Descriptor slots (at least the program's operations).
-    mutation : {None, "acc_minus_one"}
+    mutation : {None, "acc_minus_one", "pad_edge"}
         Test-only wrong hardware.
     build_root : Path, optional
         Cache folder (:func:`verification.runner.default_build_root` when None);

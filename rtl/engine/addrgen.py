@@ -24,6 +24,8 @@ from rtl.construct import construction
 
 __all__ = ["PAD", "window_addresses", "addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
 
+#: Test-only wrong generators (:class:`AddrGen` ``mutation``); ``None`` is the real one.
+MUTATIONS = (None, "pad_edge")
 #: Address of a padded position (no memory read).
 PAD = -1
 
@@ -119,6 +121,11 @@ class AddrGen(wiring.Component):
     dim_bits : int
         Width of the sizes (height, width, groups, kernel, stride, padding,
         output sizes), 1..16.
+    mutation : {None, "pad_edge"}
+        Test only: ``"pad_edge"`` builds a wrong generator whose right-edge
+        padding test is off by one (``ix > width`` for ``ix >= width``), so a
+        padded position past the row reads the next row's first word.  The
+        verification suite must catch it.
 
     Notes
     -----
@@ -134,10 +141,13 @@ class AddrGen(wiring.Component):
     adders from registers (no multiplier).
     """
 
-    def __init__(self, *, addr_bits: int, dim_bits: int = 12):
+    def __init__(self, *, addr_bits: int, dim_bits: int = 12, mutation: str | None = None):
         with construction(self):
             check_int("addr_bits", addr_bits, 1, 32)
             check_int("dim_bits", dim_bits, 1, 16)
+            if mutation not in MUTATIONS:
+                raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
+        self.mutation = mutation
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits
         self.latency = 1
@@ -188,7 +198,8 @@ class AddrGen(wiring.Component):
             addr.eq(pix_base + i_off + j_off + g),
             self.o.valid.eq(busy),
             self.o.payload.addr.eq(addr[: self.addr_bits]),
-            self.o.payload.pad.eq((iy < 0) | (iy >= c.height) | (ix < 0) | (ix >= c.width)),
+            self.o.payload.pad.eq((iy < 0) | (iy >= c.height) | (ix < 0)
+                                  | ((ix > c.width) if self.mutation == "pad_edge" else (ix >= c.width))),
             self.o.payload.s.eq(s),
             self.o.payload.g.eq(g),
             self.o.payload.last.eq(last_step),

@@ -39,6 +39,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from rtl.construct import construction
+from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen, addrgen_command
 from rtl.engine.array import ChannelArray
 from rtl.engine.program import CompiledModel, Program, WeightStream, to_words
@@ -147,16 +148,22 @@ class Engine(wiring.Component):
     config : EngineConfig
     max_ops : int
         Most operations in a program (1..256): the width of ``op_index``.
+    mutation : {None, "pad_edge"}
+        Test only: a wrong address generator (:class:`~rtl.engine.addrgen.AddrGen`).
     """
 
-    def __init__(self, *, config: EngineConfig, max_ops: int = 64):
+    def __init__(self, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None):
         with construction(self):
+            if mutation not in ADDRGEN_MUTATIONS:
+                raise ValueError(f"mutation must be one of {', '.join(map(str, ADDRGEN_MUTATIONS))}, "
+                                 f"not {mutation!r}")
             if not isinstance(config, EngineConfig):
                 raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
             if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
                 raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
         self.config = config
         self.max_ops = max_ops
+        self.mutation = mutation
         self.desc_layout = desc_layout(config)
         ports = {
             "prog": In(stream.Signature(self.desc_layout)),
@@ -188,7 +195,7 @@ class Engine(wiring.Component):
         wrp, wwp = wmem.read_port(), wmem.write_port()
 
         # --- units ---
-        m.submodules.ag = ag = AddrGen(addr_bits=A, dim_bits=_DIM)
+        m.submodules.ag = ag = AddrGen(addr_bits=A, dim_bits=_DIM, mutation=self.mutation)
         arrays = {}
         if cfg.pe == "adder":
             m.submodules.adder = arrays["adder"] = ChannelArray(config=cfg, unit="adder")

@@ -93,3 +93,15 @@ def test_one_group_of_a_wider_tensor():
 def test_command_refuses_a_kernel_larger_than_the_input():
     with pytest.raises(ValueError, match="kernel 5x5 does not fit the padded input 2x2"):
         addrgen_command(2, 2, 1, (5, 5), 1, 1)
+
+
+def test_pad_edge_mutant_differs_only_at_the_right_edge():
+    """The test-only off-by-one generator reads a word where the real one pads (right edge only)."""
+    good, bad = AddrGen(addr_bits=8, dim_bits=4), AddrGen(addr_bits=8, dim_bits=4, mutation="pad_edge")
+    cmd = [addrgen_command(3, 3, 1, (3, 3), 1, 1)]
+    want, got = simulate_addrgen(good, cmd), simulate_addrgen(bad, cmd)
+    assert want == addrgen_ref(good, cmd) and got != want
+    diff = [(w, g) for w, g in zip(want, got) if w != g]
+    assert diff and all(w[0] is None and g[0] is not None for w, g in diff)
+    with pytest.raises(ValueError, match="^mutation must be one of None, pad_edge, not 'x'$"):
+        AddrGen(addr_bits=8, mutation="x")

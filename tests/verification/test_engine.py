@@ -8,8 +8,9 @@ counters equal to hwsim ``cp`` (cycles no fewer under back-pressure).
 
 Designs: two small random models (conv + residual add + pool + linear; an
 adder stem, and a multiply stem with threshold requant and an average pool),
-the shipped LeNet-5-BN (W8), and a mutant whose accumulators are one bit
-short, which a directed extreme model must expose while random images pass.
+the shipped LeNet-5-BN (W8), a mutant whose accumulators are one bit
+short, which a directed extreme model must expose while random images pass,
+and a mutant address generator whose right-edge padding is off by one.
 """
 
 from __future__ import annotations
@@ -151,6 +152,21 @@ def test_mutant_accumulator_is_caught(sim, extreme_dir, build_root, tmp_path):
     assert extreme["mismatches"] and extreme["logits"] != extreme["golden"]
     assert extreme["logits"] == [v % (1 << (cfg.acc_bits - 1)) for v in extreme["golden"]]
     assert rand["mismatches"] == []  # random data alone would not have caught it
+
+
+@pytest.mark.parametrize("sim", SIMS)
+def test_mutant_padding_is_caught(sim, small_models, build_root, tmp_path):
+    """An address generator whose right-edge padding test is off by one (reads where it must pad) is caught:
+    the padded layer's act_reads differ from hwsim's and the logits from golden."""
+    print(f"seed {SEED}")
+    model_dir, images = small_models["mult_stem"]  # 3x3 stem with padding 1, a padded average pool
+    bad = emit_engine(EngineConfig(**SMALL_CONFIG), max_ops=8, mutation="pad_edge", build_root=build_root)
+    run = run_engine_tests(bad, sim, model_dir=model_dir, images=images[:1], out_dir=tmp_path,
+                           build_root=build_root, seed=SEED, testcases=["images"])
+    case = run.case("images")
+    assert not case.passed, "the padding off-by-one went unnoticed"
+    (im,) = case.record["images"]
+    assert any("act_reads" in line for line in im["mismatches"]), im["mismatches"]
 
 
 @pytest.fixture(scope="session")
