@@ -6,7 +6,7 @@ testbenches load artifacts with :func:`load_int_model`; it never imports torch.
 Layout of ``manifest.json`` (format ``adderhw-int-model``, version
 :data:`FORMAT_VERSION`)::
 
-    {"format": "adderhw-int-model", "format_version": 2,
+    {"format": "adderhw-int-model", "format_version": 3,
      "name": ..., "dataset": ..., "class_names": [...],
      "source": {"path": ..., "sha256": ...},
      "quantization": {...settings...},
@@ -17,8 +17,8 @@ Layout of ``manifest.json`` (format ``adderhw-int-model``, version
      "manifest_sha256": <sha256 of the rest of the manifest, see seal_manifest>}
 
 The manifest's own digest covers every other field (so the weights' digest
-too): an edited manifest is refused as corrupt.  Version 1 (no manifest
-digest) is refused naming both versions.
+too): an edited manifest is refused as corrupt.  Versions 1 (no manifest
+digest) and 2 (no group-shared scales) are refused naming both versions.
 
 Array fields are stored in ``weights.npz`` under ``"<layer>.<field>"`` and
 referenced from the manifest as ``{"array": key, "shape": [...], "dtype": ...}``.
@@ -31,7 +31,11 @@ Layer kinds and their fields (all integer arrays int64):
   ``in_scale``, ``in_zero_point`` (padding value), ``bits`` (operand width),
   ``weight_bits``, ``acc_bits`` (= ``quant.intops.acc_bits_for(bits, K, pe)``),
   ``compensation [O]`` (float64, already folded into the requant bias),
-  ``weight_scale [O]`` (float64, multiply layers only) and ``requant``.
+  ``weight_scale [O]`` (float64, multiply layers only) and ``requant``;
+  adder layers with group-shared scales also ``scale_groups``
+  (:class:`GroupScales`): the input codes are re-scaled once per group,
+  ``x_g = clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)``, and output
+  channel ``o`` reads ``x_{channel_group[o]}``.
 * ``maxpool``: ``kernel``, ``stride``, ``padding`` (padded positions never
   win: minus infinity).
 * ``avgpool``: ``kernel``, ``stride``, ``padding`` (padded positions count
@@ -69,12 +73,14 @@ from quant.intops import (
     code_range,
     conv_out_size,
     pe_of,
+    requant_fixed,
     signed_width,
 )
 
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "GroupScales",
     "Requant",
     "IntLayer",
     "IntModel",
@@ -87,7 +93,7 @@ __all__ = [
 ]
 
 FORMAT = "adderhw-int-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST_NAME = "manifest.json"
 WEIGHTS_NAME = "weights.npz"
 #: Largest kernel side, stride or padding an artifact may declare.
@@ -250,6 +256,71 @@ class Requant:
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
+class GroupScales:
+    """Group-shared scales of an adder layer (AdderQuant; DESIGN section 2).
+
+    The layer's output channels are split into ``count`` (>= 2) groups; group
+    ``g`` has its own scale ``scale[g]`` and zero point ``zero_point[g]``,
+    shared by its weights and by its copy of the input.  The input codes
+    ``x`` (``in_bits`` wide, unsigned; the padding value is the layer's
+    ``in_zero_point``) are re-scaled once per group, element-wise::
+
+        x_g = clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)
+
+    (``>>`` floors; the rounding offset is in ``n``), and output channel
+    ``o`` accumulates ``sum_k |x_{channel_group[o]}[k] - weight[o, k]|``.
+    ``scale`` and ``zero_point`` describe the re-scaled codes (real value
+    ``scale[g] * (x_g - zero_point[g])``); only ``channel_group``, ``m``,
+    ``n`` and ``shift`` enter the arithmetic.
+    """
+
+    count: int
+    channel_group: np.ndarray
+    in_bits: int
+    m: np.ndarray
+    n: np.ndarray
+    shift: int
+    scale: np.ndarray
+    zero_point: np.ndarray
+
+    def __post_init__(self) -> None:
+        if not _is_int(self.count) or not 2 <= self.count <= 1 << 16:
+            raise ValueError(f"scale_groups count must be an integer in 2..65536, not {self.count!r}")
+        g = self.count
+        cg = _int_array(self.channel_group, "scale_groups channel_group")
+        if cg.ndim != 1 or cg.size < g or cg.min() < 0 or cg.max() >= g:
+            raise ValueError(f"scale_groups channel_group must be [O] of group indices 0..{g - 1} with O >= {g}")
+        if np.unique(cg).size != g:
+            raise ValueError(f"scale_groups: every one of the {g} groups needs a channel")
+        object.__setattr__(self, "channel_group", cg)
+        if not _is_int(self.in_bits) or not 2 <= self.in_bits <= 16:
+            raise ValueError(f"scale_groups in_bits must be an integer in 2..16, not {self.in_bits!r}")
+        for name in ("m", "n", "zero_point"):
+            v = _int_array(getattr(self, name), f"scale_groups {name}")
+            if v.shape != (g,):
+                raise ValueError(f"scale_groups {name} must be [{g}], not {list(v.shape)}")
+            object.__setattr__(self, name, v)
+        sc = np.asarray(self.scale)
+        if sc.dtype.kind not in "fiu" or sc.shape != (g,) or not np.all(np.isfinite(sc)) or np.any(sc <= 0):
+            raise ValueError(f"scale_groups scale must be [{g}] positive finite numbers")
+        object.__setattr__(self, "scale", sc.astype(np.float64))
+        if not _is_int(self.shift) or not 0 <= self.shift <= 62:
+            raise ValueError(f"scale_groups shift must be an integer in 0..62, not {self.shift!r}")
+        top = (1 << self.in_bits) - 1
+        ends = [int(mm) * x + int(nn) for mm, nn in zip(self.m, self.n) for x in (0, top)]
+        if max(abs(v) for v in ends) >= 1 << 62:
+            raise ValueError("scale_groups: re-scale sums m*x + n reach beyond the int64 range the model runs in")
+
+    def codes(self, x, bits: int, group: int) -> np.ndarray:
+        """Group ``group``'s operand codes of input codes ``x``: ``clamp((m[g]*x + n[g]) >> shift, 0, 2**bits-1)``."""
+        return requant_fixed(x, self.m[group], self.n[group], self.shift, 0, (1 << bits) - 1)
+
+    def channels(self, group: int) -> np.ndarray:
+        """Output channels of group ``group`` (ascending)."""
+        return np.flatnonzero(self.channel_group == group)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
 class IntLayer:
     """One layer of an :class:`IntModel` (see the module docstring for fields per kind)."""
 
@@ -271,6 +342,7 @@ class IntLayer:
     compensation: np.ndarray | None = None
     weight_scale: np.ndarray | None = None
     requant: Requant | None = None
+    scale_groups: GroupScales | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -302,6 +374,11 @@ class IntLayer:
                 raise ValueError(f"layer {self.name}: {fname} must be a positive finite number, not {v!r}")
         if self.requant is not None and not isinstance(self.requant, Requant):
             raise ValueError(f"layer {self.name}: requant must be a Requant, not {self.requant!r}")
+        if self.scale_groups is not None:
+            if not isinstance(self.scale_groups, GroupScales):
+                raise ValueError(f"layer {self.name}: scale_groups must be GroupScales, not {self.scale_groups!r}")
+            if pe_of(self.kind) != "adder":
+                raise ValueError(f"layer {self.name}: scale_groups belong to adder layers only")
         need_inputs = 2 if self.kind == "add" else 1
         if len(self.inputs) != need_inputs:
             raise ValueError(f"layer {self.name}: {self.kind} needs {need_inputs} input(s), not {len(self.inputs)}")
@@ -370,8 +447,12 @@ class IntLayer:
         lo, hi = code_range(self.bits, signed=(pe == "mult"))
         if w.size and (w.min() < lo or w.max() > hi):
             raise ValueError(f"layer {nm}: weight codes outside the {self.bits}-bit range {lo}..{hi}")
-        if not _is_int(self.in_zero_point) or not lo <= self.in_zero_point <= hi:
-            raise ValueError(f"layer {nm}: in_zero_point {self.in_zero_point!r} outside {lo}..{hi}")
+        sg = self.scale_groups
+        zlo, zhi = code_range(sg.in_bits, False) if sg is not None else (lo, hi)
+        if not _is_int(self.in_zero_point) or not zlo <= self.in_zero_point <= zhi:
+            raise ValueError(f"layer {nm}: in_zero_point {self.in_zero_point!r} outside {zlo}..{zhi}")
+        if sg is not None and sg.channel_group.shape != (o,):
+            raise ValueError(f"layer {nm}: scale_groups channel_group must be [{o}], one group per output channel")
         if pe == "mult" and self.in_zero_point != 0:
             raise ValueError(f"layer {nm}: multiply layers need in_zero_point 0")
         comp = np.asarray(self.compensation if self.compensation is not None else np.zeros(o))
@@ -404,6 +485,11 @@ class IntLayer:
     def pe(self) -> str | None:
         """``"adder"`` or ``"mult"`` for compute layers, else None."""
         return pe_of(self.kind)
+
+    @property
+    def groups(self) -> int:
+        """Scale groups of the layer's input (1: one shared scale; :class:`GroupScales`)."""
+        return 1 if self.scale_groups is None else int(self.scale_groups.count)
 
     @property
     def out_channels(self) -> int:
@@ -544,6 +630,7 @@ class IntModel:
 
 _ARRAY_FIELDS = ("weight", "compensation", "weight_scale")
 _RQ_ARRAY_FIELDS = ("m", "n", "thr", "neg")
+_GROUP_ARRAY_FIELDS = ("channel_group", "m", "n", "scale", "zero_point")
 
 
 def _ref(arrays: dict, key: str, value) -> dict:
@@ -573,6 +660,12 @@ def _layer_to_json(layer: IntLayer, arrays: dict) -> dict:
                 else:
                     rq[g.name] = rv
             out["requant"] = rq
+        elif f.name == "scale_groups":
+            out["scale_groups"] = {
+                g.name: (_ref(arrays, f"{layer.name}.scale_groups.{g.name}", getattr(v, g.name))
+                         if g.name in _GROUP_ARRAY_FIELDS else int(getattr(v, g.name)))
+                for g in dataclasses.fields(GroupScales)
+            }
         elif isinstance(v, tuple):
             out[f.name] = list(v)
         elif isinstance(v, np.integer):
@@ -700,6 +793,20 @@ def _layer_from_json(d: dict, arrays, index: int) -> IntLayer:
                 kw[k] = Requant(**rkw)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"{where}.requant: {exc}") from None
+        elif k == "scale_groups":
+            if not isinstance(v, dict):
+                raise ValueError(f"{where}: scale_groups must be an object")
+            gknown = {f.name for f in dataclasses.fields(GroupScales)}
+            if set(v) != gknown:
+                extra, missing = sorted(set(v) - gknown), sorted(gknown - set(v))
+                raise ValueError(f"{where}.scale_groups: unknown fields {', '.join(extra)}" if extra
+                                 else f"{where}.scale_groups: missing fields {', '.join(missing)}")
+            gkw = {gk: (_take(arrays, gv, f"{where}.scale_groups.{gk}") if gk in _GROUP_ARRAY_FIELDS else gv)
+                   for gk, gv in v.items()}
+            try:
+                kw[k] = GroupScales(**gkw)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{where}.scale_groups: {exc}") from None
         elif k in ("inputs", "in_shape", "out_shape", "kernel"):
             if not isinstance(v, list):
                 raise ValueError(f"{where}.{k} must be a list")
@@ -747,7 +854,7 @@ def load_int_model(path) -> IntModel:
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{mpath}: format version {manifest.get('format_version')!r} is not supported "
-            f"(this adderhw reads version {FORMAT_VERSION}; quantize the checkpoint again)"
+            f"(this adderhw reads version {FORMAT_VERSION} only; quantize the checkpoint again)"
         )
     if manifest.get("manifest_sha256") != manifest_digest(manifest):
         raise ValueError(

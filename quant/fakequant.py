@@ -7,7 +7,10 @@ dequantised codes), accumulates with torch kernels (``F.unfold`` +
 float64 holds every partial sum exactly, asserted below ``2**53``), and
 re-quantises through :mod:`quant.intops` — the code path the golden model
 uses, so the two cannot drift (Brevitas' ``to_int`` idea).  The input
-quantiser is :func:`quant.intops.quantize_input`, also shared.
+quantiser is :func:`quant.intops.quantize_input`, also shared.  An adder
+layer with group-shared scales re-scales its (padded) input codes per group
+with :meth:`quant.artifact.GroupScales.codes` (``intops.requant_fixed``)
+and accumulates each group's channels over its own copy.
 
 ``FakeQuantModel(int_model)(images)`` returns real logits (float64);
 :meth:`FakeQuantModel.forward_int` the integer logits.  Inference only.
@@ -77,16 +80,30 @@ class FakeQuantLayer(nn.Module):
         p = layer.padding
         x = F.pad(x.to(torch.float64), (p, p, p, p), value=float(layer.in_zero_point)) if p else x.to(torch.float64)
         cols = F.unfold(x, layer.kernel, stride=layer.stride)  # [N, K, P], k = c*kh*kw + i*kw + j
+        sg = layer.scale_groups
+        if sg is not None:  # group g: its channels over its re-scaled copy of the (padded) input codes
+            codes = torch.round(cols).to(torch.int64).numpy()
+            acc = torch.empty((n, layer.out_channels, cols.shape[2]), dtype=torch.int64)
+            for g in range(sg.count):
+                rows = torch.from_numpy(sg.channels(g))
+                xg = torch.from_numpy(sg.codes(codes, layer.bits, g)).to(torch.float64)
+                acc[:, rows] = self._adder_sum(xg, self.weight_q[rows].to(torch.float64))
+            return acc
         w = self.weight_q.to(torch.float64)
         if layer.pe == "adder":
-            bound = layer.K * (float(cols.abs().max()) + float(w.abs().max())) if cols.numel() else 0.0
-            assert bound < _EXACT, "adder partial sums exceed float64's exact range"
-            acc = torch.cdist(cols.transpose(1, 2).contiguous(), w.unsqueeze(0).expand(n, -1, -1).contiguous(), p=1.0)
-            acc = acc.transpose(1, 2)  # [N, O, P]
-        else:
-            bound = layer.K * float(cols.abs().max()) * float(w.abs().max()) if cols.numel() else 0.0
-            assert bound < _EXACT, "multiply partial sums exceed float64's exact range"
-            acc = torch.matmul(w, cols)
+            return self._adder_sum(cols, w)
+        bound = layer.K * float(cols.abs().max()) * float(w.abs().max()) if cols.numel() else 0.0
+        assert bound < _EXACT, "multiply partial sums exceed float64's exact range"
+        acc = torch.matmul(w, cols)
+        return torch.round(acc).to(torch.int64).contiguous()
+
+    def _adder_sum(self, cols: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """``sum_k |cols[n, k, p] - w[o, k]|`` as int64 ``[N, O, P]`` (float64 cdist, exact below 2**53)."""
+        n = cols.shape[0]
+        bound = self.layer.K * (float(cols.abs().max()) + float(w.abs().max())) if cols.numel() else 0.0
+        assert bound < _EXACT, "adder partial sums exceed float64's exact range"
+        acc = torch.cdist(cols.transpose(1, 2).contiguous(), w.unsqueeze(0).expand(n, -1, -1).contiguous(), p=1.0)
+        acc = acc.transpose(1, 2)  # [N, O, P]
         return torch.round(acc).to(torch.int64).contiguous()
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:

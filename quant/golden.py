@@ -37,7 +37,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from quant.artifact import IntLayer, IntModel, Requant
+from quant.artifact import GroupScales, IntLayer, IntModel, Requant
 from quant.intops import (
     acc_bits_for,
     code_range,
@@ -60,6 +60,7 @@ __all__ = [
     "mult_acc",
     "requant",
     "layer_acc",
+    "group_codes",
     "compute_layer_int",
     "run_layer",
     "run_codes",
@@ -234,16 +235,46 @@ def _as_images(layer: IntLayer, x) -> np.ndarray:
     return x
 
 
+def _conv_acc(pe: str, x4, w, kernel, stride: int, padding: int, pad_value: int) -> np.ndarray:
+    if pe == "adder" and _native.backend() == "native":  # the same integers, no int64 columns
+        return _native.conv_adder_acc(x4, w, _pair(kernel), stride, padding, pad_value)
+    cols = im2col_batch(x4, kernel, stride, padding, pad_value)
+    if pe == "adder":
+        return adder_acc(cols, w)
+    return mult_acc(cols, w)
+
+
+def group_codes(layer: IntLayer, x, group: int) -> np.ndarray:
+    """Group ``group``'s operand codes of a grouped adder layer's input codes ``x`` (any shape).
+
+    ``clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)`` element-wise
+    (:class:`quant.artifact.GroupScales`); padded positions take the value
+    of ``in_zero_point`` re-scaled the same way.
+    """
+    sg = layer.scale_groups
+    return _requant_fixed(x, sg.m[group], sg.n[group], sg.shift, 0, (1 << layer.bits) - 1)
+
+
 def layer_acc(layer: IntLayer, x) -> np.ndarray:
-    """Accumulators ``[N, O, P]`` of a compute layer for a batch ``[N, *in_shape]``."""
+    """Accumulators ``[N, O, P]`` of a compute layer for a batch ``[N, *in_shape]``.
+
+    With group-shared scales (``layer.scale_groups``), the channels of group
+    ``g`` accumulate over :func:`group_codes` of the input (the padding
+    value re-scaled alike).
+    """
     x4 = _as_images(layer, x)
-    if layer.pe == "adder" and _native.backend() == "native":  # the same integers, no int64 columns
-        return _native.conv_adder_acc(x4, layer.weight, _pair(layer.kernel), layer.stride, layer.padding,
-                                      layer.in_zero_point)
-    cols = im2col_batch(x4, layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
-    if layer.pe == "adder":
-        return adder_acc(cols, layer.weight)
-    return mult_acc(cols, layer.weight)
+    sg = layer.scale_groups
+    if sg is None:
+        return _conv_acc(layer.pe, x4, layer.weight, layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
+    p = conv_out_size(x4.shape[2], layer.kernel[0], layer.stride, layer.padding) * \
+        conv_out_size(x4.shape[3], layer.kernel[1], layer.stride, layer.padding)
+    acc = np.empty((x4.shape[0], layer.out_channels, p), dtype=np.int64)
+    for g in range(sg.count):
+        rows = sg.channels(g)
+        xg = group_codes(layer, x4, g)
+        pad = int(group_codes(layer, np.array([layer.in_zero_point], dtype=np.int64), g)[0])
+        acc[:, rows] = _conv_acc("adder", xg, layer.weight[rows], layer.kernel, layer.stride, layer.padding, pad)
+    return acc
 
 
 def compute_layer_int(x_q, layer: IntLayer) -> np.ndarray:
@@ -293,7 +324,7 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
         rq = layer.requant
         fixed_c = rq.mode == "fixed" and _native.backend() == "native"
         q = None
-        if fixed_c and layer.pe == "adder":  # requant fused into the adder kernel (None: not provably safe)
+        if fixed_c and layer.pe == "adder" and layer.scale_groups is None:  # requant fused into the adder kernel (None: not provably safe)
             q = _native.conv_adder_requant(_as_images(layer, x), layer.weight, _pair(layer.kernel), layer.stride,
                                            layer.padding, layer.in_zero_point, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
         if q is None:
@@ -383,6 +414,8 @@ def random_layer(
     mode: str = "fixed",
     name: str = "layer",
     inputs=("input",),
+    groups: int = 1,
+    in_bits: int | None = None,
 ) -> IntLayer:
     """A random but well-scaled compute layer (for tests and testbenches).
 
@@ -390,6 +423,9 @@ def random_layer(
     range onto the output codes (``out_bits = bits``, unsigned for adder
     layers, signed for multiply layers), with random per-channel sign and
     gain; threshold mode derives its thresholds from that fixed-point form.
+    ``groups > 1`` (adder layers) adds random group-shared scales: input
+    codes of ``in_bits`` (default ``min(16, bits + 2)``) re-scaled per group
+    with random gains (some groups clip), channels dealt to the groups at random.
     """
     pe = pe_of(kind)
     signed = pe == "mult"
@@ -423,9 +459,24 @@ def random_layer(
     else:
         rq = Requant(mode="fixed", m=m, n=n, shift=shift, lo=lo, hi=hi, out_scale=1.0, out_zero_point=0,
                      out_bits=bits, out_signed=signed)
+    sg = None
+    if groups > 1:
+        if pe != "adder":
+            raise ValueError("group-shared scales belong to adder layers")
+        ib = min(16, bits + 2) if in_bits is None else in_bits
+        top = (1 << ib) - 1
+        zp = int(rng.integers(0, top + 1))
+        ga = (hi / top) * rng.uniform(0.5, 3.0, size=groups)
+        gz = rng.integers(0, hi + 1, size=groups)
+        gm, gn, gshift = fixed_point_params(ga, gz - ga * zp, mult_bits=16)
+        cg = np.arange(out_channels) % groups
+        rng.shuffle(cg)
+        sg = GroupScales(count=groups, channel_group=cg, in_bits=ib, m=gm, n=gn, shift=gshift,
+                         scale=1.0 / ga, zero_point=gz.astype(np.int64))
     return IntLayer(
         name=name, kind=kind, inputs=tuple(inputs), in_shape=tuple(in_shape), out_shape=out_shape,
         kernel=kernel, stride=stride, padding=padding, K=k, weight=weight, in_scale=1.0, in_zero_point=zp,
         bits=bits, weight_bits=bits, acc_bits=acc_bits_for(bits, k, pe),
         compensation=np.zeros(out_channels), weight_scale=np.ones(out_channels) if signed else None, requant=rq,
+        scale_groups=sg,
     )

@@ -56,13 +56,15 @@ def tiny_int_model():
     return _tiny_int_model
 
 
-def _every_kind_model(rng, *, mode="fixed", pool_padding=1, avg_signed=False, bits=6):
+def _every_kind_model(rng, *, mode="fixed", pool_padding=1, avg_signed=False, bits=6, groups=1):
     """A small valid integer model with every layer kind of the artifact.
 
     ``input [2, 6, 6]`` -> ``c1`` adder_conv (fixed) -> ``c2`` adder_conv (``mode``)
     -> ``sum = add(c1, c2)`` -> ``mp`` maxpool 2x2 stride 2 (``pool_padding``) ->
     ``ap`` avgpool 2x2 stride 1 (padding 1 when ``pool_padding``) -> ``f`` flatten
     -> ``fc`` adder_linear with 16-bit signed logits; every parameter random.
+    ``groups > 1``: ``c2`` (3 channels, at most 3 groups) and ``fc`` (5) have
+    random group-shared scales over their ``bits``-bit input codes.
     """
     from quant import golden
     from quant.artifact import IntLayer, IntModel, Requant
@@ -71,7 +73,7 @@ def _every_kind_model(rng, *, mode="fixed", pool_padding=1, avg_signed=False, bi
     qmax = (1 << bits) - 1
     c1 = golden.random_layer(rng, kind="adder_conv", in_shape=(2, 6, 6), out_channels=3, bits=bits, name="c1")
     c2 = golden.random_layer(rng, kind="adder_conv", in_shape=(3, 6, 6), out_channels=3, bits=bits, mode=mode,
-                             stride=1, padding=1, name="c2", inputs=("c1",))
+                             stride=1, padding=1, name="c2", inputs=("c1",), groups=min(groups, 3), in_bits=bits)
     shift = int(rng.integers(2, 6))
     add_rq = Requant(mode="fixed", m=rng.integers(1, 1 << shift, size=2), n=rng.integers(-qmax, qmax, size=1),
                      shift=shift, lo=0, hi=qmax, out_scale=0.1, out_zero_point=0, out_bits=bits)
@@ -89,7 +91,7 @@ def _every_kind_model(rng, *, mode="fixed", pool_padding=1, avg_signed=False, bi
                   kernel=(2, 2), stride=1, padding=p, requant=avg_rq)
     flat = IntLayer(name="f", kind="flatten", inputs=("ap",), in_shape=(3, ah, ah), out_shape=(3 * ah * ah,))
     fc = golden.random_layer(rng, kind="adder_linear", in_shape=(3 * ah * ah,), out_channels=5, bits=bits,
-                             name="fc", inputs=("f",))
+                             name="fc", inputs=("f",), groups=groups, in_bits=bits)
     rq = fc.requant
     logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=0.25,
                      out_zero_point=int(rng.integers(-3, 4)), out_bits=16, out_signed=True)

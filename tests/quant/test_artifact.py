@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -563,9 +564,66 @@ def test_reformatting_the_manifest_keeps_it_valid(saved):
     load_int_model(path)
 
 
-def test_version_1_artifacts_are_refused_naming_both_versions(saved):
+@pytest.mark.parametrize("old", [1, 2])
+def test_old_versions_are_refused_naming_both_versions(saved, old):
+    """Version 1 (no manifest digest) and 2 (before group-shared scales) are refused, not read."""
     _, path = saved
-    _edit_manifest(path, lambda m: (m.update(format_version=1), m.pop("manifest_sha256", None)))
-    with pytest.raises(ValueError, match="format version 1 is not supported \\(this adderhw reads version 2; "
-                                         "quantize the checkpoint again\\)"):
+    _edit_manifest(path, lambda m: (m.update(format_version=old), m.pop("manifest_sha256", None) if old == 1 else 0))
+    with pytest.raises(ValueError, match=f"format version {old} is not supported \\(this adderhw reads version 3 "
+                                         "only; quantize the checkpoint again\\)"):
         load_int_model(path)
+
+
+def _grouped_saved(tmp_path, every_kind_model, groups=3):
+    model = every_kind_model(np.random.default_rng(5), groups=groups)
+    save_int_model(model, tmp_path / "g")
+    return model, tmp_path / "g"
+
+
+def test_group_scales_round_trip(tmp_path, every_kind_model):
+    model, path = _grouped_saved(tmp_path, every_kind_model)
+    back = load_int_model(path)
+    for a, b in zip(model.layers, back.layers):
+        assert a.groups == b.groups
+        if a.scale_groups is not None:
+            for f in ("channel_group", "m", "n", "scale", "zero_point"):
+                assert np.array_equal(getattr(a.scale_groups, f), getattr(b.scale_groups, f)), f
+            assert (a.scale_groups.shift, a.scale_groups.in_bits) == (b.scale_groups.shift, b.scale_groups.in_bits)
+    m = json.loads((path / "manifest.json").read_text())
+    assert "scale_groups" not in m["layers"][0] and m["layers"][-1]["scale_groups"]["count"] == 3
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda g, a: g.update(count=1), "scale_groups count must be an integer in 2..65536, not 1"),
+    (lambda g, a: g.update(extra=1), "scale_groups: unknown fields extra"),
+    (lambda g, a: g.pop("shift"), "scale_groups: missing fields shift"),
+    (lambda g, a: g.update(shift=63), "scale_groups shift must be an integer in 0..62, not 63"),
+    (lambda g, a: g.update(in_bits=1), "scale_groups in_bits must be an integer in 2..16, not 1"),
+])
+def test_group_scales_refusals(tmp_path, every_kind_model, edit, message):
+    _, path = _grouped_saved(tmp_path, every_kind_model)
+    _edit_manifest(path, lambda m: edit(m["layers"][-1]["scale_groups"], m))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_int_model(path)
+
+
+def test_group_scales_array_refusals(every_kind_model):
+    """Groups that are not all used, channel_group of the wrong length, scale_groups on other layers."""
+    import dataclasses
+
+    from quant.artifact import GroupScales
+
+    model = every_kind_model(np.random.default_rng(5), groups=3)
+    fc = model.layer("fc")
+    sg = fc.scale_groups
+    with pytest.raises(ValueError, match="every one of the 3 groups needs a channel"):
+        dataclasses.replace(sg, channel_group=np.zeros_like(sg.channel_group))
+    short = dataclasses.replace(sg, channel_group=np.arange(4) % 3)
+    with pytest.raises(ValueError, match=r"layer fc: scale_groups channel_group must be \[5\]"):
+        dataclasses.replace(fc, scale_groups=short)
+    with pytest.raises(ValueError, match="re-scale sums m\\*x \\+ n reach beyond the int64 range"):
+        GroupScales(count=2, channel_group=[0, 1], in_bits=16, m=[1 << 50, 1], n=[0, 0], shift=0, scale=[1.0, 1.0],
+                    zero_point=[0, 0])
+    pool = model.layer("mp")
+    with pytest.raises(ValueError, match="layer mp: scale_groups belong to adder layers only"):
+        dataclasses.replace(pool, scale_groups=sg)

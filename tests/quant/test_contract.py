@@ -28,7 +28,7 @@ class _Reference:
         self.manifest = json.loads((folder / "manifest.json").read_text())
         with np.load(folder / "weights.npz", allow_pickle=False) as npz:
             self.npz = {k: npz[k] for k in npz.files}
-        assert self.manifest["format"] == "adderhw-int-model" and self.manifest["format_version"] == 2
+        assert self.manifest["format"] == "adderhw-int-model" and self.manifest["format_version"] == 3
         rest = {k: v for k, v in self.manifest.items() if k != "manifest_sha256"}
         canon = json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         assert hashlib.sha256(canon).hexdigest() == self.manifest["manifest_sha256"]
@@ -80,6 +80,15 @@ class _Reference:
         wt = self.array(ly["weight"])
         o_n = wt.shape[0]
         adder = ly["kind"].startswith("adder")
+        sg = ly.get("scale_groups")
+        if sg is not None:  # §4.3 group-shared scales: channel o reads its group's re-scaled codes
+            group = self.array(sg["channel_group"])
+            gm, gn = self.array(sg["m"]), self.array(sg["n"])
+            top = (1 << ly["bits"]) - 1
+
+            def regroup(col, o):
+                g = int(group[o])
+                return [min(max((int(gm[g]) * v + int(gn[g])) // (1 << sg["shift"]), 0), top) for v in col]
         out = np.empty((o_n, oh * ow), dtype=np.int64)
         for oy in range(oh):
             for ox in range(ow):
@@ -90,7 +99,8 @@ class _Reference:
                             col[ci * kh * kw + i * kw + j] = int(xp[ci, oy * s + i, ox * s + j])
                 for o in range(o_n):
                     wo = [int(v) for v in wt[o]]
-                    acc = sum(abs(a - b) for a, b in zip(col, wo)) if adder else sum(a * b for a, b in zip(col, wo))
+                    col_o = regroup(col, o) if sg is not None else col
+                    acc = sum(abs(a - b) for a, b in zip(col_o, wo)) if adder else sum(a * b for a, b in zip(col, wo))
                     out[o, oy * ow + ox] = self.requant(ly["requant"], acc, o)
         return out.reshape(ly["out_shape"])
 
@@ -262,3 +272,20 @@ def test_fake_quant_matches_the_page(seed, mode, every_kind_model, mult_model, t
         imgs = _images(rng, model, 3)
         got = FakeQuantModel(load_int_model(tmp_path / str(i))).forward_int(imgs).numpy()
         assert np.array_equal(got, np.stack([ref.run(im) for im in imgs]))
+
+
+@pytest.mark.parametrize("seed,groups,mode", [(0, 2, "fixed"), (1, 3, "threshold"), (2, 5, "fixed"), (3, 4, "fixed")])
+def test_group_shared_scales_match_the_page(seed, groups, mode, every_kind_model, tmp_path):
+    """Adder layers with scale_groups: the page's re-scale per group == golden == fake-quant."""
+    from quant.fakequant import FakeQuantModel
+
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = every_kind_model(rng, mode=mode, pool_padding=seed % 2, bits=(6, 4, 8, 5)[seed], groups=groups)
+    assert model.layer("fc").groups == groups and model.layer("c2").groups == min(groups, 3)
+    save_int_model(model, tmp_path / "m")
+    want = _compare(model, tmp_path / "m", rng)
+    assert len(np.unique(want)) > 1
+    imgs = _images(rng, model, 3)
+    got = FakeQuantModel(load_int_model(tmp_path / "m")).forward_int(imgs).numpy()
+    assert np.array_equal(got, np.stack([_Reference(tmp_path / "m").run(im) for im in imgs]))
