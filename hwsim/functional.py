@@ -94,10 +94,17 @@ def run_array_layer(layer, x, cfg: ArrayConfig):
     ValueError
         A weight or activation code does not fit the PEs' operands (unsigned
         ``bits`` for adder PEs, signed for multiplier PEs), or a tile's
-        accumulator leaves the ``acc_bits`` range.
+        accumulator leaves the ``acc_bits`` range, or the layer has
+        group-shared scales (the array has one input scale per layer).
     """
     from quant import golden
 
+    if getattr(layer, "groups", 1) != 1:
+        raise ValueError(
+            f"layer {layer.name} has group-shared scales (groups={layer.groups}): the array streams one set of "
+            f"input codes per layer, so hwsim's functional mode cannot run it (the golden model and fake-quant "
+            f"can); quantize with --groups 1 for the hardware"
+        )
     x = np.asarray(x, dtype=np.int64)
     n = x.shape[0]
     x4 = x.reshape(n, -1, 1, 1) if len(layer.in_shape) == 1 else x

@@ -349,7 +349,9 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
         lshapes[nm] = tuple(layer.out_shape)
         groups = getattr(layer, "groups", 1)
         if groups != 1:
-            raise ValueError(f"layer {nm}: grouped convolution (groups={groups}) is not supported by the engine")
+            raise ValueError(f"layer {nm}: grouped convolution (groups={groups}) is not supported by the engine: "
+                             f"its group-shared scales (quantize --groups {groups}) need one input re-scale per "
+                             f"channel group and the engine has one input scale per layer; quantize with --groups 1")
         kind = layer.kind
         if kind == "flatten":
             s = src(layer.inputs[0])
