@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
                    help="keep the folded BN bias as is (default: empirical per-channel bias correction)")
     p.add_argument("--requant", choices=("fixed", "threshold"), default="fixed", help="requant form of adder layers")
-    p.add_argument("--groups", type=int, default=1, help="scale groups per adder layer (only 1 is implemented)")
+    p.add_argument("--groups", type=int, default=1, help="scale groups per adder layer (default 1; G > 1: group-shared scales, golden model and fake-quant only: the hardware refuses them)")
     p.add_argument("--calib-data", metavar="FILE.npy", default=None,
                    help="calibration images: float32 [N, C, H, W] in 0..1 (default: the dataset's training split)")
     p.add_argument("--data-root", default=None, metavar="DIR",

@@ -29,6 +29,10 @@ Weights (``w2 = W.reshape(O, K)``, input scale ``s``, zero point ``z``):
 * adder layers: codes ``w2/s + z`` clamped exactly to ``[0, 2**bits_x - 1]``
   with compensation ``C_o`` (:func:`quant.intops.exact_clamp`), rounded to
   every ``2**(bits_x - bits)``-th code; ``A_o = -s``, ``B_o = -s*C_o + bias_o``;
+  with ``groups > 1`` the same per group ``g`` with its own ``s_g, z_g``
+  (:mod:`quant.groups`), the layer's input codes being ``act_bits + 4``
+  bits wide (at most 16) and re-scaled once per group
+  (:class:`~quant.artifact.GroupScales`);
 * multiply layers: symmetric per-channel ``ws_o = max|w2_o| / (2**(b-1)-1)``,
   ``w_q = clamp(rint(w2/ws), -(2**(b-1)-1), 2**(b-1)-1)``; ``A_o = s*ws_o``,
   ``B_o = bias_o``.
@@ -47,10 +51,11 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from quant.artifact import IntLayer, Requant
+from quant.artifact import GroupScales, IntLayer, Requant
 from quant.calibrate import Calibration, is_adder_module
 from quant.fold import Affine, CodeKind, LayerFold, Target, fixed_requant
-from quant.intops import InputQuant, acc_bits_for, code_range, exact_clamp, pe_of
+from quant.groups import EXTRA_INPUT_BITS, channel_ranges, choose_group_range, cluster_channels
+from quant.intops import MAX_BITS, InputQuant, acc_bits_for, code_range, exact_clamp, fixed_point_params, pe_of
 
 if TYPE_CHECKING:
     from quant.quantize import QuantConfig
@@ -175,6 +180,7 @@ class ComputeSpec:
     acc_bits: int
     compensation: np.ndarray
     weight_scale: np.ndarray | None = None
+    scale_groups: GroupScales | None = None
 
     def __post_init__(self) -> None:
         if pe_of(self.kind) is None:
@@ -279,8 +285,10 @@ def choose_target(consumers, data: str, cal: Calibration, cfg: QuantConfig, *, r
         peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
         return Target(kind=CodeKind.MID, scale=peak / hi, zero_point=0, bits=cfg.mid_bits, signed=True, lo=lo, hi=hi)
     bits = cfg.act_bits
+    if cfg.groups > 1 and NodeKind.ADDER in cons:  # grouped adder layers re-scale these codes: finer base grid
+        bits = min(MAX_BITS, bits + EXTRA_INPUT_BITS)
     qmax = (1 << bits) - 1
-    lo_r, hi_r = clip(relu or cal.min[data] >= 0, qmax)
+    lo_r, hi_r = clip(relu or cal.min[data] >= 0, (1 << cfg.act_bits) - 1)
     if hi_r - lo_r <= 1e-12:
         hi_r = lo_r + 1e-6
     scale = (hi_r - lo_r) / qmax
@@ -484,6 +492,45 @@ def _mult_weights(w2: np.ndarray, src: _Codes):
     return wq, src.scale * ws, ws, (-k * xmax * lim, k * xmax * lim)
 
 
+def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str):
+    """Adder weights with ``cfg.groups`` group-shared scales (:mod:`quant.groups`).
+
+    Returns ``(w_q, A, B without bias, acc range, C, GroupScales)``: channel
+    ``o`` of group ``g`` has codes ``w/s_g + z_g`` clamped exactly to
+    ``[0, 2**act_bits - 1]`` (compensation ``C_o`` in group-``g`` codes),
+    ``A_o = -s_g``, ``B_o = -s_g*C_o``; the input codes (scale ``s``, zero
+    point ``z``) are re-scaled per group by ``fixed_point_params(s/s_g, z_g - z*s/s_g)``.
+    """
+    o, k = w2.shape
+    groups = cfg.groups
+    if groups > o:
+        raise ValueError(f"layer {where}: {o} output channels cannot be split into --groups {groups} "
+                         f"(at most {o} for this layer)")
+    s, z = src.scale, src.zero_point
+    lo_r, hi_r = s * (0 - z), s * (((1 << src.bits) - 1) - z)
+    abits, wbits = cfg.act_bits, cfg.bits
+    qmax = (1 << abits) - 1
+    labels = cluster_channels(channel_ranges(w2, lo_r, hi_r), groups)
+    sg_scale, sg_zp = np.empty(groups), np.empty(groups, dtype=np.int64)
+    wq = np.empty((o, k), dtype=np.int64)
+    comp, a = np.empty(o), np.empty(o)
+    step = 1 << (abits - wbits)
+    for g in range(groups):
+        rows = np.flatnonzero(labels == g)
+        hi_g = choose_group_range(samples, w2[rows], lo_r, hi_r, abits, wbits=wbits, seed=g)
+        s_g = (hi_g - lo_r) / qmax
+        z_g = int(min(max(round(-lo_r / s_g), 0), qmax))
+        clamped, c = exact_clamp(w2[rows] / s_g + z_g, qmax)
+        wq[rows] = np.minimum(step * np.rint(clamped / step), step * ((1 << wbits) - 1)).astype(np.int64)
+        comp[rows], a[rows] = c, -s_g
+        sg_scale[g], sg_zp[g] = s_g, z_g
+    ratio = s / sg_scale
+    m, n, shift = fixed_point_params(ratio, sg_zp - z * ratio, mult_bits=cfg.mult_bits, max_shift=cfg.max_shift)
+    sg = GroupScales(count=groups, channel_group=labels, in_bits=src.bits, m=m, n=n, shift=int(shift),
+                     scale=sg_scale, zero_point=sg_zp)
+    return wq, a, a * comp, (0, k * qmax), comp, sg
+
+
 @_handles(NodeKind.ADDER, NodeKind.CONV, NodeKind.LINEAR)
 def _compute(cv: _Converter, node: fx.Node) -> None:
     kind = cv.kind[node]
@@ -516,7 +563,14 @@ def _compute(cv: _Converter, node: fx.Node) -> None:
     k = w2.shape[1]
     bias = getattr(m, "bias", None)
     bias = np.zeros(o) if bias is None else bias.detach().double().numpy()
-    if adder:
+    sg = None
+    if adder and cv.cfg.groups > 1:
+        abits, wbits = cv.cfg.act_bits, cv.cfg.bits
+        wq, a, b0, acc_range, comp, sg = _grouped_adder_weights(w2, src, cv.cfg, cv.cal.samples[cv.arg(node).name],
+                                                                str(node.target))
+        b = b0 + bias
+        ws = None
+    elif adder:
         abits, wbits = src.bits, cv.cfg.bits
         wq, a, b0, acc_range, comp = _adder_weights(w2, src, wbits)
         b = b0 + bias
@@ -530,7 +584,7 @@ def _compute(cv: _Converter, node: fx.Node) -> None:
         name=cv.unique(str(node.target)), kind=int_kind, inputs=(src.layer,), in_shape=src.shape, out_shape=out_shape,
         kernel=kernel, stride=stride, padding=padding, K=k, weight=wq, in_scale=float(src.scale),
         in_zero_point=int(src.zero_point), bits=abits, weight_bits=wbits,
-        acc_bits=acc_bits_for(abits, k, pe_of(int_kind)), compensation=comp, weight_scale=ws,
+        acc_bits=acc_bits_for(abits, k, pe_of(int_kind)), compensation=comp, weight_scale=ws, scale_groups=sg,
     )
     affine = Affine(a=a, b=b, relu=False, acc_min=acc_range[0], acc_max=acc_range[1])
     cv.state[node] = _PendingCompute(spec, affine, node.name)

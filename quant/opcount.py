@@ -106,10 +106,18 @@ def _prod(shape) -> int:
 
 
 def count_int_layer(layer, *, include_requant: bool = True) -> OpCount:
-    """Operations of one :class:`~quant.artifact.IntLayer` (per image)."""
+    """Operations of one :class:`~quant.artifact.IntLayer` (per image).
+
+    An adder layer with ``G > 1`` group-shared scales also counts its input
+    re-scale, ``G * prod(in_shape)`` fixed-point operations (padded
+    positions take a constant), whatever ``include_requant`` says.
+    """
     outs = _prod(layer.out_shape)
     if layer.kind in COMPUTE_KINDS:
         ops = count_layer_ops(layer.kind, layer.out_shape[0], outs // layer.out_shape[0], layer.K)
+        groups = getattr(layer, "groups", 1)
+        if groups > 1:  # group-shared scales: every input value re-scaled once per group (1 mult + 1 add)
+            ops = ops + count_requant_ops("fixed", groups * _prod(layer.in_shape))
         if include_requant:
             rq = layer.requant
             ops = ops + count_requant_ops(rq.mode, outs, rq.out_bits)

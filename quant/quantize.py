@@ -43,7 +43,16 @@ Formulas (DESIGN section 2):
 * **Logits** are signed ``logit_bits`` fixed-point codes (zero point 0, scale
   twice the calibrated maximum over ``2**(logit_bits-1)-1``), in both modes.
 
-Only ``groups=1`` (one scale per adder layer) is implemented.
+* **Group-shared scales** (``groups = G > 1``, AdderQuant): each adder
+  layer's output channels are clustered into ``G`` groups by weight range
+  (optimal 1-D k-means, :mod:`quant.groups`); group ``g`` has its own scale
+  ``s_g`` (range chosen by quantised ``|x - w|`` error on calibration
+  samples) for its weights and its copy of the input.  The producer emits
+  one set of codes, ``act_bits + 4`` bits wide (at most 16), and the adder
+  layer re-scales them once per group in integers,
+  ``x_g = clamp((m_g*x + n_g) >> shift, 0, 2**act_bits - 1)``
+  (:class:`quant.artifact.GroupScales`).  ``G = 1`` is the single-scale
+  model above, unchanged.
 """
 
 from __future__ import annotations
@@ -82,7 +91,8 @@ class QuantConfig:
         Requant form of adder layers whose output feeds another layer as
         ``act_bits`` codes (others are always fixed point).
     groups : int
-        Scale groups per adder layer (only 1 is implemented).
+        Scale groups per adder layer (1: one shared scale; at most the
+        layer's output channels, else the layer is refused by name).
     mult_bits : int
         Signed width of the fixed-point multiplier ``m``.
     mult_layer_bits : int
@@ -130,8 +140,6 @@ class QuantConfig:
         if self.requant not in ("fixed", "threshold"):
             raise ValueError(f"requant must be fixed or threshold, not {self.requant!r}")
         _int("groups", 1, 1 << 16)
-        if self.groups != 1:
-            raise ValueError(f"groups={self.groups}: group-shared scales are not implemented; use --groups 1")
         _int("mult_bits", 2, 32)
         _int("mult_layer_bits", MIN_BITS, MAX_BITS)
         _int("mid_bits", 2, 32)

@@ -33,8 +33,9 @@ def test_quant_config_validation():
         QuantConfig(bits=6, act_bits=4)
     with pytest.raises(ValueError, match="percentile must be in"):
         QuantConfig(percentile=20)
-    with pytest.raises(ValueError, match="group-shared scales are not implemented"):
-        QuantConfig(groups=4)
+    assert QuantConfig(groups=4).groups == 4  # group-shared scales (tests/quant/test_groups.py)
+    with pytest.raises(ValueError, match="groups must be an integer in 1..65536, not 0"):
+        QuantConfig(groups=0)
 
 
 @settings(max_examples=60, deadline=None)

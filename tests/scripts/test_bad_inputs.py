@@ -212,6 +212,15 @@ CASES = [
     Case("quantize-into-a-foreign-folder", _quantize_into_foreign, 1,
          r"adderhw quantize: error: output folder .*/out is not empty and is not the output of an earlier "
          r"adderhw quantize: choose another folder \(or --force to replace it\)"),
+    Case("quantize-groups-zero",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "--groups", "0",
+                               "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: groups must be an integer in 1\.\.65536, not 0"),
+    Case("quantize-more-groups-than-channels",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "--groups", "7",
+                               "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: layer conv1: 6 output channels cannot be split into --groups 7 \(at most 6 "
+         r"for this layer\)"),
     Case("predict-over-the-models-weights", _predict_over_model, 1,
          r"adderhw predict: error: -o .*/model/weights\.npz would overwrite the input .*/model: choose another "
          r"file", out=None),
