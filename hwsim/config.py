@@ -316,6 +316,11 @@ class EngineConfig:
         Depth of the weight buffer in words (1..2**16).
     clock_mhz : float
         Clock for latency in seconds.
+    trace : bool
+        After every operation but the last, send its output tensor on ``o``
+        (every word, all ``cols`` lanes, raw lane bits; :mod:`hwsim.engine`
+        rule 6), so a testbench sees every layer.  Needs
+        ``out_bits + 1 >= act_bits``.
     """
 
     rows: int
@@ -334,6 +339,7 @@ class EngineConfig:
     act_words: tuple = (4096, 4096, 4096)
     weight_words: int = 1024
     clock_mhz: float = 100.0
+    trace: bool = False
 
     def __post_init__(self) -> None:
         check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -393,6 +399,12 @@ class EngineConfig:
         if (isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float))
                 or not self.clock_mhz > 0 or not math.isfinite(self.clock_mhz)):
             raise ValueError(f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
+        if not isinstance(self.trace, bool):
+            raise ValueError(f"trace must be True or False, not {self.trace!r}")
+        if self.trace and self.out_bits + 1 < self.act_bits:
+            raise ValueError(
+                f"trace sends {self.act_bits}-bit activation lanes on the {self.out_bits + 1}-bit o stream: "
+                f"out_bits must be at least {self.act_bits - 1} with it, not {self.out_bits}")
 
     # --- derived widths --------------------------------------------------------------
     @property

@@ -72,6 +72,17 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    for the previous item's ``v`` entries (1 for max pool) to drain, as in
    rule 3: ``l(j+1) = l(j) + max(S, n_j)``.
 
+6. **Trace** (``config.trace``).  After its last write, an operation other
+   than the last sends its output tensor on ``o``: its ``W = P * G`` words
+   (every output pixel, every channel group) in address order, each read
+   once from the tensor's region and sent as ``cols`` beats, lane 0 first
+   (raw lane bits, zero-extended; lanes beyond the channels are 0).  Word 0
+   is read the cycle after the last write, and its lanes go out in the
+   ``cols`` cycles after that; word ``q + 1`` is read in the cycle of word
+   ``q``'s last beat, so the beats run back to back.  The operation's last
+   event is its last beat: ``1 + W * cols`` cycles after the last write; it
+   adds ``W`` activation reads and ``W * cols`` ``o`` beats.
+
 Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
 tile has ``rows_T = O - (T-1)R`` rows): the last step of a conv is at
 ``a + n_load + S - 1 + sum_{t<T-1}((P-1) max(S, rows_t) + max(n_load + S, rows_t))
@@ -85,6 +96,7 @@ kernel row ``i`` falls inside the input (padding reads nothing).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
@@ -211,10 +223,21 @@ class EngineModel:
                 est = self._conv(layer, geo[srcs[0]], geo[layer.name], start, last)
             else:
                 est = self._vector(layer, geo[srcs[0]], start, last)
+            if cfg.trace and not last:
+                est = self._traced(est, geo[layer.name])
             out.append(est)
             start = est.end + 2  # rule 1: the next descriptor beat, then the next operation
         return EngineEstimate(layers=tuple(out), prog_beats=len(ops), x_beats=x_beats,
                               total_cycles=out[-1].end + 1, config=cfg)
+
+    def _traced(self, est: EngineLayer, dst) -> EngineLayer:
+        """Rule 6: ``est`` followed by the trace of its ``(h, w, c)`` output."""
+        cols = self.config.cols
+        h, w, c = dst
+        words = h * w * -(-c // cols)
+        end = est.end + 1 + words * cols
+        return dataclasses.replace(est, end=end, cycles=end - est.start + 1, act_reads=est.act_reads + words,
+                                   o_beats=est.o_beats + words * cols)
 
     def _conv(self, layer, src, dst, a: int, last: bool) -> EngineLayer:
         cfg = self.config

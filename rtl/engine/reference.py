@@ -77,6 +77,7 @@ class EngineRun:
     total_cycles: int
     region_reads: list = field(default_factory=list)
     region_writes: list = field(default_factory=list)
+    traces: dict = field(default_factory=dict)  # with config.trace: op name -> its o beats (raw lanes)
 
     def totals(self) -> dict:
         """Sum of every counter over the operations, plus the ``prog`` / ``x`` beats."""
@@ -324,17 +325,26 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     cycle = 1 + words.shape[0]
     outputs = {"input": x}
     counters = []
+    traces: dict = {}
     for op in program.ops:
         c = OpCounters(name=op.name, op=op.op, unit=op.unit, start=cycle)
         if op.op == "conv":
             end = _conv(mc, op, cycle, c)
         else:
             end = _vector(mc, op, cycle, c)
+        t = program.tensors[op.dst]
+        if cfg.trace and not op.last:
+            # rule 6: every word of the output, read once, its lanes sent one beat each
+            raw = mc.mem[t.region][: t.words]
+            mc.reads[t.region] += t.words
+            traces[op.name] = [int(v) for v in raw.reshape(-1)]
+            c.act_reads += t.words
+            c.o_beats += t.words * cfg.cols
+            end += 1 + t.words * cfg.cols
         c.end = end
         c.cycles = end - cycle + 1
         counters.append(c)
         cycle = end + 2  # the next operation's descriptor beat, then its first cycle
-        t = program.tensors[op.dst]
         shape = program.layer_shapes[op.name]
         if op.last:
             outputs[op.name] = np.array([mc.logits[o] for o in range(t.channels)], dtype=np.int64).reshape(shape)
@@ -354,5 +364,5 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     logits = outputs[logits_name].reshape(-1)
     return EngineRun(logits=logits, outputs=outputs, ops=counters, prog_beats=program.prog_beats,
                      x_beats=int(words.shape[0]), total_cycles=cycle - 1, region_reads=mc.reads,
-                     region_writes=mc.writes)
+                     region_writes=mc.writes, traces=traces)
 

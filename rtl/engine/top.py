@@ -6,7 +6,8 @@ Streams (``amaranth.lib.stream``)::
                streamed: the engine takes operation k's beat when it starts it, every image
     w     In   weight words and requant parameter beats in program order (the DMA port)
     x     In   the image, one HWC word of ``cols`` lanes per beat
-    o     Out  the logits, one signed ``out_bits + 1`` code per beat
+    o     Out  the logits, one signed ``out_bits + 1`` code per beat (with ``config.trace``
+               first every other operation's output, raw lane bits: :func:`trace_codes`)
 
 Inside: the activation regions and the weight buffer (``amaranth.lib.memory``),
 the address generator (:class:`~rtl.engine.addrgen.AddrGen`), the channel
@@ -42,12 +43,12 @@ from rtl.construct import construction
 from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen, addrgen_command
 from rtl.engine.array import ChannelArray
-from rtl.engine.program import CompiledModel, Program, WeightStream, to_words
+from rtl.engine.program import CompiledModel, Program, WeightStream, from_words, to_words
 from rtl.engine.requant import SerialRequant
 from rtl.engine.vector import VectorUnit
 
 __all__ = ["OP_CODES", "COUNTERS", "Engine", "desc_layout", "encode_program", "w_beats", "x_beats",
-           "simulate_engine"]
+           "trace_codes", "simulate_engine"]
 
 #: Operation codes of a descriptor's ``op`` field.
 OP_CODES = ("conv", "maxpool", "avgpool", "add")
@@ -140,6 +141,28 @@ def x_beats(program: Program, image) -> list:
     return [sum((int(v) & mask) << (n * cfg.act_bits) for n, v in enumerate(w)) for w in words]
 
 
+def trace_codes(program: Program, name: str, beats) -> np.ndarray:
+    """The codes of operation ``name``'s output from its trace beats (inverse of the engine's rule 6).
+
+    ``beats`` are raw lane bits, ``cols`` per word in address order; lanes beyond
+    the channels are dropped, signed tensors sign-extended.  Returns the codes in
+    the layer's shape.
+    """
+    cfg = program.config
+    op = next((o for o in program.ops if o.name == name), None)
+    if op is None:
+        raise ValueError(f"no engine operation named {name!r}")
+    t = program.tensors[op.dst]
+    raw = np.asarray(beats, dtype=np.int64)
+    if raw.size != t.words * cfg.cols:
+        raise ValueError(f"{name}: the trace has {raw.size} beats, the tensor {t.words * cfg.cols}")
+    raw = raw.reshape(t.words, cfg.cols) & ((1 << cfg.act_bits) - 1)
+    if t.signed:
+        top = 1 << (cfg.act_bits - 1)
+        raw = np.where(raw >= top, raw - (1 << cfg.act_bits), raw)
+    return from_words(raw, t.channels, t.height, t.width).reshape(program.layer_shapes[name])
+
+
 class Engine(wiring.Component):
     """The engine top (module docstring).
 
@@ -171,7 +194,7 @@ class Engine(wiring.Component):
             "x": In(stream.Signature(unsigned(config.act_word_bits))),
             "o": Out(stream.Signature(signed(config.out_bits + 1))),
             "op_done": Out(1),
-            "op_index": Out(range(max_ops)),
+            "op_index": Out(range(max(2, max_ops))),  # at least one bit (a 0-bit port reads as X in Icarus)
         }
         for name in COUNTERS:
             ports[name] = Out(32)
@@ -205,7 +228,7 @@ class Engine(wiring.Component):
         m.submodules.rq = rq = SerialRequant(config=cfg)
 
         # --- the program, streamed: one descriptor register, the current operation ---
-        cur = Signal(range(self.max_ops))
+        cur = Signal(range(max(2, self.max_ops)))
         d = Signal(self.desc_layout, reset_less=True)
         is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
         is_pool = is_max | is_avg
@@ -247,7 +270,9 @@ class Engine(wiring.Component):
         m.d.comb += [rem_issue.eq(d.out_c - io0), rows_issue.eq(Mux(rem_issue < d.rows_u, rem_issue, d.rows_u))]
         reset_op = Signal()  # the next operation starts in the next cycle
 
-        with m.FSM():
+        op_end = Signal()  # the operation's last event (its last write, o beat or trace beat)
+        trace_end = Signal()
+        with m.FSM() as fsm:
             with m.State("FETCH"):
                 # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
                 m.d.comb += self.prog.ready.eq(1)
@@ -310,8 +335,23 @@ class Engine(wiring.Component):
                         m.next = "DRAIN"
             with m.State("DRAIN"):
                 with m.If(done_op):
-                    m.d.sync += cur.eq(Mux(d.last, 0, cur + 1))
-                    m.next = "FETCH"
+                    if cfg.trace:
+                        with m.If(d.last):
+                            m.d.sync += cur.eq(0)
+                            m.d.comb += op_end.eq(1)
+                            m.next = "FETCH"
+                        with m.Else():
+                            m.next = "TRACE"
+                    else:
+                        m.d.sync += cur.eq(Mux(d.last, 0, cur + 1))
+                        m.d.comb += op_end.eq(1)
+                        m.next = "FETCH"
+            if cfg.trace:
+                with m.State("TRACE"):
+                    with m.If(trace_end):
+                        m.d.sync += cur.eq(cur + 1)
+                        m.d.comb += op_end.eq(1)
+                        m.next = "FETCH"
         with m.If(reset_op):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
 
@@ -567,8 +607,52 @@ class Engine(wiring.Component):
             m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
                          tl.eq(0), tg.eq(0), wp_.eq(0), wbase.eq(0), wt.eq(0), wn.eq(0), wgv.eq(0),
                          waddr.eq(0), dr.eq(0), dt.eq(0), do0.eq(0), dp.eq(0), dg.eq(0)]
-        m.d.comb += [self.op_done.eq(done_op), self.op_index.eq(cur)]
+        if cfg.trace:
+            self._trace(m, fsm, d, rps, cnt, trace_end)
+        m.d.comb += [self.op_done.eq(op_end), self.op_index.eq(cur)]
         return m
+
+    def _trace(self, m, fsm, d, rps, cnt, trace_end):
+        """Rule 6 of the cycle contract: the finished operation's output, word by word, lane by lane, on ``o``."""
+        cfg = self.config
+        cols, ab = cfg.cols, cfg.act_bits
+        taddr = Signal(_addr_bits(cfg))
+        tp = Signal(_addr_bits(cfg))  # pixel of the word being sent
+        tg = Signal(_DIM)  # its channel group
+        tlane = Signal(range(cols))
+        tv = Signal()  # a word has been read and is being sent
+        read = Signal()
+        raddr = Signal.like(taddr)
+        data = Signal(cols * ab)
+        for r in range(cfg.regions):
+            with m.If(d.dst == r):
+                m.d.comb += data.eq(rps[r].data)
+        with m.If(fsm.ongoing("TRACE")):
+            with m.If(~tv):
+                m.d.comb += [read.eq(1), raddr.eq(0)]
+                m.d.sync += tv.eq(1)
+            with m.Else():
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(data.word_select(tlane, ab))]
+                with m.If(self.o.ready):
+                    with m.If(tlane == cols - 1):
+                        m.d.sync += tlane.eq(0)
+                        with m.If((tp == d.pixels - 1) & (tg == d.out_g - 1)):
+                            m.d.comb += trace_end.eq(1)
+                            m.d.sync += [tv.eq(0), taddr.eq(0), tp.eq(0), tg.eq(0)]
+                        with m.Else():
+                            m.d.comb += [read.eq(1), raddr.eq(taddr + 1)]
+                            m.d.sync += taddr.eq(taddr + 1)
+                            with m.If(tg == d.out_g - 1):
+                                m.d.sync += [tg.eq(0), tp.eq(tp + 1)]
+                            with m.Else():
+                                m.d.sync += tg.eq(tg + 1)
+                    with m.Else():
+                        m.d.sync += tlane.eq(tlane + 1)
+        for r in range(cfg.regions):
+            with m.If(read & (d.dst == r)):
+                m.d.comb += [rps[r].addr.eq(raddr), rps[r].en.eq(1)]
+        with m.If(read):
+            m.d.sync += cnt["act_reads"].eq(cnt["act_reads"] + 1)
 
 
 def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
@@ -621,7 +705,9 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
     Returns one dict per image: ``logits`` (int64), ``ops`` (per operation:
     ``start``, ``end``, ``cycles`` and the counters of
     :data:`rtl.engine.reference.COUNTER_NAMES`, read from the counter ports),
-    ``total_cycles``, ``prog_beats``, ``x_beats``.  Cycles count from the
+    ``total_cycles``, ``prog_beats``, ``x_beats``, ``traces`` (with
+    ``config.trace``: operation name -> its ``o`` beats, raw lane bits;
+    :func:`trace_codes` decodes them).  Cycles count from the
     first ``prog`` beat (the ``cycles`` port; image ``i > 0`` counts on).
     """
     from amaranth.sim import Simulator
@@ -651,7 +737,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
             wq = [b for _ in xs for b in wb]
             prev = {n: 0 for n in COUNTERS}
             results = []
-            logits, ops, start = [], [], None
+            beats, op_beats, ops, start = [], [], [], None
             restarted = False
             while len(results) < len(xs):
                 if reset_pending and cycle == reset_at:
@@ -690,19 +776,23 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
                 if took["w"]:
                     wq.pop(0)
                 if ready and o_valid:
-                    logits.append(int(o_q))
+                    beats.append(int(o_q))
                 if done:
                     vals = {n: int(ctx.get(getattr(e, n))) for n in COUNTERS}
                     op = {k: vals[k] - prev[k] for k in COUNTER_NAMES if k != "cycles"}
                     op.update(start=start, end=int(now), cycles=int(now) - start + 1)
                     ops.append(op)
+                    op_beats.append(beats)
+                    beats = []
                     if len(ops) == n_ops:
                         results.append({
-                            "logits": np.asarray(logits, dtype=np.int64), "ops": ops,
+                            "logits": np.asarray(op_beats[-1], dtype=np.int64), "ops": ops,
+                            "traces": {program.ops[j].name: [b & ((1 << e.config.act_bits) - 1) for b in tb]
+                                       for j, tb in enumerate(op_beats[:-1]) if tb},
                             "total_cycles": int(now) + 1, "prog_beats": vals["prog_beats"],
                             "x_beats": len(xs[len(results)]),
                         })
-                        logits, ops = [], []
+                        ops, op_beats = [], []
                     prev = vals
                 if cycle > max_cycles:
                     raise RuntimeError(f"the engine did not finish within {max_cycles} cycles")

@@ -111,3 +111,32 @@ def test_all_multiplier_engine_runs_a_cnn():
 def test_validation(kwargs, message):
     with pytest.raises(ValueError, match=f"^{message}$"):
         Engine(**kwargs)
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_trace_sends_every_layer(case):
+    """config.trace: every operation's output on o before the logits (rule 6), equal to golden's layer outputs;
+    cycles and counters (the trace's reads and beats included) equal hwsim's."""
+    from rtl.engine.top import trace_codes
+
+    seed = 500 + case
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    mopts, copts = CASES[case]
+    model = small_model(rng, **mopts)
+    cfg = EngineConfig(act_words=(64, 64, 64), weight_words=64, max_k=256, trace=True, **copts)
+    cm = compile_model(model, cfg)
+    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
+    want, est = _expect(model, cm, cfg, x)
+    ref = run_engine(cm.program, cm.weights, x)
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8), cm, [x])
+    assert np.array_equal(got["logits"], want)
+    _check_ops(got, est)
+    outs = golden.run_codes(model, x[None])
+    names = [op.name for op in cm.program.ops[:-1]]
+    assert sorted(got["traces"]) == sorted(names) == sorted(ref.traces)
+    for name in names:
+        assert got["traces"][name] == ref.traces[name], name
+        assert np.array_equal(trace_codes(cm.program, name, got["traces"][name]), outs[name][0]), name
+    plain = EngineModel(cfg.replace(trace=False)).estimate(model)
+    assert est.total_cycles > plain.total_cycles
