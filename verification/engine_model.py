@@ -152,6 +152,10 @@ class ObservedRun:
         self.n_x = p.tensors[p.input].words
         self.n_ops = len(p.ops)
         self.n_out = p.tensors[p.output].channels
+        # with config.trace every operation but the last sends its output first (hwsim.engine rule 6)
+        cfg = p.config
+        self.trace_beats = [p.tensors[op.dst].words * cfg.cols if cfg.trace else 0 for op in p.ops[:-1]]
+        self.o_per_image = sum(self.trace_beats) + self.n_out
 
     def reset(self) -> None:
         """Forget everything (after a reset of the DUT): cycle 0 is the next ``prog`` beat."""
@@ -193,8 +197,11 @@ class ObservedRun:
         image = image_from_words(p, xw)
         ws = weights_from_beats(p, wb)
         ref = run_engine(p, ws, image)
-        gold = golden.run_codes(self.model, image[None])[self.model.output.name][0].reshape(-1)
+        outs = golden.run_codes(self.model, image[None])
+        gold = outs[self.model.output.name][0].reshape(-1)
         return {
+            "ref_traces": ref.traces,
+            "golden_layers": {op.name: outs[op.name][0] for op in p.ops[:-1]},
             "image": image,
             "ref_logits": np.asarray(ref.logits, dtype=np.int64),
             "golden_logits": np.asarray(gold, dtype=np.int64),
@@ -219,8 +226,10 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
     """
     exp = run.expect(k)
     bad: list[str] = []
-    n_ops, n_out = run.n_ops, run.n_out
-    logits = [v for v, _ in run.o[k * n_out : (k + 1) * n_out]]
+    n_ops, n_out, per = run.n_ops, run.n_out, run.o_per_image
+    beats = run.o[k * per : (k + 1) * per]
+    logits = [v for v, _ in beats[per - n_out :]]
+    traced = _check_traces(run, exp, [v for v, _ in beats[: per - n_out]], bad)
     if not exp["prog_intact"]:
         bad.append("prog: the observed descriptors differ from the compiled program")
     if not exp["w_intact"]:
@@ -268,7 +277,7 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
         if (c["prog_beats"], c["x_beats"]) != ((k + 1) * est.prog_beats, (k + 1) * est.x_beats):
             bad.append(f"prog/x beats {c['prog_beats']}/{c['x_beats']}, expected "
                        f"{(k + 1) * est.prog_beats}/{(k + 1) * est.x_beats}")
-        o_last = run.o[(k + 1) * n_out - 1][1] - run.origin if len(run.o) >= (k + 1) * n_out else None
+        o_last = run.o[(k + 1) * per - 1][1] - run.origin if len(run.o) >= (k + 1) * per else None
         if o_last != last.end:
             bad.append(f"the last o beat fired in cycle {o_last}, the last operation ended in {last.end}")
         if exact_cycles and measured != predicted:
@@ -276,4 +285,35 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
         if not exact_cycles and measured < predicted:
             bad.append(f"image took {measured} cycles under back-pressure, below the stall-free {predicted}")
     return {"image": k, "logits": logits, "ref": exp["ref_logits"].tolist(), "golden": exp["golden_logits"].tolist(),
-            "cycles_measured": measured, "cycles_predicted": predicted, "ops": ops, "mismatches": bad}
+            "cycles_measured": measured, "cycles_predicted": predicted, "ops": ops, "traced_layers": traced,
+            "mismatches": bad}
+
+
+def _check_traces(run: ObservedRun, exp: dict, beats: list, bad: list) -> list:
+    """Compare one image's trace beats, layer by layer, with golden's layer outputs and the reference's beats.
+
+    Returns the names of the layers whose trace was compared (none without ``config.trace``).
+    """
+    from rtl.engine.top import trace_codes
+
+    p = run.compiled.program
+    mask = (1 << p.config.act_bits) - 1
+    names, pos = [], 0
+    for op, n in zip(p.ops[:-1], run.trace_beats):
+        if not n:
+            continue
+        part = [int(b) & mask for b in beats[pos : pos + n]]
+        pos += n
+        names.append(op.name)
+        if len(part) != n:
+            bad.append(f"{op.name}: trace has {len(part)} of {n} beats")
+            continue
+        if part != exp["ref_traces"][op.name]:
+            bad.append(f"{op.name}: trace differs from the engine reference on the observed beats")
+        got = trace_codes(p, op.name, part)
+        want = exp["golden_layers"][op.name]
+        if not np.array_equal(got, want):
+            at = np.argwhere(got != want)[0].tolist()
+            bad.append(f"{op.name}: traced output differs from quant.golden at {at}: "
+                       f"{int(got[tuple(at)])} != {int(want[tuple(at)])}")
+    return names

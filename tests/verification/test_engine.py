@@ -38,8 +38,8 @@ SMALL = {
     "mult_stem": dict(c0=1, h=5, w=4, c1=5, k1=3, s1=2, p1=1, bits=5, stem="conv", mode="threshold",
                       pool="avgpool", pool_pad=1, head="linear", classes=3),
 }
-#: LeNet-5-BN on a 4x4 engine (fits an iCE40 HX8K, DESIGN §4b)
-LENET_CONFIG = EngineConfig(rows=4, cols=4, act_words=(784, 1568), weight_words=100, max_k=400)
+#: LeNet-5-BN on a 4x4 engine, tracing every layer's output on o (rule 6 of hwsim.engine)
+LENET_CONFIG = EngineConfig(rows=4, cols=4, act_words=(784, 1568), weight_words=100, max_k=400, trace=True)
 
 
 def _check(run, names):
@@ -194,3 +194,8 @@ def test_lenet(sim, lenet_dir, lenet_images, build_root, tmp_path):
     _check(run, tests)
     logits = run.case("images").record["images"][0]["golden"]
     assert len(logits) == 10 and np.ptp(logits) > 0  # real logits, not a constant
+    # every layer but the logits was traced and compared with golden (the mismatch list is empty)
+    layers = ["conv1", "pool1", "conv2", "pool2", "fc1", "fc2"]
+    for c in run.cases:
+        for im in c.record["images"]:
+            assert im["traced_layers"] == layers, im["traced_layers"]
