@@ -324,6 +324,12 @@ def load(
             raise ValueError(f"checkpoint {path} names an unknown model/kind {name!r}/{knd!r}")
         if not isinstance(meta.get("normalization"), dict):
             meta["normalization"] = normalization_for(meta["dataset"])
+        fit, norm = meta.get("input_fit"), meta["normalization"]
+        if isinstance(fit, dict) and len(norm.get("mean", ())) == 1 < int(fit["to"][0]):
+            shape = fit["to"]
+            # trained with --fit-input: the grey channel was replicated, so is its normalisation
+            meta["normalization"] = {k: (list(v) * int(shape[0]) if k in ("mean", "std") else v)
+                                     for k, v in norm.items()}
     else:
         if not obj or not all(isinstance(k, str) for k in obj):
             raise ValueError(f"checkpoint {path} is neither an adderhw checkpoint nor a state dict")

@@ -234,11 +234,33 @@ def load_raw(name: str, split: str, root: str | Path | None = None) -> tuple[np.
     return _load_idx_split(name, split, root)
 
 
-def load_dataset(name: str, split: str, root: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def fit_images(images: np.ndarray, shape) -> np.ndarray:
+    """``[N, c, h, w]`` images to ``[N, C, H, W]`` (``shape``): zero-padded, centred, channel replicated.
+
+    The padding is 0 (a black pixel); ``c`` must be 1 or ``C``, and ``h <= H``,
+    ``w <= W`` (odd differences pad one more at the bottom/right).
+    Fashion-MNIST into a ResNet: 28x28 -> 32x32, 2 pixels each side, the
+    grey channel copied to 3 (``adderhw train --fit-input``).
+    """
+    c, h, w = images.shape[1:]
+    big_c, big_h, big_w = (int(v) for v in shape)
+    if c not in (1, big_c) or h > big_h or w > big_w:
+        raise ValueError(f"cannot fit {(c, h, w)} images into {tuple(shape)} inputs")
+    top, left = (big_h - h) // 2, (big_w - w) // 2
+    x = np.pad(images, ((0, 0), (0, 0), (top, big_h - h - top), (left, big_w - w - left)))
+    return np.ascontiguousarray(np.broadcast_to(x, (x.shape[0], big_c, big_h, big_w))) if c != big_c else x
+
+
+def load_dataset(name: str, split: str, root: str | Path | None = None, *,
+                 shape=None) -> tuple[np.ndarray, np.ndarray]:
     """Images as float32 ``[N, C, H, W]`` in ``0..1`` and int64 labels ``[N]``.
 
-    See :func:`load_raw` for the parameters.  Normalise with
-    ``(x - mean) / std`` from :data:`NORMALIZATION` before feeding a model.
+    See :func:`load_raw` for the parameters.  With ``shape`` (a model's input
+    ``[C, H, W]``) images of another shape are fitted to it (:func:`fit_images`:
+    a model trained with ``--fit-input``).  Normalise with ``(x - mean) / std``
+    from :data:`NORMALIZATION` before feeding a model.
     """
     images, labels = load_raw(name, split, root)
+    if shape is not None and tuple(images.shape[1:]) != tuple(int(v) for v in shape):
+        images = fit_images(images, shape)
     return images.astype(np.float32) / np.float32(255.0), labels

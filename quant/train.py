@@ -255,20 +255,10 @@ def augment_batch(x: torch.Tensor, pad: int, flip: bool, gen: torch.Generator, c
 
 
 def fit_images(images_u8: torch.Tensor, shape) -> torch.Tensor:
-    """``[N, c, h, w]`` images to ``[N, C, H, W]`` (``shape``): zero-padded, centred, channel replicated.
+    """:func:`quant.datasets.fit_images` of a uint8 tensor (the one copy of the fitting rule)."""
+    from quant.datasets import fit_images as fit
 
-    The padding is 0 (a black pixel, as the random crop's); ``c`` must be 1
-    or ``C``, and ``h <= H``, ``w <= W`` (odd differences pad one more at the
-    bottom/right).  Fashion-MNIST into a ResNet: 28x28 -> 32x32, 2 pixels
-    each side, the grey channel copied to 3.
-    """
-    c, h, w = images_u8.shape[1:]
-    big_c, big_h, big_w = (int(v) for v in shape)
-    if c not in (1, big_c) or h > big_h or w > big_w:
-        raise ValueError(f"cannot fit {(c, h, w)} images into {tuple(shape)} inputs")
-    top, left = (big_h - h) // 2, (big_w - w) // 2
-    x = F.pad(images_u8, (left, big_w - w - left, top, big_h - h - top))
-    return x.expand(-1, big_c, -1, -1).contiguous() if c != big_c else x
+    return torch.from_numpy(fit(images_u8.numpy(), shape))
 
 
 @torch.no_grad()

@@ -68,7 +68,7 @@ def _calibration_images(ck, *, calib: int, calib_data, data_root, seed: int) -> 
     dataset = ck.meta["dataset"]
     rng = np.random.default_rng(seed)
     try:
-        xtr, _ = load_dataset(dataset, "train", data_root)
+        xtr, _ = load_dataset(dataset, "train", data_root, shape=shape or None)
     except (OSError, ValueError) as exc:
         raise ValueError(f"no calibration data for {dataset} ({exc}); pass --data-root DIR or --calib-data FILE.npy") from None
     idx = np.sort(rng.choice(xtr.shape[0], size=min(calib, xtr.shape[0]), replace=False))
@@ -79,7 +79,7 @@ def _evaluation_set(dataset: str, calib: np.ndarray, *, data_root, eval_images):
     from quant.datasets import load_dataset
 
     try:
-        xte, yte = load_dataset(dataset, "test", data_root)
+        xte, yte = load_dataset(dataset, "test", data_root, shape=calib.shape[1:])
     except (OSError, ValueError):
         if data_root is not None:  # the user named a folder: its test set must be there
             raise

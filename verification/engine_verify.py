@@ -128,13 +128,13 @@ def engine_design(metadata, model) -> EngineTarget:
     return EngineTarget(design=design, metadata=path, op_names=tuple(op.name for op in prog.ops))
 
 
-def _test_split(dataset: str):
+def _test_split(dataset: str, shape=None):
     from quant.datasets import DATASETS, load_dataset
 
     if dataset not in DATASETS:
         return None
     try:
-        return load_dataset(dataset, "test")
+        return load_dataset(dataset, "test", shape=shape)
     except ValueError:  # no default location on this machine (CIFAR-10, MNIST): random codes
         return None
 
@@ -149,7 +149,7 @@ def engine_images(model, indices, *, seed: int) -> tuple[list[np.ndarray], str]:
     """
     from quant import golden
 
-    split = _test_split(model.dataset)
+    split = _test_split(model.dataset, model.input_shape)
     if split is None:
         codes = [np.random.default_rng([int(seed), int(i)]).integers(model.input.lo, model.input.hi + 1,
                                                                       size=model.input_shape)

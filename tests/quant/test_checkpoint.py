@@ -207,3 +207,16 @@ def test_strip_training_state(tmp_path):
     torch.save(m.state_dict(), bare)
     with pytest.raises(ValueError, match="is not an adderhw checkpoint"):
         checkpoint.strip_training_state(bare, tmp_path / "x.pt")
+
+
+def test_fit_input_checkpoint_normalises_every_replicated_channel(tmp_path):
+    """A ResNet trained with --fit-input on 1-channel images: its one-channel normalisation applies to
+    the three replicated channels, so quantize and golden see the same inputs training did."""
+    path = tmp_path / "r20.pt"
+    meta = {"model": "resnet20", "kind": "adder", "dataset": "fashion-mnist",
+            "normalization": {"mean": [0.286], "std": [0.353]},
+            "input_fit": {"from": [1, 28, 28], "to": [3, 32, 32], "how": "test"}}
+    checkpoint.save(path, resnet20("adder"), meta)
+    ck = checkpoint.load(path)
+    assert ck.meta["normalization"] == {"mean": [0.286] * 3, "std": [0.353] * 3}
+    assert ck.meta["input_shape"] == [3, 32, 32]

@@ -160,3 +160,19 @@ def test_debian_fashion_mnist_test_split():
     assert x.shape == (10000, 1, 28, 28) and y.shape == (10000,)
     assert np.bincount(y).tolist() == [1000] * 10
     assert abs(float(x.mean()) - NORMALIZATION["fashion-mnist"][0][0]) < 0.01
+
+
+def test_fit_images_pads_centres_and_replicates():
+    """A 1x28x28 image into a 3x32x32 model (train --fit-input): 2 zero pixels each side, grey copied."""
+    from quant.datasets import fit_images
+
+    x = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 1, 28, 28)
+    y = fit_images(x, (3, 32, 32))
+    assert y.shape == (2, 3, 32, 32) and y.dtype == np.uint8
+    for c in range(3):
+        assert np.array_equal(y[:, c, 2:30, 2:30], x[:, 0])
+    assert not y[:, :, :2].any() and not y[:, :, 30:].any() and not y[:, :, :, :2].any() and not y[:, :, :, 30:].any()
+    odd = fit_images(x, (1, 29, 29))  # odd difference: the extra pixel at the bottom/right
+    assert np.array_equal(odd[:, :, :28, :28], x) and not odd[:, :, 28].any() and not odd[:, :, :, 28].any()
+    with pytest.raises(ValueError, match=r"cannot fit \(1, 28, 28\) images into \(3, 16, 16\) inputs"):
+        fit_images(x, (3, 16, 16))
