@@ -6,8 +6,18 @@ export OMP_WAIT_POLICY := PASSIVE
 VENV    := .venv
 PY      := $(VENV)/bin/python
 ADDERHW := $(VENV)/bin/adderhw
-DEMO_CKPT ?= checkpoints/lenet5_bn_adder_fmnist.pt
-DEMO_OUT  ?= build/demo
+# make demo: the shipped LeNet-5-BN; make demo MODEL=resnet20: the shipped ResNet-20 (4x4 engine,
+# accuracy on the first 1,000 test images)
+MODEL ?= lenet
+ifeq ($(MODEL),resnet20)
+DEMO_CKPT  ?= checkpoints/resnet20_adder_fmnist.pt
+DEMO_OUT   ?= build/demo-resnet20
+DEMO_FLAGS ?= --eval 1000
+else
+DEMO_CKPT  ?= checkpoints/lenet5_bn_adder_fmnist.pt
+DEMO_OUT   ?= build/demo
+DEMO_FLAGS ?=
+endif
 
 .PHONY: setup demo test bench clean
 
@@ -15,7 +25,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(ADDERHW) flow $(DEMO_CKPT) -o $(DEMO_OUT)
+	$(ADDERHW) flow $(DEMO_CKPT) -o $(DEMO_OUT) $(DEMO_FLAGS)
 
 test: setup
 	$(PY) -m pytest -q tests

@@ -70,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--compare", action="store_true",
                    help="synthesize the adder and the multiplier variant and print a table")
     s.add_argument("--dsp", action="store_true", help="allow DSP inference (ice40-up5k, ecp5-25k)")
+    s.add_argument("--lut-only", action="store_true",
+                   help="--compare: only the LUT-only variants (skip the DSP ones)")
+    s.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="--compare: variants synthesized at once (default 1; each is one process)")
     s.add_argument("--freq", type=float, default=100.0, help="nextpnr target MHz (default 100)")
     s.add_argument("--seed", type=int, default=1, help="nextpnr placer seed (default 1)")
     s.set_defaults(func=_run_synth)
@@ -150,13 +154,16 @@ def _run_synth(args: argparse.Namespace) -> int:
     from quant.files import staged_dir
     from rtl.synth import compare, format_table, synthesize
 
+    if (args.lut_only or args.jobs != 1) and not args.compare:
+        raise ValueError("--lut-only and --jobs are options of --compare")
     if args.compare and args.dsp:
         raise ValueError("--compare already adds the DSP variants where the target has "
                          "DSP blocks: drop --dsp")
     inputs = [args.verilog, str(Path(args.verilog).with_suffix(".json"))]
     with staged_dir(args.out, command="synth", inputs=inputs, force=args.force) as tmp:
         if args.compare:
-            results = compare(args.verilog, tmp, target=args.target, freq_mhz=args.freq, seed=args.seed)
+            results = compare(args.verilog, tmp, target=args.target, freq_mhz=args.freq, seed=args.seed,
+                              lut_only=args.lut_only, jobs=args.jobs)
         else:
             result = synthesize(args.verilog, tmp, target=args.target, dsp=args.dsp,
                                 freq_mhz=args.freq, seed=args.seed)

@@ -47,6 +47,7 @@ from pathlib import Path
 
 from hwsim.config import ArrayConfig
 from quant.files import atomic_write_text
+from quant.intops import check_int
 from rtl.generate import generate
 
 __all__ = ["TARGETS", "Target", "SynthResult", "SYNTH_KEYS", "read_synth_json", "synthesize", "compare",
@@ -443,15 +444,16 @@ def _write_json(path: Path, obj) -> None:
 
 
 def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: float = 100.0,
-            seed: int = 1, timeout: float = 3600.0) -> list[dict]:
+            seed: int = 1, timeout: float = 3600.0, lut_only: bool = False, jobs: int = 1) -> list[dict]:
     """Synthesize the adder and the multiplier variant of a generated design's config.
 
     Both are regenerated from the metadata's config with ``pe`` switched (same
     block, rows, cols, bits, max_k, requant), first with multipliers in LUTs
     (``dsp=False``, the fair logic comparison), then once more each with DSP
-    inference where the target has DSP blocks.  Each variant goes to
-    ``out_dir/<design>[_dsp]/synth.json``; the list goes to
-    ``out_dir/compare.json``.
+    inference where the target has DSP blocks (not with ``lut_only``).  Each
+    variant goes to ``out_dir/<design>[_dsp]/synth.json``; the list goes to
+    ``out_dir/compare.json``.  ``jobs`` variants run at once (each tool run is
+    one process; the results and their order do not depend on it).
     """
     vpath = Path(verilog_path)
     jpath = vpath.with_suffix(".json")
@@ -459,45 +461,43 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
         raise FileNotFoundError(f"no metadata {jpath.name} beside {vpath.name}")
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
+    check_int("jobs", jobs, 1, 64)
     meta = json.loads(jpath.read_text())
+    out = Path(out_dir)
+    dsp_modes = [False, True] if TARGETS[target].has_dsp and not lut_only else [False]
+    runs = []  # (verilog, folder, dsp) in report order
     if isinstance(meta, dict) and meta.get("block") == "engine":
-        return _compare_engine(jpath, out_dir, target=target, freq_mhz=freq_mhz, seed=seed, timeout=timeout)
-    base = ArrayConfig.from_dict(meta["config"])
-    block = meta.get("block", "accelerator")
-    form = meta.get("pe_form") or "cinv"
-    out = Path(out_dir)
-    results = []
-    dsp_modes = [False, True] if TARGETS[target].has_dsp else [False]
-    for use_dsp in dsp_modes:
-        for pe in ("adder", "mult"):
-            cfg = base.replace(pe=pe)
-            v, _ = generate(cfg, out / "designs", block=block, form=form)
-            sub = out / (v.stem + ("_dsp" if use_dsp else ""))
-            results.append(synthesize(v, sub, target=target, dsp=use_dsp, freq_mhz=freq_mhz,
-                                      seed=seed, timeout=timeout))
-    _write_json(out / "compare.json", results)
-    return results
+        # the adder engine of the design's config and the all-multiplier engine of the same sizes
+        from rtl.engine.generate import generate_engine, read_engine_metadata
 
+        emeta = read_engine_metadata(jpath)
+        base = emeta["config"]
+        if base.pe == "mult":
+            base = base.replace(pe="adder")
+        for use_dsp in dsp_modes:
+            for pe in ("adder", "mult"):
+                d = generate_engine(out / "designs", config=base, pe=pe, max_ops=emeta["max_ops"])
+                runs.append((d.verilog, out / (d.verilog.stem + ("_dsp" if use_dsp else "")), use_dsp))
+    else:
+        base = ArrayConfig.from_dict(meta["config"])
+        block = meta.get("block", "accelerator")
+        form = meta.get("pe_form") or "cinv"
+        for use_dsp in dsp_modes:
+            for pe in ("adder", "mult"):
+                v, _ = generate(base.replace(pe=pe), out / "designs", block=block, form=form)
+                runs.append((v, out / (v.stem + ("_dsp" if use_dsp else "")), use_dsp))
 
-def _compare_engine(jpath: Path, out_dir, *, target: str, freq_mhz: float, seed: int,
-                    timeout: float) -> list[dict]:
-    """:func:`compare` of an engine design: the adder engine of its config and the all-multiplier
-    engine of the same sizes (:func:`rtl.engine.generate.generate_engine` with ``pe="mult"``),
-    same ``max_ops``."""
-    from rtl.engine.generate import generate_engine, read_engine_metadata
+    def one(run):
+        v, sub, use_dsp = run
+        return synthesize(v, sub, target=target, dsp=use_dsp, freq_mhz=freq_mhz, seed=seed, timeout=timeout)
 
-    meta = read_engine_metadata(jpath)
-    base = meta["config"]
-    if base.pe == "mult":
-        base = base.replace(pe="adder")
-    out = Path(out_dir)
-    results = []
-    for use_dsp in ([False, True] if TARGETS[target].has_dsp else [False]):
-        for pe in ("adder", "mult"):
-            d = generate_engine(out / "designs", config=base, pe=pe, max_ops=meta["max_ops"])
-            sub = out / (d.verilog.stem + ("_dsp" if use_dsp else ""))
-            results.append(synthesize(d.verilog, sub, target=target, dsp=use_dsp, freq_mhz=freq_mhz,
-                                      seed=seed, timeout=timeout))
+    if jobs == 1:
+        results = [one(r) for r in runs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results = list(pool.map(one, runs))
     _write_json(out / "compare.json", results)
     return results
 

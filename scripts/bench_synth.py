@@ -11,6 +11,12 @@ Usage::
     .venv/bin/python scripts/bench_synth.py            # PE, 4x4 and 8x8 arrays, 4x4 accelerators
     .venv/bin/python scripts/bench_synth.py --quick    # PE and 4x4 array only
     .venv/bin/python scripts/bench_synth.py --only accelerator -o build/bench_acc
+    .venv/bin/python scripts/bench_synth.py --engine   # the LeNet-5-BN 4x4 network engines, ECP5-25K
+
+``--engine`` synthesizes the network engine sized for LeNet-5-BN (4x4, 8-bit, the
+memories ``generate --engine --model`` gives it) with adder PEs and with multiplier
+PEs, LUT-only and with DSPs (``rtl.synth.compare``, two at a time), on ECP5-25K
+unless ``--target`` says otherwise: about 15 minutes on 2 cores.
 
 The 8x8 multiplier array does not fit an HX8K (the table says so; its yosys
 counts are still reported).  Expect 10-20 minutes on 2 cores for the full run.
@@ -47,10 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="PE and 4x4 array only")
     ap.add_argument("--only", choices=("pe", "array", "accelerator"), default=None,
                     help="run only the cases of this block")
-    ap.add_argument("--target", default="ice40-hx8k")
+    ap.add_argument("--engine", action="store_true", help="the LeNet-5-BN network engines instead (see above)")
+    ap.add_argument("--target", default=None, help="default ice40-hx8k; with --engine ecp5-25k")
     ap.add_argument("-o", "--out", default="build/bench_synth")
     args = ap.parse_args(argv)
     out = Path(args.out)
+    if args.engine:
+        return _engines(out, args.target or "ecp5-25k")
+    args.target = args.target or "ice40-hx8k"
     results = []
     ratios = []
     for block, cfg in _cases(args.quick):
@@ -85,6 +95,39 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "bench_synth.json",
                  json.dumps({"results": results, "ratios": ratios}, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+#: The engine LeNet-5-BN gets from ``generate --engine --model`` at 4x4, 8-bit.
+LENET_ENGINE = dict(rows=4, cols=4, bits=8, act_words=(784, 1568), weight_words=100, max_k=400)
+
+
+def _engines(out: Path, target: str) -> int:
+    from hwsim.config import EngineConfig
+    from rtl.engine.generate import generate_engine
+    from rtl.synth import compare
+
+    t0 = time.monotonic()
+    d = generate_engine(out / "engine_design", config=EngineConfig(**LENET_ENGINE), max_ops=7)
+    results = compare(d.verilog, out / "engine", target=target, jobs=2)
+    print(f"engines: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(format_table(results))
+    print()
+    print("| multipliers | adder/mult LUTs | adder/mult Fmax |")
+    print("|---|---|---|")
+    ratios = []
+    for dsp in sorted({r["dsp"] for r in results}):
+        pair = {r["config"]["pe"]: r for r in results if r["dsp"] == dsp}
+        a, m = pair["adder"], pair["mult"]
+        ratio = {"dsp": dsp, "lut_ratio": round(a["resources"]["lut"] / max(1, m["resources"]["lut"]), 3),
+                 "fmax_ratio": (round(a["fmax_mhz"] / m["fmax_mhz"], 3)
+                                if a["fmax_mhz"] and m["fmax_mhz"] else None)}
+        ratios.append(ratio)
+        fmax = "n/a" if ratio["fmax_ratio"] is None else f"{ratio['fmax_ratio']:.3f}"
+        print(f"| {'DSP' if dsp else 'LUTs'} | {ratio['lut_ratio']:.3f} | {fmax} |")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "bench_synth_engine.json",
+                      json.dumps({"results": results, "ratios": ratios}, indent=1, sort_keys=True) + "\n")
     return 0
 
 

@@ -7,7 +7,20 @@ when run by hand.  Steps are cached (:mod:`scripts.steps`): a re-run reuses a
 step whose command line and input bytes did not change, and a failing step
 stops the flow with its error while the finished steps' folders stay intact.
 
-Output layout (``OUT_DIR``)::
+Two flows: ``--dataflow cp`` (the default) proves the network engine, ``--dataflow os``
+the v1 core.  Output layout (``OUT_DIR``) of ``cp``::
+
+    quantize/   adderhw quantize CKPT --bits B            (the integer model)
+    sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
+    estimate/   adderhw estimate quantize/ --dataflow cp  (cycles, every access, energy by component)
+    generate/   adderhw generate --engine --model quantize/  (engine/: the engine sized to the model)
+    synth/      adderhw synth generate/engine/<name>.v --compare --lut-only  (the adder engine and
+                the all-multiplier engine of the same sizes, ECP5-25K by default: both fit there)
+    verify/     adderhw verify quantize/ --design generate/engine/<name>.json --sim SIM
+                (the whole network on the engine: logits == golden, cycles and counters == hwsim)
+    report.md   everything above, with plots in plots/
+
+and of ``os``::
 
     quantize/   adderhw quantize CKPT --bits B            (the integer model)
     sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
@@ -35,7 +48,9 @@ from scripts.steps import OUT, Step, run_step
 __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
 
 #: Bump when what a step produces changes beyond its command lines, so older results are redone.
-FLOW_FORMAT = 3
+FLOW_FORMAT = 4
+#: Default synthesis target per dataflow: where both designs of the comparison fit.
+DEFAULT_TARGETS = {"cp": "ecp5-25k", "os": "ice40-hx8k"}
 
 
 class StepFailed(ValueError):
@@ -51,12 +66,18 @@ class FlowOptions:
     cols: int = 4
     sim: str = "verilator"
     sweep: str = "8,6,5,4"
-    target: str = "ice40-hx8k"
+    target: str | None = None
     eval_images: int | None = None
     layer: str | None = None
     force: bool = False
+    dataflow: str = "cp"
+    images: str = "0"
 
     def __post_init__(self) -> None:
+        if self.dataflow not in DEFAULT_TARGETS:
+            raise ValueError(f"dataflow must be cp or os, not {self.dataflow!r}")
+        if self.target is None:
+            object.__setattr__(self, "target", DEFAULT_TARGETS[self.dataflow])
         if not 2 <= self.bits <= 16:
             raise ValueError(f"bits must be in 2..16, not {self.bits}")
         for name in ("rows", "cols"):
@@ -71,10 +92,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "flow",
         help="run quantize, estimate, generate, synth and verify on a checkpoint and write one report",
-        description="End to end: quantize CKPT (and a bit sweep), estimate the adder array "
-        "against a multiplier array, generate Verilog of both, synthesise them, run the "
-        "cocotb testbenches on real layers, and write OUT_DIR/report.md with plots. "
-        "Finished steps are reused when their inputs did not change.",
+        description="End to end: quantize CKPT (and a bit sweep), estimate the adder design "
+        "against the multiplier design, generate the Verilog, synthesise both, run the cocotb "
+        "testbenches, and write OUT_DIR/report.md with plots. --dataflow cp (the default): the "
+        "network engine sized to the model, the whole network verified; --dataflow os: the v1 "
+        "core, layer by layer. Finished steps are reused when their inputs did not change.",
     )
     p.add_argument("checkpoint", metavar="CKPT", type=Path, help="adderhw checkpoint (.pt)")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
@@ -85,9 +107,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="simulator for the testbenches (default verilator)")
     p.add_argument("--sweep", default="8,6,5,4", metavar="B1,B2,...",
                    help="bit widths of the accuracy sweep (default 8,6,5,4)")
-    p.add_argument("--target", default="ice40-hx8k",
+    p.add_argument("--dataflow", choices=("cp", "os"), default="cp",
+                   help="cp: the network engine (default); os: the v1 core")
+    p.add_argument("--target", default=None,
                    choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
-                   help="synthesis target (default ice40-hx8k)")
+                   help="synthesis target (default: ecp5-25k for cp, where both engines fit; ice40-hx8k for os)")
+    p.add_argument("--images", default="0", metavar="I,J,...",
+                   help="cp: test images the engine runs in verify (default 0)")
     p.add_argument("--eval", type=int, default=None, metavar="N", dest="eval_images",
                    help="evaluate accuracy on the first N test images (default: all)")
     p.add_argument("--layer", default=None, metavar="N",
@@ -102,7 +128,8 @@ def _run(args: argparse.Namespace) -> int:
     opts = FlowOptions(
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
-        eval_images=args.eval_images, layer=args.layer, force=args.force,
+        eval_images=args.eval_images, layer=args.layer, force=args.force, dataflow=args.dataflow,
+        images=args.images,
     )
     run_flow(opts)
     return 0
@@ -150,6 +177,8 @@ def _max_k(model_dir: Path) -> int:
 
 def build_steps(opts: FlowOptions) -> list[Step]:
     """The flow's steps; each step's cache key is the list of command lines it runs."""
+    if opts.dataflow == "cp":
+        return _engine_steps(opts)
     out = opts.out
     ckpt = opts.checkpoint
     q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
@@ -207,6 +236,57 @@ def build_steps(opts: FlowOptions) -> list[Step]:
         Step("generate", g_dir, _runner("generate"), generate, inputs=(q_dir,)),
         Step("synth", y_dir, _runner("synth"), synth, inputs=(g_dir,)),
         Step("verify", v_dir, _runner("verify"), verify, inputs=(q_dir,)),
+        Step("report", out / "report", report, params=[str(opts)],
+             inputs=(q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
+    ]
+
+
+def _engine_steps(opts: FlowOptions) -> list[Step]:
+    """``--dataflow cp``: the network engine sized to the model, both designs synthesised, the whole
+    network verified."""
+    out = opts.out
+    ckpt = opts.checkpoint
+    q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
+    g_dir, y_dir, v_dir = out / "generate", out / "synth", out / "verify"
+    ev = ["--eval", str(opts.eval_images)] if opts.eval_images else []
+    size = ["--rows", opts.rows, "--cols", opts.cols]
+
+    def quantize():
+        return [["quantize", ckpt, "--bits", opts.bits, *ev, "-o", OUT]]
+
+    def sweep():
+        return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
+
+    def estimate():
+        return [["estimate", q_dir, "--dataflow", "cp", *size, "-o", OUT]]
+
+    def generate():
+        return [["generate", "--engine", "--model", q_dir, *size, "-o", f"{OUT}/engine"]]
+
+    def synth():
+        # the adder engine and the all-multiplier engine of the same sizes, multipliers in LUTs, side by side
+        return [["synth", _design_verilog(g_dir / "engine"), "--compare", "--lut-only", "--jobs", 2,
+                 "--target", opts.target, "-o", f"{OUT}/engine"]]
+
+    def verify():
+        layer = ["--layer", opts.layer] if opts.layer is not None else []
+        return [["verify", q_dir, *layer, "--design", design_json_path(g_dir / "engine"), "--sim", opts.sim,
+                 "--images", opts.images, "--build-dir", out / "sim_build", "-o", OUT]]
+
+    def report(_commands, tmp: Path) -> None:
+        from scripts.flow_report import write_engine_report
+
+        write_engine_report(opts, tmp)
+
+    from scripts.flow_report import design_json_path
+
+    return [
+        Step("quantize", q_dir, _runner("quantize"), quantize, inputs=(ckpt,)),
+        Step("sweep", s_dir, _runner("sweep"), sweep, inputs=(ckpt,)),
+        Step("estimate", e_dir, _runner("estimate"), estimate, inputs=(q_dir,)),
+        Step("generate", g_dir, _runner("generate"), generate, inputs=(q_dir,)),
+        Step("synth", y_dir, _runner("synth"), synth, inputs=(g_dir,)),
+        Step("verify", v_dir, _runner("verify"), verify, inputs=(q_dir, g_dir)),
         Step("report", out / "report", report, params=[str(opts)],
              inputs=(q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
     ]

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "load_results", "design_json_path"]
+__all__ = ["write_report", "write_engine_report", "load_results", "load_engine_results", "design_json_path"]
 
 
 def _read_json(path: Path) -> Any:
@@ -60,7 +60,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def _plots(res: dict, plots: Path) -> dict[str, str]:
+def _plots(res: dict, plots: Path, what: str = "PE array") -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -83,6 +83,8 @@ def _plots(res: dict, plots: Path) -> dict[str, str]:
     made["accuracy"] = "accuracy_vs_bits.png"
 
     synth = [v for v in res["synth"] if not v.get("dsp") and v["resources"].get("lc") is not None]
+    if not synth:  # no logic-cell counts (e.g. target generic, or nothing fitted): no plot
+        return made
     fig, ax = plt.subplots(figsize=(5, 3.2))
     names = [v["config"]["pe"] for v in synth]
     ax.bar(names, [v["resources"]["lc"] for v in synth], color=["tab:green", "tab:red"][: len(names)])
@@ -92,7 +94,7 @@ def _plots(res: dict, plots: Path) -> dict[str, str]:
                 ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("logic cells")
     cfg = synth[0]["config"]
-    ax.set_title(f'{cfg["rows"]}x{cfg["cols"]} PE array, {cfg["bits"]}-bit, {synth[0]["target"]}')
+    ax.set_title(f'{cfg["rows"]}x{cfg["cols"]} {what}, {cfg["bits"]}-bit, {synth[0]["target"]}')
     ax.margins(y=0.25)
     fig.tight_layout()
     fig.savefig(plots / "logic_cells.png", dpi=120)
@@ -101,26 +103,10 @@ def _plots(res: dict, plots: Path) -> dict[str, str]:
     return made
 
 
-def write_report(opts, folder: Path) -> Path:
-    """Write ``folder/report.md`` and ``folder/plots/*.png`` from the steps in ``opts.out``.
-
-    Image links are relative to ``opts.out``, where the flow copies ``report.md``.
-    """
-    out = Path(opts.out)
-    res = load_results(out)
-    made = _plots(res, folder / "plots")
-    final_rel = os.path.relpath(out / "report" / "plots", out)
-    q, est, ver = res["quantize"], res["estimate"], res["verify"]
+def _quantize_section(res: dict, final_rel: str, made: dict) -> list[str]:
+    """Section 1 of both reports: ``quantize/report.json`` and the bit sweep."""
+    q = res["quantize"]
     L: list[str] = []
-    L.append(f"# adderhw flow report: `{opts.checkpoint}`\n")
-    L.append(
-        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, "
-        f"{opts.rows}x{opts.cols} array, simulator {opts.sim}, target {opts.target}. "
-        f"Each section is the output of the `adderhw` subcommand named in it; "
-        f"the step folders hold the full outputs.\n"
-    )
-
-    # 1. quantization
     L.append("## 1. Quantization (`adderhw quantize`)\n")
     L.append(_table(
         ["bits", "float accuracy (%)", "integer accuracy (%)", "drop (points)", "int/float top-1 agreement (%)", "test images"],
@@ -144,6 +130,29 @@ def write_report(opts, folder: Path) -> Path:
     ))
     L.append(f"\n![accuracy vs bits]({final_rel}/{made['accuracy']})\n")
 
+    return L
+
+
+def write_report(opts, folder: Path) -> Path:
+    """Write ``folder/report.md`` and ``folder/plots/*.png`` from the steps in ``opts.out``.
+
+    Image links are relative to ``opts.out``, where the flow copies ``report.md``.
+    """
+    out = Path(opts.out)
+    res = load_results(out)
+    made = _plots(res, folder / "plots")
+    final_rel = os.path.relpath(out / "report" / "plots", out)
+    q, est, ver = res["quantize"], res["estimate"], res["verify"]
+    L: list[str] = []
+    L.append(f"# adderhw flow report: `{opts.checkpoint}`\n")
+    L.append(
+        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, "
+        f"{opts.rows}x{opts.cols} array, simulator {opts.sim}, target {opts.target}. "
+        f"Each section is the output of the `adderhw` subcommand named in it; "
+        f"the step folders hold the full outputs.\n"
+    )
+
+    L += _quantize_section(res, final_rel, made)
     # 2. estimate
     cfg = est["config"]
     L.append(f"## 2. Cycles, energy and area (`adderhw estimate`, table {est['table']['name']})\n")
@@ -203,7 +212,8 @@ def write_report(opts, folder: Path) -> Path:
     if all(p in pair and pair[p]["resources"].get("lc") for p in ("adder", "mult")):
         ratio = pair["adder"]["resources"]["lc"] / pair["mult"]["resources"]["lc"]
         L.append(f"\nAdder array / multiplier array logic cells: {100 * ratio:.1f} %.\n")
-    L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
+    if "logic_cells" in made:
+        L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
 
     # 5. verify
     L.append(f"## 5. Verification (`adderhw verify`, {opts.sim})\n")
@@ -217,6 +227,113 @@ def write_report(opts, folder: Path) -> Path:
                      "difference"], vrows))
     passed = sum(1 for t in ver if t["passed"])
     L.append(f"\n{passed} of {len(ver)} passed.\n")
+    text = "\n".join(L)
+    (folder / "report.md").write_text(text)
+    return folder / "report.md"
+
+
+def load_engine_results(out: Path) -> dict:
+    """The step outputs of the ``cp`` flow, by step name."""
+    return {
+        "quantize": _read_json(out / "quantize" / "report.json"),
+        "sweep": _read_json(out / "sweep" / "sweep.json"),
+        "estimate": _read_json(out / "estimate" / "summary.json"),
+        "generate": _design_json(out / "generate" / "engine"),
+        "synth": _read_json(out / "synth" / "engine" / "compare.json"),
+        "verify": _read_json(out / "verify" / "verify.json"),
+    }
+
+
+#: Energy components of ``estimate --dataflow cp`` (``energy_breakdown_pj``), in report order.
+_ENGINE_ENERGY = (("dram_pj", "DRAM (streams)"), ("act_sram_pj", "activation SRAM"),
+                  ("wbuf_sram_pj", "weight SRAM"), ("pe_pj", "PE arithmetic"), ("requant_pj", "requant"),
+                  ("vector_pj", "vector unit"), ("reg_pj", "registers"))
+
+
+def write_engine_report(opts, folder: Path) -> Path:
+    """``report.md`` of the ``cp`` flow: accuracy, the engine's counted energy for both designs, its
+    synthesis (both engines), and the whole network verified (cycles measured = predicted)."""
+    out = Path(opts.out)
+    res = load_engine_results(out)
+    made = _plots(res, folder / "plots", what="engine")
+    final_rel = os.path.relpath(out / "report" / "plots", out)
+    q, est, gen, ver = res["quantize"], res["estimate"], res["generate"], res["verify"]
+    cfg = est["config"]
+    L: list[str] = [f"# adderhw flow report: `{opts.checkpoint}` on the network engine\n"]
+    L.append(
+        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, engine {cfg['rows']}x{cfg['cols']} "
+        f"(dataflow cp), simulator {opts.sim}, target {opts.target}. Each section is the output of the "
+        f"`adderhw` subcommand named in it; the step folders hold the full outputs.\n")
+    L += _quantize_section(res, final_rel, made)
+
+    # 2. estimate
+    L.append(f"## 2. Cycles and counted energy (`adderhw estimate --dataflow cp`, table {est['table']['name']})\n")
+    L.append(f"Every memory read and write, stream beat and PE step of one image, as the engine performs them "
+             f"(hwsim's count equals the RTL's, section 5), priced by the table: {est['table']['title']}. "
+             f"SRAM energy by size: {est['table'].get('sram_size_source', '')}\n")
+    rows = []
+    for name in ("adder", "mult"):
+        d = est["designs"][name]
+        b = d["energy_breakdown_pj"]
+        rows.append([name, f"{d['total_cycles']:,}", _fmt(d["latency_us"]), _fmt(d["energy_pj"] / 1e6, 3),
+                     _fmt(d["on_chip_energy_pj"] / 1e6, 3), *[_fmt(b[k] / 1e6, 4) for k, _ in _ENGINE_ENERGY]])
+    L.append(_table(["design", "cycles", "latency (us)", "energy (uJ)", "on chip (uJ)",
+                     *[f"{label} (uJ)" for _, label in _ENGINE_ENERGY]], rows))
+    r = est["ratios_adder_over_mult"]
+    L.append(f"\nAdder engine / all-multiplier engine: cycles {r['total_cycles']:.3f}, energy {r['energy_pj']:.3f}, "
+             f"on chip {r['on_chip_energy_pj']:.3f}, PE arithmetic {r['pe_pj']:.3f}.\n")
+    L.append("![energy by component](estimate/energy_breakdown.png)\n")
+
+    # 3. generate
+    L.append("## 3. The engine (`adderhw generate --engine --model`)\n")
+    gc = gen["config"]
+    L.append(_table(["Verilog", "rows x cols", "PE", "mult rows", "bits", "acc bits", "activation regions (words)",
+                     "weight buffer (words)", "operations"],
+                    [[f"`generate/engine/{gen['_file'][:-5]}.v`", f"{gc['rows']}x{gc['cols']}", gc["pe"],
+                      gc["mult_rows"], gc["bits"], gc["acc_bits"], ", ".join(map(str, gc["act_words"])),
+                      gc["weight_words"], gen["max_ops"]]]))
+    L.append("")
+
+    # 4. synth
+    syn = res["synth"]
+    L.append(f"## 4. Synthesis (`adderhw synth --compare --lut-only`, {syn[0]['target']})\n")
+    L.append("The adder engine and the all-multiplier engine of the same sizes (multipliers in LUTs), "
+             "memories included.\n")
+    srows = []
+    for v in syn:
+        rr = v["resources"]
+        lc = rr["lc"] if rr.get("lc") is not None else "does not fit"
+        fmax = _fmt(v["fmax_mhz"]) if v.get("fmax_mhz") else "n/a"
+        srows.append([f"engine {v['config']['pe']}", lc, rr["lut"], rr["ff"], rr["carry"], rr["dsp"], rr["bram"],
+                      fmax, f"yosys {v['tools'].get('yosys')}, nextpnr {v['tools'].get('nextpnr')}"])
+    L.append(_table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], srows))
+    pair = {v["config"]["pe"]: v for v in syn if not v.get("dsp")}
+    if all(p in pair and pair[p]["resources"].get("lut") for p in ("adder", "mult")):
+        ratio = pair["adder"]["resources"]["lut"] / pair["mult"]["resources"]["lut"]
+        L.append(f"\nAdder engine / multiplier engine LUTs: {100 * ratio:.1f} %.\n")
+    if "logic_cells" in made:
+        L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
+
+    # 5. verify
+    L.append(f"## 5. The whole network on the engine (`adderhw verify`, {opts.sim})\n")
+    vrows = []
+    for t in ver["tests"]:
+        for im in t["images"]:
+            cm, cp = im["cycles_measured"], im["cycles_predicted"]
+            vrows.append([t["name"], t["simulator"], im["image"], "pass" if t["passed"] else "FAIL",
+                          "equal" if im["logits_ok"] else "DIFFER", "" if cm is None else f"{cm:,}", f"{cp:,}",
+                          "" if cm is None else cm - cp, "equal" if im["counters_ok"] else "DIFFER",
+                          "" if im.get("wall_s") is None else _fmt(im["wall_s"])])
+    L.append(_table(["test", "simulator", "image", "result", "logits vs golden", "cycles measured",
+                     "cycles predicted (hwsim)", "difference", "counters vs hwsim", "wall (s)"], vrows))
+    first = ver["tests"][0]["images"][0] if ver["tests"] and ver["tests"][0]["images"] else None
+    if first:
+        L.append(f"\nPer operation, image {first['image']}:\n")
+        L.append(_table(["operation", "cycles measured", "cycles predicted", "counters"],
+                        [[o["name"], f"{o['cycles_measured']:,}", f"{o['cycles_predicted']:,}",
+                          "equal" if o["counters_ok"] else "DIFFER"] for o in first["ops"]]))
+    passed = sum(1 for t in ver["tests"] if t["passed"])
+    L.append(f"\n{passed} of {len(ver['tests'])} passed.\n")
     text = "\n".join(L)
     (folder / "report.md").write_text(text)
     return folder / "report.md"

