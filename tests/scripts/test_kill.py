@@ -20,10 +20,17 @@ import pytest
 SHIPPED_ADDER = Path(__file__).resolve().parents[2] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
 
 
+def _sigint_default() -> None:
+    # a shell runs background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: give the command the disposition a terminal's Ctrl-C meets
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(argv, cwd: Path) -> subprocess.Popen:
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     return subprocess.Popen([sys.executable, "-m", "scripts.cli", *argv], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_default)
 
 
 def _wait_for(proc: subprocess.Popen, folder: Path, pattern: str, timeout: float = 240.0) -> Path:
