@@ -60,6 +60,18 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _synth_table(records: list, label) -> str:
+    """The synthesis table of ``synth.json`` records, each row named by ``label(record)``."""
+    rows = []
+    for v in records:
+        rr = v["resources"]
+        lc = rr["lc"] if rr.get("lc") is not None else "does not fit"
+        fmax = _fmt(v["fmax_mhz"]) if v.get("fmax_mhz") else "n/a"
+        rows.append([label(v), lc, rr["lut"], rr["ff"], rr["carry"], rr["dsp"], rr["bram"], fmax,
+                     f"yosys {v['tools'].get('yosys')}, nextpnr {v['tools'].get('nextpnr')}"])
+    return _table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], rows)
+
+
 def _plots(res: dict, plots: Path, what: str = "PE array") -> dict[str, str]:
     import matplotlib
 
@@ -199,15 +211,9 @@ def write_report(opts, folder: Path) -> Path:
     L.append("The PE arrays alone (`synth/array`, `--compare`: the same generator and config, "
              "multipliers in LUTs), then the whole adder accelerator with its shadow bank, "
              "requant units and stream control (`synth/accelerator`).\n")
-    srows = []
-    for v in [*res["synth"], res["synth_top"]]:
-        rr = v["resources"]
-        what = f'{v.get("block", "accelerator")} {v["config"]["pe"]}' + (" (DSP)" if v.get("dsp") else "")
-        lc = rr["lc"] if rr.get("lc") is not None else "does not fit"
-        fmax = _fmt(v["fmax_mhz"]) if v.get("fmax_mhz") else "n/a"
-        srows.append([what, lc, rr["lut"], rr["ff"], rr["carry"], rr["dsp"], rr["bram"], fmax,
-                      f"yosys {v['tools'].get('yosys')}, nextpnr {v['tools'].get('nextpnr')}"])
-    L.append(_table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], srows))
+    L.append(_synth_table([*res["synth"], res["synth_top"]],
+                          lambda v: f'{v.get("block", "accelerator")} {v["config"]["pe"]}'
+                          + (" (DSP)" if v.get("dsp") else "")))
     pair = {v["config"]["pe"]: v for v in res["synth"] if not v.get("dsp")}
     if all(p in pair and pair[p]["resources"].get("lc") for p in ("adder", "mult")):
         ratio = pair["adder"]["resources"]["lc"] / pair["mult"]["resources"]["lc"]
@@ -299,14 +305,7 @@ def write_engine_report(opts, folder: Path) -> Path:
     L.append(f"## 4. Synthesis (`adderhw synth --compare --lut-only`, {syn[0]['target']})\n")
     L.append("The adder engine and the all-multiplier engine of the same sizes (multipliers in LUTs), "
              "memories included.\n")
-    srows = []
-    for v in syn:
-        rr = v["resources"]
-        lc = rr["lc"] if rr.get("lc") is not None else "does not fit"
-        fmax = _fmt(v["fmax_mhz"]) if v.get("fmax_mhz") else "n/a"
-        srows.append([f"engine {v['config']['pe']}", lc, rr["lut"], rr["ff"], rr["carry"], rr["dsp"], rr["bram"],
-                      fmax, f"yosys {v['tools'].get('yosys')}, nextpnr {v['tools'].get('nextpnr')}"])
-    L.append(_table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], srows))
+    L.append(_synth_table(syn, lambda v: f"engine {v['config']['pe']}"))
     pair = {v["config"]["pe"]: v for v in syn if not v.get("dsp")}
     if all(p in pair and pair[p]["resources"].get("lut") for p in ("adder", "mult")):
         ratio = pair["adder"]["resources"]["lut"] / pair["mult"]["resources"]["lut"]
