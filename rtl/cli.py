@@ -29,6 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "(default 4096,4096,4096)")
     g.add_argument("--weight-words", type=int, default=None,
                    help="--engine without --model: depth of the weight buffer (default 1024)")
+    g.add_argument("--trace", action="store_true",
+                   help="--engine: send every operation's output on o before the logits (per-layer checks)")
     g.add_argument("--max-ops", type=int, default=None,
                    help="--engine: most operations per program, the width of op_index (default: the model's operations, or 64)")
     g.add_argument("--rows", type=int, required=True, help="array rows (output channels)")
@@ -79,8 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_run_synth)
 
 
-_ENGINE_ONLY = ("model", "mult_rows", "act_words", "weight_words", "max_ops")
-_ENGINE_DEFAULTS = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None}
+_ENGINE_ONLY = ("model", "mult_rows", "act_words", "weight_words", "max_ops", "trace")
+_ENGINE_DEFAULTS = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None,
+                    "trace": False}
 
 
 def _run_engine(args: argparse.Namespace) -> int:
@@ -104,12 +107,12 @@ def _run_engine(args: argparse.Namespace) -> int:
 
         model = load_int_model(args.model)
         d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
-                            max_ops=args.max_ops)
+                            max_ops=args.max_ops, trace=args.trace)
     else:
         if args.bits is None:
             raise ValueError("--engine without --model needs --bits")
         fields = dict(rows=args.rows, cols=args.cols, pe=pe, mult_rows=args.mult_rows, bits=args.bits,
-                      requant=(args.requant,), mult_bits=args.mult_bits)
+                      requant=(args.requant,), mult_bits=args.mult_bits, trace=args.trace)
         if args.max_k is not None:
             fields["max_k"] = args.max_k
         if args.out_bits is not None:

@@ -13,10 +13,15 @@ each ``--images`` image back to back (test ``images``; with
 gaps and ready drops of probability P).  Every image's logits must equal the
 golden model's, every operation's cycles and memory/stream counters hwsim
 ``cp``'s.  A model whose dataset has no test split on this machine runs
-seeded random input codes.  Per-layer traces are not in the engine's RTL
-yet: ``--layer N`` (an operation's name or 0-based index) only chooses whose
-cycles and counters are printed; the whole network always runs and
-``verify.json`` has every operation.  ``--skip-matrix`` changes nothing here.
+seeded random input codes.  ``--trace`` runs a traced engine
+(:attr:`hwsim.config.EngineConfig.trace`): every operation's output comes
+out on ``o`` before the logits and is held equal, layer by layer, to the
+golden model's (and the cycles and counters to hwsim's, traces included).
+``--layer N`` (an operation's name or 0-based index) implies ``--trace`` and
+prints that operation's cycles, counters and trace; the whole network always
+runs and ``verify.json`` has every operation (``trace``: ``true``/``false``
+per operation, ``null`` when not traced).  A ``--design`` without traces is
+refused with ``--trace``/``--layer``.  ``--skip-matrix`` changes nothing here.
 ``OUT/verify.json`` is an object: ``format`` ``"adderhw-verify-engine"``,
 ``dataflow``, ``tools`` (versions), ``model``, ``design``, ``images`` and
 ``tests``, one per cocotb test (``name``, ``simulator``, ``passed``,
@@ -74,8 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="record waves of every run (Icarus: FST, Verilator: VCD); their paths are printed")
     p.add_argument("--layer", metavar="N",
                    help="os: run only this compute layer of MODEL_DIR (index among compute layers, or name), "
-                        "skipping the whole-network test; cp: print this operation's cycles and counters "
-                        "(the whole network runs: no per-layer traces yet)")
+                        "skipping the whole-network test; cp: compare every layer's traced output (as "
+                        "--trace) and print this operation's cycles, counters and trace")
+    p.add_argument("--trace", action="store_true",
+                   help="cp: run a traced engine and hold every layer's output equal to the golden model's")
     p.add_argument("--images", default="0", metavar="I,J,...",
                    help="test-set indices of the images for the network (default: 0)")
     p.add_argument("--design", type=Path, metavar="JSON",
@@ -165,6 +172,8 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.back_pressure is not None:
         raise ValueError("--back-pressure is for the engine (--dataflow cp); the v1 suite runs its own "
                          "back_pressure test")
+    if args.trace:
+        raise ValueError("--trace is for the engine (--dataflow cp); the v1 core checks each layer with --layer")
     sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
     images = _parse_images(args.images)
     inputs = [args.model_dir, args.design]
@@ -279,18 +288,23 @@ def _engine_target(args, model, designs_dir: Path | None):
     from rtl.engine.generate import generate_engine, size_engine
     from verification.engine_verify import engine_design, select_ops
 
+    trace = bool(args.trace or args.layer is not None)
     if args.design is not None:
         target = engine_design(args.design, model)
+        if trace and not target.design.config.trace:
+            flag = "--trace" if args.trace else "--layer"
+            raise ValueError(f"{flag} compares traced layer outputs, but the design {target.design.name} has no "
+                             "traces (generate it with adderhw generate --engine --trace)")
     elif designs_dir is None:
         try:
-            _, compiled = size_engine(model, rows=args.rows, cols=args.cols)
+            _, compiled = size_engine(model, rows=args.rows, cols=args.cols, trace=trace)
         except ValueError as exc:
             raise ValueError(f"the {args.rows}x{args.cols} engine cannot run {model.name}: {exc}") from None
         select_ops([op.name for op in compiled.program.ops], args.layer, model.name)
         return None
     else:
         d = generate_engine(designs_dir, model=model, model_path=str(args.model_dir), rows=args.rows,
-                            cols=args.cols)
+                            cols=args.cols, trace=trace)
         target = engine_design(d.metadata, model)
     select_ops(target.op_names, args.layer, model.name)
     return target

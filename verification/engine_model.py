@@ -285,35 +285,38 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
         if not exact_cycles and measured < predicted:
             bad.append(f"image took {measured} cycles under back-pressure, below the stall-free {predicted}")
     return {"image": k, "logits": logits, "ref": exp["ref_logits"].tolist(), "golden": exp["golden_logits"].tolist(),
-            "cycles_measured": measured, "cycles_predicted": predicted, "ops": ops, "traced_layers": traced,
+            "cycles_measured": measured, "cycles_predicted": predicted, "ops": ops,
+            "traced_layers": list(traced), "traces_ok": traced,
             "mismatches": bad}
 
 
 def _check_traces(run: ObservedRun, exp: dict, beats: list, bad: list) -> list:
     """Compare one image's trace beats, layer by layer, with golden's layer outputs and the reference's beats.
 
-    Returns the names of the layers whose trace was compared (none without ``config.trace``).
+    Returns, for each layer whose trace was compared (none without
+    ``config.trace``), its name -> whether it was equal to both.
     """
     from rtl.engine.top import trace_codes
 
     p = run.compiled.program
     mask = (1 << p.config.act_bits) - 1
-    names, pos = [], 0
+    out, pos = {}, 0
     for op, n in zip(p.ops[:-1], run.trace_beats):
         if not n:
             continue
         part = [int(b) & mask for b in beats[pos : pos + n]]
         pos += n
-        names.append(op.name)
+        before = len(bad)
         if len(part) != n:
             bad.append(f"{op.name}: trace has {len(part)} of {n} beats")
-            continue
-        if part != exp["ref_traces"][op.name]:
-            bad.append(f"{op.name}: trace differs from the engine reference on the observed beats")
-        got = trace_codes(p, op.name, part)
-        want = exp["golden_layers"][op.name]
-        if not np.array_equal(got, want):
-            at = np.argwhere(got != want)[0].tolist()
-            bad.append(f"{op.name}: traced output differs from quant.golden at {at}: "
-                       f"{int(got[tuple(at)])} != {int(want[tuple(at)])}")
-    return names
+        else:
+            if part != exp["ref_traces"][op.name]:
+                bad.append(f"{op.name}: trace differs from the engine reference on the observed beats")
+            got = trace_codes(p, op.name, part)
+            want = exp["golden_layers"][op.name]
+            if not np.array_equal(got, want):
+                at = np.argwhere(got != want)[0].tolist()
+                bad.append(f"{op.name}: traced output differs from quant.golden at {at}: "
+                           f"{int(got[tuple(at)])} != {int(want[tuple(at)])}")
+        out[op.name] = len(bad) == before
+    return out

@@ -24,9 +24,11 @@ The CLI (:mod:`verification.cli`) parses and prints; this module does the work:
   (``back_pressure``).  :func:`write_report` writes them with the tool
   versions; :func:`summary_lines` is the printed summary.
 
-Per-layer trace outputs are not in the RTL yet: the engine always runs the
-whole network, and ``--layer`` only selects which operations' cycles and
-counters are printed (:func:`select_ops`); ``verify.json`` has all of them.
+With a traced engine (``verify --trace`` or ``--layer``) each operation's
+output is compared in the testbench with the golden model's layer output;
+its entry says ``trace`` true/false (``null``: not traced).  The engine
+always runs the whole network; ``--layer`` selects which operations are
+printed (:func:`select_ops`); ``verify.json`` has all of them.
 """
 
 from __future__ import annotations
@@ -192,6 +194,7 @@ def _image_entry(im: dict, index: int, exact: bool, wall_s) -> tuple[dict, list[
     ops = []
     total = {}
     total_pred = {}
+    traces = im.get("traces_ok") or {}
     for op in im["ops"]:
         cyc_ok = ((op["start"], op["end"]) == (op["start_predicted"], op["end_predicted"]) if exact
                   else op["cycles"] >= op["cycles_predicted"])
@@ -211,7 +214,7 @@ def _image_entry(im: dict, index: int, exact: bool, wall_s) -> tuple[dict, list[
                     "start": op["start"], "end": op["end"], "start_predicted": op["start_predicted"],
                     "end_predicted": op["end_predicted"], "cycles_ok": cyc_ok,
                     "counters_measured": op["counters"], "counters_predicted": op["counters_predicted"],
-                    "counters_ok": cnt_ok})
+                    "counters_ok": cnt_ok, "trace": traces.get(op["name"])})
     cm, cp = im["cycles_measured"], im["cycles_predicted"]
     cycles_ok = cm is not None and (cm == cp if exact else cm >= cp) and all(o["cycles_ok"] for o in ops)
     if cm is None or not (cm == cp if exact else cm >= cp):
@@ -220,6 +223,7 @@ def _image_entry(im: dict, index: int, exact: bool, wall_s) -> tuple[dict, list[
              "cycles_measured": cm, "cycles_predicted": cp, "cycles_ok": cycles_ok,
              "counters_measured": total, "counters_predicted": total_pred,
              "counters_ok": bool(ops) and all(o["counters_ok"] for o in ops),
+             "traces_ok": all(traces.values()) if traces else None, "traced_layers": len(traces),
              "wall_s": wall_s, "ops": ops, "mismatches": list(im["mismatches"])}
     return entry, lines
 
@@ -252,7 +256,9 @@ def report_entries(run, *, model_name: str, design: str, images) -> list[dict]:
             "name": f"{model_name}/{c.name}",
             "simulator": run.simulator,
             "passed": bool(c.passed) and bool(rec) and not lines and all(e["logits_ok"] and e["counters_ok"]
-                                                                         and e["cycles_ok"] for e in ims),
+                                                                         and e["cycles_ok"]
+                                                                         and e["traces_ok"] is not False
+                                                                         for e in ims),
             "cycles_measured": rec.get("cycles_measured"),
             "cycles_predicted": rec.get("cycles_predicted"),
             "exact_cycles": exact,
@@ -305,16 +311,23 @@ def summary_lines(entries: list[dict], shown_ops) -> list[str]:
             return f"- vs {b}"
         return f"{a} {'=' if a == b else ('>=' if not exact and a > b else '!=')} {b}"
 
+    def trace(ok, n=None) -> str:
+        if ok is None:
+            return "-"
+        return ("equal" if ok else "DIFFER") + ("" if n is None else f" ({n} layers)")
+
     rows = []
     for e in entries:
         for im in e["images"]:
             rows.append((e["name"], e["simulator"], str(im["image"]), "OK" if im["logits_ok"] else "DIFFER",
                          rel(im["cycles_measured"], im["cycles_predicted"], e["exact_cycles"]),
                          "equal" if im["counters_ok"] else "DIFFER",
+                         trace(im.get("traces_ok"), im.get("traced_layers")),
                          "-" if im["wall_s"] is None else f"{im['wall_s']:.2f}"))
         if not e["images"]:
-            rows.append((e["name"], e["simulator"], "-", "-", "-", "-", "-"))
-    lines = _table(("test", "sim", "image", "logits", "cycles measured vs hwsim", "counters", "wall_s"), rows)
+            rows.append((e["name"], e["simulator"], "-", "-", "-", "-", "-", "-"))
+    lines = _table(("test", "sim", "image", "logits", "cycles measured vs hwsim", "counters", "traces", "wall_s"),
+                   rows)
     ops_rows = []
     for e in entries:
         for im in e["images"]:
@@ -324,11 +337,11 @@ def summary_lines(entries: list[dict], shown_ops) -> list[str]:
                 cnt = ", ".join(f"{n} {v}" for n, v in op["counters_measured"].items())
                 ops_rows.append((e["name"], e["simulator"], str(im["image"]), op["name"],
                                  rel(op["cycles_measured"], op["cycles_predicted"], e["exact_cycles"]),
-                                 ("equal: " if op["counters_ok"] else "DIFFER: ") + cnt))
+                                 trace(op.get("trace")), ("equal: " if op["counters_ok"] else "DIFFER: ") + cnt))
     if shown_ops is not None and ops_rows:
         lines.append("")
-        lines += _table(("test", "sim", "image", "operation", "cycles measured vs hwsim", "counters (measured)"),
-                        ops_rows)
+        lines += _table(("test", "sim", "image", "operation", "cycles measured vs hwsim", "trace vs golden",
+                         "counters (measured)"), ops_rows)
     bad = sum(1 for e in entries if not e["passed"])
     wake = [e["python_wakeups"] for e in entries if e.get("python_wakeups") is not None]
     lines.append(f"{len(entries) - bad} of {len(entries)} passed"

@@ -261,12 +261,14 @@ class EngineDesign:
 
 def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntModel | None = None,
                     model_path: str | None = None, rows: int | None = None, cols: int | None = None,
-                    pe: str = "adder", max_ops: int | None = None, name: str | None = None) -> EngineDesign:
+                    pe: str = "adder", max_ops: int | None = None, name: str | None = None,
+                    trace: bool = False) -> EngineDesign:
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``.
 
     Either ``config`` (explicit sizes; ``max_ops`` default 64) or ``model``
     with ``rows`` and ``cols`` (sized by :func:`size_engine`; ``max_ops``
-    default: the program's operations).  ``pe="mult"`` emits the
+    default: the program's operations; ``trace``: the engine sends every
+    operation's output on ``o``, :attr:`EngineConfig.trace`).  ``pe="mult"`` emits the
     all-multiplier engine of the same sizes (multiplier PEs, no multiplier
     unit).
 
@@ -283,7 +285,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     if model is not None:
         if rows is None or cols is None:
             raise ValueError("an engine sized to a model needs rows and cols")
-        config, compiled = size_engine(model, rows=rows, cols=cols)
+        config, compiled = size_engine(model, rows=rows, cols=cols, trace=bool(trace))
         if max_ops is None:
             max_ops = len(compiled.program.ops)
     elif not isinstance(config, EngineConfig):

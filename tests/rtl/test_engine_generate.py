@@ -111,6 +111,19 @@ def test_cli_generate_engine_for_a_model(tmp_path, capsys):
     assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-ops", "3",
                  "-o", str(tmp_path / "g5")]) == 1
     assert "--max-ops: for --engine only" in capsys.readouterr().err
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--trace",
+                 "-o", str(tmp_path / "g6")]) == 1
+    assert "--trace: for --engine only" in capsys.readouterr().err
+    # --trace: the same engine with traces (another name: the config differs in trace only)
+    assert main(argv + ["--trace", "-o", str(tmp_path / "g7")]) == 0
+    capsys.readouterr()
+    (v7,) = (tmp_path / "g7").glob("*.v")
+    traced = read_engine_metadata(v7.with_suffix(".json"))["config"]
+    assert v7.name != v1.name and traced.trace and traced == meta["config"].replace(trace=True)
+    assert main(["generate", "--engine", "--rows", "2", "--cols", "2", "--bits", "4", "--trace",
+                 "-o", str(tmp_path / "g8")]) == 0
+    (v8,) = (tmp_path / "g8").glob("*.json")
+    assert read_engine_metadata(v8)["config"].trace
 
 
 def test_synth_compare_engine_makes_both_pe_kinds(tmp_path, monkeypatch):

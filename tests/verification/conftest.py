@@ -17,6 +17,7 @@ from verification.suite import MATRIX, MUTANT, generate_design
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CKPT = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+SHIPPED_RESNET20 = REPO / "checkpoints" / "resnet20_adder_fmnist.pt"
 
 
 @pytest.fixture(scope="session")
@@ -70,5 +71,28 @@ def lenet_dir(tmp_path_factory) -> Path:
                               cfg=QuantConfig(bits=8, requant="fixed"), name="lenet5_bn",
                               dataset="fashion-mnist")
     out = tmp_path_factory.mktemp("lenet_int8")
+    save_int_model(model, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def resnet20_dir(tmp_path_factory) -> Path:
+    """The shipped in-house ResNet-20 (Fashion-MNIST fitted to 3x32x32) quantised to W8, 256 calibration images."""
+    import torch
+
+    from quant import checkpoint
+    from quant.artifact import save_int_model
+    from quant.quantize import QuantConfig, quantize_model
+    from quant.workflow import calibration_images
+
+    assert SHIPPED_RESNET20.is_file(), f"the tracked checkpoint {SHIPPED_RESNET20} is missing"
+    torch.set_num_threads(2)
+    ck = checkpoint.load(SHIPPED_RESNET20)
+    calib = calibration_images(ck, calib=256)
+    norm = ck.meta["normalization"]
+    model, _ = quantize_model(ck.model, calib, mean=norm["mean"], std=norm["std"],
+                              cfg=QuantConfig(bits=8, requant="fixed"), name="resnet20",
+                              dataset="fashion-mnist")
+    out = tmp_path_factory.mktemp("resnet20_int8")
     save_int_model(model, out)
     return out

@@ -181,11 +181,11 @@ def _engine_ok(test, exact):
 
 
 def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
-    """The default dataflow on a given engine: two images, back-pressure, one operation's counters shown."""
+    """The default dataflow on a given engine (no traces): two images, back-pressure."""
     model_dir, design = small_engine
     out = tmp_path / "out"
     rc = main(["verify", str(model_dir), "--design", str(design), "--sim", "verilator", "--images", "0,5",
-               "--back-pressure", "0.3", "--layer", "conv", "--seed", str(SEED), "--build-dir", str(build_root),
+               "--back-pressure", "0.3", "--seed", str(SEED), "--build-dir", str(build_root),
                "-o", str(out)])
     text = capsys.readouterr().out
     assert rc == 0, text
@@ -203,30 +203,41 @@ def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
     lines = text.splitlines()
     first = images["images"][0]
     assert any(ln.split() == ["small/images", "verilator", "0", "OK", str(first["cycles_measured"]), "=",
-                              str(first["cycles_predicted"]), "equal", f"{first['wall_s']:.2f}"] for ln in lines), text
-    conv = [ln for ln in lines if ln.split()[3:4] == ["conv"]]
-    assert len(conv) == 4 and all("equal: busy_cycles" in ln for ln in conv), text  # 2 tests x 2 images
-    assert not any(ln.split()[3:4] == ["stem"] for ln in lines)
+                              str(first["cycles_predicted"]), "equal", "-", f"{first['wall_s']:.2f}"]
+               for ln in lines), text
+    assert all(op["trace"] is None for t in data["tests"] for im in t["images"] for op in im["ops"])
+    assert not any(ln.split()[3:4] == ["conv"] for ln in lines)  # no --layer: no operation table
     assert "2 of 2 passed" in text
     assert json.loads((out / ".adderhw-output").read_text())["command"] == "verify"
     assert not (out / "designs").exists()  # the given design ran
 
 
 def test_verify_engine_generated_on_icarus_with_waves(small_engine, build_root, tmp_path, capsys):
-    """Without --design the engine is sized to the model (rows x cols) and written under OUT/designs."""
+    """Without --design the engine is sized to the model (rows x cols) and written under OUT/designs; --layer
+    makes it a traced engine: every layer's output compared with golden's, one operation's table printed."""
     model_dir, _ = small_engine
     out = tmp_path / "out"
     rc = main(["verify", str(model_dir), "--sim", "icarus", "--rows", "2", "--cols", "2", "--waves",
-               "--build-dir", str(build_root), "-o", str(out)])
+               "--layer", "conv", "--build-dir", str(build_root), "-o", str(out)])
     text = capsys.readouterr().out
     assert rc == 0, text
     data = json.loads((out / "verify.json").read_text())
     (meta,) = (out / "designs").glob("*.json")
     assert not data["design"]["given"] and data["design"]["metadata"] == str(meta.resolve())
     assert data["design"]["config"]["rows"] == 2 and data["design"]["ops"] == ["stem", "conv", "add", "pool", "fc"]
+    assert data["design"]["config"]["trace"] is True
     assert "icarus" in data["tools"] and "verilator" not in data["tools"]
     (test,) = data["tests"]
     _engine_ok(test, exact=True)
+    (im,) = test["images"]
+    assert [op["trace"] for op in im["ops"]] == [True, True, True, True, None]  # the logits are not a trace
+    assert im["traces_ok"] is True and im["traced_layers"] == 4
+    lines = text.splitlines()
+    assert any(ln.split()[:4] == ["small/images", "icarus", "0", "OK"] and "equal (4 layers)" in ln
+               for ln in lines), text
+    conv = [ln for ln in lines if ln.split()[3:4] == ["conv"]]
+    assert len(conv) == 1 and conv[0].split()[7:9] == ["equal", "equal:"], text
+    assert not any(ln.split()[3:4] == ["stem"] for ln in lines)
     (waves,) = (out / "runs" / "small-engine-icarus").glob("*.fst")
     assert f"waves: {waves.resolve()}" in text
     # the same OUT again: replaced (it carries verify's marker)
@@ -322,8 +333,16 @@ def test_engine_argument_errors(small_engine, lenet_dir, tmp_path, capsys):
          "--back-pressure is for the engine (--dataflow cp); the v1 suite runs its own back_pressure test"),
         ([str(model_dir), "--layer", "fc2"],
          "--layer 'fc2' is not an operation of the engine's program for small (have: stem, conv, add, pool, fc)"),
-        ([str(model_dir), "--design", str(design), "--layer", "7"],
+        ([str(model_dir), "--layer", "7"],
          "--layer 7 is out of range: the engine's program for small has 5 operations (0..4)"),
+        ([str(model_dir), "--design", str(design), "--layer", "conv"],
+         f"--layer compares traced layer outputs, but the design {design.stem} has no traces "
+         "(generate it with adderhw generate --engine --trace)"),
+        ([str(model_dir), "--design", str(design), "--trace"],
+         f"--trace compares traced layer outputs, but the design {design.stem} has no traces "
+         "(generate it with adderhw generate --engine --trace)"),
+        ([str(model_dir), "--dataflow", "os", "--trace"],
+         "--trace is for the engine (--dataflow cp); the v1 core checks each layer with --layer"),
         ([str(model_dir), "--design", str(v1_design)],
          f"--design {v1_design} is a v1 core design (adderhw generate without --engine): run it with --dataflow os"),
         ([str(tmp_path / "convonly")],
