@@ -1,8 +1,8 @@
 """Functional mode: run an integer model tile by tile, the way the array computes it.
 
 Every array layer (``adder_conv``, ``adder_linear``, ``conv``, ``linear``) is
-cut into the tiles of :func:`hwsim.schedule.tile_grid`, in the schedule's
-row-tile-major order.  Per tile, like the host and the array of DESIGN §4:
+cut into the tiles of :func:`hwsim.schedule.tile_layer` (the verification
+host's tiler too), in the schedule's row-tile-major order.  Per tile, like the host and the array of DESIGN §4:
 
 1. the host builds the tile's ``K`` weight beats (``rows`` weights each; rows
    past ``O`` padded with 0) and ``K`` activation beats (``cols`` im2col
@@ -32,7 +32,7 @@ import numpy as np
 from hwsim.config import ArrayConfig
 from hwsim.layers import shapes_from_int_model
 from hwsim.mapping import check_layer_fits, layer_config
-from hwsim.schedule import schedule_tiles, tile_grid
+from hwsim.schedule import schedule_tiles, tile_grid, tile_layer
 from quant.intops import code_range
 
 __all__ = ["FunctionalResult", "run_array_layer", "run_functional"]
@@ -110,36 +110,29 @@ def run_array_layer(layer, x, cfg: ArrayConfig):
     x4 = x.reshape(n, -1, 1, 1) if len(layer.in_shape) == 1 else x
     cols_all = golden.im2col_batch(x4, layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
     w_all = np.asarray(layer.weight, dtype=np.int64)
-    o_total, k = w_all.shape
+    o_total = w_all.shape[0]
     p_total = cols_all.shape[2]
     acc_fn = golden.adder_acc if cfg.pe == "adder" else golden.mult_acc
     _check_operands(layer.name, "weight", w_all, cfg)
     _check_operands(layer.name, "activation", cols_all, cfg)
     lo, hi = _acc_range(cfg)
     out = np.empty((n, o_total, p_total), dtype=np.int64)
-    tr, tc = tile_grid(o_total, p_total, cfg)
     order = []
-    for ti in range(tr):
-        o0 = ti * cfg.rows
-        o1 = min(o0 + cfg.rows, o_total)
-        w_tile = np.zeros((cfg.rows, k), dtype=np.int64)
-        w_tile[: o1 - o0] = w_all[o0:o1]
-        rq = _rows_of(layer.requant, o0, o1)
-        for tj in range(tc):
-            p0 = tj * cfg.cols
-            p1 = min(p0 + cfg.cols, p_total)
-            x_tile = np.full((n, k, cfg.cols), layer.in_zero_point, dtype=np.int64)
-            x_tile[:, :, : p1 - p0] = cols_all[:, :, p0:p1]
-            acc = acc_fn(x_tile, w_tile)  # [N, rows, cols]
-            if acc.size and (acc.min() < lo or acc.max() > hi):
-                raise ValueError(
-                    f"layer {layer.name}: tile ({o0}, {p0}) accumulator reaches "
-                    f"{int(acc.min())}..{int(acc.max())}, outside the {cfg.acc_bits}-bit accumulator"
-                )
-            # drain: column c of the tile leaves through the rows' requant
-            for c in range(p1 - p0):
-                out[:, o0:o1, p0 + c] = golden.requant(acc[:, : o1 - o0, c : c + 1], rq)[:, :, 0]
-            order.append((o0, p0))
+    rqs: dict = {}
+    for t in tile_layer(w_all, cols_all, cfg, layer.in_zero_point):
+        o0, o1, p0, p1 = t.o0, t.o1, t.p0, t.p1
+        if o0 not in rqs:
+            rqs[o0] = _rows_of(layer.requant, o0, o1)
+        acc = acc_fn(t.x, t.w)  # [N, rows, cols]
+        if acc.size and (acc.min() < lo or acc.max() > hi):
+            raise ValueError(
+                f"layer {layer.name}: tile ({o0}, {p0}) accumulator reaches "
+                f"{int(acc.min())}..{int(acc.max())}, outside the {cfg.acc_bits}-bit accumulator"
+            )
+        # drain: column c of the tile leaves through the rows' requant
+        for c in range(p1 - p0):
+            out[:, o0:o1, p0 + c] = golden.requant(acc[:, : o1 - o0, c : c + 1], rqs[o0])[:, :, 0]
+        order.append((o0, p0))
     return out.reshape((n,) + tuple(layer.out_shape)), order
 
 

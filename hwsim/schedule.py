@@ -32,16 +32,22 @@ Hence, with ``l_0 = K_0`` (first step in cycle 1)::
 
 Every tile drains all ``cols`` columns and every row computes, also in a
 partial tile (the host pads; padded outputs are discarded by the host).
+:func:`tile_layer` is that tiling of a layer's operands, the one shared by
+hwsim's functional mode and the verification host: weight rows past ``O``
+are 0, activation columns past ``P`` hold the layer's input zero point.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
+
+import numpy as np
 
 from hwsim.config import ArrayConfig
 
-__all__ = ["TileTiming", "LayerTiming", "tile_grid", "schedule_tiles", "layer_cycles"]
+__all__ = ["TileTiming", "LayerTiming", "TileOperands", "tile_grid", "tile_layer", "schedule_tiles",
+           "layer_cycles"]
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,62 @@ def tile_grid(out_channels: int, out_pixels: int, cfg: ArrayConfig) -> tuple[int
             f"a layer needs at least one output channel and pixel, not {out_channels}x{out_pixels}"
         )
     return -(-out_channels // cfg.rows), -(-out_pixels // cfg.cols)
+
+
+@dataclass(frozen=True, eq=False)
+class TileOperands:
+    """The operands of one tile: output channels ``o0:o1`` x output pixels ``p0:p1`` of the layer.
+
+    ``w`` is ``[rows, K]`` (rows past ``o1 - o0`` are 0; one array shared by
+    every tile of a row tile); ``x`` is ``[..., K, cols]`` (columns past
+    ``p1 - p0`` hold the padding value).
+    """
+
+    o0: int
+    o1: int
+    p0: int
+    p1: int
+    w: np.ndarray
+    x: np.ndarray
+
+
+def tile_layer(w, x_cols, cfg: ArrayConfig, pad_value: int) -> Iterator[TileOperands]:
+    """The tiles of a layer ``w [O, K] x x_cols [..., K, P]`` in execution order (:func:`tile_grid`).
+
+    Parameters
+    ----------
+    w : array_like
+        Weight codes ``[O, K]`` (im2col order).
+    x_cols : array_like
+        Activation codes ``[K, P]`` or a batch ``[N, K, P]`` (``quant.golden.im2col``).
+    cfg : ArrayConfig
+        The array (``rows``, ``cols``).
+    pad_value : int
+        Activation code of the padded columns (the layer's input zero point).
+
+    Raises
+    ------
+    ValueError
+        ``w`` and ``x_cols`` disagree on ``K``; an empty layer (:func:`tile_grid`).
+    """
+    w = np.asarray(w, dtype=np.int64)
+    x_cols = np.asarray(x_cols, dtype=np.int64)
+    o_total, k = w.shape
+    if x_cols.shape[-2] != k:
+        raise ValueError(f"weights have K={k} but the activations {x_cols.shape[-2]}")
+    p_total = x_cols.shape[-1]
+    tr, tc = tile_grid(o_total, p_total, cfg)
+    for i in range(tr):
+        o0 = i * cfg.rows
+        o1 = min(o0 + cfg.rows, o_total)
+        w_tile = np.zeros((cfg.rows, k), dtype=np.int64)
+        w_tile[: o1 - o0] = w[o0:o1]
+        for j in range(tc):
+            p0 = j * cfg.cols
+            p1 = min(p0 + cfg.cols, p_total)
+            x_tile = np.full(x_cols.shape[:-1] + (cfg.cols,), pad_value, dtype=np.int64)
+            x_tile[..., : p1 - p0] = x_cols[..., p0:p1]
+            yield TileOperands(o0=o0, o1=o1, p0=p0, p1=p1, w=w_tile, x=x_tile)
 
 
 def schedule_tiles(ks: Sequence[int], cfg: ArrayConfig) -> LayerTiming:

@@ -2,8 +2,8 @@
 
 The host side of the accelerator, as a DMA would do it: ``im2col`` of the
 layer's input with the input zero point as padding (:func:`quant.golden.im2col`),
-tiling row-tile major (:func:`verification.model.plan_layer`, the order of
-:func:`hwsim.schedule.tile_grid`), and — between compute layers — pooling and
+tiling row-tile major (:func:`verification.model.plan_layer` over
+:func:`hwsim.schedule.tile_layer`, the tiler of hwsim's functional mode), and — between compute layers — pooling and
 flattening with the golden model's own integer functions
 (:func:`quant.golden.run_layer`).
 

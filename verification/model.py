@@ -10,11 +10,11 @@ The requant arithmetic is :func:`quant.intops.requant_fixed` /
 :func:`quant.intops.requant_threshold` — the golden model's own functions, so
 the testbench has no second copy of it.
 
-A layer ``[O, K] x [K, P]`` is cut into tiles row-tile major (for each block of
-``rows`` output channels, every block of ``cols`` output pixels), exactly as
-:func:`hwsim.schedule.tile_grid` orders them; partial tiles are padded (weights
-and requant rows with zeros, activations with the layer's input zero point)
-and their padded outputs discarded (:func:`assemble`).
+A layer ``[O, K] x [K, P]`` is cut into tiles by :func:`hwsim.schedule.tile_layer`,
+the tiler hwsim's functional mode uses too: row-tile major (for each block of
+``rows`` output channels, every block of ``cols`` output pixels); partial
+tiles are padded (weights and requant rows with zeros, activations with the
+layer's input zero point) and their padded outputs discarded (:func:`assemble`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim.config import ArrayConfig
-from hwsim.schedule import tile_grid
+from hwsim.schedule import tile_layer
 from quant import golden
 from quant.intops import code_range, requant_fixed, requant_threshold
 
@@ -147,28 +147,17 @@ def plan_layer(w: np.ndarray, x_cols: np.ndarray, rq: TileRequant, cfg: ArrayCon
     pad_value : int
         Activation code of padded columns (the layer's input zero point).
     """
-    w = np.asarray(w, dtype=np.int64)
-    x_cols = np.asarray(x_cols, dtype=np.int64)
-    o_ch, k = w.shape
-    if x_cols.shape[0] != k:
-        raise ValueError(f"weights have K={k} but the activations {x_cols.shape[0]}")
+    k = np.shape(w)[1]
+    if np.shape(x_cols)[0] != k:
+        raise ValueError(f"weights have K={k} but the activations {np.shape(x_cols)[0]}")
     if k > cfg.max_k:
         raise ValueError(f"layer K={k} exceeds the array's max_k={cfg.max_k}")
-    p_n = x_cols.shape[1]
-    tr, tc = tile_grid(o_ch, p_n, cfg)
     tiles = []
-    for i in range(tr):
-        o0 = i * cfg.rows
-        wt = np.zeros((cfg.rows, k), dtype=np.int64)
-        part = w[o0:o0 + cfg.rows]
-        wt[: len(part)] = part
-        rqt = rq.slice_rows(o0, cfg.rows)
-        for j in range(tc):
-            p0 = j * cfg.cols
-            xt = np.full((k, cfg.cols), pad_value, dtype=np.int64)
-            xp = x_cols[:, p0:p0 + cfg.cols]
-            xt[:, : xp.shape[1]] = xp
-            tiles.append(Tile(w=wt, x=xt, rq=rqt, o0=o0, p0=p0))
+    rqs: dict = {}
+    for t in tile_layer(w, x_cols, cfg, pad_value):
+        if t.o0 not in rqs:
+            rqs[t.o0] = rq.slice_rows(t.o0, cfg.rows)
+        tiles.append(Tile(w=t.w, x=t.x, rq=rqs[t.o0], o0=t.o0, p0=t.p0))
     return tiles
 
 

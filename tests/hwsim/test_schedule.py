@@ -7,12 +7,13 @@ time (it shares no code with the closed form), so holding it equal to
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim.config import ArrayConfig
-from hwsim.schedule import layer_cycles, schedule_tiles, tile_grid
+from hwsim.schedule import layer_cycles, schedule_tiles, tile_grid, tile_layer
 
 
 def simulate(ks, cols, lat):
@@ -106,6 +107,30 @@ def test_tile_grid_is_ceil():
     assert tile_grid(5, 8, c) == (2, 1)
     assert tile_grid(4, 9, c) == (1, 2)
     assert tile_grid(64, 1, c) == (16, 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 5), cols=st.integers(1, 5), o=st.integers(1, 11), p=st.integers(1, 11),
+       k=st.integers(1, 6), batch=st.booleans(), seed=st.integers(0, 2**16))
+def test_tile_layer_covers_the_layer_once_and_pads(rows, cols, o, p, k, batch, seed):
+    """Row-tile-major tiles of tile_grid's size; together they hold every operand once, padding elsewhere."""
+    rng = np.random.default_rng(seed)
+    w = rng.integers(1, 100, (o, k))
+    x = rng.integers(1, 100, (3, k, p) if batch else (k, p))
+    c = cfg(rows, cols)
+    tiles = list(tile_layer(w, x, c, pad_value=-7))
+    tr, tc = tile_grid(o, p, c)
+    assert [(t.o0, t.p0) for t in tiles] == [(i * rows, j * cols) for i in range(tr) for j in range(tc)]
+    for t in tiles:
+        assert (t.o1, t.p1) == (min(t.o0 + rows, o), min(t.p0 + cols, p))
+        assert t.w.shape == (rows, k) and t.x.shape == x.shape[:-1] + (cols,)
+        assert np.array_equal(t.w[: t.o1 - t.o0], w[t.o0:t.o1]) and not t.w[t.o1 - t.o0:].any()
+        assert np.array_equal(t.x[..., : t.p1 - t.p0], x[..., t.p0:t.p1])
+        assert np.all(t.x[..., t.p1 - t.p0:] == -7)
+    # one weight array per row tile, shared by its tiles (the host sends its beats once)
+    assert len({id(t.w) for t in tiles}) == tr
+    with pytest.raises(ValueError, match="^weights have K=2 but the activations 3$"):
+        next(tile_layer(np.zeros((1, 2)), np.zeros((3, 1)), c, 0))
 
 
 @pytest.mark.parametrize(
