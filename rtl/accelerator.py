@@ -47,13 +47,11 @@ from amaranth.lib.wiring import In, Out
 from hwsim.config import ArrayConfig
 from rtl.array import PEArray
 from rtl.layout import (
+    Payload,
     cfg_layout,
     check_config,
-    describe_layout,
     o_layout,
-    pack_payload,
     requant_layout,
-    unpack_payload,
     w_layout,
     x_layout,
 )
@@ -269,14 +267,14 @@ def simulate_accelerator(accel: Accelerator, tiles: Sequence[Mapping], *, seed: 
 
     cfg = accel.config
     _check_tiles(cfg, tiles)
-    cfg_fields = describe_layout(cfg_layout(cfg))
-    w_fields = describe_layout(w_layout(cfg), "w")
-    x_fields = describe_layout(x_layout(cfg), "x")
-    cfg_beats = [pack_payload(cfg_fields, {f["name"]: t[f["name"]] for f in cfg_fields})
+    cfg_p = Payload.of(cfg_layout(cfg), stream="cfg")
+    w_p = Payload.of(w_layout(cfg), "w", stream="w")
+    x_p = Payload.of(x_layout(cfg), "x", stream="x")
+    cfg_beats = [cfg_p.pack({f.name: t[f.name] for f in cfg_p.fields})
                  for t in tiles]
-    w_beats = [pack_payload(w_fields, {"w": list(b)}) for t in tiles for b in t["w"]]
-    x_beats = [pack_payload(x_fields, {"x": list(b)}) for t in tiles for b in t["x"]]
-    o_fields = describe_layout(o_layout(cfg), "o")
+    w_beats = [w_p.pack_vector(list(b)) for t in tiles for b in t["w"]]
+    x_beats = [x_p.pack_vector(list(b)) for t in tiles for b in t["x"]]
+    o_p = Payload.of(o_layout(cfg), "o", stream="o")
     n_out = len(tiles) * cfg.cols
     rng = random.Random(seed)
     gap = 0.0 if seed is None else 0.3
@@ -325,7 +323,7 @@ def simulate_accelerator(accel: Accelerator, tiles: Sequence[Mapping], *, seed: 
             if of:
                 fired["o"].append(when)
                 word = ctx.get(accel.o.payload.as_value())
-                beats.append(unpack_payload(o_fields, word)["o"])
+                beats.append(o_p.unpack_vector(word))
             await ctx.tick()
             cycle += 1
 

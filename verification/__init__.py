@@ -4,7 +4,7 @@ against the golden integer model and cycle-exact against hwsim.
 Modules (Driver / Monitor / Model / Checker split of cocotb's
 ``examples/matrix_multiplier``):
 
-``meta``        the design's metadata JSON and payload packing from its layouts
+``meta``        the design to simulate: ``rtl.generate``'s metadata reader plus its Verilog
 ``streams``     valid/ready :class:`StreamDriver` / :class:`StreamMonitor` with random back-pressure
 ``model``       tile-level reference (golden requant) and the host's tiling of a layer
 ``scoreboard``  in-order exact comparison of output beats

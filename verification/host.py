@@ -13,6 +13,7 @@ Only usable inside a simulator process (imports cocotb).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cocotb
 import numpy as np
@@ -20,10 +21,12 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, with_timeout
 from cocotb.utils import get_sim_steps
 
-from verification.meta import DesignMeta
 from verification.model import Tile, tile_outputs
 from verification.scoreboard import Scoreboard
 from verification.streams import BackPressure, Beat, StreamDriver, StreamMonitor
+
+if TYPE_CHECKING:
+    from rtl.generate import DesignMeta
 
 __all__ = ["PERIOD_NS", "TilesRun", "AcceleratorEnv"]
 

@@ -20,6 +20,7 @@ back-pressure).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,8 +28,10 @@ from hwsim.config import ArrayConfig
 from hwsim.schedule import layer_cycles
 from quant import golden
 from quant.artifact import IntLayer, IntModel
-from verification.meta import DesignMeta
 from verification.model import TileRequant, assemble, plan_layer
+
+if TYPE_CHECKING:
+    from rtl.generate import DesignMeta
 
 __all__ = [
     "LayerPlan",

@@ -17,11 +17,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hwsim.config import ArrayConfig
 from quant.files import atomic_write_bytes
-from verification.meta import DesignMeta, load_meta
+from verification.meta import load_meta
 from verification.runner import Design, RunResult, run_tests
+
+if TYPE_CHECKING:
+    from rtl.generate import DesignMeta
 
 __all__ = [
     "TB_MODULE",

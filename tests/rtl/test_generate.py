@@ -1,5 +1,6 @@
-"""Verilog emission: deterministic bytes, metadata that matches the Verilog, lint."""
+"""Verilog emission: deterministic bytes, metadata that matches the Verilog, lint; the strict metadata reader."""
 
+import copy
 import json
 import re
 import shutil
@@ -8,7 +9,8 @@ import subprocess
 import pytest
 
 from hwsim.config import ArrayConfig
-from rtl.generate import BLOCKS, FORMAT_VERSION, design_name, generate
+from rtl.generate import BLOCKS, FORMAT_VERSION, STREAMS, design_name, generate, read_metadata
+from rtl.layout import Payload, cfg_layout
 from scripts.cli import main
 
 CFG = ArrayConfig(rows=2, cols=3, pe="adder", bits=4, max_k=16)
@@ -155,3 +157,60 @@ def test_cli_generate_into_a_file_fails(tmp_path, capsys):
     assert main(["generate", "--rows", "1", "--cols", "1", "--bits", "4", "--pe", "adder",
                  "-o", str(f)]) == 1
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_reader_reads_what_the_writer_wrote(tmp_path, block):
+    cfg = CFG.replace(pe="mult", requant="threshold")
+    v, j = generate(cfg, tmp_path, block=block)
+    m = read_metadata(j)
+    assert (m.config, m.block, m.name, m.verilog, m.path) == (cfg, block, v.stem, v, j)
+    assert m.acc_bits == cfg.acc_bits and m.latency["requant"] == cfg.requant_latency
+    assert m.ports["clk"] == {"name": "clk", "direction": "input", "width": 1}
+    if block != "accelerator":
+        assert m.layouts == {}
+        return
+    assert list(m.layouts) == list(STREAMS)
+    assert m.cfg.width == m.ports["cfg__payload"]["width"]
+    assert m.cfg.fields == Payload.of(cfg_layout(cfg)).fields
+    assert (m.w.elements, m.x.elements, m.o.elements) == (cfg.rows, cfg.cols, cfg.rows)
+    fb = m.field_bits()
+    assert (fb["k"], fb["thr"], fb["thr_signed"]) == (cfg.max_k.bit_length(), cfg.acc_bits + 1, True)
+
+
+def _rewrite(tmp_path, raw, edit):
+    raw = copy.deepcopy(raw)
+    edit(raw)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_reader_is_strict(tmp_path):
+    _, j = generate(CFG, tmp_path)
+    raw = json.loads(j.read_text())
+    cases = [
+        (lambda r: r.update(extra=1), r"unknown metadata keys: extra$"),
+        (lambda r: r.pop("tools"), r"missing metadata keys: tools$"),
+        (lambda r: r.update(format_version=2), r"format_version 2 is not supported \(this adderhw reads version 1\)$"),
+        (lambda r: r.pop("format_version"), r"format_version None is not supported"),
+        (lambda r: r.update(format="adderhw-engine-design"), r"not a v1 core design \(format 'adderhw-engine-design'\)"),
+        (lambda r: r.update(block="top"), r"block must be one of accelerator, array, pe, not 'top'$"),
+        (lambda r: r.pop("payloads"), r"missing metadata keys: payloads$"),
+        (lambda r: r["latency"].update(fill=3), r"unknown latency keys: fill$"),
+        (lambda r: r["payloads"].pop("o"), r"missing payloads keys: o$"),
+        (lambda r: r["streams"]["w"].update(last="w__last"), r"unknown streams.w keys: last$"),
+        (lambda r: r["ports"][0].update(signed=False), r"unknown port keys: signed$"),
+        (lambda r: r["streams"]["x"].update(valid="x_valid"), r"stream x's valid port 'x_valid' is not among the ports$"),
+        (lambda r: r["payloads"]["w"][0].update(offset=1), r"w payload field w \(offset 1, 2 x 4 bits\) does not fit the 8-bit payload$"),
+        (lambda r: r["payloads"]["cfg"][0].pop("stride"), r"lacks keys: stride$"),
+    ]
+    for edit, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            read_metadata(_rewrite(tmp_path, raw, edit))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(ValueError, match="bad.json: not JSON"):
+        read_metadata(bad)
+    with pytest.raises(FileNotFoundError, match="design metadata not found"):
+        read_metadata(tmp_path / "nope.json")
