@@ -196,6 +196,19 @@ def run_verify(args: argparse.Namespace) -> int:
         return _verify_into(args, out, final, model, layers if model is not None else None, sims, images)
 
 
+def _run_printed(what: str, shown, waves: bool, run_fn, entries_fn) -> list[dict]:
+    """One simulator run (``run_fn()``) turned into verify.json entries (``entries_fn(run)``), with its line:
+    passed of total, wall time, log (and the waves' path with ``--waves``)."""
+    ts = time.monotonic()
+    run = run_fn()
+    got = entries_fn(run)
+    ok = sum(e["passed"] for e in got)
+    print(f"{what}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s (log {shown(run.log)})", flush=True)
+    if waves:
+        print(f"  waves: {shown(run.waves) if run.waves else 'none written'}", flush=True)
+    return got
+
+
 def _verify_into(args, out: Path, final: Path, model, layers, sims, images) -> int:
     """Run the plan into the staging folder ``out`` (renamed to ``final`` by the caller)."""
     from verification.meta import load_meta
@@ -236,16 +249,11 @@ def _verify_into(args, out: Path, final: Path, model, layers, sims, images) -> i
     for label, meta, kw in plan:
         expect_fail = kw.pop("expect_fail", False)
         for sim in sims:
-            ts = time.monotonic()
-            run = run_design(meta, sim, out_dir=out / "runs" / path_component(f"{label}-{sim}"),
-                             build_root=args.build_dir, seed=args.seed, waves=args.waves, **kw)
-            got = report_entries(run, label, expect_fail=expect_fail)
-            entries += got
-            ok = sum(e["passed"] for e in got)
-            print(f"{label} on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s"
-                  f" (log {shown(run.log)})", flush=True)
-            if args.waves:
-                print(f"  waves: {shown(run.waves) if run.waves else 'none written'}", flush=True)
+            entries += _run_printed(
+                f"{label} on {sim}", shown, args.waves,
+                lambda: run_design(meta, sim, out_dir=out / "runs" / path_component(f"{label}-{sim}"),
+                                   build_root=args.build_dir, seed=args.seed, waves=args.waves, **kw),
+                lambda run: report_entries(run, label, expect_fail=expect_fail))
     report = out / "verify.json"
     write_report(entries, report)
     print(summary_table(entries))
@@ -327,18 +335,13 @@ def _verify_engine_into(args, out: Path, final: Path, model, target, sims, image
           f"operations): images {', '.join(map(str, images))} from {source}", flush=True)
     entries: list[dict] = []
     for sim in sims:
-        ts = time.monotonic()
-        run = run_engine_tests(d, sim, model_dir=args.model_dir, images=codes,
-                               out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
-                               build_root=args.build_dir, testcases=tests, seed=args.seed, back_pressure=bp,
-                               waves=args.waves)
-        got = report_entries(run, model_name=model.name, design=d.name, images=images)
-        entries += got
-        ok = sum(e["passed"] for e in got)
-        print(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s"
-              f" (log {shown(run.log)})", flush=True)
-        if args.waves:
-            print(f"  waves: {shown(run.waves) if run.waves else 'none written'}", flush=True)
+        entries += _run_printed(
+            f"{model.name} engine on {sim}", shown, args.waves,
+            lambda: run_engine_tests(d, sim, model_dir=args.model_dir, images=codes,
+                                     out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
+                                     build_root=args.build_dir, testcases=tests, seed=args.seed, back_pressure=bp,
+                                     waves=args.waves),
+            lambda run: report_entries(run, model_name=model.name, design=d.name, images=images))
     report = out / "verify.json"
     write_report(report, entries=entries, tools=tool_versions(sims),
                  model={"name": model.name, "path": str(Path(args.model_dir).resolve()), "dataset": model.dataset},

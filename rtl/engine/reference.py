@@ -36,6 +36,7 @@ import numpy as np
 
 from rtl.engine.addrgen import PAD, window_addresses
 from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
+from quant.intops import requant_fixed, requant_threshold
 from rtl.engine.program import EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params
 
 __all__ = ["OpCounters", "EngineRun", "run_engine", "COUNTER_NAMES"]
@@ -128,13 +129,14 @@ class _Machine:
         return lanes
 
 
-def _requant_fixed(acc: int, m: int, n: int, shift: int, lo: int, hi: int) -> int:
-    return min(max((m * acc + n) >> shift, lo), hi)
-
-
-def _requant_threshold(acc: int, thr, neg: int, out_bits: int) -> int:
-    cnt = int(np.count_nonzero(acc >= thr))
-    return ((1 << out_bits) - 1) - cnt if neg else cnt
+def _requant_rows(op: EngineOp, acc: np.ndarray, bank: np.ndarray) -> np.ndarray:
+    """Requant of ``acc [pixels, rows]`` by the tile's parameter bank (``quant.intops``' formulas): ``[rows, pixels]``."""
+    a = np.asarray(acc, dtype=np.int64).T
+    rows = a.shape[0]
+    if op.mode == "fixed":
+        return requant_fixed(a, bank[:rows, 0], bank[:rows, 1], op.shift, op.lo, op.hi)
+    used = (1 << op.out_bits) - 1  # the bank's further thresholds pad a narrower layer (never reached)
+    return requant_threshold(a, bank[:rows, :used], bank[:rows, -1], op.out_bits)
 
 
 def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
@@ -193,17 +195,14 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
         last = first + S - 1
         if prev_last is not None:
             last = max(last, prev_last + prev_rows)
+        qs = _requant_rows(op, acc[:, :rt], bank)
         for px in range(npix):
             if px:
                 last = last + max(S, rt)
             pending: dict = {}
             for r in range(rt):
                 o = o0 + r
-                if op.mode == "fixed":
-                    q = _requant_fixed(int(acc[px, r]), int(bank[r, 0]), int(bank[r, 1]),
-                                       op.shift, op.lo, op.hi)
-                else:
-                    q = _requant_threshold(int(acc[px, r]), bank[r, :-1], int(bank[r, -1]), op.out_bits)
+                q = int(qs[r, px])
                 c.requant_ops += 1
                 when = last + D + 1 + r + Lq
                 if op.last:
@@ -268,7 +267,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
             if valid.any():
                 acc = mc.read(xt, a[valid]).sum(axis=0)
             c.act_reads += int(valid.sum())
-            vals = [_requant_fixed(int(acc[n]), op.m[0], op.n, op.shift, op.lo, op.hi) for n in range(v)]
+            vals = requant_fixed(acc[:v], op.m[0], op.n, op.shift, op.lo, op.hi).tolist()
         else:
             ra = mc.read(srcs[0], a)[0]
             rb = mc.read(srcs[1], a)[0]

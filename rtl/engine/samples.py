@@ -4,7 +4,8 @@
 3x3 adder conv -> residual add -> max or average pool -> flatten -> linear``
 with random widths; every intermediate tensor is unsigned ``bits``-bit codes
 (the stem's clamp is set to ``0 .. 2**bits - 1``), the logits are the linear
-layer's codes.
+layer's codes.  :data:`SMALL_ENGINE` is the small engine that runs them
+(one Verilator build shared by the test modules that use it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,12 @@ from quant import golden
 from quant.artifact import IntLayer, IntModel, Requant
 from quant.intops import InputQuant, conv_out_size
 
-__all__ = ["small_model", "unsigned_requant"]
+__all__ = ["SMALL_ENGINE", "small_model", "unsigned_requant"]
+
+#: ``EngineConfig`` fields of a small engine for these models: a 2x2 adder array, a 1-row multiplier unit,
+#: both requant forms, 5-bit codes.
+SMALL_ENGINE = dict(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "threshold"), act_words=(64, 64, 64),
+                    weight_words=64, max_k=128)
 
 
 def unsigned_requant(layer: IntLayer, bits: int) -> IntLayer:

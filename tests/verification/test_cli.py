@@ -136,10 +136,6 @@ def test_model_name_cannot_escape_the_output_folder(tmp_path, monkeypatch, capsy
 # --- the network engine (dataflow cp, the default with a MODEL_DIR) ---------------------------------
 
 SEED = 20261201
-#: The engine of test_engine.py's SMALL_CONFIG with its emit_engine name (the same Verilog bytes): with both
-#: files in one session the Verilator build is shared.
-ENGINE_CONFIG = dict(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "threshold"), act_words=(64, 64, 64),
-                     weight_words=64, max_k=128)
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +146,13 @@ def small_engine(tmp_path_factory, build_root):
     from hwsim.config import EngineConfig
     from quant.artifact import save_int_model
     from rtl.engine.generate import generate_engine
-    from rtl.engine.samples import small_model
+    from rtl.engine.samples import SMALL_ENGINE, small_model
     from verification.engine_host import emit_engine
 
     print(f"seed {SEED}")
     d = tmp_path_factory.mktemp("cli_engine")
     save_int_model(small_model(np.random.default_rng([SEED, 0]), c0=2, h=4, w=4, c1=3, bits=5), d / "model")
-    cfg = EngineConfig(**ENGINE_CONFIG)
+    cfg = EngineConfig(**SMALL_ENGINE)  # test_engine.py's engine: its Verilator build is shared
     shared = emit_engine(cfg, max_ops=8, build_root=build_root)
     gen = generate_engine(d / "gen", config=cfg, max_ops=8, name=shared.name)
     assert gen.verilog.read_bytes() == shared.verilog.read_bytes()

@@ -23,16 +23,15 @@ from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import IntLayer, IntModel, Requant, load_int_model, save_int_model
 from quant.intops import InputQuant
-from rtl.engine.samples import small_model
+from rtl.engine.samples import SMALL_ENGINE, small_model
 from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
 
 SIMS = ("icarus", "verilator")
 SEED = 20261201
 
-#: One small engine (2x2 adder array, a 1-row multiplier unit, both requant forms) runs both random
-#: models and the mutant's extreme model: one Verilator build instead of three.
-SMALL_CONFIG = dict(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "threshold"), act_words=(64, 64, 64),
-                    weight_words=64, max_k=128)
+#: One small engine (rtl.engine.samples.SMALL_ENGINE: 2x2 adder array, a 1-row multiplier unit, both requant
+#: forms) runs both random models and the mutant's extreme model: one Verilator build instead of three.
+SMALL_CONFIG = SMALL_ENGINE
 #: model options of the random models
 SMALL = {
     "adder_stem": dict(c0=2, h=4, w=4, c1=3, bits=5),
