@@ -75,7 +75,7 @@ from rtl.construct import construction
 from rtl.pe import ADDER_FORMS, PE_LATENCY, AdderPE, MultPE
 
 __all__ = ["BLOCKS", "FORMAT_VERSION", "METADATA_KEYS", "ACCELERATOR_KEYS", "STREAMS", "PEBlock",
-           "DesignMeta", "design_name", "build", "metadata_for", "emit", "generate", "read_metadata"]
+           "DesignMeta", "design_name", "build", "metadata_for", "emit", "generate", "read_metadata", "strict_keys"]
 
 #: What :func:`generate` can emit.
 BLOCKS = ("accelerator", "array", "pe")
@@ -330,7 +330,7 @@ class DesignMeta:
         return out
 
 
-def _strict_keys(p: Path, where: str, obj, keys) -> None:
+def strict_keys(p: Path, where: str, obj, keys) -> None:
     """Refuse an ``obj`` that is not an object with exactly ``keys``."""
     if not isinstance(obj, dict):
         raise ValueError(f"{p}: {where} must be an object, not {type(obj).__name__}")
@@ -372,21 +372,21 @@ def read_metadata(path) -> DesignMeta:
     block = raw.get("block")
     if block not in BLOCKS:
         raise ValueError(f"{p}: block must be one of {', '.join(BLOCKS)}, not {block!r}")
-    _strict_keys(p, "metadata", raw, METADATA_KEYS + (ACCELERATOR_KEYS if block == "accelerator" else ()))
-    _strict_keys(p, "latency", raw["latency"], _LATENCY_KEYS)
+    strict_keys(p, "metadata", raw, METADATA_KEYS + (ACCELERATOR_KEYS if block == "accelerator" else ()))
+    strict_keys(p, "latency", raw["latency"], _LATENCY_KEYS)
     if not isinstance(raw["ports"], list):
         raise ValueError(f"{p}: ports must be a list, not {type(raw['ports']).__name__}")
     ports = {}
     for entry in raw["ports"]:
-        _strict_keys(p, "port", entry, _PORT_KEYS)
+        strict_keys(p, "port", entry, _PORT_KEYS)
         ports[entry["name"]] = dict(entry)
     layouts = {}
     if block == "accelerator":
-        _strict_keys(p, "streams", raw["streams"], STREAMS)
-        _strict_keys(p, "payloads", raw["payloads"], STREAMS)
+        strict_keys(p, "streams", raw["streams"], STREAMS)
+        strict_keys(p, "payloads", raw["payloads"], STREAMS)
         for stream in STREAMS:
             spec = raw["streams"][stream]
-            _strict_keys(p, f"streams.{stream}", spec, _STREAM_KEYS)
+            strict_keys(p, f"streams.{stream}", spec, _STREAM_KEYS)
             for sig in ("payload", "valid", "ready"):
                 if spec[sig] not in ports:
                     raise ValueError(f"{p}: stream {stream}'s {sig} port {spec[sig]!r} is not among the ports")

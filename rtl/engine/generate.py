@@ -62,6 +62,7 @@ from quant.intops import pe_of
 from rtl.engine.addrgen import AddrGen
 from rtl.engine.program import CompiledModel, compile_model
 from rtl.engine.top import COUNTERS, Engine, w_beats
+from rtl.generate import strict_keys
 
 __all__ = [
     "FORMAT",
@@ -333,21 +334,10 @@ def read_engine_metadata(path) -> dict:
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{p}: format_version {meta.get('format_version')!r} is not supported "
                          f"(this adderhw reads version {FORMAT_VERSION})")
-    _check_keys(p, "metadata", meta, METADATA_KEYS)
+    strict_keys(p, "metadata", meta, METADATA_KEYS)
     if meta["model"] is not None:
-        _check_keys(p, "model", meta["model"], _MODEL_KEYS)
-    _check_keys(p, "latency", meta["latency"], _LATENCY_KEYS)
+        strict_keys(p, "model", meta["model"], _MODEL_KEYS)
+    strict_keys(p, "latency", meta["latency"], _LATENCY_KEYS)
     out = dict(meta)
     out["config"] = EngineConfig.from_dict(meta["config"])
     return out
-
-
-def _check_keys(p: Path, where: str, obj, keys) -> None:
-    if not isinstance(obj, dict):
-        raise ValueError(f"{p}: {where} must be an object, not {type(obj).__name__}")
-    unknown = sorted(set(obj) - set(keys))
-    if unknown:
-        raise ValueError(f"{p}: unknown {where} keys: {', '.join(unknown)}")
-    missing = [k for k in keys if k not in obj]
-    if missing:
-        raise ValueError(f"{p}: missing {where} keys: {', '.join(missing)}")
