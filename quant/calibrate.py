@@ -10,11 +10,16 @@ module:
   (:class:`Calibration`);
 * :meth:`Calibration.clip_range`: the clipping range of a tensor, either
   ``[pct_(100-P), pct_P]`` (``[0, pct_P]`` when non-negative) for a given
-  ``P``, or the candidate of :data:`AUTO_PERCENTILES` whose
-  quantise-dequantise error ``mean((q*step + lo - x)**2)`` with
-  ``q = clamp(rint((x - lo)/step), 0, steps)``, ``step = (hi - lo)/steps``
-  is smallest;
+  ``P``, or the candidate whose quantise-dequantise error
+  ``mean(((q - z)*step - x)**2)`` with ``q = clamp(rint(x/step) + z, 0, steps)``,
+  ``step = (hi - lo)/steps``, ``z = round(-lo/step)`` (the quantiser's grid)
+  is smallest; candidates are the ranges of :data:`AUTO_PERCENTILES` and,
+  for a range with ``lo < 0 < hi``, the two nearby ranges that put ``lo``
+  exactly on a code (``step = -lo/z`` for the integers ``z`` next to
+  ``-lo/step``: the minimum of an image, its black background, is then
+  represented exactly);
 * float references: :func:`float_logits`, :func:`float_node_outputs`,
+  :func:`float_node_map` (a function of some nodes' outputs, not the outputs),
   :func:`recalibrate_bn` (BN statistics of random-weight models) and
   :func:`synthetic_images` (for models whose dataset is absent).
 
@@ -42,6 +47,7 @@ __all__ = [
     "calibrate",
     "float_logits",
     "float_node_outputs",
+    "float_node_map",
     "recalibrate_bn",
     "synthetic_images",
 ]
@@ -100,9 +106,10 @@ class Calibration:
         For a percentile ``P``: ``(0, max(0, pct_P))`` when ``nonneg``, else
         ``(min(0, pct_(100-P)), max(0, pct_P))`` (``(-peak, peak)`` with
         ``peak = max(-lo, hi)`` when ``symmetric``).  With ``percentile=None``
-        the candidate of :data:`AUTO_PERCENTILES` with the smallest
-        quantise-dequantise MSE on the samples (module docstring); the 100th
-        percentile if every candidate range is empty.
+        the candidate (of :data:`AUTO_PERCENTILES`, and the ranges of
+        :func:`_zero_exact_ranges`) with the smallest quantise-dequantise MSE
+        on the samples, on the quantiser's grid (module docstring); the
+        100th percentile if every candidate range is empty.
         """
 
         def rng_for(p):
@@ -119,15 +126,34 @@ class Calibration:
         x = self.samples[name].astype(np.float64)
         best, best_err = None, None
         for p in AUTO_PERCENTILES:
-            lo, hi = rng_for(p)
-            if hi - lo <= 1e-12:
-                continue
-            step = (hi - lo) / steps
-            q = np.clip(np.rint((x - lo) / step), 0, steps)
-            err = float(np.mean((q * step + lo - x) ** 2))
-            if best_err is None or err < best_err:
-                best, best_err = (lo, hi), err
+            for lo, hi in _zero_exact_ranges(*rng_for(p), steps):
+                step = (hi - lo) / steps
+                z = min(max(round(-lo / step), 0), steps)
+                q = np.clip(np.rint(x / step) + z, 0, steps)
+                err = float(np.mean(((q - z) * step - x) ** 2))
+                if best_err is None or err < best_err:
+                    best, best_err = (lo, hi), err
         return best if best is not None else rng_for(100.0)
+
+
+def _zero_exact_ranges(lo: float, hi: float, steps: int) -> list:
+    """Candidate ranges of the auto search from one percentile range ``(lo, hi)``.
+
+    ``(lo, hi)`` itself, and when ``lo < 0 < hi`` the ranges whose grid has
+    ``lo`` on an integer code ``z`` (``floor`` and ``ceil`` of ``-lo/step``,
+    ``1 <= z < steps``): ``(lo, lo + steps * (-lo / z))``.  The quantiser's
+    zero point is ``round(-lo/step)``, so otherwise ``lo`` (the minimum, e.g.
+    the black background of an image) lies off the grid.
+    """
+    if hi - lo <= 1e-12:
+        return []
+    out = [(lo, hi)]
+    zr = -lo / ((hi - lo) / steps)
+    if lo < 0 < hi and abs(zr - round(zr)) > 1e-9:
+        for z in (math.floor(zr), math.ceil(zr)):
+            if 1 <= z < steps:
+                out.append((lo, lo + steps * (-lo / z)))
+    return out
 
 
 class _Recorder(fx.Interpreter):
@@ -214,6 +240,22 @@ def float_node_outputs(gm: fx.GraphModule, images: np.ndarray, mean, std, names)
     def sink(name, t):
         if name in want:
             got[name] = t.detach().double().numpy()
+
+    with torch.no_grad():
+        _Recorder(gm, sink).run(normalise(images, mean, std))
+    return got
+
+
+def float_node_map(gm: fx.GraphModule, images: np.ndarray, mean, std, fns: dict) -> dict:
+    """``{name: fns[name](output)}`` for FX nodes ``name`` on ``images`` (one batch; outputs as float64 arrays).
+
+    Keeps only what the functions return (e.g. sampled patches), not the tensors.
+    """
+    got: dict = {}
+
+    def sink(name, t):
+        if name in fns:
+            got[name] = fns[name](t.detach().double().numpy())
 
     with torch.no_grad():
         _Recorder(gm, sink).run(normalise(images, mean, std))

@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from quant.rounding import AUTO_GREEDY_MAX_BITS, DEFAULT_ROUNDING, ROUNDINGS
+
 __all__ = ["register", "run_quantize", "run_predict", "parse_sweep"]
 
 
@@ -39,6 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
                    help="keep the folded BN bias as is (default: empirical per-channel bias correction)")
     p.add_argument("--requant", choices=("fixed", "threshold"), default="fixed", help="requant form of adder layers")
+    p.add_argument("--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING,
+                   help="rounding of adder weights: nearest, or greedy: each weight down or up, whichever lowers the "
+                   f"layer's output error on calibration patches; auto: greedy up to {AUTO_GREEDY_MAX_BITS}-bit "
+                   f"activations, else nearest (default {DEFAULT_ROUNDING})")
     p.add_argument("--groups", type=int, default=1, help="scale groups per adder layer (default 1; G > 1: group-shared scales, golden model and fake-quant only: the hardware refuses them)")
     p.add_argument("--calib-data", metavar="FILE.npy", default=None,
                    help="calibration images: float32 [N, C, H, W] in 0..1 (default: the dataset's training split)")
@@ -108,7 +114,7 @@ def run_quantize(args: argparse.Namespace) -> int:
     widths = parse_sweep(args.sweep) if args.sweep is not None else [args.bits if args.bits is not None else 8]
     cfgs = [
         QuantConfig(bits=b, act_bits=args.act_bits, percentile=args.percentile, requant=args.requant, groups=args.groups,
-                    bias_correction=args.bias_correction)
+                    bias_correction=args.bias_correction, rounding=args.rounding)
         for b in widths
     ]
     run = quantize_checkpoint(

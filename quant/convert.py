@@ -56,6 +56,7 @@ from quant.calibrate import Calibration, is_adder_module
 from quant.fold import Affine, CodeKind, LayerFold, Target, fixed_requant
 from quant.groups import EXTRA_INPUT_BITS, channel_ranges, choose_group_range, cluster_channels
 from quant.intops import MAX_BITS, InputQuant, acc_bits_for, code_range, exact_clamp, fixed_point_params, pe_of
+from quant.rounding import round_nearest
 
 if TYPE_CHECKING:
     from quant.quantize import QuantConfig
@@ -196,6 +197,7 @@ class _PendingCompute:
     spec: ComputeSpec
     affine: Affine
     pre_node: str  # float node holding y before ReLU (for bias correction)
+    real_weights: np.ndarray | None = None  # adder layers: real weight codes before clamp and rounding
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,10 @@ class QuantGraph:
         ``{layer name: float FX node name}`` whose value the layer's codes approximate.
     folds : dict
         ``{compute layer name: LayerFold}`` its requant was built from.
+    real_weights : dict
+        ``{adder layer name: real weight codes [O, K]}`` before clamping and
+        rounding (``w/s + z``; with group-shared scales in each channel's
+        group codes), for the rounding pass (:class:`quant.passes.OutputRounding`).
     """
 
     input: InputQuant
@@ -231,12 +237,15 @@ class QuantGraph:
     layers: tuple
     float_node: dict = field(default_factory=dict)
     folds: dict = field(default_factory=dict)
+    real_weights: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
         names = {layer.name for layer in self.layers}
         if set(self.folds) - names:
             raise ValueError(f"folds of unknown layers: {sorted(set(self.folds) - names)}")
+        if set(self.real_weights) - names:
+            raise ValueError(f"real weights of unknown layers: {sorted(set(self.real_weights) - names)}")
 
 
 def choose_target(consumers, data: str, cal: Calibration, cfg: QuantConfig, *, relu: bool, pending_compute: bool,
@@ -324,6 +333,7 @@ class _Converter:
         self.layers: list[IntLayer] = []
         self.float_node: dict[str, str] = {}
         self.folds: dict[str, LayerFold] = {}
+        self.real_weights: dict[str, np.ndarray] = {}
         self.state: dict = {}
         self.kind = {n: classify(gm, n) for n in gm.graph.nodes}
         self.input_quant: InputQuant | None = None
@@ -401,6 +411,8 @@ class _Converter:
         layer = st.spec.layer(fold.requant())
         self.emit(layer, node)
         self.folds[layer.name] = fold
+        if st.real_weights is not None:
+            self.real_weights[layer.name] = st.real_weights
         return _Codes(layer.name, target.scale, target.zero_point, target.bits, target.signed, layer.out_shape)
 
     def _emit_add(self, node: fx.Node, st: _PendingAdd) -> _Codes:
@@ -419,7 +431,7 @@ class _Converter:
         if self.input_quant is None:
             raise ValueError("the model has no input")
         return QuantGraph(input=self.input_quant, input_shape=self.input_shape, layers=self.layers,
-                          float_node=dict(self.float_node), folds=dict(self.folds))
+                          float_node=dict(self.float_node), folds=dict(self.folds), real_weights=dict(self.real_weights))
 
 
 def convert(gm: fx.GraphModule, cal: Calibration, cfg: QuantConfig, mean, std) -> QuantGraph:
@@ -469,15 +481,16 @@ def _identity(cv: _Converter, node: fx.Node) -> None:
 
 
 def _adder_weights(w2: np.ndarray, src: _Codes, wbits: int):
-    """Exactly clamped adder weight codes: ``(w_q, A, B without bias, acc range, C, abits)`` (module docstring)."""
+    """Exactly clamped adder weight codes: ``(w_q, A, B without bias, acc range, C, real codes)`` (module docstring)."""
     o, k = w2.shape
     s = src.scale
     abits = src.bits
     qmax = (1 << abits) - 1
-    clamped, comp = exact_clamp(w2 / s + src.zero_point, qmax)
+    real = w2 / s + src.zero_point
+    clamped, comp = exact_clamp(real, qmax)
     g = 1 << (abits - wbits)
-    wq = np.minimum(g * np.rint(clamped / g), g * ((1 << wbits) - 1)).astype(np.int64)
-    return wq, np.full(o, -s), -s * comp, (0, k * qmax), comp
+    wq = round_nearest(clamped, g, g * ((1 << wbits) - 1))
+    return wq, np.full(o, -s), -s * comp, (0, k * qmax), comp, real
 
 
 def _mult_weights(w2: np.ndarray, src: _Codes):
@@ -495,7 +508,7 @@ def _mult_weights(w2: np.ndarray, src: _Codes):
 def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str):
     """Adder weights with ``cfg.groups`` group-shared scales (:mod:`quant.groups`).
 
-    Returns ``(w_q, A, B without bias, acc range, C, GroupScales)``: channel
+    Returns ``(w_q, A, B without bias, acc range, C, GroupScales, real codes)``: channel
     ``o`` of group ``g`` has codes ``w/s_g + z_g`` clamped exactly to
     ``[0, 2**act_bits - 1]`` (compensation ``C_o`` in group-``g`` codes),
     ``A_o = -s_g``, ``B_o = -s_g*C_o``; the input codes (scale ``s``, zero
@@ -513,6 +526,7 @@ def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str
     labels = cluster_channels(channel_ranges(w2, lo_r, hi_r), groups)
     sg_scale, sg_zp = np.empty(groups), np.empty(groups, dtype=np.int64)
     wq = np.empty((o, k), dtype=np.int64)
+    real = np.empty((o, k))
     comp, a = np.empty(o), np.empty(o)
     step = 1 << (abits - wbits)
     for g in range(groups):
@@ -520,15 +534,16 @@ def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str
         hi_g = choose_group_range(samples, w2[rows], lo_r, hi_r, abits, wbits=wbits, seed=g)
         s_g = (hi_g - lo_r) / qmax
         z_g = int(min(max(round(-lo_r / s_g), 0), qmax))
-        clamped, c = exact_clamp(w2[rows] / s_g + z_g, qmax)
-        wq[rows] = np.minimum(step * np.rint(clamped / step), step * ((1 << wbits) - 1)).astype(np.int64)
+        real[rows] = w2[rows] / s_g + z_g
+        clamped, c = exact_clamp(real[rows], qmax)
+        wq[rows] = round_nearest(clamped, step, step * ((1 << wbits) - 1))
         comp[rows], a[rows] = c, -s_g
         sg_scale[g], sg_zp[g] = s_g, z_g
     ratio = s / sg_scale
     m, n, shift = fixed_point_params(ratio, sg_zp - z * ratio, mult_bits=cfg.mult_bits, max_shift=cfg.max_shift)
     sg = GroupScales(count=groups, channel_group=labels, in_bits=src.bits, m=m, n=n, shift=int(shift),
                      scale=sg_scale, zero_point=sg_zp)
-    return wq, a, a * comp, (0, k * qmax), comp, sg
+    return wq, a, a * comp, (0, k * qmax), comp, sg, real
 
 
 @_handles(NodeKind.ADDER, NodeKind.CONV, NodeKind.LINEAR)
@@ -563,16 +578,16 @@ def _compute(cv: _Converter, node: fx.Node) -> None:
     k = w2.shape[1]
     bias = getattr(m, "bias", None)
     bias = np.zeros(o) if bias is None else bias.detach().double().numpy()
-    sg = None
+    sg = real = None
     if adder and cv.cfg.groups > 1:
         abits, wbits = cv.cfg.act_bits, cv.cfg.bits
-        wq, a, b0, acc_range, comp, sg = _grouped_adder_weights(w2, src, cv.cfg, cv.cal.samples[cv.arg(node).name],
+        wq, a, b0, acc_range, comp, sg, real = _grouped_adder_weights(w2, src, cv.cfg, cv.cal.samples[cv.arg(node).name],
                                                                 str(node.target))
         b = b0 + bias
         ws = None
     elif adder:
         abits, wbits = src.bits, cv.cfg.bits
-        wq, a, b0, acc_range, comp = _adder_weights(w2, src, wbits)
+        wq, a, b0, acc_range, comp, real = _adder_weights(w2, src, wbits)
         b = b0 + bias
         ws = None
     else:
@@ -587,7 +602,7 @@ def _compute(cv: _Converter, node: fx.Node) -> None:
         acc_bits=acc_bits_for(abits, k, pe_of(int_kind)), compensation=comp, weight_scale=ws, scale_groups=sg,
     )
     affine = Affine(a=a, b=b, relu=False, acc_min=acc_range[0], acc_max=acc_range[1])
-    cv.state[node] = _PendingCompute(spec, affine, node.name)
+    cv.state[node] = _PendingCompute(spec, affine, node.name, real)
 
 
 @_handles(NodeKind.BN)
@@ -600,14 +615,14 @@ def _bn(cv: _Converter, node: fx.Node) -> None:
     var = m.running_var.detach().double().numpy()
     gamma = m.weight.detach().double().numpy() if m.weight is not None else np.ones_like(mean)
     beta = m.bias.detach().double().numpy() if m.bias is not None else np.zeros_like(mean)
-    cv.state[node] = _PendingCompute(st.spec, st.affine.then_bn(mean, var, gamma, beta, m.eps), node.name)
+    cv.state[node] = _PendingCompute(st.spec, st.affine.then_bn(mean, var, gamma, beta, m.eps), node.name, st.real_weights)
 
 
 @_handles(NodeKind.RELU)
 def _relu(cv: _Converter, node: fx.Node) -> None:
     st = cv.state[cv.arg(node)]
     if isinstance(st, _PendingCompute):
-        cv.state[node] = _PendingCompute(st.spec, st.affine.then_relu(), st.pre_node)
+        cv.state[node] = _PendingCompute(st.spec, st.affine.then_relu(), st.pre_node, st.real_weights)
     elif isinstance(st, _PendingAdd):
         cv.state[node] = _PendingAdd(st.a, st.b, True, st.name, st.shape)
     elif isinstance(st, _Codes) and not st.signed and st.zero_point == 0:

@@ -6,8 +6,9 @@ A pipeline of small steps, each in its own module:
    :func:`quant.calibrate.calibrate` (ranges, percentiles, channel means);
 2. :func:`quant.convert.convert`: the graph in execution order, one handler
    per node kind, every requant built by :mod:`quant.fold`;
-3. passes (:mod:`quant.passes`): :class:`~quant.passes.BiasCorrection` when
-   ``bias_correction`` is set.
+3. passes (:mod:`quant.passes`): :class:`~quant.passes.OutputRounding` when
+   ``rounding`` is ``"greedy"`` (bias correction included, layer by layer),
+   else :class:`~quant.passes.BiasCorrection` when ``bias_correction`` is set.
 
 Formulas (DESIGN section 2):
 
@@ -30,6 +31,13 @@ Formulas (DESIGN section 2):
   ReLU), written as fixed point ``clamp((m*acc + n) >> shift, lo, hi)`` with
   ``m`` a signed ``mult_bits`` integer (:func:`quant.intops.fixed_point_params`),
   or as thresholds derived exactly from that fixed-point form.
+* **Rounding of adder weights** (``rounding``): ``"nearest"`` as above, or
+  ``"greedy"``: each weight rounded down or up on its grid, chosen by
+  coordinate descent to minimise the layer's output error
+  ``sum_p (r_po - mean r_o)**2``, ``r_po = sum_k |x_pk - w_ok| - t_po``, on
+  ``rounding_patches`` samples of the first ``bias_correction_images``
+  calibration images (:mod:`quant.rounding`, :class:`quant.passes.OutputRounding`,
+  which also applies bias correction, layer by layer).
 * **Multiply layers** (``nn.Conv2d``/``nn.Linear``: the ResNet stem and
   classifier): int8 signed symmetric per-channel weights, int8 signed inputs
   with zero point 0, ``y_o = s_x*s_w[o]*acc + bias``.
@@ -66,7 +74,8 @@ from quant.artifact import IntModel
 from quant.calibrate import calibrate, trace
 from quant.convert import convert
 from quant.intops import MAX_BITS, MIN_BITS, check_int
-from quant.passes import BiasCorrection
+from quant.passes import BiasCorrection, OutputRounding
+from quant.rounding import DEFAULT_ROUNDING, resolve_rounding
 
 __all__ = ["QuantConfig", "quantize_model"]
 
@@ -108,6 +117,15 @@ class QuantConfig:
         already quantised layers) equals the float model's mean there.
     bias_correction_images : int
         Images used for bias correction.
+    rounding : {"auto", "nearest", "greedy"}
+        Rounding of adder weight codes (:mod:`quant.rounding`): to nearest,
+        or each weight down or up, whichever lowers the layer's output
+        error on calibration patches; ``"auto"`` (default) is resolved here,
+        to ``"greedy"`` when ``act_bits <= 6``
+        (:data:`quant.rounding.AUTO_GREEDY_MAX_BITS`), else ``"nearest"``.
+    rounding_patches : int
+        (Image, position) samples per layer of ``"greedy"`` rounding, drawn
+        from the first ``bias_correction_images`` calibration images.
     """
 
     bits: int = 8
@@ -122,6 +140,8 @@ class QuantConfig:
     max_shift: int = 40
     bias_correction: bool = True
     bias_correction_images: int = 256
+    rounding: str = DEFAULT_ROUNDING
+    rounding_patches: int = 4096
 
     def __post_init__(self) -> None:
         def _int(name, lo, hi):
@@ -146,6 +166,8 @@ class QuantConfig:
         _int("logit_bits", 2, 32)
         _int("max_shift", 0, 62)
         _int("bias_correction_images", 1, 1 << 20)
+        object.__setattr__(self, "rounding", resolve_rounding(self.rounding, self.act_bits))
+        _int("rounding_patches", 1, 1 << 24)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -190,7 +212,10 @@ def quantize_model(
     n_bc = min(imgs.shape[0], cfg.bias_correction_images)
     cal = calibrate(gm, imgs, mean, std, seed=seed, mean_images=n_bc)
     graph = convert(gm, cal, cfg, mean, std)
-    if cfg.bias_correction:
+    if cfg.rounding == "greedy":  # rounds and (with bias correction) corrects layer by layer
+        graph, _ = OutputRounding(gm, imgs[:n_bc], mean, std, patches=cfg.rounding_patches, seed=seed,
+                                  cal=cal if cfg.bias_correction else None).apply(graph)
+    elif cfg.bias_correction:
         graph, _ = BiasCorrection(cal, imgs[:n_bc]).apply(graph)
     im = IntModel(
         name=name,

@@ -33,6 +33,7 @@ import numpy as np
 from quant.artifact import IntModel, save_int_model
 from quant.files import dist_version, dist_versions
 from quant.opcount import OpCount, count_int_layer
+from quant.rounding import DEFAULT_ROUNDING
 
 __all__ = [
     "SQNR_IMAGES",
@@ -157,6 +158,7 @@ class QuantizeReport:
     layers: tuple = ()
     ops_per_image: OpCount = field(default_factory=OpCount)
     tool: str = "adderhw quantize"
+    rounding: str = DEFAULT_ROUNDING
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -186,6 +188,7 @@ class QuantizeReport:
             "percentile": self.percentile,
             "bias_correction": self.bias_correction,
             "groups": self.groups,
+            "rounding": self.rounding,
             "calib_images": self.calib_images,
             "eval_images": self.eval_images,
             "eval_split": self.eval_split,
@@ -219,7 +222,7 @@ class QuantizeReport:
             f"# Integer model of {self.model} ({self.dataset})",
             "",
             f"Weights W{self.bits}, activations A{self.act_bits}, requant {self.requant}, "
-            f"percentile {self.percentile}, {self.calib_images} calibration images; "
+            f"percentile {self.percentile}, rounding {self.rounding}, {self.calib_images} calibration images; "
             f"evaluated on {self.eval_images} {self.eval_split} images.",
             "",
             "| float_accuracy_pct | int_accuracy_pct | drop_points | int_float_agreement_pct | golden_s |",
@@ -336,7 +339,7 @@ def quantize_with_report(model, calib, evalset, cfg, *, mean, std, source: dict,
     report = QuantizeReport(
         versions=tool_versions(), source=source, model=name, dataset=dataset, bits=cfg.bits, act_bits=cfg.act_bits,
         requant=cfg.requant, percentile="auto" if cfg.percentile is None else cfg.percentile,
-        bias_correction=cfg.bias_correction, groups=cfg.groups, calib_images=int(calib.shape[0]),
+        bias_correction=cfg.bias_correction, groups=cfg.groups, rounding=cfg.rounding, calib_images=int(calib.shape[0]),
         eval_images=int(x_eval.shape[0]), eval_split="test" if y_eval is not None else "calibration",
         float_accuracy=_accuracy(pred_f, y_eval), int_accuracy=_accuracy(pred_i, y_eval),
         int_float_top1_agreement_pct=round(100.0 * float(np.mean(pred_i == pred_f)), 2),

@@ -71,7 +71,7 @@ def test_choose_target_follows_the_consumers():
 def test_first_layer_weights_are_the_clamped_codes(data, calibrated_lenet):
     xtr, _, _ = data
     model = calibrated_lenet(xtr)
-    im, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=6))
+    im, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=6, rounding="nearest"))
     conv1 = im.layer("conv1")
     s, z = conv1.in_scale, conv1.in_zero_point
     assert (s, z) == (im.input.scale, im.input.zero_point)
@@ -87,7 +87,7 @@ def test_first_layer_weights_are_the_clamped_codes(data, calibrated_lenet):
         mask = wt > hi_real
         assert mask.any()
         wt[mask] += 10.0
-    im2, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=6))
+    im2, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=QuantConfig(bits=6, rounding="nearest"))
     c2 = im2.layer("conv1")
     assert np.array_equal(c2.weight, conv1.weight)
     moved = mask.reshape(6, -1).sum(1).numpy()

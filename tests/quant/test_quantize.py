@@ -17,7 +17,7 @@ from quant.calibrate import calibrate, trace
 from quant.convert import convert
 from quant.datasets import NORMALIZATION
 from quant.intops import exact_clamp, fixed_point_params, requant_fixed
-from quant.passes import BiasCorrection
+from quant.passes import BiasCorrection, OutputRounding
 from quant.quantize import QuantConfig, quantize_model
 
 SEED = 99
@@ -101,8 +101,18 @@ def test_quantize_model_is_trace_calibrate_convert_then_passes(data, bias_correc
     gm = trace(model)
     cal = calibrate(gm, calib, FM[0], FM[1], mean_images=48)
     graph = convert(gm, cal, cfg, FM[0], FM[1])
+    assert cfg.rounding == "greedy"  # "auto" at 4 bits: output rounding, bias correction inside it
+    graph, modified = OutputRounding(gm, calib[:48], FM[0], FM[1], patches=cfg.rounding_patches,
+                                     cal=cal if bias_correction else None).apply(graph)
+    assert modified
+    _same_layers(im.layers, graph.layers)
+    assert all(np.array_equal(a.weight, b.weight) for a, b in zip(im.layers, graph.layers) if a.pe)
+    assert fmap == graph.float_node and im.input == graph.input
+    near = QuantConfig(bits=4, requant="threshold", bias_correction=bias_correction, bias_correction_images=48,
+                       rounding="nearest")
+    im, _ = quantize_model(model, calib, mean=FM[0], std=FM[1], cfg=near, dataset="fashion-mnist")
+    graph = convert(gm, cal, near, FM[0], FM[1])
     if bias_correction:
         graph, modified = BiasCorrection(cal, calib[:48]).apply(graph)
         assert modified
     _same_layers(im.layers, graph.layers)
-    assert fmap == graph.float_node and im.input == graph.input
