@@ -26,7 +26,8 @@ import numpy as np
 
 from quant.files import atomic_write_bytes, check_output_dir, sha256_file, staged_dir
 
-__all__ = ["QuantizeRun", "Prediction", "load_images", "quantize_checkpoint", "predict"]
+__all__ = ["QuantizeRun", "Prediction", "load_images", "calibration_images", "evaluation_set", "quantize_checkpoint",
+           "predict"]
 
 
 def load_images(path, what: str) -> np.ndarray:
@@ -56,7 +57,12 @@ class QuantizeRun:
     sweep: bool
 
 
-def _calibration_images(ck, *, calib: int, calib_data, data_root, seed: int) -> np.ndarray:
+def calibration_images(ck, *, calib: int, calib_data=None, data_root=None, seed: int = 0) -> np.ndarray:
+    """The calibration images of ``quantize``: the first ``calib`` of ``calib_data``, else a seeded subset of the training split.
+
+    ``ck`` is a loaded checkpoint (:func:`quant.checkpoint.load`); images are
+    fitted to its input shape (models trained with ``--fit-input``).
+    """
     from quant.datasets import load_dataset
 
     shape = tuple(ck.meta.get("input_shape", ()))
@@ -75,7 +81,11 @@ def _calibration_images(ck, *, calib: int, calib_data, data_root, seed: int) -> 
     return xtr[idx]
 
 
-def _evaluation_set(dataset: str, calib: np.ndarray, *, data_root, eval_images):
+def evaluation_set(dataset: str, calib: np.ndarray, *, data_root=None, eval_images=None):
+    """``(images, labels)`` of the first ``eval_images`` test images (all when None), in ``calib``'s shape.
+
+    Without a test set on this machine (and no ``data_root``): ``(calib, None)``.
+    """
     from quant.datasets import load_dataset
 
     try:
@@ -146,8 +156,8 @@ def quantize_checkpoint(
     ckpt = Path(checkpoint)
     ck = load(ckpt, model=model, dataset=dataset)
     name, dataset = ck.meta["model"], ck.meta["dataset"]
-    calib_images = _calibration_images(ck, calib=calib, calib_data=calib_data, data_root=data_root, seed=seed)
-    evalset = _evaluation_set(dataset, calib_images, data_root=data_root, eval_images=eval_images)
+    calib_images = calibration_images(ck, calib=calib, calib_data=calib_data, data_root=data_root, seed=seed)
+    evalset = evaluation_set(dataset, calib_images, data_root=data_root, eval_images=eval_images)
     source = {"path": str(ckpt), "sha256": sha256_file(ckpt), "meta_accuracy": ck.meta.get("accuracy")}
     mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
     out = Path(out)

@@ -3,9 +3,15 @@
 Every figure is printed as a ratio against a baseline measured in the same
 run, on the same machine and the same images (house rule 10):
 
-1. Accuracy table (float, W8, W6, W5, W4; groups 1 and the best G; LeNet and
-   the in-house ResNet-20 on their Fashion-MNIST test sets): **to be added**
-   by the accuracy part of issue 14, in :func:`accuracy_table` below.
+1. Accuracy table: the shipped LeNet-5-BN and in-house ResNet-20
+   checkpoints quantised at every width of ``--widths`` (8,6,5,4) with every
+   ``--groups`` (1,4) and ``--rounding`` (nearest,greedy) through the
+   library calls of ``adderhw quantize`` (the same calibration images:
+   ``--calib`` training images, seed 0; ResNet-20's fitted input from its
+   checkpoint metadata), integer (golden) and float top-1 accuracy on the
+   first ``--eval`` test images (default: the whole Fashion-MNIST test set),
+   the drop against the float model measured on the same images, and each
+   quantize's wall time.  Progress goes to stderr.
 2. Golden model speed: images/s of :func:`quant.golden.run` (C kernels)
    against the float PyTorch model (baseline), both at the same batch size,
    on LeNet-5-BN (the shipped checkpoint, quantized W8 here) and on a
@@ -19,14 +25,17 @@ run, on the same machine and the same images (house rule 10):
    (target: at most 60 s on 2 cores), as a ratio to the float model's time
    on the same 1,000 images.
 
-Usage: ``python scripts/bench_quant.py [--lenet CKPT] [--batch 500] [--lenet-images N]
-[--resnet-images N] [--numpy-images N] [--calib 1000] [--repeats 3] [--threads 2] [--skip-quantize]``
+Usage: ``python scripts/bench_quant.py [--models lenet,resnet20] [--resnet CKPT] [--widths 8,6,5,4]
+[--groups 1,4] [--rounding nearest,greedy] [--eval N] [--skip-accuracy] [--lenet CKPT] [--batch 500]
+[--lenet-images N] [--resnet-images N] [--numpy-images N] [--calib 1000] [--repeats 3] [--threads 2]
+[--skip-speed] [--skip-quantize]``
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -40,10 +49,15 @@ from quant.datasets import NORMALIZATION, load_dataset
 from quant.models import resnet20
 from quant.native import golden as native_golden
 from quant.quantize import QuantConfig, quantize_model
+from quant.rounding import ROUNDINGS
+from quant.workflow import calibration_images, evaluation_set
 
-__all__ = ["accuracy_table", "golden_speed", "main", "quantize_time", "reference_resnet20"]
+__all__ = ["MODELS", "accuracy_rows", "accuracy_table", "golden_speed", "main", "quantize_time", "reference_resnet20"]
 
 LENET = "checkpoints/lenet5_bn_adder_fmnist.pt"
+RESNET = "checkpoints/resnet20_adder_fmnist.pt"
+#: Models of the accuracy table: ``{name: (label, args attribute holding its checkpoint)}``.
+MODELS = {"lenet": ("LeNet-5-BN", "lenet"), "resnet20": ("ResNet-20", "resnet")}
 
 
 def _timed(fn):
@@ -52,13 +66,71 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def accuracy_table(args: argparse.Namespace) -> None:
-    """Part 1: the accuracy table of issue 14 (float, W8/W6/W5/W4, groups 1 and best G; LeNet, ResNet-20).
+def _progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
-    Placeholder: the accuracy work of issue 14 adds it here (columns with
-    units, e.g. ``| model | bits | groups | int_accuracy_pct | drop_points |``).
+
+def _pct(pred, labels) -> float:
+    return round(100.0 * float(np.mean(pred == labels)), 2)
+
+
+def accuracy_rows(ckpt, *, widths, groups, roundings, calib: int, eval_images=None, label: str = "", seed: int = 0):
+    """Rows of the accuracy table for one checkpoint: one dict per (width, groups, rounding), float first.
+
+    Calibration and evaluation images are those of ``adderhw quantize``
+    (:func:`quant.workflow.calibration_images`, :func:`quant.workflow.evaluation_set`);
+    each config is quantised with :func:`quant.quantize.quantize_model` and
+    run by the golden model; the float model runs once on the same images.
     """
-    print("## 1. accuracy table: not yet (added with the group-shared scales of issue 14)")
+    ck = load(Path(ckpt))
+    mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
+    cal = calibration_images(ck, calib=calib, seed=seed)
+    x, y = evaluation_set(ck.meta["dataset"], cal, eval_images=eval_images)
+    if y is None:
+        raise ValueError(f"{ckpt}: no {ck.meta['dataset']} test set on this machine")
+    _progress(f"[{label}] float model on {x.shape[0]} test images ...")
+    fl, t_f = _timed(lambda: float_logits(ck.model, x, mean, std))
+    pred_f = fl.argmax(1)
+    f_acc = _pct(pred_f, y)
+    _progress(f"[{label}] float {f_acc} % ({t_f:.1f} s)")
+    rows = [dict(model=label, bits="float", groups="-", rounding="-", int_accuracy=f_acc, drop=0.0, agreement=100.0,
+                 quantize_s=None, golden_s=round(t_f, 1), images=int(x.shape[0]))]
+    for bits in widths:
+        for g in groups:
+            for rnd in roundings:
+                cfg = QuantConfig(bits=bits, groups=g, rounding=rnd)
+                _progress(f"[{label}] W{bits} G{g} {rnd}: quantize ...")
+                (im, _), t_q = _timed(lambda: quantize_model(ck.model, cal, mean=mean, std=std, cfg=cfg, seed=seed))
+                q, t_g = _timed(lambda: golden.run(im, x))
+                pred = q.argmax(1)
+                acc = _pct(pred, y)
+                rows.append(dict(model=label, bits=bits, groups=g, rounding=cfg.rounding, int_accuracy=acc,
+                                 drop=round(f_acc - acc, 2), agreement=_pct(pred, pred_f), quantize_s=round(t_q, 1),
+                                 golden_s=round(t_g, 1), images=int(x.shape[0])))
+                _progress(f"[{label}] W{bits} G{g} {rnd}: int {acc} % (drop {rows[-1]['drop']}), quantize {t_q:.1f} s, "
+                          f"golden {t_g:.1f} s")
+    return rows
+
+
+def accuracy_table(args: argparse.Namespace) -> None:
+    """Part 1: the accuracy table (module docstring), one row per model and config, the float model first."""
+    print(f"## 1. accuracy (top-1 on the first {args.eval or 'all'} Fashion-MNIST test images; {args.calib} "
+          f"calibration images; drop = float - int on the same images)")
+    print("| model | bits | groups | rounding | int_accuracy_pct | drop_points | int_float_agreement_pct | "
+          "quantize_s | golden_s | images |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name in args.models:
+        label, attr = MODELS[name]
+        ckpt = Path(getattr(args, attr))
+        if not ckpt.is_file():
+            print(f"| {label} | - | - | - | no checkpoint {ckpt} | | | | | |", flush=True)
+            continue
+        for r in accuracy_rows(ckpt, widths=args.widths, groups=args.groups, roundings=args.rounding, calib=args.calib,
+                               eval_images=args.eval, label=label):
+            acc = f"{r['int_accuracy']:.2f}" + (" (float)" if r["bits"] == "float" else "")
+            print(f"| {r['model']} | {r['bits']} | {r['groups']} | {r['rounding']} | {acc} | {r['drop']:.2f} | "
+                  f"{r['agreement']:.2f} | {'-' if r['quantize_s'] is None else r['quantize_s']} | {r['golden_s']} | "
+                  f"{r['images']} |", flush=True)
 
 
 def reference_resnet20(calib_n: int = 256, *, seed: int = 0):
@@ -141,8 +213,43 @@ def quantize_time(args: argparse.Namespace) -> None:
     print(f"| {t_float:.2f} | {t_q:.2f} | {t_q / t_float:.1f} | 60 | {t_q <= 60.0} |")
 
 
+def _int_list(what: str, lo: int, hi: int):
+    def parse(text: str) -> list[int]:
+        try:
+            vals = [int(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be comma-separated integers, not {text!r}") from None
+        if not vals or any(not lo <= v <= hi for v in vals) or len(set(vals)) != len(vals):
+            raise argparse.ArgumentTypeError(f"{what} needs distinct integers in {lo}..{hi}, not {text!r}")
+        return vals
+    return parse
+
+
+def _names(what: str, known):
+    def parse(text: str) -> list[str]:
+        vals = [v.strip() for v in text.split(",") if v.strip()]
+        bad = [v for v in vals if v not in known]
+        if not vals or bad or len(set(vals)) != len(vals):
+            raise argparse.ArgumentTypeError(f"{what} must be distinct names of {', '.join(known)}, not {text!r}")
+        return vals
+    return parse
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=_names("--models", tuple(MODELS)), default=list(MODELS),
+                    help="models of the accuracy table (default lenet,resnet20)")
+    ap.add_argument("--resnet", default=RESNET, help=f"ResNet-20 checkpoint (default {RESNET})")
+    ap.add_argument("--widths", type=_int_list("--widths", 2, 16), default=[8, 6, 5, 4],
+                    help="weight/activation bits of the accuracy table (default 8,6,5,4)")
+    ap.add_argument("--groups", type=_int_list("--groups", 1, 1 << 16), default=[1, 4],
+                    help="scale groups of the accuracy table (default 1,4)")
+    ap.add_argument("--rounding", type=_names("--rounding", ROUNDINGS), default=["nearest", "greedy"],
+                    help=f"weight roundings of the accuracy table, of {', '.join(ROUNDINGS)} (default nearest,greedy)")
+    ap.add_argument("--eval", type=int, default=None, metavar="N",
+                    help="accuracy on the first N test images (default: all)")
+    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--lenet", default=LENET, help=f"LeNet-5-BN checkpoint (default {LENET})")
     ap.add_argument("--batch", type=int, default=500, help="batch of both models (default 500, golden.run's)")
     ap.add_argument("--lenet-images", type=int, default=10000)
@@ -153,9 +260,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the golden kernels: ADDERHW_GOLDEN_THREADS)")
     ap.add_argument("--skip-quantize", action="store_true")
     args = ap.parse_args(argv)
+    if args.eval is not None and args.eval < 1:
+        ap.error(f"--eval must be a positive integer, not {args.eval}")
     torch.set_num_threads(args.threads)
-    accuracy_table(args)
-    golden_speed(args)
+    if not args.skip_accuracy:
+        accuracy_table(args)
+    if not args.skip_speed:
+        golden_speed(args)
     if not args.skip_quantize:
         quantize_time(args)
     return 0
