@@ -41,6 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
                    help="keep the folded BN bias as is (default: empirical per-channel bias correction)")
     p.add_argument("--requant", choices=("fixed", "threshold"), default="fixed", help="requant form of adder layers")
+    p.add_argument("--logits", choices=("fixed", "threshold"), default="fixed",
+                   help="requant form of the logits layer: fixed point (signed 16-bit codes; default), or threshold: "
+                   "unsigned act-bits codes by comparisons only (with --requant threshold: no multiply anywhere)")
     p.add_argument("--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING,
                    help="rounding of adder weights: nearest, or greedy: each weight down or up, whichever lowers the "
                    f"layer's output error on calibration patches; auto: greedy up to {AUTO_GREEDY_MAX_BITS}-bit "
@@ -114,7 +117,7 @@ def run_quantize(args: argparse.Namespace) -> int:
     widths = parse_sweep(args.sweep) if args.sweep is not None else [args.bits if args.bits is not None else 8]
     cfgs = [
         QuantConfig(bits=b, act_bits=args.act_bits, percentile=args.percentile, requant=args.requant, groups=args.groups,
-                    bias_correction=args.bias_correction, rounding=args.rounding)
+                    logits=args.logits, bias_correction=args.bias_correction, rounding=args.rounding)
         for b in widths
     ]
     run = quantize_checkpoint(

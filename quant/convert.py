@@ -273,9 +273,20 @@ def choose_target(consumers, data: str, cal: Calibration, cfg: QuantConfig, *, r
     def clip(nonneg, steps, symmetric=False):
         return cal.clip_range(data, nonneg, steps, percentile=cfg.percentile, symmetric=symmetric)
 
+    def unsigned(kind: CodeKind, bits: int, nonneg: bool) -> Target:  # codes 0..2**bits-1 over the clipped range
+        qmax = (1 << bits) - 1
+        lo_r, hi_r = clip(nonneg, (1 << cfg.act_bits) - 1)
+        if hi_r - lo_r <= 1e-12:
+            hi_r = lo_r + 1e-6
+        scale = (hi_r - lo_r) / qmax
+        zp = int(min(max(round(-lo_r / scale), 0), qmax))
+        return Target(kind=kind, scale=scale, zero_point=zp, bits=bits, signed=False, lo=0, hi=qmax)
+
     if NodeKind.OUTPUT in cons:
         if len(cons) > 1:
             raise ValueError(f"node {where}: the logits are also used inside the network")
+        if cfg.logits == "threshold":  # unsigned act_bits codes: thresholds can produce them
+            return unsigned(CodeKind.LOGITS, cfg.act_bits, cal.min[data] >= 0)
         peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
         lo, hi = code_range(cfg.logit_bits, True)
         return Target(kind=CodeKind.LOGITS, scale=2.0 * peak / hi, zero_point=0, bits=cfg.logit_bits, signed=True, lo=lo, hi=hi)
@@ -296,13 +307,7 @@ def choose_target(consumers, data: str, cal: Calibration, cfg: QuantConfig, *, r
     bits = cfg.act_bits
     if cfg.groups > 1 and NodeKind.ADDER in cons:  # grouped adder layers re-scale these codes: finer base grid
         bits = min(MAX_BITS, bits + EXTRA_INPUT_BITS)
-    qmax = (1 << bits) - 1
-    lo_r, hi_r = clip(relu or cal.min[data] >= 0, (1 << cfg.act_bits) - 1)
-    if hi_r - lo_r <= 1e-12:
-        hi_r = lo_r + 1e-6
-    scale = (hi_r - lo_r) / qmax
-    zp = int(min(max(round(-lo_r / scale), 0), qmax))
-    return Target(kind=CodeKind.ACT, scale=scale, zero_point=zp, bits=bits, signed=False, lo=0, hi=qmax)
+    return unsigned(CodeKind.ACT, bits, relu or cal.min[data] >= 0)
 
 
 # --- the converter -------------------------------------------------------------------
@@ -405,7 +410,12 @@ class _Converter:
 
     def _emit_compute(self, node: fx.Node, st: _PendingCompute) -> _Codes:
         target = self.target(node, st.affine.relu, pending_compute=True)
-        threshold = pe_of(st.spec.kind) == "adder" and self.cfg.requant == "threshold" and target.kind is CodeKind.ACT
+        adder = pe_of(st.spec.kind) == "adder"
+        if target.kind is CodeKind.LOGITS and self.cfg.logits == "threshold" and not adder:
+            raise ValueError(f"layer {st.spec.name}: threshold logits need an adder layer, not a {st.spec.kind} layer "
+                             "(use --logits fixed)")
+        threshold = adder and ((self.cfg.requant == "threshold" and target.kind is CodeKind.ACT)
+                               or (self.cfg.logits == "threshold" and target.kind is CodeKind.LOGITS))
         fold = LayerFold(affine=st.affine, target=target, threshold=threshold, pre_node=st.pre_node,
                          mult_bits=self.cfg.mult_bits, max_shift=self.cfg.max_shift)
         layer = st.spec.layer(fold.requant())

@@ -214,8 +214,8 @@ class LayerFold:
     max_shift: int
 
     def __post_init__(self) -> None:
-        if self.threshold and (self.target.signed or self.target.kind is not CodeKind.ACT):
-            raise ValueError("threshold requant needs an unsigned activation target")
+        if self.threshold and (self.target.signed or self.target.kind not in (CodeKind.ACT, CodeKind.LOGITS)):
+            raise ValueError("threshold requant needs an unsigned activation or logits target")
 
     def requant(self) -> Requant:
         """:func:`fixed_requant` of the affine map; thresholds derived from it when ``threshold``."""

@@ -99,6 +99,12 @@ class QuantConfig:
     requant : {"fixed", "threshold"}
         Requant form of adder layers whose output feeds another layer as
         ``act_bits`` codes (others are always fixed point).
+    logits : {"fixed", "threshold"}
+        Requant form of the logits layer: signed ``logit_bits`` fixed-point
+        codes, or unsigned ``act_bits`` codes (zero point and scale from the
+        calibrated, clipped range) made by thresholds, which needs an adder
+        layer; with ``requant="threshold"`` too the integer model has no
+        multiply at all.
     groups : int
         Scale groups per adder layer (1: one shared scale; at most the
         layer's output channels, else the layer is refused by name).
@@ -132,6 +138,7 @@ class QuantConfig:
     act_bits: int | None = None
     percentile: float | None = None
     requant: str = "fixed"
+    logits: str = "fixed"
     groups: int = 1
     mult_bits: int = 16
     mult_layer_bits: int = 8
@@ -159,6 +166,8 @@ class QuantConfig:
             raise ValueError(f"percentile must be in (50, 100], not {self.percentile!r}")
         if self.requant not in ("fixed", "threshold"):
             raise ValueError(f"requant must be fixed or threshold, not {self.requant!r}")
+        if self.logits not in ("fixed", "threshold"):
+            raise ValueError(f"logits must be fixed or threshold, not {self.logits!r}")
         _int("groups", 1, 1 << 16)
         _int("mult_bits", 2, 32)
         _int("mult_layer_bits", MIN_BITS, MAX_BITS)

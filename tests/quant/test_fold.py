@@ -85,8 +85,12 @@ def test_threshold_fold_equals_its_fixed_point_form(bits, o, relu, seed):
     assert np.array_equal(moved.m, fx.m) and not np.array_equal(moved.n, fx.n)
 
 
-def test_threshold_fold_needs_an_activation_target():
-    t = Target(kind=CodeKind.LOGITS, scale=1.0, zero_point=0, bits=8, signed=True, lo=-128, hi=127)
+def test_threshold_fold_needs_an_unsigned_activation_or_logits_target():
     af = Affine(a=np.ones(1), b=np.zeros(1), acc_min=0, acc_max=1)
-    with pytest.raises(ValueError, match="threshold requant needs an unsigned activation target"):
-        LayerFold(affine=af, target=t, threshold=True, pre_node="x", mult_bits=16, max_shift=40)
+    for t in (Target(kind=CodeKind.LOGITS, scale=1.0, zero_point=0, bits=8, signed=True, lo=-128, hi=127),
+              Target(kind=CodeKind.MID, scale=1.0, zero_point=0, bits=8, signed=True, lo=-128, hi=127)):
+        with pytest.raises(ValueError, match="threshold requant needs an unsigned activation or logits target"):
+            LayerFold(affine=af, target=t, threshold=True, pre_node="x", mult_bits=16, max_shift=40)
+    ok = Target(kind=CodeKind.LOGITS, scale=1.0, zero_point=3, bits=4, signed=False, lo=0, hi=15)  # --logits threshold
+    assert LayerFold(affine=af, target=ok, threshold=True, pre_node="x", mult_bits=16, max_shift=40).requant().mode \
+        == "threshold"

@@ -70,6 +70,50 @@ def test_threshold_and_fixed_modes_give_identical_outputs(data, calibrated_lenet
     assert np.array_equal(golden.run(imf, xte), golden.run(imt, xte))
 
 
+def test_threshold_logits_make_the_model_multiplier_free(data, calibrated_lenet):
+    """--logits threshold: the logits are unsigned act_bits codes made by thresholds derived exactly from the
+    fixed-point form of the same target; with threshold requant the integer model counts no multiplication."""
+    from dataclasses import replace
+
+    from quant.opcount import count_int_layer
+
+    xtr, xte, _ = data
+    model = calibrated_lenet(xtr)
+    cfg = QuantConfig(bits=4, requant="threshold", logits="threshold", rounding="nearest", bias_correction=False)
+    im, _ = quantize_model(model, xtr[:128], mean=FM[0], std=FM[1], cfg=cfg)
+    assert [l.requant.mode for l in im.compute_layers] == ["threshold"] * 5
+    rq = im.logits_requant
+    assert rq.out_bits == 4 and not rq.out_signed and rq.thr.shape == (10, 15)
+    assert sum(count_int_layer(l).multiplications for l in im.layers) == 0
+    # the thresholds are the fixed-point form of the same target, exactly (no passes: graph == model)
+    gm = trace(model)
+    graph = convert(gm, calibrate(gm, xtr[:128], FM[0], FM[1]), cfg, FM[0], FM[1])
+    _same_layers(im.layers, graph.layers)
+    last = im.layers[-1]
+    fixed = replace(graph.folds[last.name], threshold=False).requant()
+    assert fixed.mode == "fixed" and (fixed.lo, fixed.hi) == (0, 15)
+    codes = golden.run_codes(im, golden.quantize_input(xte, im.input))
+    acc = golden.layer_acc(last, codes[last.inputs[0]])
+    assert np.array_equal(golden.requant(acc, rq), golden.requant(acc, fixed))
+    assert np.array_equal(golden.requant(acc, rq)[..., 0], codes[last.name])
+    assert len(np.unique(codes[last.name])) > 4  # real logits, not a constant
+    with pytest.raises(ValueError, match="logits must be fixed or threshold, not 'x'"):
+        QuantConfig(logits="x")
+
+
+def test_threshold_logits_of_a_multiply_classifier_are_refused_by_name():
+    """Thresholds are an adder layer's requant: a multiply classifier (the ResNet's fc) cannot have them."""
+    from torch import nn
+
+    torch.manual_seed(SEED)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    x = np.random.default_rng(SEED).uniform(0, 1, size=(16, 1, 4, 4)).astype(np.float32)
+    cfg = QuantConfig(bits=4, requant="threshold", logits="threshold", rounding="nearest")
+    with pytest.raises(ValueError, match=r"layer 1: threshold logits need an adder layer, not a linear layer "
+                                         r"\(use --logits fixed\)"):
+        quantize_model(model, x, mean=FM[0], std=FM[1], cfg=cfg)
+
+
 def test_int8_tracks_float(data, calibrated_lenet):
     xtr, xte, _ = data
     model = calibrated_lenet(xtr)

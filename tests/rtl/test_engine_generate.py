@@ -4,6 +4,7 @@ sizing to a model, ``adderhw generate --engine`` and ``synth --compare`` of an e
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -148,3 +149,29 @@ def test_synth_compare_engine_makes_both_pe_kinds(tmp_path, monkeypatch):
     assert a[0] == d.verilog.stem and a[1] == cfg and a[2:] == (1, "ice40-hx8k", False)
     assert m[1] == cfg.replace(pe="mult", mult_rows=0, mult_acc_bits=None) and m[2] == 1
     assert json.loads((tmp_path / "s" / "compare.json").read_text()) == res
+
+
+def _multipliers(verilog: Path, top: str) -> list[str]:
+    """The ``$mul``/``$macc`` cells yosys keeps in the flattened design after ``opt`` (constant products fold)."""
+    import shutil
+    import subprocess
+
+    yosys = shutil.which("yosys")
+    assert yosys, "yosys (a Debian package make test's set-up installs) is missing"
+    out = verilog.with_suffix(".mul.txt")
+    subprocess.run([yosys, "-q", "-p", f"read_verilog {verilog}; hierarchy -top {top}; proc; flatten; opt; "
+                    f"tee -q -o {out} select -list t:$mul t:$macc"], check=True, capture_output=True)
+    return [ln for ln in out.read_text().splitlines() if ln.strip()]
+
+
+def test_threshold_engine_has_no_multiplier(tmp_path):
+    """DESIGN §4b: an adder engine with threshold requant only (no multiplier unit) contains no multiplier;
+    with the fixed-point form its requant unit has them."""
+    names = {}
+    for rq in (("threshold",), ("fixed",)):
+        cfg = EngineConfig(rows=2, cols=2, bits=4, requant=rq, out_bits=4, act_words=(16, 16), weight_words=16,
+                           max_k=32)
+        d = generate_engine(tmp_path / rq[0], config=cfg, max_ops=4)
+        names[rq[0]] = _multipliers(d.verilog, read_engine_metadata(d.metadata)["top"])
+    assert names["threshold"] == []
+    assert names["fixed"] and all("rq." in n for n in names["fixed"]), names["fixed"]  # the requant unit's
