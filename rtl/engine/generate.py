@@ -53,7 +53,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 from amaranth.hdl import Shape
-from amaranth.lib import data, wiring
+from amaranth.lib import data
 
 from hwsim.config import EngineConfig
 from quant.artifact import IntModel
@@ -62,7 +62,7 @@ from quant.intops import pe_of
 from rtl.engine.addrgen import AddrGen
 from rtl.engine.program import CompiledModel, compile_model
 from rtl.engine.top import COUNTERS, Engine, w_beats
-from rtl.generate import strict_keys
+from rtl.generate import ports_of, strict_keys
 
 __all__ = [
     "FORMAT",
@@ -180,16 +180,6 @@ def _describe(layout) -> list:
     return out
 
 
-def _ports(component: wiring.Component) -> list:
-    ports = [{"name": "clk", "direction": "input", "width": 1},
-             {"name": "rst", "direction": "input", "width": 1}]
-    for path, member, _value in component.signature.flatten(component):
-        ports.append({"name": "__".join(str(p) for p in path),
-                      "direction": "input" if member.flow == wiring.In else "output",
-                      "width": Shape.cast(member.shape).width})
-    return ports
-
-
 def _memory_map(config: EngineConfig, compiled: CompiledModel | None) -> dict:
     if compiled is not None:
         return compiled.program.memory_map()
@@ -227,7 +217,7 @@ def engine_metadata(engine: Engine, *, name: str, compiled: CompiledModel | None
                     "tree_stages": cfg.tree_stages, "addrgen": _addrgen_latency()},
         "clock": "clk",
         "reset": {"name": "rst", "synchronous": True, "active_high": True},
-        "ports": _ports(engine),
+        "ports": ports_of(engine),
         "streams": {s: {"direction": d, "payload": f"{s}__payload", "valid": f"{s}__valid",
                         "ready": f"{s}__ready"}
                     for s, d in (("prog", "input"), ("w", "input"), ("x", "input"), ("o", "output"))},
