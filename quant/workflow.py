@@ -27,7 +27,7 @@ import numpy as np
 from quant.files import atomic_write_bytes, check_output_dir, sha256_file, staged_dir
 
 __all__ = ["QuantizeRun", "Prediction", "load_images", "calibration_images", "evaluation_set", "quantize_checkpoint",
-           "predict"]
+           "quantize_shipped", "predict"]
 
 
 def load_images(path, what: str) -> np.ndarray:
@@ -79,6 +79,23 @@ def calibration_images(ck, *, calib: int, calib_data=None, data_root=None, seed:
         raise ValueError(f"no calibration data for {dataset} ({exc}); pass --data-root DIR or --calib-data FILE.npy") from None
     idx = np.sort(rng.choice(xtr.shape[0], size=min(calib, xtr.shape[0]), replace=False))
     return xtr[idx]
+
+
+def quantize_shipped(checkpoint_path, out, *, name: str, cfg=None, calib: int = 256) -> Path:
+    """Quantise a checkpoint (default W8 fixed point) with ``calib`` calibration images
+    (:func:`calibration_images`, seed 0) into the folder ``out``, without evaluation: the integer model
+    tests and benchmarks run on the engine.  Returns ``out``."""
+    from quant import checkpoint
+    from quant.artifact import save_int_model
+    from quant.quantize import QuantConfig, quantize_model
+
+    ck = checkpoint.load(checkpoint_path)
+    norm = ck.meta["normalization"]
+    model, _ = quantize_model(ck.model, calibration_images(ck, calib=calib), mean=norm["mean"], std=norm["std"],
+                              cfg=cfg if cfg is not None else QuantConfig(bits=8, requant="fixed"), name=name,
+                              dataset=ck.meta["dataset"])
+    save_int_model(model, out)
+    return Path(out)
 
 
 def evaluation_set(dataset: str, calib: np.ndarray, *, data_root=None, eval_images=None):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from verification.suite import MATRIX, MUTANT, generate_design
@@ -52,47 +51,21 @@ def lenet_dir(tmp_path_factory) -> Path:
     The checkpoint is tracked in git: a missing one is a failure, never a
     silent fall-back to another checkpoint.
     """
-    import torch
-
-    from quant import checkpoint
-    from quant.artifact import save_int_model
-    from quant.datasets import load_dataset
-    from quant.quantize import QuantConfig, quantize_model
-
-    ckpt = SHIPPED_CKPT
-    assert ckpt.is_file(), f"the tracked checkpoint {SHIPPED_CKPT} is missing"
-    torch.set_num_threads(2)
-    ck = checkpoint.load(ckpt)
-    images, _ = load_dataset("fashion-mnist", "train")
-    rng = np.random.default_rng(0)
-    calib = images[rng.choice(images.shape[0], 256, replace=False)]
-    norm = ck.meta["normalization"]
-    model, _ = quantize_model(ck.model, calib, mean=norm["mean"], std=norm["std"],
-                              cfg=QuantConfig(bits=8, requant="fixed"), name="lenet5_bn",
-                              dataset="fashion-mnist")
-    out = tmp_path_factory.mktemp("lenet_int8")
-    save_int_model(model, out)
-    return out
+    return _shipped_w8(tmp_path_factory, SHIPPED_CKPT, "lenet5_bn")
 
 
 @pytest.fixture(scope="session")
 def resnet20_dir(tmp_path_factory) -> Path:
     """The shipped in-house ResNet-20 (Fashion-MNIST fitted to 3x32x32) quantised to W8, 256 calibration images."""
+    return _shipped_w8(tmp_path_factory, SHIPPED_RESNET20, "resnet20")
+
+
+def _shipped_w8(tmp_path_factory, ckpt: Path, name: str) -> Path:
+    """``ckpt`` (tracked in git) quantised to W8 fixed point with 256 calibration images."""
     import torch
 
-    from quant import checkpoint
-    from quant.artifact import save_int_model
-    from quant.quantize import QuantConfig, quantize_model
-    from quant.workflow import calibration_images
+    from quant.workflow import quantize_shipped
 
-    assert SHIPPED_RESNET20.is_file(), f"the tracked checkpoint {SHIPPED_RESNET20} is missing"
+    assert ckpt.is_file(), f"the tracked checkpoint {ckpt} is missing"
     torch.set_num_threads(2)
-    ck = checkpoint.load(SHIPPED_RESNET20)
-    calib = calibration_images(ck, calib=256)
-    norm = ck.meta["normalization"]
-    model, _ = quantize_model(ck.model, calib, mean=norm["mean"], std=norm["std"],
-                              cfg=QuantConfig(bits=8, requant="fixed"), name="resnet20",
-                              dataset="fashion-mnist")
-    out = tmp_path_factory.mktemp("resnet20_int8")
-    save_int_model(model, out)
-    return out
+    return quantize_shipped(ckpt, tmp_path_factory.mktemp(f"{name}_int8"), name=name)
