@@ -127,7 +127,7 @@ class QuantConfig:
         Rounding of adder weight codes (:mod:`quant.rounding`): to nearest,
         or each weight down or up, whichever lowers the layer's output
         error on calibration patches; ``"auto"`` (default) is resolved here,
-        to ``"greedy"`` when ``act_bits <= 6``
+        to ``"greedy"`` when ``act_bits <= 4``
         (:data:`quant.rounding.AUTO_GREEDY_MAX_BITS`), else ``"nearest"``.
     rounding_patches : int
         (Image, position) samples per layer of ``"greedy"`` rounding, drawn

@@ -36,9 +36,9 @@ __all__ = ["ROUNDINGS", "AUTO_GREEDY_MAX_BITS", "DEFAULT_ROUNDING", "resolve_rou
 #: Rounding schemes of adder weights (``QuantConfig.rounding``, ``quantize --rounding``); ``"auto"``
 #: is ``"greedy"`` for operands of at most :data:`AUTO_GREEDY_MAX_BITS` bits, else ``"nearest"``.
 ROUNDINGS = ("nearest", "greedy", "auto")
-#: Widest operand (activation bits) that ``"auto"`` rounds greedily: there rounding matters and the per-code
-#: search is fast; at 8 bits nearest rounding loses next to nothing and the search is slower.
-AUTO_GREEDY_MAX_BITS = 6
+#: Widest operand (activation bits) that ``"auto"`` rounds greedily: measured by ``scripts/bench_quant.py``,
+#: greedy pays at 4 bits (LeNet-5-BN and ResNet-20) and not at 5, 6 or 8, where it also costs more time.
+AUTO_GREEDY_MAX_BITS = 4
 #: Patches whose codes are all below this use per-code sums (one small matrix product per weight column).
 _HIST_CODES_MAX = 65
 #: The default of ``QuantConfig.rounding`` and ``quantize --rounding``.

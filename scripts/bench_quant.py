@@ -114,8 +114,9 @@ def accuracy_rows(ckpt, *, widths, groups, roundings, calib: int, eval_images=No
 
 def accuracy_table(args: argparse.Namespace) -> None:
     """Part 1: the accuracy table (module docstring), one row per model and config, the float model first."""
-    print(f"## 1. accuracy (top-1 on the first {args.eval or 'all'} Fashion-MNIST test images; {args.calib} "
-          f"calibration images; drop = float - int on the same images)")
+    which = "all the" if args.eval is None else f"the first {args.eval}"
+    print(f"## 1. accuracy (top-1 on {which} Fashion-MNIST test images; {args.calib} calibration images; "
+          f"drop = float - int on the same images)")
     print("| model | bits | groups | rounding | int_accuracy_pct | drop_points | int_float_agreement_pct | "
           "quantize_s | golden_s | images |")
     print("|---|---|---|---|---|---|---|---|---|---|")

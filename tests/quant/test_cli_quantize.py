@@ -152,3 +152,26 @@ def test_cli_bare_state_dict_with_calibration_images(ckpt, data, tmp_path, capsy
     rep = json.loads((out / "report.json").read_text())
     assert rep["model"] == "lenet5-bn" and rep["calib_images"] == 40
     assert rep["source"]["path"] == str(bare)
+
+
+def test_cli_rounding(ckpt, tmp_path, capsys):
+    """--rounding: auto (default) is greedy at 4 bits and nearest at 8; named in report.json and the artifact;
+    a bad value is one line on stderr, exit 2, no output folder."""
+    rounds = {}
+    for name, args in (("w4", ["--bits", "4"]), ("w8", ["--bits", "8"]), ("w8g", ["--bits", "8", "--rounding", "greedy"]),
+                       ("w4n", ["--bits", "4", "--rounding", "nearest"])):
+        out = tmp_path / name
+        assert main(["quantize", str(ckpt), *args, "--calib", "48", "--eval", "20", "-o", str(out)]) == 0
+        rep = json.loads((out / "report.json").read_text())
+        assert rep["rounding"] == load_int_model(out).quantization["rounding"]
+        rounds[name] = rep["rounding"]
+    assert rounds == {"w4": "greedy", "w8": "nearest", "w8g": "greedy", "w4n": "nearest"}
+    w4, w4n = load_int_model(tmp_path / "w4"), load_int_model(tmp_path / "w4n")
+    assert any(not np.array_equal(a.weight, b.weight) for a, b in zip(w4.compute_layers, w4n.compute_layers))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(["quantize", str(ckpt), "--rounding", "up", "-o", str(tmp_path / "never")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "argument --rounding: invalid choice: 'up'" in err
+    assert not (tmp_path / "never").exists()
