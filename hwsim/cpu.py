@@ -8,7 +8,10 @@ The op counts come from :mod:`quant.opcount` (the project's one op counter;
 requant not included): the CNN variant counts every array layer as a multiply
 layer (one multiplication and one addition per term), the AdderNet variant
 counts adder layers as two additions per term (subtract and accumulate; the
-absolute value is free) and keeps its multiply layers.
+absolute value is free) and keeps its multiply layers; an adder layer with
+``G > 1`` group-shared scales also re-scales its input once per group
+(:func:`quant.opcount.count_group_rescale_ops`: one multiplication and one
+addition per input value and group), which the CNN does not need.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def cpu_ops(layers: Sequence) -> dict[str, OpCount]:
     cnn, add = OpCount(), OpCount()
     for l in layers:
         cnn = cnn + count_layer_ops("mult", l.out_channels, l.out_pixels, l.k)
-        add = add + count_layer_ops(l.kind, l.out_channels, l.out_pixels, l.k)
+        add = add + count_layer_ops(l.kind, l.out_channels, l.out_pixels, l.k) + l.rescale_ops
     return {"cnn": cnn, "addernet": add}
 
 

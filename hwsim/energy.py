@@ -19,6 +19,13 @@ components (DESIGN §5):
     (``out_bits``), and every off-chip byte is written into a buffer.
 ``dram_pj``
     Off-chip bits moved (:class:`hwsim.mapping.LayerMapping.dram_bytes`).
+``rescale_pj``
+    The input re-scale of an adder layer with ``G > 1`` group-shared scales
+    on adder PEs (:attr:`hwsim.mapping.LayerMapping.rescales`, ``G`` per
+    input value): per re-scaled value a ``group_in_bits x group_m_bits``
+    multiply and a ``group_sum_bits`` add (:func:`rescale_units`; the shift
+    and clamp are not charged, as in the requant).  0 without groups and on
+    multiplier PEs.  The array's output requant is not charged in this model.
 
 One PE operation is a list of arithmetic units (:func:`pe_units`); its
 energy and its area are sums over that one list.  Width scaling lives in the
@@ -50,6 +57,8 @@ __all__ = [
     "layer_energy",
     "pe_units",
     "pe_op_energy_pj",
+    "rescale_units",
+    "rescale_energy_pj",
     "pe_area",
     "array_area",
     "ENGINE_COMPONENTS",
@@ -68,7 +77,7 @@ __all__ = [
     "region_accesses",
 ]
 
-COMPONENTS = ("pe_pj", "reg_pj", "buffer_pj", "dram_pj")
+COMPONENTS = ("pe_pj", "reg_pj", "buffer_pj", "dram_pj", "rescale_pj")
 
 
 @dataclass(frozen=True)
@@ -79,10 +88,11 @@ class EnergyBreakdown:
     reg_pj: float
     buffer_pj: float
     dram_pj: float
+    rescale_pj: float = 0.0
 
     @property
     def total_pj(self) -> float:
-        return self.pe_pj + self.reg_pj + self.buffer_pj + self.dram_pj
+        return self.pe_pj + self.reg_pj + self.buffer_pj + self.dram_pj + self.rescale_pj
 
     def __add__(self, other: "EnergyBreakdown") -> "EnergyBreakdown":
         return EnergyBreakdown(*(getattr(self, c) + getattr(other, c) for c in COMPONENTS))
@@ -103,6 +113,21 @@ def pe_units(cfg: ArrayConfig, table: EnergyTable) -> list[tuple[WidthCost, int,
 def pe_op_energy_pj(cfg: ArrayConfig, table: EnergyTable) -> float:
     """Energy of one PE operation on ``cfg``'s PE kind and widths (sum over :func:`pe_units`)."""
     return sum(n * unit.energy(w) for unit, w, n in pe_units(cfg, table))
+
+
+def rescale_units(layer, table: EnergyTable) -> list[tuple[WidthCost, tuple | int, float]]:
+    """The arithmetic of re-scaling one input value for a group (``layer`` a
+    :class:`hwsim.layers.LayerShape`), as ``(unit, width, count)`` triples:
+    ``clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)`` is one
+    ``group_in_bits x group_m_bits`` multiply and one ``group_sum_bits`` add
+    (the shift is wiring, the clamp not charged, as in the requant)."""
+    return [(table.mult, (layer.group_in_bits, layer.group_m_bits), 1.0), (table.add, layer.group_sum_bits, 1.0)]
+
+
+def rescale_energy_pj(layer, table: EnergyTable) -> float:
+    """Energy of re-scaling one input value for one group (sum over :func:`rescale_units`)."""
+    return sum(n * unit.energy(*w) if isinstance(w, tuple) else n * unit.energy(w)
+               for unit, w, n in rescale_units(layer, table))
 
 
 def pe_area(cfg: ArrayConfig, table: EnergyTable) -> float:
@@ -135,6 +160,7 @@ def layer_energy(m, table: EnergyTable) -> EnergyBreakdown:
         reg_pj=reg_bits * table.reg_pj_per_bit,
         buffer_pj=sram_bits * table.sram_pj_per_bit,
         dram_pj=8 * m.dram_bytes * table.dram_pj_per_bit,
+        rescale_pj=m.rescales * rescale_energy_pj(m.layer, table) if m.rescales else 0.0,
     )
 
 

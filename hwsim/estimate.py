@@ -62,10 +62,15 @@ class DesignResult:
 
     @property
     def energy(self) -> EnergyBreakdown:
-        total = EnergyBreakdown(0.0, 0.0, 0.0, 0.0)
+        total = EnergyBreakdown(0.0, 0.0, 0.0, 0.0, 0.0)
         for e in self.energies:
             total = total + e
         return total
+
+    @property
+    def rescales(self) -> int:
+        """Input values re-scaled for group-shared scales (:attr:`hwsim.mapping.LayerMapping.rescales`)."""
+        return sum(m.rescales for m in self.mappings)
 
     @property
     def utilization(self) -> float:
@@ -132,7 +137,7 @@ def estimate(layers: Sequence[LayerShape], cfg: ArrayConfig, table: EnergyTable,
 
 SWEEP_COLUMNS = (
     "design", "total_cycles", "dram_bound_cycles", "latency_us", "energy_pj", "pe_pj", "reg_pj", "buffer_pj",
-    "dram_pj", "area", "util_pct",
+    "dram_pj", "rescale_pj", "area", "util_pct",
 )
 
 
@@ -203,6 +208,7 @@ def sweep(layers: Sequence[LayerShape], cfg: ArrayConfig, table: EnergyTable,
                 "reg_pj": e.reg_pj,
                 "buffer_pj": e.buffer_pj,
                 "dram_pj": e.dram_pj,
+                "rescale_pj": e.rescale_pj,
                 "area": res.area,
                 "util_pct": 100.0 * res.utilization,
             })

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass
 
 from quant.intops import ADDER_KINDS, COMPUTE_KINDS, conv_out_size
+from quant.opcount import OpCount, count_group_rescale_ops
 
 __all__ = [
     "LayerShape",
@@ -76,6 +77,16 @@ class LayerShape:
         Operand width of the layer's activations and weights.
     in_elems : int
         Elements of the layer's input feature map (for off-chip traffic).
+    groups : int
+        Group-shared scales of an adder layer's input (``scale_groups`` of
+        the artifact, interfaces §4.3; 1 for none, the only value a
+        multiply layer may have): with ``G > 1`` every input value is
+        re-scaled once per group, ``clamp((m[g]*x + n[g]) >> shift, 0,
+        2**bits - 1)`` (:attr:`rescale_ops`).
+    group_in_bits, group_m_bits, group_sum_bits : int
+        Widths of that re-scale (``G > 1`` only; 1 otherwise): the unsigned
+        input codes ``x``, the multipliers ``m`` and the signed sum
+        ``m*x + n``.
     """
 
     name: str
@@ -85,6 +96,10 @@ class LayerShape:
     k: int
     bits: int = 8
     in_elems: int = 1
+    groups: int = 1
+    group_in_bits: int = 1
+    group_m_bits: int = 1
+    group_sum_bits: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -93,11 +108,27 @@ class LayerShape:
             raise ValueError(
                 f"layer {self.name}: kind must be one of {', '.join(ARRAY_KINDS)}, not {self.kind!r}"
             )
-        for field in ("out_channels", "out_pixels", "k", "bits", "in_elems"):
+        for field in ("out_channels", "out_pixels", "k", "bits", "in_elems", "groups", "group_in_bits",
+                      "group_m_bits", "group_sum_bits"):
             try:
                 _positive(field, getattr(self, field))
             except ValueError as exc:
                 raise ValueError(f"layer {self.name}: {exc}") from None
+        if self.groups > 1 and self.kind not in ADDER_KINDS:
+            raise ValueError(f"layer {self.name}: group-shared scales (groups={self.groups}) are for adder "
+                             f"layers only, not {self.kind}")
+
+    @property
+    def rescale_ops(self) -> OpCount:
+        """The group re-scale of the input (:func:`quant.opcount.count_group_rescale_ops`):
+        ``groups * in_elems`` multiplications and additions for ``groups > 1``, else none."""
+        return count_group_rescale_ops(self.groups, self.in_elems)
+
+    @property
+    def rescales(self) -> int:
+        """Input values re-scaled per image (one multiply and one add each): ``groups * in_elems``
+        for ``groups > 1``, else 0."""
+        return self.rescale_ops.multiplications
 
     @property
     def is_adder(self) -> bool:
@@ -193,12 +224,29 @@ def _read_topology(fh, path: str, default_kind: str, default_bits: int) -> list[
     return layers
 
 
+def _group_fields(sg) -> dict:
+    """``groups`` and the re-scale widths of a layer's ``scale_groups`` (None: no fields)."""
+    if sg is None:
+        return {}
+    m_max = max(abs(int(v)) for v in sg.m)
+    n_max = max(abs(int(v)) for v in sg.n)
+    in_bits = int(sg.in_bits)
+    return {
+        "groups": int(sg.count),
+        "group_in_bits": in_bits,
+        "group_m_bits": max(1, m_max.bit_length()),
+        "group_sum_bits": (m_max * ((1 << in_bits) - 1) + n_max).bit_length() + 1,
+    }
+
+
 def shapes_from_int_model(model) -> list[LayerShape]:
     """The array layers of an integer model (``IntModel``, interfaces §4), in order.
 
     Conv layers have ``out_shape = (O, OH, OW)`` and ``P = OH * OW``; linear
     layers ``out_shape = (O,)`` and ``P = 1``.  Pooling, flatten and residual
-    adds are not array layers and are skipped.
+    adds are not array layers and are skipped.  An adder layer's
+    group-shared scales (``scale_groups``) give its ``groups`` and the widths
+    of its input re-scale.
     """
     layers = []
     for layer in model.layers:
@@ -215,6 +263,7 @@ def shapes_from_int_model(model) -> list[LayerShape]:
                 k=int(layer.K),
                 bits=int(layer.bits),
                 in_elems=math.prod(in_shape),
+                **_group_fields(getattr(layer, "scale_groups", None)),
             )
         )
     if not layers:

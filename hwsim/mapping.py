@@ -127,6 +127,14 @@ class LayerMapping:
         return self.tiles * self.cfg.rows * self.cfg.cols * self.layer.k
 
     @property
+    def rescales(self) -> int:
+        """Input values re-scaled for the layer's group-shared scales (one multiply and one add
+        each, :attr:`hwsim.layers.LayerShape.rescales`) when it runs on adder PEs; 0 on
+        multiplier PEs, where a per-channel weight scale folds into the output requant and needs
+        no re-scaled input (the multiplier design, a CNN of the same shape)."""
+        return self.layer.rescales if self.cfg.pe == "adder" else 0
+
+    @property
     def utilization(self) -> float:
         """Useful operations over PE-cycles: ``O*P*K / (rows*cols*total_cycles)``."""
         return self.layer.macs / (self.cfg.rows * self.cfg.cols * self.total_cycles)

@@ -35,8 +35,8 @@ LAYER_COLUMNS = (
     "design", "layer", "kind", "pe", "out_channels", "out_pixels", "k", "tiles",
     "fill_cycles", "steady_cycles", "drain_cycles", "shadow_stall_cycles",
     "stream_stall_cycles", "total_cycles", "latency_us", "dram_cycles", "dram_bound_cycles",
-    "macs", "pe_ops", "util_pct", "dram_bytes", "pe_pj", "reg_pj", "buffer_pj",
-    "dram_pj", "energy_pj",
+    "macs", "pe_ops", "util_pct", "dram_bytes", "groups", "rescales", "pe_pj", "reg_pj", "buffer_pj",
+    "dram_pj", "rescale_pj", "energy_pj",
 )
 
 #: Multiplications per image the AdderNet paper (Chen et al., CVPR 2020) reports.
@@ -70,10 +70,13 @@ def layer_rows(est: Estimate) -> list[dict]:
                 "pe_ops": m.pe_ops,
                 "util_pct": 100.0 * m.utilization,
                 "dram_bytes": m.dram_bytes,
+                "groups": m.layer.groups,
+                "rescales": m.rescales,
                 "pe_pj": e.pe_pj,
                 "reg_pj": e.reg_pj,
                 "buffer_pj": e.buffer_pj,
                 "dram_pj": e.dram_pj,
+                "rescale_pj": e.rescale_pj,
                 "energy_pj": e.total_pj,
             })
     return rows
@@ -92,6 +95,7 @@ def summary_dict(est: Estimate, *, source: str, model_name: str, sweep_rows=None
             "dram_bound_layers": [m.layer.name for m in res.mappings if m.dram_cycles > m.total_cycles],
             "energy_pj": e.total_pj,
             "energy_breakdown_pj": {c: getattr(e, c) for c in COMPONENTS},
+            "rescales": res.rescales,
             f"area_{unit}": res.area,
             f"mult_path_area_{unit}": res.mult_path_area,
             "utilization": res.utilization,
@@ -120,6 +124,7 @@ def summary_dict(est: Estimate, *, source: str, model_name: str, sweep_rows=None
             "macs": sum(l.macs for l in est.layers),
             "adder_layer_terms": sum(l.macs for l in est.layers if l.is_adder),
             "mult_layer_macs": sum(l.macs for l in est.layers if not l.is_adder),
+            "group_rescales": sum(l.rescales for l in est.layers),
             "paper_mults": PAPER_OPS.get(model_name),
         },
         "cpu_latency_model": {
@@ -168,8 +173,9 @@ def _ops_section(est: Estimate, model_name: str) -> str:
         "",
         f"CPU model of the AdderNet paper: multiply {lat.mult_cycles} cycles, add {lat.add_cycles} cycles; "
         "op counts from `quant.opcount`: a CNN layer does one multiply and one add per term, an adder "
-        "layer two adds (subtract and accumulate); multiply layers stay multiply layers in the "
-        "AdderNet; requant, pooling and residual adds are not counted.",
+        "layer two adds (subtract and accumulate), plus, with G > 1 group-shared scales, one "
+        "multiply and one add per input value and group (the input re-scale); multiply layers stay "
+        "multiply layers in the AdderNet; requant, pooling and residual adds are not counted.",
         "",
     ]
     if model_name == "lenet5-bn":
@@ -232,16 +238,17 @@ def render_markdown(est: Estimate, summary: dict, *, plots: list[str], sweep_row
         "",
     ]
     hdr = ("design", "total_cycles", "latency_us", "dram_bound_cycles", "energy_pj", "pe_pj", "reg_pj",
-           "buffer_pj", "dram_pj", f"area_{unit}", f"mult_path_area_{unit}", "util_pct")
+           "buffer_pj", "dram_pj", "rescales", "rescale_pj", f"area_{unit}", f"mult_path_area_{unit}", "util_pct")
     rows = []
     for d, res in est.designs.items():
         e = res.energy
         rows.append((d, res.total_cycles, res.latency_us, res.dram_bound_cycles, e.total_pj, e.pe_pj, e.reg_pj,
-                     e.buffer_pj, e.dram_pj, res.area, res.mult_path_area, 100.0 * res.utilization))
+                     e.buffer_pj, e.dram_pj, res.rescales, e.rescale_pj, res.area, res.mult_path_area,
+                     100.0 * res.utilization))
     rows.append(("adder/mult", est.ratio("total_cycles"), est.ratio("total_cycles"),
                  a.dram_bound_cycles / m.dram_bound_cycles, est.ratio("energy_pj"),
                  a.energy.pe_pj / m.energy.pe_pj, a.energy.reg_pj / m.energy.reg_pj,
-                 a.energy.buffer_pj / m.energy.buffer_pj, a.energy.dram_pj / m.energy.dram_pj,
+                 a.energy.buffer_pj / m.energy.buffer_pj, a.energy.dram_pj / m.energy.dram_pj, "", "",
                  est.ratio("area"), "", ""))
     out += [_table(hdr, rows), ""]
     out += [
@@ -251,19 +258,23 @@ def render_markdown(est: Estimate, summary: dict, *, plots: list[str], sweep_row
         + (f"; DRAM-bound layers: {', '.join(summary['designs']['adder']['dram_bound_layers'])}."
            if summary["designs"]["adder"]["dram_bound_layers"] else "; no layer is DRAM-bound.")
         + "  Areas are the PE array only (PEs with accumulator and shadow register, operand "
-        "registers); requant units and buffers are not included.",
+        "registers); requant units and buffers are not included.  `rescales` and `rescale_pj`: "
+        "the input re-scale of adder layers with G > 1 group-shared scales (G per input value, "
+        "each a multiply and an add of the re-scale's widths; 0 for G = 1 and in the multiplier "
+        "design, whose per-channel scales fold into the output requant).",
         "",
         "## Per layer",
         "",
     ]
     hdr = ("layer", "kind", "O", "P", "K", "tiles", "total_cycles", "shadow_stall_cycles", "dram_cycles",
-           "util_pct", "adder energy_pj", "mult energy_pj", "adder pe_pj", "mult pe_pj")
+           "util_pct", "G", "rescales", "adder energy_pj", "mult energy_pj", "adder pe_pj", "mult pe_pj",
+           "adder rescale_pj")
     rows = []
     for ma, ea, mm, em in zip(a.mappings, a.energies, m.mappings, m.energies):
         rows.append((ma.layer.name, ma.layer.kind, ma.layer.out_channels, ma.layer.out_pixels, ma.layer.k,
                      ma.tiles, ma.total_cycles, ma.shadow_stall_cycles, ma.dram_cycles, 100.0 * ma.utilization,
-                     ea.total_pj, em.total_pj,
-                     ea.pe_pj, em.pe_pj))
+                     ma.layer.groups, ma.rescales, ea.total_pj, em.total_pj,
+                     ea.pe_pj, em.pe_pj, ea.rescale_pj))
     out += [_table(hdr, rows), "", "All columns per design: `layers.csv`.", ""]
     out += [_ops_section(est, summary["model"]), ""]
     if sweep_rows:
@@ -304,7 +315,8 @@ def _plots(est: Estimate, sweep_rows) -> dict[str, bytes]:
     names = [mm.layer.name for mm in a.mappings]
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * len(names) + 2), 4.5))
-    colors = {"pe_pj": "tab:red", "reg_pj": "tab:orange", "buffer_pj": "tab:blue", "dram_pj": "tab:gray"}
+    colors = {"pe_pj": "tab:red", "reg_pj": "tab:orange", "buffer_pj": "tab:blue", "dram_pj": "tab:gray",
+              "rescale_pj": "tab:green"}
     for off, res, hatch in ((-0.2, a, ""), (0.2, m, "//")):
         bottom = np.zeros(len(names))
         for c in COMPONENTS:

@@ -34,6 +34,7 @@ __all__ = [
     "OpCount",
     "count_layer_ops",
     "count_requant_ops",
+    "count_group_rescale_ops",
     "count_int_layer",
     "ComputeShape",
     "float_layer_shapes",
@@ -98,6 +99,20 @@ def count_requant_ops(mode: str, outputs: int, bits: int | None = None) -> OpCou
     raise ValueError(f"requant mode must be fixed or threshold, not {mode!r}")
 
 
+def count_group_rescale_ops(groups: int, in_elems: int) -> OpCount:
+    """The input re-scale of an adder layer with ``groups`` group-shared scales.
+
+    Every one of the layer's ``in_elems`` input values (``prod(in_shape)``;
+    padded positions take one constant per group, not counted) is re-scaled
+    once per group, ``clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)``: one
+    multiplication and one addition each (the shift and clamp are free), so
+    ``groups * in_elems`` of each; nothing for ``groups == 1``.
+    """
+    if _pos("groups", groups) == 1:
+        return OpCount()
+    return count_requant_ops("fixed", groups * _pos("in_elems", in_elems))
+
+
 def _prod(shape) -> int:
     n = 1
     for v in shape:
@@ -115,9 +130,8 @@ def count_int_layer(layer, *, include_requant: bool = True) -> OpCount:
     outs = _prod(layer.out_shape)
     if layer.kind in COMPUTE_KINDS:
         ops = count_layer_ops(layer.kind, layer.out_shape[0], outs // layer.out_shape[0], layer.K)
-        groups = getattr(layer, "groups", 1)
-        if groups > 1:  # group-shared scales: every input value re-scaled once per group (1 mult + 1 add)
-            ops = ops + count_requant_ops("fixed", groups * _prod(layer.in_shape))
+        # group-shared scales: every input value re-scaled once per group (1 mult + 1 add)
+        ops = ops + count_group_rescale_ops(getattr(layer, "groups", 1), _prod(layer.in_shape))
         if include_requant:
             rq = layer.requant
             ops = ops + count_requant_ops(rq.mode, outs, rq.out_bits)

@@ -36,7 +36,7 @@ def test_report_files(tmp_path, topologies):
             assert key in summary["designs"][d]
     assert summary["ratios_adder_over_mult"]["energy_pj"] == pytest.approx(est.ratio("energy_pj"))
     assert summary["op_counts"] == {"macs": 416_520, "adder_layer_terms": 416_520, "mult_layer_macs": 0,
-                                    "paper_mults": 435_000}
+                                    "group_rescales": 0, "paper_mults": 435_000}
     assert summary["cpu_latency_model"]["addernet"]["cycles"] == 1_666_080
     assert summary["version"] and summary["table"]["source"]
     md = (out / "report.md").read_text()
@@ -54,3 +54,30 @@ def test_output_path_that_is_a_file_is_refused(tmp_path, topologies):
     with pytest.raises(OSError, match="exists and is not a directory"):
         write_report(f, est, source="x", model_name="x")
     assert f.read_text() == "x"
+
+
+def test_report_shows_group_rescale(tmp_path):
+    """Group-shared scales (issue 14): the re-scale's count and energy in layers.csv, summary.json and
+    report.md."""
+    import numpy as np
+
+    from hwsim.layers import shapes_from_int_model
+    from tests.quant.conftest import _every_kind_model
+
+    layers = shapes_from_int_model(_every_kind_model(np.random.default_rng(5), groups=2))
+    est = estimate(layers, ArrayConfig(rows=4, cols=4, max_k=128), load_table("45nm"))
+    a = est.designs["adder"]
+    assert a.rescales > 0
+    s = write_report(tmp_path / "est", est, source="m", model_name="m")
+    with open(tmp_path / "est" / "layers.csv") as fh:
+        table = list(csv.DictReader(fh))
+    adder = [r for r in table if r["design"] == "adder"]
+    assert sum(int(r["rescales"]) for r in adder) == a.rescales
+    assert [int(r["groups"]) for r in adder] == [l.groups for l in layers]
+    assert all(int(r["rescales"]) == 0 for r in table if r["design"] == "mult")
+    assert s["designs"]["adder"]["rescales"] == a.rescales and s["designs"]["mult"]["rescales"] == 0
+    assert a.energy.rescale_pj > 0
+    assert s["designs"]["adder"]["energy_breakdown_pj"]["rescale_pj"] == pytest.approx(a.energy.rescale_pj)
+    assert s["op_counts"]["group_rescales"] == a.rescales
+    md = (tmp_path / "est" / "report.md").read_text()
+    assert "rescale_pj" in md and f"{a.rescales}" in md
