@@ -9,9 +9,13 @@ fixed point, then (builds cached under ``build/verify``):
 * engine (dataflow ``cp``, what ``adderhw verify MODEL_DIR`` runs): the 4x4
   engine sized to the model, the whole network per image
   (``--engine-images`` Fashion-MNIST test images back to back; Icarus runs
-  the first only), and with ``--resnet20`` the 8x8 engine of a
-  reference-layout ResNet-20 (random adder weights, BN calibrated on
-  synthetic images, W8; random input codes) on Verilator.
+  the first only), and (``--resnet20``, the default) the shipped in-house ResNet-20
+  (``checkpoints/resnet20_adder_fmnist.pt``, W8, 256 calibration images) on
+  its 4x4 engine, one Fashion-MNIST test image, on Verilator
+  (``--resnet20-sims both``: on Icarus too, about 45 minutes per image); with
+  ``--resnet20 reference`` the 8x8 engine of a reference-layout ResNet-20
+  (random adder weights, BN calibrated on synthetic images, W8; random
+  input codes) instead; ``--resnet20 none`` skips it.
 
 Prints wall time, simulated cycles and cycles per second for each simulator
 (per image for the engine, build time apart) and the Verilator/Icarus speed
@@ -19,7 +23,8 @@ ratio measured in this run (the baseline is Icarus).
 
 Usage::
 
-    .venv/bin/python scripts/bench_verify.py [--images N] [--engine-images N] [--skip-v1] [--resnet20]
+    .venv/bin/python scripts/bench_verify.py [--images N] [--engine-images N] [--skip-v1]
+        [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both]
 """
 
 from __future__ import annotations
@@ -34,27 +39,15 @@ __all__ = ["main"]
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _artifact(out: Path) -> Path:
-    import numpy as np
+def _artifact(out: Path, ckpt: Path = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt",
+              name: str = "lenet5_bn") -> Path:
+    """``ckpt`` (a shipped checkpoint) quantised to W8 fixed point with 256 calibration images into ``out``."""
     import torch
 
-    from quant import checkpoint
-    from quant.artifact import save_int_model
-    from quant.datasets import load_dataset
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.workflow import quantize_shipped
 
-    ckpt = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
-    if not ckpt.exists():
-        ckpt = REPO / "build" / "dev" / "lenet5_bn_adder_fmnist_dev.pt"
     torch.set_num_threads(2)
-    ck = checkpoint.load(ckpt)
-    images, _ = load_dataset("fashion-mnist", "train")
-    calib = images[np.random.default_rng(0).choice(images.shape[0], 256, replace=False)]
-    norm = ck.meta["normalization"]
-    model, _ = quantize_model(ck.model, calib, mean=norm["mean"], std=norm["std"],
-                              cfg=QuantConfig(bits=8, requant="fixed"), name="lenet5_bn",
-                              dataset="fashion-mnist")
-    save_int_model(model, out)
+    quantize_shipped(ckpt, out, name=name)
     print(f"artifact: {ckpt.name} -> {out}")
     return out
 
@@ -124,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine-images", type=int, default=2,
                    help="LeNet images run back to back through the engine on Verilator (default 2; Icarus: 1)")
     p.add_argument("--skip-v1", action="store_true", help="only the engine")
-    p.add_argument("--resnet20", action="store_true",
-                   help="also ResNet-20 (reference layout, random weights, W8) on the 8x8 engine, Verilator, 1 image")
+    p.add_argument("--resnet20", nargs="?", const="inhouse", choices=("inhouse", "reference", "none"),
+                   default="inhouse",
+                   help="ResNet-20, 1 image: the shipped in-house one on its 4x4 engine (default), "
+                        "'reference' (reference layout, random weights) on the 8x8 engine, or 'none'")
+    p.add_argument("--resnet20-sims", choices=("verilator", "both"), default="verilator",
+                   help="--resnet20 on Verilator only (default) or on Icarus too (about 45 minutes per image)")
     args = p.parse_args(argv)
     root = REPO / "build" / "bench_verify"
     model_dir = _artifact(root / "lenet_int8")
@@ -133,9 +130,18 @@ def main(argv: list[str] | None = None) -> int:
                        images={"icarus": 1, "verilator": args.engine_images}, root=root, label="lenet5_bn")
     print(f"engine verilator/icarus speed ratio per LeNet image: {eng['icarus'] / eng['verilator']:.1f}x "
           "(baseline: icarus, same run)", flush=True)
-    if args.resnet20:
-        bench_engine(_resnet20_artifact(root / "resnet20_ref_w8"), rows=8, cols=8, sims=("verilator",),
-                     images={"verilator": 1}, root=root, label="resnet20")
+    if args.resnet20 != "none":
+        sims = ("verilator",) if args.resnet20_sims == "verilator" else ("icarus", "verilator")
+        if args.resnet20 == "reference":
+            r20, size = _resnet20_artifact(root / "resnet20_ref_w8"), 8
+        else:
+            r20, size = _artifact(root / "resnet20_int8", REPO / "checkpoints" / "resnet20_adder_fmnist.pt",
+                                  "resnet20"), 4
+        r = bench_engine(r20, rows=size, cols=size, sims=sims, images={s: 1 for s in sims}, root=root,
+                         label=f"resnet20_{args.resnet20}")
+        if "icarus" in r:
+            print(f"engine verilator/icarus speed ratio per ResNet-20 image: {r['icarus'] / r['verilator']:.1f}x "
+                  "(baseline: icarus, same run)", flush=True)
     if args.skip_v1:
         return 0
     model = load_int_model(model_dir)
