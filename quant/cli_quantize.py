@@ -20,7 +20,7 @@ from pathlib import Path
 
 from quant.rounding import AUTO_GREEDY_MAX_BITS, DEFAULT_ROUNDING, ROUNDINGS
 
-__all__ = ["register", "run_quantize", "run_predict", "parse_sweep"]
+__all__ = ["register", "run_quantize", "run_predict", "parse_sweep", "read_bits_file"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("checkpoint", metavar="CKPT", help="adderhw checkpoint or bare reference state dict (.pt/.pth)")
     p.add_argument("--bits", type=int, default=None, help="weight bits of adder layers (default 8)")
+    p.add_argument("--bits-file", default=None, metavar="FILE.json",
+                   help='per-layer weight bits of adder layers, a JSON object {"layer": bits, ...} overriding --bits '
+                   "for the layers it names (each in 2..act-bits; names as in the integer model's manifest)")
     p.add_argument("--act-bits", type=int, default=None, help="activation bits of adder layers (default: --bits)")
     p.add_argument("--calib", type=int, default=1000, help="calibration images (default 1000)")
     p.add_argument("--percentile", type=_percentile, default=None, metavar="P|auto",
@@ -100,6 +103,27 @@ def parse_sweep(text: str) -> list[int]:
     return vals
 
 
+def read_bits_file(path) -> dict:
+    """``--bits-file``: a JSON object ``{layer name: weight bits}`` -> that dict (integer values; ranges are
+    checked by :class:`quant.quantize.QuantConfig`, names against the model by the workflow)."""
+    import json
+
+    try:
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"--bits-file {path}: cannot read it ({e.__class__.__name__}: {e})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--bits-file {path} is not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f'--bits-file {path} must be a JSON object {{"layer": bits, ...}}, not a {type(doc).__name__}')
+    for name, b in doc.items():
+        if isinstance(b, bool) or not isinstance(b, int):
+            raise ValueError(f"--bits-file {path}: the bits of layer {name!r} must be an integer, not {b!r}")
+    return doc
+
+
 def _limit_torch_threads() -> None:
     import torch
 
@@ -115,9 +139,11 @@ def run_quantize(args: argparse.Namespace) -> int:
     if args.sweep is not None and args.bits is not None:
         raise ValueError("give either --bits or --sweep, not both")
     widths = parse_sweep(args.sweep) if args.sweep is not None else [args.bits if args.bits is not None else 8]
+    layer_bits = read_bits_file(args.bits_file) if args.bits_file is not None else {}
     cfgs = [
-        QuantConfig(bits=b, act_bits=args.act_bits, percentile=args.percentile, requant=args.requant, groups=args.groups,
-                    logits=args.logits, bias_correction=args.bias_correction, rounding=args.rounding)
+        QuantConfig(bits=b, layer_bits=layer_bits, act_bits=args.act_bits, percentile=args.percentile,
+                    requant=args.requant, groups=args.groups, logits=args.logits, bias_correction=args.bias_correction,
+                    rounding=args.rounding)
         for b in widths
     ]
     run = quantize_checkpoint(

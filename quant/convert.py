@@ -515,7 +515,7 @@ def _mult_weights(w2: np.ndarray, src: _Codes):
     return wq, src.scale * ws, ws, (-k * xmax * lim, k * xmax * lim)
 
 
-def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str):
+def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str, wbits: int):
     """Adder weights with ``cfg.groups`` group-shared scales (:mod:`quant.groups`).
 
     Returns ``(w_q, A, B without bias, acc range, C, GroupScales, real codes)``: channel
@@ -531,7 +531,7 @@ def _grouped_adder_weights(w2: np.ndarray, src: _Codes, cfg, samples, where: str
                          f"(at most {o} for this layer)")
     s, z = src.scale, src.zero_point
     lo_r, hi_r = s * (0 - z), s * (((1 << src.bits) - 1) - z)
-    abits, wbits = cfg.act_bits, cfg.bits
+    abits = cfg.act_bits
     qmax = (1 << abits) - 1
     labels = cluster_channels(channel_ranges(w2, lo_r, hi_r), groups)
     sg_scale, sg_zp = np.empty(groups), np.empty(groups, dtype=np.int64)
@@ -590,13 +590,13 @@ def _compute(cv: _Converter, node: fx.Node) -> None:
     bias = np.zeros(o) if bias is None else bias.detach().double().numpy()
     sg = real = None
     if adder and cv.cfg.groups > 1:
-        abits, wbits = cv.cfg.act_bits, cv.cfg.bits
+        abits, wbits = cv.cfg.act_bits, cv.cfg.weight_bits(str(node.target))
         wq, a, b0, acc_range, comp, sg, real = _grouped_adder_weights(w2, src, cv.cfg, cv.cal.samples[cv.arg(node).name],
-                                                                str(node.target))
+                                                                str(node.target), wbits)
         b = b0 + bias
         ws = None
     elif adder:
-        abits, wbits = src.bits, cv.cfg.bits
+        abits, wbits = src.bits, cv.cfg.weight_bits(str(node.target))  # per-layer bits (QuantConfig.layer_bits)
         wq, a, b0, acc_range, comp, real = _adder_weights(w2, src, wbits)
         b = b0 + bias
         ws = None

@@ -24,7 +24,7 @@ Formulas (DESIGN section 2):
   ``sum_k |x - w| = s * (acc + C_o)`` with ``acc = sum_k |x_q - w_q|`` up to
   the rounding of ``w_q``.  With ``bits < act_bits`` the weights are rounded
   to every ``2**(act_bits-bits)``-th code (``bits``-bit weights on the
-  activation grid).
+  activation grid); ``layer_bits`` gives named layers their own ``bits``.
 * **Folding.**  Adder output ``-s*(acc + C_o) + bias``, then BatchNorm (eval
   statistics), give ``y_o = A_o*acc + B_o``; ReLU and the next tensor's
   quantiser give ``q = clamp(round(y_o/s' + z'), lo, hi)`` (``lo = z'`` with
@@ -65,19 +65,20 @@ Formulas (DESIGN section 2):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from torch import nn
+from torch import fx, nn
 
 from quant.artifact import IntModel
-from quant.calibrate import calibrate, trace
+from quant.calibrate import calibrate, is_adder_module, trace
 from quant.convert import convert
 from quant.intops import MAX_BITS, MIN_BITS, check_int
 from quant.passes import BiasCorrection, OutputRounding
 from quant.rounding import DEFAULT_ROUNDING, resolve_rounding
 
-__all__ = ["QuantConfig", "quantize_model"]
+__all__ = ["QuantConfig", "adder_layer_names", "check_layer_bits", "quantize_model"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +89,12 @@ class QuantConfig:
     ----------
     bits : int
         Weight bits of adder layers (2..16).
+    layer_bits : mapping or sequence of (str, int)
+        Per-layer weight bits overriding ``bits``: ``{adder layer name: bits}``
+        (the module path, the integer model's layer name, e.g. ``"conv2"``),
+        each in 2..``act_bits``; kept as a tuple of ``(name, bits)`` pairs
+        sorted by name (a dict in :meth:`to_dict`).  Names that are not adder
+        layers of the model are refused by :func:`check_layer_bits`.
     act_bits : int or None
         Activation bits of adder layers (operand width; ``bits`` when None;
         must be >= ``bits``).
@@ -135,6 +142,7 @@ class QuantConfig:
     """
 
     bits: int = 8
+    layer_bits: tuple = ()
     act_bits: int | None = None
     percentile: float | None = None
     requant: str = "fixed"
@@ -160,6 +168,7 @@ class QuantConfig:
         _int("act_bits", MIN_BITS, MAX_BITS)
         if self.act_bits < self.bits:
             raise ValueError(f"act_bits ({self.act_bits}) must be >= bits ({self.bits}): weights share the activation grid")
+        self._check_layer_bits()
         if self.percentile is not None and not (
             isinstance(self.percentile, (int, float)) and not isinstance(self.percentile, bool) and 50 < self.percentile <= 100
         ):
@@ -178,8 +187,49 @@ class QuantConfig:
         object.__setattr__(self, "rounding", resolve_rounding(self.rounding, self.act_bits))
         _int("rounding_patches", 1, 1 << 24)
 
+    def _check_layer_bits(self) -> None:
+        pairs = self.layer_bits
+        if isinstance(pairs, Mapping):
+            pairs = pairs.items()
+        try:
+            pairs = [(name, b) for name, b in pairs]
+        except (TypeError, ValueError):
+            raise ValueError(f"layer_bits must be a mapping of layer name to bits, not {self.layer_bits!r}") from None
+        for name, b in pairs:
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"layer_bits names must be non-empty strings, not {name!r}")
+            check_int(f"weight bits of layer {name!r}", b, MIN_BITS, MAX_BITS)
+            if b > self.act_bits:
+                raise ValueError(f"weight bits of layer {name!r} ({b}) must be <= act_bits ({self.act_bits}): "
+                                 "weights share the activation grid")
+        if len({name for name, _ in pairs}) != len(pairs):
+            raise ValueError(f"layer_bits names a layer twice: {self.layer_bits!r}")
+        object.__setattr__(self, "layer_bits", tuple(sorted(pairs)))
+
+    def weight_bits(self, layer: str) -> int:
+        """Weight bits of the adder layer ``layer``: its ``layer_bits`` entry, else ``bits``."""
+        return dict(self.layer_bits).get(layer, self.bits)
+
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        d["layer_bits"] = dict(self.layer_bits)
+        return d
+
+
+def adder_layer_names(model: nn.Module) -> list[str]:
+    """Names of the adder layers of ``model`` in execution order (module paths; :func:`quant.calibrate.trace`)."""
+    gm = trace(model) if not isinstance(model, fx.GraphModule) else model
+    names = [str(n.target) for n in gm.graph.nodes
+             if n.op == "call_module" and is_adder_module(gm.get_submodule(n.target))]
+    return list(dict.fromkeys(names))
+
+
+def check_layer_bits(model: nn.Module, cfg: QuantConfig, *, what: str = "layer_bits") -> None:
+    """Refuse ``cfg.layer_bits`` names that are not adder layers of ``model`` (``what`` names the setting)."""
+    names = adder_layer_names(model)
+    for name, _ in cfg.layer_bits:
+        if name not in names:
+            raise ValueError(f"{what} names unknown layer {name!r} (adder layers: {', '.join(names) or 'none'})")
 
 
 def quantize_model(
@@ -218,6 +268,7 @@ def quantize_model(
         raise ValueError(f"calibration images must be a non-empty [N, C, H, W] array, not shape {imgs.shape}")
     model = model.eval()
     gm = trace(model)
+    check_layer_bits(gm, cfg)
     n_bc = min(imgs.shape[0], cfg.bias_correction_images)
     cal = calibrate(gm, imgs, mean, std, seed=seed, mean_images=n_bc)
     graph = convert(gm, cal, cfg, mean, std)

@@ -162,6 +162,7 @@ def quantize_checkpoint(
     """
     from quant.checkpoint import load
     from quant.datasets import CLASS_NAMES
+    from quant.quantize import check_layer_bits
     from quant.report import quantize_with_report, sweep_markdown, write_quantized
 
     inputs = [checkpoint, calib_data, data_root]
@@ -172,6 +173,8 @@ def quantize_checkpoint(
         raise ValueError(f"--eval must be a positive integer, not {eval_images}")
     ckpt = Path(checkpoint)
     ck = load(ckpt, model=model, dataset=dataset)
+    for cfg in cfgs:  # before any data is read or anything written
+        check_layer_bits(ck.model, cfg, what="--bits-file")
     name, dataset = ck.meta["model"], ck.meta["dataset"]
     calib_images = calibration_images(ck, calib=calib, calib_data=calib_data, data_root=data_root, seed=seed)
     evalset = evaluation_set(dataset, calib_images, data_root=data_root, eval_images=eval_images)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +177,66 @@ def test_cli_rounding(ckpt, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "argument --rounding: invalid choice: 'up'" in err
     assert not (tmp_path / "never").exists()
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+
+
+def test_cli_bits_file(tmp_path, capsys):
+    """--bits-file: per-layer weight bits of the shipped LeNet, in the manifest and the quantization dict;
+    golden == fake-quant; every adder layer's codes within 2**bits steps of its grid."""
+    import torch
+
+    from quant.fakequant import FakeQuantModel
+
+    bits = {"conv1": 6, "conv2": 4, "fc1": 3, "fc3": 5}
+    f = tmp_path / "bits.json"
+    f.write_text(json.dumps(bits))
+    out = tmp_path / "mixed"
+    assert main(["quantize", str(SHIPPED), "--bits", "8", "--bits-file", str(f), "--calib", "48", "--eval", "20",
+                 "-o", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["quantization"]["layer_bits"] == bits and manifest["quantization"]["bits"] == 8
+    im = load_int_model(out)
+    adders = [l for l in im.compute_layers if l.pe == "adder"]
+    assert [l.name for l in adders] == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    for layer in adders:
+        want = bits.get(layer.name, 8)
+        step = 1 << (layer.bits - want)
+        assert layer.bits == 8 and layer.weight_bits == want
+        assert np.all(layer.weight % step == 0)
+        assert 0 <= (layer.weight // step).min() and (layer.weight // step).max() < 1 << want
+    xte, _ = load_dataset("fashion-mnist", "test")
+    assert np.array_equal(golden.run(im, xte[:20]), FakeQuantModel(im).forward_int(torch.from_numpy(xte[:20])).numpy())
+
+
+@pytest.mark.parametrize("text,args,message", [
+    ("{not json", [], r"--bits-file \S+ is not JSON: .*"),
+    ("[4, 5]", [], r'--bits-file \S+ must be a JSON object \{"layer": bits, \.\.\.\}, not a list'),
+    ('{"conv1": "4"}', [], r"--bits-file \S+: the bits of layer 'conv1' must be an integer, not '4'"),
+    ('{"conv1": 4.0}', [], r"--bits-file \S+: the bits of layer 'conv1' must be an integer, not 4\.0"),
+    ('{"fc9": 4}', [], r"--bits-file names unknown layer 'fc9' \(adder layers: conv1, conv2, fc1, fc2, fc3\)"),
+    ('{"conv1": 17}', ["--act-bits", "16"], r"weight bits of layer 'conv1' must be an integer in 2\.\.16, not 17"),
+    ('{"conv1": 1}', [], r"weight bits of layer 'conv1' must be an integer in 2\.\.16, not 1"),
+    ('{"conv1": 8}', ["--bits", "4"], r"weight bits of layer 'conv1' \(8\) must be <= act_bits \(4\): weights share "
+                                      r"the activation grid"),
+])
+def test_cli_bad_bits_file(tmp_path, capsys, text, args, message):
+    f = tmp_path / "bits.json"
+    f.write_text(text)
+    out = tmp_path / "never"
+    capsys.readouterr()
+    assert main(["quantize", str(SHIPPED), *args, "--bits-file", str(f), "--calib", "16", "--eval", "16",
+                 "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert re.fullmatch("adderhw quantize: error: " + message, err), err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["bits.json"]
+
+
+def test_cli_bits_file_missing(tmp_path, capsys):
+    out = tmp_path / "never"
+    assert main(["quantize", str(SHIPPED), "--bits-file", str(tmp_path / "nope.json"), "-o", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adderhw quantize: error: --bits-file") and "cannot read it" in err and "\n" not in err
+    assert not out.exists()

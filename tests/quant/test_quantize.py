@@ -6,6 +6,8 @@ test_passes; the CLI test_cli_quantize.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -18,7 +20,7 @@ from quant.convert import convert
 from quant.datasets import NORMALIZATION
 from quant.intops import exact_clamp, fixed_point_params, requant_fixed
 from quant.passes import BiasCorrection, OutputRounding
-from quant.quantize import QuantConfig, quantize_model
+from quant.quantize import QuantConfig, adder_layer_names, quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]
@@ -160,3 +162,50 @@ def test_quantize_model_is_trace_calibrate_convert_then_passes(data, bias_correc
         graph, modified = BiasCorrection(cal, calib[:48]).apply(graph)
         assert modified
     _same_layers(im.layers, graph.layers)
+
+
+def test_layer_bits_validation():
+    cfg = QuantConfig(bits=8, layer_bits={"fc1": 4, "conv2": 6})
+    assert cfg.layer_bits == (("conv2", 6), ("fc1", 4))  # sorted pairs: hashable, frozen
+    assert (cfg.weight_bits("conv2"), cfg.weight_bits("fc1"), cfg.weight_bits("conv1")) == (6, 4, 8)
+    assert QuantConfig(bits=8, layer_bits=[("fc1", 4)]) == QuantConfig(bits=8, layer_bits={"fc1": 4})
+    d = cfg.to_dict()
+    assert d["layer_bits"] == {"conv2": 6, "fc1": 4} and json.loads(json.dumps(d)) == d
+    assert QuantConfig().to_dict()["layer_bits"] == {}
+    with pytest.raises(ValueError, match="weight bits of layer 'fc1' must be an integer in 2..16, not 17"):
+        QuantConfig(bits=8, act_bits=16, layer_bits={"fc1": 17})
+    with pytest.raises(ValueError, match="weight bits of layer 'fc1' must be an integer in 2..16, not 1"):
+        QuantConfig(layer_bits={"fc1": 1})
+    with pytest.raises(ValueError, match=r"weight bits of layer 'fc1' \(8\) must be <= act_bits \(6\)"):
+        QuantConfig(bits=4, act_bits=6, layer_bits={"fc1": 8})
+    with pytest.raises(ValueError, match="weight bits of layer 'fc1' must be an integer, not 4.5"):
+        QuantConfig(layer_bits={"fc1": 4.5})
+    with pytest.raises(ValueError, match="layer_bits names must be non-empty strings"):
+        QuantConfig(layer_bits={3: 4})
+    with pytest.raises(ValueError, match="layer_bits must be a mapping"):
+        QuantConfig(layer_bits=5)
+
+
+def test_mixed_layer_bits_are_exact_and_unknown_names_refused(data, calibrated_lenet):
+    """Per-layer weight bits: each adder layer's codes sit on its own grid of the shared activation grid,
+    golden == fake-quant bit for bit; a name that is no adder layer is refused by name."""
+    from quant.fakequant import FakeQuantModel
+
+    xtr, xte, _ = data
+    model = calibrated_lenet(xtr)
+    assert adder_layer_names(model) == ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    bits = {"conv1": 6, "conv2": 3, "fc1": 4, "fc3": 5}
+    cfg = QuantConfig(bits=8, act_bits=8, layer_bits=bits, rounding="nearest")
+    im, _ = quantize_model(model, xtr[:64], mean=FM[0], std=FM[1], cfg=cfg)
+    for layer in im.compute_layers:
+        want = bits.get(layer.name, 8)
+        assert layer.bits == 8 and layer.weight_bits == want, layer.name
+        step = 1 << (8 - want)
+        assert np.all(layer.weight % step == 0) and 0 <= layer.weight.min() and layer.weight.max() <= 255
+        assert len(np.unique(layer.weight)) <= 1 << want
+    assert im.quantization["layer_bits"] == bits
+    q = golden.run(im, xte[:100])
+    assert np.array_equal(q, FakeQuantModel(im).forward_int(torch.from_numpy(xte[:100])).numpy())
+    with pytest.raises(ValueError, match=r"layer_bits names unknown layer 'fc9' \(adder layers: conv1, conv2, "
+                                         r"fc1, fc2, fc3\)"):
+        quantize_model(model, xtr[:8], mean=FM[0], std=FM[1], cfg=QuantConfig(layer_bits={"fc9": 4}))

@@ -57,6 +57,12 @@ def _nan_checkpoint(path: Path) -> None:
     torch.save(obj, path)
 
 
+def _bits_file(t: Path, bits: dict) -> str:
+    path = t / "bits.json"
+    path.write_text(json.dumps(bits))
+    return str(path)
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -221,6 +227,16 @@ CASES = [
                                "-o", str(t / "out")], 1,
          r"adderhw quantize: error: layer conv1: 6 output channels cannot be split into --groups 7 \(at most 6 "
          r"for this layer\)"),
+    Case("quantize-bits-file-unknown-layer",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "--bits-file",
+                               _bits_file(t, {"conv2": 4, "fc9": 4}), "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: --bits-file names unknown layer 'fc9' \(adder layers: conv1, conv2, fc1, fc2, "
+         r"fc3\)"),
+    Case("quantize-bits-file-impossible-width",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "--bits", "4",
+                               "--bits-file", _bits_file(t, {"fc1": 6}), "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: weight bits of layer 'fc1' \(6\) must be <= act_bits \(4\): weights share "
+         r"the activation grid"),
     Case("predict-over-the-models-weights", _predict_over_model, 1,
          r"adderhw predict: error: -o .*/model/weights\.npz would overwrite the input .*/model: choose another "
          r"file", out=None),
