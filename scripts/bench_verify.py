@@ -12,7 +12,7 @@ fixed point, then (builds cached under ``build/verify``):
   the first only), and (``--resnet20``, the default) the shipped in-house ResNet-20
   (``checkpoints/resnet20_adder_fmnist.pt``, W8, 256 calibration images) on
   its 4x4 engine, one Fashion-MNIST test image, on Verilator
-  (``--resnet20-sims both``: on Icarus too, about 45 minutes per image); with
+  (``--resnet20-sims both``: on Icarus too, over an hour per image); with
   ``--resnet20 reference`` the 8x8 engine of a reference-layout ResNet-20
   (random adder weights, BN calibrated on synthetic images, W8; random
   input codes) instead; ``--resnet20 none`` skips it.
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="ResNet-20, 1 image: the shipped in-house one on its 4x4 engine (default), "
                         "'reference' (reference layout, random weights) on the 8x8 engine, or 'none'")
     p.add_argument("--resnet20-sims", choices=("verilator", "both"), default="verilator",
-                   help="--resnet20 on Verilator only (default) or on Icarus too (about 45 minutes per image)")
+                   help="--resnet20 on Verilator only (default) or on Icarus too (over an hour per image)")
     args = p.parse_args(argv)
     root = REPO / "build" / "bench_verify"
     model_dir = _artifact(root / "lenet_int8")
