@@ -23,9 +23,11 @@ digest) and 2 (no group-shared scales) are refused naming both versions.
 Array fields are stored in ``weights.npz`` under ``"<layer>.<field>"`` and
 referenced from the manifest as ``{"array": key, "shape": [...], "dtype": ...}``.
 
-Layer kinds and their fields (all integer arrays int64):
+Layer kinds and their fields (all integer arrays int64); each kind is one
+class (:data:`LAYER_CLASSES`), the reader builds the one ``kind`` names:
 
-* ``adder_conv``, ``adder_linear``, ``conv``, ``linear``: ``kernel``,
+* ``adder_conv``, ``adder_linear`` (:class:`AdderLayer`), ``conv``,
+  ``linear`` (:class:`MultLayer`): ``kernel``,
   ``stride``, ``padding`` (linear: 1x1, 1, 0 over one pixel), ``K``,
   ``weight [O, K]`` (im2col order ``k = c*kh*kw + i*kw + j``),
   ``in_scale``, ``in_zero_point`` (padding value), ``bits`` (operand width),
@@ -36,13 +38,13 @@ Layer kinds and their fields (all integer arrays int64):
   (:class:`GroupScales`): the input codes are re-scaled once per group,
   ``x_g = clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)``, and output
   channel ``o`` reads ``x_{channel_group[o]}``.
-* ``maxpool``: ``kernel``, ``stride``, ``padding`` (padded positions never
-  win: minus infinity).
-* ``avgpool``: ``kernel``, ``stride``, ``padding`` (padded positions count
+* ``maxpool`` (:class:`MaxPoolLayer`): ``kernel``, ``stride``, ``padding``
+  (padded positions never win: minus infinity).
+* ``avgpool`` (:class:`AvgPoolLayer`): ``kernel``, ``stride``, ``padding`` (padded positions count
   as 0) and a fixed ``requant`` of the window sum (``m``, ``n`` one value each).
-* ``add``: a fixed ``requant`` whose ``m`` holds one multiplier per input:
+* ``add`` (:class:`AddLayer`): a fixed ``requant`` whose ``m`` holds one multiplier per input:
   ``q = clamp((m[0]*a + m[1]*b + n) >> shift, lo, hi)``.
-* ``flatten``: ``[C, H, W] -> [C*H*W]`` in C order.
+* ``flatten`` (:class:`FlattenLayer`): ``[C, H, W] -> [C*H*W]`` in C order.
 
 ``requant`` (:class:`Requant`): ``mode`` fixed (``m``, ``n``, ``shift``,
 ``lo``, ``hi``, plus the widths ``n_bits`` and ``sum_bits`` the datapath
@@ -53,6 +55,7 @@ needs) or threshold (``thr [O, 2**out_bits-1]``, ``neg [O]``); always
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import io
 import json
@@ -65,14 +68,17 @@ import numpy as np
 
 from quant.files import atomic_write_bytes
 from quant.intops import (
-    COMPUTE_KINDS,
+    ADDER_KINDS,
     LAYER_KINDS,
+    MULT_KINDS,
     InputQuant,
+    LayerKind,
+    PeKind,
+    RequantMode,
     acc_bits_for,
     check_int,
     code_range,
     conv_out_size,
-    pe_of,
     requant_fixed,
     signed_width,
 )
@@ -83,6 +89,15 @@ __all__ = [
     "GroupScales",
     "Requant",
     "IntLayer",
+    "ComputeLayer",
+    "AdderLayer",
+    "MultLayer",
+    "PoolLayer",
+    "MaxPoolLayer",
+    "AvgPoolLayer",
+    "AddLayer",
+    "FlattenLayer",
+    "LAYER_CLASSES",
     "IntModel",
     "save_int_model",
     "seal_manifest",
@@ -159,7 +174,7 @@ class Requant:
     The output code means the real value ``out_scale * (q - out_zero_point)``.
     """
 
-    mode: str
+    mode: RequantMode
     out_scale: float
     out_zero_point: int
     out_bits: int
@@ -175,13 +190,14 @@ class Requant:
     neg: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in ("fixed", "threshold"):
+        if self.mode not in tuple(RequantMode):
             raise ValueError(f"requant mode must be fixed or threshold, not {self.mode!r}")
+        object.__setattr__(self, "mode", RequantMode(self.mode))
         if not (isinstance(self.out_scale, (int, float)) and self.out_scale > 0 and math.isfinite(self.out_scale)):
             raise ValueError(f"requant out_scale must be positive and finite, not {self.out_scale!r}")
         if not _is_int(self.out_bits) or not 1 <= self.out_bits <= 32:
             raise ValueError(f"requant out_bits must be an integer in 1..32, not {self.out_bits!r}")
-        if self.mode == "fixed":
+        if self.mode == RequantMode.FIXED:
             for name in ("m", "n"):
                 v = getattr(self, name)
                 if v is None:
@@ -227,7 +243,7 @@ class Requant:
         lo, hi = code_range(self.out_bits, self.out_signed)
         if not lo <= self.out_zero_point <= hi:
             raise ValueError(f"requant out_zero_point {self.out_zero_point} outside {lo}..{hi}")
-        if self.mode == "fixed" and not (lo <= self.lo and self.hi <= hi):
+        if self.mode == RequantMode.FIXED and not (lo <= self.lo and self.hi <= hi):
             raise ValueError(
                 f"fixed requant clamp {self.lo}..{self.hi} exceeds the {self.out_bits}-bit "
                 f"{'signed' if self.out_signed else 'unsigned'} range"
@@ -248,11 +264,11 @@ class Requant:
 
     @property
     def qmin(self) -> int:
-        return self.lo if self.mode == "fixed" else 0
+        return self.lo if self.mode == RequantMode.FIXED else 0
 
     @property
     def qmax(self) -> int:
-        return self.hi if self.mode == "fixed" else (1 << self.out_bits) - 1
+        return self.hi if self.mode == RequantMode.FIXED else (1 << self.out_bits) - 1
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -320,35 +336,69 @@ class GroupScales:
         return np.flatnonzero(self.channel_group == group)
 
 
+def _int_field(where: str, name: str, v) -> None:
+    if not _is_int(v):
+        raise ValueError(f"{where}: {name} must be an integer, not {v!r}")
+
+
+def _kernel(where: str, kernel) -> tuple:
+    """``kernel`` as a tuple of ints (its length is checked with the geometry)."""
+    kernel = tuple(kernel) if isinstance(kernel, (tuple, list)) else kernel
+    if not isinstance(kernel, tuple) or not all(_is_int(v) for v in kernel):
+        raise ValueError(f"{where}: kernel must be a list of integers, not {kernel!r}")
+    return tuple(int(v) for v in kernel)
+
+
+def _requant_field(where: str, rq) -> None:
+    if not isinstance(rq, Requant):
+        raise ValueError(f"{where}: requant must be a Requant, not {rq!r}")
+
+
 @dataclass(frozen=True, kw_only=True, eq=False)
 class IntLayer:
-    """One layer of an :class:`IntModel` (see the module docstring for fields per kind)."""
+    """One layer of an :class:`IntModel`: what every kind has (the base of the layer classes).
+
+    Each kind is its own class (:data:`LAYER_CLASSES`): :class:`AdderLayer`,
+    :class:`MultLayer` (compute layers, :class:`ComputeLayer`),
+    :class:`MaxPoolLayer`, :class:`AvgPoolLayer` (:class:`PoolLayer`),
+    :class:`AddLayer` and :class:`FlattenLayer`; each validates its own
+    fields on construction (``ValueError`` naming the layer and the field).
+
+    Parameters
+    ----------
+    name : str
+        Unique name in the model.
+    kind : LayerKind
+        Fixed by the class, except for compute layers (conv or linear).
+    inputs : tuple of str
+        Names of the layers (or ``"input"``) this layer reads.
+    in_shape, out_shape : tuple of int
+        ``[C, H, W]`` or ``[F]``.
+    """
+
+    #: The kinds a class holds (a plain class attribute, not a field).
+    KINDS = ()
+    #: How many inputs a layer of the class reads (a plain class attribute, not a field).
+    N_INPUTS = 1
 
     name: str
-    kind: str
+    kind: LayerKind
     inputs: tuple
     in_shape: tuple
     out_shape: tuple
-    kernel: tuple | None = None
-    stride: int | None = None
-    padding: int | None = None
-    K: int | None = None
-    weight: np.ndarray | None = None
-    in_scale: float | None = None
-    in_zero_point: int | None = None
-    bits: int | None = None
-    weight_bits: int | None = None
-    acc_bits: int | None = None
-    compensation: np.ndarray | None = None
-    weight_scale: np.ndarray | None = None
-    requant: Requant | None = None
-    scale_groups: GroupScales | None = None
 
     def __post_init__(self) -> None:
+        if not self.KINDS:
+            raise TypeError(f"{type(self).__name__} is the base of the layer classes; use one of "
+                            f"{', '.join(c.__name__ for c in dict.fromkeys(LAYER_CLASSES.values()))}")
         if not isinstance(self.name, str) or not self.name:
             raise ValueError(f"layer name must be a non-empty string, not {self.name!r}")
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"layer {self.name}: unknown kind {self.kind!r}")
+        if self.kind not in self.KINDS:
+            raise ValueError(f"layer {self.name}: kind {self.kind} is not one of {type(self).__name__}'s "
+                             f"({', '.join(self.KINDS)})")
+        object.__setattr__(self, "kind", LayerKind(self.kind))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         if not all(isinstance(v, str) for v in self.inputs):
             raise ValueError(f"layer {self.name}: inputs must be layer names, not {list(self.inputs)!r}")
@@ -359,137 +409,13 @@ class IntLayer:
                     f"layer {self.name}: {fname} must be [C, H, W] or [F] of integers in 1..{MAX_DIM}, not {list(shape)!r}"
                 )
             object.__setattr__(self, fname, tuple(int(v) for v in shape))
-        if self.kernel is not None:
-            kernel = tuple(self.kernel)
-            if not all(_is_int(v) for v in kernel):
-                raise ValueError(f"layer {self.name}: kernel must be a list of integers, not {list(kernel)!r}")
-            object.__setattr__(self, "kernel", tuple(int(v) for v in kernel))
-        for fname in ("K", "bits", "weight_bits", "acc_bits", "in_zero_point"):
-            v = getattr(self, fname)
-            if v is not None and not _is_int(v):
-                raise ValueError(f"layer {self.name}: {fname} must be an integer, not {v!r}")
-        for fname in ("in_scale",):
-            v = getattr(self, fname)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v))):
-                raise ValueError(f"layer {self.name}: {fname} must be a positive finite number, not {v!r}")
-        if self.requant is not None and not isinstance(self.requant, Requant):
-            raise ValueError(f"layer {self.name}: requant must be a Requant, not {self.requant!r}")
-        if self.scale_groups is not None:
-            if not isinstance(self.scale_groups, GroupScales):
-                raise ValueError(f"layer {self.name}: scale_groups must be GroupScales, not {self.scale_groups!r}")
-            if pe_of(self.kind) != "adder":
-                raise ValueError(f"layer {self.name}: scale_groups belong to adder layers only")
-        need_inputs = 2 if self.kind == "add" else 1
-        if len(self.inputs) != need_inputs:
-            raise ValueError(f"layer {self.name}: {self.kind} needs {need_inputs} input(s), not {len(self.inputs)}")
-        if self.kind in COMPUTE_KINDS:
-            self._check_compute()
-        elif self.kind in ("maxpool", "avgpool"):
-            if len(self.in_shape) != 3:
-                raise ValueError(f"layer {self.name}: a {self.kind} takes [C, H, W] inputs, not {list(self.in_shape)}")
-            c, h, w = self.in_shape
-            oh, ow = _check_geometry(f"layer {self.name}", self.kernel, self.stride, self.padding, (h, w))
-            if 2 * self.padding > min(self.kernel):
-                raise ValueError(
-                    f"layer {self.name}: padding {self.padding} is more than half the kernel "
-                    f"{self.kernel[0]}x{self.kernel[1]} (a window could see only padding)"
-                )
-            if self.out_shape != (c, oh, ow):
-                raise ValueError(f"layer {self.name}: out_shape {self.out_shape} does not match the pool ({c}, {oh}, {ow})")
-            if self.kind == "maxpool" and self.requant is not None:
-                raise ValueError(f"layer {self.name}: maxpool has no requant")
-            if self.kind == "avgpool" and (
-                self.requant is None or self.requant.mode != "fixed" or self.requant.m.size != 1 or self.requant.n.size != 1
-            ):
-                raise ValueError(f"layer {self.name}: avgpool needs a fixed requant with scalar m, n")
-        elif self.kind == "add":
-            if self.requant is None or self.requant.mode != "fixed" or self.requant.m.shape != (2,) or self.requant.n.size != 1:
-                raise ValueError(f"layer {self.name}: add needs a fixed requant with m [2] and scalar n")
-            if self.in_shape != self.out_shape:
-                raise ValueError(f"layer {self.name}: add changes the shape {self.in_shape} -> {self.out_shape}")
-        elif self.kind == "flatten":
-            if self.out_shape != (int(np.prod(self.in_shape)),):
-                raise ValueError(f"layer {self.name}: flatten of {self.in_shape} cannot give {self.out_shape}")
-
-    def _check_compute(self) -> None:
-        nm = self.name
-        pe = pe_of(self.kind)
-        if self.weight is None or self.requant is None:
-            raise ValueError(f"layer {nm}: {self.kind} needs weight and requant")
-        w = np.asarray(self.weight)
-        if w.dtype != np.int64 or w.ndim != 2:
-            raise ValueError(f"layer {nm}: weight must be int64 [O, K], not {w.dtype} {list(w.shape)}")
-        o, k = w.shape
-        if self.kernel is None or len(self.kernel) != 2:
-            raise ValueError(f"layer {nm}: kernel must be a list [kh, kw], not {self.kernel!r}")
-        kh, kw = self.kernel
-        if self.kind.endswith("linear"):
-            if len(self.in_shape) != 1 or self.kernel != (1, 1) or self.stride != 1 or self.padding != 0:
-                raise ValueError(f"layer {nm}: a linear layer takes [F] inputs with kernel 1x1, stride 1, padding 0")
-            want_k, want_out = self.in_shape[0], (o,)
-        else:
-            if len(self.in_shape) != 3:
-                raise ValueError(f"layer {nm}: a conv layer takes [C, H, W] inputs, not {self.in_shape}")
-            c, h, wd = self.in_shape
-            oh, ow = _check_geometry(f"layer {nm}", self.kernel, self.stride, self.padding, (h, wd))
-            want_k, want_out = c * kh * kw, (o, oh, ow)
-        if self.K != k or k != want_k:
-            raise ValueError(f"layer {nm}: K={self.K} and weight [{o}, {k}] do not match the input {self.in_shape} (K={want_k})")
-        if self.out_shape != want_out:
-            raise ValueError(f"layer {nm}: out_shape {self.out_shape} does not match {want_out}")
-        if not _is_int(self.bits) or not 2 <= self.bits <= 16:
-            raise ValueError(f"layer {nm}: bits must be in 2..16, not {self.bits!r}")
-        if not _is_int(self.weight_bits) or not 2 <= self.weight_bits <= self.bits:
-            raise ValueError(f"layer {nm}: weight_bits must be in 2..bits, not {self.weight_bits!r}")
-        need = acc_bits_for(int(self.bits), int(k), pe)
-        if self.acc_bits != need:
-            raise ValueError(f"layer {nm}: acc_bits={self.acc_bits} but K={k} at {self.bits} bits needs {need}")
-        lo, hi = code_range(self.bits, signed=(pe == "mult"))
-        if w.size and (w.min() < lo or w.max() > hi):
-            raise ValueError(f"layer {nm}: weight codes outside the {self.bits}-bit range {lo}..{hi}")
-        sg = self.scale_groups
-        zlo, zhi = code_range(sg.in_bits, False) if sg is not None else (lo, hi)
-        if not _is_int(self.in_zero_point) or not zlo <= self.in_zero_point <= zhi:
-            raise ValueError(f"layer {nm}: in_zero_point {self.in_zero_point!r} outside {zlo}..{zhi}")
-        if sg is not None and sg.channel_group.shape != (o,):
-            raise ValueError(f"layer {nm}: scale_groups channel_group must be [{o}], one group per output channel")
-        if pe == "mult" and self.in_zero_point != 0:
-            raise ValueError(f"layer {nm}: multiply layers need in_zero_point 0")
-        comp = np.asarray(self.compensation if self.compensation is not None else np.zeros(o))
-        if comp.dtype.kind not in "fiu" or comp.shape != (o,) or not np.all(np.isfinite(comp)):
-            raise ValueError(f"layer {nm}: compensation must be [{o}] finite numbers")
-        object.__setattr__(self, "compensation", comp.astype(np.float64))
-        if pe == "mult":
-            ws = np.asarray(self.weight_scale) if self.weight_scale is not None else None
-            if ws is None or ws.dtype.kind not in "fiu" or ws.shape != (o,) or not np.all(np.isfinite(ws)) or np.any(ws <= 0):
-                raise ValueError(f"layer {nm}: multiply layers need weight_scale [{o}] of positive finite numbers")
-            object.__setattr__(self, "weight_scale", ws.astype(np.float64))
-        elif self.weight_scale is not None:
-            raise ValueError(f"layer {nm}: weight_scale belongs to multiply layers only")
-        rq = self.requant
-        if rq.mode == "fixed" and rq.m.shape not in ((o,), ()) or rq.mode == "fixed" and rq.n.shape not in ((o,), ()):
-            raise ValueError(f"layer {nm}: fixed requant m and n must be [{o}]")
-        if rq.mode == "threshold" and rq.thr.shape[0] != o:
-            raise ValueError(f"layer {nm}: threshold thr must have {o} rows")
-        lo_acc, hi_acc = self.acc_range
-        if rq.mode == "fixed":
-            ends = [int(mm) * a + int(nn) for mm, nn in np.broadcast(rq.m, rq.n) for a in (lo_acc, hi_acc)]
-            rq.check_sums(f"layer {nm}", ends)
-        elif rq.thr.size and int(rq.thr.max()) > hi_acc + 1:
-            raise ValueError(
-                f"layer {nm}: threshold {int(rq.thr.max())} is above the largest accumulator "
-                f"{hi_acc} + 1 (K={k} at {self.bits} bits)"
-            )
+        if len(self.inputs) != self.N_INPUTS:
+            raise ValueError(f"layer {self.name}: {self.kind} needs {self.N_INPUTS} input(s), not {len(self.inputs)}")
 
     @property
-    def pe(self) -> str | None:
-        """``"adder"`` or ``"mult"`` for compute layers, else None."""
-        return pe_of(self.kind)
-
-    @property
-    def groups(self) -> int:
-        """Scale groups of the layer's input (1: one shared scale; :class:`GroupScales`)."""
-        return 1 if self.scale_groups is None else int(self.scale_groups.count)
+    def pe(self) -> PeKind | None:
+        """:attr:`PeKind.ADDER` or :attr:`PeKind.MULT` for compute layers, else None."""
+        return self.kind.pe
 
     @property
     def out_channels(self) -> int:
@@ -500,27 +426,319 @@ class IntLayer:
         """``P``: output pixels per image (1 for linear layers)."""
         return int(np.prod(self.out_shape[1:])) if len(self.out_shape) > 1 else 1
 
-    @property
-    def acc_range(self) -> tuple[int, int] | None:
-        """``(min, max)`` accumulator of a compute layer over every operand the widths allow.
 
-        Adder: ``0 .. K*(2**bits-1)``; multiply: ``-B .. B`` with
-        ``B = K * 2**(bits-1) * max|w|`` (signed inputs, the layer's weights).
-        """
-        if self.pe == "adder":
-            return 0, self.K * ((1 << self.bits) - 1)
-        if self.pe == "mult":
-            wmax = int(np.abs(self.weight).max(initial=0))
-            top = self.K * (1 << (self.bits - 1)) * wmax
-            return -top, top
-        return None
+@dataclass(frozen=True, kw_only=True, eq=False)
+class ComputeLayer(IntLayer):
+    """A conv or linear layer: ``acc[o, p] = sum_k op(x[k, p], weight[o, k])``, then ``requant``.
+
+    The base of :class:`AdderLayer` (``op = |x - w|``) and :class:`MultLayer`
+    (``op = x * w``).  A linear layer (``[F] -> [O]``) has kernel ``1x1``,
+    stride 1 and padding 0 over one pixel.
+
+    Parameters
+    ----------
+    kernel : tuple of int
+        ``(kh, kw)``.
+    stride, padding : int
+    K : int
+        Reduction length, ``C*kh*kw`` (``F`` for linear layers).
+    weight : numpy.ndarray
+        int64 ``[O, K]`` in im2col order ``k = c*kh*kw + i*kw + j``.
+    in_scale : float
+        Real value of one input code step.
+    in_zero_point : int
+        Code of the real value 0 (the padding value).
+    bits, weight_bits : int
+        Operand width (2..16) and the weight grid's width (2..``bits``).
+    acc_bits : int
+        ``quant.intops.acc_bits_for(bits, K, pe)``, nothing else.
+    compensation : numpy.ndarray or None
+        float64 ``[O]``, already folded into the requant bias (None: zeros).
+    requant : Requant
+        Of the accumulator, ``[O]`` rows.
+    """
+
+    kernel: tuple
+    stride: int
+    padding: int
+    K: int
+    weight: np.ndarray
+    in_scale: float
+    in_zero_point: int
+    bits: int
+    weight_bits: int
+    acc_bits: int
+    compensation: np.ndarray | None = None
+    requant: Requant
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        nm = self.name
+        where = f"layer {nm}"
+        object.__setattr__(self, "kernel", _kernel(where, self.kernel))
+        for fname in ("K", "bits", "weight_bits", "acc_bits", "in_zero_point"):
+            _int_field(where, fname, getattr(self, fname))
+        v = self.in_scale
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (v > 0 and math.isfinite(v)):
+            raise ValueError(f"{where}: in_scale must be a positive finite number, not {v!r}")
+        _requant_field(where, self.requant)
+        pe = self.pe
+        w = np.asarray(self.weight)
+        if w.dtype != np.int64 or w.ndim != 2:
+            raise ValueError(f"{where}: weight must be int64 [O, K], not {w.dtype} {list(w.shape)}")
+        o, k = w.shape
+        if len(self.kernel) != 2:
+            raise ValueError(f"{where}: kernel must be a list [kh, kw], not {self.kernel!r}")
+        kh, kw = self.kernel
+        if self.kind.linear:
+            if len(self.in_shape) != 1 or self.kernel != (1, 1) or self.stride != 1 or self.padding != 0:
+                raise ValueError(f"{where}: a linear layer takes [F] inputs with kernel 1x1, stride 1, padding 0")
+            want_k, want_out = self.in_shape[0], (o,)
+        else:
+            if len(self.in_shape) != 3:
+                raise ValueError(f"{where}: a conv layer takes [C, H, W] inputs, not {self.in_shape}")
+            c, h, wd = self.in_shape
+            oh, ow = _check_geometry(where, self.kernel, self.stride, self.padding, (h, wd))
+            want_k, want_out = c * kh * kw, (o, oh, ow)
+        if self.K != k or k != want_k:
+            raise ValueError(f"{where}: K={self.K} and weight [{o}, {k}] do not match the input {self.in_shape} (K={want_k})")
+        if self.out_shape != want_out:
+            raise ValueError(f"{where}: out_shape {self.out_shape} does not match {want_out}")
+        if not 2 <= self.bits <= 16:
+            raise ValueError(f"{where}: bits must be in 2..16, not {self.bits!r}")
+        if not 2 <= self.weight_bits <= self.bits:
+            raise ValueError(f"{where}: weight_bits must be in 2..bits, not {self.weight_bits!r}")
+        need = acc_bits_for(int(self.bits), int(k), pe)
+        if self.acc_bits != need:
+            raise ValueError(f"{where}: acc_bits={self.acc_bits} but K={k} at {self.bits} bits needs {need}")
+        lo, hi = code_range(self.bits, signed=(pe == PeKind.MULT))
+        if w.size and (w.min() < lo or w.max() > hi):
+            raise ValueError(f"{where}: weight codes outside the {self.bits}-bit range {lo}..{hi}")
+        zlo, zhi = self._zero_point_range(lo, hi)
+        if not zlo <= self.in_zero_point <= zhi:
+            raise ValueError(f"{where}: in_zero_point {self.in_zero_point!r} outside {zlo}..{zhi}")
+        comp = np.asarray(self.compensation if self.compensation is not None else np.zeros(o))
+        if comp.dtype.kind not in "fiu" or comp.shape != (o,) or not np.all(np.isfinite(comp)):
+            raise ValueError(f"{where}: compensation must be [{o}] finite numbers")
+        object.__setattr__(self, "compensation", comp.astype(np.float64))
+        rq = self.requant
+        if rq.mode == RequantMode.FIXED and (rq.m.shape not in ((o,), ()) or rq.n.shape not in ((o,), ())):
+            raise ValueError(f"{where}: fixed requant m and n must be [{o}]")
+        if rq.mode == RequantMode.THRESHOLD and rq.thr.shape[0] != o:
+            raise ValueError(f"{where}: threshold thr must have {o} rows")
+        lo_acc, hi_acc = self.acc_range
+        if rq.mode == RequantMode.FIXED:
+            ends = [int(mm) * a + int(nn) for mm, nn in np.broadcast(rq.m, rq.n) for a in (lo_acc, hi_acc)]
+            rq.check_sums(where, ends)
+        elif rq.thr.size and int(rq.thr.max()) > hi_acc + 1:
+            raise ValueError(
+                f"{where}: threshold {int(rq.thr.max())} is above the largest accumulator "
+                f"{hi_acc} + 1 (K={k} at {self.bits} bits)"
+            )
+
+    def _zero_point_range(self, lo: int, hi: int) -> tuple[int, int]:
+        """Allowed ``in_zero_point`` given the operand code range ``lo..hi``."""
+        return lo, hi
 
     @property
-    def max_acc(self) -> int | None:
-        """Largest accumulator value an adder layer can reach: ``K * (2**bits - 1)``."""
-        if self.pe != "adder":
-            return None
+    def groups(self) -> int:
+        """Scale groups of the layer's input (1: one shared scale; :class:`GroupScales`)."""
+        return 1
+
+    @property
+    def acc_range(self) -> tuple[int, int]:
+        """``(min, max)`` accumulator over every operand the widths allow (see the subclasses)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AdderLayer(ComputeLayer):
+    """An adder conv or linear layer (``adder_conv``, ``adder_linear``): ``acc = sum_k |x - w|`` on unsigned codes.
+
+    Parameters
+    ----------
+    scale_groups : GroupScales or None
+        Group-shared scales (None: one scale shared by the input and every
+        weight); with them ``in_zero_point`` is a code of the ``in_bits``-wide
+        input before the per-group re-scale.
+    """
+
+    KINDS = ADDER_KINDS
+
+    scale_groups: GroupScales | None = None
+
+    def __post_init__(self) -> None:
+        sg = self.scale_groups
+        if sg is not None and not isinstance(sg, GroupScales):
+            raise ValueError(f"layer {self.name}: scale_groups must be GroupScales, not {sg!r}")
+        super().__post_init__()
+        o = self.out_shape[0]
+        if sg is not None and sg.channel_group.shape != (o,):
+            raise ValueError(f"layer {self.name}: scale_groups channel_group must be [{o}], one group per output channel")
+
+    def _zero_point_range(self, lo: int, hi: int) -> tuple[int, int]:
+        sg = self.scale_groups
+        return code_range(sg.in_bits, False) if sg is not None else (lo, hi)
+
+    @property
+    def groups(self) -> int:
+        return 1 if self.scale_groups is None else int(self.scale_groups.count)
+
+    @property
+    def acc_range(self) -> tuple[int, int]:
+        """``0 .. K*(2**bits-1)``."""
+        return 0, self.max_acc
+
+    @property
+    def max_acc(self) -> int:
+        """Largest accumulator value: ``K * (2**bits - 1)``."""
         return self.K * ((1 << self.bits) - 1)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MultLayer(ComputeLayer):
+    """A multiply conv or linear layer (``conv``, ``linear``): ``acc = sum_k x * w`` on signed codes.
+
+    Parameters
+    ----------
+    weight_scale : numpy.ndarray
+        float64 ``[O]``, positive: the real value of one weight code step per
+        output channel (the inputs have zero point 0).
+    """
+
+    KINDS = MULT_KINDS
+
+    weight_scale: np.ndarray
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        nm = self.name
+        o = self.out_shape[0]
+        if self.in_zero_point != 0:
+            raise ValueError(f"layer {nm}: multiply layers need in_zero_point 0")
+        ws = np.asarray(self.weight_scale) if self.weight_scale is not None else None
+        if ws is None or ws.dtype.kind not in "fiu" or ws.shape != (o,) or not np.all(np.isfinite(ws)) or np.any(ws <= 0):
+            raise ValueError(f"layer {nm}: multiply layers need weight_scale [{o}] of positive finite numbers")
+        object.__setattr__(self, "weight_scale", ws.astype(np.float64))
+
+    @property
+    def acc_range(self) -> tuple[int, int]:
+        """``-B .. B`` with ``B = K * 2**(bits-1) * max|w|`` (signed inputs, the layer's weights)."""
+        wmax = int(np.abs(self.weight).max(initial=0))
+        top = self.K * (1 << (self.bits - 1)) * wmax
+        return -top, top
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class PoolLayer(IntLayer):
+    """A pooling window over ``[C, H, W]``: the base of :class:`MaxPoolLayer` and :class:`AvgPoolLayer`.
+
+    Parameters
+    ----------
+    kernel : tuple of int
+        ``(kh, kw)``.
+    stride, padding : int
+        At most half the kernel of padding (a window never sees only padding).
+    """
+
+    kernel: tuple
+    stride: int
+    padding: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        where = f"layer {self.name}"
+        object.__setattr__(self, "kernel", _kernel(where, self.kernel))
+        if len(self.in_shape) != 3:
+            raise ValueError(f"{where}: a {self.kind} takes [C, H, W] inputs, not {list(self.in_shape)}")
+        c, h, w = self.in_shape
+        oh, ow = _check_geometry(where, self.kernel, self.stride, self.padding, (h, w))
+        if 2 * self.padding > min(self.kernel):
+            raise ValueError(
+                f"{where}: padding {self.padding} is more than half the kernel "
+                f"{self.kernel[0]}x{self.kernel[1]} (a window could see only padding)"
+            )
+        if self.out_shape != (c, oh, ow):
+            raise ValueError(f"{where}: out_shape {self.out_shape} does not match the pool ({c}, {oh}, {ow})")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class MaxPoolLayer(PoolLayer):
+    """``maxpool``: the largest code of each window; padded positions never win (minus infinity). No requant."""
+
+    KINDS = (LayerKind.MAXPOOL,)
+
+    kind: LayerKind = field(default=LayerKind.MAXPOOL, init=False)
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AvgPoolLayer(PoolLayer):
+    """``avgpool``: the window sum of codes (padded positions count as 0), then a fixed ``requant`` of scalar ``m``, ``n``."""
+
+    KINDS = (LayerKind.AVGPOOL,)
+
+    kind: LayerKind = field(default=LayerKind.AVGPOOL, init=False)
+    requant: Requant
+
+    def __post_init__(self) -> None:
+        _requant_field(f"layer {self.name}", self.requant)
+        super().__post_init__()
+        rq = self.requant
+        if rq.mode != RequantMode.FIXED or rq.m.size != 1 or rq.n.size != 1:
+            raise ValueError(f"layer {self.name}: avgpool needs a fixed requant with scalar m, n")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class AddLayer(IntLayer):
+    """``add``: residual sum of two code tensors, ``q = clamp((m[0]*a + m[1]*b + n) >> shift, lo, hi)``."""
+
+    KINDS = (LayerKind.ADD,)
+    N_INPUTS = 2
+
+    kind: LayerKind = field(default=LayerKind.ADD, init=False)
+    requant: Requant
+
+    def __post_init__(self) -> None:
+        _requant_field(f"layer {self.name}", self.requant)
+        super().__post_init__()
+        rq = self.requant
+        if rq.mode != RequantMode.FIXED or rq.m.shape != (2,) or rq.n.size != 1:
+            raise ValueError(f"layer {self.name}: add needs a fixed requant with m [2] and scalar n")
+        if self.in_shape != self.out_shape:
+            raise ValueError(f"layer {self.name}: add changes the shape {self.in_shape} -> {self.out_shape}")
+
+
+@dataclass(frozen=True, kw_only=True, eq=False)
+class FlattenLayer(IntLayer):
+    """``flatten``: ``[C, H, W] -> [C*H*W]`` in C order (codes unchanged)."""
+
+    KINDS = (LayerKind.FLATTEN,)
+
+    kind: LayerKind = field(default=LayerKind.FLATTEN, init=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.out_shape != (int(np.prod(self.in_shape)),):
+            raise ValueError(f"layer {self.name}: flatten of {self.in_shape} cannot give {self.out_shape}")
+
+
+#: The class of each layer kind (the reader picks it from the manifest's ``kind``).
+LAYER_CLASSES = {
+    LayerKind.ADDER_CONV: AdderLayer,
+    LayerKind.ADDER_LINEAR: AdderLayer,
+    LayerKind.CONV: MultLayer,
+    LayerKind.LINEAR: MultLayer,
+    LayerKind.MAXPOOL: MaxPoolLayer,
+    LayerKind.AVGPOOL: AvgPoolLayer,
+    LayerKind.ADD: AddLayer,
+    LayerKind.FLATTEN: FlattenLayer,
+}
+assert set(LAYER_CLASSES) == set(LayerKind)
+
+
+def _requant_of(layer: IntLayer) -> Requant | None:
+    """The layer's requant (None: max pooling and flatten pass codes through)."""
+    return None if isinstance(layer, (MaxPoolLayer, FlattenLayer)) else layer.requant
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -575,14 +793,14 @@ class IntModel:
                         f"layer {layer.name}: in_shape {layer.in_shape} but {src!r} produces {shapes[src]}"
                     )
             shapes[layer.name] = layer.out_shape
-            rq = layer.requant
-            if rq is not None and rq.mode == "fixed" and mult_bits is not None:
+            rq = _requant_of(layer)
+            if rq is not None and rq.mode == RequantMode.FIXED and mult_bits is not None:
                 _fits(f"layer {layer.name}: requant m", rq.m, mult_bits)
-            if layer.kind == "avgpool":
+            if isinstance(layer, AvgPoolLayer):
                 cnt = layer.kernel[0] * layer.kernel[1]
                 lo_in, hi_in = codes[layer.inputs[0]]
                 rq.check_sums(f"layer {layer.name}", [int(rq.m.ravel()[0]) * v * cnt + int(rq.n.ravel()[0]) for v in (lo_in, hi_in)])
-            elif layer.kind == "add":
+            elif isinstance(layer, AddLayer):
                 m0, m1 = (int(v) for v in rq.m)
                 n0 = int(rq.n.ravel()[0])
                 (alo, ahi), (blo, bhi) = codes[layer.inputs[0]], codes[layer.inputs[1]]
@@ -607,7 +825,7 @@ class IntModel:
 
     @property
     def compute_layers(self) -> tuple:
-        return tuple(l for l in self.layers if l.kind in COMPUTE_KINDS)
+        return tuple(l for l in self.layers if isinstance(l, ComputeLayer))
 
     @property
     def output(self) -> IntLayer:
@@ -619,11 +837,12 @@ class IntModel:
         """The requant that produced the logits (through trailing ``flatten`` layers)."""
         by_name = {l.name: l for l in self.layers}
         layer = self.layers[-1]
-        while layer.kind == "flatten" and layer.inputs[0] in by_name:
+        while isinstance(layer, FlattenLayer) and layer.inputs[0] in by_name:
             layer = by_name[layer.inputs[0]]
-        if layer.requant is None:
+        rq = _requant_of(layer)
+        if rq is None:
             raise ValueError(f"the logits come from layer {layer.name!r}, which has no requant")
-        return layer.requant
+        return rq
 
 
 # --- serialisation ----------------------------------------------------------------
@@ -639,15 +858,34 @@ def _ref(arrays: dict, key: str, value) -> dict:
     return {"array": key, "shape": list(arr.shape), "dtype": str(arr.dtype)}
 
 
+#: Manifest key order of a layer's fields: each layer writes the fields its class has, in this order.
+_LAYER_KEYS = ("name", "kind", "inputs", "in_shape", "out_shape", "kernel", "stride", "padding", "K", "weight",
+               "in_scale", "in_zero_point", "bits", "weight_bits", "acc_bits", "compensation", "weight_scale",
+               "requant", "scale_groups")
+assert all({f.name for f in dataclasses.fields(c)} <= set(_LAYER_KEYS) for c in LAYER_CLASSES.values())
+
+
+def _plain(v):
+    """A JSON value of a scalar field: numpy scalars and enum members as Python ints, floats, strings."""
+    if isinstance(v, enum.Enum):
+        return v.value
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
 def _layer_to_json(layer: IntLayer, arrays: dict) -> dict:
     out: dict = {}
-    for f in dataclasses.fields(IntLayer):
-        v = getattr(layer, f.name)
+    have = {f.name for f in dataclasses.fields(layer)}
+    for name in _LAYER_KEYS:
+        v = getattr(layer, name) if name in have else None
         if v is None:
             continue
-        if f.name in _ARRAY_FIELDS:
-            out[f.name] = _ref(arrays, f"{layer.name}.{f.name}", v)
-        elif f.name == "requant":
+        if name in _ARRAY_FIELDS:
+            out[name] = _ref(arrays, f"{layer.name}.{name}", v)
+        elif name == "requant":
             rq: dict = {}
             for g in dataclasses.fields(Requant):
                 rv = getattr(v, g.name)
@@ -655,25 +893,19 @@ def _layer_to_json(layer: IntLayer, arrays: dict) -> dict:
                     continue
                 if g.name in _RQ_ARRAY_FIELDS:
                     rq[g.name] = _ref(arrays, f"{layer.name}.requant.{g.name}", rv)
-                elif isinstance(rv, (np.integer,)):
-                    rq[g.name] = int(rv)
                 else:
-                    rq[g.name] = rv
+                    rq[g.name] = _plain(rv)
             out["requant"] = rq
-        elif f.name == "scale_groups":
+        elif name == "scale_groups":
             out["scale_groups"] = {
                 g.name: (_ref(arrays, f"{layer.name}.scale_groups.{g.name}", getattr(v, g.name))
                          if g.name in _GROUP_ARRAY_FIELDS else int(getattr(v, g.name)))
                 for g in dataclasses.fields(GroupScales)
             }
         elif isinstance(v, tuple):
-            out[f.name] = list(v)
-        elif isinstance(v, np.integer):
-            out[f.name] = int(v)
-        elif isinstance(v, np.floating):
-            out[f.name] = float(v)
+            out[name] = list(v)
         else:
-            out[f.name] = v
+            out[name] = _plain(v)
     return out
 
 
@@ -767,15 +999,22 @@ def _dict(v, what: str) -> dict:
 
 
 def _layer_from_json(d: dict, arrays, index: int) -> IntLayer:
+    """The layer of manifest entry ``d``, of the class its ``kind`` names (:data:`LAYER_CLASSES`)."""
     if not isinstance(d, dict) or "name" not in d or "kind" not in d:
         raise ValueError(f"manifest layer {index} needs a name and a kind")
     where = f"layer {d['name']!r}"
-    known = {f.name for f in dataclasses.fields(IntLayer)}
-    unknown = sorted(set(d) - known)
+    if d["kind"] not in LAYER_KINDS:
+        raise ValueError(f"layer {d['name']}: unknown kind {d['kind']!r}")
+    cls = LAYER_CLASSES[LayerKind(d["kind"])]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
-        raise ValueError(f"{where}: unknown fields {', '.join(unknown)}")
+        raise ValueError(f"{where}: unknown fields {', '.join(unknown)} ({d['kind']} layers have "
+                         f"{', '.join(fields)})")
     kw = {}
     for k, v in d.items():
+        if not fields[k].init:  # the kind of a one-kind class
+            continue
         if k in _ARRAY_FIELDS:
             kw[k] = _take(arrays, v, f"{where}.{k}")
         elif k == "requant":
@@ -813,10 +1052,11 @@ def _layer_from_json(d: dict, arrays, index: int) -> IntLayer:
             kw[k] = tuple(v)
         else:
             kw[k] = v
-    try:
-        return IntLayer(**kw)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+    missing = [n for n, f in fields.items()
+               if f.init and n not in kw and f.default is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"{where}: {d['kind']} layers need {', '.join(missing)}")
+    return cls(**kw)
 
 
 def load_int_model(path) -> IntModel:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from quant.intops import RequantMode
 from quant.rounding import AUTO_GREEDY_MAX_BITS, DEFAULT_ROUNDING, ROUNDINGS
 
 __all__ = ["register", "run_quantize", "run_predict", "parse_sweep", "read_bits_file"]
@@ -43,11 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "99..100 by quantisation MSE (default auto)")
     p.add_argument("--no-bias-correction", dest="bias_correction", action="store_false",
                    help="keep the folded BN bias as is (default: empirical per-channel bias correction)")
-    p.add_argument("--requant", choices=("fixed", "threshold"), default="fixed", help="requant form of adder layers")
-    p.add_argument("--logits", choices=("fixed", "threshold"), default="fixed",
+    modes = [m.value for m in RequantMode]
+    p.add_argument("--requant", choices=modes, default=RequantMode.FIXED.value, help="requant form of adder layers")
+    p.add_argument("--logits", choices=modes, default=RequantMode.FIXED.value,
                    help="requant form of the logits layer: fixed point (signed 16-bit codes; default), or threshold: "
                    "unsigned act-bits codes by comparisons only (with --requant threshold: no multiply anywhere)")
-    p.add_argument("--rounding", choices=ROUNDINGS, default=DEFAULT_ROUNDING,
+    p.add_argument("--rounding", choices=[r.value for r in ROUNDINGS], default=DEFAULT_ROUNDING.value,
                    help="rounding of adder weights: nearest, or greedy: each weight down or up, whichever lowers the "
                    f"layer's output error on calibration patches; auto: greedy up to {AUTO_GREEDY_MAX_BITS}-bit "
                    f"activations, else nearest (default {DEFAULT_ROUNDING})")
@@ -105,7 +107,7 @@ def parse_sweep(text: str) -> list[int]:
 
 def read_bits_file(path) -> dict:
     """``--bits-file``: a JSON object ``{layer name: weight bits}`` -> that dict (integer values; ranges are
-    checked by :class:`quant.quantize.QuantConfig`, names against the model by the workflow)."""
+    checked by :class:`quant.config.QuantConfig`, names against the model by the workflow)."""
     import json
 
     try:
@@ -131,7 +133,7 @@ def _limit_torch_threads() -> None:
 
 
 def run_quantize(args: argparse.Namespace) -> int:
-    from quant.quantize import QuantConfig
+    from quant.config import QuantConfig
     from quant.report import sweep_markdown
     from quant.workflow import quantize_checkpoint
 

@@ -43,7 +43,7 @@ from __future__ import annotations
 import enum
 import operator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -51,15 +51,34 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
 
-from quant.artifact import GroupScales, IntLayer, Requant
+from quant.artifact import (
+    LAYER_CLASSES,
+    AddLayer,
+    AvgPoolLayer,
+    ComputeLayer,
+    FlattenLayer,
+    GroupScales,
+    IntLayer,
+    MaxPoolLayer,
+    Requant,
+)
 from quant.calibrate import Calibration, is_adder_module
+from quant.config import QuantConfig
 from quant.fold import Affine, CodeKind, LayerFold, Target, fixed_requant
 from quant.groups import EXTRA_INPUT_BITS, channel_ranges, choose_group_range, cluster_channels
-from quant.intops import MAX_BITS, InputQuant, acc_bits_for, code_range, exact_clamp, fixed_point_params, pe_of
+from quant.intops import (
+    MAX_BITS,
+    InputQuant,
+    LayerKind,
+    PeKind,
+    RequantMode,
+    acc_bits_for,
+    code_range,
+    exact_clamp,
+    fixed_point_params,
+    pe_of,
+)
 from quant.rounding import round_nearest
-
-if TYPE_CHECKING:
-    from quant.quantize import QuantConfig
 
 __all__ = ["NodeKind", "classify", "choose_target", "ComputeSpec", "QuantGraph", "HANDLERS", "convert"]
 
@@ -162,10 +181,14 @@ class _Codes:
 
 @dataclass(frozen=True, kw_only=True, eq=False)
 class ComputeSpec:
-    """A compute layer before its requant: the :class:`~quant.artifact.IntLayer` fields but ``requant``."""
+    """A compute layer before its requant: the :class:`~quant.artifact.ComputeLayer` fields but ``requant``.
+
+    ``weight_scale`` is set for multiply layers (:class:`~quant.artifact.MultLayer`) only,
+    ``scale_groups`` for adder layers (:class:`~quant.artifact.AdderLayer`) only.
+    """
 
     name: str
-    kind: str
+    kind: LayerKind
     inputs: tuple
     in_shape: tuple
     out_shape: tuple
@@ -184,12 +207,22 @@ class ComputeSpec:
     scale_groups: GroupScales | None = None
 
     def __post_init__(self) -> None:
-        if pe_of(self.kind) is None:
+        pe = pe_of(self.kind)
+        if pe is None:
             raise ValueError(f"{self.name}: {self.kind!r} is not a compute layer kind")
+        if (self.weight_scale is not None) != (pe == PeKind.MULT):
+            raise ValueError(f"{self.name}: weight_scale belongs to multiply layers, and they need it")
+        if self.scale_groups is not None and pe != PeKind.ADDER:
+            raise ValueError(f"{self.name}: scale_groups belong to adder layers only")
 
-    def layer(self, requant: Requant) -> IntLayer:
-        """The :class:`~quant.artifact.IntLayer` with ``requant``."""
-        return IntLayer(requant=requant, **{k: getattr(self, k) for k in self.__dataclass_fields__})
+    def layer(self, requant: Requant) -> ComputeLayer:
+        """The :class:`~quant.artifact.AdderLayer` or :class:`~quant.artifact.MultLayer` with ``requant``."""
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        if pe_of(self.kind) == PeKind.MULT:
+            del fields["scale_groups"]
+        else:
+            del fields["weight_scale"]
+        return LAYER_CLASSES[LayerKind(self.kind)](requant=requant, **fields)
 
 
 @dataclass(frozen=True)
@@ -285,7 +318,7 @@ def choose_target(consumers, data: str, cal: Calibration, cfg: QuantConfig, *, r
     if NodeKind.OUTPUT in cons:
         if len(cons) > 1:
             raise ValueError(f"node {where}: the logits are also used inside the network")
-        if cfg.logits == "threshold":  # unsigned act_bits codes: thresholds can produce them
+        if cfg.logits == RequantMode.THRESHOLD:  # unsigned act_bits codes: thresholds can produce them
             return unsigned(CodeKind.LOGITS, cfg.act_bits, cal.min[data] >= 0)
         peak = max(abs(cal.min[data]), abs(cal.max[data]), 1e-12)
         lo, hi = code_range(cfg.logit_bits, True)
@@ -410,12 +443,12 @@ class _Converter:
 
     def _emit_compute(self, node: fx.Node, st: _PendingCompute) -> _Codes:
         target = self.target(node, st.affine.relu, pending_compute=True)
-        adder = pe_of(st.spec.kind) == "adder"
-        if target.kind is CodeKind.LOGITS and self.cfg.logits == "threshold" and not adder:
+        adder = pe_of(st.spec.kind) == PeKind.ADDER
+        if target.kind is CodeKind.LOGITS and self.cfg.logits == RequantMode.THRESHOLD and not adder:
             raise ValueError(f"layer {st.spec.name}: threshold logits need an adder layer, not a {st.spec.kind} layer "
                              "(use --logits fixed)")
-        threshold = adder and ((self.cfg.requant == "threshold" and target.kind is CodeKind.ACT)
-                               or (self.cfg.logits == "threshold" and target.kind is CodeKind.LOGITS))
+        threshold = adder and ((self.cfg.requant == RequantMode.THRESHOLD and target.kind is CodeKind.ACT)
+                               or (self.cfg.logits == RequantMode.THRESHOLD and target.kind is CodeKind.LOGITS))
         fold = LayerFold(affine=st.affine, target=target, threshold=threshold, pre_node=st.pre_node,
                          mult_bits=self.cfg.mult_bits, max_shift=self.cfg.max_shift)
         layer = st.spec.layer(fold.requant())
@@ -433,7 +466,7 @@ class _Converter:
             operand_ranges=(code_range(a.bits, a.signed), code_range(b.bits, b.signed)), relu=st.relu,
             mult_bits=self.cfg.mult_bits, max_shift=self.cfg.max_shift,
         )
-        layer = IntLayer(name=st.name, kind="add", inputs=(a.layer, b.layer), in_shape=st.shape, out_shape=st.shape, requant=rq)
+        layer = AddLayer(name=st.name, inputs=(a.layer, b.layer), in_shape=st.shape, out_shape=st.shape, requant=rq)
         self.emit(layer, node)
         return _Codes(layer.name, target.scale, target.zero_point, target.bits, target.signed, st.shape)
 
@@ -580,10 +613,10 @@ def _compute(cv: _Converter, node: fx.Node) -> None:
             raise ValueError(f"{node.target}: grouped or dilated convolutions are not supported")
         if len(src.shape) == 1:
             raise ValueError(f"{node.target}: conv layer on a flat input")
-        int_kind = "adder_conv" if adder else "conv"
+        int_kind = LayerKind.ADDER_CONV if adder else LayerKind.CONV
     else:
         kernel, stride, padding = (1, 1), 1, 0
-        int_kind = "adder_linear" if adder else "linear"
+        int_kind = LayerKind.ADDER_LINEAR if adder else LayerKind.LINEAR
     w2 = w.reshape(o, -1)
     k = w2.shape[1]
     bias = getattr(m, "bias", None)
@@ -651,7 +684,7 @@ def _pool(cv: _Converter, node: fx.Node) -> None:
     out_shape = cv.shape(node)
     common = dict(name=name, inputs=(src.layer,), in_shape=src.shape, out_shape=out_shape, kernel=kernel, stride=stride)
     if cv.kind[node] is NodeKind.MAXPOOL:
-        cv.emit(IntLayer(kind="maxpool", padding=padding, **common), node)
+        cv.emit(MaxPoolLayer(padding=padding, **common), node)
         cv.state[node] = _Codes(name, src.scale, src.zero_point, src.bits, src.signed, out_shape)
         return
     if padding:
@@ -662,7 +695,7 @@ def _pool(cv: _Converter, node: fx.Node) -> None:
     # the window sum of codes: y = (s / cnt) * sum - s*z
     rq = fixed_requant([src.scale / cnt], [-(src.scale * src.zero_point)], target, acc_range=(lo_in * cnt, hi_in * cnt),
                        mult_bits=cv.cfg.mult_bits, max_shift=cv.cfg.max_shift)
-    cv.emit(IntLayer(kind="avgpool", padding=0, requant=rq, **common), node)
+    cv.emit(AvgPoolLayer(padding=0, requant=rq, **common), node)
     cv.state[node] = _Codes(name, target.scale, target.zero_point, target.bits, target.signed, out_shape)
 
 
@@ -677,7 +710,7 @@ def _flatten(cv: _Converter, node: fx.Node) -> None:
         cv.state[node] = src
         return
     name = cv.unique("flatten" if node.op != "call_module" else str(node.target))
-    cv.emit(IntLayer(name=name, kind="flatten", inputs=(src.layer,), in_shape=src.shape, out_shape=out_shape), node)
+    cv.emit(FlattenLayer(name=name, inputs=(src.layer,), in_shape=src.shape, out_shape=out_shape), node)
     cv.state[node] = _Codes(name, src.scale, src.zero_point, src.bits, src.signed, out_shape)
 
 

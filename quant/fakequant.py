@@ -24,7 +24,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from quant import intops
-from quant.artifact import IntLayer, IntModel
+from quant.artifact import (
+    AddLayer,
+    AdderLayer,
+    AvgPoolLayer,
+    ComputeLayer,
+    FlattenLayer,
+    IntLayer,
+    IntModel,
+    MaxPoolLayer,
+)
+from quant.intops import PeKind, RequantMode
 
 __all__ = ["FakeQuantModel", "FakeQuantLayer", "to_int", "from_int"]
 
@@ -44,7 +54,7 @@ def from_int(q, scale: float, zero_point: int) -> torch.Tensor:
 
 def _requant(acc: torch.Tensor, rq) -> torch.Tensor:
     a = acc.numpy()
-    if rq.mode == "fixed":
+    if rq.mode == RequantMode.FIXED:
         q = intops.requant_fixed(a, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
     else:
         q = intops.requant_threshold(a, rq.thr, rq.neg, rq.out_bits)
@@ -66,12 +76,12 @@ class FakeQuantLayer(nn.Module):
         super().__init__()
         self.layer = layer
         self.in_quant = list(in_quant)
-        if layer.weight is not None:
+        if isinstance(layer, ComputeLayer):
             self.register_buffer("weight_q", torch.from_numpy(np.asarray(layer.weight, dtype=np.int64).copy()))
-        if layer.requant is not None:
-            self.out_quant = (layer.requant.out_scale, layer.requant.out_zero_point)
-        else:
+        if isinstance(layer, (MaxPoolLayer, FlattenLayer)):
             self.out_quant = self.in_quant[0]
+        else:
+            self.out_quant = (layer.requant.out_scale, layer.requant.out_zero_point)
 
     def _acc(self, q: torch.Tensor) -> torch.Tensor:
         layer = self.layer
@@ -80,7 +90,7 @@ class FakeQuantLayer(nn.Module):
         p = layer.padding
         x = F.pad(x.to(torch.float64), (p, p, p, p), value=float(layer.in_zero_point)) if p else x.to(torch.float64)
         cols = F.unfold(x, layer.kernel, stride=layer.stride)  # [N, K, P], k = c*kh*kw + i*kw + j
-        sg = layer.scale_groups
+        sg = layer.scale_groups if isinstance(layer, AdderLayer) else None
         if sg is not None:  # group g: its channels over its re-scaled copy of the (padded) input codes
             codes = torch.round(cols).to(torch.int64).numpy()
             acc = torch.empty((n, layer.out_channels, cols.shape[2]), dtype=torch.int64)
@@ -90,7 +100,7 @@ class FakeQuantLayer(nn.Module):
                 acc[:, rows] = self._adder_sum(xg, self.weight_q[rows].to(torch.float64))
             return acc
         w = self.weight_q.to(torch.float64)
-        if layer.pe == "adder":
+        if layer.pe == PeKind.ADDER:
             return self._adder_sum(cols, w)
         bound = layer.K * float(cols.abs().max()) * float(w.abs().max()) if cols.numel() else 0.0
         assert bound < _EXACT, "multiply partial sums exceed float64's exact range"
@@ -110,23 +120,23 @@ class FakeQuantLayer(nn.Module):
         layer = self.layer
         qs = [to_int(x, s, z) for x, (s, z) in zip(xs, self.in_quant)]
         n = qs[0].shape[0]
-        if layer.pe is not None:
+        if isinstance(layer, ComputeLayer):
             q = _requant(self._acc(qs[0]), layer.requant).reshape((n,) + layer.out_shape)
-        elif layer.kind == "maxpool":
+        elif isinstance(layer, MaxPoolLayer):
             return F.max_pool2d(xs[0], layer.kernel, layer.stride, layer.padding)
-        elif layer.kind == "avgpool":
+        elif isinstance(layer, AvgPoolLayer):
             # window sums of the codes; padded positions hold the code 0 (interfaces §4.3)
             s = F.avg_pool2d(qs[0].to(torch.float64), layer.kernel, layer.stride, layer.padding,
                              count_include_pad=True, divisor_override=1)
             rq = layer.requant
             q = torch.from_numpy(intops.requant_fixed(torch.round(s).to(torch.int64).numpy(), rq.m, rq.n, rq.shift, rq.lo, rq.hi))
-        elif layer.kind == "add":
+        elif isinstance(layer, AddLayer):
             rq = layer.requant
             q = torch.from_numpy(intops.requant_add(qs[0].numpy(), qs[1].numpy(), rq.m, rq.n, rq.shift, rq.lo, rq.hi))
-        elif layer.kind == "flatten":
+        elif isinstance(layer, FlattenLayer):
             return xs[0].reshape(n, -1)
-        else:  # pragma: no cover - IntLayer validates kinds
-            raise ValueError(f"unknown layer kind {layer.kind!r}")
+        else:  # pragma: no cover - every layer class is above
+            raise ValueError(f"unknown layer class {type(layer).__name__}")
         return from_int(q, *self.out_quant)
 
 

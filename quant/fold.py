@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from quant.artifact import Requant
-from quant.intops import code_range, fixed_point_params, signed_width, thresholds_from_fixed
+from quant.intops import RequantMode, code_range, fixed_point_params, signed_width, thresholds_from_fixed
 
 __all__ = ["CodeKind", "Target", "Affine", "LayerFold", "fixed_requant"]
 
@@ -183,7 +183,7 @@ def fixed_requant(
             raise ValueError(f"operand_ranges needs one multiplier per operand and one constant, not {m.size} and {n.size}")
         ends = [sum(int(mj) * xj for mj, xj in zip(m, xs)) + int(n[0]) for xs in itertools.product(*operand_ranges)]
     return Requant(
-        mode="fixed", m=m, n=n, shift=int(shift), lo=int(lo), hi=int(target.hi),
+        mode=RequantMode.FIXED, m=m, n=n, shift=int(shift), lo=int(lo), hi=int(target.hi),
         n_bits=signed_width(n), sum_bits=signed_width(ends),
         out_scale=float(target.scale), out_zero_point=int(target.zero_point), out_bits=target.bits,
         out_signed=target.signed,
@@ -225,7 +225,7 @@ class LayerFold:
         if not self.threshold:
             return rq
         thr, neg = thresholds_from_fixed(rq.m, rq.n, rq.shift, rq.lo, rq.hi, t.bits, af.acc_max)
-        return Requant(mode="threshold", thr=thr, neg=neg, out_scale=rq.out_scale, out_zero_point=rq.out_zero_point,
+        return Requant(mode=RequantMode.THRESHOLD, thr=thr, neg=neg, out_scale=rq.out_scale, out_zero_point=rq.out_zero_point,
                        out_bits=rq.out_bits, out_signed=rq.out_signed)
 
     def with_bias(self, b) -> "LayerFold":

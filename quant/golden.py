@@ -37,13 +37,28 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from quant.artifact import GroupScales, IntLayer, IntModel, Requant
+from quant.artifact import (
+    LAYER_CLASSES,
+    AddLayer,
+    AdderLayer,
+    AvgPoolLayer,
+    ComputeLayer,
+    FlattenLayer,
+    GroupScales,
+    IntLayer,
+    IntModel,
+    MaxPoolLayer,
+    Requant,
+)
 from quant.intops import (
     acc_bits_for,
     code_range,
     conv_out_size,
     dequantize,
     fixed_point_params,
+    LayerKind,
+    PeKind,
+    RequantMode,
     pe_of,
     quantize_input,
     requant_add,
@@ -199,7 +214,7 @@ def requant(acc, rq: Requant) -> np.ndarray:
     :func:`quant.intops.requant_fixed` / :func:`~quant.intops.requant_threshold`,
     in C (:mod:`quant.native.golden`, the same integers) with the native backend.
     """
-    if rq.mode == "fixed":
+    if rq.mode == RequantMode.FIXED:
         return _requant_fixed(acc, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
     if _native.backend() == "native":
         q = _native.requant_threshold(acc, rq.thr, rq.neg, rq.out_bits)
@@ -236,15 +251,15 @@ def _as_images(layer: IntLayer, x) -> np.ndarray:
 
 
 def _conv_acc(pe: str, x4, w, kernel, stride: int, padding: int, pad_value: int) -> np.ndarray:
-    if pe == "adder" and _native.backend() == "native":  # the same integers, no int64 columns
+    if pe == PeKind.ADDER and _native.backend() == "native":  # the same integers, no int64 columns
         return _native.conv_adder_acc(x4, w, _pair(kernel), stride, padding, pad_value)
     cols = im2col_batch(x4, kernel, stride, padding, pad_value)
-    if pe == "adder":
+    if pe == PeKind.ADDER:
         return adder_acc(cols, w)
     return mult_acc(cols, w)
 
 
-def group_codes(layer: IntLayer, x, group: int) -> np.ndarray:
+def group_codes(layer: AdderLayer, x, group: int) -> np.ndarray:
     """Group ``group``'s operand codes of a grouped adder layer's input codes ``x`` (any shape).
 
     ``clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)`` element-wise
@@ -255,7 +270,7 @@ def group_codes(layer: IntLayer, x, group: int) -> np.ndarray:
     return _requant_fixed(x, sg.m[group], sg.n[group], sg.shift, 0, (1 << layer.bits) - 1)
 
 
-def layer_acc(layer: IntLayer, x) -> np.ndarray:
+def layer_acc(layer: ComputeLayer, x) -> np.ndarray:
     """Accumulators ``[N, O, P]`` of a compute layer for a batch ``[N, *in_shape]``.
 
     With group-shared scales (``layer.scale_groups``), the channels of group
@@ -263,7 +278,7 @@ def layer_acc(layer: IntLayer, x) -> np.ndarray:
     value re-scaled alike).
     """
     x4 = _as_images(layer, x)
-    sg = layer.scale_groups
+    sg = layer.scale_groups if isinstance(layer, AdderLayer) else None
     if sg is None:
         return _conv_acc(layer.pe, x4, layer.weight, layer.kernel, layer.stride, layer.padding, layer.in_zero_point)
     p = conv_out_size(x4.shape[2], layer.kernel[0], layer.stride, layer.padding) * \
@@ -273,7 +288,7 @@ def layer_acc(layer: IntLayer, x) -> np.ndarray:
         rows = sg.channels(g)
         xg = group_codes(layer, x4, g)
         pad = int(group_codes(layer, np.array([layer.in_zero_point], dtype=np.int64), g)[0])
-        acc[:, rows] = _conv_acc("adder", xg, layer.weight[rows], layer.kernel, layer.stride, layer.padding, pad)
+        acc[:, rows] = _conv_acc(PeKind.ADDER, xg, layer.weight[rows], layer.kernel, layer.stride, layer.padding, pad)
     return acc
 
 
@@ -283,7 +298,7 @@ def compute_layer_int(x_q, layer: IntLayer) -> np.ndarray:
     ``im2col`` with the layer's zero point as padding, :func:`adder_acc` (or
     :func:`mult_acc` for a multiply layer), then :func:`requant`.
     """
-    if layer.pe is None:
+    if not isinstance(layer, ComputeLayer):
         raise ValueError(f"layer {layer.name} is a {layer.kind}, not a compute layer")
     x = np.asarray(x_q, dtype=np.int64)[None]
     return run_layer(layer, [x])[0]
@@ -320,11 +335,11 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
     """Output codes ``[N, *out_shape]`` of one layer given its input code batches."""
     x = np.asarray(inputs[0], dtype=np.int64)
     n = x.shape[0]
-    if layer.pe is not None:
+    if isinstance(layer, ComputeLayer):
         rq = layer.requant
-        fixed_c = rq.mode == "fixed" and _native.backend() == "native"
+        fixed_c = rq.mode == RequantMode.FIXED and _native.backend() == "native"
         q = None
-        if fixed_c and layer.pe == "adder" and layer.scale_groups is None:  # requant fused into the adder kernel (None: not provably safe)
+        if fixed_c and isinstance(layer, AdderLayer) and layer.scale_groups is None:  # requant fused into the adder kernel (None: not provably safe)
             q = _native.conv_adder_requant(_as_images(layer, x), layer.weight, _pair(layer.kernel), layer.stride,
                                            layer.padding, layer.in_zero_point, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
         if q is None:
@@ -334,20 +349,20 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
             if q is None:
                 q = requant(acc, rq)
         return q.reshape((n,) + layer.out_shape)
-    if layer.kind == "maxpool":
+    if isinstance(layer, MaxPoolLayer):
         return _pool_max(x, layer)
-    if layer.kind == "avgpool":
+    if isinstance(layer, AvgPoolLayer):
         win = _pool_windows(x, layer, 0)
         s = win.sum(axis=(4, 5), dtype=np.int64)
         rq = layer.requant
         return _requant_fixed(s, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
-    if layer.kind == "add":
+    if isinstance(layer, AddLayer):
         b = np.asarray(inputs[1], dtype=np.int64)
         rq = layer.requant
         return _requant_add(x, b, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
-    if layer.kind == "flatten":
+    if isinstance(layer, FlattenLayer):
         return x.reshape(n, -1)
-    raise ValueError(f"layer {layer.name}: unknown kind {layer.kind!r}")  # pragma: no cover
+    raise ValueError(f"layer {layer.name}: unknown layer class {type(layer).__name__}")  # pragma: no cover
 
 
 def run_codes(model: IntModel, x_q, *, keep: bool = True) -> dict:
@@ -404,19 +419,19 @@ def logits_real(model: IntModel, q) -> np.ndarray:
 def random_layer(
     rng: np.random.Generator,
     *,
-    kind: str = "adder_conv",
+    kind: LayerKind = LayerKind.ADDER_CONV,
     in_shape=(3, 8, 8),
     out_channels: int = 4,
     kernel=(3, 3),
     stride: int = 1,
     padding: int = 1,
     bits: int = 8,
-    mode: str = "fixed",
+    mode: RequantMode = RequantMode.FIXED,
     name: str = "layer",
     inputs=("input",),
     groups: int = 1,
     in_bits: int | None = None,
-) -> IntLayer:
+) -> ComputeLayer:
     """A random but well-scaled compute layer (for tests and testbenches).
 
     Weights are uniform codes; the requant maps the typical accumulator
@@ -427,10 +442,13 @@ def random_layer(
     codes of ``in_bits`` (default ``min(16, bits + 2)``) re-scaled per group
     with random gains (some groups clip), channels dealt to the groups at random.
     """
+    kind = LayerKind(kind)
     pe = pe_of(kind)
-    signed = pe == "mult"
+    if pe is None:
+        raise ValueError(f"random_layer makes compute layers, not {kind}")
+    signed = pe == PeKind.MULT
     lo, hi = code_range(bits, signed)
-    if kind.endswith("linear"):
+    if kind.linear:
         kernel, stride, padding = (1, 1), 1, 0
         k = int(in_shape[0])
         out_shape = (out_channels,)
@@ -443,7 +461,7 @@ def random_layer(
     weight = rng.integers(lo, hi + 1, size=(out_channels, k), dtype=np.int64)
     zp = 0 if signed else int(rng.integers(lo, hi + 1))
     span = hi - lo
-    if pe == "adder":
+    if pe == PeKind.ADDER:
         centre, spread = k * span / 3.0, max(1.0, np.sqrt(k) * span / 4.0)
     else:
         centre, spread = 0.0, max(1.0, np.sqrt(k) * span * span / 12.0)
@@ -452,16 +470,16 @@ def random_layer(
     a = sign * gain
     b = (lo + hi) / 2.0 - a * centre
     m, n, shift = fixed_point_params(a, b, mult_bits=16)
-    max_acc = k * span if pe == "adder" else k * (1 << (2 * bits - 2))
-    if mode == "threshold":
+    max_acc = k * span if pe == PeKind.ADDER else k * (1 << (2 * bits - 2))
+    if mode == RequantMode.THRESHOLD:
         thr, neg = thresholds_from_fixed(m, n, shift, lo, hi, bits, max_acc)
-        rq = Requant(mode="threshold", thr=thr, neg=neg, out_scale=1.0, out_zero_point=0, out_bits=bits)
+        rq = Requant(mode=RequantMode.THRESHOLD, thr=thr, neg=neg, out_scale=1.0, out_zero_point=0, out_bits=bits)
     else:
-        rq = Requant(mode="fixed", m=m, n=n, shift=shift, lo=lo, hi=hi, out_scale=1.0, out_zero_point=0,
+        rq = Requant(mode=RequantMode.FIXED, m=m, n=n, shift=shift, lo=lo, hi=hi, out_scale=1.0, out_zero_point=0,
                      out_bits=bits, out_signed=signed)
     sg = None
     if groups > 1:
-        if pe != "adder":
+        if pe != PeKind.ADDER:
             raise ValueError("group-shared scales belong to adder layers")
         ib = min(16, bits + 2) if in_bits is None else in_bits
         top = (1 << ib) - 1
@@ -473,10 +491,10 @@ def random_layer(
         rng.shuffle(cg)
         sg = GroupScales(count=groups, channel_group=cg, in_bits=ib, m=gm, n=gn, shift=gshift,
                          scale=1.0 / ga, zero_point=gz.astype(np.int64))
-    return IntLayer(
-        name=name, kind=kind, inputs=tuple(inputs), in_shape=tuple(in_shape), out_shape=out_shape,
-        kernel=kernel, stride=stride, padding=padding, K=k, weight=weight, in_scale=1.0, in_zero_point=zp,
-        bits=bits, weight_bits=bits, acc_bits=acc_bits_for(bits, k, pe),
-        compensation=np.zeros(out_channels), weight_scale=np.ones(out_channels) if signed else None, requant=rq,
-        scale_groups=sg,
-    )
+    common = dict(name=name, kind=kind, inputs=tuple(inputs), in_shape=tuple(in_shape), out_shape=out_shape,
+                  kernel=kernel, stride=stride, padding=padding, K=k, weight=weight, in_scale=1.0, in_zero_point=zp,
+                  bits=bits, weight_bits=bits, acc_bits=acc_bits_for(bits, k, pe), compensation=np.zeros(out_channels),
+                  requant=rq)
+    if pe == PeKind.MULT:
+        return LAYER_CLASSES[kind](weight_scale=np.ones(out_channels), **common)
+    return LAYER_CLASSES[kind](scale_groups=sg, **common)

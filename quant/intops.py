@@ -40,13 +40,17 @@ Besides the arithmetic, this module is the one home of the small facts every
 package uses (DESIGN §1): operand widths (:data:`MIN_BITS`, :data:`MAX_BITS`)
 and code ranges (:func:`code_range`), the accumulator width
 (:func:`acc_bits_for`), the conv/pool output size (:func:`conv_out_size`),
-the layer-kind names (:data:`ADDER_KINDS`, :data:`MULT_KINDS`,
-:data:`COMPUTE_KINDS`, :data:`LAYER_KINDS`) and the PE kind of a layer kind
-(:func:`pe_of`).  ``hwsim.config`` re-exports the first ones for ``rtl``.
+the kinds as ``str``-valued enums (:class:`LayerKind`, :class:`PeKind`,
+:class:`RequantMode`; a member equals its string, ``LayerKind.CONV == "conv"``,
+and serialises as it), the groups of layer kinds (:data:`ADDER_KINDS`,
+:data:`MULT_KINDS`, :data:`COMPUTE_KINDS`, :data:`LAYER_KINDS`) and the PE
+kind of a layer kind (:func:`pe_of`).  ``hwsim.config`` re-exports the first
+ones for ``rtl``.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 
@@ -55,6 +59,9 @@ import numpy as np
 __all__ = [
     "MIN_BITS",
     "MAX_BITS",
+    "PeKind",
+    "LayerKind",
+    "RequantMode",
     "PE_KINDS",
     "ADDER_KINDS",
     "MULT_KINDS",
@@ -86,24 +93,59 @@ __all__ = [
 MIN_BITS = 2
 MAX_BITS = 16
 
+class PeKind(enum.StrEnum):
+    """PE arithmetic: ``|x - w|`` on unsigned codes, or ``x * w`` on signed codes."""
+
+    ADDER = "adder"
+    MULT = "mult"
+
+
+class LayerKind(enum.StrEnum):
+    """Layer kinds of the integer model (docs/interfaces.md section 4; one class each in :mod:`quant.artifact`)."""
+
+    ADDER_CONV = "adder_conv"
+    ADDER_LINEAR = "adder_linear"
+    CONV = "conv"
+    LINEAR = "linear"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    ADD = "add"
+    FLATTEN = "flatten"
+
+    @property
+    def pe(self) -> PeKind | None:
+        """:attr:`PeKind.ADDER` or :attr:`PeKind.MULT` for compute kinds, else None."""
+        return _PE_OF.get(self)
+
+    @property
+    def linear(self) -> bool:
+        """A compute kind over one pixel (``[F] -> [O]``): ``adder_linear`` or ``linear``."""
+        return self in (LayerKind.ADDER_LINEAR, LayerKind.LINEAR)
+
+
+class RequantMode(enum.StrEnum):
+    """Integer re-quantisation form: fixed point ``(m*acc + n) >> shift``, or comparisons with thresholds."""
+
+    FIXED = "fixed"
+    THRESHOLD = "threshold"
+
+
 #: PE arithmetic: ``|x - w|`` on unsigned codes, or ``x * w`` on signed codes.
-PE_KINDS = ("adder", "mult")
+PE_KINDS = tuple(PeKind)
 
-#: Layer kinds of the integer model (docs/interfaces.md section 4).
-ADDER_KINDS = ("adder_conv", "adder_linear")
-MULT_KINDS = ("conv", "linear")
+#: Layer kinds of the integer model, by group.
+ADDER_KINDS = (LayerKind.ADDER_CONV, LayerKind.ADDER_LINEAR)
+MULT_KINDS = (LayerKind.CONV, LayerKind.LINEAR)
 COMPUTE_KINDS = ADDER_KINDS + MULT_KINDS
-POOL_KINDS = ("maxpool", "avgpool")
-LAYER_KINDS = COMPUTE_KINDS + POOL_KINDS + ("add", "flatten")
+POOL_KINDS = (LayerKind.MAXPOOL, LayerKind.AVGPOOL)
+LAYER_KINDS = tuple(LayerKind)
+
+_PE_OF = {**{k: PeKind.ADDER for k in ADDER_KINDS}, **{k: PeKind.MULT for k in MULT_KINDS}}
 
 
-def pe_of(kind: str) -> str | None:
-    """``"adder"`` for adder layer kinds, ``"mult"`` for multiply ones, else None."""
-    if kind in ADDER_KINDS:
-        return "adder"
-    if kind in MULT_KINDS:
-        return "mult"
-    return None
+def pe_of(kind: str) -> PeKind | None:
+    """:attr:`PeKind.ADDER` for adder layer kinds, :attr:`PeKind.MULT` for multiply ones, else None."""
+    return _PE_OF.get(kind)
 
 
 def check_int(name: str, value, lo: int = 1, hi: int | None = None) -> None:
@@ -116,7 +158,7 @@ def check_int(name: str, value, lo: int = 1, hi: int | None = None) -> None:
         raise ValueError(f"{name} must be {what}, not {value}")
 
 
-def acc_bits_for(bits: int, k: int, pe: str = "adder") -> int:
+def acc_bits_for(bits: int, k: int, pe: str = PeKind.ADDER) -> int:
     """Accumulator width that can never wrap for a reduction of length ``k``.
 
     Adder PE (unsigned ``bits``-bit operands): ``|x - w| <= 2**bits - 1``, so
@@ -128,9 +170,9 @@ def acc_bits_for(bits: int, k: int, pe: str = "adder") -> int:
     check_int("bits", bits, MIN_BITS, MAX_BITS)
     check_int("k", k, 1)
     lg = math.ceil(math.log2(k)) if k > 1 else 0
-    if pe == "adder":
+    if pe == PeKind.ADDER:
         return bits + lg
-    if pe == "mult":
+    if pe == PeKind.MULT:
         return 2 * bits + lg
     raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
 

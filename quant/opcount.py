@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quant.intops import COMPUTE_KINDS, PE_KINDS, pe_of
+from quant.intops import COMPUTE_KINDS, PE_KINDS, LayerKind, PeKind, RequantMode, pe_of
 
 __all__ = [
     "OpCount",
@@ -82,7 +82,7 @@ def count_layer_ops(kind: str, out_channels: int, out_pixels: int, k: int) -> Op
     if kind not in _KINDS:
         raise ValueError(f"kind must be one of {', '.join(_KINDS)}, not {kind!r}")
     n = _pos("out_channels", out_channels) * _pos("out_pixels", out_pixels) * _pos("k", k)
-    if kind == "adder" or pe_of(kind) == "adder":
+    if kind == PeKind.ADDER or pe_of(kind) == PeKind.ADDER:
         return OpCount(additions=2 * n)
     return OpCount(additions=n, multiplications=n)
 
@@ -90,9 +90,9 @@ def count_layer_ops(kind: str, out_channels: int, out_pixels: int, k: int) -> Op
 def count_requant_ops(mode: str, outputs: int, bits: int | None = None) -> OpCount:
     """Requant operations for ``outputs`` values: fixed (1 mult + 1 add each) or thresholds."""
     _pos("outputs", outputs)
-    if mode == "fixed":
+    if mode == RequantMode.FIXED:
         return OpCount(additions=outputs, multiplications=outputs)
-    if mode == "threshold":
+    if mode == RequantMode.THRESHOLD:
         if bits is None:
             raise ValueError("threshold requant op counts need bits")
         return OpCount(comparisons=outputs * ((1 << _pos("bits", bits)) - 1))
@@ -110,7 +110,7 @@ def count_group_rescale_ops(groups: int, in_elems: int) -> OpCount:
     """
     if _pos("groups", groups) == 1:
         return OpCount()
-    return count_requant_ops("fixed", groups * _pos("in_elems", in_elems))
+    return count_requant_ops(RequantMode.FIXED, groups * _pos("in_elems", in_elems))
 
 
 def _prod(shape) -> int:
@@ -136,12 +136,12 @@ def count_int_layer(layer, *, include_requant: bool = True) -> OpCount:
             rq = layer.requant
             ops = ops + count_requant_ops(rq.mode, outs, rq.out_bits)
         return ops
-    if layer.kind == "maxpool":
+    if layer.kind == LayerKind.MAXPOOL:
         return OpCount(comparisons=outs * (layer.kernel[0] * layer.kernel[1] - 1))
-    if layer.kind == "avgpool":
+    if layer.kind == LayerKind.AVGPOOL:
         ops = OpCount(additions=outs * (layer.kernel[0] * layer.kernel[1] - 1))
-        return ops + count_requant_ops("fixed", outs) if include_requant else ops
-    if layer.kind == "add":
+        return ops + count_requant_ops(RequantMode.FIXED, outs) if include_requant else ops
+    if layer.kind == LayerKind.ADD:
         return OpCount(additions=2 * outs, multiplications=2 * outs)
     return OpCount()
 
@@ -156,7 +156,7 @@ class ComputeShape:
     """
 
     name: str
-    kind: str
+    kind: LayerKind
     out_channels: int
     out_pixels: int
     k: int
@@ -177,15 +177,15 @@ def float_layer_shapes(model, input_shape) -> list[ComputeShape]:
 
     from quant.layers import AdderConv2d, AdderLinear
 
-    kinds = ((AdderConv2d, "adder_conv"), (AdderLinear, "adder_linear"),
-             (nn.Conv2d, "conv"), (nn.Linear, "linear"))
+    kinds = ((AdderConv2d, LayerKind.ADDER_CONV), (AdderLinear, LayerKind.ADDER_LINEAR),
+             (nn.Conv2d, LayerKind.CONV), (nn.Linear, LayerKind.LINEAR))
     found: list[ComputeShape] = []
     hooks = []
 
     def hook(name, kind):
         def fn(mod, inputs, output):
             x = inputs[0]
-            if kind.endswith("linear"):
+            if kind.linear:
                 o, p, k = output.shape[-1], 1, x.shape[-1]
             else:
                 kh, kw = mod.kernel_size

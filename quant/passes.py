@@ -35,6 +35,7 @@ import dataclasses
 import numpy as np
 
 from quant import golden
+from quant.artifact import AdderLayer, ComputeLayer
 from quant.calibrate import Calibration, float_node_map
 from quant.convert import QuantGraph
 from quant.rounding import l1_sums, patches_at, round_to_output
@@ -88,7 +89,7 @@ class BiasCorrection(Transformation):
         for i, layer in enumerate(graph.layers):
             inputs = [codes[s] for s in layer.inputs]
             fold = folds.get(layer.name)
-            if layer.pe is not None and fold is not None and fold.pre_node in self.cal.chan_mean:
+            if isinstance(layer, ComputeLayer) and fold is not None and fold.pre_node in self.cal.chan_mean:
                 acc = golden.layer_acc(layer, inputs[0])
                 layer, fold = bias_corrected(layer, fold, acc, self.cal.chan_mean[fold.pre_node])
                 folds[layer.name] = fold
@@ -188,7 +189,7 @@ class OutputRounding(Transformation):
         return w
 
     def apply(self, graph: QuantGraph) -> tuple[QuantGraph, bool]:
-        todo = {layer.name for layer in graph.layers if layer.pe == "adder" and layer.name in graph.real_weights}
+        todo = {layer.name for layer in graph.layers if isinstance(layer, AdderLayer) and layer.name in graph.real_weights}
         if not todo:
             return graph, False
         samples = self._samples(graph, todo)
@@ -212,7 +213,7 @@ class OutputRounding(Transformation):
                     layer = dataclasses.replace(layer, weight=w)
                     modified = True
             fold = folds.get(layer.name)
-            if self.cal is not None and layer.pe is not None and fold is not None and fold.pre_node in self.cal.chan_mean:
+            if self.cal is not None and isinstance(layer, ComputeLayer) and fold is not None and fold.pre_node in self.cal.chan_mean:
                 acc = golden.layer_acc(layer, inputs[0])
                 layer, folds[layer.name] = bias_corrected(layer, fold, acc, self.cal.chan_mean[fold.pre_node])
                 out = golden.requant(acc, layer.requant).reshape((n,) + layer.out_shape)

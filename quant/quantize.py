@@ -65,155 +65,17 @@ Formulas (DESIGN section 2):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-
 import numpy as np
 from torch import fx, nn
 
 from quant.artifact import IntModel
 from quant.calibrate import calibrate, is_adder_module, trace
+from quant.config import QuantConfig
 from quant.convert import convert
-from quant.intops import MAX_BITS, MIN_BITS, check_int
 from quant.passes import BiasCorrection, OutputRounding
-from quant.rounding import DEFAULT_ROUNDING, resolve_rounding
+from quant.rounding import Rounding
 
-__all__ = ["QuantConfig", "adder_layer_names", "check_layer_bits", "quantize_model"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class QuantConfig:
-    """Settings of the post-training quantizer.
-
-    Parameters
-    ----------
-    bits : int
-        Weight bits of adder layers (2..16).
-    layer_bits : mapping or sequence of (str, int)
-        Per-layer weight bits overriding ``bits``: ``{adder layer name: bits}``
-        (the module path, the integer model's layer name, e.g. ``"conv2"``),
-        each in 2..``act_bits``; kept as a tuple of ``(name, bits)`` pairs
-        sorted by name (a dict in :meth:`to_dict`).  Names that are not adder
-        layers of the model are refused by :func:`check_layer_bits`.
-    act_bits : int or None
-        Activation bits of adder layers (operand width; ``bits`` when None;
-        must be >= ``bits``).
-    percentile : float or None
-        Activation clipping percentile in (50, 100]; None chooses, per
-        tensor, the candidate of :data:`quant.calibrate.AUTO_PERCENTILES` whose
-        quantise-dequantise mean squared error on the calibration samples is
-        smallest (at the tensor's own bit width).
-    requant : {"fixed", "threshold"}
-        Requant form of adder layers whose output feeds another layer as
-        ``act_bits`` codes (others are always fixed point).
-    logits : {"fixed", "threshold"}
-        Requant form of the logits layer: signed ``logit_bits`` fixed-point
-        codes, or unsigned ``act_bits`` codes (zero point and scale from the
-        calibrated, clipped range) made by thresholds, which needs an adder
-        layer; with ``requant="threshold"`` too the integer model has no
-        multiply at all.
-    groups : int
-        Scale groups per adder layer (1: one shared scale; at most the
-        layer's output channels, else the layer is refused by name).
-    mult_bits : int
-        Signed width of the fixed-point multiplier ``m``.
-    mult_layer_bits : int
-        Operand bits of multiply layers (int8).
-    mid_bits, logit_bits : int
-        Signed widths of residual-branch intermediates and of the logits.
-    max_shift : int
-        Largest fixed-point shift.
-    bias_correction : bool
-        Empirical bias correction: per output channel, shift ``B_o`` so that
-        the mean of ``A_o*acc_o + B_o`` over the first
-        ``bias_correction_images`` calibration images (integer inputs from the
-        already quantised layers) equals the float model's mean there.
-    bias_correction_images : int
-        Images used for bias correction.
-    rounding : {"auto", "nearest", "greedy"}
-        Rounding of adder weight codes (:mod:`quant.rounding`): to nearest,
-        or each weight down or up, whichever lowers the layer's output
-        error on calibration patches; ``"auto"`` (default) is resolved here,
-        to ``"greedy"`` when ``act_bits <= 4``
-        (:data:`quant.rounding.AUTO_GREEDY_MAX_BITS`), else ``"nearest"``.
-    rounding_patches : int
-        (Image, position) samples per layer of ``"greedy"`` rounding, drawn
-        from the first ``bias_correction_images`` calibration images.
-    """
-
-    bits: int = 8
-    layer_bits: tuple = ()
-    act_bits: int | None = None
-    percentile: float | None = None
-    requant: str = "fixed"
-    logits: str = "fixed"
-    groups: int = 1
-    mult_bits: int = 16
-    mult_layer_bits: int = 8
-    mid_bits: int = 16
-    logit_bits: int = 16
-    max_shift: int = 40
-    bias_correction: bool = True
-    bias_correction_images: int = 256
-    rounding: str = DEFAULT_ROUNDING
-    rounding_patches: int = 4096
-
-    def __post_init__(self) -> None:
-        def _int(name, lo, hi):
-            check_int(name, getattr(self, name), lo, hi)
-
-        _int("bits", MIN_BITS, MAX_BITS)
-        if self.act_bits is None:
-            object.__setattr__(self, "act_bits", self.bits)
-        _int("act_bits", MIN_BITS, MAX_BITS)
-        if self.act_bits < self.bits:
-            raise ValueError(f"act_bits ({self.act_bits}) must be >= bits ({self.bits}): weights share the activation grid")
-        self._check_layer_bits()
-        if self.percentile is not None and not (
-            isinstance(self.percentile, (int, float)) and not isinstance(self.percentile, bool) and 50 < self.percentile <= 100
-        ):
-            raise ValueError(f"percentile must be in (50, 100], not {self.percentile!r}")
-        if self.requant not in ("fixed", "threshold"):
-            raise ValueError(f"requant must be fixed or threshold, not {self.requant!r}")
-        if self.logits not in ("fixed", "threshold"):
-            raise ValueError(f"logits must be fixed or threshold, not {self.logits!r}")
-        _int("groups", 1, 1 << 16)
-        _int("mult_bits", 2, 32)
-        _int("mult_layer_bits", MIN_BITS, MAX_BITS)
-        _int("mid_bits", 2, 32)
-        _int("logit_bits", 2, 32)
-        _int("max_shift", 0, 62)
-        _int("bias_correction_images", 1, 1 << 20)
-        object.__setattr__(self, "rounding", resolve_rounding(self.rounding, self.act_bits))
-        _int("rounding_patches", 1, 1 << 24)
-
-    def _check_layer_bits(self) -> None:
-        pairs = self.layer_bits
-        if isinstance(pairs, Mapping):
-            pairs = pairs.items()
-        try:
-            pairs = [(name, b) for name, b in pairs]
-        except (TypeError, ValueError):
-            raise ValueError(f"layer_bits must be a mapping of layer name to bits, not {self.layer_bits!r}") from None
-        for name, b in pairs:
-            if not isinstance(name, str) or not name:
-                raise ValueError(f"layer_bits names must be non-empty strings, not {name!r}")
-            check_int(f"weight bits of layer {name!r}", b, MIN_BITS, MAX_BITS)
-            if b > self.act_bits:
-                raise ValueError(f"weight bits of layer {name!r} ({b}) must be <= act_bits ({self.act_bits}): "
-                                 "weights share the activation grid")
-        if len({name for name, _ in pairs}) != len(pairs):
-            raise ValueError(f"layer_bits names a layer twice: {self.layer_bits!r}")
-        object.__setattr__(self, "layer_bits", tuple(sorted(pairs)))
-
-    def weight_bits(self, layer: str) -> int:
-        """Weight bits of the adder layer ``layer``: its ``layer_bits`` entry, else ``bits``."""
-        return dict(self.layer_bits).get(layer, self.bits)
-
-    def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["layer_bits"] = dict(self.layer_bits)
-        return d
+__all__ = ["adder_layer_names", "check_layer_bits", "quantize_model"]
 
 
 def adder_layer_names(model: nn.Module) -> list[str]:
@@ -272,7 +134,7 @@ def quantize_model(
     n_bc = min(imgs.shape[0], cfg.bias_correction_images)
     cal = calibrate(gm, imgs, mean, std, seed=seed, mean_images=n_bc)
     graph = convert(gm, cal, cfg, mean, std)
-    if cfg.rounding == "greedy":  # rounds and (with bias correction) corrects layer by layer
+    if cfg.rounding == Rounding.GREEDY:  # rounds and (with bias correction) corrects layer by layer
         graph, _ = OutputRounding(gm, imgs[:n_bc], mean, std, patches=cfg.rounding_patches, seed=seed,
                                   cal=cal if cfg.bias_correction else None).apply(graph)
     elif cfg.bias_correction:

@@ -30,10 +30,11 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.artifact import IntModel, save_int_model
+from quant.artifact import ComputeLayer, IntModel, save_int_model
 from quant.files import dist_version, dist_versions
+from quant.intops import LayerKind, RequantMode
 from quant.opcount import OpCount, count_int_layer
-from quant.rounding import DEFAULT_ROUNDING
+from quant.rounding import DEFAULT_ROUNDING, Rounding
 
 __all__ = [
     "SQNR_IMAGES",
@@ -88,7 +89,7 @@ class LayerReport:
     """
 
     name: str
-    kind: str
+    kind: LayerKind
     in_shape: tuple
     out_shape: tuple
     ops: OpCount
@@ -97,7 +98,7 @@ class LayerReport:
     weight_bits: int | None = None
     acc_bits: int | None = None
     clamped_weight_channels: int | None = None
-    requant: str | None = None
+    requant: RequantMode | None = None
     out_bits: int | None = None
     shift: int | None = None
     n_bits: int | None = None
@@ -108,19 +109,19 @@ class LayerReport:
     def __post_init__(self) -> None:
         if self.float_node is None and self.sqnr_db is not None:
             raise ValueError(f"layer {self.name}: an SQNR needs the float node it was measured against")
-        if self.requant not in (None, "fixed", "threshold"):
+        if self.requant is not None and self.requant not in tuple(RequantMode):
             raise ValueError(f"layer {self.name}: requant must be fixed, threshold or None, not {self.requant!r}")
 
     def to_dict(self) -> dict:
         """The ``report.json`` row (absent fields left out)."""
-        row = {"name": self.name, "kind": self.kind, "in_shape": list(self.in_shape), "out_shape": list(self.out_shape)}
+        row = {"name": self.name, "kind": str(self.kind), "in_shape": list(self.in_shape), "out_shape": list(self.out_shape)}
         if self.K is not None:
             row.update(K=self.K, bits=self.bits, weight_bits=self.weight_bits, acc_bits=self.acc_bits,
                        clamped_weight_channels=self.clamped_weight_channels)
         if self.requant is not None:
-            row["requant"] = self.requant
+            row["requant"] = str(self.requant)
             row["out_bits"] = self.out_bits
-            if self.requant == "fixed":
+            if self.requant == RequantMode.FIXED:
                 row.update(shift=self.shift, n_bits=self.n_bits, sum_bits=self.sum_bits)
         if self.float_node is not None:
             row["sqnr_db"] = self.sqnr_db
@@ -143,7 +144,7 @@ class QuantizeReport:
     dataset: str
     bits: int
     act_bits: int
-    requant: str
+    requant: RequantMode
     percentile: float | str
     bias_correction: bool
     groups: int
@@ -158,7 +159,7 @@ class QuantizeReport:
     layers: tuple = ()
     ops_per_image: OpCount = field(default_factory=OpCount)
     tool: str = "adderhw quantize"
-    rounding: str = DEFAULT_ROUNDING
+    rounding: Rounding = DEFAULT_ROUNDING
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -184,11 +185,11 @@ class QuantizeReport:
             "dataset": self.dataset,
             "bits": self.bits,
             "act_bits": self.act_bits,
-            "requant": self.requant,
+            "requant": str(self.requant),
             "percentile": self.percentile,
             "bias_correction": self.bias_correction,
             "groups": self.groups,
-            "rounding": self.rounding,
+            "rounding": str(self.rounding),
             "calib_images": self.calib_images,
             "eval_images": self.eval_images,
             "eval_split": self.eval_split,
@@ -273,15 +274,15 @@ def layer_reports(im: IntModel, fmap: dict, float_values: dict, int_values: dict
     quant_of = {"input": (im.input.scale, im.input.zero_point)}
     rows = []
     for layer in im.layers:
-        rq = layer.requant
+        rq = getattr(layer, "requant", None)  # max pooling and flatten pass codes through
         quant_of[layer.name] = (rq.out_scale, rq.out_zero_point) if rq is not None else quant_of[layer.inputs[0]]
         f = {}
-        if layer.pe is not None:
+        if isinstance(layer, ComputeLayer):
             f.update(K=layer.K, bits=layer.bits, weight_bits=layer.weight_bits, acc_bits=layer.acc_bits,
                      clamped_weight_channels=int(np.count_nonzero(layer.compensation)))
         if rq is not None:
             f.update(requant=rq.mode, out_bits=rq.out_bits)
-            if rq.mode == "fixed":
+            if rq.mode == RequantMode.FIXED:
                 f.update(shift=rq.shift, n_bits=rq.n_bits, sum_bits=rq.sum_bits)
         node = fmap.get(layer.name)
         if node in float_values:
@@ -309,7 +310,7 @@ def quantize_with_report(model, calib, evalset, cfg, *, mean, std, source: dict,
     evalset : (numpy.ndarray, numpy.ndarray or None)
         Evaluation images and labels (None: no labels, the images are the
         calibration images).
-    cfg : quant.quantize.QuantConfig
+    cfg : quant.config.QuantConfig
     mean, std : sequence of float
         Input normalisation.
     source, name, dataset, class_names, seed

@@ -29,29 +29,42 @@ are rounded onto the weight grid: every ``step``-th code (``step =
 
 from __future__ import annotations
 
+import enum
+
 import numpy as np
 
-__all__ = ["ROUNDINGS", "AUTO_GREEDY_MAX_BITS", "DEFAULT_ROUNDING", "resolve_rounding", "round_nearest", "weight_candidates", "l1_sums", "output_error", "round_to_output", "patches_at"]
+__all__ = ["Rounding", "ROUNDINGS", "AUTO_GREEDY_MAX_BITS", "DEFAULT_ROUNDING", "resolve_rounding", "round_nearest", "weight_candidates", "l1_sums", "output_error", "round_to_output", "patches_at"]
 
-#: Rounding schemes of adder weights (``QuantConfig.rounding``, ``quantize --rounding``); ``"auto"``
-#: is ``"greedy"`` for operands of at most :data:`AUTO_GREEDY_MAX_BITS` bits, else ``"nearest"``.
-ROUNDINGS = ("nearest", "greedy", "auto")
+class Rounding(enum.StrEnum):
+    """Rounding scheme of adder weights (``QuantConfig.rounding``, ``quantize --rounding``).
+
+    ``AUTO`` is ``GREEDY`` for operands of at most :data:`AUTO_GREEDY_MAX_BITS`
+    bits, else ``NEAREST`` (:func:`resolve_rounding`).
+    """
+
+    NEAREST = "nearest"
+    GREEDY = "greedy"
+    AUTO = "auto"
+
+
+#: The rounding schemes, in ``--rounding``'s order.
+ROUNDINGS = tuple(Rounding)
 #: Widest operand (activation bits) that ``"auto"`` rounds greedily: measured by ``scripts/bench_quant.py``,
 #: greedy pays at 4 bits (LeNet-5-BN and ResNet-20) and not at 5, 6 or 8, where it also costs more time.
 AUTO_GREEDY_MAX_BITS = 4
 #: Patches whose codes are all below this use per-code sums (one small matrix product per weight column).
 _HIST_CODES_MAX = 65
 #: The default of ``QuantConfig.rounding`` and ``quantize --rounding``.
-DEFAULT_ROUNDING = "auto"
+DEFAULT_ROUNDING = Rounding.AUTO
 
 
-def resolve_rounding(rounding: str, act_bits: int) -> str:
-    """``"nearest"`` or ``"greedy"``: ``rounding`` itself, or what ``"auto"`` means at ``act_bits``."""
+def resolve_rounding(rounding: str, act_bits: int) -> Rounding:
+    """:attr:`Rounding.NEAREST` or :attr:`Rounding.GREEDY`: ``rounding`` itself, or what ``AUTO`` means at ``act_bits``."""
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {', '.join(ROUNDINGS)}, not {rounding!r}")
-    if rounding == "auto":
-        return "greedy" if act_bits <= AUTO_GREEDY_MAX_BITS else "nearest"
-    return rounding
+    if rounding == Rounding.AUTO:
+        return Rounding.GREEDY if act_bits <= AUTO_GREEDY_MAX_BITS else Rounding.NEAREST
+    return Rounding(rounding)
 
 
 def _check_grid(step: int, wmax: int) -> None:

@@ -3,7 +3,7 @@
 * :func:`quantize_checkpoint`: load a checkpoint, choose the calibration
   images (a seeded subset of the training split, or a ``.npy`` file) and the
   evaluation set (the test split; without one, the calibration images and
-  only the int/float agreement), quantise once per :class:`~quant.quantize.QuantConfig`
+  only the int/float agreement), quantise once per :class:`~quant.config.QuantConfig`
   with its report (:func:`quant.report.quantize_with_report`) and write the
   output folder atomically (:func:`quant.files.staged_dir`):
   ``manifest.json``, ``weights.npz``, ``report.json``, ``report.md``, or for
@@ -87,12 +87,13 @@ def quantize_shipped(checkpoint_path, out, *, name: str, cfg=None, calib: int = 
     tests and benchmarks run on the engine.  Returns ``out``."""
     from quant import checkpoint
     from quant.artifact import save_int_model
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.config import QuantConfig
+    from quant.quantize import quantize_model
 
     ck = checkpoint.load(checkpoint_path)
     norm = ck.meta["normalization"]
     model, _ = quantize_model(ck.model, calibration_images(ck, calib=calib), mean=norm["mean"], std=norm["std"],
-                              cfg=cfg if cfg is not None else QuantConfig(bits=8, requant="fixed"), name=name,
+                              cfg=cfg if cfg is not None else QuantConfig(bits=8), name=name,
                               dataset=ck.meta["dataset"])
     save_int_model(model, out)
     return Path(out)

@@ -28,7 +28,8 @@ from quant.datasets import NORMALIZATION, load_dataset
 from quant.fakequant import FakeQuantModel
 from quant.models import resnet20
 from quant.calibrate import float_logits, recalibrate_bn, synthetic_images
-from quant.quantize import QuantConfig, quantize_model
+from quant.config import QuantConfig
+from quant.quantize import quantize_model
 
 __all__ = ["main"]
 

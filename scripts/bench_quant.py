@@ -48,7 +48,8 @@ from quant.checkpoint import load
 from quant.datasets import NORMALIZATION, load_dataset
 from quant.models import resnet20
 from quant.native import golden as native_golden
-from quant.quantize import QuantConfig, quantize_model
+from quant.config import QuantConfig
+from quant.quantize import quantize_model
 from quant.rounding import ROUNDINGS
 from quant.workflow import calibration_images, evaluation_set
 

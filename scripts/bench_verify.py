@@ -57,7 +57,8 @@ def _resnet20_artifact(out: Path) -> Path:
 
     from quant.artifact import save_int_model
     from quant.calibrate import synthetic_images
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.config import QuantConfig
+    from quant.quantize import quantize_model
     from scripts.bench_quant import reference_resnet20
 
     torch.set_num_threads(1)

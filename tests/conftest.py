@@ -6,6 +6,7 @@ from the seeded strategies, and failures print their reproducing example).
 Per-test ``@settings(...)`` inherit it.
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +20,18 @@ settings.load_profile("adderhw")
 def write_tiny_model(root: Path) -> Path:
     """Write a tiny valid integer model (adder conv, flatten, adder linear with 16-bit logits) to ``root/model``."""
     from quant import golden
-    from quant.artifact import IntLayer, IntModel, Requant, save_int_model
+    from quant.artifact import FlattenLayer, IntModel, Requant, save_int_model
     from quant.intops import InputQuant
 
     rng = np.random.default_rng(7)
     conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, name="c1")
-    flat = IntLayer(name="f", kind="flatten", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
+    flat = FlattenLayer(name="f", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
     fc = golden.random_layer(rng, kind="adder_linear", in_shape=(108,), out_channels=4, bits=6, name="fc",
                              inputs=("f",))
     rq = fc.requant
     logits = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=-(1 << 15), hi=(1 << 15) - 1,
                      out_scale=0.5, out_zero_point=0, out_bits=16, out_signed=True)
-    fc = IntLayer(**{**{f: getattr(fc, f) for f in fc.__dataclass_fields__}, "requant": logits})
+    fc = replace(fc, requant=logits)
     spec = InputQuant(mean=(0.5,), std=(0.25,), scale=4.0 / 63, zero_point=3, bits=6, signed=False)
     model = IntModel(name="tiny", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, flat, fc],
                      class_names=[f"c{i}" for i in range(4)])

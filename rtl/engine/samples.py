@@ -10,10 +10,12 @@ layer's codes.  :data:`SMALL_ENGINE` is the small engine that runs them
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from quant import golden
-from quant.artifact import IntLayer, IntModel, Requant
+from quant.artifact import AddLayer, AvgPoolLayer, ComputeLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
 from quant.intops import InputQuant, conv_out_size
 
 __all__ = ["SMALL_ENGINE", "small_model", "unsigned_requant"]
@@ -24,12 +26,12 @@ SMALL_ENGINE = dict(rows=2, cols=2, bits=5, mult_rows=1, requant=("fixed", "thre
                     weight_words=64, max_k=128)
 
 
-def unsigned_requant(layer: IntLayer, bits: int) -> IntLayer:
+def unsigned_requant(layer: ComputeLayer, bits: int) -> ComputeLayer:
     """``layer`` with its fixed requant clamped to unsigned ``bits``-bit codes."""
     rq = layer.requant
     new = Requant(mode="fixed", m=rq.m, n=rq.n, shift=rq.shift, lo=0,
                   hi=(1 << bits) - 1, out_scale=1.0, out_zero_point=0, out_bits=bits, out_signed=False)
-    return IntLayer(**{**{f: getattr(layer, f) for f in layer.__dataclass_fields__}, "requant": new})
+    return replace(layer, requant=new)
 
 
 def _fixed(rng, m, shift, bits, n_lo, n_hi):
@@ -48,19 +50,19 @@ def small_model(rng, *, c0=2, h=6, w=5, c1=3, k1=3, s1=1, p1=1, bits=8, stem="ad
     shape1 = stem_l.out_shape
     conv = golden.random_layer(rng, kind="adder_conv", in_shape=shape1, out_channels=c1, kernel=(3, 3),
                                stride=1, padding=1, bits=bits, mode=mode, name="conv", inputs=("stem",))
-    add = IntLayer(name="add", kind="add", inputs=("conv", "stem"), in_shape=shape1, out_shape=shape1,
+    add = AddLayer(name="add", inputs=("conv", "stem"), in_shape=shape1, out_shape=shape1,
                    requant=_fixed(rng, [int(rng.integers(1, 5)), int(rng.integers(-3, 5))], 2, bits,
                                   -qmax, qmax))
     _, hh, ww = shape1
     kp = 2
     oh, ow = conv_out_size(hh, kp, 2, pool_pad), conv_out_size(ww, kp, 2, pool_pad)
     if pool == "maxpool":
-        pl = IntLayer(name="pool", kind="maxpool", inputs=("add",), in_shape=shape1, out_shape=(c1, oh, ow),
+        pl = MaxPoolLayer(name="pool", inputs=("add",), in_shape=shape1, out_shape=(c1, oh, ow),
                       kernel=(kp, kp), stride=2, padding=pool_pad)
     else:
-        pl = IntLayer(name="pool", kind="avgpool", inputs=("add",), in_shape=shape1, out_shape=(c1, oh, ow),
+        pl = AvgPoolLayer(name="pool", inputs=("add",), in_shape=shape1, out_shape=(c1, oh, ow),
                       kernel=(kp, kp), stride=2, padding=pool_pad, requant=_fixed(rng, 3, 3, bits, 0, 8))
-    flat = IntLayer(name="flatten", kind="flatten", inputs=("pool",), in_shape=(c1, oh, ow),
+    flat = FlattenLayer(name="flatten", inputs=("pool",), in_shape=(c1, oh, ow),
                     out_shape=(c1 * oh * ow,))
     fc = golden.random_layer(rng, kind=head, in_shape=(c1 * oh * ow,), out_channels=classes, bits=bits,
                              mode="fixed", name="fc", inputs=("flatten",))

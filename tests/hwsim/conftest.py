@@ -52,7 +52,7 @@ def _threshold_rq(rng, o, k):
 
 def compute_layer(rng, name, kind, inp, in_shape, out_c, kernel=1, stride=1, padding=0,
                   requant="fixed", **rq):
-    from quant.artifact import IntLayer
+    from quant.artifact import LAYER_CLASSES
 
     pe = "adder" if kind.startswith("adder") else "mult"
     if kind.endswith("linear"):
@@ -76,13 +76,13 @@ def compute_layer(rng, name, kind, inp, in_shape, out_c, kernel=1, stride=1, pad
         r = _threshold_rq(rng, out_c, k)
     else:
         r = _fixed_rq(rng, out_c, k, signed_in=(pe == "mult"), **rq)
-    return IntLayer(
+    extra = {"weight_scale": np.full(out_c, 0.01)} if pe == "mult" else {}
+    return LAYER_CLASSES[kind](
         name=name, kind=kind, inputs=(inp,), in_shape=in_shape, out_shape=out_shape,
         kernel=kern, stride=stride if not kind.endswith("linear") else 1,
         padding=padding if not kind.endswith("linear") else 0, K=k, weight=weight,
         in_scale=0.05, in_zero_point=zp, bits=8, weight_bits=8,
-        acc_bits=acc_bits_for(8, k, pe), weight_scale=np.full(out_c, 0.01) if pe == "mult" else None,
-        requant=r,
+        acc_bits=acc_bits_for(8, k, pe), requant=r, **extra,
     )
 
 
@@ -94,16 +94,16 @@ def _input(c, signed):
 
 
 def random_lenet(rng, requant="fixed"):
-    from quant.artifact import IntLayer, IntModel
+    from quant.artifact import FlattenLayer, IntModel, MaxPoolLayer
 
     L = []
     L.append(compute_layer(rng, "conv1", "adder_conv", "input", (1, 28, 28), 6, 5, 1, 2, requant))
-    L.append(IntLayer(name="pool1", kind="maxpool", inputs=("conv1",), in_shape=(6, 28, 28),
+    L.append(MaxPoolLayer(name="pool1", inputs=("conv1",), in_shape=(6, 28, 28),
                       out_shape=(6, 14, 14), kernel=(2, 2), stride=2, padding=0))
     L.append(compute_layer(rng, "conv2", "adder_conv", "pool1", (6, 14, 14), 16, 5, 1, 0, requant))
-    L.append(IntLayer(name="pool2", kind="maxpool", inputs=("conv2",), in_shape=(16, 10, 10),
+    L.append(MaxPoolLayer(name="pool2", inputs=("conv2",), in_shape=(16, 10, 10),
                       out_shape=(16, 5, 5), kernel=(2, 2), stride=2, padding=0))
-    L.append(IntLayer(name="flatten", kind="flatten", inputs=("pool2",), in_shape=(16, 5, 5), out_shape=(400,)))
+    L.append(FlattenLayer(name="flatten", inputs=("pool2",), in_shape=(16, 5, 5), out_shape=(400,)))
     L.append(compute_layer(rng, "fc1", "adder_linear", "flatten", (400,), 120, requant=requant))
     L.append(compute_layer(rng, "fc2", "adder_linear", "fc1", (120,), 84, requant=requant))
     L.append(compute_layer(rng, "fc3", "adder_linear", "fc2", (84,), 10))
@@ -112,7 +112,7 @@ def random_lenet(rng, requant="fixed"):
 
 
 def random_resnet20(rng):
-    from quant.artifact import IntLayer, IntModel, Requant
+    from quant.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, Requant
 
     L = [compute_layer(rng, "conv1", "conv", "input", (3, 32, 32), 16, 3, 1, 1)]
     prev, shape = "conv1", (16, 32, 32)
@@ -130,14 +130,14 @@ def random_resnet20(rng):
                 skip = ds.name
             add_rq = Requant(mode="fixed", out_scale=0.05, out_zero_point=0, out_bits=8,
                              m=np.array([1, 1]), n=np.array(-128 * 2 + 128), shift=1, lo=0, hi=255)
-            L.append(IntLayer(name=f"{pre}.add", kind="add", inputs=(c2.name, skip),
+            L.append(AddLayer(name=f"{pre}.add", inputs=(c2.name, skip),
                               in_shape=c2.out_shape, out_shape=c2.out_shape, requant=add_rq))
             prev, shape = f"{pre}.add", c2.out_shape
     pool_rq = Requant(mode="fixed", out_scale=0.05, out_zero_point=0, out_bits=8,
                       m=np.array(1), n=np.array(64), shift=7, lo=0, hi=127)
-    L.append(IntLayer(name="avgpool", kind="avgpool", inputs=(prev,), in_shape=shape, out_shape=(64, 1, 1),
+    L.append(AvgPoolLayer(name="avgpool", inputs=(prev,), in_shape=shape, out_shape=(64, 1, 1),
                       kernel=(8, 8), stride=1, padding=0, requant=pool_rq))
-    L.append(IntLayer(name="flatten", kind="flatten", inputs=("avgpool",), in_shape=(64, 1, 1), out_shape=(64,)))
+    L.append(FlattenLayer(name="flatten", inputs=("avgpool",), in_shape=(64, 1, 1), out_shape=(64,)))
     L.append(compute_layer(rng, "fc", "linear", "flatten", (64,), 10, out_bits=16, out_signed=True))
     return IntModel(name="resnet20", dataset="cifar10", input=_input(3, True), input_shape=(3, 32, 32), layers=L)
 

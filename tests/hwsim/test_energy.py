@@ -225,15 +225,15 @@ def _tiny_engine_model():
     linear 3 -> 2 (threshold requant, the logits)."""
     import numpy as np
 
-    from quant.artifact import IntLayer, IntModel
+    from quant.artifact import FlattenLayer, IntModel, MaxPoolLayer
     from tests.hwsim.conftest import _input, compute_layer
 
     rng = np.random.default_rng(3)
     print("seed 3")
     c1 = compute_layer(rng, "c1", "adder_conv", "input", (2, 2, 2), 3, 1, 1, 0)
-    pool = IntLayer(name="pool", kind="maxpool", inputs=("c1",), in_shape=(3, 2, 2), out_shape=(3, 1, 1),
+    pool = MaxPoolLayer(name="pool", inputs=("c1",), in_shape=(3, 2, 2), out_shape=(3, 1, 1),
                     kernel=(2, 2), stride=2, padding=0)
-    flat = IntLayer(name="flat", kind="flatten", inputs=("pool",), in_shape=(3, 1, 1), out_shape=(3,))
+    flat = FlattenLayer(name="flat", inputs=("pool",), in_shape=(3, 1, 1), out_shape=(3,))
     fc = compute_layer(rng, "fc", "adder_linear", "flat", (3,), 2, requant="threshold")
     return IntModel(name="tiny", dataset="fashion-mnist", input=_input(2, False), input_shape=(2, 2, 2),
                     layers=[c1, pool, flat, fc])

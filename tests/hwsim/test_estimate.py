@@ -84,9 +84,9 @@ def test_sweep_rows(resnet):
 def _grouped(groups, seed=5):
     import numpy as np
 
-    from tests.quant.conftest import _every_kind_model
+    from tests.quant.int_models import every_kind_model
 
-    return _every_kind_model(np.random.default_rng(seed), groups=groups)
+    return every_kind_model(np.random.default_rng(seed), groups=groups)
 
 
 def _without_groups(model):

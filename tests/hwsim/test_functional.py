@@ -121,7 +121,8 @@ def _bn_calibrated(model, images, mean, std):
 
 def _quantized(ckpt_path, images, requant):
     from quant.checkpoint import load
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.config import QuantConfig
+    from quant.quantize import quantize_model
 
     ck = load(ckpt_path)
     norm = ck.meta["normalization"]

@@ -62,9 +62,9 @@ def test_report_shows_group_rescale(tmp_path):
     import numpy as np
 
     from hwsim.layers import shapes_from_int_model
-    from tests.quant.conftest import _every_kind_model
+    from tests.quant.int_models import every_kind_model
 
-    layers = shapes_from_int_model(_every_kind_model(np.random.default_rng(5), groups=2))
+    layers = shapes_from_int_model(every_kind_model(np.random.default_rng(5), groups=2))
     est = estimate(layers, ArrayConfig(rows=4, cols=4, max_k=128), load_table("45nm"))
     a = est.designs["adder"]
     assert a.rescales > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -27,7 +28,7 @@ def _same(a, b):
     for la, lb in zip(a.layers, b.layers, strict=True):
         for f in la.__dataclass_fields__:
             va, vb = getattr(la, f), getattr(lb, f)
-            if f == "requant" and va is not None:
+            if f in ("requant", "scale_groups") and va is not None:
                 for g in va.__dataclass_fields__:
                     x, y = getattr(va, g), getattr(vb, g)
                     assert (np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y), (la.name, g)
@@ -126,13 +127,12 @@ def test_missing_field(saved):
 def test_layer_validation_messages():
     rng = np.random.default_rng(SEED)
     layer = golden.random_layer(rng, kind="adder_conv", in_shape=(2, 4, 4), out_channels=2, bits=4)
-    fields = {f: getattr(layer, f) for f in layer.__dataclass_fields__}
     with pytest.raises(ValueError, match="weight codes outside the 4-bit range 0..15"):
-        IntLayer(**{**fields, "weight": fields["weight"] + 16})
+        replace(layer, weight=layer.weight + 16)
     with pytest.raises(ValueError, match="unknown kind 'dense'"):
-        IntLayer(**{**fields, "kind": "dense"})
+        replace(layer, kind="dense")
     with pytest.raises(ValueError, match="out_shape \\(2, 5, 5\\) does not match"):
-        IntLayer(**{**fields, "out_shape": (2, 5, 5)})
+        replace(layer, out_shape=(2, 5, 5))
 
 
 def test_save_is_atomic_on_error(tmp_path, monkeypatch, tiny_int_model):
@@ -274,17 +274,18 @@ CORRUPT = [
     ("kernel-too-large", "every", _set("c1", kernel=[9, 9]), None, "layer c1: kernel 9x9 is larger than the padded input height 8"),
     ("conv-stride-zero", "every", _set("c1", stride=0), None, rf"layer c1: stride must be an integer in 1..{MAX_KERNEL}, not 0"),
     ("conv-stride-string", "every", _set("c1", stride="1"), None, "layer c1: stride must be an integer, not '1'"),
-    ("conv-stride-missing", "every", _set("c1", stride=_DROP), None, "layer c1: stride must be an integer, not None"),
+    ("conv-stride-missing", "every", _set("c1", stride=_DROP), None, "layer 'c1': adder_conv layers need stride"),
     ("conv-padding-negative", "every", _set("c1", padding=-1), None, "layer c1: padding must be an integer in 0..64, not -1"),
     ("maxpool-stride-zero", "every", _set("mp", stride=0), None, "layer mp: stride must be an integer in 1..64, not 0"),
     ("avgpool-stride-zero", "every", _set("ap", stride=0), None, "layer ap: stride must be an integer in 1..64, not 0"),
     ("pool-padding-half", "every", _set("mp", padding=2), None,
      r"layer mp: padding 2 is more than half the kernel 2x2 \(a window could see only padding\)"),
-    ("pool-no-kernel", "every", _set("mp", kernel=_DROP), None, r"layer mp: kernel must be a list \[kh, kw\], not None"),
+    ("pool-no-kernel", "every", _set("mp", kernel=_DROP), None, "layer 'mp': maxpool layers need kernel"),
     ("pool-flat-input", "every", _set("mp", in_shape=[108]), None, r"layer mp: a maxpool takes \[C, H, W\] inputs"),
     ("pool-out-shape", "every", _set("mp", out_shape=[3, 3, 3]), None, r"layer mp: out_shape \(3, 3, 3\) does not match the pool"),
     ("maxpool-requant", "every", lambda m: _layer(m, "mp").update(requant=_layer(m, "ap")["requant"]), None,
-     "layer mp: maxpool has no requant"),
+     r"layer 'mp': unknown fields requant \(maxpool layers have name, kind, inputs, in_shape, out_shape, kernel, "
+     r"stride, padding\)"),
     ("flatten-shape", "every", _set("f", out_shape=[7]), None, r"layer f: flatten of \(3, \d, \d\) cannot give \(7,\)"),
     ("add-shape", "every", _set("sum", out_shape=[3, 6, 5]), None, r"layer sum: add changes the shape"),
     ("linear-stride", "every", _set("fc", stride=2), None, "layer fc: a linear layer takes"),
@@ -296,7 +297,7 @@ CORRUPT = [
     ("weight-bits", "every", _set("c1", weight_bits=7), None, "layer c1: weight_bits must be in 2..bits, not 7"),
     ("in-zero-point", "every", _set("c1", in_zero_point=64), None, "layer c1: in_zero_point 64 outside 0..63"),
     ("in-scale", "every", _set("c1", in_scale=0), None, "layer c1: in_scale must be a positive finite number, not 0"),
-    ("no-weight", "every", _set("c1", weight=_DROP), None, "layer c1: adder_conv needs weight and requant"),
+    ("no-weight", "every", _set("c1", weight=_DROP), None, "layer 'c1': adder_conv layers need weight"),
     ("weight-float", "every", None, _arr("c1.weight", lambda a: a, np.float64),
      r"layer c1: weight must be int64 \[O, K\], not float64"),
     ("weight-codes", "every", None, _arr("c1.weight", lambda a: a + 64), "layer c1: weight codes outside the 6-bit range 0..63"),
@@ -360,10 +361,10 @@ CORRUPT = [
                                                                          out_shape=[3 * 16])]), None,
      "the logits come from layer 'mp', which has no requant"),
     ("mult-zero-point", "mult", _set("conv", in_zero_point=3), None, "layer conv: multiply layers need in_zero_point 0"),
-    ("mult-no-weight-scale", "mult", _set("conv", weight_scale=_DROP), None, r"layer conv: multiply layers need weight_scale \[4\]"),
+    ("mult-no-weight-scale", "mult", _set("conv", weight_scale=_DROP), None, "layer 'conv': conv layers need weight_scale"),
     ("mult-weight-scale-zero", "mult", None, _arr("conv.weight_scale", lambda a: a * 0), r"multiply layers need weight_scale \[4\] of positive"),
     ("adder-weight-scale", "every", lambda m: _layer(m, "c1").update(weight_scale=_layer(m, "c1")["compensation"]), None,
-     "layer c1: weight_scale belongs to multiply layers only"),
+     "layer 'c1': unknown fields weight_scale"),
 ]
 
 
@@ -526,17 +527,16 @@ def test_constructor_refusals(every_kind_model):
 
     model = every_kind_model(np.random.default_rng(SEED), mode="threshold")
     c2 = model.layer("c2")
-    fields = {f: getattr(c2, f) for f in c2.__dataclass_fields__}
     with pytest.raises(ValueError, match="^requant m holds values beyond int64$"):
         Requant(mode="fixed", m=np.array([2**63], dtype=np.uint64), n=np.zeros(1, np.int64), shift=0, lo=0, hi=1,
                 out_scale=1.0, out_zero_point=0, out_bits=4)
     with pytest.raises(ValueError, match="^layer c2: requant must be a Requant, not 5$"):
-        IntLayer(**{**fields, "requant": 5})
+        replace(c2, requant=5)
     rq = c2.requant
     two_rows = Requant(mode="threshold", thr=rq.thr[:2], neg=rq.neg[:2], out_scale=1.0, out_zero_point=0,
                        out_bits=rq.out_bits)
     with pytest.raises(ValueError, match="^layer c2: threshold thr must have 3 rows$"):
-        IntLayer(**{**fields, "requant": two_rows})
+        replace(c2, requant=two_rows)
     base = {f: getattr(model, f) for f in model.__dataclass_fields__}
     with pytest.raises(ValueError, match="^model dataset must be a string, not 5$"):
         IntModel(**{**base, "dataset": 5})
@@ -583,9 +583,10 @@ def _grouped_saved(tmp_path, every_kind_model, groups=3):
 def test_group_scales_round_trip(tmp_path, every_kind_model):
     model, path = _grouped_saved(tmp_path, every_kind_model)
     back = load_int_model(path)
-    for a, b in zip(model.layers, back.layers):
-        assert a.groups == b.groups
-        if a.scale_groups is not None:
+    for a, b in zip(model.layers, back.layers, strict=True):
+        assert type(a) is type(b)
+        if getattr(a, "scale_groups", None) is not None:
+            assert a.groups == b.groups
             for f in ("channel_group", "m", "n", "scale", "zero_point"):
                 assert np.array_equal(getattr(a.scale_groups, f), getattr(b.scale_groups, f)), f
             assert (a.scale_groups.shift, a.scale_groups.in_bits) == (b.scale_groups.shift, b.scale_groups.in_bits)
@@ -624,6 +625,121 @@ def test_group_scales_array_refusals(every_kind_model):
     with pytest.raises(ValueError, match="re-scale sums m\\*x \\+ n reach beyond the int64 range"):
         GroupScales(count=2, channel_group=[0, 1], in_bits=16, m=[1 << 50, 1], n=[0, 0], shift=0, scale=[1.0, 1.0],
                     zero_point=[0, 0])
-    pool = model.layer("mp")
-    with pytest.raises(ValueError, match="layer mp: scale_groups belong to adder layers only"):
-        dataclasses.replace(pool, scale_groups=sg)
+    for other in ("mp", "sum"):  # scale_groups are fields of adder layers only
+        with pytest.raises(TypeError, match="unexpected keyword argument 'scale_groups'"):
+            dataclasses.replace(model.layer(other), scale_groups=sg)
+
+
+# ---- one class per layer kind ---------------------------------------------------------------
+
+
+def _every_class(every_kind_model, mult_model):
+    """Models holding every layer class between them: every_kind (adder, pools, add, flatten) and mult."""
+    return [every_kind_model(np.random.default_rng(SEED), groups=2), mult_model(np.random.default_rng(SEED))]
+
+
+def test_each_kind_round_trips_as_its_class(tmp_path, every_kind_model, mult_model):
+    from quant.artifact import LAYER_CLASSES
+    from quant.intops import LayerKind, RequantMode
+
+    seen = set()
+    for i, model in enumerate(_every_class(every_kind_model, mult_model)):
+        save_int_model(model, tmp_path / str(i))
+        back = load_int_model(tmp_path / str(i))
+        _same(model, back)
+        for a, b in zip(model.layers, back.layers, strict=True):
+            assert type(b) is type(a) is LAYER_CLASSES[b.kind] and isinstance(b.kind, LayerKind)
+            assert getattr(b, "requant", None) is None or isinstance(b.requant.mode, RequantMode)
+            seen.add(type(b))
+        manifest = json.loads((tmp_path / str(i) / "manifest.json").read_text())
+        assert [l["kind"] for l in manifest["layers"]] == [str(l.kind) for l in model.layers]
+    assert seen == set(LAYER_CLASSES.values())
+
+
+def test_base_classes_are_not_layers():
+    from quant.artifact import ComputeLayer, IntLayer, PoolLayer
+
+    with pytest.raises(TypeError, match="^IntLayer is the base of the layer classes; use one of AdderLayer, "):
+        IntLayer(name="f", kind="flatten", inputs=("input",), in_shape=(2, 2, 2), out_shape=(8,))
+    with pytest.raises(TypeError, match="^PoolLayer is the base"):
+        PoolLayer(name="p", kind="maxpool", inputs=("input",), in_shape=(1, 2, 2), out_shape=(1, 1, 1),
+                  kernel=(2, 2), stride=2, padding=0)
+    layer = golden.random_layer(np.random.default_rng(SEED), kind="adder_conv", in_shape=(2, 4, 4), out_channels=2,
+                                bits=4)
+    fields = {f: getattr(layer, f) for f in layer.__dataclass_fields__ if f != "scale_groups"}
+    with pytest.raises(TypeError, match="^ComputeLayer is the base"):
+        ComputeLayer(**fields)
+
+
+def test_adder_layer_validation():
+    rng = np.random.default_rng(SEED)
+    layer = golden.random_layer(rng, kind="adder_conv", in_shape=(2, 4, 4), out_channels=2, bits=4, name="a")
+    with pytest.raises(ValueError, match=r"^layer a: kind conv is not one of AdderLayer's \(adder_conv, adder_linear\)$"):
+        replace(layer, kind="conv")
+    with pytest.raises(ValueError, match=r"^layer a: acc_bits=5 but K=18 at 4 bits needs 9$"):
+        replace(layer, acc_bits=5)
+    with pytest.raises(ValueError, match=r"^layer a: in_zero_point 16 outside 0..15$"):
+        replace(layer, in_zero_point=16)
+    with pytest.raises(ValueError, match=r"^layer a: compensation must be \[2\] finite numbers$"):
+        replace(layer, compensation=np.zeros(3))
+    with pytest.raises(ValueError, match="^layer a: scale_groups must be GroupScales, not 3$"):
+        replace(layer, scale_groups=3)
+    lin = golden.random_layer(rng, kind="adder_linear", in_shape=(6,), out_channels=2, bits=4, name="l")
+    with pytest.raises(ValueError, match="^layer l: a linear layer takes .F. inputs with kernel 1x1, stride 1, padding 0$"):
+        replace(lin, stride=2)
+    assert lin.pe == "adder" and lin.groups == 1 and lin.acc_range == (0, 6 * 15) == (0, lin.max_acc)
+
+
+def test_mult_layer_validation():
+    rng = np.random.default_rng(SEED)
+    layer = golden.random_layer(rng, kind="conv", in_shape=(2, 4, 4), out_channels=2, bits=4, name="m")
+    assert layer.pe == "mult" and layer.groups == 1 and not hasattr(layer, "scale_groups")
+    with pytest.raises(ValueError, match="^layer m: kind adder_conv is not one of MultLayer's"):
+        replace(layer, kind="adder_conv")
+    with pytest.raises(ValueError, match="^layer m: multiply layers need in_zero_point 0$"):
+        replace(layer, in_zero_point=1)
+    with pytest.raises(ValueError, match=r"^layer m: multiply layers need weight_scale \[2\] of positive finite numbers$"):
+        replace(layer, weight_scale=np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="^layer m: weight codes outside the 4-bit range -8..7$"):
+        replace(layer, weight=layer.weight + 16)
+
+
+def test_pool_layer_validation(every_kind_model):
+    from quant.artifact import AvgPoolLayer, MaxPoolLayer, Requant
+
+    model = every_kind_model(np.random.default_rng(SEED))
+    mp, ap = model.layer("mp"), model.layer("ap")
+    assert isinstance(mp, MaxPoolLayer) and isinstance(ap, AvgPoolLayer) and not hasattr(mp, "requant")
+    with pytest.raises(ValueError, match="field kind is declared with init=False"):
+        replace(mp, kind="avgpool")  # a one-kind class: its kind is not an argument
+    with pytest.raises(ValueError, match=r"^layer mp: padding 2 is more than half the kernel 2x2"):
+        replace(mp, padding=2)
+    with pytest.raises(ValueError, match=r"^layer mp: out_shape \(3, 9, 9\) does not match the pool"):
+        replace(mp, out_shape=(3, 9, 9))
+    with pytest.raises(ValueError, match=r"^layer mp: a maxpool takes \[C, H, W\] inputs, not \[108\]$"):
+        replace(mp, in_shape=(108,))
+    with pytest.raises(ValueError, match="^layer ap: requant must be a Requant, not None$"):
+        replace(ap, requant=None)
+    two = Requant(mode="fixed", m=np.array([1, 2]), n=np.array([0, 0]), shift=0, lo=0, hi=63, out_scale=1.0,
+                  out_zero_point=0, out_bits=6)
+    with pytest.raises(ValueError, match="^layer ap: avgpool needs a fixed requant with scalar m, n$"):
+        replace(ap, requant=two)
+
+
+def test_add_and_flatten_validation(every_kind_model):
+    from quant.artifact import AddLayer, FlattenLayer
+
+    model = every_kind_model(np.random.default_rng(SEED))
+    add, flat = model.layer("sum"), model.layer("f")
+    assert isinstance(add, AddLayer) and isinstance(flat, FlattenLayer)
+    with pytest.raises(ValueError, match=r"^layer sum: add needs 2 input\(s\), not 1$"):
+        replace(add, inputs=("c1",))
+    with pytest.raises(ValueError, match=r"^layer sum: add needs a fixed requant with m \[2\] and scalar n$"):
+        replace(add, requant=model.layer("ap").requant)
+    with pytest.raises(ValueError, match=r"^layer sum: add changes the shape \(3, 6, 6\) -> \(3, 3, 3\)$"):
+        replace(add, out_shape=(3, 3, 3))
+    with pytest.raises(ValueError, match=r"^layer f: flatten needs 1 input\(s\), not 2$"):
+        replace(flat, inputs=("ap", "mp"))
+    with pytest.raises(ValueError, match=r"^layer f: flatten of \(3, \d, \d\) cannot give \(7,\)$"):
+        replace(flat, out_shape=(7,))
+    assert flat.pe is None and flat.out_pixels == 1 and flat.out_channels == flat.out_shape[0]

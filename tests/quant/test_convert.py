@@ -12,7 +12,8 @@ from quant.calibrate import Calibration, trace
 from quant.intops import exact_clamp
 from quant.datasets import NORMALIZATION
 from quant.models import lenet5_bn
-from quant.quantize import QuantConfig, quantize_model
+from quant.config import QuantConfig
+from quant.quantize import quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]

@@ -11,7 +11,8 @@ from quant.datasets import NORMALIZATION, load_dataset
 from quant.fakequant import FakeQuantModel, to_int
 from quant.models import lenet5_bn, resnet20
 from quant.calibrate import recalibrate_bn, synthetic_images
-from quant.quantize import QuantConfig, quantize_model
+from quant.config import QuantConfig
+from quant.quantize import quantize_model
 
 SEED = 2024
 FM = NORMALIZATION["fashion-mnist"]

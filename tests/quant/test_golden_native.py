@@ -255,14 +255,14 @@ def test_kernels_without_torch():
 @pytest.mark.parametrize("kernel, stride, padding", [((2, 2), 2, 0), ((3, 3), 1, 1), ((3, 2), 2, 1)])
 def test_pool_max_equals_window_reduction(kernel, stride, padding):
     """quant.golden's max pool (C, or element-wise maxima of strided slices) == the max over each window."""
-    from quant.artifact import IntLayer
+    from quant.artifact import MaxPoolLayer
     from quant.intops import conv_out_size
 
     rng = np.random.default_rng(SEED)
     x = rng.integers(-50, 50, size=(3, 2, 7, 6), dtype=np.int64)
     out = (2, conv_out_size(7, kernel[0], stride, padding), conv_out_size(6, kernel[1], stride, padding))
-    layer = IntLayer(name="p", kind="maxpool", inputs=("input",), in_shape=(2, 7, 6), out_shape=out,
-                     kernel=kernel, stride=stride, padding=padding)
+    layer = MaxPoolLayer(name="p", inputs=("input",), in_shape=(2, 7, 6), out_shape=out,
+                         kernel=kernel, stride=stride, padding=padding)
     ref = golden._pool_windows(x, layer, int(np.iinfo(np.int64).min)).max(axis=(4, 5))
     assert np.array_equal(ng.max_pool(x, kernel, stride, padding), ref)
     assert np.array_equal(golden._pool_max(x, layer), ref)

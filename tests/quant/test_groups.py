@@ -95,7 +95,8 @@ def grouped_lenet(tmp_path_factory):
     from quant.calibrate import recalibrate_bn
     from quant.datasets import NORMALIZATION, load_dataset
     from quant.models import lenet5_bn
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.config import QuantConfig
+    from quant.quantize import quantize_model
 
     xtr, _ = load_dataset("fashion-mnist", "train")
     torch.manual_seed(7)
@@ -151,7 +152,8 @@ def test_more_groups_than_a_layers_channels_is_refused_by_name():
     from quant.calibrate import recalibrate_bn
     from quant.datasets import NORMALIZATION, load_dataset
     from quant.models import lenet5_bn
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.config import QuantConfig
+    from quant.quantize import quantize_model
 
     xtr, _ = load_dataset("fashion-mnist", "train")
     mean, std = NORMALIZATION["fashion-mnist"]

@@ -11,7 +11,8 @@ from quant.calibrate import calibrate, trace
 from quant.convert import convert
 from quant.passes import BiasCorrection
 from quant.datasets import NORMALIZATION
-from quant.quantize import QuantConfig, quantize_model
+from quant.config import QuantConfig
+from quant.quantize import quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]

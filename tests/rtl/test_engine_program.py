@@ -9,7 +9,7 @@ import pytest
 
 from hwsim.config import EngineConfig
 from quant import golden
-from quant.artifact import IntLayer, IntModel, Requant
+from quant.artifact import AdderLayer, FlattenLayer, IntModel, Requant
 from rtl.engine.addrgen import PAD, window_addresses
 from rtl.engine.program import compile_model, from_words, pack_params, to_words, unpack_params
 from rtl.engine.reference import run_engine
@@ -153,8 +153,8 @@ def test_refusals_of_requant_and_kinds():
     # a flatten of [C, H, W] feeding anything but a linear layer is refused
     stem, conv = model.layer("stem"), model.layer("conv")
     n = int(np.prod(stem.out_shape))
-    fa = IntLayer(name="fa", kind="flatten", inputs=("stem",), in_shape=stem.out_shape, out_shape=(n,))
-    fb = IntLayer(name="fb", kind="flatten", inputs=("conv",), in_shape=conv.out_shape, out_shape=(n,))
+    fa = FlattenLayer(name="fa", inputs=("stem",), in_shape=stem.out_shape, out_shape=(n,))
+    fb = FlattenLayer(name="fb", inputs=("conv",), in_shape=conv.out_shape, out_shape=(n,))
     add = dataclasses.replace(model.layer("add"), inputs=("fb", "fa"), in_shape=(n,), out_shape=(n,))
     fc = golden.random_layer(rng, kind="adder_linear", in_shape=(n,), out_channels=2, bits=4, name="fc",
                              inputs=("add",))
@@ -173,11 +173,11 @@ def test_refusals_of_flatten_grouped_and_logits():
     model = small_model(rng, bits=4, c1=2)
 
     @dataclasses.dataclass(frozen=True, kw_only=True, eq=False)
-    class Grouped(IntLayer):
+    class Grouped(AdderLayer):
         groups: int = 2
 
     stem = model.layer("stem")
-    g = Grouped(**{f.name: getattr(stem, f.name) for f in dataclasses.fields(IntLayer)})
+    g = Grouped(**{f.name: getattr(stem, f.name) for f in dataclasses.fields(AdderLayer) if f.init})
     layers = [g] + list(model.layers[1:])
     with pytest.raises(ValueError, match=r"layer stem: grouped convolution \(groups=2\) is not supported by the engine"):
         compile_model(dataclasses.replace(model, layers=layers), EngineConfig(rows=2, cols=2, bits=4, mult_rows=1))

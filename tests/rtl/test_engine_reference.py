@@ -131,7 +131,8 @@ def shipped_lenet():
 
     from quant import checkpoint
     from quant.datasets import load_dataset
-    from quant.quantize import QuantConfig, quantize_model
+    from quant.config import QuantConfig
+    from quant.quantize import quantize_model
 
     torch.set_num_threads(1)
     ck = checkpoint.load(SHIPPED_LENET)

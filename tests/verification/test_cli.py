@@ -246,7 +246,9 @@ def _extreme_model(shape=(1, 4, 4), bits=5, classes=2):
     import numpy as np
 
     from quant import golden
-    from quant.artifact import IntLayer, IntModel, Requant
+    from dataclasses import replace
+
+    from quant.artifact import FlattenLayer, IntModel, Requant
     from quant.intops import InputQuant
 
     k = int(np.prod(shape))
@@ -254,14 +256,12 @@ def _extreme_model(shape=(1, 4, 4), bits=5, classes=2):
                              bits=bits, mode="fixed", name="fc", inputs=("flatten",))
     rq = Requant(mode="fixed", m=np.full(classes, 2, dtype=np.int64), n=np.zeros(classes, dtype=np.int64), shift=1,
                  lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=1.0, out_zero_point=0, out_bits=16, out_signed=True)
-    fields = {f: getattr(fc, f) for f in fc.__dataclass_fields__}
-    fields.update(weight=np.zeros_like(np.asarray(fc.weight)), requant=rq)
-    if fields.get("compensation") is not None:
-        fields["compensation"] = np.zeros_like(np.asarray(fields["compensation"]))
-    flat = IntLayer(name="flatten", kind="flatten", inputs=("input",), in_shape=shape, out_shape=(k,))
+    zeroed = replace(fc, weight=np.zeros_like(np.asarray(fc.weight)), requant=rq,
+                     compensation=np.zeros_like(np.asarray(fc.compensation)))
+    flat = FlattenLayer(name="flatten", inputs=("input",), in_shape=shape, out_shape=(k,))
     spec = InputQuant(mean=(0.5,) * shape[0], std=(0.25,) * shape[0], scale=0.05, zero_point=0, bits=bits,
                       signed=False)
-    return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, IntLayer(**fields)])
+    return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, zeroed])
 
 
 def test_verify_engine_mismatch_exits_non_zero(build_root, tmp_path, capsys):
@@ -301,12 +301,12 @@ def _conv_only_model():
     import numpy as np
 
     from quant import golden
-    from quant.artifact import IntLayer, IntModel
+    from quant.artifact import FlattenLayer, IntModel
     from quant.intops import InputQuant
 
     conv = golden.random_layer(np.random.default_rng(1), kind="adder_conv", in_shape=(1, 6, 6), out_channels=3,
                                bits=6, name="c1")
-    flat = IntLayer(name="f", kind="flatten", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
+    flat = FlattenLayer(name="f", inputs=("c1",), in_shape=(3, 6, 6), out_shape=(108,))
     spec = InputQuant(mean=(0.5,), std=(0.25,), scale=0.05, zero_point=3, bits=6, signed=False)
     return IntModel(name="convonly", dataset="none", input=spec, input_shape=(1, 6, 6), layers=[conv, flat])
 

@@ -16,12 +16,14 @@ and a mutant address generator whose right-edge padding is off by one.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from hwsim.config import EngineConfig
 from quant import golden
-from quant.artifact import IntLayer, IntModel, Requant, load_int_model, save_int_model
+from quant.artifact import FlattenLayer, IntModel, Requant, load_int_model, save_int_model
 from quant.intops import InputQuant
 from rtl.engine.samples import SMALL_ENGINE, small_model
 from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
@@ -109,13 +111,11 @@ def extreme_model(*, bits: int, shape=(2, 8, 8), classes: int = 2) -> IntModel:
                              name="fc", inputs=("flatten",))
     rq = Requant(mode="fixed", m=np.full(classes, 2, dtype=np.int64), n=np.zeros(classes, dtype=np.int64), shift=1,
                  lo=-(1 << 15), hi=(1 << 15) - 1, out_scale=1.0, out_zero_point=0, out_bits=16, out_signed=True)
-    fields = {f: getattr(fc, f) for f in fc.__dataclass_fields__}
-    fields.update(weight=np.zeros_like(np.asarray(fc.weight)), requant=rq)
-    if fields.get("compensation") is not None:
-        fields["compensation"] = np.zeros_like(np.asarray(fields["compensation"]))
-    flat = IntLayer(name="flatten", kind="flatten", inputs=("input",), in_shape=shape, out_shape=(k,))
+    zeroed = replace(fc, weight=np.zeros_like(np.asarray(fc.weight)), requant=rq,
+                     compensation=np.zeros_like(np.asarray(fc.compensation)))
+    flat = FlattenLayer(name="flatten", inputs=("input",), in_shape=shape, out_shape=(k,))
     spec = InputQuant(mean=(0.5,) * c, std=(0.25,) * c, scale=0.05, zero_point=0, bits=bits, signed=False)
-    return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, IntLayer(**fields)])
+    return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, zeroed])
 
 
 @pytest.fixture(scope="session")
