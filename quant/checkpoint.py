@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from quant.files import atomic_write_bytes
+from quant.intops import NetKind
 from quant.datasets import NORMALIZATION
 from quant.models import INPUT_SHAPES, KINDS, MODELS, build_model
 
@@ -229,7 +230,7 @@ def infer_model(keys) -> tuple[str, str]:
     """
     keys = set(keys)
     if "layer1.0.conv1.adder" in keys or "layer1.0.conv1.weight" in keys:
-        kind = "adder" if "layer1.0.conv1.adder" in keys else "cnn"
+        kind = (NetKind.ADDER if "layer1.0.conv1.adder" in keys else NetKind.CNN).value
         has_4 = any(k.startswith("layer1.4.") for k in keys)
         has_3 = any(k.startswith("layer1.3.") for k in keys)
         if has_4:
@@ -238,9 +239,9 @@ def infer_model(keys) -> tuple[str, str]:
             return "resnet20", kind
         raise ValueError("state dict looks like a CIFAR ResNet but matches neither resnet20 nor resnet32; give the model")
     if "fc1.adder" in keys and "conv2.adder" in keys:
-        return "lenet5-bn", "adder"
+        return "lenet5-bn", NetKind.ADDER.value
     if "fc1.weight" in keys and "conv2.weight" in keys and "bn5.weight" in keys:
-        return "lenet5-bn", "cnn"
+        return "lenet5-bn", NetKind.CNN.value
     raise ValueError("cannot tell which model this state dict belongs to; give the model name")
 
 

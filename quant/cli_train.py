@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from quant.intops import NetKind
+
 __all__ = ["register"]
 
 _MODELS = ("lenet5-bn", "resnet20", "resnet32")
@@ -32,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "atomically.",
     )
     p.add_argument("--model", default="lenet5-bn", choices=_MODELS)
-    p.add_argument("--kind", default="adder", choices=("adder", "cnn"))
+    p.add_argument("--kind", default=NetKind.ADDER.value, choices=[k.value for k in NetKind])
     p.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS)
     p.add_argument("--data-root", default=None, help="dataset folder (default: Debian's Fashion-MNIST folder)")
     p.add_argument("--epochs", type=int, default=30)
@@ -83,7 +85,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     e.add_argument("checkpoint")
     e.add_argument("--model", default=None, choices=_MODELS, help="model (for bare state dicts)")
-    e.add_argument("--kind", default=None, choices=("adder", "cnn"))
+    e.add_argument("--kind", default=None, choices=[k.value for k in NetKind])
     e.add_argument("--dataset", default=None, choices=_DATASETS, help="default: the checkpoint's")
     e.add_argument("--data-root", default=None)
     e.add_argument("--limit", type=int, default=None, help="use only the first N test images")

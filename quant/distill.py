@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from quant import checkpoint as ckpt
+from quant.intops import NetKind
 from quant.models import INPUT_SHAPES
 
 __all__ = [
@@ -201,7 +202,7 @@ def load_teacher(path: str | Path, student: nn.Module, model: str, dataset: str,
     path = Path(path)
     ck = ckpt.load(path)
     meta = ck.meta
-    if meta["kind"] != "cnn":
+    if meta["kind"] != NetKind.CNN:
         raise ValueError(f"teacher {path} is a checkpoint of kind {meta['kind']!r}; the teacher must be a trained CNN (kind 'cnn')")
     if meta["model"] != model:
         raise ValueError(f"teacher {path} is model {meta['model']!r}, the student is {model!r}; use a CNN of the same model")

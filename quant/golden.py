@@ -51,14 +51,14 @@ from quant.artifact import (
     Requant,
 )
 from quant.intops import (
+    LayerKind,
+    PeKind,
+    RequantMode,
     acc_bits_for,
     code_range,
     conv_out_size,
     dequantize,
     fixed_point_params,
-    LayerKind,
-    PeKind,
-    RequantMode,
     pe_of,
     quantize_input,
     requant_add,
@@ -107,7 +107,7 @@ def im2col_batch(x_q, kernel, stride: int, padding: int, pad_value: int) -> np.n
     kh, kw = _pair(kernel)
     if stride < 1 or padding < 0:
         raise ValueError(f"stride must be >= 1 and padding >= 0, not {stride}, {padding}")
-    if x.dtype == np.int64 and _native.backend() == "native":
+    if x.dtype == np.int64 and _native.backend() == _native.GoldenBackend.NATIVE:
         ph, pw = x.shape[2] + 2 * padding, x.shape[3] + 2 * padding
         if ph < kh or pw < kw:
             raise ValueError(f"kernel {kh}x{kw} is larger than the padded input {ph}x{pw}")
@@ -148,7 +148,7 @@ def adder_acc(x_cols, w) -> np.ndarray:
     bound, and a sum int64 cannot hold (``K * span >= 2**63``) is refused.
     """
     c, wt = _check_cols(x_cols, w)
-    if _native.backend() == "native":
+    if _native.backend() == _native.GoldenBackend.NATIVE:
         return _native.adder_acc(c, wt)
     return _adder_acc_numpy(c, wt)
 
@@ -216,7 +216,7 @@ def requant(acc, rq: Requant) -> np.ndarray:
     """
     if rq.mode == RequantMode.FIXED:
         return _requant_fixed(acc, rq.m, rq.n, rq.shift, rq.lo, rq.hi)
-    if _native.backend() == "native":
+    if _native.backend() == _native.GoldenBackend.NATIVE:
         q = _native.requant_threshold(acc, rq.thr, rq.neg, rq.out_bits)
         if q is not None:
             return q
@@ -225,7 +225,7 @@ def requant(acc, rq: Requant) -> np.ndarray:
 
 def _requant_fixed(acc, m, n, shift: int, lo: int, hi: int) -> np.ndarray:
     """:func:`quant.intops.requant_fixed`, in C with the native backend."""
-    if _native.backend() == "native":
+    if _native.backend() == _native.GoldenBackend.NATIVE:
         q = _native.requant_fixed(acc, m, n, shift, lo, hi)
         if q is not None:
             return q
@@ -234,7 +234,7 @@ def _requant_fixed(acc, m, n, shift: int, lo: int, hi: int) -> np.ndarray:
 
 def _requant_add(a, b, m, n, shift: int, lo: int, hi: int) -> np.ndarray:
     """:func:`quant.intops.requant_add`, in C with the native backend."""
-    if _native.backend() == "native":
+    if _native.backend() == _native.GoldenBackend.NATIVE:
         q = _native.requant_add(a, b, m, n, shift, lo, hi)
         if q is not None:
             return q
@@ -251,7 +251,7 @@ def _as_images(layer: IntLayer, x) -> np.ndarray:
 
 
 def _conv_acc(pe: str, x4, w, kernel, stride: int, padding: int, pad_value: int) -> np.ndarray:
-    if pe == PeKind.ADDER and _native.backend() == "native":  # the same integers, no int64 columns
+    if pe == PeKind.ADDER and _native.backend() == _native.GoldenBackend.NATIVE:  # the same integers, no int64 columns
         return _native.conv_adder_acc(x4, w, _pair(kernel), stride, padding, pad_value)
     cols = im2col_batch(x4, kernel, stride, padding, pad_value)
     if pe == PeKind.ADDER:
@@ -319,7 +319,7 @@ def _pool_max(x, layer: IntLayer) -> np.ndarray:
     of :func:`_pool_windows` as ``kh*kw`` element-wise maxima of strided
     slices (much faster than a reduction over the window axes).
     """
-    if _native.backend() == "native" and x.dtype == np.int64:
+    if _native.backend() == _native.GoldenBackend.NATIVE and x.dtype == np.int64:
         return _native.max_pool(x, _pair(layer.kernel), layer.stride, layer.padding)
     win = _pool_windows(x, layer, int(np.iinfo(np.int64).min))
     kh, kw = layer.kernel
@@ -337,7 +337,7 @@ def run_layer(layer: IntLayer, inputs: list) -> np.ndarray:
     n = x.shape[0]
     if isinstance(layer, ComputeLayer):
         rq = layer.requant
-        fixed_c = rq.mode == RequantMode.FIXED and _native.backend() == "native"
+        fixed_c = rq.mode == RequantMode.FIXED and _native.backend() == _native.GoldenBackend.NATIVE
         q = None
         if fixed_c and isinstance(layer, AdderLayer) and layer.scale_groups is None:  # requant fused into the adder kernel (None: not provably safe)
             q = _native.conv_adder_requant(_as_images(layer, x), layer.weight, _pair(layer.kernel), layer.stride,

@@ -41,7 +41,7 @@ package uses (DESIGN §1): operand widths (:data:`MIN_BITS`, :data:`MAX_BITS`)
 and code ranges (:func:`code_range`), the accumulator width
 (:func:`acc_bits_for`), the conv/pool output size (:func:`conv_out_size`),
 the kinds as ``str``-valued enums (:class:`LayerKind`, :class:`PeKind`,
-:class:`RequantMode`; a member equals its string, ``LayerKind.CONV == "conv"``,
+:class:`RequantMode`, :class:`NetKind`; a member equals its string, ``LayerKind.CONV == "conv"``,
 and serialises as it), the groups of layer kinds (:data:`ADDER_KINDS`,
 :data:`MULT_KINDS`, :data:`COMPUTE_KINDS`, :data:`LAYER_KINDS`) and the PE
 kind of a layer kind (:func:`pe_of`).  ``hwsim.config`` re-exports the first
@@ -62,6 +62,7 @@ __all__ = [
     "PeKind",
     "LayerKind",
     "RequantMode",
+    "NetKind",
     "PE_KINDS",
     "ADDER_KINDS",
     "MULT_KINDS",
@@ -128,6 +129,13 @@ class RequantMode(enum.StrEnum):
 
     FIXED = "fixed"
     THRESHOLD = "threshold"
+
+
+class NetKind(enum.StrEnum):
+    """Kind of a float network of the zoo (:mod:`quant.models`): adder layers, or ordinary convolutions (a CNN)."""
+
+    ADDER = "adder"
+    CNN = "cnn"
 
 
 #: PE arithmetic: ``|x - w|`` on unsigned codes, or ``x * w`` on signed codes.

@@ -198,7 +198,7 @@ def _weight_grad(cols: torch.Tensor, w: torch.Tensor, g: torch.Tensor, eta: floa
 
 
 def _use_native(*tensors: torch.Tensor) -> bool:
-    return native.supports(*tensors) and native.backend() == "native"
+    return native.supports(*tensors) and native.backend() == native.AdderBackend.NATIVE
 
 
 def adder_matrix(x: torch.Tensor, w: torch.Tensor, eta: float | None = 0.2) -> torch.Tensor:

@@ -50,6 +50,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from quant.intops import NetKind
 from quant.layers import AdderConv2d, AdderLinear
 
 __all__ = [
@@ -65,23 +66,24 @@ __all__ = [
     "build_model",
 ]
 
-KINDS = ("adder", "cnn")
+#: The network kinds (:class:`quant.intops.NetKind`).
+KINDS = tuple(NetKind)
 
 
-def _check_kind(kind: str) -> str:
+def _check_kind(kind: str) -> NetKind:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
-    return kind
+    return NetKind(kind)
 
 
 def _conv(kind: str, cin: int, cout: int, k: int, stride: int = 1, padding: int = 0, eta=0.2) -> nn.Module:
-    if kind == "adder":
+    if kind == NetKind.ADDER:
         return AdderConv2d(cin, cout, k, stride=stride, padding=padding, bias=False, eta=eta)
     return nn.Conv2d(cin, cout, k, stride=stride, padding=padding, bias=False)
 
 
 def _linear(kind: str, fin: int, fout: int, eta=0.2) -> nn.Module:
-    if kind == "adder":
+    if kind == NetKind.ADDER:
         return AdderLinear(fin, fout, bias=False, eta=eta)
     return nn.Linear(fin, fout, bias=False)
 

@@ -22,6 +22,7 @@ a bit-width sweep.
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 import time
@@ -41,6 +42,7 @@ __all__ = [
     "SWEEP_KEYS",
     "LayerReport",
     "QuantizeReport",
+    "EvalSplit",
     "sqnr_db",
     "tool_versions",
     "layer_reports",
@@ -129,6 +131,13 @@ class LayerReport:
         return row
 
 
+class EvalSplit(enum.StrEnum):
+    """Images a report's accuracies come from: the dataset's test split, or (no labels) the calibration images."""
+
+    TEST = "test"
+    CALIBRATION = "calibration"
+
+
 @dataclass(frozen=True, kw_only=True)
 class QuantizeReport:
     """What ``adderhw quantize`` reports about one integer model (module docstring).
@@ -150,7 +159,7 @@ class QuantizeReport:
     groups: int
     calib_images: int
     eval_images: int
-    eval_split: str
+    eval_split: EvalSplit
     float_accuracy: float | None
     int_accuracy: float | None
     int_float_top1_agreement_pct: float
@@ -163,8 +172,9 @@ class QuantizeReport:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", tuple(self.layers))
-        if self.eval_split not in ("test", "calibration"):
+        if self.eval_split not in tuple(EvalSplit):
             raise ValueError(f"eval_split must be test or calibration, not {self.eval_split!r}")
+        object.__setattr__(self, "eval_split", EvalSplit(self.eval_split))
         if (self.float_accuracy is None) != (self.int_accuracy is None):
             raise ValueError("float_accuracy and int_accuracy are both given or both None")
 
@@ -192,7 +202,7 @@ class QuantizeReport:
             "rounding": str(self.rounding),
             "calib_images": self.calib_images,
             "eval_images": self.eval_images,
-            "eval_split": self.eval_split,
+            "eval_split": str(self.eval_split),
             "float_accuracy": self.float_accuracy,
             "int_accuracy": self.int_accuracy,
             "int_float_top1_agreement_pct": self.int_float_top1_agreement_pct,
@@ -341,7 +351,7 @@ def quantize_with_report(model, calib, evalset, cfg, *, mean, std, source: dict,
         versions=tool_versions(), source=source, model=name, dataset=dataset, bits=cfg.bits, act_bits=cfg.act_bits,
         requant=cfg.requant, percentile="auto" if cfg.percentile is None else cfg.percentile,
         bias_correction=cfg.bias_correction, groups=cfg.groups, rounding=cfg.rounding, calib_images=int(calib.shape[0]),
-        eval_images=int(x_eval.shape[0]), eval_split="test" if y_eval is not None else "calibration",
+        eval_images=int(x_eval.shape[0]), eval_split=EvalSplit.TEST if y_eval is not None else EvalSplit.CALIBRATION,
         float_accuracy=_accuracy(pred_f, y_eval), int_accuracy=_accuracy(pred_i, y_eval),
         int_float_top1_agreement_pct=round(100.0 * float(np.mean(pred_i == pred_f)), 2),
         quantize_seconds=round(t_quant, 2), golden_seconds=round(t_golden, 2), layers=layers, ops_per_image=total,

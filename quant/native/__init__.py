@@ -19,6 +19,7 @@ model's kernels) stay importable without torch.
 from __future__ import annotations
 
 import ctypes
+import enum
 import os
 import tempfile  # noqa: F401  (the build's fallback folder; tests patch native.tempfile.tempdir)
 import threading
@@ -33,11 +34,20 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 __all__ = [
-    "BACKENDS", "NativeUnavailable", "backend", "cache_dir", "col2im", "forward", "im2col", "input_grad",
+    "AdderBackend", "BACKENDS", "NativeUnavailable", "backend", "cache_dir", "col2im", "forward", "im2col", "input_grad",
     "library", "supports",
 ]
 
-BACKENDS = ("auto", "native", "torch")
+class AdderBackend(enum.StrEnum):
+    """Kernels of the adder layers (``ADDERHW_ADDER_BACKEND``): ``AUTO`` is C where it builds, else PyTorch."""
+
+    AUTO = "auto"
+    NATIVE = "native"
+    TORCH = "torch"
+
+
+#: The values ``ADDERHW_ADDER_BACKEND`` takes.
+BACKENDS = tuple(AdderBackend)
 _SOURCE = "adder.c"
 _HEADERS = ("adder_kernels.h", "pool.h")
 _SUFFIXES = {"float32": "_f32", "float64": "_f64"}
@@ -93,24 +103,24 @@ def library() -> ctypes.CDLL:
         return lib
 
 
-def backend() -> str:
-    """The backend the adder layers use now: ``"native"`` or ``"torch"``.
+def backend() -> AdderBackend:
+    """The backend the adder layers use now: :attr:`AdderBackend.NATIVE` or :attr:`AdderBackend.TORCH`.
 
     Reads ``ADDERHW_ADDER_BACKEND`` on every call (tests switch it).
     """
     choice = os.environ.get("ADDERHW_ADDER_BACKEND", "auto").strip().lower() or "auto"
     if choice not in BACKENDS:
         raise ValueError(f"ADDERHW_ADDER_BACKEND must be one of {', '.join(BACKENDS)}, not {choice!r}")
-    if choice == "torch":
-        return "torch"
+    if choice == AdderBackend.TORCH:
+        return AdderBackend.TORCH
     try:
         library()
     except NativeUnavailable as exc:
-        if choice == "native":
+        if choice == AdderBackend.NATIVE:
             raise
         _warn_once(str(exc))
-        return "torch"
-    return "native"
+        return AdderBackend.TORCH
+    return AdderBackend.NATIVE
 
 
 _warned = False

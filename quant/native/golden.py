@@ -36,6 +36,7 @@ this process may use).
 from __future__ import annotations
 
 import ctypes
+import enum
 import os
 import threading
 import warnings
@@ -45,10 +46,19 @@ import numpy as np
 from quant.intops import conv_out_size
 from quant.native.build import Library, NativeUnavailable, default_threads
 
-__all__ = ["BACKENDS", "KINDS", "NativeUnavailable", "adder_acc", "backend", "choose_kind", "conv_adder_acc",
+__all__ = ["GoldenBackend", "BACKENDS", "KINDS", "NativeUnavailable", "adder_acc", "backend", "choose_kind", "conv_adder_acc",
            "conv_adder_requant", "im2col_batch", "library", "max_pool", "requant_add", "requant_fixed", "requant_threshold", "threads"]
 
-BACKENDS = ("auto", "native", "numpy")
+class GoldenBackend(enum.StrEnum):
+    """Kernels of the golden model (``ADDERHW_GOLDEN_BACKEND``): ``AUTO`` is C where it builds, else numpy."""
+
+    AUTO = "auto"
+    NATIVE = "native"
+    NUMPY = "numpy"
+
+
+#: The values ``ADDERHW_GOLDEN_BACKEND`` takes.
+BACKENDS = tuple(GoldenBackend)
 #: Element types of the adder kernel, narrowest first.
 KINDS = ("i16", "i32", "i64")
 _DTYPES = {"i16": np.int16, "i32": np.int32, "i64": np.int64}
@@ -89,8 +99,8 @@ def library() -> ctypes.CDLL:
 _warned = False
 
 
-def backend() -> str:
-    """The backend :mod:`quant.golden` uses now: ``"native"`` or ``"numpy"``.
+def backend() -> GoldenBackend:
+    """The backend :mod:`quant.golden` uses now: :attr:`GoldenBackend.NATIVE` or :attr:`GoldenBackend.NUMPY`.
 
     Reads ``ADDERHW_GOLDEN_BACKEND`` on every call (tests switch it); ``auto``
     falls back to ``"numpy"`` with one :class:`RuntimeWarning` when the
@@ -100,18 +110,18 @@ def backend() -> str:
     choice = os.environ.get("ADDERHW_GOLDEN_BACKEND", "auto").strip().lower() or "auto"
     if choice not in BACKENDS:
         raise ValueError(f"ADDERHW_GOLDEN_BACKEND must be one of {', '.join(BACKENDS)}, not {choice!r}")
-    if choice == "numpy":
-        return "numpy"
+    if choice == GoldenBackend.NUMPY:
+        return GoldenBackend.NUMPY
     try:
         library()
     except NativeUnavailable as exc:
-        if choice == "native":
+        if choice == GoldenBackend.NATIVE:
             raise
         if not _warned:
             _warned = True
             warnings.warn(f"the golden model uses the slower numpy kernels: {exc}", RuntimeWarning, stacklevel=3)
-        return "numpy"
-    return "native"
+        return GoldenBackend.NUMPY
+    return GoldenBackend.NATIVE
 
 
 def threads() -> int:

@@ -138,3 +138,31 @@ def test_exact_clamp_changes_no_distance(bits, data):
     clamped, comp = exact_clamp(w[None, :], qmax)
     assert np.all((clamped >= 0) & (clamped <= qmax))
     assert np.isclose(np.abs(x - w).sum(), np.abs(x - clamped[0]).sum() + comp[0], rtol=0, atol=1e-9 * (1 + np.abs(w).sum()))
+
+
+def test_kind_enums_equal_their_strings():
+    """Kinds and modes are str enums: members equal (and hash as) the strings the artifact stores."""
+    import json
+
+    from quant.intops import (
+        ADDER_KINDS,
+        COMPUTE_KINDS,
+        LAYER_KINDS,
+        MULT_KINDS,
+        LayerKind,
+        NetKind,
+        PeKind,
+        RequantMode,
+        pe_of,
+    )
+
+    assert LayerKind.CONV == "conv" and {"adder_conv": 1}[LayerKind.ADDER_CONV] == 1
+    assert json.dumps([LayerKind.ADD, RequantMode.THRESHOLD, PeKind.MULT, NetKind.CNN]) == \
+        '["add", "threshold", "mult", "cnn"]'
+    assert f"{LayerKind.MAXPOOL}" == "maxpool" and LayerKind("flatten") is LayerKind.FLATTEN
+    assert LAYER_KINDS == tuple(LayerKind) and COMPUTE_KINDS == ADDER_KINDS + MULT_KINDS
+    assert [k.pe for k in LayerKind] == [PeKind.ADDER] * 2 + [PeKind.MULT] * 2 + [None] * 4
+    assert [k for k in LayerKind if k.linear] == [LayerKind.ADDER_LINEAR, LayerKind.LINEAR]
+    assert pe_of("adder_linear") is PeKind.ADDER and pe_of("linear") is PeKind.MULT and pe_of("add") is None
+    with pytest.raises(ValueError, match="'dense' is not a valid LayerKind"):
+        LayerKind("dense")

@@ -123,16 +123,3 @@ def test_greedy_rounding_golden_equals_fakequant_and_corrects_the_bias(data, cal
         with torch.no_grad():
             y_float = model.bn1(model.conv1((torch.from_numpy(xtr[:64]) - FM[0][0]) / FM[1][0])).double().numpy()
         assert np.all(np.abs(y_int.mean(axis=(0, 2)) - y_float.mean(axis=(0, 2, 3))) < 0.01 * rq.out_scale)
-
-
-def test_rounding_config():
-    from quant.rounding import AUTO_GREEDY_MAX_BITS
-
-    assert QuantConfig(bits=4).rounding == "greedy" and QuantConfig(bits=8).rounding == "nearest"
-    assert QuantConfig(bits=4, act_bits=8).rounding == "nearest"
-    assert QuantConfig(bits=AUTO_GREEDY_MAX_BITS).rounding == "greedy"
-    assert QuantConfig(bits=8, rounding="greedy").rounding == "greedy"
-    with pytest.raises(ValueError, match="^rounding must be one of nearest, greedy, auto, not 'up'$"):
-        QuantConfig(rounding="up")
-    with pytest.raises(ValueError, match="rounding_patches must be"):
-        QuantConfig(rounding_patches=0)

@@ -1,12 +1,10 @@
-"""Tests of quant.quantize: the configuration and the whole pipeline.
+"""Tests of quant.quantize: the whole pipeline.
 
 The steps have their own tests: test_calibrate, test_convert, test_fold,
-test_passes; the CLI test_cli_quantize.
+test_passes; the settings test_config; the CLI test_cli_quantize.
 """
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
@@ -19,26 +17,12 @@ from quant.calibrate import calibrate, trace
 from quant.convert import convert
 from quant.datasets import NORMALIZATION
 from quant.intops import exact_clamp, fixed_point_params, requant_fixed
-from quant.passes import BiasCorrection, OutputRounding
 from quant.config import QuantConfig
+from quant.passes import BiasCorrection, OutputRounding
 from quant.quantize import adder_layer_names, quantize_model
 
 SEED = 99
 FM = NORMALIZATION["fashion-mnist"]
-
-
-def test_quant_config_validation():
-    assert QuantConfig(bits=4).act_bits == 4
-    assert QuantConfig().percentile is None  # auto: best clipping percentile by MSE
-    with pytest.raises(ValueError, match="bits must be an integer in 2..16, not 17"):
-        QuantConfig(bits=17)
-    with pytest.raises(ValueError, match=r"act_bits \(4\) must be >= bits \(6\)"):
-        QuantConfig(bits=6, act_bits=4)
-    with pytest.raises(ValueError, match="percentile must be in"):
-        QuantConfig(percentile=20)
-    assert QuantConfig(groups=4).groups == 4  # group-shared scales (tests/quant/test_groups.py)
-    with pytest.raises(ValueError, match="groups must be an integer in 1..65536, not 0"):
-        QuantConfig(groups=0)
 
 
 @settings(max_examples=60, deadline=None)
@@ -164,28 +148,6 @@ def test_quantize_model_is_trace_calibrate_convert_then_passes(data, bias_correc
         graph, modified = BiasCorrection(cal, calib[:48]).apply(graph)
         assert modified
     _same_layers(im.layers, graph.layers)
-
-
-def test_layer_bits_validation():
-    cfg = QuantConfig(bits=8, layer_bits={"fc1": 4, "conv2": 6})
-    assert cfg.layer_bits == (("conv2", 6), ("fc1", 4))  # sorted pairs: hashable, frozen
-    assert (cfg.weight_bits("conv2"), cfg.weight_bits("fc1"), cfg.weight_bits("conv1")) == (6, 4, 8)
-    assert QuantConfig(bits=8, layer_bits=[("fc1", 4)]) == QuantConfig(bits=8, layer_bits={"fc1": 4})
-    d = cfg.to_dict()
-    assert d["layer_bits"] == {"conv2": 6, "fc1": 4} and json.loads(json.dumps(d)) == d
-    assert QuantConfig().to_dict()["layer_bits"] == {}
-    with pytest.raises(ValueError, match="weight bits of layer 'fc1' must be an integer in 2..16, not 17"):
-        QuantConfig(bits=8, act_bits=16, layer_bits={"fc1": 17})
-    with pytest.raises(ValueError, match="weight bits of layer 'fc1' must be an integer in 2..16, not 1"):
-        QuantConfig(layer_bits={"fc1": 1})
-    with pytest.raises(ValueError, match=r"weight bits of layer 'fc1' \(8\) must be <= act_bits \(6\)"):
-        QuantConfig(bits=4, act_bits=6, layer_bits={"fc1": 8})
-    with pytest.raises(ValueError, match="weight bits of layer 'fc1' must be an integer, not 4.5"):
-        QuantConfig(layer_bits={"fc1": 4.5})
-    with pytest.raises(ValueError, match="layer_bits names must be non-empty strings"):
-        QuantConfig(layer_bits={3: 4})
-    with pytest.raises(ValueError, match="layer_bits must be a mapping"):
-        QuantConfig(layer_bits=5)
 
 
 def test_mixed_layer_bits_are_exact_and_unknown_names_refused(data, calibrated_lenet):

@@ -114,3 +114,14 @@ def test_per_code_sums_equal_the_direct_search(monkeypatch):
     assert np.array_equal(round_to_output(codes, xq, t, 1, 15), fast)
     with pytest.raises(ValueError, match="patches must be integer codes, not float64"):
         round_to_output(codes, xq.astype(np.float64), t, 1, 15)
+
+
+def test_rounding_enum_and_its_resolution():
+    from quant.rounding import AUTO_GREEDY_MAX_BITS, DEFAULT_ROUNDING, ROUNDINGS, Rounding, resolve_rounding
+
+    assert ROUNDINGS == ("nearest", "greedy", "auto") and DEFAULT_ROUNDING is Rounding.AUTO
+    assert resolve_rounding("auto", AUTO_GREEDY_MAX_BITS) is Rounding.GREEDY
+    assert resolve_rounding(Rounding.AUTO, AUTO_GREEDY_MAX_BITS + 1) is Rounding.NEAREST
+    assert resolve_rounding("greedy", 8) is Rounding.GREEDY
+    with pytest.raises(ValueError, match="^rounding must be one of nearest, greedy, auto, not 'up'$"):
+        resolve_rounding("up", 8)

@@ -94,7 +94,7 @@ def test_all_multiplier_engine_runs_a_cnn():
 
     cnn = IntModel(name="cnn", dataset="none", input=model.input, input_shape=model.input_shape,
                    layers=[model.layer("stem"), model.layer("pool").__class__(
-                       name="pool", kind="maxpool", inputs=("stem",), in_shape=model.layer("stem").out_shape,
+                       name="pool", inputs=("stem",), in_shape=model.layer("stem").out_shape,
                        out_shape=model.layer("pool").out_shape, kernel=(2, 2), stride=2,
                        padding=model.layer("pool").padding),
                        model.layer("flatten"), model.layer("fc")])

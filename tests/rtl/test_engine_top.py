@@ -92,7 +92,7 @@ def test_all_multiplier_engine_runs_a_cnn():
     m = small_model(rng, c0=1, h=4, w=4, c1=2, bits=5, stem="conv", head="linear")
     cnn = IntModel(name="cnn", dataset="none", input=m.input, input_shape=m.input_shape,
                    layers=[m.layer("stem"), m.layer("pool").__class__(
-                       name="pool", kind="maxpool", inputs=("stem",), in_shape=m.layer("stem").out_shape,
+                       name="pool", inputs=("stem",), in_shape=m.layer("stem").out_shape,
                        out_shape=m.layer("pool").out_shape, kernel=(2, 2), stride=2, padding=0),
                        m.layer("flatten"), m.layer("fc")])
     cfg = EngineConfig(rows=2, cols=2, bits=5, pe="mult", act_words=(64, 64), weight_words=64, max_k=256)
