@@ -37,6 +37,7 @@ same augmented images as the student.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,7 @@ from quant.models import INPUT_SHAPES
 
 __all__ = [
     "FEATURE_TAPS",
+    "FeatureDistance",
     "FEATURE_DISTANCES",
     "Teacher",
     "FeatureTap",
@@ -68,8 +70,15 @@ FEATURE_TAPS: dict[str, tuple[str, ...]] = {
     "resnet32": ("layer1", "layer2", "layer3"),
 }
 
-#: Names of the feature distances ``D`` (see the module docstring).
-FEATURE_DISTANCES = ("l2", "kernel")
+class FeatureDistance(enum.StrEnum):
+    """The feature distance ``D`` (see the module docstring): normalised L2, or Gaussian-kernel similarities."""
+
+    L2 = "l2"
+    KERNEL = "kernel"
+
+
+#: Names of the feature distances ``D``.
+FEATURE_DISTANCES = tuple(FeatureDistance)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -94,7 +103,8 @@ def _unit(f: torch.Tensor) -> torch.Tensor:
     return f / f.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
-def feature_distance(student: torch.Tensor, teacher: torch.Tensor, kind: str = "l2") -> torch.Tensor:
+def feature_distance(student: torch.Tensor, teacher: torch.Tensor,
+                     kind: FeatureDistance = FeatureDistance.L2) -> torch.Tensor:
     """Distance ``D`` between one block's student and teacher outputs (``[N, ...]`` each).
 
     ``kind`` is ``"l2"`` or ``"kernel"``; the formulas are in the module docstring.
@@ -102,9 +112,9 @@ def feature_distance(student: torch.Tensor, teacher: torch.Tensor, kind: str = "
     if student.shape != teacher.shape:
         raise ValueError(f"feature shapes differ: student {tuple(student.shape)}, teacher {tuple(teacher.shape)}")
     us, ut = _unit(student), _unit(teacher)
-    if kind == "l2":
+    if kind == FeatureDistance.L2:
         return (us - ut).pow(2).sum(1).mean()
-    if kind == "kernel":
+    if kind == FeatureDistance.KERNEL:
         ks = torch.exp(-0.5 * torch.cdist(us, us).pow(2))
         kt = torch.exp(-0.5 * torch.cdist(ut, ut).pow(2))
         return (ks - kt).pow(2).mean()
@@ -122,7 +132,7 @@ def distillation_loss(
     student_features: list[torch.Tensor] = (),
     teacher_features: list[torch.Tensor] = (),
     feature_weight: float = 0.0,
-    feature_kind: str = "l2",
+    feature_kind: FeatureDistance = FeatureDistance.L2,
 ) -> torch.Tensor:
     """The loss ``L`` of the module docstring (a scalar tensor)."""
     loss = student_logits.new_zeros(())
