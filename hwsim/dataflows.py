@@ -229,7 +229,7 @@ def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int |
     ``out_bits`` its logits' width (at least ``bits``), ``mult_rows`` ``max(1, rows // 2)`` when it has multiply
     layers (else 0).  Memory depths are left at the config's defaults unless
     given in ``fields``: they change no cycle or count (the compiler in
-    :mod:`rtl.engine.program` sizes them and refuses a model that does not
+    :mod:`hwsim.compiler` sizes them and refuses a model that does not
     fit).
     """
     kinds = {l.kind for l in model.layers}

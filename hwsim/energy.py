@@ -216,7 +216,7 @@ class Placement:
 
     @classmethod
     def from_program(cls, program) -> "Placement":
-        """From a compiled program (:class:`rtl.engine.program.Program`: ``ops`` with ``name``,
+        """From a compiled program (:class:`hwsim.compiler.Program`: ``ops`` with ``name``,
         ``srcs``, ``dst``; ``tensors`` with ``region``; ``input``)."""
         t = program.tensors
         return cls(input_region=t[program.input].region,

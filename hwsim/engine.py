@@ -5,7 +5,7 @@ Predicts, per operation and in closed form from an ``IntModel`` and an
 and every counter the engine exposes: activation-memory reads and writes,
 weight-buffer reads and writes, ``w`` and ``o`` stream beats, requant
 outputs, busy cycles of the unit that runs the operation.  The RTL and its
-numpy reference (:mod:`rtl.engine.reference`) must produce the same numbers.
+numpy reference (:mod:`hwsim.reference`) must produce the same numbers.
 
 The cycle contract
 ------------------
@@ -104,7 +104,7 @@ from hwsim.config import EngineConfig
 from quant.artifact import IntModel
 from quant.intops import conv_out_size, pe_of
 
-__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "COUNTER_NAMES", "in_bounds"]
+__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "COUNTER_NAMES", "counter_totals", "in_bounds"]
 
 #: Name of the dataflow this module models.
 DATAFLOW = "cp"
@@ -124,7 +124,13 @@ def in_bounds(size: int, kernel: int, stride: int, padding: int) -> int:
 
 @dataclass(frozen=True)
 class EngineLayer:
-    """Predicted numbers of one engine operation (one model layer; flatten has none)."""
+    """The counters of one engine operation (one model layer; flatten has none).
+
+    The one counter record: :class:`EngineModel` predicts it in closed form,
+    :func:`hwsim.reference.run_engine` counts it event by event, and the
+    testbenches read it from the RTL's counter ports (:data:`COUNTER_NAMES`).
+    ``start`` / ``end`` are the operation's first cycle and its last event's.
+    """
 
     name: str
     op: str
@@ -150,6 +156,14 @@ class EngineLayer:
         return {k: getattr(self, k) for k in COUNTER_NAMES}
 
 
+def counter_totals(layers, *, total_cycles: int, prog_beats: int, x_beats: int) -> dict:
+    """Every counter summed over ``layers`` (:class:`EngineLayer`), ``cycles`` the run's
+    ``total_cycles``, plus the ``prog`` and ``x`` beats."""
+    out = {k: sum(getattr(l, k) for l in layers) for k in COUNTER_NAMES if k != "cycles"}
+    out.update(cycles=total_cycles, prog_beats=prog_beats, x_beats=x_beats)
+    return out
+
+
 @dataclass(frozen=True)
 class EngineEstimate:
     """Every operation's numbers and the run's totals."""
@@ -161,9 +175,9 @@ class EngineEstimate:
     config: EngineConfig
 
     def totals(self) -> dict:
-        out = {k: sum(getattr(l, k) for l in self.layers) for k in COUNTER_NAMES if k != "cycles"}
-        out.update(cycles=self.total_cycles, prog_beats=self.prog_beats, x_beats=self.x_beats)
-        return out
+        """:func:`counter_totals` of the run."""
+        return counter_totals(self.layers, total_cycles=self.total_cycles, prog_beats=self.prog_beats,
+                              x_beats=self.x_beats)
 
     def layer(self, name: str) -> EngineLayer:
         for l in self.layers:
@@ -182,7 +196,7 @@ class EngineModel:
     Parameters
     ----------
     config : EngineConfig
-        The engine.  Predictions hold for models :func:`rtl.engine.program.compile_model`
+        The engine.  Predictions hold for models :func:`hwsim.compiler.compile_model`
         accepts for this config (this class does not repeat its refusals).
     """
 

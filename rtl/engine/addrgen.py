@@ -1,4 +1,5 @@
-"""Window address generation of the engine: the address generator and its numpy reference.
+"""Window address generation of the engine: the address generator (the numpy window addresses it
+implements, :func:`hwsim.compiler.window_addresses`, are the architecture's).
 
 im2col in the engine is pure address generation (DESIGN §4b): for output
 pixel ``p = oy*OW + ox`` and kernel position ``(i, j)`` the input pixel is
@@ -19,37 +20,14 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.compiler import PAD, window_addresses
 from quant.intops import check_int, conv_out_size
 from rtl.construct import construction
 
-__all__ = ["PAD", "window_addresses", "addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
+__all__ = ["addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
 
 #: Test-only wrong generators (:class:`AddrGen` ``mutation``); ``None`` is the real one.
 MUTATIONS = (None, "pad_edge")
-#: Address of a padded position (no memory read).
-PAD = -1
-
-
-def window_addresses(height: int, width: int, groups: int, kernel, stride: int, padding: int) -> np.ndarray:
-    """Word addresses ``[P, kh, kw, G]`` (int64, :data:`PAD` where padded) of every window.
-
-    ``P = OH * OW`` with ``OH = conv_out_size(height, kh, stride, padding)``.
-    """
-    kh, kw = kernel
-    oh = conv_out_size(height, kh, stride, padding)
-    ow = conv_out_size(width, kw, stride, padding)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"kernel {kh}x{kw} does not fit the padded input {height}x{width}")
-    iy = (np.arange(oh) * stride - padding)[:, None] + np.arange(kh)[None, :]  # [OH, kh]
-    ix = (np.arange(ow) * stride - padding)[:, None] + np.arange(kw)[None, :]  # [OW, kw]
-    vy = (iy >= 0) & (iy < height)
-    vx = (ix >= 0) & (ix < width)
-    pix = iy[:, None, :, None] * width + ix[None, :, None, :]  # [OH, OW, kh, kw]
-    valid = vy[:, None, :, None] & vx[None, :, None, :]
-    addr = pix[..., None] * groups + np.arange(groups)  # [OH, OW, kh, kw, G]
-    addr = np.where(valid[..., None], addr, PAD)
-    return addr.reshape(oh * ow, kh, kw, groups)
-
 
 
 # --- the Amaranth address generator -------------------------------------------------

@@ -43,7 +43,7 @@ from rtl.construct import construction
 from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen, addrgen_command
 from rtl.engine.array import ChannelArray
-from rtl.engine.program import CompiledModel, Program, WeightStream, from_words, to_words
+from hwsim.compiler import CompiledModel, Program, WeightStream, from_words, to_words
 from rtl.engine.requant import SerialRequant
 from rtl.engine.vector import VectorUnit
 
@@ -63,7 +63,7 @@ def _addr_bits(config: EngineConfig) -> int:
 
 
 def desc_layout(config: EngineConfig) -> data.StructLayout:
-    """The ``prog`` payload: one engine operation (:class:`rtl.engine.program.EngineOp`)."""
+    """The ``prog`` payload: one engine operation (:class:`hwsim.compiler.EngineOp`)."""
     rq = SerialRequant(config=config)
     rq._MustUse__silence = True
     ag = AddrGen(addr_bits=_addr_bits(config), dim_bits=_DIM)
@@ -704,7 +704,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
 
     Returns one dict per image: ``logits`` (int64), ``ops`` (per operation:
     ``start``, ``end``, ``cycles`` and the counters of
-    :data:`rtl.engine.reference.COUNTER_NAMES`, read from the counter ports),
+    :data:`hwsim.engine.COUNTER_NAMES`, read from the counter ports),
     ``total_cycles``, ``prog_beats``, ``x_beats``, ``traces`` (with
     ``config.trace``: operation name -> its ``o`` beats, raw lane bits;
     :func:`trace_codes` decodes them).  Cycles count from the
@@ -712,7 +712,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
     """
     from amaranth.sim import Simulator
 
-    from rtl.engine.reference import COUNTER_NAMES
+    from hwsim.engine import COUNTER_NAMES
 
     program = compiled.program
     prog = encode_program(program)

@@ -110,7 +110,7 @@ def test_estimate_cli_cp(tmp_path, capsys, int_models):
     assert rt["pe_pj"] < 1 and rt["energy_pj"] < 1 and rt["dram_pj"] == 1
     assert f"adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}" in out
     # the engine is sized as generate --engine --model sizes it
-    from rtl.engine.generate import size_engine
+    from hwsim.sizing import size_engine
 
     sized, _ = size_engine(model, rows=4, cols=4)
     assert s["config"]["act_words"] == list(sized.act_words)

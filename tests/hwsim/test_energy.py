@@ -329,7 +329,7 @@ def test_engine_energy_refusals(toy, toy_scaled):
 
 
 def test_engine_energy_monotonic_in_memory_size_and_adder_pe_cheaper(lenet_model):
-    from hwsim.dataflows import engine_config_for, mult_engine
+    from hwsim.sizing import engine_config_for, mult_engine
     from hwsim.energy import engine_energy
     from hwsim.engine import EngineModel
 
@@ -352,7 +352,7 @@ def test_engine_energy_monotonic_in_memory_size_and_adder_pe_cheaper(lenet_model
 
 
 def test_multiply_layers_of_the_adder_engine_are_charged_as_mults(resnet_model):
-    from hwsim.dataflows import engine_config_for, mult_engine
+    from hwsim.sizing import engine_config_for, mult_engine
     from hwsim.energy import _cost, engine_energy, engine_step_units
     from hwsim.engine import EngineModel
 
@@ -376,7 +376,7 @@ def test_engine_widths_equal_the_rtl(resnet_model):
     from rtl.engine.requant import SerialRequant
     from rtl.engine.vector import VectorUnit
 
-    from hwsim.dataflows import engine_config_for
+    from hwsim.sizing import engine_config_for
     from hwsim.energy import requant_widths, vector_lane_bits
 
     for cfg in (engine_config_for(resnet_model, rows=8, cols=8),
@@ -402,8 +402,8 @@ def test_engine_tree_widths():
 def test_region_accesses_equal_the_reference(int_models):
     import numpy as np
 
-    from rtl.engine.generate import size_engine
-    from rtl.engine.reference import run_engine
+    from hwsim.sizing import size_engine
+    from hwsim.reference import run_engine
 
     from hwsim.energy import Placement, region_accesses
     from hwsim.engine import EngineModel

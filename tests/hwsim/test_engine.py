@@ -8,9 +8,9 @@ from hypothesis import strategies as st
 from hwsim.engine import EngineModel, in_bounds
 from hwsim.config import EngineConfig
 from quant.intops import conv_out_size
-from rtl.engine.program import compile_model
-from rtl.engine.reference import run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import compile_model
+from hwsim.reference import run_engine
+from hwsim.samples import small_model
 
 
 def _compare(model, cfg, rng):

@@ -134,7 +134,7 @@ def test_hardware_refuses_group_shared_scales(grouped_lenet):
     """hwsim's functional mode and the engine compiler refuse a real G > 1 artifact by layer name."""
     from hwsim.config import ArrayConfig, EngineConfig
     from hwsim.functional import run_functional
-    from rtl.engine.program import compile_model
+    from hwsim.compiler import compile_model
 
     ims, folder, x = grouped_lenet
     im = load_int_model(folder)

@@ -10,10 +10,9 @@ import pytest
 from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import IntLayer, IntModel, Requant
-from rtl.engine.addrgen import PAD, window_addresses
-from rtl.engine.program import compile_model, from_words, pack_params, to_words, unpack_params
-from rtl.engine.reference import run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import PAD, compile_model, from_words, pack_params, to_words, unpack_params, window_addresses
+from hwsim.reference import run_engine
+from hwsim.samples import small_model
 
 
 def _hwsim_models():

@@ -37,7 +37,9 @@ What it decides (DESIGN §4b):
   channel ``o0 + r`` for input channel ``g*cols + n`` at kernel position
   ``(i, j)``; absent channels 0), then :meth:`EngineConfig.param_beats`
   requant parameter beats (:func:`pack_params`).
-* **Refusals** (``ValueError`` naming the layer and the sizes): a layer kind
+* **Refusals** (``ValueError`` naming the layer and the sizes; a tensor
+  that fits no free activation region is the typed :class:`RegionTooSmall`,
+  which :func:`hwsim.sizing.size_engine` catches while it sizes the regions): a layer kind
   the engine lacks (an adder layer on multiplier PEs, a multiply layer without
   a multiplier unit, a requant form the requant unit lacks, grouped
   convolutions), operands or codes that do not fit the widths, an accumulator
@@ -53,9 +55,12 @@ import numpy as np
 
 from hwsim.config import EngineConfig
 from quant.artifact import IntLayer, IntModel
-from quant.intops import code_range, pe_of
+from quant.intops import code_range, conv_out_size, pe_of
 
 __all__ = [
+    "PAD",
+    "RegionTooSmall",
+    "window_addresses",
     "TensorMap",
     "EngineOp",
     "Program",
@@ -67,6 +72,26 @@ __all__ = [
     "to_words",
     "from_words",
 ]
+
+
+class RegionTooSmall(ValueError):
+    """A tensor fits no free activation region (:func:`compile_model`).
+
+    Attributes
+    ----------
+    tensor : str
+        The tensor placed (``"input"`` or a layer name).
+    words : int
+        Words it needs.
+    free : dict
+        Free region index -> its depth in words, at that point of the program.
+    """
+
+    def __init__(self, message: str, *, tensor: str, words: int, free: dict):
+        super().__init__(message)
+        self.tensor = tensor
+        self.words = words
+        self.free = dict(free)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -204,6 +229,31 @@ class CompiledModel:
 
     program: Program
     weights: WeightStream
+
+
+#: Address of a padded position (no memory read).
+PAD = -1
+
+
+def window_addresses(height: int, width: int, groups: int, kernel, stride: int, padding: int) -> np.ndarray:
+    """Word addresses ``[P, kh, kw, G]`` (int64, :data:`PAD` where padded) of every window.
+
+    ``P = OH * OW`` with ``OH = conv_out_size(height, kh, stride, padding)``.
+    """
+    kh, kw = kernel
+    oh = conv_out_size(height, kh, stride, padding)
+    ow = conv_out_size(width, kw, stride, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"kernel {kh}x{kw} does not fit the padded input {height}x{width}")
+    iy = (np.arange(oh) * stride - padding)[:, None] + np.arange(kh)[None, :]  # [OH, kh]
+    ix = (np.arange(ow) * stride - padding)[:, None] + np.arange(kw)[None, :]  # [OW, kw]
+    vy = (iy >= 0) & (iy < height)
+    vx = (ix >= 0) & (ix < width)
+    pix = iy[:, None, :, None] * width + ix[None, :, None, :]  # [OH, OW, kh, kw]
+    valid = vy[:, None, :, None] & vx[None, :, None, :]
+    addr = pix[..., None] * groups + np.arange(groups)  # [OH, OW, kh, kw, G]
+    addr = np.where(valid[..., None], addr, PAD)
+    return addr.reshape(oh * ow, kh, kw, groups)
 
 
 # --- words --------------------------------------------------------------------------
@@ -412,9 +462,10 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
         if not fit:
             who = "the input" if name == "input" else f"layer {name}"
             have = ", ".join(f"R{r} {cfg.act_words[r]} words" for r in free) or "none"
-            raise ValueError(
+            raise RegionTooSmall(
                 f"{who}: activation region too small: [{tc}, {th}, {tw}] needs {words} words "
-                f"of {cols} lanes; free regions: {have}")
+                f"of {cols} lanes; free regions: {have}",
+                tensor=name, words=words, free={r: cfg.act_words[r] for r in free})
         r = min(fit, key=lambda q: (cfg.act_words[q], q))
         holder[r] = name
         tensors[name] = TensorMap(name=name, height=th, width=tw, channels=tc, groups=g,

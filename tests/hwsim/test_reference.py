@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from hwsim.config import EngineConfig
 from quant import golden
 from quant.intops import conv_out_size
-from rtl.engine.program import compile_model
-from rtl.engine.reference import COUNTER_NAMES, run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import compile_model
+from hwsim.engine import COUNTER_NAMES, EngineLayer
+from hwsim.reference import run_engine
+from hwsim.samples import SMALL_ENGINE, small_model
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -160,8 +161,10 @@ def test_shipped_lenet_equals_golden(shipped_lenet, mode):
         _check_equal(model, cm, x)
 
 
-def test_counter_names_cover_op_counters():
-    from rtl.engine.reference import OpCounters
-
-    c = OpCounters(name="a", op="conv", unit="adder")
-    assert set(c.as_dict()) == set(COUNTER_NAMES)
+def test_counters_are_engine_layers():
+    """The reference reports the one counter record, with every counter the RTL exposes."""
+    model = small_model(np.random.default_rng(5), bits=5)
+    cm = compile_model(model, EngineConfig(**SMALL_ENGINE))
+    run = run_engine(cm.program, cm.weights, np.zeros(model.input_shape, dtype=np.int64))
+    assert all(isinstance(c, EngineLayer) for c in run.ops)
+    assert set(run.ops[0].as_dict()) == set(COUNTER_NAMES)
