@@ -49,12 +49,3 @@ def test_mult_engine():
     m = mult_engine(cfg)
     assert (m.pe, m.mult_rows, m.mult_acc_bits) == ("mult", 0, 0)
     assert m.acc_bits > cfg.acc_bits and (m.act_words, m.weight_words) == (cfg.act_words, cfg.weight_words)
-
-
-def test_no_compute_layer_is_refused():
-    model = small_model(np.random.default_rng(3))
-    from dataclasses import replace
-
-    bare = replace(model, layers=tuple(l for l in model.layers if l.kind in ("maxpool", "avgpool")))
-    with pytest.raises(ValueError, match="no conv or linear layer"):
-        engine_config_for(bare, rows=2, cols=2)
