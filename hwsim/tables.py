@@ -7,7 +7,7 @@ energy_width_exponent``, the exponent written in the file: 1 for adders, 2
 for multipliers in the shipped tables).  Built-in tables live in
 ``hwsim/tables/*.toml`` with their sources; a user TOML file has the same
 format.  :func:`fpga_table` takes the measured logic cells per PE from our
-own synthesis results (read by :func:`rtl.synth.read_synth_json`, the reader
+own synthesis results (read by :func:`hwsim.synthfile.read_synth_json`, the reader
 beside ``synth.json``'s writer).
 
 SRAM energy by memory size (:meth:`EnergyTable.sram_pj_per_bit_of`):
@@ -277,7 +277,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
     """A table whose PE areas (logic cells) come from our synthesis results.
 
     ``records`` are ``synth.json`` results as read by
-    :func:`rtl.synth.read_synth_json` (objects with ``config`` (an
+    :func:`hwsim.synthfile.read_synth_json` (objects with ``config`` (an
     ArrayConfig dict), ``block``, ``resources["lc"]``, ``target``, ``tools``
     and ``source``, the file and design they came from).  The area per PE is
     ``lc`` for a ``"pe"`` block and ``lc / (rows * cols)`` for an array (so it
@@ -356,7 +356,7 @@ def load_table(spec: str) -> EnergyTable:
     """Resolve ``--table``: ``45nm``, ``40nm`` or a TOML path.
 
     ``fpga:PATH[,PATH...]`` (synthesis JSON) is resolved where the files are
-    read, by the ``estimate`` command: ``fpga_table(rtl.synth.read_synth_json(...))``.
+    read, by the ``estimate`` command: ``fpga_table(hwsim.synthfile.read_synth_json(...))``.
 
     Raises
     ------

@@ -21,6 +21,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.compiler import PAD, window_addresses
+from hwsim.descriptor import addrgen_command_fields
 from quant.intops import check_int, conv_out_size
 from rtl.construct import construction
 
@@ -129,13 +130,10 @@ class AddrGen(wiring.Component):
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits
         self.latency = 1
-        wide = signed(addr_bits + dim_bits + 2)
         d = unsigned(dim_bits)
-        self.cmd_layout = data.StructLayout({
-            "height": d, "width": d, "groups": d, "kh": d, "kw": d, "stride": d, "padding": d,
-            "out_h": d, "out_w": d, "col_words": d, "step_x": unsigned(addr_bits + 1), "step_y": unsigned(addr_bits + 1),
-            "row_words": unsigned(addr_bits + 1), "base0": wide,
-        })
+        self.cmd_layout = data.StructLayout({  # hwsim.descriptor.addrgen_command_fields
+            name: (signed if sgn else unsigned)(width)
+            for name, (width, sgn) in addrgen_command_fields(addr_bits, dim_bits).items()})
         self.o_layout = data.StructLayout({
             "addr": unsigned(addr_bits), "pad": 1, "s": unsigned(2 * dim_bits + dim_bits),
             "g": d, "last": 1, "end": 1,

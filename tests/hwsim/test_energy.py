@@ -10,7 +10,7 @@ from hwsim.cli import resolve_table
 from hwsim.config import ArrayConfig
 from hwsim.energy import array_area, layer_energy, pe_area, pe_op_energy_pj
 from hwsim.tables import fpga_table, load_table, load_table_file
-from rtl.synth import SYNTH_KEYS, read_synth_json
+from hwsim.synthfile import SYNTH_KEYS, read_synth_json
 from hwsim.layers import LayerShape
 from hwsim.mapping import map_layer
 
