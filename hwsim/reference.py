@@ -318,7 +318,7 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
             c["o_beats"] += t.words * cfg.cols
             end += 1 + t.words * cfg.cols
         counters.append(EngineLayer(name=op.name, op=op.op, unit=op.unit, start=cycle, end=end,
-                                    cycles=end - cycle + 1, **c))
+                                    cycles=end - cycle + 1, **c, mode=op.mode))
         cycle = end + 2  # the next operation's descriptor beat, then its first cycle
         shape = program.layer_shapes[op.name]
         if op.last:

@@ -1,173 +1,131 @@
-"""hwsim.estimate: both designs, totals, ratios, sweeps."""
+"""hwsim.dataflows: one class per dataflow with the same methods; ``estimate --dataflow cp``."""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
-from hwsim.config import ArrayConfig
-from hwsim.energy import array_area, layer_energy
+from hwsim.config import ArrayConfig, EngineConfig
+from hwsim.dataflows import (CP_LAYER_COLUMNS, DATAFLOWS, ChannelParallel, OutputStationary, engine_config_for,
+                             get_dataflow, mult_engine)
+from hwsim.engine import EngineModel
+from hwsim.estimate import estimate
+from hwsim.layers import shapes_from_int_model
+from hwsim.report import LAYER_COLUMNS
 from hwsim.tables import load_table
-from hwsim.estimate import estimate, parse_sweep, sweep
-from hwsim.layers import read_topology_csv
-from hwsim.mapping import map_layers
+from scripts.cli import main
 
 
-@pytest.fixture
-def resnet(topologies):
-    return read_topology_csv(topologies / "resnet20.csv")
+def test_registry_and_shared_methods():
+    assert DATAFLOWS == {"os": OutputStationary, "cp": ChannelParallel}
+    assert get_dataflow("cp") is ChannelParallel
+    with pytest.raises(ValueError, match="dataflow must be one of os, cp, not 'ws'"):
+        get_dataflow("ws")
+    for cls in DATAFLOWS.values():
+        for meth in ("estimate", "layer_rows", "total_cycles"):
+            assert callable(getattr(cls, meth))
+        assert cls.name in DATAFLOWS and cls.layer_columns
 
 
-def test_totals_are_sums_of_layers(resnet):
-    cfg = ArrayConfig(rows=8, cols=8, max_k=576)
-    t = load_table("45nm")
-    est = estimate(resnet, cfg, t)
-    for design in ("adder", "mult"):
-        res = est.designs[design]
-        maps = map_layers(resnet, cfg, design)
-        assert res.total_cycles == sum(m.total_cycles for m in maps)
-        assert res.energy.total_pj == pytest.approx(sum(layer_energy(m, t).total_pj for m in maps))
-    a, m = est.designs["adder"], est.designs["mult"]
-    # same schedule, cheaper arithmetic and narrower accumulators on the adder side
-    assert a.total_cycles == m.total_cycles
-    assert a.energy.pe_pj < m.energy.pe_pj
-    assert a.energy.reg_pj < m.energy.reg_pj
-    assert a.energy.dram_pj == m.energy.dram_pj
-    assert est.ratio("energy_pj") == pytest.approx(a.energy.total_pj / m.energy.total_pj)
-    # the adder design's first conv and classifier run on a multiplier array
-    assert [x.cfg.pe for x in a.mappings].count("mult") == 2
-    assert a.mult_path_area == array_area(cfg.replace(pe="mult"), t) == m.area
-    assert a.area == array_area(cfg, t) < m.area
-
-
-def test_all_adder_network_needs_no_multiplier_path(topologies):
-    lenet = read_topology_csv(topologies / "lenet5_bn.csv")
-    est = estimate(lenet, ArrayConfig(rows=4, cols=4, max_k=400), load_table("40nm"))
-    assert est.designs["adder"].mult_path_area == 0.0
-    assert est.cpu["addernet"].multiplications == 0
-
-
-def test_parse_sweep():
-    assert parse_sweep(["rows=4,8,16", "cols=4"]) == {"rows": [4, 8, 16], "cols": [4]}
-    assert parse_sweep(["stream_beats_per_cycle=0.5,1"]) == {"stream_beats_per_cycle": [0.5, 1.0]}
-
-
-@pytest.mark.parametrize(
-    "items, msg",
-    [
-        (["rows"], "must look like KEY=V1,V2"),
-        (["depth=4"], "'depth' is not an array config field"),
-        (["pe=adder"], "'pe' is not numeric"),
-        (["rows=4", "rows=8"], "given twice"),
-        (["rows=4,x"], "sweep value 'x' for rows is not an integer"),
-    ],
-)
-def test_bad_sweeps_are_refused(items, msg):
-    with pytest.raises(ValueError, match=msg):
-        parse_sweep(items)
-
-
-def test_sweep_rows(resnet):
-    cfg = ArrayConfig(rows=8, cols=8, max_k=576)
-    rows = sweep(resnet, cfg, load_table("45nm"), parse_sweep(["rows=4,16", "cols=4,8,16"]))
-    assert len(rows) == 2 * 3 * 2
-    by = {(r["rows"], r["cols"], r["design"]): r for r in rows}
-    # a 16x16 array is faster than a 4x4 one for ResNet-20
-    assert by[(16, 16, "adder")]["total_cycles"] < by[(4, 4, "adder")]["total_cycles"]
-    one = estimate(resnet, cfg.replace(rows=16, cols=8), load_table("45nm"))
-    assert by[(16, 8, "mult")]["total_cycles"] == one.designs["mult"].total_cycles
-    with pytest.raises(ValueError, match="rows must be a positive integer, not 0"):
-        sweep(resnet, cfg, load_table("45nm"), {"rows": [0]})
-
-
-# --- group-shared scales: the input re-scale of adder layers (issue 14) ------------------
-
-def _grouped(groups, seed=5):
-    import numpy as np
-
-    from tests.quant.conftest import _every_kind_model
-
-    return _every_kind_model(np.random.default_rng(seed), groups=groups)
-
-
-def _without_groups(model):
-    """The same model with every ``scale_groups`` dropped (G = 1: today's layer shapes)."""
-    from dataclasses import replace
-
-    return replace(model, layers=[replace(l, scale_groups=None) if getattr(l, "scale_groups", None) else l
-                                  for l in model.layers])
-
-
-@pytest.mark.parametrize("groups", [2, 4])
-def test_group_rescale_counted_and_charged(groups):
-    from hwsim.energy import rescale_energy_pj
-    from hwsim.layers import shapes_from_int_model
-    from hwsim.report import layer_rows
-    from quant.opcount import count_group_rescale_ops, count_int_layer
-
-    model = _grouped(groups)
-    grouped = shapes_from_int_model(model)
-    plain = shapes_from_int_model(_without_groups(model))
-    cfg = ArrayConfig(rows=4, cols=4, max_k=128)
-    t = load_table("45nm")
-    eg, ep = estimate(grouped, cfg, t), estimate(plain, cfg, t)
-    ints = {l.name: l for l in model.layers}
-    want_total = 0
-    for lg, lp in zip(grouped, plain):
-        g = ints[lg.name].groups
-        assert lg.groups == g and lp.groups == 1 and lp.rescales == 0
-        # G re-scales (1 mult + 1 add) per input value, the count of quant.opcount
-        assert lg.rescales == (g * lg.in_elems if g > 1 else 0)
-        assert lg.rescale_ops == count_group_rescale_ops(g, lg.in_elems)
-        if g > 1:
-            assert count_int_layer(ints[lg.name]) == count_int_layer(_without_groups(model).layers[
-                [l.name for l in model.layers].index(lg.name)]) + lg.rescale_ops
-        want_total += lg.rescales
-    assert sum(1 for l in grouped if l.groups > 1) == 2 and want_total > 0
-    a, m = eg.designs["adder"], eg.designs["mult"]
-    assert a.rescales == want_total and m.rescales == 0
-    # everything else is exactly the ungrouped estimate; the re-scale energy is added on top
+def test_os_is_todays_estimate(lenet_model):
+    layers = shapes_from_int_model(lenet_model)
+    cfg = ArrayConfig(rows=4, cols=4, max_k=400)
+    tab = load_table("45nm")
+    flow = OutputStationary(cfg, tab)
+    got = flow.estimate(layers)
+    want = estimate(layers, cfg, tab)
     for d in ("adder", "mult"):
-        for mg, mp, e_g, e_p in zip(eg.designs[d].mappings, ep.designs[d].mappings,
-                                    eg.designs[d].energies, ep.designs[d].energies):
-            assert mg.total_cycles == mp.total_cycles and mg.dram_bytes == mp.dram_bytes
-            assert (e_g.pe_pj, e_g.reg_pj, e_g.buffer_pj, e_g.dram_pj) == (e_p.pe_pj, e_p.reg_pj, e_p.buffer_pj,
-                                                                          e_p.dram_pj)
-            assert e_p.rescale_pj == 0.0
-            want = mg.rescales * rescale_energy_pj(mg.layer, t)
-            assert e_g.rescale_pj == pytest.approx(want) and (want > 0) == (d == "adder" and mg.layer.groups > 1)
-            assert e_g.total_pj == pytest.approx(e_p.total_pj + want)
-    one = mg.layer
-    assert rescale_energy_pj(one, t) == pytest.approx(
-        t.mult.energy(one.group_in_bits, one.group_m_bits) + t.add.energy(one.group_sum_bits))
-    assert m.energy.total_pj == pytest.approx(ep.designs["mult"].energy.total_pj)
-    assert a.energy.total_pj == pytest.approx(ep.designs["adder"].energy.total_pj + a.energy.rescale_pj)
-    # the AdderNet CPU variant re-scales too (1 mult + 1 add each), the CNN does not
-    assert eg.cpu["cnn"] == ep.cpu["cnn"]
-    assert eg.cpu["addernet"].multiplications == ep.cpu["addernet"].multiplications + want_total
-    assert eg.cpu["addernet"].additions == ep.cpu["addernet"].additions + want_total
-    rows = layer_rows(eg)
-    assert sum(r["rescales"] for r in rows) == want_total
-    assert sum(r["rescale_pj"] for r in rows) == pytest.approx(a.energy.rescale_pj)
+        assert flow.total_cycles(got, d) == want.designs[d].total_cycles
+    rows = flow.layer_rows(got)
+    assert list(rows[0]) == list(LAYER_COLUMNS) and len(rows) == 2 * len(layers)
 
 
-def test_group_one_is_todays_estimate():
-    from hwsim.layers import shapes_from_int_model
+def test_cp_is_the_engine_model_on_both_engines(int_models):
+    seed = 5
+    print("seed", seed)
+    model = int_models.resnet20(np.random.default_rng(seed))
+    cfg = engine_config_for(model, rows=8, cols=8)
+    assert (cfg.mult_rows, cfg.bits, cfg.max_k, cfg.requant, cfg.out_bits) == (4, 8, 576, ("fixed",), 16)
+    flow = ChannelParallel(cfg)
+    res = flow.estimate(model)
+    assert res.designs["adder"].total_cycles == EngineModel(cfg).estimate(model).total_cycles
+    mcfg = mult_engine(cfg)
+    assert (mcfg.pe, mcfg.mult_rows) == ("mult", 0)
+    assert flow.total_cycles(res, "mult") == EngineModel(mcfg).estimate(model).total_cycles
+    # the stem and the classifier run on 8 rows instead of 4 in the multiplier engine
+    assert flow.total_cycles(res, "mult") < flow.total_cycles(res, "adder")
+    rows = flow.layer_rows(res)
+    assert list(rows[0]) == list(CP_LAYER_COLUMNS)
+    units = {(r["design"], r["layer"]): r["unit"] for r in rows}
+    assert units["adder", "conv1"] == "mult" and units["adder", "layer1.0.conv1"] == "adder"
+    assert units["mult", "layer1.0.conv1"] == "mult" and units["mult", "avgpool"] == "vector"
 
-    model = _grouped(1)
-    assert all(getattr(l, "scale_groups", None) is None for l in model.layers)
-    shapes = shapes_from_int_model(model)
-    assert all(l.groups == 1 and l.rescales == 0 for l in shapes)
-    cfg = ArrayConfig(rows=4, cols=4, max_k=128)
-    est = estimate(shapes, cfg, load_table("45nm"))
-    for res in est.designs.values():
-        assert res.rescales == 0 and res.energy.rescale_pj == 0.0
-        assert res.energy.total_pj == sum(e.pe_pj + e.reg_pj + e.buffer_pj + e.dram_pj for e in res.energies)
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(config=ArrayConfig(rows=1, cols=1)), "config must be an EngineConfig, not ArrayConfig"),
+    (dict(config=EngineConfig(rows=1, cols=1, pe="mult")),
+     "config must be the adder engine (pe='adder'), not pe='mult'"),
+    (dict(config=EngineConfig(rows=1, cols=1), table=load_table("45nm")),
+     "prog_beat_bits must be a positive integer with a table, not None"),
+    (dict(config=EngineConfig(rows=1, cols=1), table="45nm"), "table must be an EnergyTable, not str"),
+])
+def test_cp_refusals(kwargs, msg):
+    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
+        ChannelParallel(**kwargs)
 
 
-def test_groups_only_on_adder_layers():
-    from hwsim.layers import LayerShape
+def test_cp_needs_an_int_model():
+    with pytest.raises(ValueError, match="dataflow cp estimates an IntModel, not tuple"):
+        ChannelParallel(EngineConfig(rows=1, cols=1)).estimate(())
 
-    with pytest.raises(ValueError, match="adder layers only"):
-        LayerShape(name="fc", kind="linear", out_channels=4, out_pixels=1, k=8, groups=2)
-    with pytest.raises(ValueError, match="groups"):
-        LayerShape(name="c", kind="adder_conv", out_channels=4, out_pixels=1, k=8, groups=0)
+
+def test_estimate_cli_cp(tmp_path, capsys, int_models):
+    from quant.artifact import save_int_model
+
+    model = int_models.lenet(np.random.default_rng(21), "fixed")
+    save_int_model(model, tmp_path / "lenet")
+    rc = main(["estimate", str(tmp_path / "lenet"), "--dataflow", "cp", "--rows", "4", "--cols", "4",
+               "-o", str(tmp_path / "est")])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    want = EngineModel(engine_config_for(model, rows=4, cols=4, clock_mhz=200.0)).estimate(model)
+    assert f"adder: {want.total_cycles:,} cycles" in out
+    s = json.loads((tmp_path / "est" / "summary.json").read_text())
+    assert s["dataflow"] == "cp" and s["designs"]["adder"]["total_cycles"] == want.total_cycles
+    assert s["designs"]["adder"]["w_beats"] == want.totals()["w_beats"]
+    csv = (tmp_path / "est" / "layers.csv").read_text().splitlines()
+    assert csv[0] == ",".join(CP_LAYER_COLUMNS) and len(csv) == 1 + 2 * len(want.layers)
+    assert (tmp_path / "est" / "report.md").read_text().startswith("# Network engine estimate")
+    # energy: charged from the counts, per component, per op and per image, with the ratios
+    assert "energy_note" not in s and s["table"]["name"] == "45nm" and "sqrt" in s["table"]["sram_size_source"]
+    for d in ("adder", "mult"):
+        r = s["designs"][d]
+        per_op = sum(e["energy_pj"] for e in r["energy_per_op_pj"]) + r["energy_host_streams_pj"]["energy_pj"]
+        assert r["energy_pj"] == pytest.approx(sum(r["energy_breakdown_pj"].values()))
+        assert r["energy_pj"] == pytest.approx(per_op)
+        assert r["on_chip_energy_pj"] == pytest.approx(r["energy_pj"] - r["energy_breakdown_pj"]["dram_pj"])
+    rt = s["ratios_adder_over_mult"]
+    assert rt["pe_pj"] < 1 and rt["energy_pj"] < 1 and rt["dram_pj"] == 1
+    assert f"adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}" in out
+    # the engine is sized as generate --engine --model sizes it
+    from hwsim.sizing import size_engine
+
+    sized, _ = size_engine(model, rows=4, cols=4)
+    assert s["config"]["act_words"] == list(sized.act_words)
+    assert s["memories"]["weights"]["words"] == sized.weight_words
+    head = csv[0].split(",")
+    adder_rows = [dict(zip(head, line.split(","))) for line in csv[1:1 + len(want.layers)]]
+    assert sum(float(r["energy_pj"]) for r in adder_rows) == pytest.approx(
+        s["designs"]["adder"]["energy_pj"] - s["designs"]["adder"]["energy_host_streams_pj"]["energy_pj"], rel=1e-5)
+    assert (tmp_path / "est" / "energy_breakdown.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_estimate_cli_cp_refusals(tmp_path, capsys, topologies):
+    rc = main(["estimate", str(topologies / "resnet20.csv"), "--dataflow", "cp", "-o", str(tmp_path / "e")])
+    assert rc != 0
+    assert "dataflow cp needs an integer model folder" in capsys.readouterr().err
+    rc = main(["estimate", str(topologies / "resnet20.csv"), "--rows", "4", "-o", str(tmp_path / "e")])
+    assert rc != 0
+    assert "--rows: for --dataflow cp only" in capsys.readouterr().err
