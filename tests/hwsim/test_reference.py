@@ -1,4 +1,4 @@
-"""The numpy engine equals the golden integer model (random small models, the shipped LeNet)."""
+"""hwsim.reference: the word-level engine equals the golden integer model (random small models, the shipped LeNet)."""
 
 import os
 from pathlib import Path
@@ -15,6 +15,7 @@ from hwsim.compiler import compile_model
 from hwsim.engine import COUNTER_NAMES, EngineLayer
 from hwsim.reference import run_engine
 from hwsim.samples import SMALL_ENGINE, small_model
+from tests.hwsim import models
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -106,15 +107,10 @@ def test_all_multiplier_engine_runs_a_cnn():
 
 def test_random_resnet20_layout_equals_golden():
     """A reference-layout ResNet-20 (multiply stem and classifier) at 8x8 with a 4-row multiplier unit."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hwsim_conftest", Path(__file__).parents[1] / "hwsim" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     seed = 2020
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    model = mod.random_resnet20(rng)
+    model = models.random_resnet20(rng)
     cfg = EngineConfig(rows=8, cols=8, mult_rows=4, act_words=(2048, 2048, 2048), weight_words=72)
     cm = compile_model(model, cfg)
     assert sorted({t.region for t in cm.program.tensors.values() if t.region is not None}) == [0, 1, 2]
