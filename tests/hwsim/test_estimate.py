@@ -1,131 +1,112 @@
-"""hwsim.dataflows: one class per dataflow with the same methods; ``estimate --dataflow cp``."""
+"""hwsim.estimate: both engines of a model or of layer shapes, typed results, sweeps, the command's library."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from hwsim.config import ArrayConfig, EngineConfig
-from hwsim.dataflows import (CP_LAYER_COLUMNS, DATAFLOWS, ChannelParallel, OutputStationary, engine_config_for,
-                             get_dataflow, mult_engine)
+from hwsim.compiler import compile_model
+from hwsim.energy import Placement
 from hwsim.engine import EngineModel
-from hwsim.estimate import estimate
-from hwsim.layers import shapes_from_int_model
-from hwsim.report import LAYER_COLUMNS
+from hwsim.estimate import (Comparison, Design, InputKind, Source, compare, estimate_model, estimate_topology,
+                            load_source, parse_sweep, run_estimate, sweep, topology_config)
+from hwsim.preset_files import EnginePreset
+from hwsim.report import EstimateSummary
+from hwsim.sizing import mult_engine, size_engine
 from hwsim.tables import load_table
-from scripts.cli import main
+from hwsim.topology import read_topology_csv, topology_ops
 
 
-def test_registry_and_shared_methods():
-    assert DATAFLOWS == {"os": OutputStationary, "cp": ChannelParallel}
-    assert get_dataflow("cp") is ChannelParallel
-    with pytest.raises(ValueError, match="dataflow must be one of os, cp, not 'ws'"):
-        get_dataflow("ws")
-    for cls in DATAFLOWS.values():
-        for meth in ("estimate", "layer_rows", "total_cycles"):
-            assert callable(getattr(cls, meth))
-        assert cls.name in DATAFLOWS and cls.layer_columns
+@pytest.fixture(scope="module")
+def table():
+    return load_table("45nm")
 
 
-def test_os_is_todays_estimate(lenet_model):
-    layers = shapes_from_int_model(lenet_model)
-    cfg = ArrayConfig(rows=4, cols=4, max_k=400)
-    tab = load_table("45nm")
-    flow = OutputStationary(cfg, tab)
-    got = flow.estimate(layers)
-    want = estimate(layers, cfg, tab)
-    for d in ("adder", "mult"):
-        assert flow.total_cycles(got, d) == want.designs[d].total_cycles
-    rows = flow.layer_rows(got)
-    assert list(rows[0]) == list(LAYER_COLUMNS) and len(rows) == 2 * len(layers)
-
-
-def test_cp_is_the_engine_model_on_both_engines(int_models):
+def test_model_on_both_engines(int_models, table):
     seed = 5
     print("seed", seed)
     model = int_models.resnet20(np.random.default_rng(seed))
-    cfg = engine_config_for(model, rows=8, cols=8)
-    assert (cfg.mult_rows, cfg.bits, cfg.max_k, cfg.requant, cfg.out_bits) == (4, 8, 576, ("fixed",), 16)
-    flow = ChannelParallel(cfg)
-    res = flow.estimate(model)
-    assert res.designs["adder"].total_cycles == EngineModel(cfg).estimate(model).total_cycles
-    mcfg = mult_engine(cfg)
-    assert (mcfg.pe, mcfg.mult_rows) == ("mult", 0)
-    assert flow.total_cycles(res, "mult") == EngineModel(mcfg).estimate(model).total_cycles
+    res = estimate_model(model, table, rows=8, cols=8, clock_mhz=200.0)
+    assert isinstance(res, Comparison) and list(res.designs) == [Design.ADDER, Design.MULT]
+    cfg, compiled = size_engine(model, rows=8, cols=8, clock_mhz=200.0)
+    assert res.config == cfg and res.placement == Placement.from_program(compiled.program)
+    assert res.adder.counts == EngineModel(cfg).estimate(model)
+    assert res.mult.counts == EngineModel(mult_engine(cfg)).estimate(model)
     # the stem and the classifier run on 8 rows instead of 4 in the multiplier engine
-    assert flow.total_cycles(res, "mult") < flow.total_cycles(res, "adder")
-    rows = flow.layer_rows(res)
-    assert list(rows[0]) == list(CP_LAYER_COLUMNS)
-    units = {(r["design"], r["layer"]): r["unit"] for r in rows}
-    assert units["adder", "conv1"] == "mult" and units["adder", "layer1.0.conv1"] == "adder"
-    assert units["mult", "layer1.0.conv1"] == "mult" and units["mult", "avgpool"] == "vector"
+    assert res.mult.counts.total_cycles < res.adder.counts.total_cycles
+    assert res.ratio("total_cycles") == res.adder.counts.total_cycles / res.mult.counts.total_cycles
+    assert res.ratio("pe_pj") < 1 and res.ratio("dram_pj") == pytest.approx(
+        res.adder.energy.total.dram_pj / res.mult.energy.total.dram_pj)
+    with pytest.raises(ValueError, match="no ratio for 'area'"):
+        res.ratio("area")
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    (dict(config=ArrayConfig(rows=1, cols=1)), "config must be an EngineConfig, not ArrayConfig"),
-    (dict(config=EngineConfig(rows=1, cols=1, pe="mult")),
-     "config must be the adder engine (pe='adder'), not pe='mult'"),
-    (dict(config=EngineConfig(rows=1, cols=1), table=load_table("45nm")),
-     "prog_beat_bits must be a positive integer with a table, not None"),
-    (dict(config=EngineConfig(rows=1, cols=1), table="45nm"), "table must be an EnergyTable, not str"),
-])
-def test_cp_refusals(kwargs, msg):
-    with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")):
-        ChannelParallel(**kwargs)
+def test_compare_refuses_a_multiplier_config(int_models, table):
+    model = int_models.lenet(np.random.default_rng(1))
+    cfg, _ = size_engine(model, rows=4, cols=4)
+    from hwsim.engine import op_shapes
+
+    ops, src = op_shapes(model)
+    with pytest.raises(ValueError, match="config must be an adder EngineConfig"):
+        compare(ops, src, mult_engine(cfg), table)
 
 
-def test_cp_needs_an_int_model():
-    with pytest.raises(ValueError, match="dataflow cp estimates an IntModel, not tuple"):
-        ChannelParallel(EngineConfig(rows=1, cols=1)).estimate(())
+def test_topology_estimate_is_the_engine_model_on_its_shapes(topologies, table):
+    layers = read_topology_csv(topologies / "lenet5_bn.csv")
+    ops = topology_ops(layers)
+    cfg = topology_config(ops, bits=8, rows=4, cols=4)
+    # two regions as deep as the largest tensor (conv1's 32x32 input, 1 word per pixel; its 28x28x6 output,
+    # 2 words), a weight buffer as deep as the largest tile (fc1: 400 channels / 4)
+    assert cfg.act_words == (28 * 28 * 2, 28 * 28 * 2) and cfg.weight_words == 100
+    assert (cfg.mult_rows, cfg.max_k, cfg.requant, cfg.out_bits) == (0, 400, ("fixed",), 16)
+    res = estimate_topology(layers, table, rows=4, cols=4)
+    assert res.adder.counts == EngineModel(cfg).estimate_ops(ops, (32, 32, 1))
+    # every tile (6 filters on 4 rows: 2) reads every window position of the unpadded 32x32 input
+    assert res.placement is None and res.adder.counts.layer("conv1").act_reads == 2 * 28 * 28 * 25
 
 
-def test_estimate_cli_cp(tmp_path, capsys, int_models):
+def test_load_source(topologies, int_models, tmp_path):
+    src = load_source(topologies / "resnet20.csv", bits=6)
+    assert src.kind is InputKind.TOPOLOGY and src.name == "resnet20" and src.model is None
+    assert src.layers[0].bits == 8 and src.assumptions  # the CSV's Bits column wins
     from quant.artifact import save_int_model
 
-    model = int_models.lenet(np.random.default_rng(21), "fixed")
-    save_int_model(model, tmp_path / "lenet")
-    rc = main(["estimate", str(tmp_path / "lenet"), "--dataflow", "cp", "--rows", "4", "--cols", "4",
-               "-o", str(tmp_path / "est")])
-    out, err = capsys.readouterr()
-    assert rc == 0, err
-    want = EngineModel(engine_config_for(model, rows=4, cols=4, clock_mhz=200.0)).estimate(model)
-    assert f"adder: {want.total_cycles:,} cycles" in out
-    s = json.loads((tmp_path / "est" / "summary.json").read_text())
-    assert s["dataflow"] == "cp" and s["designs"]["adder"]["total_cycles"] == want.total_cycles
-    assert s["designs"]["adder"]["w_beats"] == want.totals()["w_beats"]
-    csv = (tmp_path / "est" / "layers.csv").read_text().splitlines()
-    assert csv[0] == ",".join(CP_LAYER_COLUMNS) and len(csv) == 1 + 2 * len(want.layers)
-    assert (tmp_path / "est" / "report.md").read_text().startswith("# Network engine estimate")
-    # energy: charged from the counts, per component, per op and per image, with the ratios
-    assert "energy_note" not in s and s["table"]["name"] == "45nm" and "sqrt" in s["table"]["sram_size_source"]
-    for d in ("adder", "mult"):
-        r = s["designs"][d]
-        per_op = sum(e["energy_pj"] for e in r["energy_per_op_pj"]) + r["energy_host_streams_pj"]["energy_pj"]
-        assert r["energy_pj"] == pytest.approx(sum(r["energy_breakdown_pj"].values()))
-        assert r["energy_pj"] == pytest.approx(per_op)
-        assert r["on_chip_energy_pj"] == pytest.approx(r["energy_pj"] - r["energy_breakdown_pj"]["dram_pj"])
-    rt = s["ratios_adder_over_mult"]
-    assert rt["pe_pj"] < 1 and rt["energy_pj"] < 1 and rt["dram_pj"] == 1
-    assert f"adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}" in out
-    # the engine is sized as generate --engine --model sizes it
-    from hwsim.sizing import size_engine
-
-    sized, _ = size_engine(model, rows=4, cols=4)
-    assert s["config"]["act_words"] == list(sized.act_words)
-    assert s["memories"]["weights"]["words"] == sized.weight_words
-    head = csv[0].split(",")
-    adder_rows = [dict(zip(head, line.split(","))) for line in csv[1:1 + len(want.layers)]]
-    assert sum(float(r["energy_pj"]) for r in adder_rows) == pytest.approx(
-        s["designs"]["adder"]["energy_pj"] - s["designs"]["adder"]["energy_host_streams_pj"]["energy_pj"], rel=1e-5)
-    assert (tmp_path / "est" / "energy_breakdown.png").read_bytes()[:4] == b"\x89PNG"
+    save_int_model(int_models.lenet(np.random.default_rng(4)), tmp_path / "m")
+    m = load_source(tmp_path / "m")
+    assert m.kind is InputKind.MODEL and m.name == "lenet5-bn" and m.assumptions == ()
+    with pytest.raises(ValueError, match="--model and --dataset are for checkpoints"):
+        load_source(tmp_path / "m", model="lenet5-bn", dataset="mnist")
+    with pytest.raises(FileNotFoundError):
+        load_source(tmp_path / "none.csv")
 
 
-def test_estimate_cli_cp_refusals(tmp_path, capsys, topologies):
-    rc = main(["estimate", str(topologies / "resnet20.csv"), "--dataflow", "cp", "-o", str(tmp_path / "e")])
-    assert rc != 0
-    assert "dataflow cp needs an integer model folder" in capsys.readouterr().err
-    rc = main(["estimate", str(topologies / "resnet20.csv"), "--rows", "4", "-o", str(tmp_path / "e")])
-    assert rc != 0
-    assert "--rows: for --dataflow cp only" in capsys.readouterr().err
+def test_parse_sweep():
+    assert parse_sweep(["rows=4,8", "cols=2"]) == [{"rows": 4, "cols": 2}, {"rows": 8, "cols": 2}]
+    assert parse_sweep(["clock_mhz=50,100.5"]) == [{"clock_mhz": 50.0}, {"clock_mhz": 100.5}]
+    for bad, msg in ((["rows"], "KEY=V1,V2"), (["pe=adder"], "sweep key must be one of"),
+                     (["rows=4", "rows=8"], "given twice"), (["rows=a"], "must be numbers")):
+        with pytest.raises(ValueError, match=msg):
+            parse_sweep(bad)
+
+
+def test_sweep_runs_every_point_on_both_engines(topologies, table):
+    src = load_source(topologies / "resnet20.csv")
+    grid = parse_sweep(["rows=4,8,16", "cols=4,8,16"])
+    points = sweep(src, table, grid, base=EnginePreset(rows=8, cols=8, clock_mhz=200.0))
+    assert len(points) == 18 and [p.design for p in points[:2]] == [Design.ADDER, Design.MULT]
+    one = estimate_topology(src.layers, table, rows=16, cols=4, clock_mhz=200.0)
+    p = next(p for p in points if dict(p.point) == {"rows": 16, "cols": 4} and p.design is Design.ADDER)
+    assert (p.total_cycles, p.energy_pj) == (one.adder.counts.total_cycles, one.adder.energy.total.total_pj)
+    assert p.as_row()["rows"] == 16 and p.as_row()["design"] == "adder"
+    # more rows: fewer cycles on the same layers
+    cyc = {dict(q.point)["rows"]: q.total_cycles for q in points if q.design is Design.ADDER and dict(q.point)["cols"] == 8}
+    assert cyc[4] > cyc[8] > cyc[16]
+
+
+def test_run_estimate_returns_the_summary(tmp_path, topologies):
+    s = run_estimate(topologies / "lenet5_bn.csv", tmp_path / "est", preset="small", cols=8,
+                     sweep_items=["rows=2,4"])
+    assert isinstance(s, EstimateSummary) and (s.config.rows, s.config.cols, s.config.clock_mhz) == (4, 8, 50.0)
+    assert s.kind is InputKind.TOPOLOGY and len(s.sweep) == 4
+    assert {d for d in s.designs} == {Design.ADDER, Design.MULT}
+    assert (tmp_path / "est" / "sweep.csv").is_file()
