@@ -120,22 +120,6 @@ def test_multiply_layers_of_the_adder_engine_are_charged_as_mults(resnet_model):
     assert mstep[0] == (tab.mult, (9, 8), 64.0)
 
 
-def test_engine_widths_equal_the_rtl(resnet_model):
-    from rtl.engine.requant import SerialRequant
-    from rtl.engine.vector import VectorUnit
-
-    from hwsim.sizing import engine_config_for
-    from hwsim.energy import requant_widths, vector_lane_bits
-
-    for cfg in (engine_config_for(resnet_model, rows=8, cols=8),
-                engine_config_for(resnet_model, rows=4, cols=4, requant=("fixed",), act_bits=16)):
-        rq = SerialRequant(config=cfg)
-        w = requant_widths(cfg)
-        assert (w["a_bits"], w["prod_bits"], w["sum_bits"]) == (rq.a_bits, rq.prod_bits, rq.sum_bits)
-        assert w["b_bits"] == rq.entry_layout["b"].shape.width
-        assert vector_lane_bits(cfg) == VectorUnit(config=cfg).sum_shape.width
-
-
 def test_engine_tree_widths():
     from hwsim.energy import engine_tree
 
