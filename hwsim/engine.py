@@ -107,7 +107,7 @@ from quant.intops import conv_out_size, pe_of
 __all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "OpShape", "op_shapes", "COUNTER_NAMES",
            "counter_totals", "in_bounds"]
 
-#: Name of the dataflow this module models.
+#: Name of the engine's dataflow (channel-parallel), as ``summary.json`` records it.
 DATAFLOW = "cp"
 
 

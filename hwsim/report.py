@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hwsim.config import EngineConfig
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergy
-from hwsim.engine import COUNTER_NAMES
+from hwsim.engine import COUNTER_NAMES, DATAFLOW
 from hwsim.estimate import SWEEP_COLUMNS, Comparison, Design, InputKind, Source
 from quant.files import atomic_write_bytes, dist_version
 
@@ -152,7 +152,7 @@ class EstimateSummary:
         out = {
             "tool": "adderhw estimate",
             "version": self.version,
-            "dataflow": "cp",
+            "dataflow": DATAFLOW,
             "input": self.input,
             "model": self.model,
             "config": self.config.to_dict(),
