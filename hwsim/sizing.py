@@ -63,10 +63,13 @@ def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None 
                 **fields) -> tuple[EngineConfig, CompiledModel]:
     """The adder engine of ``rows x cols`` sized to ``model`` by the compiler, and the compiled model.
 
-    Widths by :func:`engine_config_for`; memories from a compilation with
-    deep regions: as many regions as the liveness placement uses (2 for a
-    chain, 3 with residual adds), each as deep as the largest tensor placed
-    in it, and a weight buffer as deep as the largest tile.  ``fields``
+    Widths by :func:`engine_config_for`; memories from one probe compilation
+    with :data:`~hwsim.config.MAX_REGIONS` regions of the largest depth: as
+    many regions as the liveness placement uses (2 for a chain, 3 with
+    residual adds), each as deep as the largest tensor placed in it, and a
+    weight buffer as deep as the largest tile; then the model is compiled for
+    those memories (once more, with equal depths, when the placement of
+    unequal ones does not fit: at most three compilations).  ``fields``
     override any :class:`EngineConfig` field; with both ``act_words`` and
     ``weight_words`` given the model is compiled once for them.
 
@@ -79,15 +82,10 @@ def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None 
     base = engine_config_for(model, rows=rows, cols=cols, mult_rows=mult_rows, **fields)
     if "act_words" in fields and "weight_words" in fields:
         return base, compile_model(model, base)
-    probe = None
-    for regions in range(2, MAX_REGIONS + 1):
-        trial = base.replace(act_words=(MAX_REGION_WORDS,) * regions, weight_words=MAX_WEIGHT_WORDS)
-        try:
-            probe = compile_model(model, trial)
-            break
-        except RegionTooSmall as exc:  # more tensors live at once than regions: one more region
-            if regions == MAX_REGIONS:
-                raise exc
+    # one probe with every region as deep as allowed: the placement takes the lowest free region, so it
+    # uses as few regions as the liveness needs, and each region's peak is its largest tensor
+    probe = compile_model(model, base.replace(act_words=(MAX_REGION_WORDS,) * MAX_REGIONS,
+                                              weight_words=MAX_WEIGHT_WORDS))
     mm = probe.program.memory_map()
     used = [mm[f"R{r}"]["peak_words"] for r in range(probe.program.config.regions) if mm[f"R{r}"]["peak_words"]]
     while len(used) < 2:
