@@ -41,7 +41,7 @@ from pathlib import Path
 from hwsim.config import EngineConfig
 from hwsim.descriptor import descriptor_bits
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergyResult, Placement, engine_energy
-from hwsim.engine import EngineEstimate, EngineModel, OpShape, op_shapes
+from hwsim.engine import EngineEstimate, EngineModel, op_shapes
 from hwsim.preset_files import EnginePreset, load_preset
 from hwsim.sizing import mult_engine, size_engine
 from hwsim.tables import EnergyTable, load_table

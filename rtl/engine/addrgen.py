@@ -15,7 +15,6 @@ fastest (K order ``(i, j, c)``); a pool issues ``(i, j)`` for one item
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out

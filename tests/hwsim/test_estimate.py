@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hwsim.compiler import compile_model
 from hwsim.energy import Placement
 from hwsim.engine import EngineModel
-from hwsim.estimate import (Comparison, Design, InputKind, Source, compare, estimate_model, estimate_topology,
+from hwsim.estimate import (Comparison, Design, InputKind, compare, estimate_model, estimate_topology,
                             load_source, parse_sweep, run_estimate, sweep, topology_config)
 from hwsim.preset_files import EnginePreset
 from hwsim.report import EstimateSummary

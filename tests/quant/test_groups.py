@@ -135,7 +135,7 @@ def test_hardware_refuses_group_shared_scales(grouped_lenet):
     from hwsim.compiler import compile_model
     from hwsim.config import EngineConfig
 
-    ims, folder, x = grouped_lenet
+    _, folder, _ = grouped_lenet
     im = load_int_model(folder)
     with pytest.raises(ValueError, match=r"layer conv1: grouped convolution \(groups=4\) is not supported by the "
                                          r"engine: its group-shared scales"):

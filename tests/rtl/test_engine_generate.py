@@ -11,7 +11,6 @@ import pytest
 
 from hwsim.config import EngineConfig
 from rtl.engine.generate import FORMAT_VERSION, METADATA_KEYS, generate_engine, read_engine_metadata
-from hwsim.compiler import compile_model
 from hwsim.samples import small_model
 from rtl.engine.top import COUNTERS, Engine
 from scripts.cli import main
