@@ -89,20 +89,23 @@ def test_estimate_checkpoint(tmp_path, capsys):
 
 
 def test_estimate_bare_reference_state_dict(tmp_path, capsys):
-    """A bare state dict (``module.`` keys, as saved from DataParallel) with --model/--dataset."""
+    """A bare state dict of the reference CIFAR ResNet-20 layout (``module.`` keys, as saved from
+    DataParallel) with --model/--dataset: the program has its residual adds and its multiply layers."""
     import torch
 
     from quant.checkpoint import load
 
-    ck = load(SHIPPED / "lenet5_bn_adder_fmnist.pt")
+    ck = load(SHIPPED / "resnet20_adder_fmnist.pt")  # the reference layout; its weights stand in for CIFAR ones
     sd = {f"module.{k}": v for k, v in ck.model.state_dict().items()}
     torch.save(sd, tmp_path / "ref.pth")
-    rc, stdout, err = run(capsys, tmp_path / "ref.pth", "--model", "lenet5-bn", "--dataset", "fashion-mnist",
-                          "-o", tmp_path / "est")
+    rc, stdout, err = run(capsys, tmp_path / "ref.pth", "--model", "resnet20", "--dataset", "cifar10",
+                          "--preset", "small", "-o", tmp_path / "est")
     assert rc == 0, err
-    assert "model lenet5-bn: network engine 8x8" in stdout
+    assert "model resnet20: network engine 4x4" in stdout
     s = json.loads((tmp_path / "est" / "summary.json").read_text())
-    assert s["designs"]["adder"]["ops_on_adder"] == 5 and len(s["config"]["act_words"]) == 2  # a chain
+    assert s["designs"]["adder"]["ops_on_mult"] == 2  # the stem and the classifier
+    assert len(s["config"]["act_words"]) == 3  # residual blocks: three regions
+    assert [e["layer"] for e in s["designs"]["adder"]["energy_per_op_pj"]].count("layer1.0.add") == 1
     # the wrong model for the keys: one line naming what does not fit, no output folder
     rc, _, err = run(capsys, tmp_path / "ref.pth", "--model", "resnet32", "-o", tmp_path / "est32")
     assert rc == 1 and err.startswith("adderhw estimate: error: ") and err.count("\n") == 1
