@@ -49,6 +49,7 @@ What it decides (DESIGN §4b):
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,6 +59,8 @@ from quant.artifact import IntLayer, IntModel
 from quant.intops import code_range, conv_out_size, pe_of
 
 __all__ = [
+    "Op",
+    "Unit",
     "PAD",
     "RegionTooSmall",
     "window_addresses",
@@ -72,6 +75,24 @@ __all__ = [
     "to_words",
     "from_words",
 ]
+
+
+class Op(enum.StrEnum):
+    """An engine operation (the descriptor's ``op`` code is its index, :data:`hwsim.descriptor.OP_CODES`)."""
+
+    CONV = "conv"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    ADD = "add"
+
+
+class Unit(enum.StrEnum):
+    """The unit that runs an operation: the PE array, the multiplier unit (or the all-multiplier
+    engine's array), the vector unit."""
+
+    ADDER = "adder"
+    MULT = "mult"
+    VECTOR = "vector"
 
 
 class RegionTooSmall(ValueError):
@@ -128,8 +149,8 @@ class TensorMap:
 class EngineOp:
     """One operation of the program (one ``prog`` beat): a layer descriptor.
 
-    ``op`` is ``"conv"``, ``"maxpool"``, ``"avgpool"`` or ``"add"``; ``unit``
-    is ``"adder"``, ``"mult"`` (the array that runs a conv) or ``"vector"``.
+    ``op`` is an :class:`Op`; ``unit`` a :class:`Unit` (the array that runs a
+    conv, or the vector unit).
     ``srcs`` / ``dst`` name tensors of :attr:`Program.tensors`.  ``steps`` is
     ``S``, the issue cycles per output pixel (conv: ``kh*kw*G_in``; pools:
     ``kh*kw``; add: 1).  Requant fields: ``mode`` (None for maxpool),
@@ -139,8 +160,8 @@ class EngineOp:
 
     index: int
     name: str
-    op: str
-    unit: str
+    op: Op
+    unit: Unit
     srcs: tuple
     dst: str
     kernel: tuple
@@ -504,13 +525,13 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     if pe == "adder":
         if cfg.pe != "adder":
             raise ValueError(f"layer {nm}: an {layer.kind} layer needs adder PEs; this engine has multiplier PEs")
-        unit, rows_u, acc = "adder", cfg.rows, cfg.acc_bits
+        unit, rows_u, acc = Unit.ADDER, cfg.rows, cfg.acc_bits
         olo, ohi = code_range(cfg.bits, False)
     else:
         if cfg.pe == "mult":
-            unit, rows_u, acc = "mult", cfg.rows, cfg.acc_bits
+            unit, rows_u, acc = Unit.MULT, cfg.rows, cfg.acc_bits
         elif cfg.mult_rows:
-            unit, rows_u, acc = "mult", cfg.mult_rows, cfg.mult_acc_bits
+            unit, rows_u, acc = Unit.MULT, cfg.mult_rows, cfg.mult_acc_bits
         else:
             raise ValueError(f"layer {nm}: a {layer.kind} layer needs multipliers; this adder engine has mult_rows=0")
         olo, ohi = -(1 << cfg.bits), (1 << cfg.bits) - 1
@@ -552,7 +573,7 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
         raise ValueError(
             f"layer {nm}: {rq.mode} requant, which this engine's requant unit "
             f"({', '.join(cfg.requant)}) lacks")
-    fields = dict(name=nm, op="conv", unit=unit, srcs=(s,), dst=nm, kernel=(kh, kw), stride=stride,
+    fields = dict(name=nm, op=Op.CONV, unit=unit, srcs=(s,), dst=nm, kernel=(kh, kw), stride=stride,
                   padding=pad, pad_value=zp, rows=rows_u, tiles=-(-o // rows_u), steps=steps,
                   weight_words=steps, param_beats=cfg.param_beats(rq.mode, rows_u), mode=rq.mode,
                   out_bits=int(rq.out_bits))
@@ -600,7 +621,7 @@ def _pool_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     if layer.padding >= min(kh, kw):
         raise ValueError(f"layer {nm}: padding {layer.padding} leaves windows with no input (kernel {kh}x{kw})")
     _, oh, ow = layer.out_shape
-    fields = dict(name=nm, op=layer.kind, unit="vector", srcs=(s,), dst=nm, kernel=(kh, kw),
+    fields = dict(name=nm, op=Op(layer.kind), unit=Unit.VECTOR, srcs=(s,), dst=nm, kernel=(kh, kw),
                   stride=layer.stride, padding=layer.padding, pad_value=0, rows=cfg.cols, tiles=1,
                   steps=kh * kw, weight_words=0, param_beats=0, mode=None)
     if layer.kind == "maxpool":
@@ -632,7 +653,7 @@ def _add_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     m = tuple(int(v) for v in np.asarray(rq.m).ravel())
     n = int(np.asarray(rq.n).ravel()[0])
     _check_fixed(layer, cfg, list(m), [n], int(rq.shift))
-    fields = dict(name=nm, op="add", unit="vector", srcs=(a, b), dst=nm, kernel=(1, 1), stride=1,
+    fields = dict(name=nm, op=Op.ADD, unit=Unit.VECTOR, srcs=(a, b), dst=nm, kernel=(1, 1), stride=1,
                   padding=0, pad_value=0, rows=cfg.cols, tiles=1, steps=1, weight_words=0,
                   param_beats=0, mode="fixed", shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi),
                   m=m, n=n, out_bits=int(rq.out_bits))

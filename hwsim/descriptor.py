@@ -13,14 +13,15 @@ payload layouts from these (:func:`rtl.engine.top.desc_layout`,
 
 from __future__ import annotations
 
+from hwsim.compiler import Op
 from hwsim.config import EngineConfig
 from hwsim.energy import requant_widths
 
 __all__ = ["OP_CODES", "DIM_BITS", "addr_bits", "addrgen_command_fields", "descriptor_fields", "descriptor_bits",
            "field_bits"]
 
-#: Operation codes of a descriptor's ``op`` field.
-OP_CODES = ("conv", "maxpool", "avgpool", "add")
+#: Operation codes of a descriptor's ``op`` field (the code is the index).
+OP_CODES = tuple(Op)
 #: Width of the dimension fields (heights, widths, channels, groups, tiles, steps).
 DIM_BITS = 16
 

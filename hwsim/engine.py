@@ -100,6 +100,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
+from hwsim.compiler import Op, Unit
 from hwsim.config import EngineConfig
 from quant.artifact import IntModel
 from quant.intops import conv_out_size, pe_of
@@ -134,8 +135,8 @@ class EngineLayer:
     """
 
     name: str
-    op: str
-    unit: str
+    op: Op
+    unit: Unit
     start: int
     end: int
     cycles: int
@@ -310,11 +311,11 @@ class EngineModel:
             (kh, kw), stride, pad = layer.kernel, layer.stride, layer.padding
         pe = pe_of(layer.kind)
         if cfg.pe == "mult":
-            unit, rows = "mult", cfg.rows
+            unit, rows = Unit.MULT, cfg.rows
         elif pe == "adder":
-            unit, rows = "adder", cfg.rows
+            unit, rows = Unit.ADDER, cfg.rows
         else:
-            unit, rows = "mult", cfg.mult_rows
+            unit, rows = Unit.MULT, cfg.mult_rows
         S = kh * kw * g
         P = oh * ow
         T = -(-o // rows)
@@ -328,7 +329,7 @@ class EngineModel:
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
         return EngineLayer(
-            name=layer.name, op="conv", unit=unit, start=a, end=end, cycles=end - a + 1,
+            name=layer.name, op=Op.CONV, unit=unit, start=a, end=end, cycles=end - a + 1,
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
             wbuf_reads=T * P * S, wbuf_writes=T * S, w_beats=T * n_load, o_beats=o * P if last else 0,
             requant_ops=o * P, mode=layer.mode)
@@ -356,6 +357,6 @@ class EngineModel:
             end = l_end + cfg.vector_latency + entries[-1] + cfg.requant_latency
             rq = P * c
         return EngineLayer(
-            name=layer.name, op=layer.kind, unit="vector", start=a, end=end, cycles=end - a + 1,
+            name=layer.name, op=Op(layer.kind), unit=Unit.VECTOR, start=a, end=end, cycles=end - a + 1,
             busy_cycles=P * g * S, act_reads=reads, act_writes=0 if last else P * g, wbuf_reads=0,
             wbuf_writes=0, w_beats=0, o_beats=P * c if last else 0, requant_ops=rq, mode=layer.mode)
