@@ -1,16 +1,16 @@
-"""hwsim: cycle-aware simulator of the adder-array accelerator vs a multiplier array.
+"""hwsim: the network engine's architecture model (DESIGN §1, §4b, §5), numpy only.
 
-Kept light on import: ``rtl`` imports ``hwsim.config`` and must not pull in
-torch or the rest of hwsim.  Modules: :mod:`hwsim.config` (ArrayConfig),
-:mod:`hwsim.schedule` (the cycle contract), :mod:`hwsim.layers` (layer shapes),
-:mod:`hwsim.mapping` (tiles, cycles, stalls, traffic), :mod:`hwsim.energy`
-(energy and area of mapped layers), :mod:`hwsim.tables` (energy tables:
-TOML files and the FPGA table from synthesis), :mod:`hwsim.cpu` (the paper's CPU latency model),
-:mod:`hwsim.estimate` (both designs, sweeps), :mod:`hwsim.functional`
-(tile-by-tile integer execution), :mod:`hwsim.report` (report files),
-:mod:`hwsim.preset_files` (TOML presets), :mod:`hwsim.cli` (``estimate``).
+Modules: :mod:`hwsim.config` (EngineConfig; ArrayConfig of the PE study),
+:mod:`hwsim.compiler` (IntModel -> program, memory map, weight stream),
+:mod:`hwsim.descriptor` (the ``prog`` beat's fields), :mod:`hwsim.sizing`
+(the engine sized to a model), :mod:`hwsim.reference` (word-level
+functional reference), :mod:`hwsim.engine` (exact cycle and access model),
+:mod:`hwsim.energy` and :mod:`hwsim.tables` (energy), :mod:`hwsim.synthfile`
+(``synth.json``), :mod:`hwsim.topology` (shapes from a SCALE-Sim CSV),
+:mod:`hwsim.estimate` (estimates, sweeps), :mod:`hwsim.report` (report
+files), :mod:`hwsim.preset_files` (engine presets), :mod:`hwsim.samples`
+(random small models), :mod:`hwsim.cli` (``estimate``).  Importing the
+package loads none of them (``rtl`` imports only what it uses).
 """
 
-from hwsim.config import ArrayConfig
-
-__all__ = ["ArrayConfig"]
+__all__: list = []

@@ -1,15 +1,12 @@
-"""Accelerator configurations shared by hwsim (cycle/energy model) and rtl (generator).
+"""Configurations of the network engine and of the PE study's array, shared by hwsim and rtl.
 
-:class:`ArrayConfig` is the v1 core (dataflow ``os``), :class:`EngineConfig`
-the network engine (dataflow ``cp``, DESIGN §4b; its cycle contract is the
-docstring of :mod:`hwsim.engine`).  This is the one configuration module both sides read (DESIGN §1: ``rtl`` may
-import ``hwsim.config`` and nothing else of hwsim).  It imports only the
-ground floor (:mod:`quant.intops`, numpy) so that the RTL never pulls in
-torch; the widths, PE kinds and :func:`acc_bits_for` it re-exports live there.
-
-The schedule both sides implement is documented in ``hwsim/schedule.py``; the
-two latency properties below are the only numbers the schedule needs from the
-hardware.
+:class:`EngineConfig` is the network engine (DESIGN §4b; its cycle contract
+is the docstring of :mod:`hwsim.engine`).  :class:`ArrayConfig` is the array
+of the v1 core, kept while rtl's PE-arithmetic study (bare PE and array
+blocks, :mod:`rtl.generate`) and synthesis read it; hwsim no longer models
+that core.  This module imports only the ground floor (:mod:`quant.intops`,
+numpy) so that the RTL never pulls in torch; the widths, PE kinds and
+:func:`acc_bits_for` it re-exports live there.
 """
 
 from __future__ import annotations
@@ -181,7 +178,7 @@ class ArrayConfig:
                 f"not {self.stream_beats_per_cycle!r}"
             )
 
-    # --- latencies of the hardware schedule (see hwsim/schedule.py) -------------
+    # --- latencies of the v1 core's schedule ---------------------------------------
     @property
     def requant_latency(self) -> int:
         """Cycles ``L`` from a shadow-bank column read to its output transfer.

@@ -1,66 +1,23 @@
-"""The energy and area of mapped layers, from an energy table (:mod:`hwsim.tables`).
+"""The energy of the network engine, from its exact counts and an energy table (:mod:`hwsim.tables`).
 
-Energy = sum over actions of (count x energy per action), split into four
-components (DESIGN §5):
-
-``pe_pj``
-    PE arithmetic, per executed PE operation (padded rows/columns of partial
-    tiles included).  Adder PE: a ``(bits+1)``-bit subtract, an absolute value
-    (``abs_in_adds`` ``(bits+1)``-bit adds) and an ``acc_bits``-bit add;
-    multiplier PE: a ``bits x bits`` multiply and an ``acc_bits``-bit add.
-``reg_pj``
-    Register bits written: every reduction step writes each PE's accumulator
-    (``acc_bits``) and the row/column operand registers (``(rows+cols)*bits``);
-    every tile writes the shadow bank (``rows*cols*acc_bits``) and drains
-    ``rows*cols`` output values (``out_bits``) through the output register.
-``buffer_pj``
-    On-chip SRAM bits: each step reads one weight beat and one activation beat
-    (``(rows+cols)*bits``), each tile writes its ``rows*cols`` outputs
-    (``out_bits``), and every off-chip byte is written into a buffer.
-``dram_pj``
-    Off-chip bits moved (:class:`hwsim.mapping.LayerMapping.dram_bytes`).
-``rescale_pj``
-    The input re-scale of an adder layer with ``G > 1`` group-shared scales
-    on adder PEs (:attr:`hwsim.mapping.LayerMapping.rescales`, ``G`` per
-    input value): per re-scaled value a ``group_in_bits x group_m_bits``
-    multiply and a ``group_sum_bits`` add (:func:`rescale_units`; the shift
-    and clamp are not charged, as in the requant).  0 without groups and on
-    multiplier PEs.  The array's output requant is not charged in this model.
-
-One PE operation is a list of arithmetic units (:func:`pe_units`); its
-energy and its area are sums over that one list.  Width scaling lives in the
-table file (:class:`hwsim.tables.WidthCost`).
-
-Array area: ``rows*cols`` PEs, each with its accumulator and shadow register
-(``2*acc_bits`` register bits), plus the ``(rows+cols)*bits`` operand
-registers; requant units and buffers are not included.  An FPGA table (from
-our synthesis JSON) gives the measured area per PE in logic cells instead.
-
-The network engine (dataflow ``cp``, :func:`engine_energy`) is priced from
-its exact counters instead: every activation/weight-buffer access at the
-SRAM energy of that memory's size, every stream beat as DRAM traffic, the
-PE array per busy step by the widths of its terms, row trees and
-accumulators, the requant unit per output (components
-:data:`ENGINE_COMPONENTS`).
+Energy is counted, not assumed (DESIGN §5): every activation/weight-buffer
+access the engine model counts (:mod:`hwsim.engine`) is priced at the SRAM
+energy of that memory's size, every stream beat as DRAM traffic, the PE
+array per busy step by the widths of its terms, row trees and accumulators,
+the vector unit per lane operation, the requant unit per output
+(components :data:`ENGINE_COMPONENTS`; :func:`engine_energy` lists what is
+counted and what is left out).  One PE term is a list of arithmetic units
+(``(unit, width, count)``); width scaling lives in the table file
+(:class:`hwsim.tables.WidthCost`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.config import ArrayConfig
-from hwsim.tables import EnergyTable, WidthCost
+from hwsim.tables import EnergyTable
 
 __all__ = [
-    "EnergyBreakdown",
-    "COMPONENTS",
-    "layer_energy",
-    "pe_units",
-    "pe_op_energy_pj",
-    "rescale_units",
-    "rescale_energy_pj",
-    "pe_area",
-    "array_area",
     "ENGINE_COMPONENTS",
     "EngineEnergy",
     "EngineEnergyResult",
@@ -76,95 +33,6 @@ __all__ = [
     "requant_units",
     "region_accesses",
 ]
-
-COMPONENTS = ("pe_pj", "reg_pj", "buffer_pj", "dram_pj", "rescale_pj")
-
-
-@dataclass(frozen=True)
-class EnergyBreakdown:
-    """Energy of one mapped layer in pJ, per component."""
-
-    pe_pj: float
-    reg_pj: float
-    buffer_pj: float
-    dram_pj: float
-    rescale_pj: float = 0.0
-
-    @property
-    def total_pj(self) -> float:
-        return self.pe_pj + self.reg_pj + self.buffer_pj + self.dram_pj + self.rescale_pj
-
-    def __add__(self, other: "EnergyBreakdown") -> "EnergyBreakdown":
-        return EnergyBreakdown(*(getattr(self, c) + getattr(other, c) for c in COMPONENTS))
-
-
-def pe_units(cfg: ArrayConfig, table: EnergyTable) -> list[tuple[WidthCost, int, float]]:
-    """The arithmetic of one PE operation as ``(unit, width, count)`` triples.
-
-    Adder PE: ``1 + abs_in_adds`` ``(bits+1)``-bit adds (the subtract and the
-    absolute value) and one ``acc_bits``-bit add; multiplier PE: one
-    ``bits x bits`` multiply and one ``acc_bits``-bit add.
-    """
-    if cfg.pe == "adder":
-        return [(table.add, cfg.bits + 1, 1.0 + table.abs_in_adds), (table.add, cfg.acc_bits, 1.0)]
-    return [(table.mult, cfg.bits, 1.0), (table.add, cfg.acc_bits, 1.0)]
-
-
-def pe_op_energy_pj(cfg: ArrayConfig, table: EnergyTable) -> float:
-    """Energy of one PE operation on ``cfg``'s PE kind and widths (sum over :func:`pe_units`)."""
-    return sum(n * unit.energy(w) for unit, w, n in pe_units(cfg, table))
-
-
-def rescale_units(layer, table: EnergyTable) -> list[tuple[WidthCost, tuple | int, float]]:
-    """The arithmetic of re-scaling one input value for a group (``layer`` a
-    :class:`hwsim.layers.LayerShape`), as ``(unit, width, count)`` triples:
-    ``clamp((m[g]*x + n[g]) >> shift, 0, 2**bits - 1)`` is one
-    ``group_in_bits x group_m_bits`` multiply and one ``group_sum_bits`` add
-    (the shift is wiring, the clamp not charged, as in the requant)."""
-    return [(table.mult, (layer.group_in_bits, layer.group_m_bits), 1.0), (table.add, layer.group_sum_bits, 1.0)]
-
-
-def rescale_energy_pj(layer, table: EnergyTable) -> float:
-    """Energy of re-scaling one input value for one group (sum over :func:`rescale_units`)."""
-    return sum(n * unit.energy(*w) if isinstance(w, tuple) else n * unit.energy(w)
-               for unit, w, n in rescale_units(layer, table))
-
-
-def pe_area(cfg: ArrayConfig, table: EnergyTable) -> float:
-    """Area of one PE (arithmetic plus accumulator and shadow register)."""
-    if table.pe_area_measured is not None:
-        if cfg.bits != table.measured_bits:
-            raise ValueError(
-                f"the {table.name} table was measured at {table.measured_bits}-bit operands, "
-                f"the array has bits={cfg.bits}"
-            )
-        return table.pe_area_measured[cfg.pe]
-    arith = sum(n * unit.area_of(w) for unit, w, n in pe_units(cfg, table))
-    return arith + 2 * cfg.acc_bits * table.reg_area_per_bit
-
-
-def array_area(cfg: ArrayConfig, table: EnergyTable) -> float:
-    """Area of the ``rows x cols`` array in ``table.area_unit``."""
-    return cfg.rows * cfg.cols * pe_area(cfg, table) + (cfg.rows + cfg.cols) * cfg.bits * table.reg_area_per_bit
-
-
-def layer_energy(m, table: EnergyTable) -> EnergyBreakdown:
-    """Energy of a mapped layer (:class:`hwsim.mapping.LayerMapping`) in pJ."""
-    cfg = m.cfg
-    r, c, b = cfg.rows, cfg.cols, cfg.bits
-    steps = m.tiles * m.layer.k
-    reg_bits = steps * (r * c * cfg.acc_bits + (r + c) * b) + m.tiles * r * c * (cfg.acc_bits + cfg.out_bits)
-    sram_bits = steps * (r + c) * b + m.tiles * r * c * cfg.out_bits + 8 * m.dram_bytes
-    return EnergyBreakdown(
-        pe_pj=m.pe_ops * pe_op_energy_pj(cfg, table),
-        reg_pj=reg_bits * table.reg_pj_per_bit,
-        buffer_pj=sram_bits * table.sram_pj_per_bit,
-        dram_pj=8 * m.dram_bytes * table.dram_pj_per_bit,
-        rescale_pj=m.rescales * rescale_energy_pj(m.layer, table) if m.rescales else 0.0,
-    )
-
-
-# --- the network engine (dataflow cp): every counted access priced ----------------------
 
 #: Components of an engine energy breakdown (:class:`EngineEnergy`), in pJ.
 ENGINE_COMPONENTS = ("act_sram_pj", "wbuf_sram_pj", "dram_pj", "pe_pj", "vector_pj", "requant_pj", "reg_pj")
@@ -216,8 +84,7 @@ class Placement:
 
     @classmethod
     def from_program(cls, program) -> "Placement":
-        """From a compiled program (:class:`rtl.engine.program.Program`: ``ops`` with ``name``,
-        ``srcs``, ``dst``; ``tensors`` with ``region``; ``input``)."""
+        """From a compiled program (:class:`hwsim.compiler.Program`)."""
         t = program.tensors
         return cls(input_region=t[program.input].region,
                    srcs={op.name: tuple(t[s].region for s in op.srcs) for op in program.ops},
@@ -294,8 +161,8 @@ def engine_step_units(cfg, unit: str, table: EnergyTable) -> list:
     """The arithmetic of one step of ``unit`` as ``(unit, width, count)`` triples.
 
     ``rows x cols`` PE terms (adder: a ``(bits+1)``-bit subtract and the
-    absolute value, ``abs_in_adds`` more ``(bits+1)``-bit adds, as in
-    :func:`pe_units`; multiplier: a ``(bits+1) x bits`` multiply), each row's
+    absolute value, ``abs_in_adds`` more ``(bits+1)``-bit adds;
+    multiplier: a ``(bits+1) x bits`` multiply), each row's
     tree (:func:`engine_tree`) and its ``acc_bits`` accumulate.  A step of a
     partial tile or at a padded position runs the whole array all the same.
     """
@@ -379,10 +246,9 @@ def region_accesses(layer, placement: Placement | None = None) -> dict:
     return out
 
 
-def engine_energy(est, model, table: EnergyTable, *, prog_beat_bits: int,
+def engine_energy(est, table: EnergyTable, *, prog_beat_bits: int,
                   placement: Placement | None = None) -> EngineEnergyResult:
-    """Price every access the engine model counts (:class:`hwsim.engine.EngineEstimate` of
-    ``model``, an :class:`~quant.artifact.IntModel`) with ``table``.
+    """Price every access the engine model counts (:class:`hwsim.engine.EngineEstimate`) with ``table``.
 
     Per operation (``l`` its :class:`~hwsim.engine.EngineLayer`):
 
@@ -429,12 +295,10 @@ def engine_energy(est, model, table: EnergyTable, *, prog_beat_bits: int,
     wbuf_pj = table.sram_pj_per_bit_of(cfg.weight_words * ww / 8) * ww
     dram = table.dram_pj_per_bit
     reg = table.reg_pj_per_bit
-    layers = {l.name: l for l in model.layers}
     out = []
     for l in est.layers:
         act = sum((n_r + n_w) * act_pj[r] for r, (n_r, n_w) in region_accesses(l, placement).items())
-        rq = getattr(layers[l.name], "requant", None)
-        requant = l.requant_ops * _cost(requant_units(cfg, rq.mode, l.op, table)) if l.requant_ops else 0.0
+        requant = l.requant_ops * _cost(requant_units(cfg, l.mode, l.op, table)) if l.requant_ops else 0.0
         if l.op == "conv":
             pe = l.busy_cycles * _cost(engine_step_units(cfg, l.unit, table))
             vec = 0.0

@@ -5,7 +5,7 @@ Predicts, per operation and in closed form from an ``IntModel`` and an
 and every counter the engine exposes: activation-memory reads and writes,
 weight-buffer reads and writes, ``w`` and ``o`` stream beats, requant
 outputs, busy cycles of the unit that runs the operation.  The RTL and its
-numpy reference (:mod:`rtl.engine.reference`) must produce the same numbers.
+numpy reference (:mod:`hwsim.reference`) must produce the same numbers.
 
 The cycle contract
 ------------------
@@ -100,13 +100,15 @@ import dataclasses
 from dataclasses import dataclass
 
 from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
+from hwsim.compiler import Op, Unit
 from hwsim.config import EngineConfig
 from quant.artifact import IntModel
 from quant.intops import conv_out_size, pe_of
 
-__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "COUNTER_NAMES", "in_bounds"]
+__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "OpShape", "op_shapes", "COUNTER_NAMES",
+           "counter_totals", "in_bounds"]
 
-#: Name of the dataflow this module models.
+#: Name of the engine's dataflow (channel-parallel), as ``summary.json`` records it.
 DATAFLOW = "cp"
 
 
@@ -124,11 +126,17 @@ def in_bounds(size: int, kernel: int, stride: int, padding: int) -> int:
 
 @dataclass(frozen=True)
 class EngineLayer:
-    """Predicted numbers of one engine operation (one model layer; flatten has none)."""
+    """The counters of one engine operation (one model layer; flatten has none).
+
+    The one counter record: :class:`EngineModel` predicts it in closed form,
+    :func:`hwsim.reference.run_engine` counts it event by event, and the
+    testbenches read it from the RTL's counter ports (:data:`COUNTER_NAMES`).
+    ``start`` / ``end`` are the operation's first cycle and its last event's.
+    """
 
     name: str
-    op: str
-    unit: str
+    op: Op
+    unit: Unit
     start: int
     end: int
     cycles: int
@@ -140,6 +148,7 @@ class EngineLayer:
     w_beats: int
     o_beats: int
     requant_ops: int
+    mode: str | None = None  # the requant form the operation uses (None: max pool)
 
     @property
     def util(self) -> float:
@@ -148,6 +157,14 @@ class EngineLayer:
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in COUNTER_NAMES}
+
+
+def counter_totals(layers, *, total_cycles: int, prog_beats: int, x_beats: int) -> dict:
+    """Every counter summed over ``layers`` (:class:`EngineLayer`), ``cycles`` the run's
+    ``total_cycles``, plus the ``prog`` and ``x`` beats."""
+    out = {k: sum(getattr(l, k) for l in layers) for k in COUNTER_NAMES if k != "cycles"}
+    out.update(cycles=total_cycles, prog_beats=prog_beats, x_beats=x_beats)
+    return out
 
 
 @dataclass(frozen=True)
@@ -161,9 +178,9 @@ class EngineEstimate:
     config: EngineConfig
 
     def totals(self) -> dict:
-        out = {k: sum(getattr(l, k) for l in self.layers) for k in COUNTER_NAMES if k != "cycles"}
-        out.update(cycles=self.total_cycles, prog_beats=self.prog_beats, x_beats=self.x_beats)
-        return out
+        """:func:`counter_totals` of the run."""
+        return counter_totals(self.layers, total_cycles=self.total_cycles, prog_beats=self.prog_beats,
+                              x_beats=self.x_beats)
 
     def layer(self, name: str) -> EngineLayer:
         for l in self.layers:
@@ -176,13 +193,62 @@ class EngineEstimate:
         return self.total_cycles / self.config.clock_mhz
 
 
+@dataclass(frozen=True)
+class OpShape:
+    """What the cycle contract needs of one engine operation: no weights, no parameters.
+
+    ``kind`` is the model layer's kind (``adder_conv``, ``conv``,
+    ``adder_linear``, ``linear``, ``maxpool``, ``avgpool``, ``add``);
+    ``src`` / ``dst`` the ``(h, w, c)`` geometry of its (first) input and its
+    output as stored (a linear layer reads its input tensor with an
+    ``h x w`` kernel); ``mode`` its requant form (None for max pool).
+    """
+
+    name: str
+    kind: str
+    src: tuple
+    dst: tuple
+    kernel: tuple = (1, 1)
+    stride: int = 1
+    padding: int = 0
+    mode: str | None = None
+
+
+def op_shapes(model: IntModel) -> tuple[tuple, tuple]:
+    """The engine operations of ``model`` as :class:`OpShape` (flatten is address order: none),
+    and the ``(h, w, c)`` geometry of its input."""
+    shape = model.input_shape
+    geo = {"input": (shape[1], shape[2], shape[0]) if len(shape) == 3 else (1, 1, shape[0])}
+    alias: dict = {}
+    ops = []
+    for layer in model.layers:
+        if layer.kind == "flatten":
+            alias[layer.name] = alias.get(layer.inputs[0], layer.inputs[0])
+            continue
+        src = geo[alias.get(layer.inputs[0], layer.inputs[0])]
+        if pe_of(layer.kind) and layer.kind.endswith("linear"):
+            geo[layer.name] = (1, 1, layer.out_channels)
+        elif len(layer.out_shape) == 3:
+            geo[layer.name] = (layer.out_shape[1], layer.out_shape[2], layer.out_shape[0])
+        else:
+            geo[layer.name] = (1, 1, layer.out_shape[0])
+        windowed = layer.kind not in ("add",) and not layer.kind.endswith("linear")
+        rq = getattr(layer, "requant", None)
+        ops.append(OpShape(name=layer.name, kind=layer.kind, src=src, dst=geo[layer.name],
+                           kernel=tuple(layer.kernel) if windowed else (1, 1),
+                           stride=int(layer.stride) if windowed else 1,
+                           padding=int(layer.padding) if windowed else 0,
+                           mode=None if rq is None else rq.mode))
+    return tuple(ops), geo["input"]
+
+
 class EngineModel:
     """Dataflow ``cp``: the network engine (module docstring for the contract).
 
     Parameters
     ----------
     config : EngineConfig
-        The engine.  Predictions hold for models :func:`rtl.engine.program.compile_model`
+        The engine.  Predictions hold for models :func:`hwsim.compiler.compile_model`
         accepts for this config (this class does not repeat its refusals).
     """
 
@@ -195,36 +261,30 @@ class EngineModel:
 
     def estimate(self, model: IntModel) -> EngineEstimate:
         """Per-operation cycles and counters of one image through ``model``."""
+        ops, source = op_shapes(model)
+        return self.estimate_ops(ops, source)
+
+    def estimate_ops(self, ops, source: tuple) -> EngineEstimate:
+        """Per-operation cycles and counters of one image through the operations ``ops``
+        (:class:`OpShape`, in program order), the image an ``(h, w, c)`` tensor ``source``.
+
+        Only shapes, kinds and requant forms enter (module docstring): this is
+        how an estimate from layer shapes alone runs the same closed form.
+        """
         cfg = self.config
-        cols = cfg.cols
-        shape = model.input_shape
-        geo = {"input": (shape[1], shape[2], shape[0]) if len(shape) == 3 else (1, 1, shape[0])}
-        alias: dict = {}
-        ops = []
-        for layer in model.layers:
-            if layer.kind == "flatten":
-                alias[layer.name] = alias.get(layer.inputs[0], layer.inputs[0])
-                continue
-            srcs = [alias.get(s, s) for s in layer.inputs]
-            ops.append((layer, srcs))
-            h, w, c = geo[srcs[0]]
-            if pe_of(layer.kind) and layer.kind.endswith("linear"):
-                geo[layer.name] = (1, 1, layer.out_channels)
-            elif len(layer.out_shape) == 3:
-                geo[layer.name] = (layer.out_shape[1], layer.out_shape[2], layer.out_shape[0])
-            else:
-                geo[layer.name] = (1, 1, layer.out_shape[0])
-        x_beats = geo["input"][0] * geo["input"][1] * -(-geo["input"][2] // cols)
+        if not ops:
+            raise ValueError("no engine operation to estimate")
+        x_beats = source[0] * source[1] * -(-source[2] // cfg.cols)
         start = 1 + x_beats  # rule 1: operation 0's descriptor, then the image
         out = []
-        for i, (layer, srcs) in enumerate(ops):
+        for i, op in enumerate(ops):
             last = i == len(ops) - 1
-            if pe_of(layer.kind):
-                est = self._conv(layer, geo[srcs[0]], geo[layer.name], start, last)
+            if pe_of(op.kind):
+                est = self._conv(op, start, last)
             else:
-                est = self._vector(layer, geo[srcs[0]], start, last)
+                est = self._vector(op, start, last)
             if cfg.trace and not last:
-                est = self._traced(est, geo[layer.name])
+                est = self._traced(est, op.dst)
             out.append(est)
             start = est.end + 2  # rule 1: the next descriptor beat, then the next operation
         return EngineEstimate(layers=tuple(out), prog_beats=len(ops), x_beats=x_beats,
@@ -239,11 +299,11 @@ class EngineModel:
         return dataclasses.replace(est, end=end, cycles=end - est.start + 1, act_reads=est.act_reads + words,
                                    o_beats=est.o_beats + words * cols)
 
-    def _conv(self, layer, src, dst, a: int, last: bool) -> EngineLayer:
+    def _conv(self, layer: "OpShape", a: int, last: bool) -> EngineLayer:
         cfg = self.config
         cols = cfg.cols
-        h, w, c = src
-        oh, ow, o = dst
+        h, w, c = layer.src
+        oh, ow, o = layer.dst
         g = -(-c // cols)
         if layer.kind.endswith("linear"):
             kh, kw, stride, pad = h, w, 1, 0
@@ -251,15 +311,15 @@ class EngineModel:
             (kh, kw), stride, pad = layer.kernel, layer.stride, layer.padding
         pe = pe_of(layer.kind)
         if cfg.pe == "mult":
-            unit, rows = "mult", cfg.rows
+            unit, rows = Unit.MULT, cfg.rows
         elif pe == "adder":
-            unit, rows = "adder", cfg.rows
+            unit, rows = Unit.ADDER, cfg.rows
         else:
-            unit, rows = "mult", cfg.mult_rows
+            unit, rows = Unit.MULT, cfg.mult_rows
         S = kh * kw * g
         P = oh * ow
         T = -(-o // rows)
-        n_p = cfg.param_beats(layer.requant.mode, rows)
+        n_p = cfg.param_beats(layer.mode, rows)
         n_load = S + n_p
         r_last = o - (T - 1) * rows
         full = T - 1  # tiles with `rows` rows before the last one
@@ -269,15 +329,15 @@ class EngineModel:
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
         return EngineLayer(
-            name=layer.name, op="conv", unit=unit, start=a, end=end, cycles=end - a + 1,
+            name=layer.name, op=Op.CONV, unit=unit, start=a, end=end, cycles=end - a + 1,
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
             wbuf_reads=T * P * S, wbuf_writes=T * S, w_beats=T * n_load, o_beats=o * P if last else 0,
-            requant_ops=o * P)
+            requant_ops=o * P, mode=layer.mode)
 
-    def _vector(self, layer, src, a: int, last: bool) -> EngineLayer:
+    def _vector(self, layer: "OpShape", a: int, last: bool) -> EngineLayer:
         cfg = self.config
         cols = cfg.cols
-        h, w, c = src
+        h, w, c = layer.src
         g = -(-c // cols)
         lanes = [min(cols, c - k * cols) for k in range(g)]
         if layer.kind == "add":
@@ -297,6 +357,6 @@ class EngineModel:
             end = l_end + cfg.vector_latency + entries[-1] + cfg.requant_latency
             rq = P * c
         return EngineLayer(
-            name=layer.name, op=layer.kind, unit="vector", start=a, end=end, cycles=end - a + 1,
+            name=layer.name, op=Op(layer.kind), unit=Unit.VECTOR, start=a, end=end, cycles=end - a + 1,
             busy_cycles=P * g * S, act_reads=reads, act_writes=0 if last else P * g, wbuf_reads=0,
-            wbuf_writes=0, w_beats=0, o_beats=P * c if last else 0, requant_ops=rq)
+            wbuf_writes=0, w_beats=0, o_beats=P * c if last else 0, requant_ops=rq, mode=layer.mode)

@@ -1,21 +1,51 @@
-"""ArrayConfig presets stored as TOML (``hwsim/presets/*.toml``), read at the CLI edge.
+"""Engine presets stored as TOML (``hwsim/presets/*.toml``), read at the CLI edge.
 
-A preset is a TOML table whose keys are :class:`hwsim.config.ArrayConfig`
-fields, plus an optional ``description``.  Leaving out ``max_k`` lets the
-caller derive it from the layers it maps (:func:`config_for_layers`).
+A preset names an engine's array and clock: ``rows``, ``cols`` (required),
+``clock_mhz`` (default 100), ``mult_rows`` (default: the sizing rule,
+:func:`hwsim.sizing.engine_config_for`), ``bits`` (operand width of an
+estimate from layer shapes alone, default 8; a model's own widths win), and
+an optional ``description``.  Every other width and depth comes from the
+model the engine is sized to.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
-from dataclasses import fields
+from dataclasses import dataclass
 from importlib import resources
-from typing import Sequence
 
-from hwsim.config import ArrayConfig
+from hwsim.config import MAX_ARRAY_DIM
+from quant.intops import MAX_BITS, MIN_BITS, check_int
 
-__all__ = ["list_presets", "load_preset", "config_for_layers"]
+__all__ = ["EnginePreset", "list_presets", "load_preset"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnginePreset:
+    """An engine's array and clock (module docstring)."""
+
+    rows: int
+    cols: int
+    clock_mhz: float = 100.0
+    mult_rows: int | None = None
+    bits: int = 8
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
+        check_int("cols", self.cols, 1, MAX_ARRAY_DIM)
+        if self.mult_rows is not None:
+            check_int("mult_rows", self.mult_rows, 0, self.rows)
+        check_int("bits", self.bits, MIN_BITS, MAX_BITS)
+        c = self.clock_mhz
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0 or c == float("inf"):
+            raise ValueError(f"clock_mhz must be a positive number, not {c!r}")
+
+    def replace(self, **changes) -> "EnginePreset":
+        """A copy with the given fields changed (None values leave a field as it is)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def list_presets() -> list[str]:
@@ -24,14 +54,14 @@ def list_presets() -> list[str]:
     return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".toml"))
 
 
-def load_preset(spec: str) -> dict:
-    """The ArrayConfig fields of a preset name or a ``.toml`` path (``description`` dropped).
+def load_preset(spec: str) -> EnginePreset:
+    """The preset of a shipped name or a ``.toml`` path.
 
     Raises
     ------
     ValueError
-        Unknown preset name, invalid TOML or not UTF-8, keys that are not
-        ArrayConfig fields, or no ``rows``/``cols``.
+        Unknown preset name, invalid TOML or not UTF-8, unknown keys, no
+        ``rows``/``cols``, or a value :class:`EnginePreset` refuses.
     OSError
         A preset path cannot be read.
     """
@@ -52,24 +82,14 @@ def load_preset(spec: str) -> dict:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{where}: not a valid TOML preset: {exc}") from None
-    data.pop("description", None)
-    known = {f.name for f in fields(ArrayConfig)}
+    known = {f.name for f in dataclasses.fields(EnginePreset)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"{where}: unknown array config key(s) {', '.join(unknown)}")
+        raise ValueError(f"{where}: unknown engine preset key(s) {', '.join(unknown)}")
     missing = [k for k in ("rows", "cols") if k not in data]
     if missing:
-        raise ValueError(f"{where}: the preset needs {' and '.join(missing)} (ArrayConfig has no default for them)")
-    return data
-
-
-def config_for_layers(fields_: dict, ks: Sequence[int]) -> ArrayConfig:
-    """Build the ArrayConfig of a preset for layers with reduction lengths ``ks``.
-
-    ``max_k`` defaults to ``max(ks)`` (so ``acc_bits`` is derived from the
-    layers); a given ``acc_bits`` is validated against it by ArrayConfig.
-    """
-    data = dict(fields_)
-    if "max_k" not in data:
-        data["max_k"] = max(ks)
-    return ArrayConfig(**data)
+        raise ValueError(f"{where}: the preset needs {' and '.join(missing)}")
+    try:
+        return EnginePreset(**data)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None

@@ -7,7 +7,7 @@ energy_width_exponent``, the exponent written in the file: 1 for adders, 2
 for multipliers in the shipped tables).  Built-in tables live in
 ``hwsim/tables/*.toml`` with their sources; a user TOML file has the same
 format.  :func:`fpga_table` takes the measured logic cells per PE from our
-own synthesis results (read by :func:`rtl.synth.read_synth_json`, the reader
+own synthesis results (read by :func:`hwsim.synthfile.read_synth_json`, the reader
 beside ``synth.json``'s writer).
 
 SRAM energy by memory size (:meth:`EnergyTable.sram_pj_per_bit_of`):
@@ -277,7 +277,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
     """A table whose PE areas (logic cells) come from our synthesis results.
 
     ``records`` are ``synth.json`` results as read by
-    :func:`rtl.synth.read_synth_json` (objects with ``config`` (an
+    :func:`hwsim.synthfile.read_synth_json` (objects with ``config`` (an
     ArrayConfig dict), ``block``, ``resources["lc"]``, ``target``, ``tools``
     and ``source``, the file and design they came from).  The area per PE is
     ``lc`` for a ``"pe"`` block and ``lc / (rows * cols)`` for an array (so it
@@ -353,15 +353,13 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
 
 
 def load_table(spec: str) -> EnergyTable:
-    """Resolve ``--table``: ``45nm``, ``40nm`` or a TOML path.
-
-    ``fpga:PATH[,PATH...]`` (synthesis JSON) is resolved where the files are
-    read, by the ``estimate`` command: ``fpga_table(rtl.synth.read_synth_json(...))``.
+    """Resolve ``--table``: ``45nm``, ``40nm``, a TOML path, or ``fpga:SYNTH.json[,SYNTH2.json...]``
+    (:func:`fpga_table` of the synthesis results, read by :func:`hwsim.synthfile.read_synth_json`).
 
     Raises
     ------
     ValueError
-        Unknown table name.
+        Unknown table name, ``fpga`` without files, or files :func:`fpga_table` refuses.
     OSError
         A named file cannot be read.
     """
@@ -370,7 +368,12 @@ def load_table(spec: str) -> EnergyTable:
     if spec in BUILTIN_TABLES:
         return _builtin(spec)
     if spec == "fpga" or spec.startswith("fpga:"):
-        raise ValueError("table fpga needs synthesis JSON: use --table fpga:SYNTH.json[,SYNTH2.json]")
+        from hwsim.synthfile import read_synth_json
+
+        paths = [p for p in spec[5:].split(",") if p]
+        if not paths:
+            raise ValueError("table fpga needs synthesis JSON: use --table fpga:SYNTH.json[,SYNTH2.json]")
+        return fpga_table([r for p in paths for r in read_synth_json(p)])
     if spec.endswith(".toml") or os.sep in spec or os.path.exists(spec):
         return load_table_file(spec)
     raise ValueError(

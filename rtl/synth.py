@@ -25,7 +25,8 @@ packed logic cells nextpnr built from them (cells named ``dut.*`` plus the
 carry feed-in/out cells nextpnr adds; the wrapper's cells are excluded).
 ``lc_total`` is the whole wrapped design.
 
-``synth.json`` keys: ``target``, ``design``, ``block``, ``config``,
+``synth.json`` (its format, reader and writer: :mod:`hwsim.synthfile`) keys:
+``target``, ``design``, ``block``, ``config``,
 ``pe_form``, ``dsp`` (DSP inference allowed), ``tools`` (``yosys``,
 ``nextpnr`` versions), ``resources`` (``lc``, ``lut``, ``ff``, ``carry``,
 ``dsp``, ``bram``), ``lc_total``, ``fmax_mhz`` (nextpnr's achieved Fmax of
@@ -46,83 +47,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.config import ArrayConfig
+from hwsim.synthfile import write_synth_json
 from quant.files import atomic_write_text
 from quant.intops import check_int
 from rtl.generate import generate
 
-__all__ = ["TARGETS", "Target", "SynthResult", "SYNTH_KEYS", "read_synth_json", "synthesize", "compare",
-           "format_table", "wrapper_verilog", "tool_versions"]
-
-#: The keys of a ``synth.json`` object (module docstring), all always written.
-SYNTH_KEYS = ("target", "design", "block", "config", "pe_form", "dsp", "tools", "freq_target_mhz",
-              "resources", "lc_total", "fmax_mhz", "fits", "pnr_error", "cells", "device", "wrapper",
-              "lc_method", "seconds")
-#: The keys of ``resources``.
-RESOURCE_KEYS = ("lc", "lut", "ff", "carry", "dsp", "bram")
-
-
-@dataclass(frozen=True, kw_only=True)
-class SynthResult:
-    """One ``synth.json`` object as read by :func:`read_synth_json` (fields: :data:`SYNTH_KEYS`).
-
-    ``source`` names where it was read (``file:design``), for messages and
-    table sources.
-    """
-
-    source: str
-    target: str
-    design: str
-    block: str | None
-    config: dict | None
-    pe_form: str | None
-    dsp: bool
-    tools: dict
-    freq_target_mhz: float
-    resources: dict
-    lc_total: int | None
-    fmax_mhz: float | None
-    fits: bool | None
-    pnr_error: str | None
-    cells: dict
-    device: dict | None
-    wrapper: dict | None
-    lc_method: str
-    seconds: dict
-
-
-def read_synth_json(path) -> list[SynthResult]:
-    """Read ``synth.json`` (one object) or ``compare.json`` (a list of them), strictly.
-
-    Raises
-    ------
-    OSError
-        The file cannot be read.
-    ValueError
-        Not JSON, or an object with missing or unknown keys or ``resources`` fields.
-    """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not a synthesis JSON file: {exc}") from None
-    entries = data if isinstance(data, list) else [data]
-    out = []
-    for i, e in enumerate(entries):
-        where = f"{path}: entry {i}" if isinstance(data, list) else str(path)
-        if not isinstance(e, dict):
-            raise ValueError(f"{where}: not a synthesis result object (expected an adderhw synth JSON)")
-        missing = [k for k in SYNTH_KEYS if k not in e]
-        unknown = sorted(set(e) - set(SYNTH_KEYS))
-        if missing or unknown:
-            what = "; ".join(filter(None, [missing and f"missing {', '.join(missing)}",
-                                           unknown and f"unknown {', '.join(unknown)}"]))
-            raise ValueError(f"{where}: not an adderhw synth JSON ({what})")
-        res = e["resources"]
-        if not isinstance(res, dict) or sorted(res) != sorted(RESOURCE_KEYS):
-            raise ValueError(f"{where}: resources must have exactly {', '.join(RESOURCE_KEYS)}")
-        out.append(SynthResult(source=f"{path.name}:{e['design']}", **e))
-    return out
-
+__all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions"]
 
 @dataclass(frozen=True)
 class Target:
@@ -379,7 +309,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
                       device=None, wrapper=None,
                       lc_method="generic: lc is the 4-input LUT count (no packing)",
                       seconds={"yosys": round(time.monotonic() - t0, 1), "nextpnr": 0.0})
-        _write_json(out / "synth.json", result)
+        write_synth_json(out / "synth.json", result)
         return result
 
     wrap, nin, nout = wrapper_verilog(top, ports)
@@ -435,12 +365,8 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
                    "carry feed cells; the scan wrapper's cells are excluded"),
         seconds={"yosys": round(t1 - t0, 1), "nextpnr": round(t2 - t1, 1)},
     )
-    _write_json(out / "synth.json", result)
+    write_synth_json(out / "synth.json", result)
     return result
-
-
-def _write_json(path: Path, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: float = 100.0,
@@ -498,7 +424,7 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             results = list(pool.map(one, runs))
-    _write_json(out / "compare.json", results)
+    write_synth_json(out / "compare.json", results)
     return results
 
 

@@ -1,12 +1,13 @@
-"""Benchmark: hwsim estimate of ResNet-20, both PE kinds x 9 array sizes (target < 2 s).
+"""Benchmark: the engine estimate of ResNet-20 from its topology CSV, 9 engine sizes x 2 PE kinds
+(target < 2 s), and the closed-form cycle model against the word-level reference.
 
-Fast path: :func:`hwsim.estimate.sweep` (closed-form cycles per layer, energy
-per layer) over rows, cols in {4, 8, 16}.  Baseline, measured in the same run:
-the naive per-tile loop — :func:`hwsim.schedule.schedule_tiles` over every
-tile of every layer (one Python iteration per tile), with the energy summed per
-tile.  Both must agree exactly on the cycle counts; the script prints both
-times and their ratio, and exits 1 if the results differ or the fast path
-misses the target.
+Fast path: :func:`hwsim.estimate.sweep` (the exact closed form of
+:mod:`hwsim.engine`, energy per operation) over rows, cols in {4, 8, 16}.
+Baseline, measured in the same run: :func:`hwsim.reference.run_engine`
+(event by event, every word) on a random small model at the same 9 sizes,
+against :class:`hwsim.engine.EngineModel` on the same model; both must agree
+exactly on every counter.  The script prints the times and the ratio, and
+exits 1 if the results differ or the sweep misses the target.
 
 Run: ``.venv/bin/python scripts/bench_hwsim.py``
 """
@@ -23,69 +24,54 @@ SIZES = (4, 8, 16)
 TARGET_S = 2.0
 
 
-def _baseline(layers, cfg, table):
-    """Per-tile loop: every tile scheduled and priced on its own."""
-    from hwsim.energy import pe_op_energy_pj
-    from hwsim.mapping import DESIGNS, layer_config
-    from hwsim.schedule import schedule_tiles, tile_grid
-
-    out = {}
-    for rows in SIZES:
-        for cols in SIZES:
-            pcfg = cfg.replace(rows=rows, cols=cols)
-            for design in DESIGNS:
-                cycles, pe_pj = 0, 0.0
-                for layer in layers:
-                    lcfg = layer_config(layer, pcfg, design)
-                    tr, tc = tile_grid(layer.out_channels, layer.out_pixels, lcfg)
-                    timing = schedule_tiles([layer.k] * (tr * tc), lcfg)
-                    e_op = pe_op_energy_pj(lcfg, table)
-                    for _tile in timing.tiles:
-                        pe_pj += lcfg.rows * lcfg.cols * layer.k * e_op
-                    cycles += timing.total_cycles
-                out[(rows, cols, design)] = (cycles, pe_pj)
-    return out
-
-
 def main() -> int:
-    from hwsim.config import ArrayConfig
+    import numpy as np
+
+    from hwsim.engine import EngineModel
+    from hwsim.estimate import Design, Source, InputKind, parse_sweep, sweep
+    from hwsim.preset_files import EnginePreset
+    from hwsim.reference import run_engine
+    from hwsim.samples import small_model
+    from hwsim.sizing import size_engine
     from hwsim.tables import load_table
-    from hwsim.estimate import sweep
-    from hwsim.layers import read_topology_csv
+    from hwsim.topology import read_topology_csv
 
     topo = resources.files("hwsim").joinpath("topologies", "resnet20.csv")
     with resources.as_file(topo) as path:
-        layers = read_topology_csv(path)
-    cfg = ArrayConfig(rows=8, cols=8, max_k=max(l.k for l in layers))
+        layers = tuple(read_topology_csv(path))
     table = load_table("45nm")
-    grid = {"rows": list(SIZES), "cols": list(SIZES)}
-
+    grid = parse_sweep([f"rows={','.join(map(str, SIZES))}", f"cols={','.join(map(str, SIZES))}"])
+    src = Source(kind=InputKind.TOPOLOGY, path=str(path), name="resnet20", layers=layers)
     t0 = time.perf_counter()
-    rows = sweep(layers, cfg, table, grid)
+    points = sweep(src, table, grid, base=EnginePreset(rows=8, cols=8))
     fast_s = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    base = _baseline(layers, cfg, table)
-    base_s = time.perf_counter() - t0
-
+    seed = 7
+    model = small_model(np.random.default_rng(seed), c0=3, h=8, w=8, c1=6, bits=6, stem="conv")
+    x = np.zeros(model.input_shape, dtype=np.int64)
     bad = []
-    for r in rows:
-        cycles, pe_pj = base[(r["rows"], r["cols"], r["design"])]
-        if cycles != r["total_cycles"] or abs(pe_pj - r["pe_pj"]) > 1e-9 * pe_pj:
-            bad.append((r["rows"], r["cols"], r["design"], cycles, r["total_cycles"]))
-    n_tiles = sum(
-        -(-l.out_channels // rr) * -(-l.out_pixels // cc) for rr in SIZES for cc in SIZES for l in layers
-    ) * 2
-    print(f"ResNet-20: {len(layers)} array layers x 2 PE kinds x {len(SIZES) ** 2} array sizes "
-          f"({n_tiles:,} tiles)")
-    print(f"  hwsim sweep (closed form per layer): {fast_s * 1e3:8.1f} ms")
-    print(f"  baseline (per-tile Python loop):     {base_s * 1e3:8.1f} ms")
-    print(f"  speed-up: {base_s / fast_s:.1f}x; target < {TARGET_S:.0f} s: {'met' if fast_s < TARGET_S else 'MISSED'}")
-    best = min((r for r in rows if r["design"] == "adder"), key=lambda r: r["energy_pj"])
-    print(f"  lowest-energy adder array: {best['rows']}x{best['cols']}, {best['energy_pj'] / 1e6:.2f} uJ, "
-          f"{best['total_cycles']:,} cycles")
+    t_ref = t_cf = 0.0
+    for g in grid:
+        cfg, cm = size_engine(model, rows=g["rows"], cols=g["cols"])
+        t0 = time.perf_counter()
+        run = run_engine(cm.program, cm.weights, x)
+        t1 = time.perf_counter()
+        est = EngineModel(cfg).estimate(model)
+        t2 = time.perf_counter()
+        t_ref += t1 - t0
+        t_cf += t2 - t1
+        if [l.as_dict() for l in est.layers] != [c.as_dict() for c in run.ops] or est.total_cycles != run.total_cycles:
+            bad.append(g)
+    print(f"ResNet-20 (topology CSV): {len(layers)} conv layers x 2 PE kinds x {len(grid)} engine sizes")
+    print(f"  hwsim sweep (closed form, energy): {fast_s * 1e3:8.1f} ms; target < {TARGET_S:.0f} s: "
+          f"{'met' if fast_s < TARGET_S else 'MISSED'}")
+    print(f"small model (seed {seed}), {len(grid)} sizes: closed form {t_cf * 1e3:.1f} ms, word-level reference "
+          f"{t_ref * 1e3:.1f} ms ({t_ref / t_cf:.0f}x)")
+    best = min((p for p in points if p.design is Design.ADDER), key=lambda p: p.energy_pj)
+    print(f"  lowest-energy adder engine: {dict(best.point)}, {best.energy_pj / 1e6:.2f} uJ, "
+          f"{best.total_cycles:,} cycles")
     if bad:
-        print(f"MISMATCH between sweep and per-tile baseline: {bad[:3]}", file=sys.stderr)
+        print(f"MISMATCH between the closed form and the reference at {bad[:3]}", file=sys.stderr)
         return 1
     return 0 if fast_s < TARGET_S else 1
 

@@ -293,7 +293,8 @@ def _run_engine_verify(args: argparse.Namespace) -> int:
 def _engine_target(args, model, designs_dir: Path | None):
     """The engine to run: ``--design``, or the engine sized to ``model`` written into ``designs_dir``
     (None: only sized, to refuse a model the engine cannot run)."""
-    from rtl.engine.generate import generate_engine, size_engine
+    from hwsim.sizing import size_engine
+    from rtl.engine.generate import generate_engine
     from verification.engine_verify import engine_design, select_ops
 
     trace = bool(args.trace or args.layer is not None)

@@ -7,7 +7,7 @@ idea), never from what the drivers meant to send:
 
 * the image codes are decoded from the observed ``x`` words and the weight
   stream rebuilt from the observed ``w`` beats (the inverse of
-  :func:`rtl.engine.top.w_beats`); :func:`rtl.engine.reference.run_engine`
+  :func:`rtl.engine.top.w_beats`); :func:`hwsim.reference.run_engine`
   runs them (what the engine must compute from what it was given);
 * :func:`quant.golden.run_codes` runs the observed image through the integer
   model (the one integer truth, DESIGN §6);
@@ -52,13 +52,13 @@ def _signed(v: int, bits: int) -> int:
 
 
 def weights_from_beats(program, beats):
-    """Rebuild the :class:`~rtl.engine.program.WeightStream` from ``w`` beats (inverse of ``w_beats``).
+    """Rebuild the :class:`~hwsim.compiler.WeightStream` from ``w`` beats (inverse of ``w_beats``).
 
     Weight ``(r, n)`` of a word is the code at bits ``(r*cols + n)*bits``,
     two's complement on the multiplier unit.  Raises ValueError when the
     number of beats is not the program's.
     """
-    from rtl.engine.program import WeightStream
+    from hwsim.compiler import WeightStream
 
     cfg = program.config
     b, rows, cols = cfg.bits, cfg.rows, cfg.cols
@@ -90,7 +90,7 @@ def weights_from_beats(program, beats):
 
 def image_from_words(program, words):
     """The input codes (the model's input shape) from ``x`` words (inverse of ``x_beats``)."""
-    from rtl.engine.program import from_words
+    from hwsim.compiler import from_words
 
     cfg = program.config
     t = program.tensors[program.input]
@@ -122,7 +122,7 @@ class ObservedRun:
     Parameters
     ----------
     model : quant.artifact.IntModel
-    compiled : rtl.engine.program.CompiledModel
+    compiled : hwsim.compiler.CompiledModel
         The program of the engine (its structure: which beats belong to which
         operation); the data come from the observed beats.
     prog_fields : list of dict
@@ -188,7 +188,7 @@ class ObservedRun:
     def expect(self, k: int) -> dict:
         """Expected results of image ``k``, from the observed beats of that image."""
         from quant import golden
-        from rtl.engine.reference import run_engine
+        from hwsim.reference import run_engine
 
         p = self.compiled.program
         xw = [w for w, _ in self.x[k * self.n_x : (k + 1) * self.n_x]]

@@ -101,7 +101,7 @@ def engine_design(metadata, model) -> EngineTarget:
         The metadata or the Verilog beside it is missing.
     """
     from rtl.engine.generate import read_engine_metadata
-    from rtl.engine.program import compile_model
+    from hwsim.compiler import compile_model
 
     path = Path(metadata)
     try:

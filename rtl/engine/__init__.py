@@ -1,16 +1,10 @@
-"""The network engine (DESIGN §4b, dataflow ``cp``): compiler, numpy reference, blocks.
+"""The network engine's implementation (DESIGN §4b): Amaranth blocks, Verilog and its metadata.
 
-* :mod:`rtl.engine.program`: the compiler ``IntModel -> (Program, WeightStream)``
-  (layer descriptors, the memory map of the activation regions, the weight
-  stream in engine K order with the per-tile requant parameters);
-* :mod:`rtl.engine.addrgen`: window address generation (numpy reference of
-  the address generator);
-* :mod:`rtl.engine.reference`: the numpy model of the whole engine, executed
-  as the hardware does (words, weight words, row trees, requant per row) with
-  every counter the RTL exposes.
-
-The engine's configuration is :class:`hwsim.config.EngineConfig`; its
-cycle contract is the docstring of :mod:`hwsim.engine`.
+The architecture they implement lives in hwsim: the config
+(:class:`hwsim.config.EngineConfig`), the compiler and memory map
+(:mod:`hwsim.compiler`), the descriptor's fields (:mod:`hwsim.descriptor`),
+sizing (:mod:`hwsim.sizing`), the word-level reference
+(:mod:`hwsim.reference`) and the exact cycle contract (:mod:`hwsim.engine`).
 """
 
 __all__: list = []

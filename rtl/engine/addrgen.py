@@ -1,4 +1,5 @@
-"""Window address generation of the engine: the address generator and its numpy reference.
+"""Window address generation of the engine: the address generator (the numpy window addresses it
+implements, :func:`hwsim.compiler.window_addresses`, are the architecture's).
 
 im2col in the engine is pure address generation (DESIGN §4b): for output
 pixel ``p = oy*OW + ox`` and kernel position ``(i, j)`` the input pixel is
@@ -14,42 +15,19 @@ fastest (K order ``(i, j, c)``); a pool issues ``(i, j)`` for one item
 
 from __future__ import annotations
 
-import numpy as np
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.compiler import PAD, window_addresses
+from hwsim.descriptor import addrgen_command_fields
 from quant.intops import check_int, conv_out_size
 from rtl.construct import construction
 
-__all__ = ["PAD", "window_addresses", "addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
+__all__ = ["addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
 
 #: Test-only wrong generators (:class:`AddrGen` ``mutation``); ``None`` is the real one.
 MUTATIONS = (None, "pad_edge")
-#: Address of a padded position (no memory read).
-PAD = -1
-
-
-def window_addresses(height: int, width: int, groups: int, kernel, stride: int, padding: int) -> np.ndarray:
-    """Word addresses ``[P, kh, kw, G]`` (int64, :data:`PAD` where padded) of every window.
-
-    ``P = OH * OW`` with ``OH = conv_out_size(height, kh, stride, padding)``.
-    """
-    kh, kw = kernel
-    oh = conv_out_size(height, kh, stride, padding)
-    ow = conv_out_size(width, kw, stride, padding)
-    if oh < 1 or ow < 1:
-        raise ValueError(f"kernel {kh}x{kw} does not fit the padded input {height}x{width}")
-    iy = (np.arange(oh) * stride - padding)[:, None] + np.arange(kh)[None, :]  # [OH, kh]
-    ix = (np.arange(ow) * stride - padding)[:, None] + np.arange(kw)[None, :]  # [OW, kw]
-    vy = (iy >= 0) & (iy < height)
-    vx = (ix >= 0) & (ix < width)
-    pix = iy[:, None, :, None] * width + ix[None, :, None, :]  # [OH, OW, kh, kw]
-    valid = vy[:, None, :, None] & vx[None, :, None, :]
-    addr = pix[..., None] * groups + np.arange(groups)  # [OH, OW, kh, kw, G]
-    addr = np.where(valid[..., None], addr, PAD)
-    return addr.reshape(oh * ow, kh, kw, groups)
-
 
 
 # --- the Amaranth address generator -------------------------------------------------
@@ -151,13 +129,10 @@ class AddrGen(wiring.Component):
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits
         self.latency = 1
-        wide = signed(addr_bits + dim_bits + 2)
         d = unsigned(dim_bits)
-        self.cmd_layout = data.StructLayout({
-            "height": d, "width": d, "groups": d, "kh": d, "kw": d, "stride": d, "padding": d,
-            "out_h": d, "out_w": d, "col_words": d, "step_x": unsigned(addr_bits + 1), "step_y": unsigned(addr_bits + 1),
-            "row_words": unsigned(addr_bits + 1), "base0": wide,
-        })
+        self.cmd_layout = data.StructLayout({  # hwsim.descriptor.addrgen_command_fields
+            name: (signed if sgn else unsigned)(width)
+            for name, (width, sgn) in addrgen_command_fields(addr_bits, dim_bits).items()})
         self.o_layout = data.StructLayout({
             "addr": unsigned(addr_bits), "pad": 1, "s": unsigned(2 * dim_bits + dim_bits),
             "g": d, "last": 1, "end": 1,

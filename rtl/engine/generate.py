@@ -3,7 +3,7 @@
 :func:`generate_engine` writes ``OUT_DIR/<name>.v`` and ``OUT_DIR/<name>.json``
 for an :class:`~hwsim.config.EngineConfig` (explicit sizes) or for a model
 folder, with the engine sized to the model by the compiler
-(:func:`size_engine`).  :func:`read_engine_metadata` reads the JSON back and
+(:func:`hwsim.sizing.size_engine`).  :func:`read_engine_metadata` reads the JSON back and
 refuses anything else (unknown or missing keys, another ``format`` or
 ``format_version``).
 
@@ -22,7 +22,7 @@ Metadata keys (``format`` ``"adderhw-engine-design"``, ``format_version`` 1):
 ``memory_map``
     Per activation region ``R<r>`` and ``weights``: ``words``, ``word_bits``,
     ``bytes``; with a model also ``peak_words`` and the ``tensors`` placed
-    there (:meth:`rtl.engine.program.Program.memory_map`).
+    there (:meth:`hwsim.compiler.Program.memory_map`).
 ``latency``
     The cycle contract's constants (:mod:`hwsim.engine`): ``step`` (``D``),
     ``vector`` (``D_v``), ``requant`` (``L_q``), ``tree_stages``,
@@ -58,9 +58,9 @@ from amaranth.lib import data
 from hwsim.config import EngineConfig
 from quant.artifact import IntModel
 from quant.files import atomic_write_text, dist_versions
-from quant.intops import pe_of
 from rtl.engine.addrgen import AddrGen
-from rtl.engine.program import CompiledModel, compile_model
+from hwsim.compiler import CompiledModel
+from hwsim.sizing import mult_engine, size_engine
 from rtl.engine.top import COUNTERS, Engine, w_beats
 from rtl.generate import ports_of, strict_keys
 
@@ -69,7 +69,6 @@ __all__ = [
     "FORMAT_VERSION",
     "METADATA_KEYS",
     "EngineDesign",
-    "size_engine",
     "engine_name",
     "engine_metadata",
     "generate_engine",
@@ -84,76 +83,6 @@ METADATA_KEYS = ("format", "format_version", "name", "top", "block", "config", "
                  "memory_map", "latency", "clock", "reset", "ports", "streams", "payloads", "counters", "tools")
 _MODEL_KEYS = ("name", "path", "ops", "prog_beats", "w_beats", "x_beats")
 _LATENCY_KEYS = ("step", "vector", "requant", "tree_stages", "addrgen")
-
-
-def _model_widths(model: IntModel, rows: int, cols: int, pe: str, mult_rows: int | None, fields: dict) -> dict:
-    computes = [l for l in model.layers if pe_of(l.kind)]
-    if not computes:
-        raise ValueError(f"model {model.name}: no conv or linear layer to run on the engine")
-    has_mult = any(pe_of(l.kind) == "mult" for l in computes)
-    modes = sorted({l.requant.mode for l in model.layers if getattr(l, "requant", None) is not None})
-    bits = max(int(l.bits) for l in computes)
-    last = next((l for l in reversed(model.layers) if getattr(l, "requant", None) is not None), None)
-    out_bits = bits if last is None else max(bits, int(last.requant.out_bits))  # the logits (flatten has none)
-    stored = [int(l.requant.out_bits) for l in model.layers
-              if getattr(l, "requant", None) is not None and l is not last]
-    act_bits = max([bits, int(model.input.bits), *stored])  # every stored tensor's codes
-    if mult_rows is None:
-        mult_rows = max(1, rows // 2) if has_mult and pe == "adder" else 0
-    cfg = dict(rows=rows, cols=cols, pe=pe, mult_rows=mult_rows, bits=bits,
-               max_k=max(int(l.K) for l in computes), requant=tuple(modes) or ("fixed",), out_bits=out_bits,
-               act_bits=act_bits)
-    cfg.update(fields)
-    return cfg
-
-
-def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
-                **fields) -> tuple[EngineConfig, CompiledModel]:
-    """The adder engine of ``rows x cols`` sized to ``model`` by the compiler, and the compiled model.
-
-    Widths from the model (operand bits, the requant forms it uses, its
-    longest reduction, its logits' width; ``mult_rows = max(1, rows // 2)``
-    when it has multiply layers, else 0, the rule of
-    :func:`hwsim.dataflows.engine_config_for`); memories from a first
-    compilation with deep regions: as many regions as the liveness placement
-    uses (2 for a chain, 3 with residual adds), each as deep as the largest
-    tensor placed in it, and a weight buffer as deep as the largest tile.
-    ``fields`` override any :class:`EngineConfig` field.
-
-    Raises
-    ------
-    ValueError
-        The model does not fit the engine (the compiler's refusal).
-    """
-    base = _model_widths(model, rows, cols, "adder", mult_rows, fields)
-    sized_mem = "act_words" in fields and "weight_words" in fields
-    if sized_mem:
-        cfg = EngineConfig(**base)
-        return cfg, compile_model(model, cfg)
-    probe, err = None, None
-    for regions in range(2, 9):
-        trial = EngineConfig(**{**base, "act_words": (1 << 20,) * regions, "weight_words": 1 << 16})
-        try:
-            probe = compile_model(model, trial)
-            break
-        except ValueError as exc:
-            if "activation region too small" not in str(exc):
-                raise
-            err = exc
-    if probe is None:
-        raise err
-    mm = probe.program.memory_map()
-    used = [mm[f"R{r}"]["peak_words"] for r in range(probe.program.config.regions) if mm[f"R{r}"]["peak_words"]]
-    while len(used) < 2:
-        used.append(1)
-    weight_words = max(1, mm["weights"]["peak_words"])
-    for act_words in (tuple(used), (max(used),) * len(used)):
-        cfg = EngineConfig(**{**base, "act_words": act_words, "weight_words": weight_words, **fields})
-        try:
-            return cfg, compile_model(model, cfg)
-        except ValueError as exc:  # the placement differs with unequal depths: equal depths always fit
-            err = exc
-    raise err
 
 
 def engine_name(config: EngineConfig, max_ops: int) -> str:
@@ -257,7 +186,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``.
 
     Either ``config`` (explicit sizes; ``max_ops`` default 64) or ``model``
-    with ``rows`` and ``cols`` (sized by :func:`size_engine`; ``max_ops``
+    with ``rows`` and ``cols`` (sized by :func:`hwsim.sizing.size_engine`; ``max_ops``
     default: the program's operations; ``trace``: the engine sends every
     operation's output on ``o``, :attr:`EngineConfig.trace`).  ``pe="mult"`` emits the
     all-multiplier engine of the same sizes (multiplier PEs, no multiplier
@@ -282,7 +211,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     elif not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
     if pe == "mult" and config.pe != "mult":
-        config = config.replace(pe="mult", mult_rows=0, mult_acc_bits=None)
+        config = mult_engine(config)
     if max_ops is None:
         max_ops = 64
     engine = Engine(config=config, max_ops=max_ops)

@@ -30,6 +30,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
+from hwsim.energy import requant_widths
 from rtl.construct import construction
 
 __all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref", "simulate_serial_requant"]
@@ -76,9 +77,8 @@ class SerialRequant(wiring.Component):
         self.latency = config.requant_latency
         cfg = config
         # an accumulator (unsigned adder: one more bit as signed) or a pool's lane sum of at most max_k codes
-        self.a_bits = max(cfg.acc_bits + 1, cfg.mult_acc_bits, cfg.act_bits + 1 + (cfg.max_k - 1).bit_length())
-        self.prod_bits = self.a_bits + cfg.mult_bits
-        self.sum_bits = max(self.prod_bits, cfg.n_bits) + 2
+        widths = requant_widths(cfg)  # the architecture's datapath widths
+        self.a_bits, self.prod_bits, self.sum_bits = widths["a_bits"], widths["prod_bits"], widths["sum_bits"]
         fields = {
             "a": signed(self.a_bits),
             "b": signed(cfg.act_bits + 1),

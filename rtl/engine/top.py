@@ -39,47 +39,32 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
+from hwsim.descriptor import DIM_BITS, OP_CODES, addr_bits, descriptor_fields
 from rtl.construct import construction
 from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen, addrgen_command
 from rtl.engine.array import ChannelArray
-from rtl.engine.program import CompiledModel, Program, WeightStream, from_words, to_words
+from hwsim.compiler import CompiledModel, Program, WeightStream, from_words, to_words
 from rtl.engine.requant import SerialRequant
 from rtl.engine.vector import VectorUnit
 
-__all__ = ["OP_CODES", "COUNTERS", "Engine", "desc_layout", "encode_program", "w_beats", "x_beats",
+__all__ = ["COUNTERS", "Engine", "struct_layout", "desc_layout", "encode_program", "w_beats", "x_beats",
            "trace_codes", "simulate_engine"]
 
-#: Operation codes of a descriptor's ``op`` field.
-OP_CODES = ("conv", "maxpool", "avgpool", "add")
 #: The counter ports, in order.
 COUNTERS = ("cycles", "busy_cycles", "act_reads", "act_writes", "wbuf_reads", "wbuf_writes", "w_beats",
             "o_beats", "requant_ops", "prog_beats", "x_beats")
-_DIM = 16
 
 
-def _addr_bits(config: EngineConfig) -> int:
-    return max(max(config.act_words), config.weight_words).bit_length() + 1
+def struct_layout(fields: dict) -> data.StructLayout:
+    """The Amaranth layout of hwsim's ``name -> (width, signed)`` fields (nested dicts nest)."""
+    return data.StructLayout({name: struct_layout(f) if isinstance(f, dict) else (signed if f[1] else unsigned)(f[0])
+                              for name, f in fields.items()})
 
 
 def desc_layout(config: EngineConfig) -> data.StructLayout:
-    """The ``prog`` payload: one engine operation (:class:`rtl.engine.program.EngineOp`)."""
-    rq = SerialRequant(config=config)
-    rq._MustUse__silence = True
-    ag = AddrGen(addr_bits=_addr_bits(config), dim_bits=_DIM)
-    ag._MustUse__silence = True
-    d = unsigned(_DIM)
-    e = rq.entry_layout
-    return data.StructLayout({
-        "op": range(len(OP_CODES)), "mult": 1, "last": 1, "threshold": 1,
-        "src0": range(config.regions), "src1": range(config.regions), "dst": range(config.regions),
-        "src_signed": 1, "src1_signed": 1, "in_words": unsigned(_addr_bits(config)),
-        "ag": ag.cmd_layout, "in_c": d, "in_g": d, "out_c": d, "out_g": d,
-        "pixels": unsigned(_addr_bits(config)), "tiles": d, "rows_u": d, "steps": d, "param_beats": d,
-        "shift": e["shift"].shape, "lo": e["lo"].shape, "hi": e["hi"].shape,
-        "top": unsigned(config.bits), "m0": e["m0"].shape, "m1": e["m1"].shape, "n": e["n"].shape,
-        "pad_value": signed(config.bits + 1),
-    })
+    """The ``prog`` payload: one engine operation (:func:`hwsim.descriptor.descriptor_fields`)."""
+    return struct_layout(descriptor_fields(config))
 
 
 def encode_program(program: Program) -> list:
@@ -204,7 +189,7 @@ class Engine(wiring.Component):
         m = Module()
         cfg = self.config
         cols, ab, bits = cfg.cols, cfg.act_bits, cfg.bits
-        A = _addr_bits(cfg)
+        A = addr_bits(cfg)
 
         # --- memories: the activation regions and the weight buffer ---
         rps, wps = [], []
@@ -218,7 +203,7 @@ class Engine(wiring.Component):
         wrp, wwp = wmem.read_port(), wmem.write_port()
 
         # --- units ---
-        m.submodules.ag = ag = AddrGen(addr_bits=A, dim_bits=_DIM, mutation=self.mutation)
+        m.submodules.ag = ag = AddrGen(addr_bits=A, dim_bits=DIM_BITS, mutation=self.mutation)
         arrays = {}
         if cfg.pe == "adder":
             m.submodules.adder = arrays["adder"] = ChannelArray(config=cfg, unit="adder")
@@ -250,23 +235,23 @@ class Engine(wiring.Component):
 
         def lanes_of(group):
             """Lanes of channel group ``group`` of the source: min(cols, in_c - group*cols)."""
-            rem = Signal(signed(_DIM + 8), name="lanes_rem")
+            rem = Signal(signed(DIM_BITS + 8), name="lanes_rem")
             m.d.comb += rem.eq(d.in_c - group * cols)
             return Mux(rem < cols, rem, cols)
 
         # --- control ---
         xj = Signal(A)
-        lc = Signal(_DIM)
-        it = Signal(_DIM)  # issue side: tile (conv) or channel-group pass (pool)
-        io0 = Signal(_DIM)  # issue side: the tile's first output channel
+        lc = Signal(DIM_BITS)
+        it = Signal(DIM_BITS)  # issue side: tile (conv) or channel-group pass (pool)
+        io0 = Signal(DIM_BITS)  # issue side: the tile's first output channel
         since = Signal(8)
-        need = Signal(_DIM)
+        need = Signal(DIM_BITS)
         done_op = Signal()
         bank = [Signal(max(1, _bank_bits(cfg)), name=f"bank{k}", reset_less=True) for k in range(2)]
         ag_fire = Signal()
         m.d.comb += [ag.cmd.payload.eq(d.ag), ag_fire.eq(ag.o.valid & ag.o.ready)]
-        rem_issue = Signal(signed(_DIM + 2))
-        rows_issue = Signal(_DIM)
+        rem_issue = Signal(signed(DIM_BITS + 2))
+        rows_issue = Signal(DIM_BITS)
         m.d.comb += [rem_issue.eq(d.out_c - io0), rows_issue.eq(Mux(rem_issue < d.rows_u, rem_issue, d.rows_u))]
         reset_op = Signal()  # the next operation starts in the next cycle
 
@@ -312,7 +297,7 @@ class Engine(wiring.Component):
                     with m.Else():
                         for k in range(2):
                             with m.If(it[0] == k):
-                                m.d.sync += bank[k].word_select((lc - d.steps)[:_DIM], cfg.weight_word_bits).eq(self.w.payload)
+                                m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS], cfg.weight_word_bits).eq(self.w.payload)
                     with m.If(lc == d.steps + d.param_beats - 1):
                         m.d.comb += ag.cmd.valid.eq(1)
                         m.d.sync += lc.eq(0)
@@ -358,7 +343,7 @@ class Engine(wiring.Component):
         # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
         bv = Signal()
         bpad, blast = Signal(reset_less=True), Signal(reset_less=True)
-        bg = Signal(_DIM, reset_less=True)
+        bg = Signal(DIM_BITS, reset_less=True)
         bs = Signal(ag.o_layout["s"].shape, reset_less=True)
         unit_ready = Signal()
         adv_b = Signal()
@@ -366,7 +351,7 @@ class Engine(wiring.Component):
         p = ag.o.payload
         item_last = Signal()
         m.d.comb += item_last.eq(is_add | p.last)
-        n_item = Signal(_DIM)
+        n_item = Signal(DIM_BITS)
         with m.If(is_conv):
             m.d.comb += n_item.eq(rows_issue)
         with m.Elif(is_max):
@@ -437,13 +422,13 @@ class Engine(wiring.Component):
 
         # --- drain: the shadow's entries into the requant unit, one per cycle ---
         sv = Signal()
-        dr = Signal(_DIM)
-        dt = Signal(_DIM)
-        do0 = Signal(_DIM)
+        dr = Signal(DIM_BITS)
+        dt = Signal(DIM_BITS)
+        do0 = Signal(DIM_BITS)
         dp = Signal(A)
-        dg = Signal(_DIM)
-        rem_drain = Signal(signed(_DIM + 2))
-        n_drain = Signal(_DIM)
+        dg = Signal(DIM_BITS)
+        rem_drain = Signal(signed(DIM_BITS + 2))
+        n_drain = Signal(DIM_BITS)
         m.d.comb += rem_drain.eq(d.out_c - do0)
         with m.If(is_conv):
             m.d.comb += n_drain.eq(Mux(rem_drain < d.rows_u, rem_drain, d.rows_u))
@@ -525,17 +510,17 @@ class Engine(wiring.Component):
         wreg = Signal(cols * ab)
         wmask = Signal(cols)
         wlane = Signal(range(cols))
-        wg = Signal(_DIM)
-        wr = Signal(_DIM)
-        wo = Signal(_DIM)
-        wo0 = Signal(_DIM)
+        wg = Signal(DIM_BITS)
+        wr = Signal(DIM_BITS)
+        wo = Signal(DIM_BITS)
+        wo0 = Signal(DIM_BITS)
         tl = Signal(range(cols))
-        tg = Signal(_DIM)
+        tg = Signal(DIM_BITS)
         wp_ = Signal(A)
         wbase = Signal(A)
-        wt = Signal(_DIM)
+        wt = Signal(DIM_BITS)
         wn = Signal(range(cols))
-        wgv = Signal(_DIM)
+        wgv = Signal(DIM_BITS)
         waddr = Signal(A)
         wreg_next = Signal(cols * ab)
         cur_lane = Mux(is_conv, wlane, wn)
@@ -553,7 +538,7 @@ class Engine(wiring.Component):
                 m.d.comb += [wps[r].addr.eq(wr_addr), wps[r].data.eq(wr_data), wps[r].en.eq(wr_mask)]
         with m.If(wr_en):
             bump("act_writes")
-        rem_w = Signal(signed(_DIM + 2))
+        rem_w = Signal(signed(DIM_BITS + 2))
         m.d.comb += rem_w.eq(d.out_c - wo0)
         rows_w = Mux(rem_w < d.rows_u, rem_w, d.rows_u)
         # lanes of the vector writer's group
@@ -616,9 +601,9 @@ class Engine(wiring.Component):
         """Rule 6 of the cycle contract: the finished operation's output, word by word, lane by lane, on ``o``."""
         cfg = self.config
         cols, ab = cfg.cols, cfg.act_bits
-        taddr = Signal(_addr_bits(cfg))
-        tp = Signal(_addr_bits(cfg))  # pixel of the word being sent
-        tg = Signal(_DIM)  # its channel group
+        taddr = Signal(addr_bits(cfg))
+        tp = Signal(addr_bits(cfg))  # pixel of the word being sent
+        tg = Signal(DIM_BITS)  # its channel group
         tlane = Signal(range(cols))
         tv = Signal()  # a word has been read and is being sent
         read = Signal()
@@ -704,7 +689,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
 
     Returns one dict per image: ``logits`` (int64), ``ops`` (per operation:
     ``start``, ``end``, ``cycles`` and the counters of
-    :data:`rtl.engine.reference.COUNTER_NAMES`, read from the counter ports),
+    :data:`hwsim.engine.COUNTER_NAMES`, read from the counter ports),
     ``total_cycles``, ``prog_beats``, ``x_beats``, ``traces`` (with
     ``config.trace``: operation name -> its ``o`` beats, raw lane bits;
     :func:`trace_codes` decodes them).  Cycles count from the
@@ -712,7 +697,7 @@ def simulate_engine(engine: Engine, compiled: CompiledModel, images, *, seed: in
     """
     from amaranth.sim import Simulator
 
-    from rtl.engine.reference import COUNTER_NAMES
+    from hwsim.engine import COUNTER_NAMES
 
     program = compiled.program
     prog = encode_program(program)

@@ -27,6 +27,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
+from hwsim.energy import vector_lane_bits
 from rtl.construct import construction
 
 __all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "simulate_vector"]
@@ -61,7 +62,7 @@ class VectorUnit(wiring.Component):
         self.latency = 1
         cols = config.cols
         self.lane_shape = signed(config.act_bits + 1)
-        self.sum_shape = signed(config.act_bits + 1 + (config.max_k - 1).bit_length())
+        self.sum_shape = signed(vector_lane_bits(config))
         self.step_layout = data.StructLayout({
             "x": data.ArrayLayout(self.lane_shape, cols), "y": data.ArrayLayout(self.lane_shape, cols),
             "pad": 1, "first": 1, "last": 1,

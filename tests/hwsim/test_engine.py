@@ -1,16 +1,17 @@
-"""hwsim's closed-form engine model (dataflow cp) equals the engine reference's counters exactly."""
+"""hwsim.engine: the closed-form engine model equals the engine reference's counters exactly."""
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hwsim.engine import EngineModel, in_bounds
+from hwsim.engine import EngineModel, OpShape, in_bounds, op_shapes
 from hwsim.config import EngineConfig
 from quant.intops import conv_out_size
-from rtl.engine.program import compile_model
-from rtl.engine.reference import run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import compile_model
+from hwsim.reference import run_engine
+from hwsim.samples import small_model
+from tests.hwsim import models
 
 
 def _compare(model, cfg, rng):
@@ -21,7 +22,7 @@ def _compare(model, cfg, rng):
     assert [l.name for l in est.layers] == [c.name for c in run.ops]
     for got, want in zip(est.layers, run.ops):
         assert (got.op, got.unit, got.start, got.end) == (want.op, want.unit, want.start, want.end), got.name
-        assert got.as_dict() == want.as_dict(), got.name
+        assert got == want, got.name  # one counter record: the whole EngineLayer, its requant form too
     assert est.totals() == run.totals()
     return est
 
@@ -61,13 +62,7 @@ def test_random_models_counters_exact(data):
 
 @pytest.fixture(scope="module")
 def hw_models():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("hwsim_conftest", Path(__file__).parent / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return models
 
 
 @pytest.mark.parametrize("rows, cols", [(4, 4), (8, 8)])
@@ -103,3 +98,16 @@ def test_resnet20_at_4x4_meets_utilisation(hw_models):
 def test_refuses_a_foreign_config():
     with pytest.raises(ValueError, match="config must be an EngineConfig, not dict"):
         EngineModel({"rows": 1})
+
+
+def test_op_shapes_alone_give_the_same_estimate():
+    """The cycle model reads shapes, kinds and requant forms only: the model's op shapes reproduce it."""
+    model = models.random_resnet20(np.random.default_rng(3))
+    cfg = EngineConfig(rows=4, cols=4, mult_rows=2)
+    ops, source = op_shapes(model)
+    assert source == (32, 32, 3) and all(isinstance(o, OpShape) for o in ops)
+    assert [o.name for o in ops] == [l.name for l in model.layers if l.kind != "flatten"]
+    assert ops[-1] == OpShape(name="fc", kind="linear", src=(1, 1, 64), dst=(1, 1, 10), mode="fixed")
+    assert EngineModel(cfg).estimate_ops(ops, source) == EngineModel(cfg).estimate(model)
+    with pytest.raises(ValueError, match="no engine operation"):
+        EngineModel(cfg).estimate_ops((), source)

@@ -1,83 +1,87 @@
-"""hwsim.report: the files of an estimate."""
+"""hwsim.report: the typed summary, summary.json's keys, layers.csv, report.md and the plots."""
 
 from __future__ import annotations
 
 import csv
 import json
 
+import numpy as np
 import pytest
 
-from hwsim.config import ArrayConfig
+from hwsim.estimate import Design, estimate_model, load_source, parse_sweep, sweep
+from hwsim.preset_files import EnginePreset
+from hwsim.report import LAYER_COLUMNS, TOTAL_KEYS, EstimateSummary, layer_rows, summarize, write_report
 from hwsim.tables import load_table
-from hwsim.estimate import estimate, parse_sweep, sweep
-from hwsim.layers import read_topology_csv
-from hwsim.report import LAYER_COLUMNS, write_report
+
+DESIGN_KEYS = ["config", "total_cycles", "latency_us", *TOTAL_KEYS, "stream_beats", "ops_on_adder", "ops_on_mult",
+               "ops_on_vector", "energy_pj", "on_chip_energy_pj", "energy_breakdown_pj", "energy_per_op_pj",
+               "energy_host_streams_pj"]
+TOP_KEYS = ["tool", "version", "dataflow", "input", "model", "config", "table", "memories", "prog_beat_bits",
+            "designs", "ratios_adder_over_mult", "energy_counts", "energy_left_out"]
 
 
-def test_report_files(tmp_path, topologies):
-    layers = read_topology_csv(topologies / "lenet5_bn.csv")
-    cfg = ArrayConfig(rows=4, cols=4, max_k=400)
-    t = load_table("45nm")
-    est = estimate(layers, cfg, t)
-    rows = sweep(layers, cfg, t, parse_sweep(["rows=2,4", "cols=4"]))
+@pytest.fixture
+def lenet_folder(tmp_path, int_models):
+    from quant.artifact import save_int_model
+
+    save_int_model(int_models.lenet(np.random.default_rng(9)), tmp_path / "m")
+    return tmp_path / "m"
+
+
+def test_summary_of_a_model_keeps_the_file_contract(tmp_path, lenet_folder):
+    src = load_source(lenet_folder)
+    res = estimate_model(src.model, load_table("45nm"), rows=4, cols=4)
     out = tmp_path / "est"
-    s = write_report(out, est, source="lenet5_bn.csv", model_name="lenet5-bn", sweep_rows=rows)
-    assert sorted(p.name for p in out.iterdir()) == [
-        "energy_breakdown.png", "layers.csv", "report.md", "summary.json", "sweep.csv", "sweep.png"]
+    s = write_report(out, res, source=src)
+    assert isinstance(s, EstimateSummary) and s.sweep is None and s.assumptions == ()
+    d = json.loads((out / "summary.json").read_text())
+    assert d == json.loads(json.dumps(s.to_dict()))
+    assert list(d) == TOP_KEYS and all(list(d["designs"][x]) == DESIGN_KEYS for x in ("adder", "mult"))
+    a = s.designs[Design.ADDER]
+    assert d["designs"]["adder"]["energy_breakdown_pj"]["dram_pj"] == a.energy.dram_pj
+    assert a.stream_beats == sum(a.totals[k] for k in ("prog_beats", "x_beats", "w_beats", "o_beats"))
+    assert a.energy.total_pj == pytest.approx(sum(e.energy.total_pj for e in a.per_op) + a.host_streams.energy.total_pj)
+    assert s.ratios["total_cycles"] == res.ratio("total_cycles")
     with open(out / "layers.csv") as fh:
-        table = list(csv.DictReader(fh))
-    assert tuple(table[0]) == LAYER_COLUMNS
-    assert len(table) == 2 * 5
-    assert sum(int(r["total_cycles"]) for r in table if r["design"] == "adder") == est.designs["adder"].total_cycles
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary == json.loads(json.dumps(s))
-    for d in ("adder", "mult"):
-        for key in ("total_cycles", "energy_pj", "area_um2", "utilization"):
-            assert key in summary["designs"][d]
-    assert summary["ratios_adder_over_mult"]["energy_pj"] == pytest.approx(est.ratio("energy_pj"))
-    assert summary["op_counts"] == {"macs": 416_520, "adder_layer_terms": 416_520, "mult_layer_macs": 0,
-                                    "group_rescales": 0, "paper_mults": 435_000}
-    assert summary["cpu_latency_model"]["addernet"]["cycles"] == 1_666_080
-    assert summary["version"] and summary["table"]["source"]
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == LAYER_COLUMNS and len(rows) == 2 * len(res.adder.counts.layers)
+    assert [r["layer"] for r in rows[:2]] == ["conv1", "pool1"]
+    assert sum(int(r["busy_cycles"]) for r in rows if r["design"] == "adder") == a.totals["busy_cycles"]
     md = (out / "report.md").read_text()
-    assert "416,520" in md and "435,000" in md and "![sweep.png](sweep.png)" in md
-    assert (out / "sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with open(out / "sweep.csv") as fh:
+    assert md.startswith("# Network engine estimate (dataflow `cp`): lenet5-bn")
+    assert "## Assumptions" not in md and "## Array sweep" not in md and "![energy_breakdown.png]" in md
+    assert (out / "energy_breakdown.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_summary_of_shapes_with_a_sweep(tmp_path, topologies):
+    src = load_source(topologies / "lenet5_bn.csv")
+    t = load_table("45nm")
+    from hwsim.estimate import estimate_topology
+
+    res = estimate_topology(src.layers, t, rows=4, cols=4)
+    pts = sweep(src, t, parse_sweep(["rows=2,4", "cols=4"]), base=EnginePreset(rows=4, cols=4))
+    s = summarize(res, source=src, sweep_points=pts)
+    d = s.to_dict()
+    assert list(d)[-2:] == ["assumptions", "sweep"] and len(d["sweep"]) == 4
+    assert d["sweep"][0] == {"rows": 2, "cols": 4, **{k: v for k, v in pts[0].as_row().items()
+                                                       if k not in ("rows", "cols")}}
+    s2 = write_report(tmp_path / "e", res, source=src, sweep_points=pts)
+    md = (tmp_path / "e" / "report.md").read_text()
+    assert "## Assumptions (an estimate from shapes alone)" in md and "## Array sweep" in md
+    assert "sized to the topology's shapes" in md and "![sweep.png](sweep.png)" in md
+    with open(tmp_path / "e" / "sweep.csv") as fh:
         assert len(list(csv.DictReader(fh))) == 4
+    assert s2.to_dict()["sweep"] == d["sweep"]
+    assert len(layer_rows(res)) == 2 * 5
 
 
 def test_output_path_that_is_a_file_is_refused(tmp_path, topologies):
-    layers = read_topology_csv(topologies / "lenet5_bn.csv")
-    est = estimate(layers, ArrayConfig(rows=4, cols=4, max_k=400), load_table("45nm"))
+    src = load_source(topologies / "lenet5_bn.csv")
+    from hwsim.estimate import estimate_topology
+
+    res = estimate_topology(src.layers, load_table("45nm"), rows=4, cols=4)
     f = tmp_path / "file"
     f.write_text("x")
     with pytest.raises(OSError, match="exists and is not a directory"):
-        write_report(f, est, source="x", model_name="x")
+        write_report(f, res, source=src)
     assert f.read_text() == "x"
-
-
-def test_report_shows_group_rescale(tmp_path):
-    """Group-shared scales (issue 14): the re-scale's count and energy in layers.csv, summary.json and
-    report.md."""
-    import numpy as np
-
-    from hwsim.layers import shapes_from_int_model
-    from tests.quant.int_models import every_kind_model
-
-    layers = shapes_from_int_model(every_kind_model(np.random.default_rng(5), groups=2))
-    est = estimate(layers, ArrayConfig(rows=4, cols=4, max_k=128), load_table("45nm"))
-    a = est.designs["adder"]
-    assert a.rescales > 0
-    s = write_report(tmp_path / "est", est, source="m", model_name="m")
-    with open(tmp_path / "est" / "layers.csv") as fh:
-        table = list(csv.DictReader(fh))
-    adder = [r for r in table if r["design"] == "adder"]
-    assert sum(int(r["rescales"]) for r in adder) == a.rescales
-    assert [int(r["groups"]) for r in adder] == [l.groups for l in layers]
-    assert all(int(r["rescales"]) == 0 for r in table if r["design"] == "mult")
-    assert s["designs"]["adder"]["rescales"] == a.rescales and s["designs"]["mult"]["rescales"] == 0
-    assert a.energy.rescale_pj > 0
-    assert s["designs"]["adder"]["energy_breakdown_pj"]["rescale_pj"] == pytest.approx(a.energy.rescale_pj)
-    assert s["op_counts"]["group_rescales"] == a.rescales
-    md = (tmp_path / "est" / "report.md").read_text()
-    assert "rescale_pj" in md and f"{a.rescales}" in md

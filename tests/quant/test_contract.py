@@ -239,10 +239,10 @@ def test_padding_and_order_matter(every_kind_model, tmp_path):
 
 
 @pytest.mark.parametrize("seed,mode", [(0, "fixed"), (1, "threshold"), (2, "fixed")])
-def test_hwsim_functional_mode_matches_the_page(seed, mode, every_kind_model, mult_model, tmp_path):
-    """hwsim's tile-by-tile functional mode reuses golden's kernels; hold it against the page instead."""
-    from hwsim.config import ArrayConfig
-    from hwsim.functional import run_functional
+def test_hwsim_engine_reference_matches_the_page(seed, mode, every_kind_model, mult_model, tmp_path):
+    """hwsim's word-level engine reference reuses golden's requant formulas; hold it against the page instead."""
+    from hwsim.reference import run_engine
+    from hwsim.sizing import size_engine
 
     print("seed", seed)
     rng = np.random.default_rng(seed)
@@ -251,10 +251,9 @@ def test_hwsim_functional_mode_matches_the_page(seed, mode, every_kind_model, mu
         save_int_model(model, tmp_path / str(i))
         ref = _Reference(tmp_path / str(i))
         imgs = _images(rng, model, 2)
-        codes = np.stack([ref.input_codes(im) for im in imgs])
-        cfg = ArrayConfig(rows=2, cols=3, bits=8, max_k=256, out_bits=16, requant=mode)
-        got = run_functional(load_int_model(tmp_path / str(i)), codes, cfg).values[model.output.name]
-        assert np.array_equal(got, np.stack([ref.run(im) for im in imgs]))
+        _, cm = size_engine(load_int_model(tmp_path / str(i)), rows=2, cols=3)
+        got = np.stack([run_engine(cm.program, cm.weights, ref.input_codes(im)).logits for im in imgs])
+        assert np.array_equal(got.reshape(len(imgs), -1), np.stack([ref.run(im) for im in imgs]).reshape(len(imgs), -1))
 
 
 @pytest.mark.parametrize("seed,mode", [(0, "fixed"), (1, "threshold"), (3, "fixed")])

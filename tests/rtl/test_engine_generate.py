@@ -10,11 +10,8 @@ import numpy as np
 import pytest
 
 from hwsim.config import EngineConfig
-from hwsim.dataflows import engine_config_for
-from rtl.engine.generate import (FORMAT_VERSION, METADATA_KEYS, generate_engine, read_engine_metadata,
-                                 size_engine)
-from rtl.engine.program import compile_model
-from rtl.engine.samples import small_model
+from rtl.engine.generate import FORMAT_VERSION, METADATA_KEYS, generate_engine, read_engine_metadata
+from hwsim.samples import small_model
 from rtl.engine.top import COUNTERS, Engine
 from scripts.cli import main
 
@@ -67,23 +64,6 @@ def test_reader_is_strict(tmp_path, small_design, edit, message):
     bad.write_text(json.dumps(obj))
     with pytest.raises(ValueError, match=message):
         read_engine_metadata(bad)
-
-
-def test_sized_to_a_model():
-    seed = 41
-    print("seed", seed)
-    model = small_model(np.random.default_rng(seed), c0=2, h=4, w=4, c1=3, bits=6, stem="conv")
-    cfg, cm = size_engine(model, rows=2, cols=2)
-    want = engine_config_for(model, rows=2, cols=2, clock_mhz=cfg.clock_mhz)
-    for f in ("rows", "cols", "mult_rows", "bits", "act_bits", "max_k", "requant", "out_bits"):
-        assert getattr(cfg, f) == getattr(want, f), f
-    mm = cm.program.memory_map()
-    assert cfg.regions == 3  # a residual block: input, branch, output
-    assert cfg.act_words == tuple(mm[f"R{r}"]["peak_words"] for r in range(3))
-    assert cfg.weight_words == mm["weights"]["peak_words"]
-    compile_model(model, cfg)  # fits exactly
-    with pytest.raises(ValueError, match="activation region too small"):
-        compile_model(model, cfg.replace(act_words=tuple(d - 1 for d in cfg.act_words)))
 
 
 def test_needs_config_or_model(tmp_path):

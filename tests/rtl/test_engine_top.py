@@ -7,9 +7,10 @@ from hwsim.engine import EngineModel
 from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import IntModel
-from rtl.engine.program import compile_model
-from rtl.engine.reference import COUNTER_NAMES, run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import compile_model
+from hwsim.engine import COUNTER_NAMES
+from hwsim.reference import run_engine
+from hwsim.samples import small_model
 from rtl.engine.top import Engine, simulate_engine
 
 CASES = [

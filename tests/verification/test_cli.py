@@ -146,7 +146,7 @@ def small_engine(tmp_path_factory, build_root):
     from hwsim.config import EngineConfig
     from quant.artifact import save_int_model
     from rtl.engine.generate import generate_engine
-    from rtl.engine.samples import SMALL_ENGINE, small_model
+    from hwsim.samples import SMALL_ENGINE, small_model
     from verification.engine_host import emit_engine
 
     print(f"seed {SEED}")

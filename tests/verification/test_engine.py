@@ -25,13 +25,13 @@ from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import FlattenLayer, IntModel, Requant, load_int_model, save_int_model
 from quant.intops import InputQuant
-from rtl.engine.samples import SMALL_ENGINE, small_model
+from hwsim.samples import SMALL_ENGINE, small_model
 from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
 
 SIMS = ("icarus", "verilator")
 SEED = 20261201
 
-#: One small engine (rtl.engine.samples.SMALL_ENGINE: 2x2 adder array, a 1-row multiplier unit, both requant
+#: One small engine (hwsim.samples.SMALL_ENGINE: 2x2 adder array, a 1-row multiplier unit, both requant
 #: forms) runs both random models and the mutant's extreme model: one Verilator build instead of three.
 SMALL_CONFIG = SMALL_ENGINE
 #: model options of the random models
@@ -205,7 +205,7 @@ def test_resnet20_on_verilator(resnet20_dir, build_root, tmp_path):
     """One Fashion-MNIST test image through the in-house ResNet-20 W8 on its 4x4 engine (sized by the compiler,
     traced): logits, every layer's output, cycles and counters exact."""
     from quant.datasets import load_dataset
-    from rtl.engine.generate import size_engine
+    from hwsim.sizing import size_engine
 
     model = load_int_model(resnet20_dir)
     images, _ = load_dataset(model.dataset, "test", shape=model.input_shape)

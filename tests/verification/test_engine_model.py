@@ -7,9 +7,9 @@ import pytest
 
 from hwsim.config import EngineConfig
 from hwsim.engine import EngineModel
-from rtl.engine.program import compile_model
-from rtl.engine.reference import run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import compile_model
+from hwsim.reference import run_engine
+from hwsim.samples import small_model
 from rtl.engine.top import Engine, encode_program, w_beats, x_beats
 from rtl.layout import pack_payload, unpack_payload
 from verification.engine_host import _mutant_config, flat_fields

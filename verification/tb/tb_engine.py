@@ -45,7 +45,7 @@ from cocotb.utils import get_sim_steps
 from hwsim.config import EngineConfig
 from hwsim.engine import EngineModel
 from quant.artifact import load_int_model
-from rtl.engine.program import compile_model
+from hwsim.compiler import compile_model
 from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
 from rtl.layout import pack_payload
 from verification.engine_model import ObservedRun, check_image, flat_values

@@ -37,7 +37,9 @@ What it decides (DESIGN §4b):
   channel ``o0 + r`` for input channel ``g*cols + n`` at kernel position
   ``(i, j)``; absent channels 0), then :meth:`EngineConfig.param_beats`
   requant parameter beats (:func:`pack_params`).
-* **Refusals** (``ValueError`` naming the layer and the sizes): a layer kind
+* **Refusals** (``ValueError`` naming the layer and the sizes; a tensor
+  that fits no free activation region is the typed :class:`RegionTooSmall`,
+  which :func:`hwsim.sizing.size_engine` catches while it sizes the regions): a layer kind
   the engine lacks (an adder layer on multiplier PEs, a multiply layer without
   a multiplier unit, a requant form the requant unit lacks, grouped
   convolutions), operands or codes that do not fit the widths, an accumulator
@@ -47,15 +49,21 @@ What it decides (DESIGN §4b):
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from hwsim.config import EngineConfig
 from quant.artifact import IntLayer, IntModel
-from quant.intops import code_range, pe_of
+from quant.intops import code_range, conv_out_size, pe_of
 
 __all__ = [
+    "Op",
+    "Unit",
+    "PAD",
+    "RegionTooSmall",
+    "window_addresses",
     "TensorMap",
     "EngineOp",
     "Program",
@@ -67,6 +75,44 @@ __all__ = [
     "to_words",
     "from_words",
 ]
+
+
+class Op(enum.StrEnum):
+    """An engine operation (the descriptor's ``op`` code is its index, :data:`hwsim.descriptor.OP_CODES`)."""
+
+    CONV = "conv"
+    MAXPOOL = "maxpool"
+    AVGPOOL = "avgpool"
+    ADD = "add"
+
+
+class Unit(enum.StrEnum):
+    """The unit that runs an operation: the PE array, the multiplier unit (or the all-multiplier
+    engine's array), the vector unit."""
+
+    ADDER = "adder"
+    MULT = "mult"
+    VECTOR = "vector"
+
+
+class RegionTooSmall(ValueError):
+    """A tensor fits no free activation region (:func:`compile_model`).
+
+    Attributes
+    ----------
+    tensor : str
+        The tensor placed (``"input"`` or a layer name).
+    words : int
+        Words it needs.
+    free : dict
+        Free region index -> its depth in words, at that point of the program.
+    """
+
+    def __init__(self, message: str, *, tensor: str, words: int, free: dict):
+        super().__init__(message)
+        self.tensor = tensor
+        self.words = words
+        self.free = dict(free)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,8 +149,8 @@ class TensorMap:
 class EngineOp:
     """One operation of the program (one ``prog`` beat): a layer descriptor.
 
-    ``op`` is ``"conv"``, ``"maxpool"``, ``"avgpool"`` or ``"add"``; ``unit``
-    is ``"adder"``, ``"mult"`` (the array that runs a conv) or ``"vector"``.
+    ``op`` is an :class:`Op`; ``unit`` a :class:`Unit` (the array that runs a
+    conv, or the vector unit).
     ``srcs`` / ``dst`` name tensors of :attr:`Program.tensors`.  ``steps`` is
     ``S``, the issue cycles per output pixel (conv: ``kh*kw*G_in``; pools:
     ``kh*kw``; add: 1).  Requant fields: ``mode`` (None for maxpool),
@@ -114,8 +160,8 @@ class EngineOp:
 
     index: int
     name: str
-    op: str
-    unit: str
+    op: Op
+    unit: Unit
     srcs: tuple
     dst: str
     kernel: tuple
@@ -204,6 +250,31 @@ class CompiledModel:
 
     program: Program
     weights: WeightStream
+
+
+#: Address of a padded position (no memory read).
+PAD = -1
+
+
+def window_addresses(height: int, width: int, groups: int, kernel, stride: int, padding: int) -> np.ndarray:
+    """Word addresses ``[P, kh, kw, G]`` (int64, :data:`PAD` where padded) of every window.
+
+    ``P = OH * OW`` with ``OH = conv_out_size(height, kh, stride, padding)``.
+    """
+    kh, kw = kernel
+    oh = conv_out_size(height, kh, stride, padding)
+    ow = conv_out_size(width, kw, stride, padding)
+    if oh < 1 or ow < 1:
+        raise ValueError(f"kernel {kh}x{kw} does not fit the padded input {height}x{width}")
+    iy = (np.arange(oh) * stride - padding)[:, None] + np.arange(kh)[None, :]  # [OH, kh]
+    ix = (np.arange(ow) * stride - padding)[:, None] + np.arange(kw)[None, :]  # [OW, kw]
+    vy = (iy >= 0) & (iy < height)
+    vx = (ix >= 0) & (ix < width)
+    pix = iy[:, None, :, None] * width + ix[None, :, None, :]  # [OH, OW, kh, kw]
+    valid = vy[:, None, :, None] & vx[None, :, None, :]
+    addr = pix[..., None] * groups + np.arange(groups)  # [OH, OW, kh, kw, G]
+    addr = np.where(valid[..., None], addr, PAD)
+    return addr.reshape(oh * ow, kh, kw, groups)
 
 
 # --- words --------------------------------------------------------------------------
@@ -412,9 +483,10 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
         if not fit:
             who = "the input" if name == "input" else f"layer {name}"
             have = ", ".join(f"R{r} {cfg.act_words[r]} words" for r in free) or "none"
-            raise ValueError(
+            raise RegionTooSmall(
                 f"{who}: activation region too small: [{tc}, {th}, {tw}] needs {words} words "
-                f"of {cols} lanes; free regions: {have}")
+                f"of {cols} lanes; free regions: {have}",
+                tensor=name, words=words, free={r: cfg.act_words[r] for r in free})
         r = min(fit, key=lambda q: (cfg.act_words[q], q))
         holder[r] = name
         tensors[name] = TensorMap(name=name, height=th, width=tw, channels=tc, groups=g,
@@ -453,13 +525,13 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     if pe == "adder":
         if cfg.pe != "adder":
             raise ValueError(f"layer {nm}: an {layer.kind} layer needs adder PEs; this engine has multiplier PEs")
-        unit, rows_u, acc = "adder", cfg.rows, cfg.acc_bits
+        unit, rows_u, acc = Unit.ADDER, cfg.rows, cfg.acc_bits
         olo, ohi = code_range(cfg.bits, False)
     else:
         if cfg.pe == "mult":
-            unit, rows_u, acc = "mult", cfg.rows, cfg.acc_bits
+            unit, rows_u, acc = Unit.MULT, cfg.rows, cfg.acc_bits
         elif cfg.mult_rows:
-            unit, rows_u, acc = "mult", cfg.mult_rows, cfg.mult_acc_bits
+            unit, rows_u, acc = Unit.MULT, cfg.mult_rows, cfg.mult_acc_bits
         else:
             raise ValueError(f"layer {nm}: a {layer.kind} layer needs multipliers; this adder engine has mult_rows=0")
         olo, ohi = -(1 << cfg.bits), (1 << cfg.bits) - 1
@@ -501,7 +573,7 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
         raise ValueError(
             f"layer {nm}: {rq.mode} requant, which this engine's requant unit "
             f"({', '.join(cfg.requant)}) lacks")
-    fields = dict(name=nm, op="conv", unit=unit, srcs=(s,), dst=nm, kernel=(kh, kw), stride=stride,
+    fields = dict(name=nm, op=Op.CONV, unit=unit, srcs=(s,), dst=nm, kernel=(kh, kw), stride=stride,
                   padding=pad, pad_value=zp, rows=rows_u, tiles=-(-o // rows_u), steps=steps,
                   weight_words=steps, param_beats=cfg.param_beats(rq.mode, rows_u), mode=rq.mode,
                   out_bits=int(rq.out_bits))
@@ -549,7 +621,7 @@ def _pool_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     if layer.padding >= min(kh, kw):
         raise ValueError(f"layer {nm}: padding {layer.padding} leaves windows with no input (kernel {kh}x{kw})")
     _, oh, ow = layer.out_shape
-    fields = dict(name=nm, op=layer.kind, unit="vector", srcs=(s,), dst=nm, kernel=(kh, kw),
+    fields = dict(name=nm, op=Op(layer.kind), unit=Unit.VECTOR, srcs=(s,), dst=nm, kernel=(kh, kw),
                   stride=layer.stride, padding=layer.padding, pad_value=0, rows=cfg.cols, tiles=1,
                   steps=kh * kw, weight_words=0, param_beats=0, mode=None)
     if layer.kind == "maxpool":
@@ -581,7 +653,7 @@ def _add_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     m = tuple(int(v) for v in np.asarray(rq.m).ravel())
     n = int(np.asarray(rq.n).ravel()[0])
     _check_fixed(layer, cfg, list(m), [n], int(rq.shift))
-    fields = dict(name=nm, op="add", unit="vector", srcs=(a, b), dst=nm, kernel=(1, 1), stride=1,
+    fields = dict(name=nm, op=Op.ADD, unit=Unit.VECTOR, srcs=(a, b), dst=nm, kernel=(1, 1), stride=1,
                   padding=0, pad_value=0, rows=cfg.cols, tiles=1, steps=1, weight_words=0,
                   param_beats=0, mode="fixed", shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi),
                   m=m, n=n, out_bits=int(rq.out_bits))

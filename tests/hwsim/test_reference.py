@@ -1,4 +1,4 @@
-"""The numpy engine equals the golden integer model (random small models, the shipped LeNet)."""
+"""hwsim.reference: the word-level engine equals the golden integer model (random small models, the shipped LeNet)."""
 
 import os
 from pathlib import Path
@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from hwsim.config import EngineConfig
 from quant import golden
 from quant.intops import conv_out_size
-from rtl.engine.program import compile_model
-from rtl.engine.reference import COUNTER_NAMES, run_engine
-from rtl.engine.samples import small_model
+from hwsim.compiler import compile_model
+from hwsim.engine import COUNTER_NAMES, EngineLayer
+from hwsim.reference import run_engine
+from hwsim.samples import SMALL_ENGINE, small_model
+from tests.hwsim import models
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -105,15 +107,10 @@ def test_all_multiplier_engine_runs_a_cnn():
 
 def test_random_resnet20_layout_equals_golden():
     """A reference-layout ResNet-20 (multiply stem and classifier) at 8x8 with a 4-row multiplier unit."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("hwsim_conftest", Path(__file__).parents[1] / "hwsim" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
     seed = 2020
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    model = mod.random_resnet20(rng)
+    model = models.random_resnet20(rng)
     cfg = EngineConfig(rows=8, cols=8, mult_rows=4, act_words=(2048, 2048, 2048), weight_words=72)
     cm = compile_model(model, cfg)
     assert sorted({t.region for t in cm.program.tensors.values() if t.region is not None}) == [0, 1, 2]
@@ -161,8 +158,10 @@ def test_shipped_lenet_equals_golden(shipped_lenet, mode):
         _check_equal(model, cm, x)
 
 
-def test_counter_names_cover_op_counters():
-    from rtl.engine.reference import OpCounters
-
-    c = OpCounters(name="a", op="conv", unit="adder")
-    assert set(c.as_dict()) == set(COUNTER_NAMES)
+def test_counters_are_engine_layers():
+    """The reference reports the one counter record, with every counter the RTL exposes."""
+    model = small_model(np.random.default_rng(5), bits=5)
+    cm = compile_model(model, EngineConfig(**SMALL_ENGINE))
+    run = run_engine(cm.program, cm.weights, np.zeros(model.input_shape, dtype=np.int64))
+    assert all(isinstance(c, EngineLayer) for c in run.ops)
+    assert set(run.ops[0].as_dict()) == set(COUNTER_NAMES)

@@ -1,8 +1,6 @@
-"""The engine compiler: memory map, weight-stream order, parameter packing, refusals by message."""
+"""hwsim.compiler: memory map, weight-stream order, parameter packing, refusals by message."""
 
 import dataclasses
-from pathlib import Path
-import importlib.util
 
 import numpy as np
 import pytest
@@ -10,18 +8,10 @@ import pytest
 from hwsim.config import EngineConfig
 from quant import golden
 from quant.artifact import AdderLayer, FlattenLayer, IntModel, Requant
-from rtl.engine.addrgen import PAD, window_addresses
-from rtl.engine.program import compile_model, from_words, pack_params, to_words, unpack_params
-from rtl.engine.reference import run_engine
-from rtl.engine.samples import small_model
-
-
-def _hwsim_models():
-    spec = importlib.util.spec_from_file_location(
-        "hwsim_conftest", Path(__file__).parents[1] / "hwsim" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from hwsim.compiler import PAD, compile_model, from_words, pack_params, to_words, unpack_params, window_addresses
+from hwsim.reference import run_engine
+from hwsim.samples import small_model
+from tests.hwsim import models
 
 
 def test_words_round_trip_and_zero_lanes():
@@ -92,7 +82,7 @@ def test_weight_stream_is_in_engine_k_order():
 
 
 def test_memory_maps_lenet_and_resnet():
-    mods = _hwsim_models()
+    mods = models
     lenet = mods.random_lenet(np.random.default_rng(1))
     cm = compile_model(lenet, EngineConfig(rows=4, cols=4, act_words=(784, 1568), weight_words=100))
     t = cm.program.tensors
@@ -115,7 +105,7 @@ def test_memory_maps_lenet_and_resnet():
 
 
 def _lenet():
-    return _hwsim_models().random_lenet(np.random.default_rng(1))
+    return models.random_lenet(np.random.default_rng(1))
 
 
 def test_refusals_name_the_layer_and_sizes():
@@ -135,7 +125,7 @@ def test_refusals_name_the_layer_and_sizes():
         compile_model(lenet, EngineConfig(rows=4, cols=4, pe="mult", act_words=(1568, 1568)))
     with pytest.raises(ValueError, match=r"layer conv1: input codes 0..255 do not fit the adder PE operands 0..63"):
         compile_model(lenet, EngineConfig(rows=4, cols=4, bits=6, act_bits=8, act_words=(1568, 1568)))
-    res = _hwsim_models().random_resnet20(np.random.default_rng(2))
+    res = models.random_resnet20(np.random.default_rng(2))
     with pytest.raises(ValueError, match=r"layer conv1: a conv layer needs multipliers; this adder engine has mult_rows=0"):
         compile_model(res, EngineConfig(rows=8, cols=8))
 

@@ -1,7 +1,7 @@
 """Numpy model of the whole engine, executed the way the hardware executes it.
 
-Same inputs as the RTL: the :class:`~rtl.engine.program.Program` (``prog``
-stream), the :class:`~rtl.engine.program.WeightStream` (``w``) and one image's
+Same inputs as the RTL: the :class:`~hwsim.compiler.Program` (``prog``
+stream), the :class:`~hwsim.compiler.WeightStream` (``w``) and one image's
 codes (``x``, sent as HWC words).  Outputs: the logits (``o``), every layer's
 output codes (what tracing would show) and the counters the RTL exposes, per
 operation.  Nothing here calls :mod:`quant.golden`; a test holds the two
@@ -34,36 +34,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rtl.engine.addrgen import PAD, window_addresses
-from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
+from hwsim.compiler import (PAD, EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params,
+                            window_addresses)
+from hwsim.engine import COUNTER_NAMES, EngineLayer, counter_totals
 from quant.intops import requant_fixed, requant_threshold
-from rtl.engine.program import EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params
 
-__all__ = ["OpCounters", "EngineRun", "run_engine", "COUNTER_NAMES"]
+__all__ = ["EngineRun", "run_engine"]
 
-
-
-@dataclass
-class OpCounters:
-    """Counters of one operation (``cycles`` = its last event - its first cycle + 1)."""
-
-    name: str
-    op: str
-    unit: str
-    start: int = 0
-    end: int = 0
-    cycles: int = 0
-    busy_cycles: int = 0
-    act_reads: int = 0
-    act_writes: int = 0
-    wbuf_reads: int = 0
-    wbuf_writes: int = 0
-    w_beats: int = 0
-    o_beats: int = 0
-    requant_ops: int = 0
-
-    def as_dict(self) -> dict:
-        return {k: getattr(self, k) for k in COUNTER_NAMES}
 
 
 @dataclass
@@ -81,10 +58,10 @@ class EngineRun:
     traces: dict = field(default_factory=dict)  # with config.trace: op name -> its o beats (raw lanes)
 
     def totals(self) -> dict:
-        """Sum of every counter over the operations, plus the ``prog`` / ``x`` beats."""
-        out = {k: sum(getattr(o, k) for o in self.ops) for k in COUNTER_NAMES if k != "cycles"}
-        out.update(cycles=self.total_cycles, prog_beats=self.prog_beats, x_beats=self.x_beats)
-        return out
+        """Sum of every counter over the operations, plus the ``prog`` / ``x`` beats
+        (:func:`hwsim.engine.counter_totals`)."""
+        return counter_totals(self.ops, total_cycles=self.total_cycles, prog_beats=self.prog_beats,
+                              x_beats=self.x_beats)
 
 
 class _Machine:
@@ -139,7 +116,7 @@ def _requant_rows(op: EngineOp, acc: np.ndarray, bank: np.ndarray) -> np.ndarray
     return requant_threshold(a, bank[:rows, :used], bank[:rows, -1], op.out_bits)
 
 
-def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
+def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     """Run one conv op from cycle ``start``; returns its last event cycle."""
     cfg = mc.cfg
     p = mc.p
@@ -164,11 +141,11 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
         n_load = op.weight_words + op.param_beats
         mc.wbuf[: op.weight_words] = mc.words[mc.wpos : mc.wpos + op.weight_words]
         mc.wpos += op.weight_words
-        c.wbuf_writes += op.weight_words
+        c["wbuf_writes"] += op.weight_words
         beats = mc.params[mc.ppos : mc.ppos + op.param_beats]
         mc.ppos += op.param_beats
         bank = unpack_params(cfg, op.mode, beats, op.rows)
-        c.w_beats += n_load
+        c["w_beats"] += n_load
         o0 = t * op.rows
         rt = min(op.rows, o_total - o0)
         # compute: every step reads one word (or the pad word) and one weight word
@@ -181,15 +158,15 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
             x = np.broadcast_to(pad_word, (npix, cols)).copy()
             if valid.any():
                 x[valid] = mc.read(xt, a[valid])
-            c.act_reads += int(valid.sum())
+            c["act_reads"] += int(valid.sum())
             w = mc.wbuf[s]
-            c.wbuf_reads += npix
+            c["wbuf_reads"] += npix
             if op.unit == "adder":
                 terms = np.abs(x[:, None, :] - w[None, :, :])
             else:
                 terms = x[:, None, :] * w[None, :, :]
             acc += terms.sum(axis=2)  # the row trees, then the accumulators
-        c.busy_cycles += npix * S
+        c["busy_cycles"] += npix * S
         # per pixel: shadow handover, requant one row per cycle, word writes
         first = load_start + n_load
         last = first + S - 1
@@ -203,25 +180,25 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
             for r in range(rt):
                 o = o0 + r
                 q = int(qs[r, px])
-                c.requant_ops += 1
+                c["requant_ops"] += 1
                 when = last + D + 1 + r + Lq
                 if op.last:
                     mc.logits[o] = q
-                    c.o_beats += 1
+                    c["o_beats"] += 1
                     end = max(end, when)
                     continue
                 pending[o % cols] = q
                 if o % cols == cols - 1 or r == rt - 1:
                     g = o // cols
                     mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, pending))
-                    c.act_writes += 1
+                    c["act_writes"] += 1
                     end = max(end, when)
                     pending = {}
         prev_last, prev_rows = last, rt
     return end
 
 
-def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
+def _vector(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     """Run one pool or add op from cycle ``start``; returns its last event cycle."""
     cfg = mc.cfg
     p = mc.p
@@ -255,10 +232,10 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
             val = np.full(cols, lo, dtype=np.int64)
             if valid.any():
                 val = np.maximum(val, mc.read(xt, a[valid]).max(axis=0))
-            c.act_reads += int(valid.sum())
+            c["act_reads"] += int(valid.sum())
             lanes = {n: int(val[n]) for n in range(v)}
             mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, lanes))
-            c.act_writes += 1
+            c["act_writes"] += 1
             end = max(end, last + D + 1)
             prev_n = 1
             continue
@@ -266,26 +243,26 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: OpCounters) -> int:
             acc = np.zeros(cols, dtype=np.int64)
             if valid.any():
                 acc = mc.read(xt, a[valid]).sum(axis=0)
-            c.act_reads += int(valid.sum())
+            c["act_reads"] += int(valid.sum())
             vals = requant_fixed(acc[:v], op.m[0], op.n, op.shift, op.lo, op.hi).tolist()
         else:
             ra = mc.read(srcs[0], a)[0]
             rb = mc.read(srcs[1], a)[0]
-            c.act_reads += 2
+            c["act_reads"] += 2
             vals = [min(max((op.m[0] * int(ra[n]) + op.m[1] * int(rb[n]) + op.n) >> op.shift, op.lo), op.hi)
                     for n in range(v)]
-        c.requant_ops += v
+        c["requant_ops"] += v
         for n in range(v):
             when = last + D + 1 + n + Lq
             end = max(end, when)
             if op.last:
                 mc.logits[g * cols + n] = vals[n]
-                c.o_beats += 1
+                c["o_beats"] += 1
         if not op.last:
             mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, dict(enumerate(vals))))
-            c.act_writes += 1
+            c["act_writes"] += 1
         prev_n = v
-    c.busy_cycles += npix * xt.groups * S
+    c["busy_cycles"] += npix * xt.groups * S
     return end
 
 
@@ -306,7 +283,7 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     -------
     EngineRun
         Logits ``[classes]`` (int64), ``outputs`` (layer name -> codes in the
-        model's shape), per-operation :class:`OpCounters`, stream beats,
+        model's shape), per-operation counters (:class:`hwsim.engine.EngineLayer`), stream beats,
         total cycles and reads/writes per region.
     """
     cfg = program.config
@@ -326,7 +303,7 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     counters = []
     traces: dict = {}
     for op in program.ops:
-        c = OpCounters(name=op.name, op=op.op, unit=op.unit, start=cycle)
+        c = dict.fromkeys(COUNTER_NAMES[1:], 0)  # the operation's counters but its cycles, tallied below
         if op.op == "conv":
             end = _conv(mc, op, cycle, c)
         else:
@@ -337,12 +314,11 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
             raw = mc.mem[t.region][: t.words]
             mc.reads[t.region] += t.words
             traces[op.name] = [int(v) for v in raw.reshape(-1)]
-            c.act_reads += t.words
-            c.o_beats += t.words * cfg.cols
+            c["act_reads"] += t.words
+            c["o_beats"] += t.words * cfg.cols
             end += 1 + t.words * cfg.cols
-        c.end = end
-        c.cycles = end - cycle + 1
-        counters.append(c)
+        counters.append(EngineLayer(name=op.name, op=op.op, unit=op.unit, start=cycle, end=end,
+                                    cycles=end - cycle + 1, **c, mode=op.mode))
         cycle = end + 2  # the next operation's descriptor beat, then its first cycle
         shape = program.layer_shapes[op.name]
         if op.last:

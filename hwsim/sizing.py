@@ -1,0 +1,99 @@
+"""Sizing the network engine to a model: its widths, its memories, its all-multiplier twin.
+
+One rule derives an engine's widths from an integer model
+(:func:`engine_config_for`), one function sizes its memories by the
+compiler (:func:`size_engine`, what ``adderhw generate --model`` and
+``adderhw estimate`` build), and :func:`mult_engine` gives the all-multiplier
+baseline of a config.  numpy only (DESIGN §1: the architecture, below rtl).
+"""
+
+from __future__ import annotations
+
+from hwsim.compiler import CompiledModel, RegionTooSmall, compile_model
+from hwsim.config import MAX_REGIONS, MAX_REGION_WORDS, MAX_WEIGHT_WORDS, EngineConfig
+from quant.artifact import IntModel
+from quant.intops import pe_of
+
+__all__ = ["engine_config_for", "size_engine", "mult_engine"]
+
+
+def mult_engine(config: EngineConfig) -> EngineConfig:
+    """The all-multiplier engine of ``config``: multiplier PEs everywhere, no multiplier unit."""
+    return config.replace(pe="mult", mult_rows=0, mult_acc_bits=None)
+
+
+def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
+                      clock_mhz: float = 100.0, **fields) -> EngineConfig:
+    """The adder engine of ``rows x cols`` with ``model``'s widths and operations.
+
+    ``bits`` is the model's operand width, ``act_bits`` the widest code of a
+    stored tensor (the input and every requant output but the logits),
+    ``requant`` the forms its layers use, ``max_k`` its longest reduction,
+    ``out_bits`` its logits' width (at least ``bits``), ``mult_rows``
+    ``max(1, rows // 2)`` when it has multiply layers (else 0).  Memory
+    depths are the config's defaults unless given in ``fields`` (which
+    override any field): they change no cycle or count; :func:`size_engine`
+    sizes them.
+
+    Raises
+    ------
+    ValueError
+        The model has no conv or linear layer, or ``EngineConfig`` refuses the fields.
+    """
+    computes = [l for l in model.layers if pe_of(l.kind)]
+    if not computes:
+        raise ValueError(f"model {model.name}: no conv or linear layer to run on the engine")
+    has_mult = any(pe_of(l.kind) == "mult" for l in computes)
+    modes = tuple(sorted({l.requant.mode for l in model.layers if getattr(l, "requant", None) is not None}))
+    bits = max(int(l.bits) for l in computes)
+    last = next((l for l in reversed(model.layers) if getattr(l, "requant", None) is not None), None)
+    out_bits = bits if last is None else max(bits, int(last.requant.out_bits))  # the logits (flatten has none)
+    stored = [int(l.requant.out_bits) for l in model.layers
+              if getattr(l, "requant", None) is not None and l is not last]
+    act_bits = max([bits, int(model.input.bits), *stored])  # every stored tensor's codes
+    if mult_rows is None:
+        mult_rows = max(1, rows // 2) if has_mult else 0
+    cfg = dict(rows=rows, cols=cols, mult_rows=mult_rows, bits=bits, max_k=max(int(l.K) for l in computes),
+               requant=modes or ("fixed",), out_bits=out_bits, act_bits=act_bits, clock_mhz=clock_mhz)
+    cfg.update(fields)
+    return EngineConfig(**cfg)
+
+
+def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
+                **fields) -> tuple[EngineConfig, CompiledModel]:
+    """The adder engine of ``rows x cols`` sized to ``model`` by the compiler, and the compiled model.
+
+    Widths by :func:`engine_config_for`; memories from one probe compilation
+    with :data:`~hwsim.config.MAX_REGIONS` regions of the largest depth: as
+    many regions as the liveness placement uses (2 for a chain, 3 with
+    residual adds), each as deep as the largest tensor placed in it, and a
+    weight buffer as deep as the largest tile; then the model is compiled for
+    those memories (once more, with equal depths, when the placement of
+    unequal ones does not fit: at most three compilations).  ``fields``
+    override any :class:`EngineConfig` field; with both ``act_words`` and
+    ``weight_words`` given the model is compiled once for them.
+
+    Raises
+    ------
+    ValueError
+        The model does not fit the engine (the compiler's refusal; a tensor
+        larger than every region is :class:`~hwsim.compiler.RegionTooSmall`).
+    """
+    base = engine_config_for(model, rows=rows, cols=cols, mult_rows=mult_rows, **fields)
+    if "act_words" in fields and "weight_words" in fields:
+        return base, compile_model(model, base)
+    # one probe with every region as deep as allowed: the placement takes the lowest free region, so it
+    # uses as few regions as the liveness needs, and each region's peak is its largest tensor
+    probe = compile_model(model, base.replace(act_words=(MAX_REGION_WORDS,) * MAX_REGIONS,
+                                              weight_words=MAX_WEIGHT_WORDS))
+    mm = probe.program.memory_map()
+    used = [mm[f"R{r}"]["peak_words"] for r in range(probe.program.config.regions) if mm[f"R{r}"]["peak_words"]]
+    while len(used) < 2:
+        used.append(1)
+    weight_words = max(1, mm["weights"]["peak_words"])
+    try:
+        cfg = base.replace(**{"act_words": tuple(used), "weight_words": weight_words, **fields})
+        return cfg, compile_model(model, cfg)
+    except RegionTooSmall:  # the placement differs with unequal depths: equal depths always fit
+        cfg = base.replace(**{"act_words": (max(used),) * len(used), "weight_words": weight_words, **fields})
+        return cfg, compile_model(model, cfg)
