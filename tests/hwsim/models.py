@@ -76,13 +76,13 @@ def compute_layer(rng, name, kind, inp, in_shape, out_c, kernel=1, stride=1, pad
         r = _threshold_rq(rng, out_c, k)
     else:
         r = _fixed_rq(rng, out_c, k, signed_in=(pe == "mult"), **rq)
+    extra = {"weight_scale": np.full(out_c, 0.01)} if pe == "mult" else {}
     return LAYER_CLASSES[kind](
         name=name, kind=kind, inputs=(inp,), in_shape=in_shape, out_shape=out_shape,
         kernel=kern, stride=stride if not kind.endswith("linear") else 1,
         padding=padding if not kind.endswith("linear") else 0, K=k, weight=weight,
         in_scale=0.05, in_zero_point=zp, bits=8, weight_bits=8,
-        acc_bits=acc_bits_for(8, k, pe), weight_scale=np.full(out_c, 0.01) if pe == "mult" else None,
-        requant=r,
+        acc_bits=acc_bits_for(8, k, pe), requant=r, **extra,
     )
 
 
