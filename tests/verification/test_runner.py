@@ -62,3 +62,14 @@ def test_missing_cocotb_module_is_an_error(pe_design, tmp_path):
     with pytest.raises(SimulatorError, match="ended without results"):
         run_tests(pe_design, "icarus", module="verification.tb.no_such_module", job={},
                   test_dir=tmp_path / "run", build_root=tmp_path / "b")
+
+
+def test_path_component_never_leaves_the_folder():
+    from verification.runner import path_component
+
+    assert path_component("lenet5_bn-icarus") == "lenet5_bn-icarus"  # plain names are kept
+    for bad in ("../../../../x", "/etc/passwd", "..", ".", "", "a/b", "a\\b", ".hidden", "x\0y", "é"):
+        safe = path_component(bad)
+        assert safe and "/" not in safe and "\\" not in safe and "\0" not in safe, bad
+        assert not safe.startswith("."), bad
+    assert path_component("a/b") != path_component("a_b")  # sanitised names stay distinct
