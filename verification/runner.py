@@ -336,7 +336,7 @@ def run_tests(
     sim : {"icarus", "verilator"}
         The simulator.
     module : str
-        Importable name of the cocotb test module (e.g. ``verification.tb.tb_accelerator``).
+        Importable name of the cocotb test module (e.g. ``verification.tb.tb_engine``).
     job : dict
         Parameters for the cocotb module; written to ``test_dir/job.json``, whose
         path goes to the simulator process in :data:`JOB_ENV`.  A ``records``
