@@ -28,6 +28,7 @@ import numpy as np
 
 from hwsim.config import ENGINE_COUNTERS
 from rtl.layout import Payload
+from rtl.pe import PeKind
 
 __all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
            "check_image", "OP_COUNTERS"]
@@ -71,7 +72,7 @@ def weights_from_beats(program, beats):
     for op in program.ops:
         if op.op != "conv":
             continue
-        sgn = op.unit == "mult"
+        sgn = op.unit == PeKind.MULT
         for _ in range(op.tiles):
             for _ in range(op.weight_words):
                 v = int(beats[pos])
