@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
