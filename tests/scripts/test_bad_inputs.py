@@ -243,7 +243,8 @@ CASES = [
          r"adderhw verify: error: --images 10000 is out of range: the fashion-mnist test split has 10000 "
          r"images \(0\.\.9999\)"),
     Case("verify-on-a-design-of-other-bits", _verify_on_a_design_that_cannot_run_it, 1,
-         r"adderhw verify: error: the engine \S+ cannot run lenet5-bn: "),
+         r"adderhw verify: error: the engine \S+ cannot run lenet5-bn: layer conv1: input codes 0\.\.255 do not "
+         r"fit the adder PE operands 0\.\.15"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
