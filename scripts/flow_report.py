@@ -32,9 +32,11 @@ def design_json_path(folder: Path) -> Path:
     return files[0]
 
 
-def _design_json(folder: Path) -> dict:
-    path = design_json_path(folder)
-    return _read_json(path) | {"_file": path.name}
+def _design(folder: Path):
+    """The one design ``adderhw generate`` wrote into ``folder``, read by :func:`rtl.design.read_design`."""
+    from rtl.design import read_design
+
+    return read_design(design_json_path(folder))
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -138,7 +140,7 @@ def load_engine_results(out: Path) -> dict:
         "quantize": _read_json(out / "quantize" / "report.json"),
         "sweep": _read_json(out / "sweep" / "sweep.json"),
         "estimate": _read_json(out / "estimate" / "summary.json"),
-        "generate": _design_json(out / "generate" / "engine"),
+        "generate": _design(out / "generate" / "engine"),
         "synth": _read_json(out / "synth" / "engine" / "compare.json"),
         "verify": _read_json(out / "verify" / "verify.json"),
     }
@@ -186,12 +188,12 @@ def write_engine_report(opts, folder: Path) -> Path:
 
     # 3. generate
     L.append("## 3. The engine (`adderhw generate --engine --model`)\n")
-    gc = gen["config"]
+    gc = gen.config
     L.append(_table(["Verilog", "rows x cols", "PE", "mult rows", "bits", "acc bits", "activation regions (words)",
                      "weight buffer (words)", "operations"],
-                    [[f"`generate/engine/{gen['_file'][:-5]}.v`", f"{gc['rows']}x{gc['cols']}", gc["pe"],
-                      gc["mult_rows"], gc["bits"], gc["acc_bits"], ", ".join(map(str, gc["act_words"])),
-                      gc["weight_words"], gen["max_ops"]]]))
+                    [[f"`generate/engine/{gen.verilog.name}`", f"{gc.rows}x{gc.cols}", gc.pe,
+                      gc.mult_rows, gc.bits, gc.acc_bits, ", ".join(map(str, gc.act_words)),
+                      gc.weight_words, gen.max_ops]]))
     L.append("")
 
     # 4. synth
