@@ -16,7 +16,6 @@ from rtl.engine.generate import generate_engine, size_engine
 from rtl.engine.program import compile_model
 from rtl.engine.samples import small_model
 from rtl.engine.top import COUNTERS, Engine
-from scripts.cli import main
 
 SMALL = EngineConfig(rows=2, cols=2, bits=4, max_k=32, act_words=(16, 16), weight_words=8)
 
@@ -81,45 +80,6 @@ def test_sized_to_a_model():
 def test_needs_config_or_model(tmp_path):
     with pytest.raises(ValueError, match="give either config .explicit sizes. or model"):
         generate_engine(tmp_path)
-
-
-def test_cli_generate_engine_for_a_model(tmp_path, capsys):
-    from quant.artifact import save_int_model
-
-    model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4)
-    save_int_model(model, tmp_path / "small")
-    argv = ["generate", "--model", str(tmp_path / "small"), "--rows", "2", "--cols", "2"]
-    assert main(argv + ["-o", str(tmp_path / "g1")]) == 0
-    assert main(argv + ["-o", str(tmp_path / "g2")]) == 0
-    capsys.readouterr()
-    (v1,) = (tmp_path / "g1").glob("*.v")
-    assert v1.read_bytes() == (tmp_path / "g2" / v1.name).read_bytes()
-    meta = read_design(v1.with_suffix(".json"))
-    assert meta.model["name"] == "small" and meta.max_ops == meta.model["ops"] == 5
-    assert main([*argv[:1], "--engine", *argv[1:], "-o", str(tmp_path / "g0")]) == 0
-    assert capsys.readouterr().err == "generate: --engine is deprecated: the network engine is the only design\n"
-    assert v1.read_bytes() == (tmp_path / "g0" / v1.name).read_bytes()
-    assert main(argv + ["--bits", "8", "-o", str(tmp_path / "g3")]) == 1
-    assert "--bits: an engine sized to --model takes its widths" in capsys.readouterr().err
-    assert main(["generate", "--engine", "--rows", "2", "--cols", "2", "--bits", "4", "--block", "pe",
-                 "-o", str(tmp_path / "g4")]) == 1
-    assert "--engine and --block pe: choose one" in capsys.readouterr().err
-    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--block", "array", "--max-ops", "3",
-                 "-o", str(tmp_path / "g5")]) == 1
-    assert "--max-ops: for the engine, not --block array" in capsys.readouterr().err
-    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--form", "mux",
-                 "-o", str(tmp_path / "g6")]) == 1
-    assert "--form is for the PE study blocks" in capsys.readouterr().err
-    # --trace: the same engine with traces (another name: the config differs in trace only)
-    assert main(argv + ["--trace", "-o", str(tmp_path / "g7")]) == 0
-    capsys.readouterr()
-    (v7,) = (tmp_path / "g7").glob("*.v")
-    traced = read_design(v7.with_suffix(".json")).config
-    assert v7.name != v1.name and traced.trace and traced == meta.config.replace(trace=True)
-    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--trace",
-                 "-o", str(tmp_path / "g8")]) == 0
-    (v8,) = (tmp_path / "g8").glob("*.json")
-    assert read_design(v8).config.trace
 
 
 def test_synth_compare_engine_makes_both_pe_kinds(tmp_path, monkeypatch):

@@ -10,7 +10,6 @@ from rtl.array import BlockConfig
 from rtl.design import Block, read_design
 from rtl.pe import PeKind
 from rtl.study import STUDY_BLOCKS, block_name, generate_block
-from scripts.cli import main
 
 CFG = BlockConfig(rows=2, cols=3, pe="adder", bits=4, max_k=16)
 
@@ -53,36 +52,3 @@ def test_iverilog_parses(tmp_path):
         v = generate_block(CFG, tmp_path, block=block).verilog
         res = subprocess.run([exe, "-g2012", "-o", str(tmp_path / "a.out"), str(v)], capture_output=True, text=True)
         assert res.returncode == 0, res.stderr
-
-
-def test_cli_generate_block(tmp_path, capsys):
-    out = tmp_path / "gen"
-    assert main(["generate", "--block", "array", "--rows", "2", "--cols", "3", "--bits", "4", "--max-k", "16",
-                 "-o", str(out)]) == 0
-    printed = capsys.readouterr().out.split()
-    assert printed == [str(out / "array_adder_r2c3_b4_k16.v"), str(out / "array_adder_r2c3_b4_k16.json")]
-    assert (out / "array_adder_r2c3_b4_k16.v").read_bytes() == generate_block(CFG, tmp_path / "b").verilog.read_bytes()
-    assert main(["generate", "--block", "pe", "--pe", "mult", "--rows", "1", "--cols", "1", "--bits", "4",
-                 "-o", str(out)]) == 0
-    assert capsys.readouterr().out.split()[0] == str(out / "pe_mult_b4_k4608.v")
-
-
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--rows", "0"], "rows must be a positive integer, not 0"),
-        (["--bits", "17"], "bits must be an integer in 2..16, not 17"),
-        (["--max-k", "0"], "max_k must be a positive integer, not 0"),
-        (["--model", "m"], "--model: for the engine, not --block array"),
-        (["--requant", "threshold"], "--requant: for the engine, not --block array"),
-    ],
-)
-def test_cli_generate_block_errors(tmp_path, capsys, args, message):
-    # argparse: a later option wins, so the case's options come after the base ones
-    argv = ["generate", "--block", "array", "--rows", "2", "--cols", "2", "--bits", "4", *args, "-o",
-            str(tmp_path / "g")]
-    assert main(argv) == 1
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("adderhw generate: error: ") and message in err
-    assert len(err.splitlines()) == 1
-    assert not (tmp_path / "g").exists()
