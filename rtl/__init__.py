@@ -1,13 +1,14 @@
-"""rtl: Amaranth components of the adder-array accelerator, Verilog emission, synthesis.
+"""rtl: the network engine's implementation (Amaranth), Verilog emission and its metadata, the PE study, synthesis.
 
-Modules, in pipeline order:
+Modules:
 
-* :mod:`rtl.pe` — :class:`~rtl.pe.AdderPE`, :class:`~rtl.pe.MultPE` and their reference;
-* :mod:`rtl.array` — :class:`~rtl.array.PEArray` with the shadow (double) bank;
-* :mod:`rtl.requant` — :class:`~rtl.requant.Requant`, fixed point or thresholds;
-* :mod:`rtl.layout` — the stream payload layouts, field widths and the one payload codec (:class:`~rtl.layout.Payload`);
-* :mod:`rtl.accelerator` — :class:`~rtl.accelerator.Accelerator`, the top with four streams;
-* :mod:`rtl.generate` — Verilog + metadata JSON, its writer and strict reader (``adderhw generate``);
+* :mod:`rtl.engine` — the network engine's blocks (:mod:`rtl.engine.top` and its parts) and its
+  generator (:mod:`rtl.engine.generate`: Verilog + metadata, sized to a model);
+* :mod:`rtl.design` — the one design-metadata type (:class:`~rtl.design.Design`), its writer and
+  strict reader, the port lister and the Verilog emitter;
+* :mod:`rtl.layout` — the one layout describer and payload codec (:class:`~rtl.layout.Payload`);
+* :mod:`rtl.pe`, :mod:`rtl.array`, :mod:`rtl.study` — the PE-arithmetic study: adder PE forms vs
+  the multiplier PE, the bare PE array, and both as designs (``adderhw generate --block``);
 * :mod:`rtl.synth` — yosys/nextpnr runs and ``synth.json``, its writer and reader (``adderhw synth``);
 * :mod:`rtl.construct` — the construction guard every component's ``__init__`` uses.
 

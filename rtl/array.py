@@ -1,4 +1,9 @@
-"""Output-stationary ``rows x cols`` PE array with a double-buffered (shadow) bank.
+"""The bare PE array of the PE-arithmetic study: ``rows x cols`` PEs with a double-buffered (shadow) bank.
+
+Output-stationary, as the AdderNet FPGA repo's single layer, so its
+synthesis is the number comparable with theirs (``adderhw generate --block
+array``, then ``adderhw synth``); :class:`BlockConfig` is what such a study
+block is built from.
 
 PE ``(r, c)`` combines weight ``w[r]`` with activation ``x[c]``: one weight
 vector and one activation vector per step, broadcast along columns and rows.
@@ -14,6 +19,7 @@ at ``col``.  Throughput: one reduction step per cycle.
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -21,15 +27,74 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.config import PE_KINDS
 from quant.intops import check_int, wrap_code
 from rtl.construct import construction
-from rtl.pe import ADDER_FORMS, AdderPE, MultPE, check_pe_args
+from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, PeKind, check_pe_args
 
-__all__ = ["ARRAY_LATENCY", "PEArray", "pe_array_ref", "simulate_pe_array"]
+__all__ = ["ARRAY_LATENCY", "BlockConfig", "PEArray", "pe_array_ref", "simulate_pe_array"]
 
 #: Cycles from a step with ``last`` high to its column 0 at ``col``.
 ARRAY_LATENCY = 1
+
+
+@dataclass(frozen=True)
+class BlockConfig:
+    """A block of the PE-arithmetic study: one PE (``rows = cols = 1``) or a ``rows x cols`` :class:`PEArray`.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape (positive).
+    pe : PeKind
+    bits : int
+        Operand width, 2..16.
+    max_k : int
+        Longest reduction; fixes the accumulator (:func:`rtl.pe.check_pe_args`).
+    form : AdderForm
+        Adder PE formulation (ignored for multiplier PEs: always ``cinv`` there).
+    """
+
+    rows: int = 1
+    cols: int = 1
+    pe: PeKind = PeKind.ADDER
+    bits: int = 8
+    max_k: int = 4096
+    form: AdderForm = AdderForm.CINV
+
+    def __post_init__(self) -> None:
+        check_int("rows", self.rows)
+        check_int("cols", self.cols)
+        try:
+            object.__setattr__(self, "pe", PeKind(self.pe))
+        except ValueError:
+            raise ValueError(f"pe must be one of {', '.join(PeKind)}, not {self.pe!r}") from None
+        try:
+            object.__setattr__(self, "form", AdderForm(self.form))
+        except ValueError:
+            raise ValueError(f"form must be one of {', '.join(AdderForm)}, not {self.form!r}") from None
+        if self.pe == PeKind.MULT:
+            object.__setattr__(self, "form", AdderForm.CINV)
+        check_pe_args(self.pe, self.bits, self.max_k, None)
+
+    @property
+    def acc_bits(self) -> int:
+        """Accumulator width (:func:`rtl.pe.check_pe_args`)."""
+        return check_pe_args(self.pe, self.bits, self.max_k, None)
+
+    def replace(self, **changes) -> "BlockConfig":
+        return BlockConfig(**{**asdict(self), **changes})
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (enums as their values)."""
+        return {k: str(v) if isinstance(v, str) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "BlockConfig":
+        """Inverse of :meth:`to_dict`; unknown or missing keys refused."""
+        keys = tuple(cls.__dataclass_fields__)
+        if not isinstance(data, dict) or set(data) != set(keys):
+            raise ValueError(f"a study block config needs exactly the keys {', '.join(keys)}, not {data!r}")
+        return cls(**data)
 
 
 class PEArray(wiring.Component):
@@ -57,23 +122,21 @@ class PEArray(wiring.Component):
     """
 
     def __init__(self, *, rows: int, cols: int, pe: str = "adder", bits: int,
-                 max_k: int | None = None, acc_bits: int | None = None, form: str = "cinv",
-                 _drop_carry_in: bool = False):
+                 max_k: int | None = None, acc_bits: int | None = None, form: str = AdderForm.CINV):
         with construction(self):
             check_int("rows", rows)
             check_int("cols", cols)
-            if pe not in PE_KINDS:
-                raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {pe!r}")
+            if pe not in tuple(PeKind):
+                raise ValueError(f"pe must be one of {', '.join(PeKind)}, not {pe!r}")
             self.acc_bits = check_pe_args(pe, bits, max_k, acc_bits)
-            if pe == "adder" and form not in ADDER_FORMS:
+            if pe == PeKind.ADDER and form not in ADDER_FORMS:
                 raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
-        self.rows, self.cols, self.pe, self.bits = rows, cols, pe, bits
+        self.rows, self.cols, self.pe, self.bits = rows, cols, PeKind(pe), bits
         self.max_k = max_k
         self.form = form
-        self._drop_carry_in = _drop_carry_in  # test-only mutation (rtl.accelerator.MUTATIONS)
         self.latency = ARRAY_LATENCY
-        op = unsigned(bits) if pe == "adder" else signed(bits)
-        acc = unsigned(self.acc_bits) if pe == "adder" else signed(self.acc_bits)
+        op = unsigned(bits) if pe == PeKind.ADDER else signed(bits)
+        acc = unsigned(self.acc_bits) if pe == PeKind.ADDER else signed(self.acc_bits)
         super().__init__(
             {
                 "w": In(data.ArrayLayout(op, rows)),
@@ -86,9 +149,8 @@ class PEArray(wiring.Component):
         )
 
     def _make_pe(self):
-        if self.pe == "adder":
-            return AdderPE(bits=self.bits, acc_bits=self.acc_bits, form=self.form,
-                           _drop_carry_in=self._drop_carry_in)
+        if self.pe == PeKind.ADDER:
+            return AdderPE(bits=self.bits, acc_bits=self.acc_bits, form=self.form)
         return MultPE(bits=self.bits, acc_bits=self.acc_bits)
 
     def elaborate(self, platform):
@@ -127,14 +189,14 @@ def pe_array_ref(array: PEArray, ws: Sequence[Sequence[int]], xs: Sequence[Seque
     if not (len(xs) == n and len(ens) == n and len(lasts) == n and len(shifts) == n):
         raise ValueError("ws, xs, ens, lasts and shifts must have the same length")
     rows, cols = array.rows, array.cols
-    sgn = array.pe == "mult"
+    sgn = array.pe == PeKind.MULT
     acc = np.zeros((rows, cols), dtype=object)
     shadow = np.zeros((rows, cols), dtype=object)
     out = []
     for i in range(n):
         w = np.asarray(ws[i], dtype=np.int64).reshape(rows, 1)
         x = np.asarray(xs[i], dtype=np.int64).reshape(1, cols)
-        term = np.abs(x - w) if array.pe == "adder" else x * w
+        term = np.abs(x - w) if array.pe == PeKind.ADDER else x * w
         total = np.vectorize(lambda v: wrap_code(int(v), array.acc_bits, sgn), otypes=[object])(
             acc + term.astype(object)
         )

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+from rtl.pe import AdderForm, PeKind
+from rtl.study import STUDY_BLOCKS
 
 __all__ = ["register"]
 
@@ -12,45 +16,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add this package's subcommands to the ``adderhw`` parser."""
     g = subparsers.add_parser(
         "generate",
-        help="write the accelerator's Verilog and its metadata JSON",
-        description="Generate Verilog (Amaranth) of the adder/multiplier array accelerator, "
-        "or of one of its blocks, with the metadata JSON testbenches and hwsim read: "
-        "OUT_DIR/<name>.v and OUT_DIR/<name>.json.  With --engine: the network engine "
-        "(dataflow cp), sized to --model MODEL_DIR by the compiler or to explicit sizes.",
+        help="write the network engine's Verilog and its metadata JSON",
+        description="Generate Verilog (Amaranth) of the network engine (rows = Tm output channels, "
+        "cols = Tn input channels), sized to --model MODEL_DIR by the compiler or to explicit sizes, "
+        "with the metadata JSON testbenches and synth read: OUT_DIR/<name>.v and OUT_DIR/<name>.json.  "
+        "--block pe|array: a block of the PE-arithmetic study instead (one PE, or the bare "
+        "rows x cols PE array).",
     )
-    g.add_argument("--engine", action="store_true",
-                   help="the network engine (rows = Tm output, cols = Tn input channels) instead of the v1 core")
+    g.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)  # deprecated no-op
     g.add_argument("--model", default=None, metavar="MODEL_DIR",
-                   help="--engine: integer model folder to size the engine to (memories, widths, program depth)")
+                   help="integer model folder to size the engine to (memories, widths, program depth)")
     g.add_argument("--mult-rows", type=int, default=0,
-                   help="--engine without --model: rows of the multiplier unit (default 0)")
+                   help="without --model: rows of the multiplier unit (default 0)")
     g.add_argument("--act-words", default=None, metavar="D0,D1[,...]",
-                   help="--engine without --model: depth of each activation region in words "
-                   "(default 4096,4096,4096)")
+                   help="without --model: depth of each activation region in words (default 4096,4096,4096)")
     g.add_argument("--weight-words", type=int, default=None,
-                   help="--engine without --model: depth of the weight buffer (default 1024)")
+                   help="without --model: depth of the weight buffer (default 1024)")
     g.add_argument("--trace", action="store_true",
-                   help="--engine: send every operation's output on o before the logits (per-layer checks)")
+                   help="send every operation's output on o before the logits (per-layer checks)")
     g.add_argument("--max-ops", type=int, default=None,
-                   help="--engine: most operations per program, the width of op_index (default: the model's operations, or 64)")
-    g.add_argument("--rows", type=int, required=True, help="array rows (output channels)")
-    g.add_argument("--cols", type=int, required=True, help="array columns (output pixels; engine: input channels)")
-    g.add_argument("--bits", type=int, default=None, help="operand width, 2..16 (required unless --engine --model)")
-    g.add_argument("--pe", choices=("adder", "mult"), default=None,
-                   help="PE arithmetic (required without --engine; --engine default adder)")
+                   help="most operations per program, the width of op_index (default: the model's operations, "
+                   "or 64)")
+    g.add_argument("--rows", type=int, required=True, help="array rows (output channels Tm)")
+    g.add_argument("--cols", type=int, required=True,
+                   help="array columns (engine: input channels Tn; --block array: output pixels)")
+    g.add_argument("--bits", type=int, default=None, help="operand width, 2..16 (required unless --model)")
+    g.add_argument("--pe", choices=tuple(PeKind), default=None,
+                   help="PE arithmetic (default adder; the engine with mult: the all-multiplier engine)")
     g.add_argument("--requant", choices=("fixed", "threshold"), default="fixed",
-                   help="requant unit (default: fixed)")
+                   help="without --model: the requant form (default: fixed)")
     g.add_argument("--max-k", type=int, default=None,
-                   help="longest reduction a tile may have; fixes the accumulator (default 4096; "
-                   "engine 4608)")
-    g.add_argument("--out-bits", type=int, default=None, help="output width (default: --bits)")
+                   help="longest reduction; fixes the accumulators (default 4608)")
+    g.add_argument("--out-bits", type=int, default=None, help="without --model: logits width (default: --bits)")
     g.add_argument("--mult-bits", type=int, default=16,
                    help="width of the fixed-point requant multiplier (default 16)")
-    g.add_argument("--block", choices=("accelerator", "array", "pe"), default="accelerator",
-                   help="what to emit (default: the accelerator top)")
-    g.add_argument("--form", choices=("cinv", "mux"), default="cinv",
-                   help="adder PE formulation of |x - w| (default cinv)")
-    g.add_argument("--mutation", default=None, help=argparse.SUPPRESS)  # test-only
+    g.add_argument("--block", choices=tuple(STUDY_BLOCKS), default=None,
+                   help="a block of the PE-arithmetic study instead of the engine: one PE or the bare PE array")
+    g.add_argument("--form", choices=tuple(AdderForm), default=None,
+                   help="--block: adder PE formulation of |x - w| (default cinv)")
     g.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
     g.set_defaults(func=_run_generate)
 
@@ -81,22 +84,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.set_defaults(func=_run_synth)
 
 
-_ENGINE_ONLY = ("model", "mult_rows", "act_words", "weight_words", "max_ops", "trace")
-_ENGINE_DEFAULTS = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None,
-                    "trace": False}
+#: Default --max-k: the longest reduction of the shipped networks (a 3x3 conv over 512 channels).
+DEFAULT_MAX_K = 4608
+#: ``generate`` options of the engine, with their defaults (refused with --block).
+_ENGINE_ONLY = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None,
+                "trace": False, "requant": "fixed", "out_bits": None, "mult_bits": 16}
 
 
-def _run_engine(args: argparse.Namespace) -> int:
+def _flag(dest: str) -> str:
+    return f"--{dest.replace('_', '-')}"
+
+
+def _run_block(args: argparse.Namespace) -> int:
+    from rtl.array import BlockConfig
+    from rtl.study import generate_block
+
+    given = [_flag(k) for k, dflt in _ENGINE_ONLY.items() if getattr(args, k) != dflt]
+    if given:
+        raise ValueError(f"{', '.join(given)}: for the engine, not --block {args.block}")
+    if args.bits is None:
+        raise ValueError(f"--block {args.block} needs --bits")
+    config = BlockConfig(rows=args.rows, cols=args.cols, pe=args.pe or PeKind.ADDER, bits=args.bits,
+                         max_k=DEFAULT_MAX_K if args.max_k is None else args.max_k,
+                         form=args.form or AdderForm.CINV)
+    d = generate_block(config, args.out, block=args.block)
+    print(d.verilog)
+    print(d.path)
+    return 0
+
+
+def _run_generate(args: argparse.Namespace) -> int:
     from hwsim.config import EngineConfig
     from rtl.engine.generate import generate_engine
 
-    core_only = [o for o, dflt in (("block", "accelerator"), ("form", "cinv"), ("mutation", None))
-                 if getattr(args, o) != dflt]
-    if core_only:
-        raise ValueError(f"--{core_only[0]} is for the v1 core, not --engine")
-    pe = args.pe or "adder"
+    if args.engine:
+        print("generate: --engine is deprecated: the network engine is the only design", file=sys.stderr)
+    if args.block is not None:
+        if args.engine:
+            raise ValueError(f"--engine and --block {args.block}: choose one")
+        return _run_block(args)
+    if args.form is not None:
+        raise ValueError("--form is for the PE study blocks (--block pe|array), not the engine")
+    pe = args.pe or PeKind.ADDER
     if args.model is not None:
-        given = [f"--{k.replace('_', '-')}" for k in ("bits", "max_k", "out_bits", "act_words", "weight_words")
+        given = [_flag(k) for k in ("bits", "max_k", "out_bits", "act_words", "weight_words")
                  if getattr(args, k) is not None] + (["--mult-rows"] if args.mult_rows else [])
         if given:
             raise ValueError(f"{', '.join(given)}: an engine sized to --model takes its widths and memories "
@@ -110,8 +141,8 @@ def _run_engine(args: argparse.Namespace) -> int:
                             max_ops=args.max_ops, trace=args.trace)
     else:
         if args.bits is None:
-            raise ValueError("--engine without --model needs --bits")
-        fields = dict(rows=args.rows, cols=args.cols, pe=pe, mult_rows=args.mult_rows, bits=args.bits,
+            raise ValueError("the engine without --model needs --bits")
+        fields = dict(rows=args.rows, cols=args.cols, pe=str(pe), mult_rows=args.mult_rows, bits=args.bits,
                       requant=(args.requant,), mult_bits=args.mult_bits, trace=args.trace)
         if args.max_k is not None:
             fields["max_k"] = args.max_k
@@ -126,28 +157,7 @@ def _run_engine(args: argparse.Namespace) -> int:
                 raise ValueError(f"--act-words must be integers separated by commas, not {args.act_words!r}") from None
         d = generate_engine(args.out, config=EngineConfig(**fields), max_ops=args.max_ops)
     print(d.verilog)
-    print(d.metadata)
-    return 0
-
-
-def _run_generate(args: argparse.Namespace) -> int:
-    from hwsim.config import ArrayConfig
-    from rtl.generate import generate
-
-    if args.engine:
-        return _run_engine(args)
-    given = [f"--{k.replace('_', '-')}" for k in _ENGINE_ONLY if getattr(args, k) != _ENGINE_DEFAULTS[k]]
-    if given:
-        raise ValueError(f"{', '.join(given)}: for --engine only")
-    missing = [f"--{k}" for k in ("bits", "pe") if getattr(args, k) is None]
-    if missing:
-        raise ValueError(f"the v1 core needs {' and '.join(missing)}")
-    config = ArrayConfig(rows=args.rows, cols=args.cols, pe=args.pe, bits=args.bits,
-                         max_k=4096 if args.max_k is None else args.max_k, requant=args.requant, out_bits=args.out_bits,
-                         mult_bits=args.mult_bits)
-    v, j = generate(config, args.out, block=args.block, form=args.form, mutation=args.mutation)
-    print(v)
-    print(j)
+    print(d.path)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Processing elements of the output-stationary array: adder PE and multiplier PE.
+"""Processing elements of the PE-arithmetic study: adder PE and multiplier PE.
 
 Every PE holds one accumulator and, on each enabled cycle, adds one term:
 
@@ -45,6 +45,7 @@ needs, so it is not offered.
 
 from __future__ import annotations
 
+import enum
 from typing import Sequence
 
 import numpy as np
@@ -57,6 +58,8 @@ from rtl.construct import construction
 
 __all__ = [
     "PE_LATENCY",
+    "PeKind",
+    "AdderForm",
     "ADDER_FORMS",
     "AdderPE",
     "MultPE",
@@ -68,8 +71,28 @@ __all__ = [
 #: Cycles from ``x``/``w``/``en`` to the updated ``acc`` register.
 PE_LATENCY = 1
 
+
+
+class PeKind(enum.StrEnum):
+    """PE arithmetic: ``|x - w|`` on unsigned operands, or ``x * w`` on signed ones.
+
+    Defined here, the lowest module of ``rtl`` that needs it, until quant's
+    ground floor has the project's enum (then this becomes that one).
+    """
+
+    ADDER = "adder"
+    MULT = "mult"
+
+
+class AdderForm(enum.StrEnum):
+    """Formulations of ``acc + |x - w|`` an :class:`AdderPE` can be built with (module docstring)."""
+
+    CINV = "cinv"
+    MUX = "mux"
+
+
 #: Formulations of ``acc + |x - w|`` an :class:`AdderPE` can be built with.
-ADDER_FORMS = ("cinv", "mux")
+ADDER_FORMS = tuple(AdderForm)
 
 
 def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
@@ -81,7 +104,7 @@ def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
     term.
     """
     check_int("bits", bits, MIN_BITS, MAX_BITS)
-    one = bits if pe == "adder" else 2 * bits
+    one = bits if pe == PeKind.ADDER else 2 * bits
     if max_k is not None:
         check_int("max_k", max_k)
         need = acc_bits_for(bits, max_k, pe)
@@ -111,8 +134,8 @@ class _PE(wiring.Component):
         self.bits = bits
         self.max_k = max_k
         self.latency = PE_LATENCY
-        op = unsigned(bits) if self.kind == "adder" else signed(bits)
-        acc = unsigned(self.acc_bits) if self.kind == "adder" else signed(self.acc_bits)
+        op = unsigned(bits) if self.kind == PeKind.ADDER else signed(bits)
+        acc = unsigned(self.acc_bits) if self.kind == PeKind.ADDER else signed(self.acc_bits)
         super().__init__(
             {
                 "x": In(op),
@@ -164,15 +187,14 @@ class AdderPE(_PE):
     combinational ``acc + |x - w|``).  Throughput 1 term/cycle.
     """
 
-    kind = "adder"
+    kind = PeKind.ADDER
 
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None,
-                 form: str = "cinv", _drop_carry_in: bool = False):
+                 form: str = AdderForm.CINV):
         with construction(self):
             if form not in ADDER_FORMS:
                 raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
         self.form = form
-        self._drop_carry_in = _drop_carry_in  # test-only mutation (rtl.accelerator.MUTATIONS)
         super().__init__(bits=bits, max_k=max_k, acc_bits=acc_bits)
 
     def _term(self, m: Module, base):
@@ -186,8 +208,6 @@ class AdderPE(_PE):
         s = d[b]
         inv = Signal(b)
         m.d.comb += inv.eq(d[:b] ^ s.replicate(b))
-        if self._drop_carry_in:
-            return base + inv
         return base + inv + s
 
 
@@ -199,7 +219,7 @@ class MultPE(_PE):
     :data:`PE_LATENCY`, throughput 1 term/cycle.
     """
 
-    kind = "mult"
+    kind = PeKind.MULT
 
     def _term(self, m: Module, base):
         return base + self.x * self.w
@@ -227,11 +247,11 @@ def pe_ref(pe: _PE, xs: Sequence[int], ws: Sequence[int], lasts: Sequence[int],
         raise ValueError("xs, ws, lasts and ens must have the same length")
     x = np.asarray(xs, dtype=np.int64)
     w = np.asarray(ws, dtype=np.int64)
-    term = np.abs(x - w) if pe.kind == "adder" else x * w
+    term = np.abs(x - w) if pe.kind == PeKind.ADDER else x * w
     acc = 0
     out = []
     for i in range(n):
-        total = wrap_code(acc + int(term[i]), pe.acc_bits, pe.kind == "mult")
+        total = wrap_code(acc + int(term[i]), pe.acc_bits, pe.kind == PeKind.MULT)
         if ens is None or ens[i]:
             acc = 0 if lasts[i] else total
         out.append((total, acc))

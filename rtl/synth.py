@@ -46,11 +46,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwsim.config import ArrayConfig
 from hwsim.synthfile import write_synth_json
 from quant.files import atomic_write_text
 from quant.intops import check_int
-from rtl.generate import generate
+from rtl.design import Block, read_design
+from rtl.pe import PeKind
 
 __all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions"]
 
@@ -240,8 +240,8 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
     Parameters
     ----------
     verilog_path : path
-        ``<name>.v`` from :func:`rtl.generate.generate`; its ``<name>.json``
-        must sit beside it (ports, config).
+        ``<name>.v`` written by ``adderhw generate``; its metadata
+        ``<name>.json`` (:func:`rtl.design.read_design`) must sit beside it.
     out_dir : path
         Receives ``synth.json`` and ``work/`` (netlists, logs).
     target : str
@@ -272,11 +272,8 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
             f"no metadata {jpath.name} beside {vpath.name}: synthesize designs written by "
             "adderhw generate"
         )
-    try:
-        meta = json.loads(jpath.read_text())
-        top, ports = meta["top"], meta["ports"]
-    except (ValueError, KeyError) as exc:
-        raise ValueError(f"{jpath} is not an adderhw design metadata file ({exc})") from exc
+    design = read_design(jpath)
+    top, ports = design.name, [q.to_dict() for q in design.ports]
     tools = tool_versions(tgt)
     out = Path(out_dir)
     work = out / "work"
@@ -285,10 +282,10 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
 
     result: dict = {
         "target": target,
-        "design": meta.get("name", top),
-        "block": meta.get("block"),
-        "config": meta.get("config"),
-        "pe_form": meta.get("pe_form"),
+        "design": design.name,
+        "block": str(design.block),
+        "config": design.config.to_dict(),
+        "pe_form": design.pe_form,
         "dsp": dsp,
         "tools": tools,
         "freq_target_mhz": freq_mhz,
@@ -388,30 +385,23 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
     if target not in TARGETS:
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     check_int("jobs", jobs, 1, 64)
-    meta = json.loads(jpath.read_text())
+    design = read_design(jpath)
     out = Path(out_dir)
     dsp_modes = [False, True] if TARGETS[target].has_dsp and not lut_only else [False]
     runs = []  # (verilog, folder, dsp) in report order
-    if isinstance(meta, dict) and meta.get("block") == "engine":
-        # the adder engine of the design's config and the all-multiplier engine of the same sizes
-        from rtl.engine.generate import generate_engine, read_engine_metadata
+    for use_dsp in dsp_modes:
+        for pe in PeKind:
+            if design.block == Block.ENGINE:
+                # the adder engine of the design's config and the all-multiplier engine of the same sizes
+                from rtl.engine.generate import generate_engine
 
-        emeta = read_engine_metadata(jpath)
-        base = emeta["config"]
-        if base.pe == "mult":
-            base = base.replace(pe="adder")
-        for use_dsp in dsp_modes:
-            for pe in ("adder", "mult"):
-                d = generate_engine(out / "designs", config=base, pe=pe, max_ops=emeta["max_ops"])
-                runs.append((d.verilog, out / (d.verilog.stem + ("_dsp" if use_dsp else "")), use_dsp))
-    else:
-        base = ArrayConfig.from_dict(meta["config"])
-        block = meta.get("block", "accelerator")
-        form = meta.get("pe_form") or "cinv"
-        for use_dsp in dsp_modes:
-            for pe in ("adder", "mult"):
-                v, _ = generate(base.replace(pe=pe), out / "designs", block=block, form=form)
-                runs.append((v, out / (v.stem + ("_dsp" if use_dsp else "")), use_dsp))
+                base = design.config.replace(pe="adder") if design.config.pe == PeKind.MULT else design.config
+                v = generate_engine(out / "designs", config=base, pe=pe, max_ops=design.max_ops).verilog
+            else:
+                from rtl.study import generate_block
+
+                v = generate_block(design.config.replace(pe=pe), out / "designs", block=design.block).verilog
+            runs.append((v, out / (v.stem + ("_dsp" if use_dsp else "")), use_dsp))
 
     def one(run):
         v, sub, use_dsp = run
@@ -437,7 +427,7 @@ def format_table(results: list[dict]) -> str:
     mult = {}
     for r in results:
         cfg = r.get("config") or {}
-        if cfg.get("pe") == "mult":
+        if cfg.get("pe") == PeKind.MULT:
             key = (r.get("block"), r["dsp"], cfg.get("rows"), cfg.get("cols"), cfg.get("bits"))
             mult[key] = r
     for r in results:

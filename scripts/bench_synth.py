@@ -1,20 +1,20 @@
-"""Synthesis benchmark: adder vs multiplier PEs, arrays and accelerators on iCE40 HX8K.
+"""Synthesis benchmark: the PE-arithmetic study (adder vs multiplier PE and bare PE array) on iCE40 HX8K.
 
-Generates each block with the adder PE and with the multiplier PE (same
-config, multipliers in LUTs), synthesizes them with yosys 0.23 and
+Generates each study block (:mod:`rtl.study`) with the adder PE and with the
+multiplier PE (same config, multipliers in LUTs), synthesizes them with yosys 0.23 and
 nextpnr-ice40 (``rtl.synth``), prints a markdown table and, per block, the
 adder's logic cells as a ratio of the multiplier's measured in the same run,
 and writes everything to ``build/bench_synth/bench_synth.json``.
 
 Usage::
 
-    .venv/bin/python scripts/bench_synth.py            # PE, 4x4 and 8x8 arrays, 4x4 accelerators
+    .venv/bin/python scripts/bench_synth.py            # PE, 4x4 and 8x8 arrays
     .venv/bin/python scripts/bench_synth.py --quick    # PE and 4x4 array only
-    .venv/bin/python scripts/bench_synth.py --only accelerator -o build/bench_acc
+    .venv/bin/python scripts/bench_synth.py --only array -o build/bench_array
     .venv/bin/python scripts/bench_synth.py --engine   # the LeNet-5-BN 4x4 network engines, ECP5-25K
 
 ``--engine`` synthesizes the network engine sized for LeNet-5-BN (4x4, 8-bit, the
-memories ``generate --engine --model`` gives it) with adder PEs and with multiplier
+memories ``generate --model`` gives it) with adder PEs and with multiplier
 PEs, LUT-only and with DSPs (``rtl.synth.compare``, two at a time), on ECP5-25K
 unless ``--target`` says otherwise: about 15 minutes on 2 cores.
 
@@ -30,28 +30,28 @@ import sys
 import time
 from pathlib import Path
 
-from hwsim.config import ArrayConfig
 from quant.files import atomic_write_text
-from rtl.generate import generate
+from rtl.array import BlockConfig
+from rtl.pe import PeKind
+from rtl.study import generate_block
 from rtl.synth import format_table, synthesize
 
 __all__ = ["main"]
 
 
-def _cases(quick: bool) -> list[tuple[str, ArrayConfig]]:
+def _cases(quick: bool) -> list[tuple[str, BlockConfig]]:
     base = dict(bits=8, max_k=1024)
-    cases = [("pe", ArrayConfig(rows=1, cols=1, **base)),
-             ("array", ArrayConfig(rows=4, cols=4, **base))]
+    cases = [("pe", BlockConfig(rows=1, cols=1, **base)),
+             ("array", BlockConfig(rows=4, cols=4, **base))]
     if not quick:
-        cases += [("array", ArrayConfig(rows=8, cols=8, **base)),
-                  ("accelerator", ArrayConfig(rows=4, cols=4, **base))]
+        cases += [("array", BlockConfig(rows=8, cols=8, **base))]
     return cases
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="PE and 4x4 array only")
-    ap.add_argument("--only", choices=("pe", "array", "accelerator"), default=None,
+    ap.add_argument("--only", choices=("pe", "array"), default=None,
                     help="run only the cases of this block")
     ap.add_argument("--engine", action="store_true", help="the LeNet-5-BN network engines instead (see above)")
     ap.add_argument("--target", default=None, help="default ice40-hx8k; with --engine ecp5-25k")
@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.only is not None and block != args.only:
             continue
         pair = {}
-        for pe in ("adder", "mult"):
+        for pe in PeKind:
             t0 = time.monotonic()
-            v, _ = generate(cfg.replace(pe=pe), out / "designs", block=block)
+            v = generate_block(cfg.replace(pe=pe), out / "designs", block=block).verilog
             r = synthesize(v, out / v.stem, target=args.target)
             results.append(r)
             pair[pe] = r
@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-#: The engine LeNet-5-BN gets from ``generate --engine --model`` at 4x4, 8-bit.
+#: The engine LeNet-5-BN gets from ``generate --model`` at 4x4, 8-bit.
 LENET_ENGINE = dict(rows=4, cols=4, bits=8, act_words=(784, 1568), weight_words=100, max_k=400)
 
 

@@ -1,12 +1,10 @@
-"""Benchmark of the verification flow on Icarus vs Verilator: the v1 core and the network engine.
+"""Benchmark of the verification flow on Icarus vs Verilator: the network engine.
 
 Quantises the shipped checkpoint (``checkpoints/lenet5_bn_adder_fmnist.pt``,
 or the development one under ``build/dev`` while it is missing) to 8-bit
 fixed point, then (builds cached under ``build/verify``):
 
-* v1 core (dataflow ``os``): generates the 4x4 adder design for it and runs
-  the whole network layer by layer through the RTL on both simulators;
-* engine (dataflow ``cp``, what ``adderhw verify MODEL_DIR`` runs): the 4x4
+* the engine (what ``adderhw verify MODEL_DIR`` runs): the 4x4
   engine sized to the model, the whole network per image
   (``--engine-images`` Fashion-MNIST test images back to back; Icarus runs
   the first only), and (``--resnet20``, the default) the shipped in-house ResNet-20
@@ -23,7 +21,7 @@ ratio measured in this run (the baseline is Icarus).
 
 Usage::
 
-    .venv/bin/python scripts/bench_verify.py [--images N] [--engine-images N] [--skip-v1]
+    .venv/bin/python scripts/bench_verify.py [--engine-images N]
         [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both]
 """
 
@@ -76,21 +74,21 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
     from rtl.engine.generate import generate_engine
     from verification.engine_host import run_engine_tests
     from verification.engine_verify import engine_design, engine_images, report_entries
-    from verification.runner import Design, build
+    from verification.runner import VerilogSource, build
 
     model = load_int_model(model_dir)
     gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols)
-    target = engine_design(gen.metadata, model)
-    d = target.design
+    d, compiled = engine_design(gen.path, model)
     per_image = {}
     for sim in sims:
         n = images[sim]
         codes, source = engine_images(model, list(range(n)), seed=1)
         t0 = time.monotonic()
-        build(Design(d.verilog, d.name), sim, build_root=REPO / "build" / "verify")
+        build(VerilogSource(d.verilog, d.name), sim, build_root=REPO / "build" / "verify")
         t_build = time.monotonic() - t0
         t1 = time.monotonic()
-        run = run_engine_tests(d, sim, model_dir=model_dir, images=codes, out_dir=root / f"engine_{label}-{sim}",
+        run = run_engine_tests(d, sim, model_dir=model_dir, images=codes, compiled=compiled,
+                               out_dir=root / f"engine_{label}-{sim}",
                                build_root=REPO / "build" / "verify", testcases=["images"], seed=1)
         wall = time.monotonic() - t1
         (e,) = report_entries(run, model_name=model.name, design=d.name, images=list(range(n)))
@@ -109,15 +107,9 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
 
 
 def main(argv: list[str] | None = None) -> int:
-    from quant.artifact import load_int_model
-    from verification.runner import Design, build
-    from verification.suite import DesignSpec, config_for_model, generate_design, run_design
-
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=1, help="test images run through the v1 network (default 1)")
     p.add_argument("--engine-images", type=int, default=2,
                    help="LeNet images run back to back through the engine on Verilator (default 2; Icarus: 1)")
-    p.add_argument("--skip-v1", action="store_true", help="only the engine")
     p.add_argument("--resnet20", nargs="?", const="inhouse", choices=("inhouse", "reference", "none"),
                    default="inhouse",
                    help="ResNet-20, 1 image: the shipped in-house one on its 4x4 engine (default), "
@@ -143,31 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         if "icarus" in r:
             print(f"engine verilator/icarus speed ratio per ResNet-20 image: {r['icarus'] / r['verilator']:.1f}x "
                   "(baseline: icarus, same run)", flush=True)
-    if args.skip_v1:
-        return 0
-    model = load_int_model(model_dir)
-    meta = generate_design(DesignSpec("lenet", config_for_model(model, rows=4, cols=4)), root / "designs")
-    rates = {}
-    for sim in ("icarus", "verilator"):
-        t0 = time.monotonic()
-        # the first call builds (cached afterwards): timed separately from the run
-        build(Design(meta.verilog, meta.name), sim, build_root=REPO / "build" / "verify")
-        t_build = time.monotonic() - t0
-        t1 = time.monotonic()
-        run = run_design(meta, sim, out_dir=root / f"run-{sim}", build_root=REPO / "build" / "verify",
-                         testcases=["network"], model_dir=model_dir, network=True,
-                         images=list(range(args.images)))
-        wall = time.monotonic() - t1
-        case = run.case("network")
-        cycles = case.record.get("cycles_measured") or 0
-        status = "pass" if case.passed else "FAIL"
-        rates[sim] = cycles / case.wall_s if case.wall_s else 0.0
-        print(f"{sim:9s} {status}  build_s={t_build:6.1f}  run_wall_s={wall:6.1f}  test_s={case.wall_s:6.1f}  "
-              f"cycles={cycles}  cycles_per_s={rates[sim]:8.0f}")
-        if not case.passed:
-            print(f"  {case.message}", file=sys.stderr)
-            return 1
-    print(f"verilator/icarus speed ratio: {rates['verilator'] / rates['icarus']:.2f}x (baseline: icarus, same run)")
     return 0
 
 

@@ -7,30 +7,20 @@ when run by hand.  Steps are cached (:mod:`scripts.steps`): a re-run reuses a
 step whose command line and input bytes did not change, and a failing step
 stops the flow with its error while the finished steps' folders stay intact.
 
-Two flows: ``--dataflow cp`` (the default) proves the network engine, ``--dataflow os``
-the v1 core.  Output layout (``OUT_DIR``) of ``cp``::
+The flow proves the network engine.  Output layout (``OUT_DIR``)::
 
     quantize/   adderhw quantize CKPT --bits B            (the integer model)
     sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
-    estimate/   adderhw estimate quantize/ --dataflow cp  (cycles, every access, energy by component)
-    generate/   adderhw generate --engine --model quantize/  (engine/: the engine sized to the model)
+    estimate/   adderhw estimate quantize/                 (cycles, every access, energy by component)
+    generate/   adderhw generate --model quantize/         (engine/: the engine sized to the model)
     synth/      adderhw synth generate/engine/<name>.v --compare --lut-only  (the adder engine and
                 the all-multiplier engine of the same sizes, ECP5-25K by default: both fit there)
     verify/     adderhw verify quantize/ --design generate/engine/<name>.json --sim SIM
                 (the whole network on the engine: logits == golden, cycles and counters == hwsim)
     report.md   everything above, with plots in plots/
 
-and of ``os``::
-
-    quantize/   adderhw quantize CKPT --bits B            (the integer model)
-    sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
-    estimate/   adderhw estimate quantize/ --preset ...    (cycles, energy, area)
-    generate/   adderhw generate ... --pe adder|mult [--block array]
-                (adder/, mult/: accelerators; array_adder/, array_mult/: PE arrays)
-    synth/      adderhw synth generate/array_adder/<name>.v --compare  (array/)
-                adderhw synth generate/adder/<name>.v                  (accelerator/)
-    verify/     adderhw verify quantize/ --dataflow os --sim SIM  (the v1 core: RTL == golden, cycles == hwsim)
-    report.md   everything above, with plots in plots/
+``--dataflow cp`` is accepted for one release (a deprecation line on stderr);
+``--dataflow os`` is refused: the v1 core is retired.
 """
 
 from __future__ import annotations
@@ -49,8 +39,8 @@ __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
 
 #: Bump when what a step produces changes beyond its command lines, so older results are redone.
 FLOW_FORMAT = 4
-#: Default synthesis target per dataflow: where both designs of the comparison fit.
-DEFAULT_TARGETS = {"cp": "ecp5-25k", "os": "ice40-hx8k"}
+#: Default synthesis target: where both engines of the comparison fit.
+DEFAULT_TARGET = "ecp5-25k"
 
 
 class StepFailed(ValueError):
@@ -70,14 +60,11 @@ class FlowOptions:
     eval_images: int | None = None
     layer: str | None = None
     force: bool = False
-    dataflow: str = "cp"
     images: str = "0"
 
     def __post_init__(self) -> None:
-        if self.dataflow not in DEFAULT_TARGETS:
-            raise ValueError(f"dataflow must be cp or os, not {self.dataflow!r}")
         if self.target is None:
-            object.__setattr__(self, "target", DEFAULT_TARGETS[self.dataflow])
+            object.__setattr__(self, "target", DEFAULT_TARGET)
         if not 2 <= self.bits <= 16:
             raise ValueError(f"bits must be in 2..16, not {self.bits}")
         for name in ("rows", "cols"):
@@ -92,11 +79,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "flow",
         help="run quantize, estimate, generate, synth and verify on a checkpoint and write one report",
-        description="End to end: quantize CKPT (and a bit sweep), estimate the adder design "
-        "against the multiplier design, generate the Verilog, synthesise both, run the cocotb "
-        "testbenches, and write OUT_DIR/report.md with plots. --dataflow cp (the default): the "
-        "network engine sized to the model, the whole network verified; --dataflow os: the v1 "
-        "core, layer by layer. Finished steps are reused when their inputs did not change.",
+        description="End to end: quantize CKPT (and a bit sweep), estimate the adder engine "
+        "against the all-multiplier engine, generate the engine sized to the model, synthesise both, "
+        "verify the whole network on it with cocotb, and write OUT_DIR/report.md with plots. "
+        "Finished steps are reused when their inputs did not change.",
     )
     p.add_argument("checkpoint", metavar="CKPT", type=Path, help="adderhw checkpoint (.pt)")
     p.add_argument("-o", "--out", required=True, type=Path, metavar="OUT_DIR")
@@ -107,29 +93,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="simulator for the testbenches (default verilator)")
     p.add_argument("--sweep", default="8,6,5,4", metavar="B1,B2,...",
                    help="bit widths of the accuracy sweep (default 8,6,5,4)")
-    p.add_argument("--dataflow", choices=("cp", "os"), default="cp",
-                   help="cp: the network engine (default); os: the v1 core")
+    p.add_argument("--dataflow", choices=("cp", "os"), default=None, help=argparse.SUPPRESS)  # deprecated
     p.add_argument("--target", default=None,
                    choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
-                   help="synthesis target (default: ecp5-25k for cp, where both engines fit; ice40-hx8k for os)")
+                   help="synthesis target (default: ecp5-25k, where both engines fit)")
     p.add_argument("--images", default="0", metavar="I,J,...",
-                   help="cp: test images the engine runs in verify (default 0)")
+                   help="test images the engine runs in verify (default 0)")
     p.add_argument("--eval", type=int, default=None, metavar="N", dest="eval_images",
                    help="evaluate accuracy on the first N test images (default: all)")
     p.add_argument("--layer", default=None, metavar="N",
-                   help="verify only this compute layer (index or name) instead of every "
-                   "layer and the whole network layer by layer")
+                   help="verify: also compare every layer's traced output and print this operation's "
+                   "cycles and counters (verify --layer)")
     p.add_argument("--force", action="store_true",
                    help="use OUT_DIR even if it is a non-empty folder that no earlier flow made")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.dataflow == "os":
+        raise ValueError("--dataflow os: the v1 core is retired; flow proves the network engine")
+    if args.dataflow == "cp":
+        print("flow: --dataflow cp is deprecated: the network engine is the only design", file=sys.stderr)
     opts = FlowOptions(
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
-        eval_images=args.eval_images, layer=args.layer, force=args.force, dataflow=args.dataflow,
-        images=args.images,
+        eval_images=args.eval_images, layer=args.layer, force=args.force, images=args.images,
     )
     run_flow(opts)
     return 0
@@ -165,85 +153,11 @@ def _design_verilog(folder: Path) -> Path:
     return design_json_path(folder).with_suffix(".v")
 
 
-def _max_k(model_dir: Path) -> int:
-    from quant.artifact import load_int_model
-
-    model = load_int_model(model_dir)
-    ks = [layer.K for layer in model.layers if getattr(layer, "K", None)]
-    if not ks:
-        raise StepFailed(f"{model_dir} has no conv/linear layers")
-    return max(ks)
-
-
 def build_steps(opts: FlowOptions) -> list[Step]:
-    """The flow's steps; each step's cache key is the list of command lines it runs."""
-    if opts.dataflow == "cp":
-        return _engine_steps(opts)
-    out = opts.out
-    ckpt = opts.checkpoint
-    q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
-    g_dir, y_dir, v_dir = out / "generate", out / "synth", out / "verify"
-    ev = ["--eval", str(opts.eval_images)] if opts.eval_images else []
-    preset_file = out / f".flow-preset-{opts.rows}x{opts.cols}.toml"
+    """The flow's steps (each step's cache key is the list of command lines it runs): the network engine
+    sized to the model, both engines synthesised, the whole network verified."""
+    from scripts.flow_report import design_json_path
 
-    def quantize():
-        return [["quantize", ckpt, "--bits", opts.bits, *ev, "-o", OUT]]
-
-    def sweep():
-        return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
-
-    def estimate():
-        # the preset is an input file of the step (its bytes are part of the key)
-        atomic_write_text(preset_file, (
-            f'description = "flow: {opts.rows}x{opts.cols} array, {opts.bits}-bit"\n'
-            f"rows = {opts.rows}\ncols = {opts.cols}\nbits = {opts.bits}\n"
-        ))
-        return [["estimate", q_dir, "--sweep", "rows=4,8,16", "cols=4,8,16", "--preset", preset_file,
-                 "-o", OUT]]
-
-    def generate():
-        common = ["--rows", opts.rows, "--cols", opts.cols, "--bits", opts.bits, "--max-k", _max_k(q_dir)]
-        # the whole accelerator, and its PE array alone (the block the
-        # adder/multiplier comparison is about; it fits the FPGA for both kinds)
-        return [cmd for pe in ("adder", "mult") for cmd in (
-            ["generate", *common, "--pe", pe, "-o", f"{OUT}/{pe}"],
-            ["generate", *common, "--pe", pe, "--block", "array", "-o", f"{OUT}/array_{pe}"],
-        )]
-
-    def synth():
-        return [
-            ["synth", _design_verilog(g_dir / "array_adder"), "--target", opts.target, "--compare",
-             "-o", f"{OUT}/array"],
-            ["synth", _design_verilog(g_dir / "adder"), "--target", opts.target, "-o", f"{OUT}/accelerator"],
-        ]
-
-    def verify():
-        layer = ["--layer", opts.layer] if opts.layer is not None else []
-        # the simulator build cache lives in OUT_DIR too (not in the working directory)
-        # the v1 core, whose design generate/ and synth/ made (verify's default with a model is the engine)
-        return [["verify", *layer, q_dir, "--dataflow", "os", "--sim", opts.sim, "--rows", opts.rows, "--cols", opts.cols,
-                 "--skip-matrix", "--build-dir", out / "sim_build", "-o", OUT]]
-
-    def report(_commands, tmp: Path) -> None:
-        from scripts.flow_report import write_report
-
-        write_report(opts, tmp)
-
-    return [
-        Step("quantize", q_dir, _runner("quantize"), quantize, inputs=(ckpt,)),
-        Step("sweep", s_dir, _runner("sweep"), sweep, inputs=(ckpt,)),
-        Step("estimate", e_dir, _runner("estimate"), estimate, inputs=(q_dir, preset_file)),
-        Step("generate", g_dir, _runner("generate"), generate, inputs=(q_dir,)),
-        Step("synth", y_dir, _runner("synth"), synth, inputs=(g_dir,)),
-        Step("verify", v_dir, _runner("verify"), verify, inputs=(q_dir,)),
-        Step("report", out / "report", report, params=[str(opts)],
-             inputs=(q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
-    ]
-
-
-def _engine_steps(opts: FlowOptions) -> list[Step]:
-    """``--dataflow cp``: the network engine sized to the model, both designs synthesised, the whole
-    network verified."""
     out = opts.out
     ckpt = opts.checkpoint
     q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
@@ -258,10 +172,10 @@ def _engine_steps(opts: FlowOptions) -> list[Step]:
         return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
 
     def estimate():
-        return [["estimate", q_dir, "--dataflow", "cp", *size, "-o", OUT]]
+        return [["estimate", q_dir, *size, "-o", OUT]]
 
     def generate():
-        return [["generate", "--engine", "--model", q_dir, *size, "-o", f"{OUT}/engine"]]
+        return [["generate", "--model", q_dir, *size, "-o", f"{OUT}/engine"]]
 
     def synth():
         # the adder engine and the all-multiplier engine of the same sizes, multipliers in LUTs, side by side
@@ -277,8 +191,6 @@ def _engine_steps(opts: FlowOptions) -> list[Step]:
         from scripts.flow_report import write_engine_report
 
         write_engine_report(opts, tmp)
-
-    from scripts.flow_report import design_json_path
 
     return [
         Step("quantize", q_dir, _runner("quantize"), quantize, inputs=(ckpt,)),

@@ -1,7 +1,7 @@
 """The report of ``adderhw flow``: one Markdown page tying the steps' JSON together.
 
 Every number is read from a file a subcommand wrote (``quantize/report.json``,
-``sweep/sweep.json``, ``estimate/summary.json``, ``generate/*/<name>.json``,
+``sweep/sweep.json``, ``estimate/summary.json``, ``generate/engine/<name>.json``,
 ``synth/compare.json``, ``verify/verify.json``); nothing is recomputed here.
 """
 
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report", "write_engine_report", "load_results", "load_engine_results", "design_json_path"]
+__all__ = ["write_engine_report", "load_engine_results", "design_json_path"]
 
 
 def _read_json(path: Path) -> Any:
@@ -32,22 +32,11 @@ def design_json_path(folder: Path) -> Path:
     return files[0]
 
 
-def _design_json(folder: Path) -> dict:
-    path = design_json_path(folder)
-    return _read_json(path) | {"_file": path.name}
+def _design(folder: Path):
+    """The one design ``adderhw generate`` wrote into ``folder``, read by :func:`rtl.design.read_design`."""
+    from rtl.design import read_design
 
-
-def load_results(out: Path) -> dict:
-    """All the step outputs the report uses, by step name."""
-    return {
-        "quantize": _read_json(out / "quantize" / "report.json"),
-        "sweep": _read_json(out / "sweep" / "sweep.json"),
-        "estimate": _read_json(out / "estimate" / "summary.json"),
-        "generate": {pe: _design_json(out / "generate" / pe) for pe in ("adder", "mult")},
-        "synth": _read_json(out / "synth" / "array" / "compare.json"),
-        "synth_top": _read_json(out / "synth" / "accelerator" / "synth.json"),
-        "verify": _read_json(out / "verify" / "verify.json"),
-    }
+    return read_design(design_json_path(folder))
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -72,7 +61,7 @@ def _synth_table(records: list, label) -> str:
     return _table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], rows)
 
 
-def _plots(res: dict, plots: Path, what: str = "PE array") -> dict[str, str]:
+def _plots(res: dict, plots: Path, what: str = "engine") -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -145,106 +134,13 @@ def _quantize_section(res: dict, final_rel: str, made: dict) -> list[str]:
     return L
 
 
-def write_report(opts, folder: Path) -> Path:
-    """Write ``folder/report.md`` and ``folder/plots/*.png`` from the steps in ``opts.out``.
-
-    Image links are relative to ``opts.out``, where the flow copies ``report.md``.
-    """
-    out = Path(opts.out)
-    res = load_results(out)
-    made = _plots(res, folder / "plots")
-    final_rel = os.path.relpath(out / "report" / "plots", out)
-    q, est, ver = res["quantize"], res["estimate"], res["verify"]
-    L: list[str] = []
-    L.append(f"# adderhw flow report: `{opts.checkpoint}`\n")
-    L.append(
-        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, "
-        f"{opts.rows}x{opts.cols} array, simulator {opts.sim}, target {opts.target}. "
-        f"Each section is the output of the `adderhw` subcommand named in it; "
-        f"the step folders hold the full outputs.\n"
-    )
-
-    L += _quantize_section(res, final_rel, made)
-    # 2. estimate
-    cfg = est["config"]
-    L.append(f"## 2. Cycles, energy and area (`adderhw estimate`, table {est['table']['name']})\n")
-    L.append(f"Array {cfg['rows']}x{cfg['cols']}, {cfg['bits']}-bit, {cfg['clock_mhz']} MHz, "
-             f"accumulator {cfg['acc_bits']} bits. Table: {est['table']['title']}.\n")
-    hdr = ["design", "total cycles", "latency (us)", "energy (pJ)", "PE (pJ)", "registers (pJ)",
-           "buffers (pJ)", "DRAM (pJ)", f"area ({est['table'].get('area_unit', 'um2')})", "utilization (%)"]
-    rows = []
-    for name in ("adder", "mult"):
-        d = est["designs"][name]
-        b = d["energy_breakdown_pj"]
-        rows.append([name, f"{d['total_cycles']:,}", _fmt(d["latency_us"]), _fmt(d["energy_pj"], 0),
-                     _fmt(b["pe_pj"], 0), _fmt(b["reg_pj"], 0), _fmt(b["buffer_pj"], 0),
-                     _fmt(b["dram_pj"], 0), _fmt(d["area_um2"], 0), _fmt(100 * d["utilization"], 1)])
-    L.append(_table(hdr, rows))
-    r = est["ratios_adder_over_mult"]
-    L.append(f"\nAdder / multiplier: cycles {r['total_cycles']:.3f}, energy {r['energy_pj']:.3f}, "
-             f"area {r['area_um2']:.3f}.\n")
-    cpu = est.get("cpu_latency_model")
-    if cpu:
-        L.append(f"CPU latency model (multiply {cpu['mult_cycles']} cycles, add {cpu['add_cycles']}):\n")
-        L.append(_table(
-            ["as", "multiplications", "additions", "cycles"],
-            [["CNN", f"{cpu['cnn']['mults']:,}", f"{cpu['cnn']['adds']:,}", f"{cpu['cnn']['cycles']:,}"],
-             ["AdderNet", f"{cpu['addernet']['mults']:,}", f"{cpu['addernet']['adds']:,}",
-              f"{cpu['addernet']['cycles']:,}"]],
-        ))
-        L.append("")
-    L.append("![energy breakdown adder vs multiplier](estimate/energy_breakdown.png)\n")
-    L.append("![latency and energy vs array size](estimate/sweep.png)\n")
-
-    # 3. generate
-    L.append("## 3. Generated Verilog (`adderhw generate`)\n")
-    grows = []
-    for pe, meta in res["generate"].items():
-        gcfg = meta.get("config", {})
-        grows.append([pe, f"`generate/{pe}/{meta['_file'][:-5]}.v`", gcfg.get("acc_bits", meta.get("acc_bits")),
-                      gcfg.get("max_k", ""), json.dumps(meta.get("latency", ""))])
-    L.append(_table(["PE", "Verilog", "acc bits", "max K", "latency"], grows))
-    L.append("")
-
-    # 4. synth
-    L.append(f"## 4. Synthesis (`adderhw synth`, {res['synth'][0]['target']})\n")
-    L.append("The PE arrays alone (`synth/array`, `--compare`: the same generator and config, "
-             "multipliers in LUTs), then the whole adder accelerator with its shadow bank, "
-             "requant units and stream control (`synth/accelerator`).\n")
-    L.append(_synth_table([*res["synth"], res["synth_top"]],
-                          lambda v: f'{v.get("block", "accelerator")} {v["config"]["pe"]}'
-                          + (" (DSP)" if v.get("dsp") else "")))
-    pair = {v["config"]["pe"]: v for v in res["synth"] if not v.get("dsp")}
-    if all(p in pair and pair[p]["resources"].get("lc") for p in ("adder", "mult")):
-        ratio = pair["adder"]["resources"]["lc"] / pair["mult"]["resources"]["lc"]
-        L.append(f"\nAdder array / multiplier array logic cells: {100 * ratio:.1f} %.\n")
-    if "logic_cells" in made:
-        L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
-
-    # 5. verify
-    L.append(f"## 5. Verification (`adderhw verify`, {opts.sim})\n")
-    vrows = []
-    for t in ver:
-        cm, cp = t.get("cycles_measured"), t.get("cycles_predicted")
-        vrows.append([t["name"], t["simulator"], "pass" if t["passed"] else "FAIL",
-                      "" if cm is None else f"{cm:,}", "" if cp is None else f"{cp:,}",
-                      "" if cm is None or cp is None else cm - cp])
-    L.append(_table(["test", "simulator", "result", "cycles measured", "cycles predicted (hwsim)",
-                     "difference"], vrows))
-    passed = sum(1 for t in ver if t["passed"])
-    L.append(f"\n{passed} of {len(ver)} passed.\n")
-    text = "\n".join(L)
-    (folder / "report.md").write_text(text)
-    return folder / "report.md"
-
-
 def load_engine_results(out: Path) -> dict:
     """The step outputs of the ``cp`` flow, by step name."""
     return {
         "quantize": _read_json(out / "quantize" / "report.json"),
         "sweep": _read_json(out / "sweep" / "sweep.json"),
         "estimate": _read_json(out / "estimate" / "summary.json"),
-        "generate": _design_json(out / "generate" / "engine"),
+        "generate": _design(out / "generate" / "engine"),
         "synth": _read_json(out / "synth" / "engine" / "compare.json"),
         "verify": _read_json(out / "verify" / "verify.json"),
     }
@@ -292,12 +188,12 @@ def write_engine_report(opts, folder: Path) -> Path:
 
     # 3. generate
     L.append("## 3. The engine (`adderhw generate --engine --model`)\n")
-    gc = gen["config"]
+    gc = gen.config
     L.append(_table(["Verilog", "rows x cols", "PE", "mult rows", "bits", "acc bits", "activation regions (words)",
                      "weight buffer (words)", "operations"],
-                    [[f"`generate/engine/{gen['_file'][:-5]}.v`", f"{gc['rows']}x{gc['cols']}", gc["pe"],
-                      gc["mult_rows"], gc["bits"], gc["acc_bits"], ", ".join(map(str, gc["act_words"])),
-                      gc["weight_words"], gen["max_ops"]]]))
+                    [[f"`generate/engine/{gen.verilog.name}`", f"{gc.rows}x{gc.cols}", gc.pe,
+                      gc.mult_rows, gc.bits, gc.acc_bits, ", ".join(map(str, gc.act_words)),
+                      gc.weight_words, gen.max_ops]]))
     L.append("")
 
     # 4. synth

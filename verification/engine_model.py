@@ -11,8 +11,8 @@ idea), never from what the drivers meant to send:
   runs them (what the engine must compute from what it was given);
 * :func:`quant.golden.run_codes` runs the observed image through the integer
   model (the one integer truth, DESIGN §6);
-* the observed ``prog`` descriptors (unpacked with the field list read from
-  the Amaranth component) and ``w`` beats are compared with the compiled
+* the observed ``prog`` descriptors (unpacked with the codec of the design's
+  metadata, :class:`rtl.layout.Payload`) and ``w`` beats are compared with the compiled
   program, so a dropped, repeated or corrupted beat is reported as such.
 
 :func:`check_image` then compares the DUT's logits (the ``o`` monitor) and
@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim.config import ENGINE_COUNTERS
-from rtl.layout import unpack_payload
+from rtl.layout import Payload
+from rtl.pe import PeKind
 
 __all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
            "check_image", "OP_COUNTERS"]
@@ -37,7 +38,7 @@ OP_COUNTERS = tuple(c for c in ENGINE_COUNTERS if c != "cycles")
 
 
 def flat_values(values: dict, prefix: str = "") -> dict:
-    """``{"ag": {"kh": 3}}`` -> ``{"ag.kh": 3}`` (the names of :func:`verification.engine_host.flat_fields`)."""
+    """``{"ag": {"kh": 3}}`` -> ``{"ag.kh": 3}`` (the field names of :func:`rtl.layout.describe_layout`)."""
     out = {}
     for k, v in values.items():
         if isinstance(v, dict):
@@ -71,7 +72,7 @@ def weights_from_beats(program, beats):
     for op in program.ops:
         if op.op != "conv":
             continue
-        sgn = op.unit == "mult"
+        sgn = op.unit == PeKind.MULT
         for _ in range(op.tiles):
             for _ in range(op.weight_words):
                 v = int(beats[pos])
@@ -125,17 +126,14 @@ class ObservedRun:
     compiled : hwsim.compiler.CompiledModel
         The program of the engine (its structure: which beats belong to which
         operation); the data come from the observed beats.
-    prog_fields : list of dict
-        The ``prog`` payload's fields (:func:`verification.engine_host.flat_fields`).
-    o_bits : int, o_signed : bool
-        Width and signedness of the ``o`` payload.
+    prog_payload, o_payload : rtl.layout.Payload
+        The codecs of the ``prog`` and ``o`` payloads (the design's metadata).
     """
 
     model: object
     compiled: object
-    prog_fields: list
-    o_bits: int
-    o_signed: bool
+    prog_payload: Payload
+    o_payload: Payload
     prog: list = field(default_factory=list)
     x: list = field(default_factory=list)  # (word, cycle)
     w: list = field(default_factory=list)
@@ -175,7 +173,7 @@ class ObservedRun:
         self.w.append(word)
 
     def on_o(self, word: int, cycle: int) -> None:
-        self.o.append((_signed(word, self.o_bits) if self.o_signed else word, cycle))
+        self.o.append((self.o_payload.unpack_vector(word)[0], cycle))
 
     def on_op_done(self, cycle: int, now: dict, after: dict) -> None:
         self.ops.append(OpObservation(index=now["op_index"], end=now["cycles"], counters=after))
@@ -205,7 +203,7 @@ class ObservedRun:
             "image": image,
             "ref_logits": np.asarray(ref.logits, dtype=np.int64),
             "golden_logits": np.asarray(gold, dtype=np.int64),
-            "prog_intact": [unpack_payload(self.prog_fields, b)
+            "prog_intact": [self.prog_payload.unpack(b)
                             for b, _ in self.prog[k * self.n_ops : (k + 1) * self.n_ops]] == self.expected_prog,
             "prog_cycles": [c - self.origin for _, c in self.prog[k * self.n_ops : (k + 1) * self.n_ops]],
             "w_intact": [int(b) for b in wb] == [int(b) for b in self.expected_w],

@@ -7,8 +7,7 @@ drivers and monitors sleep across them (``RisingEdge`` of ``ready`` or
 ``valid``) and run cycle by cycle only while a transfer is possible, so a
 whole network costs about two Python wake-ups per beat (DESIGN §6).
 
-Sampling discipline (that of :mod:`verification.streams`, identical on
-Icarus and Verilator): inputs are written at the **falling** clock edge and
+Sampling discipline (identical on Icarus and Verilator): inputs are written at the **falling** clock edge and
 handshakes are sampled in ``ReadOnly`` after it; a beat "fires in cycle
 ``n``" when ``valid`` and ``ready`` are high in ``[n*T, (n+1)*T)``.
 
@@ -30,16 +29,35 @@ import random
 from collections import deque
 from typing import Callable, Iterable
 
+import cocotb
 from cocotb.simtime import get_sim_time
 from cocotb.triggers import Event, FallingEdge, ReadOnly, RisingEdge
 
-from verification.streams import BackgroundTask
+__all__ = ["BackgroundTask", "DmaDriver", "HandshakeMonitor", "ReadySink", "PulseMonitor", "StreamEnd"]
 
-__all__ = ["DmaDriver", "HandshakeMonitor", "ReadySink", "PulseMonitor", "StreamEnd"]
+
+class BackgroundTask:
+    """One background coroutine per object: :meth:`start` runs ``_run`` (idempotent), :meth:`stop` cancels it."""
+
+    _task = None
+
+    async def _run(self) -> None:  # pragma: no cover - defined by the subclasses
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the background task (idempotent)."""
+        if self._task is None:
+            self._task = cocotb.start_soon(self._run())
+
+    def stop(self) -> None:
+        """Stop the background task (idempotent)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
 
 
 class StreamEnd(BackgroundTask):
-    """A background task (:class:`verification.streams.BackgroundTask`) and the cycle arithmetic every stream end shares."""
+    """A background task (:class:`BackgroundTask`) and the cycle arithmetic every stream end shares."""
 
     def __init__(self, clk, period_steps: int, name: str) -> None:
         self.clk = clk

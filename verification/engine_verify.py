@@ -1,17 +1,14 @@
-"""``adderhw verify`` on the network engine (dataflow ``cp``): the design, the images, the report.
+"""``adderhw verify`` on the network engine: the design, the images, the report.
 
 The CLI (:mod:`verification.cli`) parses and prints; this module does the work:
 
-* :func:`engine_design` reads an engine's metadata JSON
-  (:func:`rtl.engine.generate.read_engine_metadata`, written beside its
-  Verilog by ``adderhw generate --engine`` or by
-  :func:`rtl.engine.generate.generate_engine`, which sizes the engine to the
-  model with :func:`~rtl.engine.generate.size_engine`) and turns it into
-  the :class:`verification.engine_host.EngineDesign` the testbench reads:
-  ports and the ``prog`` fields come from the metadata, never hard-coded.
-  The model's program is compiled for the design's config first, so a model
-  the engine refuses is refused before any build, by the compiler's message
-  (it names the layer and the sizes).
+* :func:`engine_design` reads an engine's metadata
+  (:func:`rtl.design.read_design`, written beside its Verilog by ``adderhw
+  generate`` or :func:`rtl.engine.generate.generate_engine`) and compiles
+  the model for its config, once: the testbench runs that program
+  (:func:`verification.engine_host.run_engine_tests`).  A model the engine
+  refuses is refused before any build, by the compiler's message (it names
+  the layer and the sizes).
 * :func:`engine_images` gives each image's input codes: the model dataset's
   test split where it has a default location on this machine
   (Fashion-MNIST), else seeded random codes (image ``i`` from
@@ -34,17 +31,14 @@ printed (:func:`select_ops`); ``verify.json`` has all of them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from quant.files import atomic_write_bytes, dist_versions
-from verification.engine_host import EngineDesign
 
 __all__ = [
     "REPORT_FORMAT",
-    "EngineTarget",
     "engine_design",
     "engine_images",
     "select_ops",
@@ -54,80 +48,44 @@ __all__ = [
     "summary_lines",
 ]
 
-#: ``format`` of the engine's ``verify.json`` (the v1 core's is a bare list of tests).
+#: ``format`` of ``verify.json``.
 REPORT_FORMAT = "adderhw-verify-engine"
 
 
-@dataclass(frozen=True)
-class EngineTarget:
-    """An engine design ready for the testbench and the program compiled for it.
+def engine_design(metadata, model):
+    """The engine design described by ``metadata`` (its JSON) and ``model`` compiled for it.
 
-    Attributes
-    ----------
-    design : EngineDesign
-        What :func:`verification.engine_host.run_engine_tests` runs.
-    metadata : Path
-        The design's metadata JSON.
-    op_names : tuple of str
-        The program's operations, in order (one per ``op_done``).
-    """
-
-    design: EngineDesign
-    metadata: Path
-    op_names: tuple[str, ...]
-
-
-def _ports(meta: dict) -> tuple[dict, ...]:
-    """The metadata's ports as the testbench reads them (``signed`` from the payload layouts)."""
-    signed = {}
-    for s, info in meta["streams"].items():
-        fields = meta["payloads"][s]
-        signed[info["payload"]] = len(fields) == 1 and not fields[0]["shape"] and bool(fields[0]["signed"])
-    return tuple({"name": p["name"], "direction": p["direction"], "width": int(p["width"]),
-                  "signed": signed.get(p["name"], False)}
-                 for p in meta["ports"] if p["name"] not in (meta["clock"], meta["reset"]["name"]))
-
-
-def engine_design(metadata, model) -> EngineTarget:
-    """The engine design described by ``metadata`` (its JSON), checked to run ``model``.
+    Returns
+    -------
+    (rtl.design.Design, hwsim.compiler.CompiledModel)
 
     Raises
     ------
     ValueError
-        Not an engine design (a v1 core design is named as such), or the
+        Not an engine design (a PE-study block is named as such), or the
         engine cannot run ``model`` (the compiler's refusal, or fewer
         descriptor registers than the program's operations).
     FileNotFoundError
         The metadata or the Verilog beside it is missing.
     """
-    from rtl.engine.generate import read_engine_metadata
+    from rtl.design import Block, read_design
     from hwsim.compiler import compile_model
 
-    path = Path(metadata)
+    design = read_design(metadata)
+    if design.block != Block.ENGINE:
+        raise ValueError(f"--design {design.path} is a block of the PE-arithmetic study ({design.block}), "
+                         "not an engine")
     try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"design metadata not found: {path}") from None
-    except ValueError:
-        raw = None  # read_engine_metadata names the problem
-    if isinstance(raw, dict) and "format" not in raw and raw.get("block", "accelerator") == "accelerator":
-        raise ValueError(f"--design {path} is a v1 core design (adderhw generate without --engine): "
-                         "run it with --dataflow os")
-    meta = read_engine_metadata(path)
-    cfg = meta["config"]
-    try:
-        prog = compile_model(model, cfg).program
+        compiled = compile_model(model, design.config)
     except ValueError as exc:
-        raise ValueError(f"the engine {meta['name']} cannot run {model.name}: {exc}") from None
-    if len(prog.ops) > meta["max_ops"]:
-        raise ValueError(f"the engine {meta['name']} holds {meta['max_ops']} operations, the program of "
-                         f"{model.name} has {len(prog.ops)}")
-    verilog = path.with_name(f"{meta['name']}.v")
-    if not verilog.is_file():
-        raise FileNotFoundError(f"the Verilog of {path.name} is missing: {verilog}")
-    design = EngineDesign(name=meta["top"], verilog=verilog, config=cfg, max_ops=int(meta["max_ops"]),
-                          mutation=None, ports=_ports(meta), prog_fields=tuple(meta["payloads"]["prog"]))
-    return EngineTarget(design=design, metadata=path, op_names=tuple(op.name for op in prog.ops))
+        raise ValueError(f"the engine {design.name} cannot run {model.name}: {exc}") from None
+    n = len(compiled.program.ops)
+    if n > design.max_ops:
+        raise ValueError(f"the engine {design.name} holds {design.max_ops} operations, the program of "
+                         f"{model.name} has {n}")
+    if not design.verilog.is_file():
+        raise FileNotFoundError(f"the Verilog of {design.path.name} is missing: {design.verilog}")
+    return design, compiled
 
 
 def _test_split(dataset: str, shape=None):
@@ -288,7 +246,8 @@ def tool_versions(sims) -> dict:
 
 
 def write_report(path, *, entries: list[dict], model: dict, design: dict, images: dict, tools: dict) -> None:
-    """Write the engine's ``verify.json`` atomically: ``format``, ``dataflow`` ``"cp"``, ``tools``,
+    """Write the engine's ``verify.json`` atomically: ``format``, ``dataflow`` ``"cp"`` (kept for readers of
+    earlier reports), ``tools``,
     ``model``, ``design``, ``images`` and ``tests`` (the entries)."""
     obj = {"format": REPORT_FORMAT, "dataflow": "cp", "tools": tools, "model": model, "design": design,
            "images": images, "tests": entries}

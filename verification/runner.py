@@ -36,7 +36,7 @@ __all__ = [
     "JOB_ENV",
     "SimulatorError",
     "TIMESCALE",
-    "Design",
+    "VerilogSource",
     "CaseResult",
     "RunResult",
     "build",
@@ -78,7 +78,7 @@ def default_build_root() -> Path:
 
 
 @dataclass(frozen=True)
-class Design:
+class VerilogSource:
     """A Verilog file and its top-level module name.
 
     Parameters
@@ -195,7 +195,7 @@ def _make_overrides(sim: str):
             os.environ["MAKEFLAGS"] = old
 
 
-def _build_key(design: Design, sim: str, *, waves: bool, build_root: Path | None) -> tuple[Path, str]:
+def _build_key(design: VerilogSource, sim: str, *, waves: bool, build_root: Path | None) -> tuple[Path, str]:
     root = Path(build_root if build_root is not None else default_build_root()).resolve()
     args = _build_args(sim, waves)
     key_src = json.dumps(
@@ -205,18 +205,18 @@ def _build_key(design: Design, sim: str, *, waves: bool, build_root: Path | None
     return root / f"{design.toplevel}-{sim}{'-waves' if waves else ''}-{key}", key_src
 
 
-def build_dir_for(design: Design, sim: str, *, waves: bool = False, build_root: Path | None = None) -> Path:
+def build_dir_for(design: VerilogSource, sim: str, *, waves: bool = False, build_root: Path | None = None) -> Path:
     """The cache folder :func:`build` uses for ``design`` (a new one whenever the Verilog changes)."""
     _check_sim(sim)
     return _build_key(design, sim, waves=waves, build_root=build_root)[0]
 
 
-def build(design: Design, sim: str, *, waves: bool = False, build_root: Path | None = None) -> Path:
+def build(design: VerilogSource, sim: str, *, waves: bool = False, build_root: Path | None = None) -> Path:
     """Build ``design`` for ``sim`` (cached) and return the build folder.
 
     Parameters
     ----------
-    design : Design
+    design : VerilogSource
         What to build.
     sim : {"icarus", "verilator"}
         The simulator.
@@ -316,7 +316,7 @@ def _read_records(path: Path) -> dict[str, dict]:
 
 
 def run_tests(
-    design: Design,
+    design: VerilogSource,
     sim: str,
     *,
     module: str,
@@ -331,12 +331,12 @@ def run_tests(
 
     Parameters
     ----------
-    design : Design
+    design : VerilogSource
         The Verilog under test.
     sim : {"icarus", "verilator"}
         The simulator.
     module : str
-        Importable name of the cocotb test module (e.g. ``verification.tb.tb_accelerator``).
+        Importable name of the cocotb test module (e.g. ``verification.tb.tb_engine``).
     job : dict
         Parameters for the cocotb module; written to ``test_dir/job.json``, whose
         path goes to the simulator process in :data:`JOB_ENV`.  A ``records``

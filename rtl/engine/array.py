@@ -33,10 +33,11 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from rtl.construct import construction
+from rtl.pe import PeKind
 
 __all__ = ["ChannelArray", "channel_array_ref", "simulate_channel_array"]
 
-_UNITS = ("adder", "mult")
+_UNITS = tuple(PeKind)
 
 
 class ChannelArray(wiring.Component):
@@ -63,26 +64,26 @@ class ChannelArray(wiring.Component):
     stream of ``rows`` accumulator totals).
     """
 
-    def __init__(self, *, config: EngineConfig, unit: str = "adder"):
+    def __init__(self, *, config: EngineConfig, unit: str = PeKind.ADDER):
         with construction(self):
             if not isinstance(config, EngineConfig):
                 raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
             if unit not in _UNITS:
                 raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
-            if unit == "adder" and config.pe != "adder":
+            if unit == PeKind.ADDER and config.pe != PeKind.ADDER:
                 raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
-            if unit == "mult" and config.pe == "adder" and not config.mult_rows:
+            if unit == PeKind.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
                 raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
         self.config = config
         self.unit = unit
         self.cols = config.cols
-        if unit == "mult" and config.pe == "adder":
+        if unit == PeKind.MULT and config.pe == PeKind.ADDER:
             self.rows, self.acc_bits = config.mult_rows, config.mult_acc_bits
         else:
             self.rows, self.acc_bits = config.rows, config.acc_bits
         self.latency = 1 + config.tree_stages
         b = config.bits
-        if unit == "adder":
+        if unit == PeKind.ADDER:
             xs, ws, self.acc_shape = unsigned(b), unsigned(b), unsigned(self.acc_bits)
         else:
             xs, ws, self.acc_shape = signed(b + 1), signed(b), signed(self.acc_bits)
@@ -102,7 +103,7 @@ class ChannelArray(wiring.Component):
         cfg = self.config
         rows, cols = self.rows, self.cols
         b = cfg.bits
-        term_shape = unsigned(b) if self.unit == "adder" else signed(2 * b + 1)
+        term_shape = unsigned(b) if self.unit == PeKind.ADDER else signed(2 * b + 1)
         adv = Signal()
         # stage 1: the PEs' terms
         v = [Signal(name="v1")]
@@ -116,7 +117,7 @@ class ChannelArray(wiring.Component):
             for r in range(rows):
                 for n in range(cols):
                     x, w = p.x[n], p.w[r][n]
-                    if self.unit == "adder":
+                    if self.unit == PeKind.ADDER:
                         d = Signal(signed(b + 1), name=f"d_r{r}_n{n}")
                         m.d.comb += d.eq(x - w)
                         s = d[b]
@@ -185,7 +186,7 @@ def channel_array_ref(array: ChannelArray, steps: Sequence, *, seed: int | None 
     acc = [0] * array.rows
     out = []
     mask = (1 << array.acc_bits) - 1
-    sgn = array.unit == "mult"
+    sgn = array.unit == PeKind.MULT
 
     def wrap(v):
         v &= mask

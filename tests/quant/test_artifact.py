@@ -432,7 +432,7 @@ def test_stride_zero_fails_no_subcommand_with_a_traceback(bases, capsys):
     np.save(path.parent / "x.npy", np.zeros((1, 2, 6, 6), dtype=np.float32))
     for argv in (["predict", str(path), str(path.parent / "x.npy"), "-o", str(path.parent / "logits.npy")],
                  ["estimate", str(path), "-o", str(path.parent / "est")],
-                 ["verify", str(path), "-o", str(path.parent / "ver"), "--skip-matrix"]):
+                 ["verify", str(path), "-o", str(path.parent / "ver")]):
         rc = main(argv)
         err = capsys.readouterr().err
         assert rc == 1, argv

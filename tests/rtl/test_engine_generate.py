@@ -1,5 +1,5 @@
-"""rtl.engine.generate: engine Verilog + metadata (deterministic, atomic), the strict reader,
-sizing to a model, ``adderhw generate --engine`` and ``synth --compare`` of an engine."""
+"""rtl.engine.generate: engine Verilog + metadata (deterministic, atomic, read back by rtl.design),
+sizing to a model, ``adderhw generate`` and ``synth --compare`` of an engine."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 from hwsim.config import EngineConfig
-from rtl.engine.generate import FORMAT_VERSION, METADATA_KEYS, generate_engine, read_engine_metadata
+from rtl.design import Block, read_design
+from hwsim.sizing import size_engine
+from rtl.engine.generate import generate_engine
+from hwsim.compiler import compile_model
 from hwsim.samples import small_model
 from rtl.engine.top import COUNTERS, Engine
-from scripts.cli import main
 
 SMALL = EngineConfig(rows=2, cols=2, bits=4, max_k=32, act_words=(16, 16), weight_words=8)
 
@@ -28,83 +30,39 @@ def test_explicit_sizes_deterministic_and_read_back(tmp_path, small_design):
     b = generate_engine(tmp_path / "b", config=SMALL, max_ops=2)
     assert a.verilog.name == b.verilog.name and a.verilog.name.startswith("eng_adder_r2c2_b4_")
     assert a.verilog.read_bytes() == b.verilog.read_bytes()
-    assert a.metadata.read_bytes() == b.metadata.read_bytes()
+    assert a.path.read_bytes() == b.path.read_bytes()
     assert not [p for p in a.verilog.parent.iterdir() if p.suffix not in (".v", ".json")]  # no temp left
-    meta = read_engine_metadata(a.metadata)
-    assert tuple(sorted(meta)) == tuple(sorted(METADATA_KEYS))
-    assert meta["config"] == SMALL and meta["max_ops"] == 2 and meta["model"] is None
-    assert meta["latency"] == {"step": SMALL.step_latency, "vector": 1, "requant": 3, "tree_stages": 1,
-                               "addrgen": 1}
-    ports = {p["name"]: p for p in meta["ports"]}
+    meta = read_design(a.path)
+    assert meta.block == Block.ENGINE and meta.config == SMALL and meta.max_ops == 2 and meta.model is None
+    assert meta.latency == {"step": SMALL.step_latency, "vector": 1, "requant": 3, "tree_stages": 1, "addrgen": 1}
     eng = Engine(config=SMALL, max_ops=2)
     eng._MustUse__silence = True
-    assert ports["prog__payload"]["width"] == eng.desc_layout.size
-    assert sum(f["width"] for f in meta["payloads"]["prog"]) == eng.desc_layout.size
-    assert ports["w__payload"]["width"] == SMALL.weight_word_bits
-    assert ports["o__payload"]["width"] == SMALL.out_bits + 1
-    assert meta["counters"]["names"] == list(COUNTERS) and all(ports[c]["width"] == 32 for c in COUNTERS)
-    assert meta["memory_map"]["R1"] == {"words": 16, "word_bits": 8, "bytes": 16}
+    assert meta.port("prog__payload").width == meta.payloads["prog"].width == eng.desc_layout.size
+    assert sum(f.width for f in meta.payloads["prog"].fields) == eng.desc_layout.size
+    assert meta.port("w__payload").width == SMALL.weight_word_bits
+    assert meta.port("o__payload").width == SMALL.out_bits + 1 and meta.payloads["o"].fields[0].signed
+    assert meta.counters == tuple(COUNTERS) and all(meta.port(c).width == 32 for c in COUNTERS)
+    assert meta.memory_map["R1"] == {"words": 16, "word_bits": 8, "bytes": 16}
     assert f"module {a.verilog.stem}" in a.verilog.read_text()
 
 
+def test_sized_engine_is_written_without_compiling_again(tmp_path, monkeypatch):
+    """An engine sized (and the model compiled) before is written with the same bytes as sizing it here."""
+    import rtl.engine.generate as gen
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.update(extra=1), "unknown metadata keys: extra"),
-    (lambda d: d.pop("tools"), "missing metadata keys: tools"),
-    (lambda d: d.update(format_version=FORMAT_VERSION + 1),
-     f"format_version {FORMAT_VERSION + 1} is not supported"),
-    (lambda d: d.update(format="adderhw-int-model"), "not an engine design metadata file"),
-    (lambda d: d["latency"].update(fill=1), "unknown latency keys: fill"),
-    (lambda d: d["config"].update(lanes=1), "unknown engine config keys: lanes"),
-])
-def test_reader_is_strict(tmp_path, small_design, edit, message):
-    obj = json.loads(small_design.metadata.read_text())
-    edit(obj)
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(obj))
-    with pytest.raises(ValueError, match=message):
-        read_engine_metadata(bad)
+    model = small_model(np.random.default_rng(5), c0=1, h=4, w=4, c1=2, bits=4)
+    a = generate_engine(tmp_path / "a", model=model, rows=2, cols=2)
+    cfg, cm = size_engine(model, rows=2, cols=2)
+    monkeypatch.setattr(gen, "compile_model", None)  # a compile here would fail
+    b = generate_engine(tmp_path / "b", model=model, config=cfg, compiled=cm)
+    assert a.verilog.read_bytes() == b.verilog.read_bytes() and a.path.read_bytes() == b.path.read_bytes()
+    with pytest.raises(ValueError, match="an engine already sized to the model takes config with compiled"):
+        generate_engine(tmp_path / "c", model=model, config=cfg)
 
 
 def test_needs_config_or_model(tmp_path):
     with pytest.raises(ValueError, match="give either config .explicit sizes. or model"):
         generate_engine(tmp_path)
-
-
-def test_cli_generate_engine_for_a_model(tmp_path, capsys):
-    from quant.artifact import save_int_model
-
-    model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4)
-    save_int_model(model, tmp_path / "small")
-    argv = ["generate", "--engine", "--model", str(tmp_path / "small"), "--rows", "2", "--cols", "2"]
-    assert main(argv + ["-o", str(tmp_path / "g1")]) == 0
-    assert main(argv + ["-o", str(tmp_path / "g2")]) == 0
-    capsys.readouterr()
-    (v1,) = (tmp_path / "g1").glob("*.v")
-    assert v1.read_bytes() == (tmp_path / "g2" / v1.name).read_bytes()
-    meta = read_engine_metadata(v1.with_suffix(".json"))
-    assert meta["model"]["name"] == "small" and meta["max_ops"] == meta["model"]["ops"] == 5
-    assert main(argv + ["--bits", "8", "-o", str(tmp_path / "g3")]) == 1
-    assert "--bits: an engine sized to --model takes its widths" in capsys.readouterr().err
-    assert main(["generate", "--engine", "--rows", "2", "--cols", "2", "--bits", "4", "--block", "pe",
-                 "-o", str(tmp_path / "g4")]) == 1
-    assert "--block is for the v1 core, not --engine" in capsys.readouterr().err
-    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-ops", "3",
-                 "-o", str(tmp_path / "g5")]) == 1
-    assert "--max-ops: for --engine only" in capsys.readouterr().err
-    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--trace",
-                 "-o", str(tmp_path / "g6")]) == 1
-    assert "--trace: for --engine only" in capsys.readouterr().err
-    # --trace: the same engine with traces (another name: the config differs in trace only)
-    assert main(argv + ["--trace", "-o", str(tmp_path / "g7")]) == 0
-    capsys.readouterr()
-    (v7,) = (tmp_path / "g7").glob("*.v")
-    traced = read_engine_metadata(v7.with_suffix(".json"))["config"]
-    assert v7.name != v1.name and traced.trace and traced == meta["config"].replace(trace=True)
-    assert main(["generate", "--engine", "--rows", "2", "--cols", "2", "--bits", "4", "--trace",
-                 "-o", str(tmp_path / "g8")]) == 0
-    (v8,) = (tmp_path / "g8").glob("*.json")
-    assert read_engine_metadata(v8)["config"].trace
 
 
 def test_synth_compare_engine_makes_both_pe_kinds(tmp_path, monkeypatch):
@@ -115,9 +73,9 @@ def test_synth_compare_engine_makes_both_pe_kinds(tmp_path, monkeypatch):
     seen = []
 
     def fake(verilog, out_dir, **kw):
-        meta = read_engine_metadata(verilog.with_suffix(".json"))
-        seen.append((verilog.stem, meta["config"], meta["max_ops"], kw["target"], kw["dsp"]))
-        return {"design": verilog.stem, "config": meta["config"].to_dict(), "block": "engine"}
+        meta = read_design(verilog.with_suffix(".json"))
+        seen.append((verilog.stem, meta.config, meta.max_ops, kw["target"], kw["dsp"]))
+        return {"design": verilog.stem, "config": meta.config.to_dict(), "block": "engine"}
 
     monkeypatch.setattr(synth, "synthesize", fake)
     cfg = EngineConfig(rows=1, cols=2, bits=2, max_k=8, mult_rows=1, act_words=(4, 4), weight_words=2,
@@ -152,6 +110,6 @@ def test_threshold_engine_has_no_multiplier(tmp_path):
         cfg = EngineConfig(rows=2, cols=2, bits=4, requant=rq, out_bits=4, act_words=(16, 16), weight_words=16,
                            max_k=32)
         d = generate_engine(tmp_path / rq[0], config=cfg, max_ops=4)
-        names[rq[0]] = _multipliers(d.verilog, read_engine_metadata(d.metadata)["top"])
+        names[rq[0]] = _multipliers(d.verilog, d.name)
     assert names["threshold"] == []
     assert names["fixed"] and all("rq." in n for n in names["fixed"]), names["fixed"]  # the requant unit's

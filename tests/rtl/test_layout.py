@@ -1,24 +1,22 @@
-"""Payload layouts, their JSON description and the one payload codec (Payload)."""
+"""The one layout describer and the one payload codec (Payload), on layouts of the shapes the RTL uses."""
 
 import random
 
 import pytest
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, signed, unsigned
+from amaranth.lib import data
 
-from hwsim.config import ArrayConfig
-from rtl.layout import (
-    Field,
-    Payload,
-    cfg_layout,
-    describe_layout,
-    fixed_widths,
-    o_layout,
-    pack_payload,
-    requant_layout,
-    unpack_payload,
-    w_layout,
-    x_layout,
-)
+from hwsim.config import EngineConfig
+from rtl.engine.top import desc_layout
+from rtl.layout import Field, Payload, describe_layout, pack_payload, unpack_payload
+
+#: A struct with scalars, a nested struct, a vector and a matrix: every kind of field the describer knows.
+MIXED = data.StructLayout({
+    "k": unsigned(7),
+    "ag": data.StructLayout({"h": unsigned(5), "pad": signed(3)}),
+    "m": data.ArrayLayout(signed(4), 3),
+    "thr": data.ArrayLayout(data.ArrayLayout(unsigned(5), 3), 2),
+})
 
 
 def _random_values(fields, rng):
@@ -36,93 +34,16 @@ def _random_values(fields, rng):
     return vals
 
 
-@pytest.mark.parametrize("pe", ["adder", "mult"])
-@pytest.mark.parametrize("requant", ["fixed", "threshold"])
-def test_cfg_roundtrip_and_widths(pe, requant):
-    cfg = ArrayConfig(rows=3, cols=2, pe=pe, bits=4, max_k=100, requant=requant)
-    lay = cfg_layout(cfg)
-    fields = describe_layout(lay)
-    assert fields[0]["name"] == "k" and fields[0]["offset"] == 0 and fields[0]["width"] == 7
-    end = max(f["offset"] + f["stride"] * max(1, _count(f)) for f in fields)
-    assert end == Shape.cast(lay).width
-    seed = 7
-    rng = random.Random(seed)
-    for _ in range(20):
-        vals = _random_values(fields, rng)
-        assert unpack_payload(fields, pack_payload(fields, vals)) == vals
-    names = [f["name"] for f in describe_layout(requant_layout(cfg))]
-    assert [f["name"] for f in fields] == ["k"] + names
-    by = {f["name"]: f for f in fields}
-    if requant == "fixed":
-        fw = fixed_widths(cfg)
-        assert fw["prod_bits"] == 16 + cfg.acc_bits + (1 if pe == "adder" else 0)
-        assert by["m"]["width"] == 16 and by["m"]["signed"] and by["m"]["shape"] == [3]
-        assert by["n"]["width"] == fw["n_bits"] and by["lo"]["width"] == cfg.out_bits + 1
-        assert (1 << by["shift"]["width"]) > fw["prod_bits"]
-    else:
-        assert by["thr"]["shape"] == [3, 15] and by["thr"]["width"] == cfg.acc_bits + 1
-        assert by["thr"]["signed"] == (pe == "mult")
-
-
-def _count(f):
-    n = 1
-    for d in f["shape"]:
-        n *= d
-    return n
-
-
-def test_vector_layouts():
-    cfg = ArrayConfig(rows=3, cols=5, pe="mult", bits=6)
-    assert describe_layout(w_layout(cfg), "w") == [
-        {"name": "w", "offset": 0, "width": 6, "signed": True, "shape": [3], "stride": 6}]
-    assert describe_layout(x_layout(cfg), "x")[0]["shape"] == [5]
-    o = describe_layout(o_layout(cfg), "o")[0]
-    assert (o["width"], o["signed"]) == (7, True)
-    o = describe_layout(o_layout(cfg.replace(requant="threshold")), "o")[0]
-    assert (o["width"], o["signed"]) == (6, False)
-
-
-def test_pack_errors():
-    fields = describe_layout(w_layout(ArrayConfig(rows=2, cols=2, bits=4)), "w")
-    with pytest.raises(ValueError, match=r"^payload field w\[1\]=16 is outside 0..15$"):
-        pack_payload(fields, {"w": [1, 16]})
-    with pytest.raises(ValueError, match="payload fields missing: w"):
-        pack_payload(fields, {})
-    with pytest.raises(ValueError, match="unknown payload fields: v"):
-        pack_payload(fields, {"w": [1, 2], "v": 1})
-    assert pack_payload(fields, {"w": [1, 15]}) == 0xF1
-
-
-def test_threshold_mode_refuses_wide_operands():
-    with pytest.raises(ValueError, match="^threshold requant needs 2\\*\\*bits-1 comparators per "
-                       "row: bits must be at most 8 in threshold mode, not 9$"):
-        cfg_layout(ArrayConfig(rows=1, cols=1, bits=9, requant="threshold"))
-
-
-@pytest.mark.parametrize("pe", ["adder", "mult"])
-@pytest.mark.parametrize("requant", ["fixed", "threshold"])
-def test_codec_equals_amaranth_const_and_from_bits(pe, requant):
-    """The codec over the described fields packs as the RTL's own ``data.Layout`` does."""
-    cfg = ArrayConfig(rows=3, cols=2, pe=pe, bits=3, max_k=40, requant=requant)
-    seed = 11
-    print("seed", seed)
-    rng = random.Random(seed)
-    for lay, name in ((cfg_layout(cfg), "payload"), (w_layout(cfg), "w"), (x_layout(cfg), "x"),
-                      (o_layout(cfg), "o")):
-        codec = Payload.of(lay, name)
-        assert codec.width == Shape.cast(lay).width
-        for _ in range(10):
-            vals = _random_values(describe_layout(lay, name), rng)
-            word = codec.pack(vals)
-            if name == "payload":
-                assert word == lay.const(vals).as_bits()
-                view = lay.from_bits(word)
-                assert codec.unpack(word) == {f.name: _amaranth_value(view[f.name]) for f in codec.fields}
-            else:
-                assert word == lay.const(vals[name]).as_bits()
-                assert codec.unpack_vector(word) == _amaranth_value(lay.from_bits(word))
-                assert codec.pack_vector(vals[name]) == word
-            assert codec.unpack(word) == vals
+def _nested(flat: dict) -> dict:
+    """``{"ag.h": 1}`` -> ``{"ag": {"h": 1}}`` (what ``Layout.const`` takes)."""
+    out: dict = {}
+    for name, v in flat.items():
+        *path, leaf = name.split(".")
+        d = out
+        for p in path:
+            d = d.setdefault(p, {})
+        d[leaf] = v
+    return out
 
 
 def _amaranth_value(v):
@@ -132,28 +53,73 @@ def _amaranth_value(v):
     return [_amaranth_value(v[i]) for i in range(v.shape().length)]
 
 
+def test_describe_names_nested_fields_and_array_shapes():
+    fields = describe_layout(MIXED)
+    assert [(f["name"], f["offset"], f["width"], f["signed"], f["shape"]) for f in fields] == [
+        ("k", 0, 7, False, []), ("ag.h", 7, 5, False, []), ("ag.pad", 12, 3, True, []),
+        ("m", 15, 4, True, [3]), ("thr", 27, 5, False, [2, 3])]
+    assert describe_layout(signed(9), "o") == [
+        {"name": "o", "offset": 0, "width": 9, "signed": True, "shape": [], "stride": 9}]
+
+
+def test_codec_equals_amaranth_const_and_from_bits():
+    """The codec over the described fields packs as the RTL's own ``data.Layout`` does."""
+    seed = 11
+    print("seed", seed)
+    rng = random.Random(seed)
+    codec = Payload.of(MIXED)
+    assert codec.width == Shape.cast(MIXED).width
+    for _ in range(20):
+        vals = _random_values(describe_layout(MIXED), rng)
+        word = codec.pack(vals)
+        assert word == MIXED.const(_nested(vals)).as_bits()
+        view = MIXED.from_bits(word)
+        assert codec.unpack(word)["m"] == _amaranth_value(view["m"])
+        assert codec.unpack(word)["ag.pad"] == view["ag"]["pad"]
+        assert codec.unpack(word) == vals
+        assert unpack_payload(describe_layout(MIXED), pack_payload(describe_layout(MIXED), vals)) == vals
+    vec = data.ArrayLayout(unsigned(4), 5)
+    v = Payload.of(vec, "x", stream="x")
+    for _ in range(10):
+        xs = [rng.randint(0, 15) for _ in range(5)]
+        assert v.pack_vector(xs) == vec.const(xs).as_bits()
+        assert v.unpack_vector(v.pack_vector(xs)) == xs
+
+
+def test_engine_descriptor_roundtrip():
+    """The engine's ``prog`` payload (nested struct) through the codec and Amaranth."""
+    lay = desc_layout(EngineConfig(rows=2, cols=2, act_words=(64, 64), weight_words=16, max_k=36))
+    codec = Payload.of(lay, stream="prog")
+    rng = random.Random(3)
+    for _ in range(5):
+        vals = _random_values(describe_layout(lay), rng)
+        assert codec.pack(vals) == lay.const(_nested(vals)).as_bits()
+
+
 def test_known_vectors():
     """Hand-computed words: fields from offset 0, elements LSB first, signed two's complement."""
-    w = Payload.of(w_layout(ArrayConfig(rows=3, cols=1, pe="mult", bits=4)), "w", stream="w")
+    w = Payload.of(data.ArrayLayout(signed(4), 3), "w", stream="w")
     assert w.pack_vector([-1, 2, -8]) == 0x82F
     assert w.unpack_vector(0x82F) == [-1, 2, -8]
-    cfg = ArrayConfig(rows=2, cols=1, bits=2, max_k=3, requant="threshold")
-    c = Payload.of(cfg_layout(cfg), stream="cfg")
+    c = Payload.of(data.StructLayout({"k": unsigned(2), "neg": data.ArrayLayout(unsigned(1), 2),
+                                      "thr": data.ArrayLayout(data.ArrayLayout(unsigned(5), 3), 2)}), stream="cfg")
     assert [(f.name, f.offset, f.width, f.shape) for f in c.fields] == [
         ("k", 0, 2, ()), ("neg", 2, 1, (2,)), ("thr", 4, 5, (2, 3))]
     word = c.pack({"k": 3, "neg": [1, 0], "thr": [[1, 2, 3], [4, 5, 31]]})
     assert word == 3 | 1 << 2 | 1 << 4 | 2 << 9 | 3 << 14 | 4 << 19 | 5 << 24 | 31 << 29
     assert c["thr"].offsets() == [4, 9, 14, 19, 24, 29]
     assert (c["thr"].lo, c["thr"].hi, c.elements) == (0, 31, 9)
+    assert [Field.from_dict(f.to_dict()) for f in c.fields] == list(c.fields)
 
 
 def test_codec_errors_name_the_field():
-    w = Payload.of(w_layout(ArrayConfig(rows=2, cols=2, bits=4)), "w", stream="w")
+    w = Payload.of(data.ArrayLayout(unsigned(4), 2), "w", stream="w")
     with pytest.raises(ValueError, match=r"^w payload field w\[1\]=16 is outside 0..15$"):
         w.pack_vector([0, 16])
     with pytest.raises(ValueError, match="^w payload has 2 elements, not 3$"):
         w.pack_vector([1, 2, 3])
-    c = Payload.of(cfg_layout(ArrayConfig(rows=2, cols=2, bits=2, max_k=3, requant="threshold")), stream="cfg")
+    c = Payload.of(data.StructLayout({"k": unsigned(2), "neg": data.ArrayLayout(unsigned(1), 2),
+                                      "thr": data.ArrayLayout(data.ArrayLayout(unsigned(5), 3), 2)}), stream="cfg")
     with pytest.raises(ValueError, match=r"^cfg payload field thr\[1\]\[2\]=32 is outside 0..31$"):
         c.pack({"k": 1, "neg": [0, 0], "thr": [[0, 0, 0], [0, 0, 32]]})
     with pytest.raises(ValueError, match="^cfg payload field thr needs 3 elements along a dimension, not 2$"):

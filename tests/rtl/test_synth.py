@@ -1,15 +1,20 @@
-"""Synthesis flows with the real tools (yosys 0.23, nextpnr-ice40) on small blocks."""
+"""Synthesis flows with the real tools (yosys 0.23, nextpnr-ice40) on the PE study's small blocks."""
 
 import json
 
 import pytest
 
-from hwsim.config import ArrayConfig
-from rtl.generate import generate
+from rtl.array import BlockConfig
+from rtl.study import generate_block
 from rtl.synth import compare, format_table, synthesize, wrapper_verilog
 from scripts.cli import main
 
-PE8 = ArrayConfig(rows=1, cols=1, pe="adder", bits=8, max_k=1024)
+PE8 = BlockConfig(rows=1, cols=1, pe="adder", bits=8, max_k=1024)
+
+
+def generate(cfg, out, block):
+    d = generate_block(cfg, out, block=block)
+    return d.verilog, d.path
 KEYS = {"target", "design", "config", "tools", "resources", "fmax_mhz"}
 
 

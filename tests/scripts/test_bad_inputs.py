@@ -155,16 +155,15 @@ def _lenet_int8(t):
 
 
 def _verify_images_out_of_range(t, model_dir):
-    return ["verify", str(_lenet_int8(t)), "--sim", "icarus", "--skip-matrix", "--images", "3,10000",
+    return ["verify", str(_lenet_int8(t)), "--sim", "icarus", "--images", "3,10000",
             "--build-dir", str(t / "build"), "-o", str(t / "out")]
 
 
 def _verify_on_a_design_that_cannot_run_it(t, model_dir):
     m = _lenet_int8(t)
-    main(["generate", "--rows", "4", "--cols", "4", "--bits", "4", "--pe", "adder", "--max-k", "400",
-          "-o", str(t / "gen")])
+    main(["generate", "--rows", "4", "--cols", "4", "--bits", "4", "--max-k", "400", "-o", str(t / "gen")])
     design = next((t / "gen").glob("*.json"))
-    return ["verify", str(m), "--dataflow", "os", "--sim", "icarus", "--skip-matrix", "--design", str(design),
+    return ["verify", str(m), "--sim", "icarus", "--design", str(design),
             "--build-dir", str(t / "build"), "-o", str(t / "out")]
 
 
@@ -244,7 +243,8 @@ CASES = [
          r"adderhw verify: error: --images 10000 is out of range: the fashion-mnist test split has 10000 "
          r"images \(0\.\.9999\)"),
     Case("verify-on-a-design-of-other-bits", _verify_on_a_design_that_cannot_run_it, 1,
-         r"adderhw verify: error: --design \S+ has bits=4, the model lenet5-bn needs bits=8"),
+         r"adderhw verify: error: the engine \S+ cannot run lenet5-bn: layer conv1: input codes 0\.\.255 do not "
+         r"fit the adder PE operands 0\.\.15"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 from scripts.cli import main
 
@@ -21,53 +20,25 @@ def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_os_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
+def test_dataflow_os_is_refused_and_cp_deprecated(tmp_path, capsys):
+    rc = main(["flow", str(CKPT), "-o", str(tmp_path / "out"), "--dataflow", "os"])
+    assert rc == 1 and capsys.readouterr().err.strip() == (
+        "adderhw flow: error: --dataflow os: the v1 core is retired; flow proves the network engine")
+    assert not (tmp_path / "out").exists()
+    rc = main(["flow", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "out"), "--dataflow", "cp"])
+    err = capsys.readouterr().err.splitlines()
+    assert rc == 1 and err[0] == "flow: --dataflow cp is deprecated: the network engine is the only design"
+
+
+def test_engine_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
+    """The flow: the engine sized to LeNet, both engines on ECP5-25K, the whole
+    network on Verilator; every number in the report is the one its subcommand wrote."""
     # the verify step caches its simulator builds under OUT_DIR/sim_build: run from an empty working
     # directory (every path below is absolute) and check that neither it nor the source tree got anything
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
     before = sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []
-    out = tmp_path / "flow"
-    argv = ["flow", str(CKPT), "-o", str(out), "--dataflow", "os", "--eval", "200", "--sweep", "8,4",
-            "--sim", "icarus", "--layer", "fc3"]
-    assert main(argv) == 0
-    first = capsys.readouterr().out
-    report = (out / "report.md").read_text()
-    for section in ("## 1. Quantization", "## 2. Cycles, energy and area", "## 3. Generated Verilog",
-                    "## 4. Synthesis", "## 5. Verification"):
-        assert section in report
-
-    q = json.loads((out / "quantize" / "report.json").read_text())
-    assert f"| 8 | {q['float_accuracy']:,.2f} | {q['int_accuracy']:,.2f} |" in report
-    est = json.loads((out / "estimate" / "summary.json").read_text())
-    assert f"| adder | {est['designs']['adder']['total_cycles']:,} |" in report
-    ver = json.loads((out / "verify" / "verify.json").read_text())
-    assert ver and all(t["passed"] for t in ver)
-    timed = [t for t in ver if t["cycles_measured"] is not None]
-    assert timed and all(t["cycles_measured"] == t["cycles_predicted"] for t in timed)
-    synth = json.loads((out / "synth" / "array" / "compare.json").read_text())
-    lcs = {v["config"]["pe"]: v["resources"]["lc"] for v in synth if not v.get("dsp")}
-    assert lcs["adder"] < lcs["mult"]
-    assert f"| array adder | {lcs['adder']} |" in report
-    for png in ("accuracy_vs_bits.png", "logic_cells.png"):
-        assert (out / "report" / "plots" / png).stat().st_size > 1000
-    assert "done in" in first
-
-    assert main(argv) == 0
-    second = capsys.readouterr().out
-    assert second.count("inputs unchanged, reused") == 7
-    assert (out / "report.md").read_text() == report
-    assert (out / "sim_build").is_dir() and not any(work.iterdir())
-    assert (sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []) == before
-
-
-def test_engine_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
-    """The default flow (dataflow cp): the engine sized to LeNet, both engines on ECP5-25K, the whole
-    network on Verilator; every number in the report is the one its subcommand wrote."""
-    work = tmp_path / "cwd"
-    work.mkdir()
-    monkeypatch.chdir(work)
     out = tmp_path / "flow"
     argv = ["flow", str(CKPT), "-o", str(out), "--eval", "200", "--sweep", "8,4"]
     assert main(argv) == 0
@@ -96,4 +67,5 @@ def test_engine_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path,
     assert main(argv) == 0
     assert capsys.readouterr().out.count("inputs unchanged, reused") == 7
     assert (out / "report.md").read_text() == report
-    assert not any(work.iterdir())
+    assert (out / "sim_build").is_dir() and not any(work.iterdir())
+    assert (sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []) == before

@@ -53,11 +53,11 @@ def _files(folder: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def design(tmp_path_factory) -> Path:
-    """A generated accelerator design (its synthesis with yosys takes a few seconds)."""
+    """A generated PE-study array (its synthesis with yosys takes a few seconds)."""
     from scripts.cli import main
 
     root = tmp_path_factory.mktemp("design")
-    assert main(["generate", "--rows", "4", "--cols", "4", "--bits", "8", "--pe", "adder", "--max-k", "400",
+    assert main(["generate", "--block", "array", "--rows", "4", "--cols", "4", "--bits", "8", "--max-k", "400",
                  "-o", str(root)]) == 0
     return next(root.glob("*.v"))
 
@@ -137,7 +137,7 @@ def test_interrupted_verify_leaves_the_previous_report(tmp_path, tiny_model_dir)
     (out / "verify.json").write_text("[]\n")
     (out / ".adderhw-output").write_text('{"command": "verify"}\n')
     before = _files(out)
-    proc = _start(["verify", str(model), "--sim", "icarus", "--skip-matrix", "--build-dir",
+    proc = _start(["verify", str(model), "--sim", "icarus", "--build-dir",
                    str(tmp_path / "build"), "-o", str(out)], tmp_path)
     staging = _wait_for(proc, tmp_path, ".verify.tmp.*")
     time.sleep(0.5)

@@ -28,16 +28,14 @@ def _meta(folder: Path) -> dict:
 
 def test_generate_out_bits_and_mult_bits(tmp_path, capsys):
     out = tmp_path / "g"
-    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "16",
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--max-k", "16",
                  "--out-bits", "10", "--mult-bits", "12", "-o", str(out)]) == 0
     meta = _meta(out)
-    assert meta["name"] == "acc_adder_r2c2_b4_k16_fixed_o10_m12"
+    assert meta["block"] == "engine" and meta["name"].startswith("eng_adder_r2c2_b4_")
     assert (meta["config"]["out_bits"], meta["config"]["mult_bits"]) == (10, 12)
-    cfg = {f["name"]: f for f in meta["payloads"]["cfg"]}
-    assert cfg["m"]["width"] == 12 and cfg["m"]["signed"] and cfg["lo"]["width"] == 11
     ports = {p["name"]: p["width"] for p in meta["ports"]}
-    assert ports["o__payload"] == 2 * (10 + 1)  # rows outputs of out_bits+1 signed bits
-    assert str(out / "acc_adder_r2c2_b4_k16_fixed_o10_m12.v") in capsys.readouterr().out
+    assert ports["o__payload"] == 10 + 1  # the logits leave one signed out_bits+1 code per beat
+    assert str(out / f"{meta['name']}.v") in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("block,form,name,module", [

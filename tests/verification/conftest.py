@@ -1,4 +1,4 @@
-"""Session fixtures of the verification tests: generated designs, one build cache, the LeNet artifact.
+"""Session fixtures of the verification tests: one build cache, the shipped models quantised.
 
 Everything is written under pytest's session temporary folder; simulator
 builds are cached there per design and simulator (keyed by the Verilog's
@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from verification.suite import MATRIX, MUTANT, generate_design
-
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED_CKPT = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
 SHIPPED_RESNET20 = REPO / "checkpoints" / "resnet20_adder_fmnist.pt"
@@ -23,25 +21,6 @@ SHIPPED_RESNET20 = REPO / "checkpoints" / "resnet20_adder_fmnist.pt"
 def build_root(tmp_path_factory) -> Path:
     """Build cache shared by every simulator test of the session."""
     return tmp_path_factory.mktemp("simbuild")
-
-
-@pytest.fixture(scope="session")
-def designs_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("designs")
-
-
-@pytest.fixture(scope="session")
-def design_meta(designs_dir):
-    """``label -> DesignMeta``, generated on first use."""
-    cache: dict = {}
-    specs = {s.label: s for s in (*MATRIX, MUTANT)}
-
-    def get(label: str):
-        if label not in cache:
-            cache[label] = generate_design(specs[label], designs_dir)
-        return cache[label]
-
-    return get
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The network engine under cocotb on Icarus and Verilator (verification.tb.tb_engine).
 
-Each run builds its engine (Verilog by ``rtl.generate.emit``, simulator
+Each run builds its engine (Verilog and metadata by ``rtl.design``, simulator
 builds cached per session) and runs cocotb tests in one simulator process;
 the records must show zero mismatches: logits equal to ``quant.golden`` and
 to the engine reference on the observed beats, every operation's cycles and

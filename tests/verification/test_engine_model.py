@@ -11,8 +11,10 @@ from hwsim.compiler import compile_model
 from hwsim.reference import run_engine
 from hwsim.samples import small_model
 from rtl.engine.top import Engine, encode_program, w_beats, x_beats
-from rtl.layout import pack_payload, unpack_payload
-from verification.engine_host import _mutant_config, flat_fields
+from amaranth.hdl import signed
+
+from rtl.layout import Payload
+from verification.engine_host import _mutant_config
 from verification.engine_model import ObservedRun, check_image, flat_values, image_from_words, weights_from_beats
 
 SEED = 20261202
@@ -33,11 +35,11 @@ def test_codecs_invert_the_drivers(stem):
     assert np.array_equal(ws.words, cm.weights.words) and ws.params == cm.weights.params
     eng = Engine(config=CFG, max_ops=8)
     eng._MustUse__silence = True
-    fields = flat_fields(eng.desc_layout)
-    assert sum(f["width"] for f in fields) == eng.desc_layout.size
+    prog = Payload.of(eng.desc_layout, stream="prog")
+    assert sum(f.width for f in prog.fields) == eng.desc_layout.size
     for beat in encode_program(p):
         flat = flat_values(beat)
-        assert unpack_payload(fields, pack_payload(fields, flat)) == flat
+        assert prog.unpack(prog.pack(flat)) == flat
     with pytest.raises(ValueError, match=r"^the program takes \d+ w beats per image, 3 were observed$"):
         weights_from_beats(p, [0, 0, 0])
 
@@ -52,15 +54,16 @@ def test_checker_on_a_reference_run_and_a_dropped_beat():
     est = EngineModel(CFG).estimate(model)
     eng = Engine(config=CFG, max_ops=8)
     eng._MustUse__silence = True
-    fields = flat_fields(eng.desc_layout)
+    prog = Payload.of(eng.desc_layout, stream="prog")
     x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
     ref = run_engine(p, cm.weights, x)
 
     def observe(w):
-        run = ObservedRun(model=model, compiled=cm, prog_fields=fields, o_bits=CFG.out_bits + 1, o_signed=True)
+        run = ObservedRun(model=model, compiled=cm, prog_payload=prog,
+                          o_payload=Payload.of(signed(CFG.out_bits + 1), "o", stream="o"))
         # the streamed program: operation 0's beat in cycle 0, each later one the cycle before its operation
         for i, b in enumerate(encode_program(p)):
-            run.on_prog(pack_payload(fields, flat_values(b)), 100 + (ref.ops[i].start - 1 if i else 0))
+            run.on_prog(prog.pack(flat_values(b)), 100 + (ref.ops[i].start - 1 if i else 0))
         xs = x_beats(p, x)
         for j, b in enumerate(xs):
             run.on_x(b, 100 + 1 + j)

@@ -6,17 +6,17 @@ import shutil
 
 import pytest
 
-from hwsim.config import ArrayConfig
-from rtl.generate import generate
-from verification.runner import Design, SimulatorError, build, build_dir_for, run_tests
+from rtl.array import BlockConfig
+from rtl.study import generate_block
+from verification.runner import SimulatorError, VerilogSource, build, build_dir_for, run_tests
 
-PE = ArrayConfig(rows=1, cols=1, pe="adder", bits=4, max_k=8)
+PE = BlockConfig(pe="adder", bits=4, max_k=8)
 
 
 @pytest.fixture
 def pe_design(tmp_path):
-    v, _ = generate(PE, tmp_path / "src", block="pe")
-    return Design(v, v.stem)
+    d = generate_block(PE, tmp_path / "src", block="pe")
+    return VerilogSource(d.verilog, d.name)
 
 
 def test_cache_key_follows_the_verilog(pe_design, tmp_path):
@@ -29,7 +29,7 @@ def test_cache_key_follows_the_verilog(pe_design, tmp_path):
     shutil.copyfile(pe_design.verilog, changed)
     with open(changed, "a") as f:
         f.write("// edited\n")
-    assert a != build_dir_for(Design(changed, pe_design.toplevel), "verilator", build_root=root)
+    assert a != build_dir_for(VerilogSource(changed, pe_design.toplevel), "verilator", build_root=root)
 
 
 def test_icarus_build_is_cached(pe_design, tmp_path):
@@ -47,14 +47,14 @@ def test_errors(pe_design, tmp_path):
     with pytest.raises(ValueError, match="simulator must be one of icarus, verilator, not 'vcs'"):
         build(pe_design, "vcs", build_root=tmp_path)
     with pytest.raises(ValueError, match="toplevel must be a Verilog identifier"):
-        Design(pe_design.verilog, "not a name")
+        VerilogSource(pe_design.verilog, "not a name")
     with pytest.raises(FileNotFoundError, match="Verilog file not found"):
-        build(Design(tmp_path / "none.v", "none"), "icarus", build_root=tmp_path)
+        build(VerilogSource(tmp_path / "none.v", "none"), "icarus", build_root=tmp_path)
     broken = tmp_path / "broken.v"
     broken.write_text("module broken(input a); assign b = ; endmodule\n")
     with pytest.raises(SimulatorError, match="icarus build of .*broken.v failed"):
-        build(Design(broken, "broken"), "icarus", build_root=tmp_path)
-    assert not (build_dir_for(Design(broken, "broken"), "icarus", build_root=tmp_path) / ".built").exists()
+        build(VerilogSource(broken, "broken"), "icarus", build_root=tmp_path)
+    assert not (build_dir_for(VerilogSource(broken, "broken"), "icarus", build_root=tmp_path) / ".built").exists()
 
 
 def test_missing_cocotb_module_is_an_error(pe_design, tmp_path):
@@ -62,3 +62,14 @@ def test_missing_cocotb_module_is_an_error(pe_design, tmp_path):
     with pytest.raises(SimulatorError, match="ended without results"):
         run_tests(pe_design, "icarus", module="verification.tb.no_such_module", job={},
                   test_dir=tmp_path / "run", build_root=tmp_path / "b")
+
+
+def test_path_component_never_leaves_the_folder():
+    from verification.runner import path_component
+
+    assert path_component("lenet5_bn-icarus") == "lenet5_bn-icarus"  # plain names are kept
+    for bad in ("../../../../x", "/etc/passwd", "..", ".", "", "a/b", "a\\b", ".hidden", "x\0y", "é"):
+        safe = path_component(bad)
+        assert safe and "/" not in safe and "\\" not in safe and "\0" not in safe, bad
+        assert not safe.startswith("."), bad
+    assert path_component("a/b") != path_component("a_b")  # sanitised names stay distinct

@@ -2,10 +2,12 @@
 
 Parameters come from the job JSON named by ``$ADDERHW_VERIFY_JOB``
 (:func:`verification.engine_host.run_engine_tests` writes it): ``design``
-(config, ``max_ops``, ports and ``prog`` fields read from the Amaranth
-component), ``model_dir`` (the integer model), ``images`` (input codes),
-``seed``, ``back_pressure``, ``reset_after_ops``, ``records`` (JSON-lines
-file each test appends its measurements to).
+(the path of the design's metadata, :func:`rtl.design.read_design`: config,
+``max_ops``, ports and payload fields), ``program`` (the file of the model
+compiled by the host, :func:`verification.engine_host.load_program`: never
+compiled again here), ``model_dir`` (the integer model), ``images`` (input
+codes), ``seed``, ``back_pressure``, ``reset_after_ops``, ``records``
+(JSON-lines file each test appends its measurements to).
 
 Environment (Driver / Monitor / Model / Checker):
 
@@ -42,12 +44,11 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, Event, FallingEdge, SimTimeoutError, Timer, with_timeout
 from cocotb.utils import get_sim_steps
 
-from hwsim.config import EngineConfig
 from hwsim.engine import EngineModel
 from quant.artifact import load_int_model
-from hwsim.compiler import compile_model
+from rtl.design import read_design
 from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
-from rtl.layout import pack_payload
+from verification.engine_host import load_program
 from verification.engine_model import ObservedRun, check_image, flat_values
 from verification.engine_streams import DmaDriver, HandshakeMonitor, PulseMonitor, ReadySink
 from verification.runner import JOB_ENV
@@ -72,6 +73,14 @@ def _record(name: str, **fields) -> None:
 
 
 _SETTLED = []
+_PROGRAMS: dict = {}
+
+
+def _program(path: str):
+    """The compiled model the host wrote (read once per simulator process)."""
+    if path not in _PROGRAMS:
+        _PROGRAMS[path] = load_program(path)
+    return _PROGRAMS[path]
 
 
 async def _settle_combinational(dut) -> None:
@@ -101,20 +110,15 @@ class EngineEnv:
 
     def __init__(self, dut, job: dict, *, gaps: dict | None = None, drop: float = 0.0, tag: str = "") -> None:
         self.dut = dut
-        d = job["design"]
-        self.cfg = EngineConfig.from_dict(d["config"])
+        design = read_design(job["design"])
+        self.cfg = design.config
         model = load_int_model(Path(job["model_dir"]))
-        cm = compile_model(model, self.cfg)
+        cm = _program(job["program"])
         p = cm.program
-        if len(p.ops) > d["max_ops"]:
-            raise ValueError(f"the program has {len(p.ops)} operations, the engine holds {d['max_ops']}")
         self.est = EngineModel(self.cfg).estimate(model)
-        ports = {q["name"]: q for q in d["ports"]}
-        o = ports["o__payload"]
-        self.run = ObservedRun(model=model, compiled=cm, prog_fields=d["prog_fields"], o_bits=o["width"],
-                               o_signed=o["signed"])
-        fields = d["prog_fields"]
-        self.words = {"prog": [pack_payload(fields, flat_values(b)) for b in encode_program(p)],
+        self.run = ObservedRun(model=model, compiled=cm, prog_payload=design.payloads["prog"],
+                               o_payload=design.payloads["o"])
+        self.words = {"prog": [design.payloads["prog"].pack(flat_values(b)) for b in encode_program(p)],
                       "w": w_beats(p, cm.weights)}
         self.x_words = [x_beats(p, im) for im in job["images"]]
         seed = int(job["seed"])
