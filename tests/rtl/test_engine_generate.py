@@ -13,7 +13,6 @@ from hwsim.config import EngineConfig
 from rtl.design import Block, read_design
 from hwsim.sizing import size_engine
 from rtl.engine.generate import generate_engine
-from hwsim.compiler import compile_model
 from hwsim.samples import small_model
 from rtl.engine.top import COUNTERS, Engine
 
@@ -53,7 +52,7 @@ def test_sized_engine_is_written_without_compiling_again(tmp_path, monkeypatch):
     model = small_model(np.random.default_rng(5), c0=1, h=4, w=4, c1=2, bits=4)
     a = generate_engine(tmp_path / "a", model=model, rows=2, cols=2)
     cfg, cm = size_engine(model, rows=2, cols=2)
-    monkeypatch.setattr(gen, "compile_model", None)  # a compile here would fail
+    monkeypatch.setattr(gen, "size_engine", None)  # sizing (and so compiling) here would fail
     b = generate_engine(tmp_path / "b", model=model, config=cfg, compiled=cm)
     assert a.verilog.read_bytes() == b.verilog.read_bytes() and a.path.read_bytes() == b.path.read_bytes()
     with pytest.raises(ValueError, match="an engine already sized to the model takes config with compiled"):
