@@ -6,7 +6,7 @@
   walking the package folders, so modules moved or deleted in the tree never
   break the build.
 * ``results/<name>.md`` for every ``docs/results/<name>.json``, and the
-  ``<!-- results:NAME:TABLE -->`` markers of any page, rendered by
+  ``<!-- results:NAME:TABLE -->`` markers of any page (each alone on its line), rendered by
   :func:`scripts.results.render` (the same renderer writes the README's table).
 * ``<!-- docstring:cycle-contract -->``: the module whose docstring holds the
   engine's cycle contract, found by its heading, rendered by mkdocstrings.
@@ -23,8 +23,9 @@ from mkdocs.structure.files import File
 
 PACKAGES = ("quant", "hwsim", "rtl", "verification", "scripts")
 ROOT = Path(__file__).resolve().parents[2]
-_RESULTS = re.compile(r"<!-- results:(?P<name>[\w-]+):(?P<table>\w+) -->")
-_DOCSTRING = re.compile(r"<!-- docstring:(?P<what>[\w-]+) -->")
+#: Markers stand alone on their line (so the docs can quote them inline).
+_RESULTS = re.compile(r"^<!-- results:(?P<name>[\w-]+):(?P<table>\w+) -->$", re.M)
+_DOCSTRING = re.compile(r"^<!-- docstring:(?P<what>[\w-]+) -->$", re.M)
 #: Docstring markers: what a page asks for -> the heading that identifies the docstring.
 DOCSTRING_HEADINGS = {"cycle-contract": "The cycle contract"}
 
@@ -145,7 +146,7 @@ def results_page(name: str) -> str:
         try:
             body = render(res, table)
         except MissingStep:
-            body = f"*Not in this results file: no run of that step was collected.*"
+            body = "*Not in this results file: no run of that step was collected.*"
         out += [f"## {title}\n", body, ""]
     return "\n".join(out)
 
