@@ -114,3 +114,14 @@ def test_engine_page_renders_in_chromium(site, tmp_path):
 
     pixels = imread(shot)[..., :3].reshape(-1, 3)
     assert len({tuple(p) for p in pixels[::7]}) > 50
+
+
+# ------------------------------------------------------------------------------------------ the README
+
+def test_readme_is_short_and_its_links_resolve():
+    text = (ROOT / "README.md").read_text()
+    assert len(text) <= 10_000
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+    assert links
+    for link in links:
+        assert (ROOT / link).is_file(), link
