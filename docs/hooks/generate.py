@@ -73,6 +73,9 @@ def cli_page() -> str:
         out += ["", f"## `adderhw {name}` {{#{name}}}", "", "```text", sp.format_usage().strip(), "```", ""]
         if sp.description:
             out += [_cell(sp.description), ""]
+        if not options(sp):
+            out.append("No options.")
+            continue
         out += ["| argument | value | default | help |", "|---|---|---|---|"]
         for a in options(sp):
             value = "" if a.nargs == 0 else (
@@ -180,3 +183,11 @@ def on_page_markdown(markdown, page, config, files):
                 f"      show_root_toc_entry: false\n")
 
     return _DOCSTRING.sub(docstring, markdown)
+
+
+#: Sphinx roles in the numpydoc docstrings (``:class:`X```) that mkdocstrings shows literally.
+_ROLES = re.compile(r":(?:mod|class|func|data|meth|attr|exc|obj):(?=<code>)")
+
+
+def on_page_content(html, page, config, files):
+    return _ROLES.sub("", html)
