@@ -72,19 +72,18 @@ def test_cli_reference_lists_every_subcommand_and_option():
 
 @pytest.mark.slow
 def test_site_builds_strict_with_every_page(site):
-    for page in ("index.html", "getting-started/index.html", "concepts/engine/index.html",
-                 "reference/cli/index.html", "reference/interfaces/index.html", "results/demo/index.html",
-                 "tutorials/own-architecture/index.html"):
+    for page in ("index.html", "getting-started.html", "concepts/engine.html", "reference/cli.html",
+                 "reference/interfaces.html", "results/demo.html", "tutorials/own-architecture.html"):
         assert (site / page).is_file(), page
-    cli = (site / "reference" / "cli" / "index.html").read_text()
+    cli = (site / "reference" / "cli.html").read_text()
     for name in _walk(build_parser()):
         assert f'id="{name}"' in cli, name
     hook = _hook()
     for pkg in hook.PACKAGES:
-        html = (site / "reference" / "api" / pkg / "index.html").read_text()
+        html = (site / "reference" / "api" / f"{pkg}.html").read_text()
         for module in hook.modules(pkg):
             assert f'id="{module}"' in html, module
-    engine = (site / "concepts" / "engine" / "index.html").read_text()
+    engine = (site / "concepts" / "engine.html").read_text()
     assert "engine.svg" in engine and "Cycle 0 is the cycle of the first" in engine
 
 
@@ -101,7 +100,7 @@ def test_engine_page_renders_in_chromium(site, tmp_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium not installed (optional, see README)")
     shot = tmp_path / "engine.png"
-    page = site / "concepts" / "engine" / "index.html"
+    page = site / "concepts" / "engine.html"
     proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                            "--window-size=1200,1600", f"--screenshot={shot}", page.as_uri()],
                           capture_output=True, text=True, timeout=120)
