@@ -22,6 +22,7 @@ Command line::
 
     python -m scripts.results collect --demo build/demo -o docs/results/demo.json
     python -m scripts.results collect --quantize Q --sweep S --estimate E --verify V [--synth Y] -o FILE
+    python -m scripts.results collect --synth build/bench_synth/bench_synth.json --update -o FILE
     python -m scripts.results readme            # rewrite README.md's results block(s)
     python -m scripts.results readme --check    # exit 1 when README.md is out of date
 """
@@ -37,7 +38,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["FORMAT", "Table", "collect", "render", "render_block", "update_readme", "load_results", "main"]
+__all__ = ["FORMAT", "Table", "MissingStep", "collect", "merge", "commits", "render", "render_block", "update_readme",
+           "load_results", "main"]
 
 FORMAT = "adderhw-results"
 VERSION = 1
@@ -139,12 +141,33 @@ def collect(paths: dict[str, Path], commands: dict[str, str], *, name: str, titl
                           "counters_ok": im["counters_ok"]}
                          for t in v["tests"] for im in t["images"]]
     if "synth" in paths:
-        out["synth"] = [{"pe": r["config"]["pe"], "dsp": bool(r.get("dsp")), "target": r["target"],
+        records = _read(paths["synth"])
+        if isinstance(records, dict):  # scripts/bench_synth.py: {"results": [...], "ratios": ...}
+            records = records["results"]
+        out["synth"] = [{"block": r.get("block", "engine"), "pe": r["config"]["pe"], "dsp": bool(r.get("dsp")),
+                         "target": r["target"],
                          "lut": r["resources"].get("lut"), "ff": r["resources"].get("ff"),
                          "bram": r["resources"].get("bram"), "dsp_blocks": r["resources"].get("dsp"),
                          "fmax_mhz": r.get("fmax_mhz"), "fits": r.get("fits"),
                          "tools": f"yosys {r['tools'].get('yosys')}, nextpnr {r['tools'].get('nextpnr')}"}
-                        for r in _read(paths["synth"])]
+                        for r in records]
+    return out
+
+
+#: The keys of a results file that each step fills.
+STEP_KEYS = {"quantize": ("model",), "sweep": ("accuracy",), "estimate": ("estimate",), "synth": ("synth",),
+             "verify": ("verify",)}
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with the steps of ``new`` (and their numbers) replacing its own; the other steps stay."""
+    out = dict(old)
+    out["steps"] = {**old["steps"], **new["steps"]}
+    for step in new["steps"]:
+        for key in STEP_KEYS[step]:
+            if key in new:
+                out[key] = new[key]
+    out["commit"], out["collected_by"] = new["commit"], f"{old['collected_by']}; {new['collected_by']}"
     return out
 
 
@@ -167,6 +190,17 @@ def _need(res: dict, key: str, table: Table):
 
 
 _DESIGNS = {"adder": "adder engine", "mult": "all-multiplier engine"}
+
+
+def _synth_label(r: dict) -> str:
+    if r.get("block", "engine") == "engine":
+        return _DESIGNS.get(r["pe"], r["pe"])
+    return f"{r['pe']} {r['block']} (PE study)"
+
+
+def commits(res: dict) -> str:
+    """The commits the steps of a results file ran on, in step order, each once."""
+    return ", ".join(dict.fromkeys(v["commit"] for v in res["steps"].values()))
 
 
 def render(res: dict, table: Table | str) -> str:
@@ -226,7 +260,7 @@ def render(res: dict, table: Table | str) -> str:
     if table is Table.SYNTHESIS:
         syn = _need(res, "synth", table)
         return _table(["design", "multipliers", "target", "LUT", "FF", "BRAM", "DSP", "Fmax (MHz)", "tools"],
-                      [[_DESIGNS.get(r["pe"], r["pe"]), "DSP" if r["dsp"] else "LUT", r["target"], r["lut"],
+                      [[_synth_label(r), "DSP" if r["dsp"] else "LUT", r["target"], r["lut"],
                         r["ff"], r["bram"], r["dsp_blocks"],
                         "does not fit" if r["fits"] is False else r["fmax_mhz"], r["tools"]] for r in syn])
     # Table.SUMMARY: the README's table
@@ -244,7 +278,7 @@ def render(res: dict, table: Table | str) -> str:
                      f"{_uj(a['breakdown_pj']['pe_pj'])} / {_uj(a['on_chip_energy_pj'])} / {_uj(a['energy_pj'])}",
                      f"{_uj(m['breakdown_pj']['pe_pj'])} / {_uj(m['on_chip_energy_pj'])} / {_uj(m['energy_pj'])}"])
     if "synth" in res:
-        pair = {r["pe"]: r for r in res["synth"] if not r["dsp"]}
+        pair = {r["pe"]: r for r in res["synth"] if not r["dsp"] and r.get("block", "engine") == "engine"}
         if "adder" in pair and "mult" in pair:
             rows.append([f"engine on {pair['adder']['target']} (LUT-only): LUT, BRAM, Fmax (MHz)",
                          *(f"{pair[p]['lut']:,}, {pair[p]['bram']}, {pair[p]['fmax_mhz']}" for p in ("adder", "mult"))])
@@ -262,7 +296,7 @@ def render_block(res: dict) -> str:
     """The README's results block: the summary table and the line naming its source."""
     return (render(res, Table.SUMMARY)
             + f"\n\n<sub>Generated by `python -m scripts.results readme` from `docs/results/{res['name']}.json` "
-              f"(commit `{res['commit']}`; the command of each step is in that file and on the docs' results page).</sub>")
+              f"(commit `{commits(res)}`; the command of each step is in that file and on the docs' results page).</sub>")
 
 
 def load_results(name: str, folder: Path = RESULTS_DIR) -> dict:
@@ -289,11 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("collect", help="write a results file from a run's JSON outputs")
     c.add_argument("--demo", type=Path, help="an `adderhw flow` output folder (the make demo layout)")
     for step in FLOW_LAYOUT:
-        c.add_argument(f"--{step}", type=Path, help=f"folder of the {step} step (overrides --demo)")
+        c.add_argument(f"--{step}", type=Path, help=f"folder (or JSON file) of the {step} step (overrides --demo)")
         c.add_argument(f"--{step}-command", default="", help=f"the command that made the {step} step")
     c.add_argument("--name", default="demo")
     c.add_argument("--title", default="make demo: the shipped LeNet-5-BN on the 4x4 engine")
     c.add_argument("--commit", default=None, help="commit the steps ran on (default: this tree's HEAD)")
+    c.add_argument("--update", action="store_true",
+                   help="merge into an existing results file: the steps given replace theirs, the others stay")
     c.add_argument("-o", "--out", type=Path, required=True)
     r = sub.add_parser("readme", help="rewrite README.md's results blocks from docs/results/")
     r.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
@@ -315,13 +351,15 @@ def main(argv: list[str] | None = None) -> int:
     for step, rel in FLOW_LAYOUT.items():
         folder = getattr(args, step)
         if folder is not None:
-            paths[step] = folder / Path(rel).name
+            paths[step] = folder if folder.is_file() else folder / Path(rel).name
         elif args.demo is not None and (args.demo / rel).exists():
             paths[step] = args.demo / rel
         if step in paths:
             commands[step] = getattr(args, f"{step}_command") or f"adderhw flow (step {step})"
     res = collect(paths, commands, name=args.name, title=args.title, commit=args.commit or _git_commit(),
                   collected_by="python -m scripts.results " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    if args.update and args.out.exists():
+        res = merge(json.loads(args.out.read_text()), res)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {args.out}")

@@ -136,11 +136,11 @@ def module_with_heading(heading: str, packages=PACKAGES, root: Path = ROOT) -> s
 # ------------------------------------------------------------------------------------------ results
 
 def results_page(name: str) -> str:
-    from scripts.results import MissingStep, Table, load_results, render
+    from scripts.results import MissingStep, Table, commits, load_results, render
 
     res = load_results(name)
     out = [f"# {res['title']}\n",
-           f"Rendered at build time from `docs/results/{name}.json` (commit `{res['commit']}`) by "
+           f"Rendered at build time from `docs/results/{name}.json` (commits `{commits(res)}`) by "
            "`scripts.results.render`; see [how results are made](index.md).\n"]
     titles = {Table.SUMMARY: "Summary", Table.ACCURACY: "Accuracy and quantization",
               Table.CYCLES: "Cycles", Table.ENERGY: "Energy per image",
@@ -152,6 +152,18 @@ def results_page(name: str) -> str:
             body = "*Not in this results file: no run of that step was collected.*"
         out += [f"## {title}\n", body, ""]
     return "\n".join(out)
+
+
+def results_files() -> str:
+    """A table of every results file: its page, its steps and their commits."""
+    from scripts.results import commits, load_results
+
+    rows = ["| file | page | steps | commits |", "|---|---|---|---|"]
+    for path in sorted((ROOT / "docs" / "results").glob("*.json")):
+        res = load_results(path.stem)
+        rows.append(f"| `docs/results/{path.name}` | [{res['title']}]({path.stem}.md) | "
+                    f"{', '.join(res['steps'])} | `{commits(res)}` |")
+    return "\n".join(rows)
 
 
 def _render_marker(m: re.Match) -> str:
@@ -176,6 +188,7 @@ def on_files(files, config):
 
 def on_page_markdown(markdown, page, config, files):
     markdown = _RESULTS.sub(_render_marker, markdown)
+    markdown = re.sub(r"^<!-- results-files -->$", lambda m: results_files(), markdown, flags=re.M)
 
     def docstring(m: re.Match) -> str:
         module = module_with_heading(DOCSTRING_HEADINGS[m.group("what")])
