@@ -4,7 +4,7 @@
 test of this module runs it (those under a minute run as written, from a scratch folder in which
 ``checkpoints/`` and ``docs/`` are links to the tree and ``build/`` is new; the longer ones are
 marked ``slow``/``sim``), or another test covers it, or it needs what the machine lacks (the reason
-says what). A command that is not in the table, or an entry whose command left the docs, fails
+says what). The README's Python block runs too. A command that is not in the table, or an entry whose command left the docs, fails
 :func:`test_every_documented_command_is_accounted_for`, and every ``adderhw`` command must parse.
 """
 
@@ -263,3 +263,15 @@ def test_tutorial_reference_checkpoint(scratch):
     for folder in ("r20_shapes", "r20_estimate"):
         summary = json.loads((scratch / "build" / folder / "summary.json").read_text())
         assert summary["designs"]["adder"]["total_cycles"] > 0, folder
+
+
+@pytest.mark.slow
+def test_readme_python_snippet_runs_and_its_model_estimates(scratch):
+    """README's "bring your own model": the Python block as written, then the command its last line names."""
+    (block,) = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    (scratch / "snippet.py").write_text(block)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.run([sys.executable, "snippet.py"], env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (scratch / "build/my_net/manifest.json").is_file()
+    assert main(["estimate", "build/my_net", "-o", "build/my_net_estimate"]) == 0
