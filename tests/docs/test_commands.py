@@ -4,8 +4,9 @@
 test of this module runs it (those under a minute run as written, from a scratch folder in which
 ``checkpoints/`` and ``docs/`` are links to the tree and ``build/`` is new; the longer ones are
 marked ``slow``/``sim``), or another test covers it, or it needs what the machine lacks (the reason
-says what). The README's Python block runs too. A command that is not in the table, or an entry whose command left the docs, fails
-:func:`test_every_documented_command_is_accounted_for`, and every ``adderhw`` command must parse.
+says what). The README's Python block runs too. A command that is not in the table, or an entry whose
+command left the docs, fails :func:`test_every_documented_command_is_accounted_for`, and every
+``adderhw`` command must parse.
 """
 
 from __future__ import annotations
