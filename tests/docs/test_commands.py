@@ -130,8 +130,9 @@ def test_every_documented_command_is_accounted_for():
     assert sorted(set(documented) - set(COVERAGE)) == [], "documented commands missing from COVERAGE"
     assert sorted(set(COVERAGE) - set(documented)) == [], "COVERAGE entries no longer in the docs"
     for cmd, how in COVERAGE.items():
-        if isinstance(how, CoveredBy):
-            assert (ROOT / how.path).is_file(), (cmd, how.path)
+        if isinstance(how, CoveredBy):  # test files move with their modules: the name is what must stay
+            found = (ROOT / how.path).is_file() or len(list((ROOT / "tests").rglob(Path(how.path).name))) == 1
+            assert found, (cmd, how.path)
         elif isinstance(how, RunHere):
             assert callable(globals().get(how.test)), (cmd, how.test)
 
