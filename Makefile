@@ -19,7 +19,7 @@ DEMO_OUT   ?= build/demo
 DEMO_FLAGS ?=
 endif
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench docs clean
 
 setup:
 	@bash scripts/setup.sh
@@ -29,6 +29,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q tests
+
+# the documentation site (MkDocs + Material, the docs extra) into build/site; warnings fail
+docs: setup
+	$(VENV)/bin/mkdocs build --strict
 
 bench: setup
 	@set -e; for b in scripts/bench_*.py; do echo "== $$b"; $(PY) $$b; done

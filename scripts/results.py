@@ -1,0 +1,370 @@
+"""Results tables from committed JSON: collect them from run outputs, render them, keep the README in step.
+
+The documentation's results pages and the README's results table are never
+typed by hand.  A *results file* (``docs/results/<name>.json``) holds the
+numbers of one run, extracted from the JSON the subcommands wrote, and names
+the command and the commit that made each of them::
+
+    {"format": "adderhw-results", "version": 1, "name": "demo",
+     "title": ..., "commit": "2d61a6f", "collected_by": "python -m scripts.results collect ...",
+     "steps": {"sweep": {"command": "adderhw quantize ... --sweep 8,6,5,4 ...", "commit": ...}, ...},
+     "accuracy": [...], "estimate": {...}, "verify": [...], "synth": [...]}
+
+A step that did not run (synthesis, say) is simply absent, and so are its
+tables.  :func:`render` turns a results file into one Markdown table; the
+docs hook (``docs/hooks/generate.py``) calls it for every
+``<!-- results:NAME:TABLE -->`` marker of a page, and :func:`update_readme`
+writes the README's block between ``<!-- results:NAME -->`` and
+``<!-- /results:NAME -->`` from the same function, so the two cannot
+disagree (``tests/docs/test_results.py`` checks the README).
+
+Command line::
+
+    python -m scripts.results collect --demo build/demo -o docs/results/demo.json
+    python -m scripts.results collect --quantize Q --sweep S --estimate E --verify V [--synth Y] -o FILE
+    python -m scripts.results collect --synth build/bench_synth/bench_synth.json --update -o FILE
+    python -m scripts.results readme            # rewrite README.md's results block(s)
+    python -m scripts.results readme --check    # exit 1 when README.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import json
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["FORMAT", "Table", "MissingStep", "collect", "merge", "commits", "render", "render_block", "update_readme",
+           "load_results", "main"]
+
+FORMAT = "adderhw-results"
+VERSION = 1
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "docs" / "results"
+
+#: Energy components of ``estimate`` (``energy_breakdown_pj``), in table order.
+ENERGY_COMPONENTS = (("dram_pj", "DRAM (streams)"), ("act_sram_pj", "activation SRAM"),
+                     ("wbuf_sram_pj", "weight SRAM"), ("pe_pj", "PE arithmetic"), ("requant_pj", "requant"),
+                     ("vector_pj", "vector unit"), ("reg_pj", "registers"))
+
+#: Where each step of ``adderhw flow`` writes what we read (relative to the flow's ``-o``).
+FLOW_LAYOUT = {"quantize": "quantize/report.json", "sweep": "sweep/sweep.json",
+               "estimate": "estimate/summary.json", "synth": "synth/engine/compare.json",
+               "verify": "verify/verify.json"}
+
+
+class Table(str, enum.Enum):
+    """The tables a results file renders to."""
+
+    SUMMARY = "summary"      # the README's one small table
+    ACCURACY = "accuracy"    # float vs integer accuracy per bit width
+    CYCLES = "cycles"        # cycles per image: predicted (hwsim) and measured (RTL)
+    ENERGY = "energy"        # counted energy per image by component
+    SYNTHESIS = "synthesis"  # resources and Fmax of both engines
+    PROVENANCE = "provenance"  # which command and commit made each step's numbers
+
+
+class MissingStep(KeyError):
+    """A table needs a step the results file does not hold."""
+
+
+# ---------------------------------------------------------------------------------------------- collect
+
+def _read(path: Path):
+    return json.loads(Path(path).read_text())
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                             text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return out.stdout.strip()
+
+
+def collect(paths: dict[str, Path], commands: dict[str, str], *, name: str, title: str, commit: str,
+            collected_by: str) -> dict:
+    """Extract the numbers of one run from the JSON its steps wrote.
+
+    Parameters
+    ----------
+    paths : dict of str to Path
+        Step name (``quantize``, ``sweep``, ``estimate``, ``synth``, ``verify``) to the JSON file
+        that step wrote (see :data:`FLOW_LAYOUT`).  Missing steps are left out.
+    commands : dict of str to str
+        Step name to the command line that made it (shown beside the tables).
+    name, title : str
+        The results file's name (``demo``) and its heading.
+    commit : str
+        The commit of the tree the steps ran on.
+    collected_by : str
+        The command line of this collection.
+
+    Returns
+    -------
+    dict
+        The results file's content (see the module docstring).
+    """
+    out: dict = {"format": FORMAT, "version": VERSION, "name": name, "title": title, "commit": commit,
+                 "collected_by": collected_by, "steps": {}}
+    for step, path in paths.items():
+        out["steps"][step] = {"command": commands.get(step, ""), "commit": commit}
+    if "quantize" in paths:
+        q = _read(paths["quantize"])
+        out["model"] = {"name": q["model"], "dataset": q["dataset"], "checkpoint": q["source"].get("path")}
+    if "sweep" in paths:
+        s = _read(paths["sweep"])
+        out["accuracy"] = [{"bits": r["bits"], "act_bits": r["act_bits"], "requant": r["requant"],
+                            "float_pct": r["float_accuracy"], "int_pct": r["int_accuracy"],
+                            "drop_points": r["accuracy_drop_points"],
+                            "agreement_pct": r["int_float_top1_agreement_pct"], "images": r["eval_images"]}
+                           for r in sorted(s["rows"], key=lambda r: -r["bits"])]
+    if "estimate" in paths:
+        e = _read(paths["estimate"])
+        out["estimate"] = {
+            "rows": e["config"]["rows"], "cols": e["config"]["cols"], "table": e["table"]["name"],
+            "table_title": e["table"]["title"],
+            "designs": {d: {"total_cycles": v["total_cycles"], "energy_pj": v["energy_pj"],
+                            "on_chip_energy_pj": v["on_chip_energy_pj"],
+                            "breakdown_pj": {k: v["energy_breakdown_pj"][k] for k, _ in ENERGY_COMPONENTS}}
+                        for d, v in e["designs"].items()}}
+    if "verify" in paths:
+        v = _read(paths["verify"])
+        out["verify"] = [{"test": t["name"], "simulator": t["simulator"], "passed": t["passed"],
+                          "design": v["design"]["name"], "image": im["image"], "logits_ok": im["logits_ok"],
+                          "cycles_measured": im["cycles_measured"], "cycles_predicted": im["cycles_predicted"],
+                          "counters_ok": im["counters_ok"]}
+                         for t in v["tests"] for im in t["images"]]
+    if "synth" in paths:
+        records = _read(paths["synth"])
+        if isinstance(records, dict):  # scripts/bench_synth.py: {"results": [...], "ratios": ...}
+            records = records["results"]
+        out["synth"] = [{"block": r.get("block", "engine"), "pe": r["config"]["pe"], "dsp": bool(r.get("dsp")),
+                         "target": r["target"],
+                         "lut": r["resources"].get("lut"), "ff": r["resources"].get("ff"),
+                         "bram": r["resources"].get("bram"), "dsp_blocks": r["resources"].get("dsp"),
+                         "fmax_mhz": r.get("fmax_mhz"), "fits": r.get("fits"),
+                         "tools": f"yosys {r['tools'].get('yosys')}, nextpnr {r['tools'].get('nextpnr')}"}
+                        for r in records]
+    return out
+
+
+#: The keys of a results file that each step fills.
+STEP_KEYS = {"quantize": ("model",), "sweep": ("accuracy",), "estimate": ("estimate",), "synth": ("synth",),
+             "verify": ("verify",)}
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``old`` with the steps of ``new`` (and their numbers) replacing its own; the other steps stay."""
+    out = dict(old)
+    out["steps"] = {**old["steps"], **new["steps"]}
+    for step in new["steps"]:
+        for key in STEP_KEYS[step]:
+            if key in new:
+                out[key] = new[key]
+    out["commit"], out["collected_by"] = new["commit"], f"{old['collected_by']}; {new['collected_by']}"
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- render
+
+def _table(head: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _uj(pj: float) -> str:
+    return f"{pj / 1e6:.3f}"
+
+
+def _need(res: dict, key: str, table: Table):
+    if key not in res:
+        raise MissingStep(f"results {res.get('name')!r} has no {key!r}: table {table.value!r} needs it")
+    return res[key]
+
+
+_DESIGNS = {"adder": "adder engine", "mult": "all-multiplier engine"}
+
+
+def _synth_label(r: dict) -> str:
+    if r.get("block", "engine") == "engine":
+        return _DESIGNS.get(r["pe"], r["pe"])
+    return f"{r['pe']} {r['block']} (PE study)"
+
+
+def commits(res: dict) -> str:
+    """The commits the steps of a results file ran on, in step order, each once."""
+    return ", ".join(dict.fromkeys(v["commit"] for v in res["steps"].values()))
+
+
+def render(res: dict, table: Table | str) -> str:
+    """One Markdown table of a results file.
+
+    Parameters
+    ----------
+    res : dict
+        A results file's content (:func:`load_results`).
+    table : Table or str
+        Which table.
+
+    Returns
+    -------
+    str
+        The table, without a trailing newline.
+
+    Raises
+    ------
+    MissingStep
+        When the results file lacks the step the table needs.
+    """
+    table = Table(table)
+    if table is Table.PROVENANCE:
+        return _table(["step", "command", "commit"],
+                      [[s, f"`{v['command']}`", f"`{v['commit']}`"] for s, v in res["steps"].items()])
+    if table is Table.ACCURACY:
+        rows = _need(res, "accuracy", table)
+        return _table(["weight/act bits", "requant", "float top-1 (%)", "integer top-1 (%)", "drop (points)",
+                       "int/float agreement (%)", "test images"],
+                      [[f"{r['bits']}/{r['act_bits']}", r["requant"], r["float_pct"], r["int_pct"],
+                        r["drop_points"], r["agreement_pct"], f"{r['images']:,}"] for r in rows])
+    if table is Table.CYCLES:
+        est = _need(res, "estimate", table)
+        measured = {}
+        for v in res.get("verify", []):
+            measured.setdefault(v["cycles_measured"], []).append(v)
+        rows = []
+        for d, v in est["designs"].items():
+            rows.append([_DESIGNS.get(d, d), f"{est['rows']}x{est['cols']}", f"{v['total_cycles']:,}"])
+        head = ["design", "array", "cycles per image (hwsim)"]
+        text = _table(head, rows)
+        if "verify" in res:
+            text += "\n\n" + _table(
+                ["design", "simulator", "image", "cycles measured (RTL)", "cycles predicted (hwsim)",
+                 "counters", "logits vs golden"],
+                [[v["design"], v["simulator"], v["image"], f"{v['cycles_measured']:,}",
+                  f"{v['cycles_predicted']:,}", "equal" if v["counters_ok"] else "DIFFER",
+                  "bit-exact" if v["logits_ok"] else "DIFFER"] for v in res["verify"]])
+        return text
+    if table is Table.ENERGY:
+        est = _need(res, "estimate", table)
+        rows = [[_DESIGNS.get(d, d), _uj(v["energy_pj"]), _uj(v["on_chip_energy_pj"]),
+                 *[_uj(v["breakdown_pj"][k]) for k, _ in ENERGY_COMPONENTS]] for d, v in est["designs"].items()]
+        return _table(["design", "total (uJ)", "on chip (uJ)", *[f"{label} (uJ)" for _, label in ENERGY_COMPONENTS]],
+                      rows)
+    if table is Table.SYNTHESIS:
+        syn = _need(res, "synth", table)
+        return _table(["design", "multipliers", "target", "LUT", "FF", "BRAM", "DSP", "Fmax (MHz)", "tools"],
+                      [[_synth_label(r), "DSP" if r["dsp"] else "LUT", r["target"], r["lut"],
+                        r["ff"], r["bram"], r["dsp_blocks"],
+                        "does not fit" if r["fits"] is False else r["fmax_mhz"], r["tools"]] for r in syn])
+    # Table.SUMMARY: the README's table
+    rows = []
+    if "accuracy" in res:
+        acc = res["accuracy"]
+        rows.append([f"top-1 accuracy, float / " + " / ".join(f"int{r['bits']}" for r in acc) + " (%)",
+                     " / ".join([str(acc[0]["float_pct"]), *(str(r["int_pct"]) for r in acc)]), "—"])
+    if "estimate" in res:
+        est = res["estimate"]
+        a, m = est["designs"]["adder"], est["designs"]["mult"]
+        rows.append([f"cycles per image, {est['rows']}x{est['cols']} engine (hwsim)",
+                     f"{a['total_cycles']:,}", f"{m['total_cycles']:,}"])
+        rows.append([f"energy per image, {est['table']} table: PE arithmetic / on chip / total (uJ)",
+                     f"{_uj(a['breakdown_pj']['pe_pj'])} / {_uj(a['on_chip_energy_pj'])} / {_uj(a['energy_pj'])}",
+                     f"{_uj(m['breakdown_pj']['pe_pj'])} / {_uj(m['on_chip_energy_pj'])} / {_uj(m['energy_pj'])}"])
+    if "synth" in res:
+        pair = {r["pe"]: r for r in res["synth"] if not r["dsp"] and r.get("block", "engine") == "engine"}
+        if "adder" in pair and "mult" in pair:
+            rows.append([f"engine on {pair['adder']['target']} (LUT-only): LUT, BRAM, Fmax (MHz)",
+                         *(f"{pair[p]['lut']:,}, {pair[p]['bram']}, {pair[p]['fmax_mhz']}" for p in ("adder", "mult"))])
+    if "verify" in res:
+        ok = all(v["logits_ok"] and v["counters_ok"] and v["cycles_measured"] == v["cycles_predicted"]
+                 for v in res["verify"])
+        sims = sorted({v["simulator"] for v in res["verify"]})
+        rows.append([f"whole network on the RTL ({', '.join(sims)}, {len(res['verify'])} images): "
+                     "logits vs golden, cycles and counters vs hwsim",
+                     "bit-exact, equal" if ok else "DIFFER", "—"])
+    return _table(["", "adder engine", "all-multiplier engine"], rows)
+
+
+def render_block(res: dict) -> str:
+    """The README's results block: the summary table and the line naming its source."""
+    return (render(res, Table.SUMMARY)
+            + f"\n\n<sub>Generated by `python -m scripts.results readme` from `docs/results/{res['name']}.json` "
+              f"(commit `{commits(res)}`; the command of each step is in that file and on the docs' results page).</sub>")
+
+
+def load_results(name: str, folder: Path = RESULTS_DIR) -> dict:
+    """Read and check ``folder/<name>.json``."""
+    res = _read(Path(folder) / f"{name}.json")
+    if res.get("format") != FORMAT or res.get("version") != VERSION:
+        raise ValueError(f"{folder}/{name}.json is not an {FORMAT} v{VERSION} file")
+    return res
+
+
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /results:(?P=name) -->)", re.S)
+
+
+def update_readme(text: str, folder: Path = RESULTS_DIR) -> str:
+    """``text`` with every ``<!-- results:NAME -->`` block rendered from ``folder/NAME.json``."""
+    return _BLOCK.sub(lambda m: m.group(1) + render_block(load_results(m.group("name"), folder)) + m.group(4), text)
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m scripts.results", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("collect", help="write a results file from a run's JSON outputs")
+    c.add_argument("--demo", type=Path, help="an `adderhw flow` output folder (the make demo layout)")
+    for step in FLOW_LAYOUT:
+        c.add_argument(f"--{step}", type=Path, help=f"folder (or JSON file) of the {step} step (overrides --demo)")
+        c.add_argument(f"--{step}-command", default="", help=f"the command that made the {step} step")
+    c.add_argument("--name", default="demo")
+    c.add_argument("--title", default="make demo: the shipped LeNet-5-BN on the 4x4 engine")
+    c.add_argument("--commit", default=None, help="commit the steps ran on (default: this tree's HEAD)")
+    c.add_argument("--update", action="store_true",
+                   help="merge into an existing results file: the steps given replace theirs, the others stay")
+    c.add_argument("-o", "--out", type=Path, required=True)
+    r = sub.add_parser("readme", help="rewrite README.md's results blocks from docs/results/")
+    r.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
+    r.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = p.parse_args(argv)
+
+    if args.cmd == "readme":
+        old = args.readme.read_text()
+        new = update_readme(old)
+        if args.check:
+            if new != old:
+                print(f"{args.readme} is out of date: run python -m scripts.results readme", file=sys.stderr)
+                return 1
+            return 0
+        args.readme.write_text(new)
+        return 0
+
+    paths, commands = {}, {}
+    for step, rel in FLOW_LAYOUT.items():
+        folder = getattr(args, step)
+        if folder is not None:
+            paths[step] = folder if folder.is_file() else folder / Path(rel).name
+        elif args.demo is not None and (args.demo / rel).exists():
+            paths[step] = args.demo / rel
+        if step in paths:
+            commands[step] = getattr(args, f"{step}_command") or f"adderhw flow (step {step})"
+    res = collect(paths, commands, name=args.name, title=args.title, commit=args.commit or _git_commit(),
+                  collected_by="python -m scripts.results " + shlex.join(argv if argv is not None else sys.argv[1:]))
+    if args.update and args.out.exists():
+        res = merge(json.loads(args.out.read_text()), res)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Results from JSON (scripts/results.py): collect a run's outputs, render tables, keep the README in step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from scripts import results
+from scripts.results import FLOW_LAYOUT, MissingStep, Table, collect, load_results, render, update_readme
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_results_table_is_the_rendering_of_the_json():
+    text = (ROOT / "README.md").read_text()
+    assert "<!-- results:demo -->" in text and "<!-- /results:demo -->" in text
+    assert update_readme(text) == text, "README.md is out of date: run python -m scripts.results readme"
+
+
+def test_readme_check_command(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:demo -->\nstale\n<!-- /results:demo -->\nend\n")
+    assert results.main(["readme", "--check", "--readme", str(readme)]) == 1
+    assert results.main(["readme", "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert text.startswith("intro\n<!-- results:demo -->\n|") and text.endswith("\n<!-- /results:demo -->\nend\n")
+    assert "stale" not in text
+    assert results.main(["readme", "--check", "--readme", str(readme)]) == 0
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "docs" / "results").glob("*.json")), ids=lambda p: p.name)
+def test_committed_results_name_their_commands_and_commit(path):
+    res = load_results(path.stem)
+    assert res["commit"] and res["steps"]
+    for step, prov in res["steps"].items():
+        assert step in FLOW_LAYOUT and prov["command"] and prov["commit"], step
+    for table in Table:
+        try:
+            assert render(res, table).startswith("| ")
+        except MissingStep:
+            assert table is Table.SYNTHESIS and "synth" not in res
+
+
+def _flow_outputs(out: Path) -> None:
+    """The JSON files of an ``adderhw flow`` run, with only the keys the collector reads."""
+    def write(rel, obj):
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(json.dumps(obj))
+
+    write(FLOW_LAYOUT["quantize"], {"model": "m", "dataset": "d", "source": {"path": "c.pt"}})
+    write(FLOW_LAYOUT["sweep"], {"rows": [
+        {"bits": b, "act_bits": b, "requant": "fixed", "float_accuracy": 90.0, "int_accuracy": 90.0 - (8 - b) / 10,
+         "accuracy_drop_points": (8 - b) / 10, "int_float_top1_agreement_pct": 99.0, "eval_images": 100}
+        for b in (4, 8)]})
+    breakdown = {k: 1e6 for k, _ in results.ENERGY_COMPONENTS}
+    write(FLOW_LAYOUT["estimate"], {
+        "config": {"rows": 4, "cols": 4}, "table": {"name": "45nm", "title": "t"},
+        "designs": {d: {"total_cycles": 1000, "energy_pj": 7e6 + i, "on_chip_energy_pj": 6e6,
+                        "energy_breakdown_pj": breakdown} for i, d in enumerate(("adder", "mult"))}})
+    write(FLOW_LAYOUT["synth"], [
+        {"config": {"pe": pe}, "dsp": False, "target": "ecp5-25k", "fmax_mhz": 40.0, "fits": True,
+         "resources": {"lut": lut, "ff": 10, "bram": 2, "dsp": 0}, "tools": {"yosys": "0.70", "nextpnr": "0.11"}}
+        for pe, lut in (("adder", 700), ("mult", 1000))])
+    write(FLOW_LAYOUT["verify"], {"design": {"name": "eng"}, "tests": [
+        {"name": "m/images", "simulator": "verilator", "passed": True, "images": [
+            {"image": 0, "logits_ok": True, "cycles_measured": 1000, "cycles_predicted": 1000, "counters_ok": True}]}]})
+
+
+def test_collect_from_a_flow_folder_and_render_every_table(tmp_path, capsys):
+    demo = tmp_path / "demo"
+    _flow_outputs(demo)
+    out = tmp_path / "res" / "demo.json"
+    assert results.main(["collect", "--demo", str(demo), "--commit", "abc1234", "-o", str(out)]) == 0
+    res = load_results("demo", out.parent)
+    assert set(res["steps"]) == set(FLOW_LAYOUT) and res["commit"] == "abc1234"
+    assert [r["bits"] for r in res["accuracy"]] == [8, 4]  # widest first
+    summary = render(res, Table.SUMMARY)
+    assert "| top-1 accuracy, float / int8 / int4 (%) | 90.0 / 90.0 / 89.6 | — |" in summary
+    assert "| engine on ecp5-25k (LUT-only): LUT, BRAM, Fmax (MHz) | 700, 2, 40.0 | 1,000, 2, 40.0 |" in summary
+    assert "bit-exact, equal" in summary
+    synth = render(res, Table.SYNTHESIS)
+    assert synth.count("\n") == 3 and "yosys 0.70, nextpnr 0.11" in synth
+    energy = render(res, Table.ENERGY).splitlines()
+    assert energy[2].startswith("| adder engine | 7.000 | 6.000 | 1.000 |")
+
+
+def test_a_missing_step_leaves_its_tables_out(tmp_path):
+    demo = tmp_path / "demo"
+    _flow_outputs(demo)
+    (demo / FLOW_LAYOUT["synth"]).unlink()
+    out = tmp_path / "demo.json"
+    assert results.main(["collect", "--demo", str(demo), "--commit", "x", "-o", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert "synth" not in res and "synth" not in res["steps"]
+    with pytest.raises(MissingStep):
+        render(res, Table.SYNTHESIS)
+    assert "LUT" not in render(res, Table.SUMMARY)
+
+
+def test_update_merges_a_synthesis_benchmark_into_a_results_file(tmp_path):
+    demo = tmp_path / "demo"
+    _flow_outputs(demo)
+    synth = json.loads((demo / FLOW_LAYOUT["synth"]).read_text())
+    (demo / FLOW_LAYOUT["synth"]).unlink()
+    out = tmp_path / "demo.json"
+    assert results.main(["collect", "--demo", str(demo), "--commit", "aaa", "-o", str(out)]) == 0
+    bench = tmp_path / "bench_synth.json"
+    pe = dict(synth[0], block="pe", config={"pe": "adder"})
+    bench.write_text(json.dumps({"results": [*synth, pe], "ratios": {}}))
+    assert results.main(["collect", "--synth", str(bench), "--synth-command", "python scripts/bench_synth.py",
+                         "--commit", "bbb", "--update", "-o", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert set(res["steps"]) == set(FLOW_LAYOUT) and res["accuracy"] and len(res["synth"]) == 3
+    assert res["steps"]["synth"] == {"command": "python scripts/bench_synth.py", "commit": "bbb"}
+    assert res["steps"]["sweep"]["commit"] == "aaa" and results.commits(res) == "aaa, bbb"
+    assert "| adder pe (PE study) | LUT |" in render(res, Table.SYNTHESIS)
+    assert "700, 2, 40.0" in render(res, Table.SUMMARY)  # the engines' row, not the PE's
