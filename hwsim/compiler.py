@@ -55,8 +55,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hwsim.config import EngineConfig
-from quant.artifact import IntLayer, IntModel
-from quant.intops import code_range, conv_out_size, pe_of
+from quant.intmodel.artifact import IntLayer, IntModel
+from quant.base.intops import code_range, conv_out_size, pe_of
 
 __all__ = [
     "Op",

@@ -4,7 +4,7 @@
 is the docstring of :mod:`hwsim.engine`).  :class:`ArrayConfig` is the array
 of the v1 core, kept while rtl's PE-arithmetic study (bare PE and array
 blocks, :mod:`rtl.generate`) and synthesis read it; hwsim no longer models
-that core.  This module imports only the ground floor (:mod:`quant.intops`,
+that core.  This module imports only the ground floor (:mod:`quant.base.intops`,
 numpy) so that the RTL never pulls in torch; the widths, PE kinds and
 :func:`acc_bits_for` it re-exports live there.
 """
@@ -15,7 +15,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from quant.intops import MAX_BITS, MIN_BITS, PE_KINDS, check_int, acc_bits_for
+from quant.base.intops import MAX_BITS, MIN_BITS, PE_KINDS, check_int, acc_bits_for
 
 __all__ = [
     "ArrayConfig",
@@ -227,7 +227,7 @@ class ArrayConfig:
 #
 # Shared by hwsim's cycle model (:mod:`hwsim.engine`) and the RTL engine
 # (:mod:`rtl.engine`), so it imports only the standard library and the ground
-# floor :mod:`quant.intops` (no torch, nothing of ``rtl``).  The cycle contract
+# floor :mod:`quant.base.intops` (no torch, nothing of ``rtl``).  The cycle contract
 # that the latencies below belong to is the docstring of :mod:`hwsim.engine`.
 #
 # The engine is a channel-parallel array of ``rows x cols`` PEs: ``rows`` (Tm)

@@ -102,8 +102,8 @@ from dataclasses import dataclass
 from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
 from hwsim.compiler import Op, Unit
 from hwsim.config import EngineConfig
-from quant.artifact import IntModel
-from quant.intops import conv_out_size, pe_of
+from quant.intmodel.artifact import IntModel
+from quant.base.intops import conv_out_size, pe_of
 
 __all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "OpShape", "op_shapes", "COUNTER_NAMES",
            "counter_totals", "in_bounds"]

@@ -13,9 +13,10 @@ Inputs (:func:`load_source`):
   generate --model`` sizes it (:func:`hwsim.sizing.size_engine`), its
   compiled program giving each operation's regions;
 * a **checkpoint** (``.pt``/``.pth``, ours or a bare reference state dict
-  with ``model``/``dataset``): quantized in memory with a placeholder
-  calibration (:data:`PLACEHOLDER_CALIB` seeded random images, fixed-point
-  requant, nearest rounding, no bias correction), then as a model folder.
+  with ``model``/``dataset``): turned into an integer model by the
+  ``checkpoint_model`` callable the caller passes (hwsim imports no torch;
+  the ``estimate`` command passes :func:`quant.quantizer.workflow.placeholder_model`,
+  a quantization in memory with a placeholder calibration), then as a model folder.
   The program is the model's own (pools, flatten, residual adds); the
   engine's cycles and counts depend on shapes, widths and the requant form
   only, not on the weight or parameter values;
@@ -46,8 +47,8 @@ from hwsim.preset_files import EnginePreset, load_preset
 from hwsim.sizing import mult_engine, size_engine
 from hwsim.tables import EnergyTable, load_table
 from hwsim.topology import read_topology_csv, topology_ops
-from quant.artifact import IntModel
-from quant.intops import pe_of
+from quant.intmodel.artifact import IntModel
+from quant.base.intops import pe_of
 
 __all__ = [
     "Design",
@@ -58,7 +59,6 @@ __all__ = [
     "SweepPoint",
     "SWEEP_KEYS",
     "SWEEP_COLUMNS",
-    "PLACEHOLDER_CALIB",
     "TOPOLOGY_OUT_BITS",
     "compare",
     "estimate_model",
@@ -71,8 +71,6 @@ __all__ = [
     "run_estimate",
 ]
 
-#: Seeded random images of the placeholder calibration of a checkpoint.
-PLACEHOLDER_CALIB = 4
 #: Width of the logits of an engine sized to a topology CSV (the shipped models' 16-bit logits).
 TOPOLOGY_OUT_BITS = 16
 
@@ -209,30 +207,15 @@ class Source:
     assumptions: tuple = ()
 
 
-def _placeholder_model(path: Path, *, bits: int, model: str | None, dataset: str | None) -> IntModel:
-    """A checkpoint quantized with the placeholder calibration (module docstring).  Imports torch."""
-    import numpy as np
-
-    from quant.checkpoint import load
-    from quant.config import QuantConfig
-    from quant.quantize import quantize_model
-
-    ck = load(path, model=model, dataset=dataset)
-    shape = tuple(ck.meta["input_shape"])
-    norm = ck.meta["normalization"]
-    images = np.random.default_rng(0).random((PLACEHOLDER_CALIB, *shape), dtype=np.float32)
-    cfg = QuantConfig(bits=bits, requant="fixed", rounding="nearest", bias_correction=False)
-    im, _ = quantize_model(ck.model, images, mean=norm["mean"], std=norm["std"], cfg=cfg,
-                           name=ck.meta["model"], dataset=ck.meta.get("dataset", ""))
-    return im
-
-
-def load_source(path, *, bits: int = 8, model: str | None = None, dataset: str | None = None) -> Source:
+def load_source(path, *, bits: int = 8, model: str | None = None, dataset: str | None = None,
+                checkpoint_model=None) -> Source:
     """The estimate's input: an integer model folder, a checkpoint or a topology CSV (module docstring).
 
     ``bits`` is the operand width of a checkpoint's placeholder quantization
     and of CSV rows without ``Bits``; ``model``/``dataset`` name a bare state
-    dict's model (checkpoints only).
+    dict's model (checkpoints only); ``checkpoint_model(path, bits=, model=,
+    dataset=)`` turns a checkpoint into an integer model (a checkpoint without
+    it is refused).
 
     Raises
     ------
@@ -253,7 +236,7 @@ def load_source(path, *, bits: int = 8, model: str | None = None, dataset: str |
     if p.is_dir():
         if not (p / "manifest.json").is_file():
             raise ValueError(f"{path} is a folder without manifest.json (not an integer model)")
-        from quant.artifact import load_int_model
+        from quant.intmodel.artifact import load_int_model
 
         im = load_int_model(p)
         return Source(kind=InputKind.MODEL, path=os.fspath(path), name=str(im.name), model=im)
@@ -273,10 +256,13 @@ def load_source(path, *, bits: int = 8, model: str | None = None, dataset: str |
                           "cycles and counts depend on shapes, widths and the requant form only, not on weight "
                           "values"))
     if is_ckpt:
-        im = _placeholder_model(p, bits=bits, model=model, dataset=dataset)
+        if checkpoint_model is None:
+            raise ValueError(f"{path}: a checkpoint needs a checkpoint_model reader (the estimate command passes "
+                             "quant's placeholder quantization); quantize it first, or pass one")
+        im = checkpoint_model(p, bits=bits, model=model, dataset=dataset)
         return Source(kind=InputKind.CHECKPOINT, path=os.fspath(path), name=str(im.name), model=im, assumptions=(
             f"a checkpoint: quantized in memory at {bits} bits with a placeholder calibration "
-            f"({PLACEHOLDER_CALIB} seeded random images, fixed-point requant, nearest rounding, no bias "
+            "(seeded random images, fixed-point requant, nearest rounding, no bias "
             "correction); the program is the model's own (pools, flatten, residual adds)",
             "cycles and counts depend on shapes, widths and the requant form only, not on weight or "
             "requant parameter values; quantize the checkpoint for the deployed model's widths and forms"))
@@ -369,13 +355,13 @@ def sweep(source: Source, table: EnergyTable, grid, *, base: EnginePreset) -> tu
 def run_estimate(input_path, out_dir, *, preset: str | EnginePreset = "default", rows: int | None = None,
                  cols: int | None = None, mult_rows: int | None = None, clock_mhz: float | None = None,
                  table: str | EnergyTable = "45nm", sweep_items=None, model: str | None = None,
-                 dataset: str | None = None, force: bool = False):
+                 dataset: str | None = None, force: bool = False, checkpoint_model=None):
     """The whole ``estimate`` command: both engines of ``input_path``, the report files in ``out_dir``.
 
     ``rows``/``cols``/``mult_rows``/``clock_mhz`` override the preset's;
     ``sweep_items`` (``["rows=4,8", ...]``) adds a sweep (``sweep.csv``,
     ``sweep.png``).  ``out_dir`` is built in a temporary folder and renamed
-    into place (:func:`quant.files.staged_dir`): an existing folder is
+    into place (:func:`quant.base.files.staged_dir`): an existing folder is
     replaced only when it is an earlier estimate's output (or with
     ``force``), never when it holds the input.
 
@@ -385,7 +371,7 @@ def run_estimate(input_path, out_dir, *, preset: str | EnginePreset = "default",
         What ``summary.json`` holds.
     """
     from hwsim.report import write_report
-    from quant.files import staged_dir
+    from quant.base.files import staged_dir
 
     base = load_preset(preset) if isinstance(preset, str) else preset
     base = base.replace(rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz)
@@ -394,7 +380,8 @@ def run_estimate(input_path, out_dir, *, preset: str | EnginePreset = "default",
     if not Path(input_path).exists():
         raise FileNotFoundError(f"input not found: {input_path}")
     with staged_dir(out_dir, command="estimate", inputs=[input_path], force=force) as tmp:
-        src = load_source(input_path, bits=base.bits, model=model, dataset=dataset)
+        src = load_source(input_path, bits=base.bits, model=model, dataset=dataset,
+                          checkpoint_model=checkpoint_model)
         result = estimate_source(src, tab, rows=base.rows, cols=base.cols, mult_rows=base.mult_rows,
                                  clock_mhz=base.clock_mhz)
         points = sweep(src, tab, grid, base=base) if grid else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from hwsim.config import MAX_ARRAY_DIM
-from quant.intops import MAX_BITS, MIN_BITS, check_int
+from quant.base.intops import MAX_BITS, MIN_BITS, check_int
 
 __all__ = ["EnginePreset", "list_presets", "load_preset"]
 

@@ -4,7 +4,7 @@ Same inputs as the RTL: the :class:`~hwsim.compiler.Program` (``prog``
 stream), the :class:`~hwsim.compiler.WeightStream` (``w``) and one image's
 codes (``x``, sent as HWC words).  Outputs: the logits (``o``), every layer's
 output codes (what tracing would show) and the counters the RTL exposes, per
-operation.  Nothing here calls :mod:`quant.golden`; a test holds the two
+operation.  Nothing here calls :mod:`quant.intmodel.golden`; a test holds the two
 equal.
 
 How it executes (the hardware's units, DESIGN §4b):
@@ -37,7 +37,7 @@ import numpy as np
 from hwsim.compiler import (PAD, EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params,
                             window_addresses)
 from hwsim.engine import COUNTER_NAMES, EngineLayer, counter_totals
-from quant.intops import requant_fixed, requant_threshold
+from quant.base.intops import requant_fixed, requant_threshold
 
 __all__ = ["EngineRun", "run_engine"]
 
@@ -107,7 +107,7 @@ class _Machine:
 
 
 def _requant_rows(op: EngineOp, acc: np.ndarray, bank: np.ndarray) -> np.ndarray:
-    """Requant of ``acc [pixels, rows]`` by the tile's parameter bank (``quant.intops``' formulas): ``[rows, pixels]``."""
+    """Requant of ``acc [pixels, rows]`` by the tile's parameter bank (``quant.base.intops``' formulas): ``[rows, pixels]``."""
     a = np.asarray(acc, dtype=np.int64).T
     rows = a.shape[0]
     if op.mode == "fixed":

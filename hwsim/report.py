@@ -23,7 +23,7 @@ from hwsim.config import EngineConfig
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergy
 from hwsim.engine import COUNTER_NAMES, DATAFLOW
 from hwsim.estimate import SWEEP_COLUMNS, Comparison, Design, InputKind, Source
-from quant.files import atomic_write_bytes, dist_version
+from quant.base.files import atomic_write_bytes, dist_version
 
 __all__ = [
     "LAYER_COLUMNS",

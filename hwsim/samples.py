@@ -14,9 +14,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from quant import golden
-from quant.artifact import AddLayer, AvgPoolLayer, ComputeLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
-from quant.intops import InputQuant, conv_out_size
+from quant.intmodel import golden
+from quant.intmodel.artifact import AddLayer, AvgPoolLayer, ComputeLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
+from quant.base.intops import InputQuant, conv_out_size
 
 __all__ = ["SMALL_ENGINE", "small_model", "unsigned_requant"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from hwsim.compiler import CompiledModel, RegionTooSmall, compile_model
 from hwsim.config import MAX_REGIONS, MAX_REGION_WORDS, MAX_WEIGHT_WORDS, EngineConfig
-from quant.artifact import IntModel
-from quant.intops import pe_of
+from quant.intmodel.artifact import IntModel
+from quant.base.intops import pe_of
 
 __all__ = ["engine_config_for", "size_engine", "mult_engine"]
 

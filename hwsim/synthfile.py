@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from quant.files import atomic_write_text
+from quant.base.files import atomic_write_text
 
 __all__ = ["SYNTH_KEYS", "RESOURCE_KEYS", "SynthResult", "read_synth_json", "write_synth_json"]
 

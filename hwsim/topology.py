@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 
 from hwsim.engine import OpShape
-from quant.intops import COMPUTE_KINDS, conv_out_size
+from quant.base.intops import COMPUTE_KINDS, conv_out_size
 
 __all__ = ["TOPOLOGY_COLUMNS", "TopologyLayer", "read_topology_csv", "topology_ops"]
 

@@ -1,7 +1,7 @@
 """Subcommands of the ``quant`` package for the ``adderhw`` command.
 
-``train``/``eval`` live in :mod:`quant.cli_train`, ``quantize``/``predict`` in
-:mod:`quant.cli_quantize`; neither imports torch until a command runs.
+``train``/``eval`` live in :mod:`quant.training.cli`, ``quantize``/``predict`` in
+:mod:`quant.quantizer.cli`; neither imports torch until a command runs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 
 __all__ = ["register"]
 
-_COMMAND_MODULES = ("quant.cli_train", "quant.cli_quantize")
+_COMMAND_MODULES = ("quant.training.cli", "quant.quantizer.cli")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

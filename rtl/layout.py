@@ -16,7 +16,7 @@ from typing import Mapping, Sequence
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-from quant.intops import code_range
+from quant.base.intops import code_range
 
 __all__ = [
     "describe_layout",

@@ -53,7 +53,7 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.intops import MAX_BITS, MIN_BITS, acc_bits_for, check_int, wrap_code
+from quant.base.intops import MAX_BITS, MIN_BITS, acc_bits_for, check_int, wrap_code
 from rtl.construct import construction
 
 __all__ = [

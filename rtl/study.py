@@ -15,7 +15,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.files import dist_versions
+from quant.base.files import dist_versions
 from rtl.array import ARRAY_LATENCY, BlockConfig, PEArray
 from rtl.construct import construction
 from rtl.design import Block, Design, ports_of, write_design

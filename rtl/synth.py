@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.synthfile import write_synth_json
-from quant.files import atomic_write_text
-from quant.intops import check_int
+from quant.base.files import atomic_write_text
+from quant.base.intops import check_int
 from rtl.design import Block, read_design
 from rtl.pe import PeKind
 

@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from quant.intops import conv_out_size
+from quant.base.intops import conv_out_size
 
 __all__ = ["CASES", "naive_forward_backward", "main"]
 
@@ -95,7 +95,7 @@ def naive_forward_backward(x, w, g, stride, padding, eta=ETA):
 def _ours_forward_backward(x, w, g, stride, padding):
     import torch
 
-    from quant.layers import adder_conv2d, adder_linear
+    from quant.net.layers import adder_conv2d, adder_linear
 
     x = x.detach().requires_grad_()
     w = w.detach().requires_grad_()
@@ -185,7 +185,7 @@ def main(argv=None) -> int:
         return 1
     import torch
 
-    from quant import native
+    from quant.net import native
 
     cases = [c for c in CASES if args.only is None or args.only in c[0]]
     print(f"# adder layer forward+backward: ours ({native.backend()} kernels) vs naive broadcast "

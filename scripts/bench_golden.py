@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quant import golden
-from quant.checkpoint import load
-from quant.datasets import NORMALIZATION, load_dataset
-from quant.fakequant import FakeQuantModel
-from quant.models import resnet20
-from quant.calibrate import float_logits, recalibrate_bn, synthetic_images
-from quant.config import QuantConfig
-from quant.quantize import quantize_model
+from quant.intmodel import golden
+from quant.training.checkpoint import load
+from quant.training.datasets import NORMALIZATION, load_dataset
+from quant.quantizer.fakequant import FakeQuantModel
+from quant.net.models import resnet20
+from quant.quantizer.calibrate import float_logits, recalibrate_bn, synthetic_images
+from quant.quantizer.config import QuantConfig
+from quant.quantizer.quantize import quantize_model
 
 __all__ = ["main"]
 

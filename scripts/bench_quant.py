@@ -12,7 +12,7 @@ run, on the same machine and the same images (house rule 10):
    first ``--eval`` test images (default: the whole Fashion-MNIST test set),
    the drop against the float model measured on the same images, and each
    quantize's wall time.  Progress goes to stderr.
-2. Golden model speed: images/s of :func:`quant.golden.run` (C kernels)
+2. Golden model speed: images/s of :func:`quant.intmodel.golden.run` (C kernels)
    against the float PyTorch model (baseline), both at the same batch size,
    on LeNet-5-BN (the shipped checkpoint, quantized W8 here) and on a
    ResNet-20 in the reference layout (random adder weights in trained
@@ -42,16 +42,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quant import golden
-from quant.calibrate import float_logits, recalibrate_bn, synthetic_images
-from quant.checkpoint import load
-from quant.datasets import NORMALIZATION, load_dataset
-from quant.models import resnet20
-from quant.native import golden as native_golden
-from quant.config import QuantConfig
-from quant.quantize import quantize_model
-from quant.rounding import ROUNDINGS
-from quant.workflow import calibration_images, evaluation_set
+from quant.intmodel import golden
+from quant.quantizer.calibrate import float_logits, recalibrate_bn, synthetic_images
+from quant.training.checkpoint import load
+from quant.training.datasets import NORMALIZATION, load_dataset
+from quant.net.models import resnet20
+from quant.intmodel import native as native_golden
+from quant.quantizer.config import QuantConfig
+from quant.quantizer.quantize import quantize_model
+from quant.quantizer.rounding import ROUNDINGS
+from quant.quantizer.workflow import calibration_images, evaluation_set
 
 __all__ = ["MODELS", "accuracy_rows", "accuracy_table", "golden_speed", "main", "quantize_time", "reference_resnet20"]
 
@@ -79,8 +79,8 @@ def accuracy_rows(ckpt, *, widths, groups, roundings, calib: int, eval_images=No
     """Rows of the accuracy table for one checkpoint: one dict per (width, groups, rounding), float first.
 
     Calibration and evaluation images are those of ``adderhw quantize``
-    (:func:`quant.workflow.calibration_images`, :func:`quant.workflow.evaluation_set`);
-    each config is quantised with :func:`quant.quantize.quantize_model` and
+    (:func:`quant.quantizer.workflow.calibration_images`, :func:`quant.quantizer.workflow.evaluation_set`);
+    each config is quantised with :func:`quant.quantizer.quantize.quantize_model` and
     run by the golden model; the float model runs once on the same images.
     """
     ck = load(Path(ckpt))

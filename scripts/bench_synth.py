@@ -30,7 +30,7 @@ import sys
 import time
 from pathlib import Path
 
-from quant.files import atomic_write_text
+from quant.base.files import atomic_write_text
 from rtl.array import BlockConfig
 from rtl.pe import PeKind
 from rtl.study import generate_block

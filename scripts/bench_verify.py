@@ -42,7 +42,7 @@ def _artifact(out: Path, ckpt: Path = REPO / "checkpoints" / "lenet5_bn_adder_fm
     """``ckpt`` (a shipped checkpoint) quantised to W8 fixed point with 256 calibration images into ``out``."""
     import torch
 
-    from quant.workflow import quantize_shipped
+    from quant.quantizer.workflow import quantize_shipped
 
     torch.set_num_threads(2)
     quantize_shipped(ckpt, out, name=name)
@@ -53,10 +53,10 @@ def _artifact(out: Path, ckpt: Path = REPO / "checkpoints" / "lenet5_bn_adder_fm
 def _resnet20_artifact(out: Path) -> Path:
     import torch
 
-    from quant.artifact import save_int_model
-    from quant.calibrate import synthetic_images
-    from quant.config import QuantConfig
-    from quant.quantize import quantize_model
+    from quant.intmodel.artifact import save_int_model
+    from quant.quantizer.calibrate import synthetic_images
+    from quant.quantizer.config import QuantConfig
+    from quant.quantizer.quantize import quantize_model
     from scripts.bench_quant import reference_resnet20
 
     torch.set_num_threads(1)
@@ -70,7 +70,7 @@ def _resnet20_artifact(out: Path) -> Path:
 def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, root: Path, label: str) -> dict:
     """Run the engine sized to the model on each simulator (``images[sim]`` images); print and return
     ``{sim: seconds per image}``."""
-    from quant.artifact import load_int_model
+    from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
     from verification.engine_host import run_engine_tests
     from verification.engine_verify import engine_design, engine_images, report_entries

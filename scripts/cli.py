@@ -16,7 +16,7 @@ import argparse
 import sys
 from importlib import metadata
 
-from quant.files import dist_version
+from quant.base.files import dist_version
 
 __all__ = ["main", "build_parser", "register", "USER_ERRORS"]
 

@@ -60,7 +60,7 @@ def _verilator() -> Check:
 
 def _adder_kernels() -> Check:
     """The C kernels of the float adder layers (built on first use with the C compiler)."""
-    from quant import native
+    from quant.net import native
 
     try:
         lib = native.library()
@@ -70,7 +70,7 @@ def _adder_kernels() -> Check:
 
 
 def _fashion_mnist() -> Check:
-    from quant.datasets import FASHION_MNIST_DIR, IDX_FILES
+    from quant.training.datasets import FASHION_MNIST_DIR, IDX_FILES
 
     missing = [f for f in IDX_FILES.values() if not (FASHION_MNIST_DIR / f).exists()]
     if missing:

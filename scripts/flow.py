@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from quant.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
+from quant.base.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
 from scripts.steps import OUT, Step, run_step
 
 __all__ = ["register", "FlowOptions", "build_steps", "run_flow"]

@@ -11,7 +11,7 @@ A re-run reuses the folder only when the key is the same *and* the outputs
 still have their recorded digest; a hand-edited or corrupted output is
 reported in one line and the step runs again.
 
-Each step writes into a temporary sibling folder (:func:`quant.files.staged_dir`)
+Each step writes into a temporary sibling folder (:func:`quant.base.files.staged_dir`)
 renamed into place only on success, so a failing or interrupted step leaves
 the finished steps' folders intact and never a half-written folder of its
 own; temporary folders left by a killed run are removed by the next one.
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from quant.files import clean_stale, sha256_tree, staged_dir
+from quant.base.files import clean_stale, sha256_tree, staged_dir
 
 __all__ = ["Step", "StepResult", "OUT", "STAMP", "run_step", "outputs_digest"]
 

@@ -19,9 +19,9 @@ settings.load_profile("adderhw")
 
 def write_tiny_model(root: Path) -> Path:
     """Write a tiny valid integer model (adder conv, flatten, adder linear with 16-bit logits) to ``root/model``."""
-    from quant import golden
-    from quant.artifact import FlattenLayer, IntModel, Requant, save_int_model
-    from quant.intops import InputQuant
+    from quant.intmodel import golden
+    from quant.intmodel.artifact import FlattenLayer, IntModel, Requant, save_int_model
+    from quant.base.intops import InputQuant
 
     rng = np.random.default_rng(7)
     conv = golden.random_layer(rng, kind="adder_conv", in_shape=(1, 6, 6), out_channels=3, bits=6, name="c1")

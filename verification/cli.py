@@ -103,8 +103,8 @@ def run_verify(args: argparse.Namespace) -> int:
     """``verify``: everything is checked (model, design, images, operations) before OUT is staged; the
     engine is generated into the staging folder and run there, so an interrupted run leaves the previous
     OUT (its verify.json and runs/) as it was."""
-    from quant.artifact import load_int_model
-    from quant.files import check_output_dir, staged_dir
+    from quant.intmodel.artifact import load_int_model
+    from quant.base.files import check_output_dir, staged_dir
     from verification.engine_verify import engine_images
 
     if args.dataflow == "os":

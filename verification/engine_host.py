@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.config import EngineConfig
-from quant.files import atomic_write_bytes, dist_version
+from quant.base.files import atomic_write_bytes, dist_version
 from rtl.design import Design, read_design
 from verification.runner import VerilogSource
 from verification.runner import RunResult, default_build_root, run_tests
@@ -129,7 +129,7 @@ def run_engine_tests(design: Design, sim: str, *, model_dir: Path, images, out_d
         A written engine design (its metadata is passed by path).
     sim : {"icarus", "verilator"}
     model_dir : Path
-        The integer model artifact (``quant.artifact.save_int_model``).
+        The integer model artifact (``quant.intmodel.artifact.save_int_model``).
     images : sequence of array
         Input codes of each image (the model's input shape).  ``images`` runs
         all of them back to back; ``back_pressure`` and ``reset_mid_network``
@@ -151,7 +151,7 @@ def run_engine_tests(design: Design, sim: str, *, model_dir: Path, images, out_d
         the first image (default: half of them).
     """
     if compiled is None:
-        from quant.artifact import load_int_model
+        from quant.intmodel.artifact import load_int_model
         from hwsim.compiler import compile_model
 
         compiled = compile_model(load_int_model(model_dir), design.config)

@@ -9,7 +9,7 @@ idea), never from what the drivers meant to send:
   stream rebuilt from the observed ``w`` beats (the inverse of
   :func:`rtl.engine.top.w_beats`); :func:`hwsim.reference.run_engine`
   runs them (what the engine must compute from what it was given);
-* :func:`quant.golden.run_codes` runs the observed image through the integer
+* :func:`quant.intmodel.golden.run_codes` runs the observed image through the integer
   model (the one integer truth, DESIGN §6);
 * the observed ``prog`` descriptors (unpacked with the codec of the design's
   metadata, :class:`rtl.layout.Payload`) and ``w`` beats are compared with the compiled
@@ -122,7 +122,7 @@ class ObservedRun:
 
     Parameters
     ----------
-    model : quant.artifact.IntModel
+    model : quant.intmodel.artifact.IntModel
     compiled : hwsim.compiler.CompiledModel
         The program of the engine (its structure: which beats belong to which
         operation); the data come from the observed beats.
@@ -185,7 +185,7 @@ class ObservedRun:
 
     def expect(self, k: int) -> dict:
         """Expected results of image ``k``, from the observed beats of that image."""
-        from quant import golden
+        from quant.intmodel import golden
         from hwsim.reference import run_engine
 
         p = self.compiled.program
@@ -235,7 +235,7 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
     if logits != exp["ref_logits"].tolist():
         bad.append(f"logits {logits} != engine reference on the observed beats {exp['ref_logits'].tolist()}")
     if logits != exp["golden_logits"].tolist():
-        bad.append(f"logits {logits} != quant.golden {exp['golden_logits'].tolist()}")
+        bad.append(f"logits {logits} != quant.intmodel.golden {exp['golden_logits'].tolist()}")
     obs = run.ops[k * n_ops : (k + 1) * n_ops]
     prev = run.ops[k * n_ops - 1].counters if k else {n: 0 for n in OP_COUNTERS}
     shift = k * est.total_cycles  # image k > 0 repeats the schedule, program included
@@ -314,7 +314,7 @@ def _check_traces(run: ObservedRun, exp: dict, beats: list, bad: list) -> list:
             want = exp["golden_layers"][op.name]
             if not np.array_equal(got, want):
                 at = np.argwhere(got != want)[0].tolist()
-                bad.append(f"{op.name}: traced output differs from quant.golden at {at}: "
+                bad.append(f"{op.name}: traced output differs from quant.intmodel.golden at {at}: "
                            f"{int(got[tuple(at)])} != {int(want[tuple(at)])}")
         out[op.name] = len(bad) == before
     return out

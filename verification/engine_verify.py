@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.files import atomic_write_bytes, dist_versions
+from quant.base.files import atomic_write_bytes, dist_versions
 
 __all__ = [
     "REPORT_FORMAT",
@@ -89,7 +89,7 @@ def engine_design(metadata, model):
 
 
 def _test_split(dataset: str, shape=None):
-    from quant.datasets import DATASETS, load_dataset
+    from quant.training.datasets import DATASETS, load_dataset
 
     if dataset not in DATASETS:
         return None
@@ -107,7 +107,7 @@ def engine_images(model, indices, *, seed: int) -> tuple[list[np.ndarray], str]:
     ValueError
         An index outside the dataset's test split.
     """
-    from quant import golden
+    from quant.intmodel import golden
 
     split = _test_split(model.dataset, model.input_shape)
     if split is None:

@@ -28,7 +28,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from quant.files import atomic_write_text, dist_version, sha256_file
+from quant.base.files import atomic_write_text, dist_version, sha256_file
 from verification.toolchain import ensure_verilator
 
 __all__ = [

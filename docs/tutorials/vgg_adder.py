@@ -8,12 +8,13 @@ import sys
 import torch
 from torch import nn
 
-from quant.artifact import save_int_model
-from quant.calibrate import recalibrate_bn
-from quant.datasets import NORMALIZATION, load_dataset
-from quant.golden import run
-from quant.layers import AdderConv2d, AdderLinear
-from quant.quantize import QuantConfig, quantize_model
+from quant.intmodel.artifact import save_int_model
+from quant.quantizer.calibrate import recalibrate_bn
+from quant.training.datasets import NORMALIZATION, load_dataset
+from quant.intmodel.golden import run
+from quant.net.layers import AdderConv2d, AdderLinear
+from quant.quantizer.config import QuantConfig
+from quant.quantizer.quantize import quantize_model
 
 out = sys.argv[1]
 torch.manual_seed(0)

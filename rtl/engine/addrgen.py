@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.compiler import PAD, window_addresses
 from hwsim.descriptor import addrgen_command_fields
-from quant.intops import check_int, conv_out_size
+from quant.base.intops import check_int, conv_out_size
 from rtl.construct import construction
 
 __all__ = ["addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]

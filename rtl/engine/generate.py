@@ -8,7 +8,7 @@ An engine already sized (``config`` with the model compiled for it) is
 written without compiling again.
 
 Same arguments give the same bytes (no source locations, no time stamps,
-sorted keys); both files are written atomically (:mod:`quant.files`).
+sorted keys); both files are written atomically (:mod:`quant.base.files`).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwsim.config import EngineConfig
-from quant.artifact import IntModel
-from quant.files import dist_versions
+from quant.intmodel.artifact import IntModel
+from quant.base.files import dist_versions
 from rtl.design import Block, Design, ports_of, write_design
 from rtl.engine.addrgen import AddrGen
 from hwsim.compiler import CompiledModel

@@ -212,7 +212,7 @@ def _own_checkpoint(scratch: Path) -> None:
     """The tutorial trains build/my_adder.pt with the shipped checkpoint's recipe: start from that checkpoint."""
     (scratch / "build").mkdir()
     (scratch / "build/my_adder.pt").write_bytes((ROOT / "checkpoints/lenet5_bn_adder_fmnist.pt").read_bytes())
-    from quant.datasets import load_dataset
+    from quant.training.datasets import load_dataset
 
     np.save(scratch / "build/x.npy", load_dataset("fashion-mnist", "test")[0][:5])
 

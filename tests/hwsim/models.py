@@ -1,7 +1,7 @@
 """Random integer models in our layouts, for the hwsim tests (a module, imported by name).
 
 ``random_lenet(rng, requant)`` builds a LeNet-5-BN-shaped ``IntModel``
-(quant/models.py layout: conv1 5x5 pad 2 1->6, maxpool, conv2 5x5 6->16,
+(quant/net/models.py layout: conv1 5x5 pad 2 1->6, maxpool, conv2 5x5 6->16,
 maxpool, flatten, fc 400->120->84->10, all adder layers);
 ``random_resnet20(rng)`` the reference CIFAR ResNet-20 layout (multiply conv1,
 adder blocks with residual adds and 1x1 stride-2 downsamples, 8x8 average
@@ -24,7 +24,7 @@ TOPOLOGIES = Path(__file__).resolve().parents[2] / "hwsim" / "topologies"
 
 
 def _fixed_rq(rng, o, k, *, signed_in=False, out_bits=8, out_signed=False, hi=None):
-    from quant.artifact import Requant
+    from quant.intmodel.artifact import Requant
 
     # acc is ~ K*85 +- sqrt(K)*60 for uniform 8-bit operands; map that to ~128 +- 60
     shift = 16
@@ -42,8 +42,8 @@ def _fixed_rq(rng, o, k, *, signed_in=False, out_bits=8, out_signed=False, hi=No
 
 
 def _threshold_rq(rng, o, k):
-    from quant.artifact import Requant
-    from quant.intops import thresholds_from_fixed
+    from quant.intmodel.artifact import Requant
+    from quant.base.intops import thresholds_from_fixed
 
     f = _fixed_rq(rng, o, k)
     thr, neg = thresholds_from_fixed(f.m, f.n, f.shift, f.lo, f.hi, 8, k * 255)
@@ -52,7 +52,7 @@ def _threshold_rq(rng, o, k):
 
 def compute_layer(rng, name, kind, inp, in_shape, out_c, kernel=1, stride=1, padding=0,
                   requant="fixed", **rq):
-    from quant.artifact import LAYER_CLASSES
+    from quant.intmodel.artifact import LAYER_CLASSES
 
     pe = "adder" if kind.startswith("adder") else "mult"
     if kind.endswith("linear"):
@@ -87,14 +87,14 @@ def compute_layer(rng, name, kind, inp, in_shape, out_c, kernel=1, stride=1, pad
 
 
 def _input(c, signed):
-    from quant.intops import InputQuant
+    from quant.base.intops import InputQuant
 
     return InputQuant(mean=(0.5,) * c, std=(0.25,) * c, scale=0.02, zero_point=0 if signed else 100,
                       bits=8, signed=signed)
 
 
 def random_lenet(rng, requant="fixed"):
-    from quant.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer
+    from quant.intmodel.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer
 
     L = []
     L.append(compute_layer(rng, "conv1", "adder_conv", "input", (1, 28, 28), 6, 5, 1, 2, requant))
@@ -112,7 +112,7 @@ def random_lenet(rng, requant="fixed"):
 
 
 def random_resnet20(rng):
-    from quant.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
+    from quant.intmodel.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
 
     L = [compute_layer(rng, "conv1", "conv", "input", (3, 32, 32), 16, 3, 1, 1)]
     prev, shape = "conv1", (16, 32, 32)
@@ -185,7 +185,7 @@ def tiny_engine_model():
     linear 3 -> 2 (threshold requant, the logits)."""
     import numpy as np
 
-    from quant.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer
+    from quant.intmodel.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer
 
     rng = np.random.default_rng(3)
     print("seed 3")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hwsim.config import EngineConfig
-from quant import golden
-from quant.artifact import AdderLayer, FlattenLayer, IntModel, Requant
+from quant.intmodel import golden
+from quant.intmodel.artifact import AdderLayer, FlattenLayer, IntModel, Requant
 from hwsim.compiler import PAD, compile_model, from_words, pack_params, to_words, unpack_params, window_addresses
 from hwsim.reference import run_engine
 from hwsim.samples import small_model

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from hwsim.engine import EngineModel, OpShape, in_bounds, op_shapes
 from hwsim.config import EngineConfig
-from quant.intops import conv_out_size
+from quant.base.intops import conv_out_size
 from hwsim.compiler import compile_model
 from hwsim.reference import run_engine
 from hwsim.samples import small_model

@@ -68,7 +68,7 @@ def test_load_source(topologies, int_models, tmp_path):
     src = load_source(topologies / "resnet20.csv", bits=6)
     assert src.kind is InputKind.TOPOLOGY and src.name == "resnet20" and src.model is None
     assert src.layers[0].bits == 8 and src.assumptions  # the CSV's Bits column wins
-    from quant.artifact import save_int_model
+    from quant.intmodel.artifact import save_int_model
 
     save_int_model(int_models.lenet(np.random.default_rng(4)), tmp_path / "m")
     m = load_source(tmp_path / "m")

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim.config import EngineConfig
-from quant import golden
-from quant.intops import conv_out_size
+from quant.intmodel import golden
+from quant.base.intops import conv_out_size
 from hwsim.compiler import compile_model
 from hwsim.engine import COUNTER_NAMES, EngineLayer
 from hwsim.reference import run_engine
@@ -92,7 +92,7 @@ def test_all_multiplier_engine_runs_a_cnn():
     # the 3x3 conv of small_model is an adder layer: an all-multiplier engine refuses it
     with pytest.raises(ValueError, match="layer conv: an adder_conv layer needs adder PEs; this engine has multiplier PEs"):
         compile_model(model, EngineConfig(rows=2, cols=2, pe="mult"))
-    from quant.artifact import IntModel
+    from quant.intmodel.artifact import IntModel
 
     cnn = IntModel(name="cnn", dataset="none", input=model.input, input_shape=model.input_shape,
                    layers=[model.layer("stem"), model.layer("pool").__class__(
@@ -126,10 +126,10 @@ def shipped_lenet():
     """The shipped LeNet-5-BN quantised twice: 8-bit fixed point and 4-bit thresholds."""
     import torch
 
-    from quant import checkpoint
-    from quant.datasets import load_dataset
-    from quant.config import QuantConfig
-    from quant.quantize import quantize_model
+    from quant.training import checkpoint
+    from quant.training.datasets import load_dataset
+    from quant.quantizer.config import QuantConfig
+    from quant.quantizer.quantize import quantize_model
 
     torch.set_num_threads(1)
     ck = checkpoint.load(SHIPPED_LENET)

@@ -22,7 +22,7 @@ TOP_KEYS = ["tool", "version", "dataflow", "input", "model", "config", "table", 
 
 @pytest.fixture
 def lenet_folder(tmp_path, int_models):
-    from quant.artifact import save_int_model
+    from quant.intmodel.artifact import save_int_model
 
     save_int_model(int_models.lenet(np.random.default_rng(9)), tmp_path / "m")
     return tmp_path / "m"

@@ -9,7 +9,7 @@ from hwsim.compiler import compile_model
 from hwsim.config import EngineConfig
 from hwsim.reference import run_engine
 from hwsim.samples import SMALL_ENGINE, small_model
-from quant import golden
+from quant.intmodel import golden
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(stem="conv", pool="avgpool"), dict(mode="threshold", pool_pad=1)])

@@ -53,7 +53,7 @@ def mult_model():
 @pytest.fixture(scope="session")
 def data():
     """Fashion-MNIST: 256 training images, and 200 test images with their labels."""
-    from quant.datasets import load_dataset
+    from quant.training.datasets import load_dataset
 
     xtr, _ = load_dataset("fashion-mnist", "train")
     xte, yte = load_dataset("fashion-mnist", "test")
@@ -67,9 +67,9 @@ def calibrated_lenet():
     def build(xtr, seed=99):
         import torch
 
-        from quant.calibrate import recalibrate_bn
-        from quant.datasets import NORMALIZATION
-        from quant.models import lenet5_bn
+        from quant.quantizer.calibrate import recalibrate_bn
+        from quant.training.datasets import NORMALIZATION
+        from quant.net.models import lenet5_bn
 
         torch.manual_seed(seed)
         torch.set_num_threads(2)

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from quant import golden
-from quant.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
-from quant.intops import InputQuant, code_range, conv_out_size
+from quant.intmodel import golden
+from quant.intmodel.artifact import AddLayer, AvgPoolLayer, FlattenLayer, IntModel, MaxPoolLayer, Requant
+from quant.base.intops import InputQuant, code_range, conv_out_size
 
 __all__ = ["tiny_int_model", "every_kind_model", "mult_model"]
 

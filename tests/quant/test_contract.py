@@ -1,9 +1,9 @@
-"""The integer contract (docs/interfaces.md §4) implemented from the page alone, against quant.golden.
+"""The integer contract (docs/interfaces.md §4) implemented from the page alone, against quant.intmodel.golden.
 
 ``_Reference`` below reads ``manifest.json`` and ``weights.npz`` itself
 (json + numpy, no adderhw import) and runs the model the way the page says,
 with plain loops where the page states a loop.  It is compared bit for bit
-with :func:`quant.golden.run` on random artifacts of every layer kind:
+with :func:`quant.intmodel.golden.run` on random artifacts of every layer kind:
 adder and multiply layers, fixed and threshold requant, padded max and
 average pooling, signed average pooling, the residual add, flatten, and the
 input quantiser (including values exactly half-way between two codes).
@@ -17,8 +17,8 @@ import json
 import numpy as np
 import pytest
 
-from quant import golden
-from quant.artifact import load_int_model, save_int_model
+from quant.intmodel import golden
+from quant.intmodel.artifact import load_int_model, save_int_model
 
 
 class _Reference:
@@ -260,7 +260,7 @@ def test_hwsim_engine_reference_matches_the_page(seed, mode, every_kind_model, m
 def test_fake_quant_matches_the_page(seed, mode, every_kind_model, mult_model, tmp_path):
     """The fake-quant PyTorch model reuses the integer code path it was compared with; hold it against
     the page's reference too (its torch im2col, pools and accumulation are its own)."""
-    from quant.fakequant import FakeQuantModel
+    from quant.quantizer.fakequant import FakeQuantModel
 
     print("seed", seed)
     rng = np.random.default_rng(seed)
@@ -276,7 +276,7 @@ def test_fake_quant_matches_the_page(seed, mode, every_kind_model, mult_model, t
 @pytest.mark.parametrize("seed,groups,mode", [(0, 2, "fixed"), (1, 3, "threshold"), (2, 5, "fixed"), (3, 4, "fixed")])
 def test_group_shared_scales_match_the_page(seed, groups, mode, every_kind_model, tmp_path):
     """Adder layers with scale_groups: the page's re-scale per group == golden == fake-quant."""
-    from quant.fakequant import FakeQuantModel
+    from quant.quantizer.fakequant import FakeQuantModel
 
     print("seed", seed)
     rng = np.random.default_rng(seed)

@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 #: Modules that import no torch (DESIGN §1: the ground floor and the integer model, plus the
 #: quantizer's settings and the numpy-only helpers hwsim and rtl use).
-TORCH_FREE = ["quant", "quant.intops", "quant.files", "quant.artifact", "quant.golden", "quant.native",
-              "quant.native.golden", "quant.groups", "quant.rounding", "quant.datasets", "quant.config",
-              "quant.opcount", "quant.cli_quantize"]
+TORCH_FREE = ["quant", "quant.base.intops", "quant.base.files", "quant.intmodel.artifact", "quant.intmodel.golden", "quant.net.native",
+              "quant.intmodel.native", "quant.quantizer.groups", "quant.quantizer.rounding", "quant.training.datasets", "quant.quantizer.config",
+              "quant.base.opcount", "quant.quantizer.cli"]
 
 
 def _module_name(path: Path) -> str:
@@ -30,7 +30,7 @@ def _module_name(path: Path) -> str:
 
 
 def import_graph(package: str = "quant") -> dict[str, set[str]]:
-    """``{module: modules of package it imports}`` from the source (``from quant import golden`` names quant.golden)."""
+    """``{module: modules of package it imports}`` from the source (``from quant import golden`` names quant.intmodel.golden)."""
     paths = {_module_name(p): p for p in sorted((ROOT / package).rglob("*.py"))}
     graph = {}
     for mod, path in paths.items():
@@ -72,8 +72,8 @@ def test_quant_imports_in_one_direction():
     graph = {m: deps - {"quant"} for m, deps in import_graph().items()}  # the package docstring imports nothing
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle)
-    assert "quant.quantize" not in graph["quant.convert"]  # the config sits below both (issue 22)
-    assert graph["quant.config"] <= {"quant.intops", "quant.rounding"}
+    assert "quant.quantizer.quantize" not in graph["quant.quantizer.convert"]  # the config sits below both (issue 22)
+    assert graph["quant.quantizer.config"] <= {"quant.base.intops", "quant.quantizer.rounding"}
 
 
 def test_find_cycle_finds_a_circle():

@@ -15,7 +15,7 @@ CFG = BlockConfig(rows=2, cols=3, pe="adder", bits=4, max_k=16)
 
 
 def test_cli_generate_engine_for_a_model(tmp_path, capsys):
-    from quant.artifact import save_int_model
+    from quant.intmodel.artifact import save_int_model
 
     model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4)
     save_int_model(model, tmp_path / "small")

@@ -5,8 +5,8 @@ import pytest
 
 from hwsim.engine import EngineModel
 from hwsim.config import EngineConfig
-from quant import golden
-from quant.artifact import IntModel
+from quant.intmodel import golden
+from quant.intmodel.artifact import IntModel
 from hwsim.compiler import compile_model
 from hwsim.engine import COUNTER_NAMES
 from hwsim.reference import run_engine

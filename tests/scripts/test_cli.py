@@ -70,7 +70,7 @@ def test_doctor_names_what_is_missing(monkeypatch, capsys):
     import scripts.doctor as doctor
     from pathlib import Path
 
-    monkeypatch.setattr("quant.datasets.FASHION_MNIST_DIR", Path("/nonexistent/fmnist"))
+    monkeypatch.setattr("quant.training.datasets.FASHION_MNIST_DIR", Path("/nonexistent/fmnist"))
     monkeypatch.setenv("PATH", "/nonexistent")
     rc = doctor.run_doctor()
     out = capsys.readouterr()

@@ -99,7 +99,7 @@ def test_synth_compare_dsp_and_fpga_table(tmp_path, capsys):
 
 
 def test_shipped_cnn_checkpoint_predicts_and_estimates(tmp_path, capsys):
-    from quant.datasets import load_dataset
+    from quant.training.datasets import load_dataset
 
     images, labels = load_dataset("fashion-mnist", "test")
     np.save(tmp_path / "x.npy", np.asarray(images[:200], dtype=np.float32))

@@ -43,7 +43,7 @@ def _shipped_w8(tmp_path_factory, ckpt: Path, name: str) -> Path:
     """``ckpt`` (tracked in git) quantised to W8 fixed point with 256 calibration images."""
     import torch
 
-    from quant.workflow import quantize_shipped
+    from quant.quantizer.workflow import quantize_shipped
 
     assert ckpt.is_file(), f"the tracked checkpoint {ckpt} is missing"
     torch.set_num_threads(2)

@@ -31,7 +31,7 @@ def small_engine(tmp_path_factory, build_root):
     import numpy as np
 
     from hwsim.config import EngineConfig
-    from quant.artifact import save_int_model
+    from quant.intmodel.artifact import save_int_model
     from rtl.engine.generate import generate_engine
     from hwsim.samples import SMALL_ENGINE, small_model
     from verification.engine_host import emit_engine
@@ -132,11 +132,11 @@ def _extreme_model(shape=(1, 4, 4), bits=5, classes=2):
     """``input -> flatten -> adder_linear`` with every weight 0 and logits = the accumulator (= sum of codes)."""
     import numpy as np
 
-    from quant import golden
+    from quant.intmodel import golden
     from dataclasses import replace
 
-    from quant.artifact import FlattenLayer, IntModel, Requant
-    from quant.intops import InputQuant
+    from quant.intmodel.artifact import FlattenLayer, IntModel, Requant
+    from quant.base.intops import InputQuant
 
     k = int(np.prod(shape))
     fc = golden.random_layer(np.random.default_rng(0), kind="adder_linear", in_shape=(k,), out_channels=classes,
@@ -153,7 +153,7 @@ def _extreme_model(shape=(1, 4, 4), bits=5, classes=2):
 
 def test_verify_engine_mismatch_exits_non_zero(build_root, tmp_path, capsys):
     """A design whose Verilog has accumulators one bit short: the logits differ, verify says so and exits 1."""
-    from quant.artifact import save_int_model
+    from quant.intmodel.artifact import save_int_model
     from rtl.design import emit
     from rtl.engine.generate import generate_engine
     from verification.engine_host import engine_component
@@ -186,9 +186,9 @@ def _conv_only_model():
     """``conv -> flatten``: valid logits for the integer model, not one pixel for the engine's ``o`` stream."""
     import numpy as np
 
-    from quant import golden
-    from quant.artifact import FlattenLayer, IntModel
-    from quant.intops import InputQuant
+    from quant.intmodel import golden
+    from quant.intmodel.artifact import FlattenLayer, IntModel
+    from quant.base.intops import InputQuant
 
     conv = golden.random_layer(np.random.default_rng(1), kind="adder_conv", in_shape=(1, 6, 6), out_channels=3,
                                bits=6, name="c1")
@@ -199,7 +199,7 @@ def _conv_only_model():
 
 def test_engine_argument_errors(small_engine, lenet_dir, tmp_path, capsys):
     """Bad input under the engine: one line, exit 1, nothing written, before any build."""
-    from quant.artifact import save_int_model
+    from quant.intmodel.artifact import save_int_model
 
     model_dir, design = small_engine
     save_int_model(_conv_only_model(), tmp_path / "convonly")

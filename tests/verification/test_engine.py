@@ -2,7 +2,7 @@
 
 Each run builds its engine (Verilog and metadata by ``rtl.design``, simulator
 builds cached per session) and runs cocotb tests in one simulator process;
-the records must show zero mismatches: logits equal to ``quant.golden`` and
+the records must show zero mismatches: logits equal to ``quant.intmodel.golden`` and
 to the engine reference on the observed beats, every operation's cycles and
 counters equal to hwsim ``cp`` (cycles no fewer under back-pressure).
 
@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from hwsim.config import EngineConfig
-from quant import golden
-from quant.artifact import FlattenLayer, IntModel, Requant, load_int_model, save_int_model
-from quant.intops import InputQuant
+from quant.intmodel import golden
+from quant.intmodel.artifact import FlattenLayer, IntModel, Requant, load_int_model, save_int_model
+from quant.base.intops import InputQuant
 from hwsim.samples import SMALL_ENGINE, small_model
 from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
 
@@ -171,7 +171,7 @@ def test_mutant_padding_is_caught(sim, small_models, build_root, tmp_path):
 
 @pytest.fixture(scope="session")
 def lenet_images(lenet_dir):
-    from quant.datasets import load_dataset
+    from quant.training.datasets import load_dataset
 
     model = load_int_model(lenet_dir)
     images, _ = load_dataset(model.dataset, "test")
@@ -204,7 +204,7 @@ def test_lenet(sim, lenet_dir, lenet_images, build_root, tmp_path):
 def test_resnet20_on_verilator(resnet20_dir, build_root, tmp_path):
     """One Fashion-MNIST test image through the in-house ResNet-20 W8 on its 4x4 engine (sized by the compiler,
     traced): logits, every layer's output, cycles and counters exact."""
-    from quant.datasets import load_dataset
+    from quant.training.datasets import load_dataset
     from hwsim.sizing import size_engine
 
     model = load_int_model(resnet20_dir)

@@ -20,7 +20,7 @@ Environment (Driver / Monitor / Model / Checker):
   :class:`~verification.engine_model.ObservedRun`, the ``op_done`` monitor
   the counters after each operation;
 * the model computes each image's expectation from the observed beats
-  (engine reference and ``quant.golden``); the checker
+  (engine reference and ``quant.intmodel.golden``); the checker
   (:func:`~verification.engine_model.check_image`) compares logits, every
   operation's cycles and counters with hwsim ``cp``.
 
@@ -45,7 +45,7 @@ from cocotb.triggers import ClockCycles, Event, FallingEdge, SimTimeoutError, Ti
 from cocotb.utils import get_sim_steps
 
 from hwsim.engine import EngineModel
-from quant.artifact import load_int_model
+from quant.intmodel.artifact import load_int_model
 from rtl.design import read_design
 from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
 from verification.engine_host import load_program

@@ -1,0 +1,3 @@
+"""The float network: adder layers, their C kernels, models (torch)."""
+
+__all__: list[str] = []
