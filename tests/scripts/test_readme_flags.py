@@ -1,8 +1,8 @@
 """README flags that no other test invoked at the command line: one cheap CLI run each.
 
 ``generate --block --form --out-bits --mult-bits``, ``synth --compare`` and
-``--dsp`` (real yosys/nextpnr on one PE), ``estimate --table fpga:``, and the
-shipped CNN checkpoint through ``predict`` and ``estimate``.  (``verify
+``--dsp`` (real yosys/nextpnr on one PE of the PE study), ``estimate --table fpga:``,
+and the shipped CNN checkpoint through ``predict`` and ``estimate`` (on the engine).  (``verify
 --design --images`` is in tests/verification/test_cli.py, beside its build
 cache; quantize and train flags are tested with their commands.)
 """
@@ -91,11 +91,8 @@ def test_synth_compare_dsp_and_fpga_table(tmp_path, capsys):
     s = json.loads((est / "summary.json").read_text())
     assert s["table"]["name"] == "fpga" and s["table"]["area_unit"] == "lc"
     assert "compare.json:pe_adder_b8_k16" in s["table"]["source"]
-    lc = {r["config"]["pe"]: r["resources"]["lc"] for r in results}
-    pes = s["config"]["rows"] * s["config"]["cols"]
-    assert s["designs"]["adder"]["area_lc"] == pes * lc["adder"]
-    assert s["designs"]["mult"]["area_lc"] == pes * lc["mult"]
-    assert s["ratios_adder_over_mult"]["area_lc"] == pytest.approx(lc["adder"] / lc["mult"], rel=1e-12)
+    # the engine's counts are priced with the synthesized PE's energy proxy: both designs, same counts
+    assert s["designs"]["adder"]["total_cycles"] == s["designs"]["mult"]["total_cycles"] > 0
 
 
 def test_shipped_cnn_checkpoint_predicts_and_estimates(tmp_path, capsys):
@@ -111,4 +108,5 @@ def test_shipped_cnn_checkpoint_predicts_and_estimates(tmp_path, capsys):
     assert main(["estimate", str(CNN), "-o", str(tmp_path / "est")]) == 0
     s = json.loads((tmp_path / "est" / "summary.json").read_text())
     assert s["model"] == "lenet5-bn"
-    assert s["designs"]["adder"]["layers_on_mult_pes"] == 5 and s["designs"]["adder"]["layers_on_adder_pes"] == 0
+    # a CNN has no adder layer: on the adder engine every conv and linear runs on the multiplier unit
+    assert s["designs"]["adder"]["ops_on_mult"] == 5 and s["designs"]["adder"]["ops_on_adder"] == 0
