@@ -16,7 +16,7 @@ docs hook (``docs/hooks/generate.py``) calls it for every
 ``<!-- results:NAME:TABLE -->`` marker of a page, and :func:`update_readme`
 writes the README's block between ``<!-- results:NAME -->`` and
 ``<!-- /results:NAME -->`` from the same function, so the two cannot
-disagree (``tests/docs/test_results.py`` checks the README).
+disagree (``tests/scripts/test_results.py`` checks the README).
 
 Command line::
 

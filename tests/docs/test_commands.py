@@ -66,11 +66,11 @@ COVERAGE = {
     ".venv/bin/python -m pytest -q tests/hwsim": NotRun("runs the suite itself"),
     "git clone <this repository> adderhw && cd adderhw": NotRun("needs the repository's address"),
     ".venv/bin/python -m scripts.results collect --demo build/demo -o docs/results/demo.json":
-        CoveredBy("tests/docs/test_results.py", "collect --demo on a flow folder"),
-    ".venv/bin/python -m scripts.results readme": CoveredBy("tests/docs/test_results.py", "readme and readme --check"),
+        CoveredBy("tests/scripts/test_results.py", "collect --demo on a flow folder"),
+    ".venv/bin/python -m scripts.results readme": CoveredBy("tests/scripts/test_results.py", "readme and readme --check"),
     '.venv/bin/python -m scripts.results collect --synth build/demo/synth/engine/compare.json --synth-command '
     '"adderhw synth ... --compare --lut-only" --update -o docs/results/demo.json':
-        CoveredBy("tests/docs/test_results.py", "collect --synth FILE --update"),
+        CoveredBy("tests/scripts/test_results.py", "collect --synth FILE --update"),
     ".venv/bin/adderhw doctor": CoveredBy("tests/scripts/test_cli.py", "adderhw doctor"),
     # README quick start
     ".venv/bin/adderhw quantize checkpoints/lenet5_bn_adder_fmnist.pt --bits 8 -o build/q8": RunHere(Q),
