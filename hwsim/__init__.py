@@ -9,7 +9,7 @@ functional reference), :mod:`hwsim.engine` (exact cycle and access model),
 (``synth.json``), :mod:`hwsim.topology` (shapes from a SCALE-Sim CSV),
 :mod:`hwsim.estimate` (estimates, sweeps), :mod:`hwsim.report` (report
 files), :mod:`hwsim.preset_files` (engine presets), :mod:`hwsim.samples`
-(random small models); the ``estimate`` command line is :mod:`scripts.estimate`.  Importing the
+(random small models), :mod:`hwsim.cpu` (the AdderNet paper's CPU latency model); the ``estimate`` command line is :mod:`scripts.estimate`.  Importing the
 package loads none of them (``rtl`` imports only what it uses).
 """
 
