@@ -146,7 +146,7 @@ def load_engine_results(out: Path) -> dict:
     }
 
 
-#: Energy components of ``estimate --dataflow cp`` (``energy_breakdown_pj``), in report order.
+#: Energy components of ``estimate`` (``energy_breakdown_pj``), in report order.
 _ENGINE_ENERGY = (("dram_pj", "DRAM (streams)"), ("act_sram_pj", "activation SRAM"),
                   ("wbuf_sram_pj", "weight SRAM"), ("pe_pj", "PE arithmetic"), ("requant_pj", "requant"),
                   ("vector_pj", "vector unit"), ("reg_pj", "registers"))
@@ -163,13 +163,13 @@ def write_engine_report(opts, folder: Path) -> Path:
     cfg = est["config"]
     L: list[str] = [f"# adderhw flow report: `{opts.checkpoint}` on the network engine\n"]
     L.append(
-        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, engine {cfg['rows']}x{cfg['cols']} "
-        f"(dataflow cp), simulator {opts.sim}, target {opts.target}. Each section is the output of the "
+        f"Model `{q.get('model')}` on `{q.get('dataset')}`, {opts.bits}-bit, engine {cfg['rows']}x{cfg['cols']}, "
+        f"simulator {opts.sim}, target {opts.target}. Each section is the output of the "
         f"`adderhw` subcommand named in it; the step folders hold the full outputs.\n")
     L += _quantize_section(res, final_rel, made)
 
     # 2. estimate
-    L.append(f"## 2. Cycles and counted energy (`adderhw estimate --dataflow cp`, table {est['table']['name']})\n")
+    L.append(f"## 2. Cycles and counted energy (`adderhw estimate`, table {est['table']['name']})\n")
     L.append(f"Every memory read and write, stream beat and PE step of one image, as the engine performs them "
              f"(hwsim's count equals the RTL's, section 5), priced by the table: {est['table']['title']}. "
              f"SRAM energy by size: {est['table'].get('sram_size_source', '')}\n")
@@ -187,7 +187,7 @@ def write_engine_report(opts, folder: Path) -> Path:
     L.append("![energy by component](estimate/energy_breakdown.png)\n")
 
     # 3. generate
-    L.append("## 3. The engine (`adderhw generate --engine --model`)\n")
+    L.append("## 3. The engine (`adderhw generate --model`)\n")
     gc = gen.config
     L.append(_table(["Verilog", "rows x cols", "PE", "mult rows", "bits", "acc bits", "activation regions (words)",
                      "weight buffer (words)", "operations"],
