@@ -1,6 +1,6 @@
 """hwsim: the network engine's architecture model (DESIGN §1, §4b, §5), numpy only.
 
-Modules: :mod:`hwsim.config` (EngineConfig; ArrayConfig of the PE study),
+Modules: :mod:`hwsim.config` (EngineConfig),
 :mod:`hwsim.compiler` (IntModel -> program, memory map, weight stream),
 :mod:`hwsim.descriptor` (the ``prog`` beat's fields), :mod:`hwsim.sizing`
 (the engine sized to a model), :mod:`hwsim.reference` (word-level

@@ -229,7 +229,7 @@ def render_markdown(result: Comparison, summary: EstimateSummary, *, plots=()) -
     """The text of ``report.md``."""
     c = summary.config
     tab = summary.table
-    sized = ("sized to the model as `adderhw generate --engine --model` sizes it"
+    sized = ("sized to the model as `adderhw generate --model` sizes it"
              if summary.kind is not InputKind.TOPOLOGY else "sized to the topology's shapes (assumptions below)")
     out = [
         f"# Network engine estimate (dataflow `cp`): {summary.model}",

@@ -148,20 +148,6 @@ def test_every_adderhw_command_parses(cmd):
 
 # ------------------------------------------------------------------------------------------ running them
 
-def _target_state() -> bool:
-    """Whether the CLI is the one design of issue 22 (no v1 ``os`` dataflow left to select)."""
-    for action in build_parser()._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            est = action.choices["estimate"]
-            return not any("--dataflow" in a.option_strings and "os" in (a.choices or ()) for a in est._actions)
-    return False
-
-
-needs_one_design = pytest.mark.skipif(
-    not _target_state(), reason="documents the one-design CLI of issue 22 (estimate --rows, generate --model); "
-    "this tree still has the v1 core")
-
-
 @pytest.fixture
 def scratch(tmp_path, monkeypatch) -> Path:
     """A folder that looks like the repository to a command: checkpoints/ and docs/ linked, build/ empty."""
@@ -189,7 +175,6 @@ def commands_of(test: str) -> list[str]:
 
 
 @pytest.mark.slow
-@needs_one_design
 def test_quick_start(scratch):
     for cmd in commands_of("test_quick_start"):
         run_documented(cmd)
@@ -200,7 +185,6 @@ def test_quick_start(scratch):
 
 @pytest.mark.slow
 @pytest.mark.sim
-@needs_one_design
 def test_quick_start_verify(scratch):
     run_documented(".venv/bin/adderhw quantize checkpoints/lenet5_bn_adder_fmnist.pt --bits 8 -o build/q8")
     for cmd in commands_of("test_quick_start_verify"):
@@ -218,7 +202,6 @@ def _own_checkpoint(scratch: Path) -> None:
 
 
 @pytest.mark.slow
-@needs_one_design
 def test_tutorial_own_checkpoint(scratch):
     _own_checkpoint(scratch)
     for cmd in commands_of(T):
@@ -230,7 +213,6 @@ def test_tutorial_own_checkpoint(scratch):
 
 @pytest.mark.slow
 @pytest.mark.sim
-@needs_one_design
 def test_tutorial_own_checkpoint_verify(scratch):
     _own_checkpoint(scratch)
     run_documented(".venv/bin/adderhw quantize build/my_adder.pt --bits 8 -o build/my_int8")
@@ -242,7 +224,6 @@ def test_tutorial_own_checkpoint_verify(scratch):
 
 @pytest.mark.slow
 @pytest.mark.sim
-@needs_one_design
 def test_tutorial_own_architecture(scratch):
     for cmd in commands_of(A):
         run_documented(cmd)
@@ -251,7 +232,6 @@ def test_tutorial_own_architecture(scratch):
 
 
 @pytest.mark.slow
-@needs_one_design
 def test_tutorial_reference_checkpoint(scratch):
     """The shipped ResNet-20 saved as the reference code saves it: a bare, DataParallel-prefixed state dict."""
     import torch
