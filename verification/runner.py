@@ -7,8 +7,9 @@
   file serialises concurrent builds of the same key; a ``.built`` marker is
   written last, so a half-finished build is never reused.
 * Tests are parametrised through a JSON *job* file whose path is passed in
-  the environment variable :data:`JOB_ENV`; the cocotb module writes one JSON
-  line per test into the job's ``records`` file (cycle counts, mismatches).
+  the environment variable :data:`JOB_ENV`; the cocotb module reads it with
+  :func:`load_job` and writes one JSON line per test into the job's
+  ``records`` file with :func:`append_record` (cycle counts, mismatches).
 * ``runner.test()`` does not raise on failed tests outside pytest and exits
   inside it; :func:`run_tests` handles both and reads the xUnit results file
   itself.
@@ -42,6 +43,8 @@ __all__ = [
     "build",
     "build_dir_for",
     "run_tests",
+    "load_job",
+    "append_record",
     "default_build_root",
     "path_component",
 ]
@@ -313,6 +316,26 @@ def _read_records(path: Path) -> dict[str, dict]:
                 rec = json.loads(line)
                 out[rec["name"]] = rec
     return out
+
+
+def load_job() -> dict:
+    """The job of this simulator process (the file :data:`JOB_ENV` names): for cocotb modules.
+
+    Raises
+    ------
+    RuntimeError
+        :data:`JOB_ENV` is not set (the module was not started by :func:`run_tests`).
+    """
+    path = os.environ.get(JOB_ENV)
+    if not path:
+        raise RuntimeError(f"{JOB_ENV} is not set: run these tests through verification.runner.run_tests")
+    return json.loads(Path(path).read_text())
+
+
+def append_record(name: str, **fields) -> None:
+    """Append test ``name``'s measurements to the job's records file (:attr:`CaseResult.record` on the host)."""
+    with open(load_job()["records"], "a") as f:
+        f.write(json.dumps({"name": name, **fields}) + "\n")
 
 
 def run_tests(

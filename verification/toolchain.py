@@ -55,6 +55,13 @@ def verilator_version() -> str:
 
 
 def iverilog_version() -> str:
+    """Version of Icarus Verilog on PATH (``"11.0"`` from ``iverilog -V``).
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``iverilog`` on PATH.
+    """
     exe = shutil.which("iverilog")
     if exe is None:
         raise FileNotFoundError("iverilog not found: apt-get install iverilog")

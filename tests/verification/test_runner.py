@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
 
 from rtl.array import BlockConfig
 from rtl.study import generate_block
-from verification.runner import SimulatorError, VerilogSource, build, build_dir_for, run_tests
+from verification.runner import (JOB_ENV, SimulatorError, VerilogSource, append_record, build, build_dir_for,
+                                 load_job, run_tests)
 
 PE = BlockConfig(pe="adder", bits=4, max_k=8)
 
@@ -73,3 +75,19 @@ def test_path_component_never_leaves_the_folder():
         assert safe and "/" not in safe and "\\" not in safe and "\0" not in safe, bad
         assert not safe.startswith("."), bad
     assert path_component("a/b") != path_component("a_b")  # sanitised names stay distinct
+
+
+def test_job_and_records_seen_from_the_simulator_side(tmp_path, monkeypatch):
+    """What a cocotb module sees: the job :data:`JOB_ENV` names; its records appended one JSON line per call."""
+    monkeypatch.delenv(JOB_ENV, raising=False)
+    with pytest.raises(RuntimeError, match=f"{JOB_ENV} is not set"):
+        load_job()
+    records = tmp_path / "records.jsonl"
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"records": str(records), "seed": 3}))
+    monkeypatch.setenv(JOB_ENV, str(job))
+    assert load_job() == {"records": str(records), "seed": 3}
+    append_record("a", cycles=1)
+    append_record("b", cycles=[2, 3])
+    assert [json.loads(line) for line in records.read_text().splitlines()] == [
+        {"name": "a", "cycles": 1}, {"name": "b", "cycles": [2, 3]}]

@@ -51,25 +51,13 @@ from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
 from verification.engine_host import load_program
 from verification.engine_model import ObservedRun, check_image, flat_values
 from verification.engine_streams import DmaDriver, HandshakeMonitor, PulseMonitor, ReadySink
-from verification.runner import JOB_ENV
+from verification.runner import append_record, load_job
 
 __all__: list[str] = []
 
 #: Clock period (ns); cycle numbers do not depend on it.
 PERIOD_NS = 10
 INPUTS = ("prog", "x", "w")
-
-
-def _job() -> dict:
-    path = os.environ.get(JOB_ENV)
-    if not path:
-        raise RuntimeError(f"{JOB_ENV} is not set: run these tests through verification.engine_host.run_engine_tests")
-    return json.loads(Path(path).read_text())
-
-
-def _record(name: str, **fields) -> None:
-    with open(_job()["records"], "a") as f:
-        f.write(json.dumps({"name": name, **fields}) + "\n")
 
 
 _SETTLED = []
@@ -221,7 +209,7 @@ def _checked(name: str, env: EngineEnv, n_images: int, *, exact_cycles: bool, wa
     t = env.image_times
     per_image = [round(b - a, 3) for a, b in zip([extra.pop("t0")] + t[:-1], t)]
     cycles = sum(r["cycles_measured"] or 0 for r in recs)
-    _record(name, images=recs, exact_cycles=exact_cycles, wall_s=round(wall_s, 3), wall_s_per_image=per_image,
+    append_record(name, images=recs, exact_cycles=exact_cycles, wall_s=round(wall_s, 3), wall_s_per_image=per_image,
             cycles_measured=cycles, cycles_predicted=sum(r["cycles_predicted"] for r in recs),
             mismatches=sum(len(r["mismatches"]) for r in recs), python_wakeups=env.wakeups(),
             seed=env.seed, **extra)
@@ -232,7 +220,7 @@ def _checked(name: str, env: EngineEnv, n_images: int, *, exact_cycles: bool, wa
 @cocotb.test()
 async def images(dut):
     """Every job image back to back, no stalls: logits exact, every operation's cycles and counters == hwsim."""
-    job = _job()
+    job = load_job()
     env = EngineEnv(dut, job, tag="images")
     await env.start()
     n = len(job["images"])
@@ -246,7 +234,7 @@ async def images(dut):
 @cocotb.test()
 async def back_pressure(dut):
     """Random valid gaps on prog/x/w, ready drops on o (two images): outputs and counters exact, cycles >= hwsim."""
-    job = _job()
+    job = load_job()
     bp = job["back_pressure"]
     env = EngineEnv(dut, job, gaps={s: bp[s] for s in INPUTS}, drop=bp["o"], tag="back_pressure")
     await env.start()
@@ -261,7 +249,7 @@ async def back_pressure(dut):
 @cocotb.test()
 async def reset_mid_network(dut):
     """Reset after some operations of the first image, then two images from the start: exact."""
-    job = _job()
+    job = load_job()
     env = EngineEnv(dut, job, tag="reset_mid_network")
     await env.start()
     n_ops = env.run.n_ops
