@@ -14,6 +14,7 @@ from scripts.cli import main
 CFG = BlockConfig(rows=2, cols=3, pe="adder", bits=4, max_k=16)
 
 
+@pytest.mark.slow
 def test_cli_generate_engine_for_a_model(tmp_path, capsys):
     from quant.intmodel.artifact import save_int_model
 

@@ -9,6 +9,8 @@ from rtl.study import generate_block
 from rtl.synth import compare, format_table, synthesize, wrapper_verilog
 from scripts.cli import main
 
+pytestmark = [pytest.mark.synth]
+
 PE8 = BlockConfig(rows=1, cols=1, pe="adder", bits=8, max_k=1024)
 
 

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from scripts.cli import main
+from tests.hwsim.models import TOPOLOGIES, random_lenet, random_resnet20
+
+
+@pytest.fixture
+def topologies():
+    return TOPOLOGIES
+
+
+@pytest.fixture
+def int_models():
+    return SimpleNamespace(lenet=random_lenet, resnet20=random_resnet20)
 
 
 def run(capsys, *args):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 from pathlib import Path
 
@@ -30,6 +31,9 @@ def test_dataflow_os_is_refused_and_cp_deprecated(tmp_path, capsys):
     assert rc == 1 and err[0] == "flow: --dataflow cp is deprecated: the network engine is the only design"
 
 
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.synth
 def test_engine_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path, capsys, monkeypatch):
     """The flow: the engine sized to LeNet, both engines on ECP5-25K, the whole
     network on Verilator; every number in the report is the one its subcommand wrote."""

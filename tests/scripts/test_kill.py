@@ -62,6 +62,7 @@ def design(tmp_path_factory) -> Path:
     return next(root.glob("*.v"))
 
 
+@pytest.mark.synth
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_killed_synth_leaves_the_previous_result(tmp_path, design, sig):
     out = tmp_path / "synth"
@@ -89,6 +90,7 @@ def test_killed_synth_leaves_the_previous_result(tmp_path, design, sig):
         assert (out / "synth.json").read_text() != "previous result"
 
 
+@pytest.mark.synth
 def test_interrupted_flow_exits_130_and_the_next_run_cleans_a_killed_one(tmp_path):
     out = tmp_path / "flow"
     proc = _start(["flow", str(SHIPPED_ADDER), "--eval", "200", "-o", str(out)], tmp_path)
@@ -129,6 +131,7 @@ def test_killed_quantize_leaves_no_half_written_model(tmp_path, sig):
         assert (out / "manifest.json").is_file()
 
 
+@pytest.mark.sim
 def test_interrupted_verify_leaves_the_previous_report(tmp_path, tiny_model_dir):
     """Issue 17 defect 7: Ctrl-C in verify left an old verify.json beside new runs/."""
     model = tiny_model_dir(tmp_path)

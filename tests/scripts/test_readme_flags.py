@@ -62,6 +62,7 @@ def test_generate_forms_differ(tmp_path):
     assert texts[0] != texts[1]
 
 
+@pytest.mark.synth
 def test_synth_compare_dsp_and_fpga_table(tmp_path, capsys):
     """synth --compare (LUT adder vs mult), synth --dsp (UP5K) and estimate --table fpga:compare.json."""
     # 8-bit: yosys infers SB_MAC16 for an 8-bit multiplier (not for a 4-bit one), and estimate's arrays are 8-bit

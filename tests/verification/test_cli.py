@@ -63,6 +63,8 @@ def _engine_ok(test, exact):
         assert test["cycles_measured"] == test["cycles_predicted"] == sum(i["cycles_predicted"] for i in test["images"])
 
 
+@pytest.mark.sim
+@pytest.mark.slow
 def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
     """A given engine (no traces): two images, back-pressure."""
     model_dir, design = small_engine
@@ -95,6 +97,7 @@ def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
     assert not (out / "designs").exists()  # the given design ran
 
 
+@pytest.mark.sim
 def test_verify_engine_generated_on_icarus_with_waves(small_engine, build_root, tmp_path, capsys):
     """Without --design the engine is sized to the model (rows x cols) and written under OUT/designs; --layer
     makes it a traced engine: every layer's output compared with golden's, one operation's table printed."""
@@ -151,6 +154,7 @@ def _extreme_model(shape=(1, 4, 4), bits=5, classes=2):
     return IntModel(name="extreme", dataset="none", input=spec, input_shape=shape, layers=[flat, zeroed])
 
 
+@pytest.mark.sim
 def test_verify_engine_mismatch_exits_non_zero(build_root, tmp_path, capsys):
     """A design whose Verilog has accumulators one bit short: the logits differ, verify says so and exits 1."""
     from quant.intmodel.artifact import save_int_model

@@ -28,6 +28,8 @@ from quant.base.intops import InputQuant
 from hwsim.samples import SMALL_ENGINE, small_model
 from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
 
+pytestmark = [pytest.mark.sim]
+
 SIMS = ("icarus", "verilator")
 SEED = 20261201
 
@@ -129,6 +131,7 @@ def extreme_dir(tmp_path_factory):
     return d, [top, rng.integers(0, model.input.hi // 2 + 1, size=model.input_shape)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
 def test_mutant_accumulator_is_caught(sim, extreme_dir, build_root, tmp_path):
     """Accumulators one bit short: the extreme image's logits wrap (random images pass); the correct engine passes."""
@@ -154,6 +157,7 @@ def test_mutant_accumulator_is_caught(sim, extreme_dir, build_root, tmp_path):
     assert rand["mismatches"] == []  # random data alone would not have caught it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
 def test_mutant_padding_is_caught(sim, small_models, build_root, tmp_path):
     """An address generator whose right-edge padding test is off by one (reads where it must pad) is caught:
@@ -183,6 +187,7 @@ def lenet_images(lenet_dir):
 LENET_RUNS = {"verilator": (2, list(ENGINE_TESTS)), "icarus": (1, ["images"])}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
 def test_lenet(sim, lenet_dir, lenet_images, build_root, tmp_path):
     """The shipped LeNet-5-BN W8 on test images: logits, cycles and counters exact (see LENET_RUNS)."""
@@ -201,6 +206,7 @@ def test_lenet(sim, lenet_dir, lenet_images, build_root, tmp_path):
             assert im["traced_layers"] == layers, im["traced_layers"]
 
 
+@pytest.mark.slow
 def test_resnet20_on_verilator(resnet20_dir, build_root, tmp_path):
     """One Fashion-MNIST test image through the in-house ResNet-20 W8 on its 4x4 engine (sized by the compiler,
     traced): logits, every layer's output, cycles and counters exact."""

@@ -34,6 +34,7 @@ def test_cache_key_follows_the_verilog(pe_design, tmp_path):
     assert a != build_dir_for(VerilogSource(changed, pe_design.toplevel), "verilator", build_root=root)
 
 
+@pytest.mark.sim
 def test_icarus_build_is_cached(pe_design, tmp_path):
     root = tmp_path / "b"
     bdir = build(pe_design, "icarus", build_root=root)
@@ -59,6 +60,7 @@ def test_errors(pe_design, tmp_path):
     assert not (build_dir_for(VerilogSource(broken, "broken"), "icarus", build_root=tmp_path) / ".built").exists()
 
 
+@pytest.mark.sim
 def test_missing_cocotb_module_is_an_error(pe_design, tmp_path):
     """A simulation that ends without a results file raises instead of passing silently."""
     with pytest.raises(SimulatorError, match="ended without results"):

@@ -242,7 +242,7 @@ def test_fallback_to_numpy_with_one_warning(monkeypatch):
 def test_kernels_without_torch():
     """quant.intmodel.golden and its C kernels import and run without torch (rtl and hwsim use them)."""
     code = (
-        "import sys, numpy as np; from quant import golden; from quant.intmodel import native as ng; "
+        "import sys, numpy as np; from quant.intmodel import golden; from quant.intmodel import native as ng; "
         "assert ng.backend() == 'native'; "
         "x = np.arange(24).reshape(1, 2, 3, 4); w = np.ones((2, 2), dtype=np.int64); "
         "golden.im2col_batch(x, 1, 1, 0, 0); ng.conv_adder_acc(x, w, (1, 1), 1, 0, 0); "

@@ -179,7 +179,7 @@ def test_cli_rounding(ckpt, tmp_path, capsys):
     assert not (tmp_path / "never").exists()
 
 
-SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+SHIPPED = Path(__file__).resolve().parents[3] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
 
 
 def test_cli_bits_file(tmp_path, capsys):

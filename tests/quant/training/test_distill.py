@@ -14,7 +14,7 @@ from quant.net.models import LeNet5BN, build_model
 from quant.training.train import TrainConfig, train
 from scripts.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 TEACHER = REPO / "checkpoints" / "lenet5_bn_cnn_fmnist.pt"
 STUDENT_CKPT = REPO / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
 

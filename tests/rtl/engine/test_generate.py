@@ -101,6 +101,7 @@ def _multipliers(verilog: Path, top: str) -> list[str]:
     return [ln for ln in out.read_text().splitlines() if ln.strip()]
 
 
+@pytest.mark.synth
 def test_threshold_engine_has_no_multiplier(tmp_path):
     """DESIGN §4b: an adder engine with threshold requant only (no multiplier unit) contains no multiplier;
     with the fixed-point form its requant unit has them."""

@@ -59,6 +59,7 @@ def test_engine_equals_golden_and_hwsim(case):
     _check_ops(got, est)
 
 
+@pytest.mark.slow
 def test_back_pressure_reset_and_a_second_image():
     seed = 401
     print("seed", seed)
