@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 __all__ = ["register", "run_verify"]
@@ -100,12 +99,9 @@ def _parse_images(text: str) -> list[int]:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    """``verify``: everything is checked (model, design, images, operations) before OUT is staged; the
-    engine is generated into the staging folder and run there, so an interrupted run leaves the previous
-    OUT (its verify.json and runs/) as it was."""
-    from quant.intmodel.artifact import load_int_model
-    from quant.base.files import check_output_dir, staged_dir
-    from verification.engine_verify import engine_images
+    """``verify``: the arguments into a :class:`verification.engine_verify.VerifyRequest`, the work is
+    :func:`verification.engine_verify.verify_model`; progress lines on stdout, failures on stderr."""
+    from verification.engine_verify import VerifyRequest, verify_model
 
     if args.dataflow == "os":
         raise ValueError("--dataflow os: the v1 core is retired; verify runs the network engine")
@@ -114,97 +110,13 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.model_dir is None:
         raise ValueError("verify needs a MODEL_DIR (an integer model from adderhw quantize): the engine runs "
                          "a whole model")
-    bp = args.back_pressure
-    if bp is not None and not 0.0 < bp < 1.0:
-        raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
-    sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
-    images = _parse_images(args.images)
-    inputs = [args.model_dir, args.design]
-    final: Path = check_output_dir(args.out, command="verify", inputs=inputs, force=args.force)
-    model = load_int_model(args.model_dir)
-    codes, source = engine_images(model, images, seed=args.seed)
-    design, compiled = _engine_target(args, model)  # refuses what the engine cannot run before any work
-    with staged_dir(final, command="verify", inputs=inputs, force=args.force) as out:
-        if design is None:
-            from rtl.engine.generate import generate_engine
-
-            design = generate_engine(out / "designs", model=model, config=compiled.program.config,
-                                     compiled=compiled, model_path=str(args.model_dir))
-        return _verify_engine_into(args, out, final, model, design, compiled, sims, images, codes, source)
-
-
-def _run_printed(what: str, shown, waves: bool, run_fn, entries_fn) -> list[dict]:
-    """One simulator run (``run_fn()``) turned into verify.json entries (``entries_fn(run)``), with its line:
-    passed of total, wall time, log (and the waves' path with ``--waves``)."""
-    ts = time.monotonic()
-    run = run_fn()
-    got = entries_fn(run)
-    ok = sum(e["passed"] for e in got)
-    print(f"{what}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s (log {shown(run.log)})", flush=True)
-    if waves:
-        print(f"  waves: {shown(run.waves) if run.waves else 'none written'}", flush=True)
-    return got
-
-
-def _engine_target(args, model):
-    """``(design, compiled)``: the ``--design`` read and ``model`` compiled for it, or ``(None, compiled)``:
-    the engine sized to ``model`` (written later into OUT) and the model compiled for it."""
-    from hwsim.sizing import size_engine
-    from verification.engine_verify import engine_design, select_ops
-
-    trace = bool(args.trace or args.layer is not None)
-    if args.design is not None:
-        design, compiled = engine_design(args.design, model)
-        if trace and not design.config.trace:
-            flag = "--trace" if args.trace else "--layer"
-            raise ValueError(f"{flag} compares traced layer outputs, but the design {design.name} has no "
-                             "traces (generate it with adderhw generate --trace)")
-    else:
-        design = None
-        try:
-            _, compiled = size_engine(model, rows=args.rows, cols=args.cols, trace=trace)
-        except ValueError as exc:
-            raise ValueError(f"the {args.rows}x{args.cols} engine cannot run {model.name}: {exc}") from None
-    select_ops([op.name for op in compiled.program.ops], args.layer, model.name)
-    return design, compiled
-
-
-def _verify_engine_into(args, out: Path, final: Path, model, d, compiled, sims, images, codes, source) -> int:
-    """Run the engine on every simulator into the staging folder ``out``; write verify.json; print."""
-    from verification.engine_host import run_engine_tests
-    from verification.engine_verify import report_entries, select_ops, summary_lines, tool_versions, write_report
-    from verification.runner import path_component
-
-    def shown(p) -> str:  # paths as they will be once the folder is in place
-        return str(p).replace(str(out), str(final), 1)
-
-    t0 = time.monotonic()
-    op_names = [op.name for op in compiled.program.ops]
-    tests = ["images"] + (["back_pressure"] if args.back_pressure is not None else [])
-    bp = None if args.back_pressure is None else {s: args.back_pressure for s in ("prog", "x", "w", "o")}
-    print(f"{model.name} on the engine {d.name} ({d.config.rows}x{d.config.cols}, {len(op_names)} "
-          f"operations): images {', '.join(map(str, images))} from {source}", flush=True)
-    entries: list[dict] = []
-    for sim in sims:
-        entries += _run_printed(
-            f"{model.name} engine on {sim}", shown, args.waves,
-            lambda: run_engine_tests(d, sim, model_dir=args.model_dir, images=codes, compiled=compiled,
-                                     out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
-                                     build_root=args.build_dir, testcases=tests, seed=args.seed, back_pressure=bp,
-                                     waves=args.waves),
-            lambda run: report_entries(run, model_name=model.name, design=d.name, images=images))
-    report = out / "verify.json"
-    write_report(report, entries=entries, tools=tool_versions(sims),
-                 model={"name": model.name, "path": str(Path(args.model_dir).resolve()), "dataset": model.dataset},
-                 design={"name": d.name, "metadata": shown(d.path.resolve()),
-                         "verilog": shown(Path(d.verilog).resolve()), "config": d.config.to_dict(),
-                         "max_ops": d.max_ops, "given": args.design is not None, "ops": op_names},
-                 images={"indices": images, "source": source, "seed": args.seed})
-    shown_ops = None if args.layer is None else select_ops(op_names, args.layer, model.name)
-    print("\n".join(summary_lines(entries, shown_ops)))
-    print(f"wrote {shown(report)} ({time.monotonic() - t0:.1f} s)")
-    bad = [e["name"] + " on " + e["simulator"] for e in entries if not e["passed"]]
-    if bad:
-        print(f"adderhw verify: {len(bad)} failed: {', '.join(bad[:5])}", file=sys.stderr)
+    req = VerifyRequest(
+        model_dir=args.model_dir, out=args.out, images=tuple(_parse_images(args.images)),
+        sims=("icarus", "verilator") if args.sim == "both" else (args.sim,), design=args.design,
+        rows=args.rows, cols=args.cols, trace=args.trace, layer=args.layer, back_pressure=args.back_pressure,
+        seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force)
+    result = verify_model(req, say=lambda line: print(line, flush=True))
+    if result.failed:
+        print(f"adderhw verify: {len(result.failed)} failed: {', '.join(result.failed[:5])}", file=sys.stderr)
         return 1
     return 0

@@ -1,6 +1,9 @@
-"""``adderhw verify`` on the network engine: the design, the images, the report.
+"""``adderhw verify`` on the network engine: the design, the images, the runs, the report.
 
-The CLI (:mod:`verification.cli`) parses and prints; this module does the work:
+The CLI (:mod:`verification.cli`) parses and prints; this module does the work.
+:func:`verify_model` is the whole command as a library function: a
+:class:`VerifyRequest` in, a :class:`VerifyResult` out (and ``OUT/verify.json``
+written atomically).  Its parts:
 
 * :func:`engine_design` reads an engine's metadata
   (:func:`rtl.design.read_design`, written beside its Verilog by ``adderhw
@@ -31,7 +34,10 @@ printed (:func:`select_ops`); ``verify.json`` has all of them.
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -39,6 +45,9 @@ from quant.base.files import atomic_write_bytes, dist_versions
 
 __all__ = [
     "REPORT_FORMAT",
+    "VerifyRequest",
+    "VerifyResult",
+    "verify_model",
     "engine_design",
     "engine_images",
     "select_ops",
@@ -311,3 +320,145 @@ def summary_lines(entries: list[dict], shown_ops) -> list[str]:
         if not e["passed"] and e["message"] and not e["mismatch_lines"]:
             lines.append(f"  {e['name']} on {e['simulator']}: {e['message']}")
     return lines
+
+
+# --- the whole command ---------------------------------------------------------------------
+
+SIMULATORS = ("icarus", "verilator")
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyRequest:
+    """What ``adderhw verify`` runs: ``model_dir`` on the engine, into ``out``.
+
+    ``design`` (a metadata JSON of ``adderhw generate``) or else the
+    ``rows x cols`` engine sized to the model; ``images`` (test-set indices);
+    ``trace`` (a traced engine; implied by ``layer``, an operation's name or
+    index whose figures are printed); ``back_pressure`` (a probability in
+    (0, 1): also the back_pressure test); simulator builds cached in
+    ``build_dir``.
+    """
+
+    model_dir: Path
+    out: Path
+    sims: tuple[str, ...] = SIMULATORS
+    images: tuple[int, ...] = (0,)
+    design: Path | None = None
+    rows: int = 4
+    cols: int = 4
+    trace: bool = False
+    layer: str | None = None
+    back_pressure: float | None = None
+    seed: int = 1
+    waves: bool = False
+    build_dir: Path = Path("build") / "verify"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.sims or any(s not in SIMULATORS for s in self.sims):
+            raise ValueError(f"sims must be some of {', '.join(SIMULATORS)}, not {self.sims!r}")
+        if not self.images or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.images):
+            raise ValueError(f"images must be non-negative indices, not {self.images!r}")
+        bp = self.back_pressure
+        if bp is not None and not 0.0 < bp < 1.0:
+            raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What :func:`verify_model` found: ``verify.json``'s path and entries, and the failed tests."""
+
+    report: Path
+    entries: tuple[dict, ...]
+    failed: tuple[str, ...]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failed
+
+
+def _target(req: VerifyRequest, model):
+    """``(design, compiled)``: ``req.design`` read and the model compiled for it, or ``(None, compiled)``:
+    the engine sized to the model (written later into OUT) and the model compiled for it."""
+    from hwsim.sizing import size_engine
+
+    trace = bool(req.trace or req.layer is not None)
+    if req.design is not None:
+        design, compiled = engine_design(req.design, model)
+        if trace and not design.config.trace:
+            flag = "--trace" if req.trace else "--layer"
+            raise ValueError(f"{flag} compares traced layer outputs, but the design {design.name} has no "
+                             "traces (generate it with adderhw generate --trace)")
+    else:
+        design = None
+        try:
+            _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace)
+        except ValueError as exc:
+            raise ValueError(f"the {req.rows}x{req.cols} engine cannot run {model.name}: {exc}") from None
+    select_ops([op.name for op in compiled.program.ops], req.layer, model.name)
+    return design, compiled
+
+
+def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> VerifyResult:
+    """Run the model on the engine on every simulator; write ``OUT/verify.json``; return what was found.
+
+    Everything is checked (model, design, images, operations) before OUT is
+    staged (:func:`quant.base.files.staged_dir`); the engine is generated into
+    the staging folder and run there, so an interrupted run leaves the
+    previous OUT as it was.  The model is compiled once and every simulator
+    runs that program.  ``say`` gets the progress lines (paths as they will be
+    once OUT is in place).
+    """
+    from quant.base.files import check_output_dir, staged_dir
+    from quant.intmodel.artifact import load_int_model
+    from rtl.engine.generate import generate_engine
+    from verification.engine_host import run_engine_tests
+    from verification.runner import path_component
+
+    inputs = [req.model_dir, req.design]
+    final: Path = check_output_dir(req.out, command="verify", inputs=inputs, force=req.force)
+    model = load_int_model(req.model_dir)
+    images = list(req.images)
+    codes, source = engine_images(model, images, seed=req.seed)
+    d, compiled = _target(req, model)  # refuses what the engine cannot run before any work
+    with staged_dir(final, command="verify", inputs=inputs, force=req.force) as out:
+
+        def shown(p) -> str:  # paths as they will be once the folder is in place
+            return str(p).replace(str(out), str(final), 1)
+
+        if d is None:
+            d = generate_engine(out / "designs", model=model, config=compiled.program.config,
+                                compiled=compiled, model_path=str(req.model_dir))
+        t0 = time.monotonic()
+        op_names = [op.name for op in compiled.program.ops]
+        tests = ["images"] + (["back_pressure"] if req.back_pressure is not None else [])
+        bp = None if req.back_pressure is None else {s: req.back_pressure for s in ("prog", "x", "w", "o")}
+        say(f"{model.name} on the engine {d.name} ({d.config.rows}x{d.config.cols}, {len(op_names)} "
+            f"operations): images {', '.join(map(str, images))} from {source}")
+        entries: list[dict] = []
+        for sim in req.sims:
+            ts = time.monotonic()
+            run = run_engine_tests(d, sim, model_dir=req.model_dir, images=codes, compiled=compiled,
+                                   out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
+                                   build_root=req.build_dir, testcases=tests, seed=req.seed, back_pressure=bp,
+                                   waves=req.waves)
+            got = report_entries(run, model_name=model.name, design=d.name, images=images)
+            ok = sum(e["passed"] for e in got)
+            say(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s "
+                f"(log {shown(run.log)})")
+            if req.waves:
+                say(f"  waves: {shown(run.waves) if run.waves else 'none written'}")
+            entries += got
+        report = out / "verify.json"
+        write_report(report, entries=entries, tools=tool_versions(req.sims),
+                     model={"name": model.name, "path": str(Path(req.model_dir).resolve()),
+                            "dataset": model.dataset},
+                     design={"name": d.name, "metadata": shown(d.path.resolve()),
+                             "verilog": shown(Path(d.verilog).resolve()), "config": d.config.to_dict(),
+                             "max_ops": d.max_ops, "given": req.design is not None, "ops": op_names},
+                     images={"indices": images, "source": source, "seed": req.seed})
+        shown_ops = None if req.layer is None else select_ops(op_names, req.layer, model.name)
+        say("\n".join(summary_lines(entries, shown_ops)))
+        say(f"wrote {shown(report)} ({time.monotonic() - t0:.1f} s)")
+    failed = tuple(e["name"] + " on " + e["simulator"] for e in entries if not e["passed"])
+    return VerifyResult(report=final / "verify.json", entries=tuple(entries), failed=failed)
