@@ -57,6 +57,45 @@ def _nan_checkpoint(path: Path) -> None:
     torch.save(obj, path)
 
 
+def _meta_checkpoint(path: Path, **meta) -> None:
+    """The shipped adder checkpoint with metadata fields replaced (``None``: removed)."""
+    import torch
+
+    obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+    for key, value in meta.items():
+        if value is None:
+            obj.pop(key, None)
+        else:
+            obj[key] = value
+    torch.save(obj, path)
+
+
+def _dtype_checkpoint(path: Path, dtype) -> None:
+    """The shipped adder checkpoint with conv1's weights cast to ``dtype``."""
+    import torch
+
+    obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+    sd = obj["state_dict"]
+    key = next(k for k in sd if k.endswith("conv1.adder"))
+    sd[key] = (sd[key] * 100).to(getattr(torch, dtype))
+    torch.save(obj, path)
+
+
+def _bad_checkpoint(cmd, make):
+    """A checkpoint made by ``make(path)`` run through ``cmd`` (eval, quantize or predict)."""
+    def setup(t, model_dir):
+        p = t / "bad.pt"
+        make(p)
+        if cmd == "eval":
+            return ["eval", str(p), "--limit", "10"]
+        if cmd == "quantize":
+            return ["quantize", str(p), "--calib", "16", "--eval", "16", "-o", str(t / "out")]
+        with open(t / "x.npy", "wb") as fh:
+            np.save(fh, np.zeros((2, 1, 28, 28), dtype=np.float32))
+        return ["predict", str(p), str(t / "x.npy"), "-o", str(t / "logits.npy")]
+    return setup
+
+
 def _bits_file(t: Path, bits: dict) -> str:
     path = t / "bits.json"
     path.write_text(json.dumps(bits))
@@ -245,6 +284,30 @@ CASES = [
     Case("verify-on-a-design-of-other-bits", _verify_on_a_design_that_cannot_run_it, 1,
          r"adderhw verify: error: the engine \S+ cannot run lenet5-bn: layer conv1: input codes 0\.\.255 do not "
          r"fit the adder PE operands 0\.\.15"),
+    # checkpoint metadata is validated on load, naming the key (issue 27, 1 and 5)
+    Case("eval-normalization-empty", _bad_checkpoint("eval", lambda p: _meta_checkpoint(p, normalization={})), 1,
+         r"adderhw eval: error: checkpoint .*/bad\.pt: metadata normalization must be a dict with 'mean' and "
+         r"'std', not \{\}", out=None),
+    Case("quantize-mean-a-string",
+         _bad_checkpoint("quantize", lambda p: _meta_checkpoint(p, normalization={"mean": "abc", "std": [0.3]})),
+         1, r"adderhw quantize: error: checkpoint .*/bad\.pt: metadata normalization\.mean must be a list of "
+         r"finite numbers, one per input channel \(1\) or one for all, not 'abc'"),
+    Case("predict-input-fit-empty", _bad_checkpoint("predict", lambda p: _meta_checkpoint(p, input_fit={})), 1,
+         r"adderhw predict: error: checkpoint .*/bad\.pt: metadata input_fit must be a dict with 'from' and 'to' "
+         r"shapes, not \{\}", out=None),
+    Case("eval-std-zero",
+         _bad_checkpoint("eval", lambda p: _meta_checkpoint(p, normalization={"mean": [0.3], "std": [0.0]})), 1,
+         r"adderhw eval: error: checkpoint .*/bad\.pt: metadata normalization\.std must be positive, not 0\.0",
+         out=None),
+    Case("quantize-std-zero",
+         _bad_checkpoint("quantize", lambda p: _meta_checkpoint(p, normalization={"mean": [0.3], "std": [0]})), 1,
+         r"adderhw quantize: error: checkpoint .*/bad\.pt: metadata normalization\.std must be positive, not 0"),
+    # weights of an integer or complex dtype are refused by dtype, naming the tensor (issue 27, 4)
+    *[Case(f"{cmd}-{name}-weights", _bad_checkpoint(cmd, lambda p, d=dtype: _dtype_checkpoint(p, d)), 1,
+           rf"adderhw {cmd}: error: checkpoint .*/bad\.pt: conv1\.adder is {name}, not a floating-point tensor; "
+           r"refused", out=None if cmd == "eval" else "out")
+      for cmd, name, dtype in (("eval", "int64", "int64"), ("eval", "int8", "int8"), ("eval", "bool", "bool"),
+                               ("quantize", "complex64", "complex64"))],
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
