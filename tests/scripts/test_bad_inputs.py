@@ -96,6 +96,14 @@ def _bad_checkpoint(cmd, make):
     return setup
 
 
+def _preset(line):
+    def setup(t, model_dir):
+        p = t / "engine.toml"
+        p.write_text(f"rows = 4\ncols = 4\n{line}\n" if not line.startswith("rows") else f"cols = 4\n{line}\n")
+        return ["estimate", str(model_dir(t)), "--preset", str(p), "-o", str(t / "out")]
+    return setup
+
+
 def _bits_file(t: Path, bits: dict) -> str:
     path = t / "bits.json"
     path.write_text(json.dumps(bits))
@@ -308,6 +316,15 @@ CASES = [
            r"refused", out=None if cmd == "eval" else "out")
       for cmd, name, dtype in (("eval", "int64", "int64"), ("eval", "int8", "int8"), ("eval", "bool", "bool"),
                                ("quantize", "complex64", "complex64"))],
+    # estimate --preset: one typed loader, messages naming the file and the key (issue 27, 2)
+    *[Case(f"estimate-preset-{key}-{kind}", _preset(f"{key} = {value}"), 1,
+           rf"adderhw estimate: error: .*/engine\.toml: {key} must be {what}, not {shown}")
+      for key, kind, value, what, shown in (
+          ("bits", "list", "[8]", "an integer", r"\[8\]"),
+          ("rows", "list", "[4]", "an integer", r"\[4\]"),
+          ("clock_mhz", "list", "[100]", "a positive number", r"\[100\]"),
+          ("bits", "string", '"eight"', "an integer", "'eight'"),
+          ("description", "number", "3", "a string", "3"))],
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
