@@ -104,6 +104,29 @@ def _preset(line):
     return setup
 
 
+def _synth_on_metadata(change):
+    """``synth`` of a generated study block whose metadata JSON ``change(dict)`` rewrote (returns the new JSON)."""
+    def setup(t, model_dir):
+        main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "8",
+              "--block", "array", "-o", str(t / "rtl")])
+        meta = next((t / "rtl").glob("*.json"))
+        meta.write_text(json.dumps(change(json.loads(meta.read_text()))))
+        return ["synth", str(meta.with_suffix(".v")), "--target", "generic", "-o", str(t / "out")]
+    return setup
+
+
+def _set(key, value, sub=None):
+    def change(d):
+        if sub is None:
+            d[key] = value
+        elif isinstance(d[key], list):
+            d[key][0][sub] = value
+        else:
+            d[key][sub] = value
+        return d
+    return change
+
+
 def _bits_file(t: Path, bits: dict) -> str:
     path = t / "bits.json"
     path.write_text(json.dumps(bits))
@@ -325,6 +348,18 @@ CASES = [
           ("clock_mhz", "list", "[100]", "a positive number", r"\[100\]"),
           ("bits", "string", '"eight"', "an integer", "'eight'"),
           ("description", "number", "3", "a string", "3"))],
+    # synth reads the design metadata strictly (issue 27, 3)
+    Case("synth-metadata-a-list", _synth_on_metadata(lambda d: [1, 2, 3]), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: not a design metadata file of adderhw generate "
+         r"\(format 'list', expected 'adderhw-engine-design'\)"),
+    Case("synth-metadata-rows-many", _synth_on_metadata(_set("config", "many", "rows")), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: config: rows must be an integer, not 'many'"),
+    Case("synth-metadata-counters-a-string", _synth_on_metadata(_set("counters", "x")), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: counters must be null or an object, not str"),
+    Case("synth-metadata-port-width-abc", _synth_on_metadata(_set("ports", "abc", "width")), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: port clk: width must be a positive integer, not 'abc'"),
+    Case("synth-metadata-top-a-list", _synth_on_metadata(_set("top", [1])), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: top must be the design name 'array_\w+', not \[1\]"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
