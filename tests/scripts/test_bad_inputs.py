@@ -360,6 +360,12 @@ CASES = [
          r"adderhw synth: error: .*/array_\w+\.json: port clk: width must be a positive integer, not 'abc'"),
     Case("synth-metadata-top-a-list", _synth_on_metadata(_set("top", [1])), 1,
          r"adderhw synth: error: .*/array_\w+\.json: top must be the design name 'array_\w+', not \[1\]"),
+    # generate sized to a model: --max-ops must hold its program (issue 27, 7)
+    Case("generate-max-ops-too-few",
+         lambda t, model_dir: ["generate", "--model", str(model_dir(t)), "--rows", "2", "--cols", "2",
+                               "--max-ops", "1", "-o", str(t / "out")], 1,
+         r"adderhw generate: error: --max-ops 1 cannot hold the program of \S+ \(\d+ operations\): give at least "
+         r"\d+, or leave --max-ops out"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
@@ -395,3 +401,4 @@ def test_bad_input_table(case, tmp_path, capsys, tiny_model_dir):
         assert (out / ".adderhw-output").is_file()
     leftovers = [p.name for p in tmp_path.iterdir() if ".tmp." in p.name or ".old." in p.name]
     assert not leftovers
+
