@@ -134,8 +134,10 @@ def _run_generate(args: argparse.Namespace) -> int:
                              "from the model")
         if args.requant != "fixed":
             raise ValueError("--requant: an engine sized to --model implements the forms the model uses")
+        from quant.base.files import check_not_input
         from quant.intmodel.artifact import load_int_model
 
+        check_not_input(args.out, [args.model])
         model = load_int_model(args.model)
         d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
                             max_ops=args.max_ops, trace=args.trace)

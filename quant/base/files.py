@@ -33,6 +33,7 @@ __all__ = [
     "atomic_write_text",
     "staged_dir",
     "check_output_dir",
+    "check_not_input",
     "clean_stale",
     "MARKER",
     "make_staging_dir",
@@ -103,20 +104,14 @@ def check_output_dir(out, *, command: str, inputs=(), force: bool = False) -> Pa
     """Check that the folder ``out`` may be (re)built by ``command``; return it as a Path.
 
     Refused (``ValueError``, one line): a path that names no folder; an
-    existing file; a folder that is, or contains, one of ``inputs``; a
+    existing file; a folder that is, contains or lies inside one of ``inputs``; a
     non-empty folder that is not this command's earlier output (no
     :data:`MARKER` naming ``command``), unless ``force``.
     """
     out = _out_path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} exists and is not a folder")
-    real = out.resolve()
-    for inp in inputs:
-        if inp is None:
-            continue
-        ri = Path(inp).resolve()
-        if ri == real or real in ri.parents:
-            raise ValueError(f"output folder {out} contains the input {inp}: choose another output folder")
+    check_not_input(out, inputs)
     if out.is_dir() and any(out.iterdir()) and not force:
         have = _marker_command(out)
         if have != command:
@@ -124,6 +119,19 @@ def check_output_dir(out, *, command: str, inputs=(), force: bool = False) -> Pa
             raise ValueError(f"output folder {out} is not empty and is {what}: choose another folder "
                              "(or --force to replace it)")
     return out
+
+
+def check_not_input(out, inputs) -> None:
+    """Refuse (``ValueError``) an output folder ``out`` that is, contains or lies inside one of ``inputs``."""
+    real = Path(out).resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        ri = Path(inp).resolve()
+        if ri == real or real in ri.parents:
+            raise ValueError(f"output folder {out} contains the input {inp}: choose another output folder")
+        if ri in real.parents:
+            raise ValueError(f"output folder {out} is inside the input {inp}: choose another output folder")
 
 
 def clean_stale(out) -> None:

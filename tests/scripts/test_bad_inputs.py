@@ -366,6 +366,16 @@ CASES = [
                                "--max-ops", "1", "-o", str(t / "out")], 1,
          r"adderhw generate: error: --max-ops 1 cannot hold the program of \S+ \(\d+ operations\): give at least "
          r"\d+, or leave --max-ops out"),
+    # no command writes into its input (issue 27, 10)
+    Case("generate-into-its-model",
+         lambda t, model_dir: ["generate", "--model", str(model_dir(t)), "--rows", "2", "--cols", "2",
+                               "-o", str(t / "model")], 1,
+         r"adderhw generate: error: output folder .*/model contains the input .*/model: choose another output "
+         r"folder", out="model"),
+    Case("estimate-into-a-folder-inside-its-input",
+         lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(t / "model" / "est")], 1,
+         r"adderhw estimate: error: output folder .*/model/est is inside the input .*/model: choose another "
+         r"output folder", out="model/est"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
