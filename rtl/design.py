@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import enum
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -61,7 +62,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from hwsim.config import EngineConfig
-from quant.base.files import atomic_write_text
+from quant.base.files import atomic_write_text, commit_dir, make_staging_dir
 from rtl.array import BlockConfig
 from rtl.layout import Payload
 
@@ -210,10 +211,26 @@ def write_design(design: Design, component: wiring.Component, out_dir) -> Design
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output path {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     written = design.with_path(out / f"{design.name}.json")
-    atomic_write_text(written.verilog, text)
-    atomic_write_text(written.path, json.dumps(design.to_json(), indent=1, sort_keys=True) + "\n")
+    meta = json.dumps(design.to_json(), indent=1, sort_keys=True) + "\n"
+    if not out.exists():  # a new folder is built beside it and renamed into place: never half-written
+        tmp = make_staging_dir(out)
+        try:
+            atomic_write_text(tmp / written.verilog.name, text)
+            atomic_write_text(tmp / written.path.name, meta)
+            commit_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return written
+    new_v = not written.verilog.exists()
+    try:  # into an existing folder (beside other designs): each file atomically, the pair together
+        atomic_write_text(written.verilog, text)
+        atomic_write_text(written.path, meta)
+    except BaseException:
+        if new_v:
+            written.verilog.unlink(missing_ok=True)
+        raise
     return written
 
 

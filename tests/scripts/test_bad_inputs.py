@@ -412,3 +412,25 @@ def test_bad_input_table(case, tmp_path, capsys, tiny_model_dir):
     leftovers = [p.name for p in tmp_path.iterdir() if ".tmp." in p.name or ".old." in p.name]
     assert not leftovers
 
+
+def test_generate_on_a_full_disk_leaves_no_folder(tmp_path, capsys, tiny_model_dir, monkeypatch):
+    """A write that fails half-way (ENOSPC) leaves no output folder behind (issue 27, 12)."""
+    import errno
+
+    import rtl.design
+
+    real = rtl.design.atomic_write_text
+    calls = []
+
+    def full_disk(path, text):
+        calls.append(path)
+        if len(calls) == 2:  # the .v is written, the .json finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, text)
+
+    monkeypatch.setattr(rtl.design, "atomic_write_text", full_disk)
+    m = tiny_model_dir(tmp_path)
+    rc = main(["generate", "--model", str(m), "--rows", "2", "--cols", "2", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and "No space left" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
