@@ -35,7 +35,7 @@ from pathlib import Path
 from quant.base.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
 from scripts.steps import OUT, Step, run_step
 
-__all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
+__all__ = ["register", "FlowOptions", "check_options", "build_steps", "run_flow"]
 
 #: Bump when what a step produces changes beyond its command lines, so older results are redone.
 FLOW_FORMAT = 4
@@ -63,16 +63,25 @@ class FlowOptions:
     images: str = "0"
 
     def __post_init__(self) -> None:
+        """Every option's own syntax and range, named as its flag (what needs the model: :func:`check_options`)."""
+        from hwsim.config import MAX_ARRAY_DIM
+        from quant.quantizer.cli import parse_sweep
+        from verification.engine_verify import parse_images
+
         if self.target is None:
             object.__setattr__(self, "target", DEFAULT_TARGET)
         if not 2 <= self.bits <= 16:
-            raise ValueError(f"bits must be in 2..16, not {self.bits}")
+            raise ValueError(f"--bits must be in 2..16, not {self.bits}")
         for name in ("rows", "cols"):
             v = getattr(self, name)
-            if v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v}")
+            if not 1 <= v <= MAX_ARRAY_DIM:
+                raise ValueError(f"--{name} must be an integer in 1..{MAX_ARRAY_DIM}, not {v}")
         if self.sim not in ("verilator", "icarus"):
-            raise ValueError(f"sim must be verilator or icarus, not {self.sim!r}")
+            raise ValueError(f"--sim must be verilator or icarus, not {self.sim!r}")
+        if self.eval_images is not None and self.eval_images < 1:  # as quantize --eval: N >= 1, or all
+            raise ValueError(f"--eval must be a positive integer, not {self.eval_images}")
+        parse_sweep(self.sweep)
+        parse_images(self.images)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -162,7 +171,7 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     ckpt = opts.checkpoint
     q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
     g_dir, y_dir, v_dir = out / "generate", out / "synth", out / "verify"
-    ev = ["--eval", str(opts.eval_images)] if opts.eval_images else []
+    ev = ["--eval", str(opts.eval_images)] if opts.eval_images is not None else []
     size = ["--rows", opts.rows, "--cols", opts.cols]
 
     def quantize():
@@ -174,8 +183,9 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     def estimate():
         return [["estimate", q_dir, *size, "-o", OUT]]
 
-    def generate():
-        return [["generate", "--model", q_dir, *size, "-o", f"{OUT}/engine"]]
+    def generate():  # --layer: verify compares every layer's traced output, so the engine sends them
+        trace = ["--trace"] if opts.layer is not None else []
+        return [["generate", "--model", q_dir, *size, *trace, "-o", f"{OUT}/engine"]]
 
     def synth():
         # the adder engine and the all-multiplier engine of the same sizes, multipliers in LUTs, side by side
@@ -204,12 +214,35 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     ]
 
 
+def check_options(opts: FlowOptions) -> None:
+    """Refuse, before the first step, what a later step would refuse of the model: the checkpoint, the
+    engine of ``--rows`` x ``--cols`` for it, ``--images`` beyond the test split and a ``--layer`` that is
+    no operation of its program.  The model is the checkpoint quantized for its shapes alone (as
+    ``estimate CKPT`` does): the operations and their names are those of the flow's model."""
+    from hwsim.sizing import size_engine
+    from quant.quantizer.workflow import placeholder_model
+    from verification.engine_verify import engine_images, parse_images, select_ops
+
+    model = placeholder_model(opts.checkpoint, bits=opts.bits)
+    try:
+        _, compiled = size_engine(model, rows=opts.rows, cols=opts.cols, trace=opts.layer is not None)
+    except ValueError as exc:
+        raise ValueError(f"the {opts.rows}x{opts.cols} engine cannot run {model.name}: {exc}") from None
+    select_ops([op.name for op in compiled.program.ops], opts.layer, model.name)
+    engine_images(model, parse_images(opts.images), seed=0)
+
+
 def run_flow(opts: FlowOptions) -> Path:
-    """Run every step (reusing finished ones); return the path of ``report.md``."""
+    """Run every step (reusing finished ones); return the path of ``report.md``.
+
+    Every option is checked (:class:`FlowOptions`, :func:`check_options`) before anything is written."""
+    if opts.checkpoint.is_dir():
+        raise IsADirectoryError(f"checkpoint {opts.checkpoint} is a folder, not a checkpoint file")
     if not opts.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
     # OUT_DIR holds the steps' folders; it may be an earlier flow's (reused step by step) or new
     check_output_dir(opts.out, command="flow", inputs=[opts.checkpoint], force=opts.force)
+    check_options(opts)
     opts.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(opts.out / MARKER, json.dumps({"command": "flow"}) + "\n")
     version = f"{dist_version('adderhw', '0+unknown')}+flow{FLOW_FORMAT}"

@@ -89,23 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_verify)
 
 
-def _parse_images(text: str) -> list[int]:
-    try:
-        idx = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--images must be comma-separated integers, not {text!r}") from None
-    if not idx or any(i < 0 for i in idx):
-        raise ValueError(f"--images must list non-negative indices, not {text!r}")
-    return idx
-
-
 def run_verify(args: argparse.Namespace) -> int:
     """``verify``: everything is checked (model, design, images, operations) before OUT is staged; the
     engine is generated into the staging folder and run there, so an interrupted run leaves the previous
     OUT (its verify.json and runs/) as it was."""
     from quant.intmodel.artifact import load_int_model
     from quant.base.files import check_output_dir, staged_dir
-    from verification.engine_verify import engine_images
+    from verification.engine_verify import engine_images, parse_images
 
     if args.dataflow == "os":
         raise ValueError("--dataflow os: the v1 core is retired; verify runs the network engine")
@@ -118,7 +108,7 @@ def run_verify(args: argparse.Namespace) -> int:
     if bp is not None and not 0.0 < bp < 1.0:
         raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
     sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
-    images = _parse_images(args.images)
+    images = parse_images(args.images)
     inputs = [args.model_dir, args.design]
     final: Path = check_output_dir(args.out, command="verify", inputs=inputs, force=args.force)
     model = load_int_model(args.model_dir)

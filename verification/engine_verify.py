@@ -41,6 +41,7 @@ __all__ = [
     "REPORT_FORMAT",
     "engine_design",
     "engine_images",
+    "parse_images",
     "select_ops",
     "report_entries",
     "tool_versions",
@@ -123,6 +124,17 @@ def engine_images(model, indices, *, seed: int) -> tuple[list[np.ndarray], str]:
                          f"(0..{n - 1})")
     codes = golden.quantize_input(images[list(indices)], model.input)
     return [np.asarray(c, dtype=np.int64) for c in codes], f"the {model.dataset} test split"
+
+
+def parse_images(text: str) -> list[int]:
+    """``--images I,J,...``: the test-set indices (non-negative integers, at least one)."""
+    try:
+        idx = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--images must be comma-separated integers, not {text!r}") from None
+    if not idx or any(i < 0 for i in idx):
+        raise ValueError(f"--images must list non-negative indices, not {text!r}")
+    return idx
 
 
 def select_ops(op_names, layer: str | None, model_name: str) -> list[str]:

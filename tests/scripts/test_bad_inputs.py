@@ -127,6 +127,10 @@ def _set(key, value, sub=None):
     return change
 
 
+def _flow(*opts):
+    return lambda t, model_dir: ["flow", str(SHIPPED_ADDER), *opts, "-o", str(t / "out")]
+
+
 def _bits_file(t: Path, bits: dict) -> str:
     path = t / "bits.json"
     path.write_text(json.dumps(bits))
@@ -376,6 +380,23 @@ CASES = [
          lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(t / "model" / "est")], 1,
          r"adderhw estimate: error: output folder .*/model/est is inside the input .*/model: choose another "
          r"output folder", out="model/est"),
+    # flow checks every option of every step before the first step runs (issue 27, 8 and 13)
+    Case("flow-eval-zero", _flow("--eval", "0"), 1, r"adderhw flow: error: --eval must be a positive integer, not 0"),
+    Case("flow-sweep-not-integers", _flow("--eval", "16", "--sweep", "8,x"), 1,
+         r"adderhw flow: error: --sweep must be comma-separated integers, not '8,x'"),
+    Case("flow-rows-too-many", _flow("--eval", "16", "--rows", "100"), 1,
+         r"adderhw flow: error: --rows must be an integer in 1\.\.64, not 100"),
+    Case("flow-images-not-integers", _flow("--eval", "16", "--images", "a"), 1,
+         r"adderhw flow: error: --images must be comma-separated integers, not 'a'"),
+    Case("flow-images-out-of-range", _flow("--eval", "16", "--images", "3,10000"), 1,
+         r"adderhw flow: error: --images 10000 is out of range: the fashion-mnist test split has 10000 images "
+         r"\(0\.\.9999\)"),
+    Case("flow-layer-bogus", _flow("--eval", "16", "--layer", "bogus"), 1,
+         r"adderhw flow: error: --layer 'bogus' is not an operation of the engine's program for lenet5-bn "
+         r"\(have: .*\)"),
+    Case("flow-layer-out-of-range", _flow("--eval", "16", "--layer", "99"), 1,
+         r"adderhw flow: error: --layer 99 is out of range: the engine's program for lenet5-bn has \d+ operations "
+         r"\(0\.\.\d+\)"),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
