@@ -321,6 +321,11 @@ def train(
     out = Path(out)
     if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be a non-negative integer, not {checkpoint_every!r}")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder: name the checkpoint file to write (e.g. {out / 'model.pt'})")
+    above = next((p for p in out.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise NotADirectoryError(f"--out {out}: {above} is a file, not a folder")
     if not resume and not force and out.exists():
         raise FileExistsError(f"{out} already exists; pass --resume to continue it or --force to overwrite it")
     torch.set_num_threads(config.threads)

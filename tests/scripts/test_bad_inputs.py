@@ -397,6 +397,18 @@ CASES = [
     Case("flow-layer-out-of-range", _flow("--eval", "16", "--layer", "99"), 1,
          r"adderhw flow: error: --layer 99 is out of range: the engine's program for lenet5-bn has \d+ operations "
          r"\(0\.\.\d+\)"),
+    # train --out must name a file: a folder or a path under a file is refused before any training (issue 27, 14)
+    *[Case(f"train-out-a-folder{suffix}",
+           lambda t, model_dir, extra=extra: (t / "runs").mkdir() or [
+               "train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", *extra, "--out",
+               str(t / "runs")], 1,
+           r"adderhw train: error: --out .*/runs is a folder: name the checkpoint file to write "
+           r"\(e\.g\. .*/runs/model\.pt\)", out="runs")
+      for suffix, extra in (("", []), ("-force", ["--force"]))],
+    Case("train-out-under-a-file",
+         lambda t, model_dir: (t / "afile").write_text("x") and [
+             "train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", "--out", str(t / "afile" / "m.pt")],
+         1, r"adderhw train: error: --out .*/afile/m\.pt: .*/afile is a file, not a folder", out=None),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
