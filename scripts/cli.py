@@ -6,8 +6,9 @@ subcommand sets ``func(args) -> int | None`` with ``set_defaults``.
 
 Errors a user can fix (bad input, missing files, impossible configurations)
 are raised as :class:`ValueError` or :class:`OSError` anywhere below; this
-module turns them into one line on stderr and exit status 1.  Anything else is
-a bug and keeps its traceback.
+module turns them into one line on stderr and exit status 1.  Usage errors
+(what argparse refuses) are one line too, with exit status 2
+(:data:`USAGE_ERROR`).  Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from importlib import metadata
 
 from quant.base.files import dist_version
 
-__all__ = ["main", "build_parser", "register", "USER_ERRORS"]
+__all__ = ["main", "build_parser", "register", "Parser", "USER_ERRORS", "USAGE_ERROR"]
 
 PROG = "adderhw"
 
@@ -26,6 +27,10 @@ PROG = "adderhw"
 #: files or tools that are missing or unreadable (``OSError``, which includes
 #: ``FileNotFoundError``).  Anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, OSError)
+
+
+#: Exit status of a usage error (an unknown option, a value of the wrong type, a missing argument).
+USAGE_ERROR = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,8 +50,20 @@ def _run_doctor(args: argparse.Namespace) -> int:
     return run_doctor()
 
 
+class Parser(argparse.ArgumentParser):
+    """The ``adderhw`` parser and its subcommands': a usage error is one line and exit status 2.
+
+    ``adderhw train: error: argument --eta: ... (see adderhw train --help)``; the
+    full usage is in ``--help``.  (Errors of the command itself exit 1:
+    :func:`main`.)
+    """
+
+    def error(self, message: str):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="adderhw: AdderNets from a PyTorch checkpoint to verified hardware.",
     )
@@ -65,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return USAGE_ERROR
     try:
         rc = args.func(args)
     except BrokenPipeError:  # e.g. `adderhw estimate ... | head`

@@ -19,9 +19,13 @@ _DATASETS = ("fashion-mnist", "mnist", "cifar10")
 
 
 def _eta(text: str) -> float | None:
+    """``--eta``: a number, or ``none`` (off)."""
     if text.lower() == "none":
         return None
-    return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or 'none', not {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

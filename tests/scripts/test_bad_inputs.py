@@ -409,6 +409,20 @@ CASES = [
          lambda t, model_dir: (t / "afile").write_text("x") and [
              "train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", "--out", str(t / "afile" / "m.pt")],
          1, r"adderhw train: error: --out .*/afile/m\.pt: .*/afile is a file, not a folder", out=None),
+    # usage errors: one line naming the argument, exit status 2 (issue 27, 9)
+    Case("quantize-bits-not-an-integer",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--bits", "abc", "-o", str(t / "out")], 2,
+         r"adderhw quantize: error: argument --bits: invalid int value: 'abc' \(see adderhw quantize --help\)"),
+    Case("estimate-without-out", lambda t, model_dir: ["estimate", str(model_dir(t))], 2,
+         r"adderhw estimate: error: the following arguments are required: -o/--out \(see adderhw estimate "
+         r"--help\)", out=None),
+    Case("train-eta-not-a-number",
+         lambda t, model_dir: ["train", "--eta", "abc", "--out", str(t / "m.pt")], 2,
+         r"adderhw train: error: argument --eta: must be a number or 'none', not 'abc' \(see adderhw train "
+         r"--help\)", out=None),
+    Case("unknown-command", lambda t, model_dir: ["estimat", str(model_dir(t))], 2,
+         r"adderhw: error: argument COMMAND: invalid choice: 'estimat' \(choose from .*\) \(see adderhw --help\)",
+         out=None),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
