@@ -94,7 +94,7 @@ def run_verify(args: argparse.Namespace) -> int:
     engine is generated into the staging folder and run there, so an interrupted run leaves the previous
     OUT (its verify.json and runs/) as it was."""
     from quant.intmodel.artifact import load_int_model
-    from quant.base.files import check_output_dir, staged_dir
+    from quant.base.files import check_output_dir, check_parent_folders, staged_dir
     from verification.engine_verify import engine_images, parse_images
 
     if args.dataflow == "os":
@@ -107,6 +107,11 @@ def run_verify(args: argparse.Namespace) -> int:
     bp = args.back_pressure
     if bp is not None and not 0.0 < bp < 1.0:
         raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, not {args.seed}")
+    if args.build_dir.exists() and not args.build_dir.is_dir():
+        raise NotADirectoryError(f"--build-dir {args.build_dir} exists and is not a folder")
+    check_parent_folders(args.build_dir, "--build-dir")
     sims = ["icarus", "verilator"] if args.sim == "both" else [args.sim]
     images = parse_images(args.images)
     inputs = [args.model_dir, args.design]

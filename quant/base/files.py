@@ -35,6 +35,7 @@ __all__ = [
     "check_output_dir",
     "check_not_input",
     "clean_stale",
+    "check_parent_folders",
     "MARKER",
     "make_staging_dir",
     "commit_dir",
@@ -65,7 +66,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     ``path`` is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:_NAME_KEEP]}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -86,10 +87,33 @@ def atomic_write_text(path, text: str) -> None:
 MARKER = ".adderhw-output"
 
 
+def check_parent_folders(path, what: str) -> None:
+    """Refuse (``NotADirectoryError``) a ``path`` below an existing file: ``WHAT PATH: ABOVE is a file, not a folder``."""
+    path = Path(path)
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {above} is a file, not a folder")
+
+
 def _out_path(out) -> Path:
     if str(out) == "" or Path(out).name in ("", ".", ".."):
         raise ValueError(f"output folder {str(out)!r} must name a folder (not empty, '.' or '..')")
-    return Path(out)
+    out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"output folder {out} is a dangling symbolic link (to {os.readlink(out)}): remove it or "
+                         "choose another folder")
+    check_parent_folders(out, "output folder")
+    return out
+
+
+#: Characters of a name kept in the names of its temporary siblings (a legal 255-byte name plus
+#: ``.tmp.<pid>.<random>`` would not be one).
+_NAME_KEEP = 64
+
+
+def _sibling_prefix(name: str, kind: str, pid: int) -> str:
+    """``.<name>.<kind>.<pid>.``, ``name`` cut to :data:`_NAME_KEEP` characters."""
+    return f".{name[:_NAME_KEEP]}.{kind}.{pid}."
 
 
 def _marker_command(folder: Path) -> str | None:
@@ -140,8 +164,8 @@ def clean_stale(out) -> None:
     if not out.parent.is_dir():
         return
     for kind in ("tmp", "old"):
-        for p in out.parent.glob(f".{out.name}.{kind}.*"):
-            pid = p.name[len(f".{out.name}.{kind}."):].split(".")[0]
+        for p in out.parent.glob(f".{out.name[:_NAME_KEEP]}.{kind}.*"):
+            pid = p.name[len(f".{out.name[:_NAME_KEEP]}.{kind}."):].split(".")[0]
             if pid.isdigit() and _alive(int(pid)):
                 continue
             shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
@@ -163,7 +187,7 @@ def make_staging_dir(out) -> Path:
     """A new empty folder ``.<name>.tmp.<pid>.*`` beside ``out`` (parents created)."""
     out = _out_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.{os.getpid()}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_sibling_prefix(out.name, "tmp", os.getpid()), dir=out.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
 
@@ -179,7 +203,7 @@ def commit_dir(tmp, out) -> None:
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"{out} exists and is not a folder")
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.{os.getpid()}.", dir=out.parent))
+        old = Path(tempfile.mkdtemp(prefix=_sibling_prefix(out.name, "old", os.getpid()), dir=out.parent))
         os.replace(out, old / "x")
     os.replace(tmp, out)
     if old is not None:

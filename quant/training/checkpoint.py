@@ -21,7 +21,10 @@ Everything is read with ``torch.load(path, map_location="cpu",
 weights_only=True)`` and nothing else: a pickle that would execute code, a
 truncated or corrupt file, missing or unexpected keys and shape mismatches
 all raise one :class:`ValueError` naming the file and listing the problems;
-so does a NaN or infinite value in any parameter or buffer (naming the tensor).
+so does a NaN or infinite value in any parameter or buffer, an integer,
+boolean or complex tensor where the model holds floats, a negative
+``running_var`` (naming the tensor), and metadata the commands could not use
+(``normalization``, ``input_fit``, ``accuracy``; naming the key).
 """
 
 from __future__ import annotations
@@ -176,6 +179,8 @@ def strip_training_state(src: str | Path, dst: str | Path) -> Path:
 
 
 def _read(path: Path) -> Any:
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -314,6 +319,9 @@ def _strict_load(model: nn.Module, state: dict, path: Path) -> None:
         if k in own and v.is_floating_point() and not bool(torch.isfinite(v).all()):
             nan, inf = int(torch.isnan(v).sum()), int(torch.isinf(v).sum())
             raise ValueError(f"checkpoint {path} has non-finite values in {k} ({nan} NaN, {inf} Inf of {v.numel()}); refused")
+        if k.endswith("running_var") and bool((v < 0).any()):  # a variance: BN folding would take its root
+            raise ValueError(f"checkpoint {path}: {k} has negative values ({int((v < 0).sum())} of {v.numel()}); "
+                             "refused")
     fixed = {k: v.to(own[k].dtype) for k, v in state.items()}
     model.load_state_dict(fixed, strict=False)
 

@@ -131,6 +131,26 @@ def _flow(*opts):
     return lambda t, model_dir: ["flow", str(SHIPPED_ADDER), *opts, "-o", str(t / "out")]
 
 
+def _scaled_checkpoint(key: str, factor: float):
+    def make(path):
+        import torch
+
+        obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+        obj["state_dict"][key] = obj["state_dict"][key] * factor
+        torch.save(obj, path)
+    return make
+
+
+def _dangling(t, model_dir):
+    (t / "dang").symlink_to(t / "nowhere" / "x")
+    return ["estimate", str(model_dir(t)), "-o", str(t / "dang")]
+
+
+def _a_file(t):
+    (t / "afile").write_text("mine")
+    return t / "afile"
+
+
 def _bits_file(t: Path, bits: dict) -> str:
     path = t / "bits.json"
     path.write_text(json.dumps(bits))
@@ -243,6 +263,10 @@ def _verify_on_a_design_that_cannot_run_it(t, model_dir):
 
 def _good_estimate(t, model_dir):
     return ["estimate", str(model_dir(t)), "-o", str(t / "out")]
+
+
+def _good_estimate_named(name):
+    return lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(t / name)]
 
 
 def _good_estimate_twice(t, model_dir):
@@ -423,6 +447,47 @@ CASES = [
     Case("unknown-command", lambda t, model_dir: ["estimat", str(model_dir(t))], 2,
          r"adderhw: error: argument COMMAND: invalid choice: 'estimat' \(choose from .*\) \(see adderhw --help\)",
          out=None),
+    # messages name the user's argument and the problem (issue 27, 15)
+    Case("eval-a-folder", lambda t, model_dir: (t / "adir").mkdir() or ["eval", str(t / "adir")], 1,
+         r"adderhw eval: error: checkpoint .*/adir is a folder, not a checkpoint file", out=None),
+    Case("quantize-seed-negative",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "--seed", "-1",
+                               "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: --seed must be a non-negative integer, not -1"),
+    Case("verify-seed-negative",
+         lambda t, model_dir: ["verify", str(model_dir(t)), "--sim", "icarus", "--seed", "-1", "--build-dir",
+                               str(t / "build"), "-o", str(t / "out")], 1,
+         r"adderhw verify: error: --seed must be a non-negative integer, not -1"),
+    Case("quantize-calib-data-npz",
+         lambda t, model_dir: np.savez(t / "x.npz", a=np.zeros((4, 1, 28, 28), np.float32)) or [
+             "quantize", str(SHIPPED_ADDER), "--calib-data", str(t / "x.npz"), "--calib", "4", "--eval", "16",
+             "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: --calib-data .*/x\.npz: a \.npz archive, not one \.npy array of float32 "
+         r"\[N, C, H, W\] images"),
+    Case("quantize-all-zero-adder-weights", _bad_checkpoint("quantize", _scaled_checkpoint("conv2.adder", 0.0)), 1,
+         r"adderhw quantize: error: layer \w+: requant multiplier \S+ does not fit a signed 16-bit integer"),
+    Case("quantize-huge-adder-weights", _bad_checkpoint("quantize", _scaled_checkpoint("fc1.adder", 1e30)), 1,
+         r"adderhw quantize: error: layer fc1: requant multiplier \S+ does not fit a signed 16-bit integer"),
+    Case("quantize-negative-running-var",
+         _bad_checkpoint("quantize", _scaled_checkpoint("bn1.running_var", -1.0)), 1,
+         r"adderhw quantize: error: checkpoint .*/bad\.pt: bn1\.running_var has negative values \(\d+ of \d+\); "
+         r"refused"),
+    Case("estimate-out-a-dangling-link", _dangling, 1,
+         r"adderhw estimate: error: output folder .*/dang is a dangling symbolic link \(to .*/nowhere/x\): remove "
+         r"it or choose another folder", out=None),
+    Case("estimate-out-under-a-file",
+         lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(_a_file(t) / "sub")], 1,
+         r"adderhw estimate: error: output folder .*/afile/sub: .*/afile is a file, not a folder", out=None),
+    Case("verify-build-dir-a-file",
+         lambda t, model_dir: ["verify", str(model_dir(t)), "--sim", "icarus", "--build-dir", str(_a_file(t)),
+                               "-o", str(t / "out")], 1,
+         r"adderhw verify: error: --build-dir .*/afile exists and is not a folder"),
+    Case("predict-out-a-folder",
+         lambda t, model_dir: (t / "adir").mkdir() or np.save(t / "x.npy", np.zeros((2, 1, 6, 6), np.float32)) or [
+             "predict", str(model_dir(t)), str(t / "x.npy"), "-o", str(t / "adir")], 1,
+         r"adderhw predict: error: -o .*/adir is a folder: name the \.npy file to write \(e\.g\. "
+         r".*/adir/logits\.npy\)", out="adir"),
+    Case("good-estimate-into-a-250-character-name", _good_estimate_named("a" * 250), 0, None, out="a" * 250),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),

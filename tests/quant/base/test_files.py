@@ -123,6 +123,15 @@ def test_clean_stale_removes_only_dead_processes_temp_folders(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, ".other.tmp.1.x"])
 
 
+def test_temporary_siblings_of_a_long_name_fit_a_file_name(tmp_path):
+    """A legal 250-character folder name: its staging and old folders are still legal names (issue 27, 15)."""
+    out = tmp_path / ("a" * 250)
+    for _ in range(2):
+        with staged_dir(out, command="x") as tmp:
+            (tmp / "f").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
 def test_digests(tmp_path):
     f = tmp_path / "f.bin"
     f.write_bytes(b"abc" * 1000)
