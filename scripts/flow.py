@@ -135,14 +135,16 @@ def _run(args: argparse.Namespace) -> int:
 def _adderhw(argv: list[str], step: str) -> None:
     """Run one ``adderhw`` subcommand in-process; raise StepFailed if it fails.
 
-    An interrupted subcommand (exit 130) interrupts the flow too.
+    An interrupted or terminated subcommand (exit 130, 143) interrupts or terminates the flow too.
     """
-    from scripts.cli import main
+    from scripts.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, main
 
     print(f"  $ adderhw {' '.join(argv)}", flush=True)
     rc = main(argv)
-    if rc == 130:
+    if rc == EXIT_INTERRUPTED:
         raise KeyboardInterrupt
+    if rc == EXIT_TERMINATED:
+        raise Terminated
     if rc != 0:
         raise StepFailed(f"step {step} failed (exit {rc}): adderhw {' '.join(argv)}")
 

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from importlib import metadata
@@ -159,16 +160,24 @@ def check_not_input(out, inputs) -> None:
 
 
 def clean_stale(out) -> None:
-    """Remove ``.<name>.tmp.<pid>.*`` / ``.<name>.old.<pid>.*`` folders beside ``out`` whose process is gone."""
+    """Remove the temporary siblings of ``out`` whose processes are gone.
+
+    They are ``.<name>.tmp.<pid>.*`` / ``.<name>.old.<pid>.*``, and the
+    staging folders of commands whose ``-o`` was such a folder (a flow step's
+    subcommand): ``..<name>.tmp.<pid>.<random>.tmp.<pid2>.*``.  One is removed
+    when none of the processes named in it is alive.
+    """
     out = Path(out)
     if not out.parent.is_dir():
         return
-    for kind in ("tmp", "old"):
-        for p in out.parent.glob(f".{out.name[:_NAME_KEEP]}.{kind}.*"):
-            pid = p.name[len(f".{out.name[:_NAME_KEEP]}.{kind}."):].split(".")[0]
-            if pid.isdigit() and _alive(int(pid)):
-                continue
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    pattern = re.compile(r"\.+" + re.escape(out.name[:_NAME_KEEP]) + r"\.(?:tmp|old)\.")
+    for p in out.parent.iterdir():
+        if not pattern.match(p.name):
+            continue
+        pids = [int(x) for x in re.findall(r"\.(?:tmp|old)\.(\d+)\.", p.name)]
+        if any(_alive(pid) for pid in pids):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
