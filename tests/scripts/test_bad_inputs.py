@@ -491,6 +491,8 @@ CASES = [
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
+    Case("good-estimate-sweep",  # issue 27, 6: the engine estimate sweeps (sweep.csv checked below)
+         lambda t, model_dir: ["estimate", str(model_dir(t)), "--sweep", "rows=4,8", "-o", str(t / "out")], 0, None),
     Case("good-eval-shipped-cnn", lambda t, model_dir: ["eval", str(SHIPPED_CNN), "--limit", "200"], 0, None,
          out=None),
 ]
@@ -546,3 +548,13 @@ def test_generate_on_a_full_disk_leaves_no_folder(tmp_path, capsys, tiny_model_d
     err = capsys.readouterr().err
     assert rc == 1 and len(err.strip().splitlines()) == 1 and "No space left" in err, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_estimate_sweep_of_the_engine(tmp_path, capsys, tiny_model_dir):
+    """``estimate --dataflow cp --sweep rows=4,8`` writes the sweep (issue 27, 6): one row per point and engine."""
+    m = tiny_model_dir(tmp_path)
+    rc = main(["estimate", str(m), "--dataflow", "cp", "--sweep", "rows=4,8", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0 and err == "estimate: --dataflow is deprecated: the network engine is the only design\n"
+    lines = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 2 and (tmp_path / "out" / "sweep.png").is_file()  # adder and mult engine
