@@ -37,32 +37,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "measured after every epoch and the checkpoint (with optimizer state, for --resume) is rewritten "
         "atomically.",
     )
-    p.add_argument("--model", default="lenet5-bn", choices=_MODELS)
-    p.add_argument("--kind", default=NetKind.ADDER.value, choices=[k.value for k in NetKind])
-    p.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS)
+    p.add_argument("--model", default="lenet5-bn", choices=_MODELS, help="model of the zoo (default %(default)s)")
+    p.add_argument("--kind", default=NetKind.ADDER.value, choices=[k.value for k in NetKind],
+                   help="adder layers or their CNN twin (default %(default)s)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS, help="default %(default)s")
     p.add_argument("--data-root", default=None, help="dataset folder (default: Debian's Fashion-MNIST folder)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="default %(default)s")
     p.add_argument("--out", "-o", required=True, help="checkpoint file to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="default %(default)s")
     p.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out (default: refuse)")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="also rewrite --out every STEPS steps inside an epoch (resumable from there; default 0: "
                    "only after each epoch)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--eta", type=_eta, default=0.2, help="adaptive learning-rate factor of adder layers ('none': off)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128, help="default %(default)s")
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default %(default)s)")
+    p.add_argument("--momentum", type=float, default=0.9, help="default %(default)s")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="default %(default)s")
+    p.add_argument("--eta", type=_eta, default=0.2,
+                   help="adaptive learning-rate factor of adder layers ('none': off; default %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="default %(default)s")
+    p.add_argument("--warmup-epochs", type=int, default=0, help="default %(default)s")
     p.add_argument("--crop-pad", type=int, default=0, help="random-crop padding in pixels (default 0: no crop; 2 made the adder LeNet underfit)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     p.add_argument("--cutout", type=int, default=0, metavar="PIXELS",
                    help="side of a random square set to black in every training image (default 0: off)")
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images (default: all)")
+    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images (default: all)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
     p.add_argument("--fit-input", action="store_true",
                    help="zero-pad and channel-replicate the images to the model's input (e.g. resnet20 on "
                    "fashion-mnist: 1x28x28 -> 3x32x32)")
