@@ -19,6 +19,7 @@ import it.  This module is the one place where adderhw
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -36,6 +37,7 @@ __all__ = [
     "check_output_dir",
     "check_not_input",
     "clean_stale",
+    "OutputBusy",
     "check_parent_folders",
     "MARKER",
     "make_staging_dir",
@@ -219,6 +221,23 @@ def commit_dir(tmp, out) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+class OutputBusy(ValueError):
+    """Another live process is building the same output folder."""
+
+
+def _check_no_other_writer(out: Path, mine: Path) -> None:
+    """Refuse (:class:`OutputBusy`) when a live process other than this one stages ``out`` too.
+
+    Checked after this run's staging folder exists, so of two runs started together at least one sees
+    the other (both may refuse; neither replaces the other's result unseen)."""
+    prefix = f".{Path(out).name[:_NAME_KEEP]}.tmp."
+    for p in Path(out).parent.glob(f"{glob.escape(prefix)}*"):
+        pid = p.name[len(prefix):].split(".")[0]
+        if p != mine and pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            raise OutputBusy(f"output folder {out} is being written by another adderhw run (process {pid}): "
+                             "wait for it to finish or choose another folder")
+
+
 @contextlib.contextmanager
 def staged_dir(out, *, command: str | None = None, inputs=(), force: bool = False) -> Iterator[Path]:
     """Build the folder ``out`` atomically.
@@ -233,13 +252,15 @@ def staged_dir(out, *, command: str | None = None, inputs=(), force: bool = Fals
     With ``command``, ``out`` is first checked by :func:`check_output_dir`
     (before any work is done) and the finished folder carries the
     :data:`MARKER` of ``command``.  Temporary folders of killed runs beside
-    ``out`` are removed first (:func:`clean_stale`).
+    ``out`` are removed first (:func:`clean_stale`); a live run of another
+    process building ``out`` is refused (:class:`OutputBusy`).
     """
     if command is not None:
         check_output_dir(out, command=command, inputs=inputs, force=force)
     clean_stale(out)
     tmp = make_staging_dir(out)
     try:
+        _check_no_other_writer(out, tmp)
         yield tmp
         if command is not None:
             (tmp / MARKER).write_text(json.dumps({"command": command}) + "\n")

@@ -558,3 +558,26 @@ def test_estimate_sweep_of_the_engine(tmp_path, capsys, tiny_model_dir):
     assert rc == 0 and err == "estimate: --dataflow is deprecated: the network engine is the only design\n"
     lines = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 2 and (tmp_path / "out" / "sweep.png").is_file()  # adder and mult engine
+
+
+def test_a_second_run_into_an_output_being_written_is_refused(tmp_path, capsys, tiny_model_dir):
+    """While another live process stages ``-o``, a second run is refused and leaves it alone (issue 27, polish)."""
+    import subprocess
+    import sys
+
+    m = tiny_model_dir(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = tmp_path / f".out.tmp.{other.pid}.abc"
+        busy.mkdir()
+        (busy / "partial").write_text("theirs")
+        rc = main(["estimate", str(m), "-o", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert rc == 1 and re.fullmatch(
+            rf"adderhw estimate: error: output folder .*/out is being written by another adderhw run \(process "
+            rf"{other.pid}\): wait for it to finish or choose another folder\n", err), err
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model", busy.name])
+        assert (busy / "partial").read_text() == "theirs"
+    finally:
+        other.kill()
+        other.wait()
