@@ -26,6 +26,8 @@ The flow proves the network engine.  Output layout (``OUT_DIR``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -132,28 +134,51 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _adderhw(argv: list[str], step: str) -> None:
+class _Renamed(io.TextIOBase):
+    """A text stream that writes to ``inner`` with the staging folder's path replaced by the final one."""
+
+    def __init__(self, inner, staging: str, final: str):
+        self._inner, self._staging, self._final = inner, staging, final
+
+    def write(self, text: str) -> int:
+        self._inner.write(text.replace(self._staging, self._final))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+
+def _adderhw(argv: list[str], step: str, staging: Path, final: Path) -> None:
     """Run one ``adderhw`` subcommand in-process; raise StepFailed if it fails.
 
-    An interrupted or terminated subcommand (exit 130, 143) interrupts or terminates the flow too.
+    The step runs in ``staging`` (renamed to ``final`` when it is done): the command line it prints and
+    everything the subcommand prints name ``final``, the path that will exist.  An interrupted or
+    terminated subcommand (exit 130, 143) interrupts or terminates the flow too.
     """
     from scripts.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, main
 
-    print(f"  $ adderhw {' '.join(argv)}", flush=True)
-    rc = main(argv)
+    shown = " ".join(a.replace(str(staging), str(final)) for a in argv)
+    print(f"  $ adderhw {shown}", flush=True)
+    with contextlib.redirect_stdout(_Renamed(sys.stdout, str(staging), str(final))), \
+            contextlib.redirect_stderr(_Renamed(sys.stderr, str(staging), str(final))):
+        rc = main(argv)
     if rc == EXIT_INTERRUPTED:
         raise KeyboardInterrupt
     if rc == EXIT_TERMINATED:
         raise Terminated
     if rc != 0:
-        raise StepFailed(f"step {step} failed (exit {rc}): adderhw {' '.join(argv)}")
+        raise StepFailed(f"step {step} failed (exit {rc}): adderhw {shown}")
 
 
-def _runner(step: str):
-    """``execute`` of a step made of ``adderhw`` command lines: run each in order."""
+def _runner(step: str, final: Path):
+    """``execute`` of a step made of ``adderhw`` command lines whose output folder is ``final``: run each
+    in order."""
     def execute(commands: list, tmp: Path) -> None:
         for argv in commands:
-            _adderhw(argv, step)
+            _adderhw(argv, step, tmp, final)
     return execute
 
 
@@ -205,12 +230,12 @@ def build_steps(opts: FlowOptions) -> list[Step]:
         write_engine_report(opts, tmp)
 
     return [
-        Step("quantize", q_dir, _runner("quantize"), quantize, inputs=(ckpt,)),
-        Step("sweep", s_dir, _runner("sweep"), sweep, inputs=(ckpt,)),
-        Step("estimate", e_dir, _runner("estimate"), estimate, inputs=(q_dir,)),
-        Step("generate", g_dir, _runner("generate"), generate, inputs=(q_dir,)),
-        Step("synth", y_dir, _runner("synth"), synth, inputs=(g_dir,)),
-        Step("verify", v_dir, _runner("verify"), verify, inputs=(q_dir, g_dir)),
+        Step("quantize", q_dir, _runner("quantize", q_dir), quantize, inputs=(ckpt,)),
+        Step("sweep", s_dir, _runner("sweep", s_dir), sweep, inputs=(ckpt,)),
+        Step("estimate", e_dir, _runner("estimate", e_dir), estimate, inputs=(q_dir,)),
+        Step("generate", g_dir, _runner("generate", g_dir), generate, inputs=(q_dir,)),
+        Step("synth", y_dir, _runner("synth", y_dir), synth, inputs=(g_dir,)),
+        Step("verify", v_dir, _runner("verify", v_dir), verify, inputs=(q_dir, g_dir)),
         Step("report", out / "report", report, params=[str(opts)],
              inputs=(q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
     ]
