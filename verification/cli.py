@@ -89,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_verify)
 
 
+def _images_text(images: list[int], shown: int = 8) -> str:
+    """``images 0, 1, 2`` or, for many, ``10000 images: 0, 1, 2, 3, 4, 5, 6, ..., 9999``."""
+    if len(images) <= shown:
+        return "images " + ", ".join(map(str, images))
+    return f"{len(images)} images: {', '.join(map(str, images[:shown - 1]))}, ..., {images[-1]}"
+
+
 def run_verify(args: argparse.Namespace) -> int:
     """``verify``: everything is checked (model, design, images, operations) before OUT is staged; the
     engine is generated into the staging folder and run there, so an interrupted run leaves the previous
@@ -178,7 +185,7 @@ def _verify_engine_into(args, out: Path, final: Path, model, d, compiled, sims, 
     tests = ["images"] + (["back_pressure"] if args.back_pressure is not None else [])
     bp = None if args.back_pressure is None else {s: args.back_pressure for s in ("prog", "x", "w", "o")}
     print(f"{model.name} on the engine {d.name} ({d.config.rows}x{d.config.cols}, {len(op_names)} "
-          f"operations): images {', '.join(map(str, images))} from {source}", flush=True)
+          f"operations): {_images_text(images)} from {source}", flush=True)
     entries: list[dict] = []
     for sim in sims:
         entries += _run_printed(
