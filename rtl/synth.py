@@ -48,6 +48,7 @@ from pathlib import Path
 
 from hwsim.synthfile import write_synth_json
 from quant.base.files import atomic_write_text
+from quant.base.progress import progress
 from quant.base.intops import check_int
 from rtl.design import Block, read_design
 from rtl.pe import PeKind
@@ -177,7 +178,8 @@ def wrapper_verilog(top: str, ports: list[dict]) -> tuple[str, int, int]:
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str, timeout: float) -> subprocess.CompletedProcess:
     try:
-        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        with progress(f"synth: {what}"):
+            res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise OSError(f"{what} took longer than {timeout:.0f} s: {' '.join(cmd[:2])}") from exc
     atomic_write_text(log, res.stdout + res.stderr)

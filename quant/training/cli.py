@@ -11,6 +11,7 @@ import argparse
 import os
 
 from quant.base.intops import NetKind
+from quant.base.progress import progress
 
 __all__ = ["register"]
 
@@ -154,7 +155,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     if isinstance(meta.get("input_fit"), dict):  # trained with --fit-input
         images = fit_images(torch.from_numpy(images.copy()), meta["input_shape"])
     norm = meta["normalization"]
-    acc = evaluate(ck.model, images, labels, norm["mean"], norm["std"], batch_size=args.batch_size)
+    with progress(f"eval: {len(labels)} {dataset} test images"):
+        acc = evaluate(ck.model, images, labels, norm["mean"], norm["std"], batch_size=args.batch_size)
     stored = meta.get("accuracy")
     extra = f" (stored: {stored:.2f}%)" if isinstance(stored, float) else ""
     print(f"{args.checkpoint}: {meta['model']} ({meta['kind']}) on {dataset} test: {acc:.2f}% "
