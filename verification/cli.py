@@ -88,20 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_verify)
 
 
-def _parse_images(text: str) -> list[int]:
-    try:
-        idx = [int(t) for t in text.split(",") if t.strip()]
-    except ValueError:
-        raise ValueError(f"--images must be comma-separated integers, not {text!r}") from None
-    if not idx or any(i < 0 for i in idx):
-        raise ValueError(f"--images must list non-negative indices, not {text!r}")
-    return idx
-
-
 def run_verify(args: argparse.Namespace) -> int:
     """``verify``: the arguments into a :class:`verification.engine_verify.VerifyRequest`, the work is
     :func:`verification.engine_verify.verify_model`; progress lines on stdout, failures on stderr."""
-    from verification.engine_verify import VerifyRequest, verify_model
+    from verification.engine_verify import VerifyRequest, parse_images, verify_model
 
     if args.dataflow == "os":
         raise ValueError("--dataflow os: the v1 core is retired; verify runs the network engine")
@@ -111,7 +101,7 @@ def run_verify(args: argparse.Namespace) -> int:
         raise ValueError("verify needs a MODEL_DIR (an integer model from adderhw quantize): the engine runs "
                          "a whole model")
     req = VerifyRequest(
-        model_dir=args.model_dir, out=args.out, images=tuple(_parse_images(args.images)),
+        model_dir=args.model_dir, out=args.out, images=tuple(parse_images(args.images)),
         sims=("icarus", "verilator") if args.sim == "both" else (args.sim,), design=args.design,
         rows=args.rows, cols=args.cols, trace=args.trace, layer=args.layer, back_pressure=args.back_pressure,
         seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force)

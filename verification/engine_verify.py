@@ -50,6 +50,7 @@ __all__ = [
     "verify_model",
     "engine_design",
     "engine_images",
+    "parse_images",
     "select_ops",
     "report_entries",
     "tool_versions",
@@ -132,6 +133,17 @@ def engine_images(model, indices, *, seed: int) -> tuple[list[np.ndarray], str]:
                          f"(0..{n - 1})")
     codes = golden.quantize_input(images[list(indices)], model.input)
     return [np.asarray(c, dtype=np.int64) for c in codes], f"the {model.dataset} test split"
+
+
+def parse_images(text: str) -> list[int]:
+    """``--images I,J,...``: the test-set indices (non-negative integers, at least one)."""
+    try:
+        idx = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ValueError(f"--images must be comma-separated integers, not {text!r}") from None
+    if not idx or any(i < 0 for i in idx):
+        raise ValueError(f"--images must list non-negative indices, not {text!r}")
+    return idx
 
 
 def select_ops(op_names, layer: str | None, model_name: str) -> list[str]:
@@ -362,6 +374,10 @@ class VerifyRequest:
         bp = self.back_pressure
         if bp is not None and not 0.0 < bp < 1.0:
             raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be a non-negative integer, not {self.seed}")
+        if self.build_dir.exists() and not self.build_dir.is_dir():
+            raise NotADirectoryError(f"--build-dir {self.build_dir} exists and is not a folder")
 
 
 @dataclass(frozen=True)
@@ -375,6 +391,13 @@ class VerifyResult:
     @property
     def passed(self) -> bool:
         return not self.failed
+
+
+def _images_text(images: list[int], shown: int = 8) -> str:
+    """``images 0, 1, 2`` or, for many, ``10000 images: 0, 1, 2, 3, 4, 5, 6, ..., 9999``."""
+    if len(images) <= shown:
+        return "images " + ", ".join(map(str, images))
+    return f"{len(images)} images: {', '.join(map(str, images[:shown - 1]))}, ..., {images[-1]}"
 
 
 def _target(req: VerifyRequest, model):
@@ -409,12 +432,13 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
     runs that program.  ``say`` gets the progress lines (paths as they will be
     once OUT is in place).
     """
-    from quant.base.files import check_output_dir, staged_dir
+    from quant.base.files import check_output_dir, check_parent_folders, staged_dir
     from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
     from verification.engine_host import run_engine_tests
     from verification.runner import path_component
 
+    check_parent_folders(req.build_dir, "--build-dir")
     inputs = [req.model_dir, req.design]
     final: Path = check_output_dir(req.out, command="verify", inputs=inputs, force=req.force)
     model = load_int_model(req.model_dir)
@@ -434,7 +458,7 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
         tests = ["images"] + (["back_pressure"] if req.back_pressure is not None else [])
         bp = None if req.back_pressure is None else {s: req.back_pressure for s in ("prog", "x", "w", "o")}
         say(f"{model.name} on the engine {d.name} ({d.config.rows}x{d.config.cols}, {len(op_names)} "
-            f"operations): images {', '.join(map(str, images))} from {source}")
+            f"operations): {_images_text(images)} from {source}")
         entries: list[dict] = []
         for sim in req.sims:
             ts = time.monotonic()

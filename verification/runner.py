@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from quant.base.files import atomic_write_text, dist_version, sha256_file
+from quant.base.progress import progress
 from verification.toolchain import ensure_verilator
 
 __all__ = [
@@ -259,7 +260,7 @@ def build(design: VerilogSource, sim: str, *, waves: bool = False, build_root: P
             runner = get_runner(sim)
             t0 = time.monotonic()
             try:
-                with _make_overrides(sim):
+                with _make_overrides(sim), progress(f"{sim}: building {design.toplevel}", log=log):
                     runner.build(
                         sources=[src],
                         hdl_toplevel=design.toplevel,
@@ -402,21 +403,22 @@ def run_tests(
     runner = get_runner(sim)
     env = {JOB_ENV: str(job_path)}
     try:
-        runner.test(
-            test_module=module,
-            hdl_toplevel=design.toplevel,
-            hdl_toplevel_lang="verilog",
-            build_dir=bdir,
-            test_dir=test_dir,
-            testcase=testcases,
-            seed=seed,
-            extra_env=env,
-            waves=waves,
-            plusargs=[f"+dumpfile_path={test_dir / (design.toplevel + '.fst')}"] if waves and sim == "icarus" else [],
-            results_xml=str(results_xml),
-            timescale=TIMESCALE,
-            log_file=log,
-        )
+        with progress(f"{sim}: simulating {design.toplevel}" + (f" ({', '.join(testcases)})" if testcases else "")):
+            runner.test(
+                test_module=module,
+                hdl_toplevel=design.toplevel,
+                hdl_toplevel_lang="verilog",
+                build_dir=bdir,
+                test_dir=test_dir,
+                testcase=testcases,
+                seed=seed,
+                extra_env=env,
+                waves=waves,
+                plusargs=[f"+dumpfile_path={test_dir / (design.toplevel + '.fst')}"] if waves and sim == "icarus" else [],
+                results_xml=str(results_xml),
+                timescale=TIMESCALE,
+                log_file=log,
+            )
     except (SystemExit, RuntimeError):
         pass  # the results file (or its absence) says what happened
     if not results_xml.exists():

@@ -19,9 +19,11 @@ import it.  This module is the one place where adderhw
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from importlib import metadata
@@ -33,7 +35,10 @@ __all__ = [
     "atomic_write_text",
     "staged_dir",
     "check_output_dir",
+    "check_not_input",
     "clean_stale",
+    "OutputBusy",
+    "check_parent_folders",
     "MARKER",
     "make_staging_dir",
     "commit_dir",
@@ -64,7 +69,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     ``path`` is left as it was.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:_NAME_KEEP]}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -85,10 +90,33 @@ def atomic_write_text(path, text: str) -> None:
 MARKER = ".adderhw-output"
 
 
+def check_parent_folders(path, what: str) -> None:
+    """Refuse (``NotADirectoryError``) a ``path`` below an existing file: ``WHAT PATH: ABOVE is a file, not a folder``."""
+    path = Path(path)
+    above = next((p for p in path.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise NotADirectoryError(f"{what} {path}: {above} is a file, not a folder")
+
+
 def _out_path(out) -> Path:
     if str(out) == "" or Path(out).name in ("", ".", ".."):
         raise ValueError(f"output folder {str(out)!r} must name a folder (not empty, '.' or '..')")
-    return Path(out)
+    out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"output folder {out} is a dangling symbolic link (to {os.readlink(out)}): remove it or "
+                         "choose another folder")
+    check_parent_folders(out, "output folder")
+    return out
+
+
+#: Characters of a name kept in the names of its temporary siblings (a legal 255-byte name plus
+#: ``.tmp.<pid>.<random>`` would not be one).
+_NAME_KEEP = 64
+
+
+def _sibling_prefix(name: str, kind: str, pid: int) -> str:
+    """``.<name>.<kind>.<pid>.``, ``name`` cut to :data:`_NAME_KEEP` characters."""
+    return f".{name[:_NAME_KEEP]}.{kind}.{pid}."
 
 
 def _marker_command(folder: Path) -> str | None:
@@ -103,20 +131,14 @@ def check_output_dir(out, *, command: str, inputs=(), force: bool = False) -> Pa
     """Check that the folder ``out`` may be (re)built by ``command``; return it as a Path.
 
     Refused (``ValueError``, one line): a path that names no folder; an
-    existing file; a folder that is, or contains, one of ``inputs``; a
+    existing file; a folder that is, contains or lies inside one of ``inputs``; a
     non-empty folder that is not this command's earlier output (no
     :data:`MARKER` naming ``command``), unless ``force``.
     """
     out = _out_path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"output folder {out} exists and is not a folder")
-    real = out.resolve()
-    for inp in inputs:
-        if inp is None:
-            continue
-        ri = Path(inp).resolve()
-        if ri == real or real in ri.parents:
-            raise ValueError(f"output folder {out} contains the input {inp}: choose another output folder")
+    check_not_input(out, inputs)
     if out.is_dir() and any(out.iterdir()) and not force:
         have = _marker_command(out)
         if have != command:
@@ -126,17 +148,38 @@ def check_output_dir(out, *, command: str, inputs=(), force: bool = False) -> Pa
     return out
 
 
+def check_not_input(out, inputs) -> None:
+    """Refuse (``ValueError``) an output folder ``out`` that is, contains or lies inside one of ``inputs``."""
+    real = Path(out).resolve()
+    for inp in inputs:
+        if inp is None:
+            continue
+        ri = Path(inp).resolve()
+        if ri == real or real in ri.parents:
+            raise ValueError(f"output folder {out} contains the input {inp}: choose another output folder")
+        if ri in real.parents:
+            raise ValueError(f"output folder {out} is inside the input {inp}: choose another output folder")
+
+
 def clean_stale(out) -> None:
-    """Remove ``.<name>.tmp.<pid>.*`` / ``.<name>.old.<pid>.*`` folders beside ``out`` whose process is gone."""
+    """Remove the temporary siblings of ``out`` whose processes are gone.
+
+    They are ``.<name>.tmp.<pid>.*`` / ``.<name>.old.<pid>.*``, and the
+    staging folders of commands whose ``-o`` was such a folder (a flow step's
+    subcommand): ``..<name>.tmp.<pid>.<random>.tmp.<pid2>.*``.  One is removed
+    when none of the processes named in it is alive.
+    """
     out = Path(out)
     if not out.parent.is_dir():
         return
-    for kind in ("tmp", "old"):
-        for p in out.parent.glob(f".{out.name}.{kind}.*"):
-            pid = p.name[len(f".{out.name}.{kind}."):].split(".")[0]
-            if pid.isdigit() and _alive(int(pid)):
-                continue
-            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    pattern = re.compile(r"\.+" + re.escape(out.name[:_NAME_KEEP]) + r"\.(?:tmp|old)\.")
+    for p in out.parent.iterdir():
+        if not pattern.match(p.name):
+            continue
+        pids = [int(x) for x in re.findall(r"\.(?:tmp|old)\.(\d+)\.", p.name)]
+        if any(_alive(pid) for pid in pids):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -155,7 +198,7 @@ def make_staging_dir(out) -> Path:
     """A new empty folder ``.<name>.tmp.<pid>.*`` beside ``out`` (parents created)."""
     out = _out_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp.{os.getpid()}.", dir=out.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=_sibling_prefix(out.name, "tmp", os.getpid()), dir=out.parent))
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp
 
@@ -171,11 +214,28 @@ def commit_dir(tmp, out) -> None:
     if out.exists():
         if not out.is_dir():
             raise ValueError(f"{out} exists and is not a folder")
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.{os.getpid()}.", dir=out.parent))
+        old = Path(tempfile.mkdtemp(prefix=_sibling_prefix(out.name, "old", os.getpid()), dir=out.parent))
         os.replace(out, old / "x")
     os.replace(tmp, out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+class OutputBusy(ValueError):
+    """Another live process is building the same output folder."""
+
+
+def _check_no_other_writer(out: Path, mine: Path) -> None:
+    """Refuse (:class:`OutputBusy`) when a live process other than this one stages ``out`` too.
+
+    Checked after this run's staging folder exists, so of two runs started together at least one sees
+    the other (both may refuse; neither replaces the other's result unseen)."""
+    prefix = f".{Path(out).name[:_NAME_KEEP]}.tmp."
+    for p in Path(out).parent.glob(f"{glob.escape(prefix)}*"):
+        pid = p.name[len(prefix):].split(".")[0]
+        if p != mine and pid.isdigit() and int(pid) != os.getpid() and _alive(int(pid)):
+            raise OutputBusy(f"output folder {out} is being written by another adderhw run (process {pid}): "
+                             "wait for it to finish or choose another folder")
 
 
 @contextlib.contextmanager
@@ -192,13 +252,15 @@ def staged_dir(out, *, command: str | None = None, inputs=(), force: bool = Fals
     With ``command``, ``out`` is first checked by :func:`check_output_dir`
     (before any work is done) and the finished folder carries the
     :data:`MARKER` of ``command``.  Temporary folders of killed runs beside
-    ``out`` are removed first (:func:`clean_stale`).
+    ``out`` are removed first (:func:`clean_stale`); a live run of another
+    process building ``out`` is refused (:class:`OutputBusy`).
     """
     if command is not None:
         check_output_dir(out, command=command, inputs=inputs, force=force)
     clean_stale(out)
     tmp = make_staging_dir(out)
     try:
+        _check_no_other_writer(out, tmp)
         yield tmp
         if command is not None:
             (tmp / MARKER).write_text(json.dumps({"command": command}) + "\n")

@@ -167,7 +167,9 @@ def run_predict(args: argparse.Namespace) -> int:
     if not Path(args.model).is_dir():
         _limit_torch_threads()
     pred = predict(args.model, args.input, args.output, model_name=args.model_name, dataset=args.dataset)
-    if args.labels:
+    if args.labels:  # stdout is the label table (for a pipe)
         for i, label in enumerate(pred.labels()):
             print(f"{i}\t{label}")
+    else:
+        print(f"wrote {args.output} (logits of {pred.logits.shape[0]} images)")
     return 0

@@ -451,7 +451,11 @@ class _Converter:
                                or (self.cfg.logits == RequantMode.THRESHOLD and target.kind is CodeKind.LOGITS))
         fold = LayerFold(affine=st.affine, target=target, threshold=threshold, pre_node=st.pre_node,
                          mult_bits=self.cfg.mult_bits, max_shift=self.cfg.max_shift)
-        layer = st.spec.layer(fold.requant())
+        try:
+            requant = fold.requant()
+        except ValueError as exc:  # a requant out of range (weights all zero, or far out of scale)
+            raise ValueError(f"layer {st.spec.name}: {exc}") from None
+        layer = st.spec.layer(requant)
         self.emit(layer, node)
         self.folds[layer.name] = fold
         if st.real_weights is not None:
@@ -461,11 +465,14 @@ class _Converter:
     def _emit_add(self, node: fx.Node, st: _PendingAdd) -> _Codes:
         target = self.target(node, st.relu, pending_compute=False)
         a, b = st.a, st.b
-        rq = fixed_requant(
-            [a.scale, b.scale], [-(a.scale * a.zero_point + b.scale * b.zero_point)], target,
-            operand_ranges=(code_range(a.bits, a.signed), code_range(b.bits, b.signed)), relu=st.relu,
-            mult_bits=self.cfg.mult_bits, max_shift=self.cfg.max_shift,
-        )
+        try:
+            rq = fixed_requant(
+                [a.scale, b.scale], [-(a.scale * a.zero_point + b.scale * b.zero_point)], target,
+                operand_ranges=(code_range(a.bits, a.signed), code_range(b.bits, b.signed)), relu=st.relu,
+                mult_bits=self.cfg.mult_bits, max_shift=self.cfg.max_shift,
+            )
+        except ValueError as exc:
+            raise ValueError(f"layer {st.name}: {exc}") from None
         layer = AddLayer(name=st.name, inputs=(a.layer, b.layer), in_shape=st.shape, out_shape=st.shape, requant=rq)
         self.emit(layer, node)
         return _Codes(layer.name, target.scale, target.zero_point, target.bits, target.signed, st.shape)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.base.files import atomic_write_bytes, check_output_dir, sha256_file, staged_dir
+from quant.base.files import atomic_write_bytes, check_output_dir, check_parent_folders, sha256_file, staged_dir
 
 __all__ = ["QuantizeRun", "Prediction", "PLACEHOLDER_CALIB", "placeholder_model", "load_images", "calibration_images",
            "evaluation_set", "quantize_checkpoint",
@@ -40,6 +40,9 @@ def load_images(path, what: str) -> np.ndarray:
         arr = np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise ValueError(f"{what} {path}: not a readable .npy array ({exc})") from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise ValueError(f"{what} {path}: a .npz archive, not one .npy array of float32 [N, C, H, W] images")
     if not isinstance(arr, np.ndarray) or arr.ndim != 4 or arr.dtype.kind != "f":
         raise ValueError(f"{what} {path}: expected float32 [N, C, H, W] images, not {getattr(arr, 'dtype', '?')} {getattr(arr, 'shape', '?')}")
     if arr.shape[0] == 0:
@@ -207,6 +210,8 @@ def quantize_checkpoint(
         raise ValueError(f"--calib must be a positive integer, not {calib}")
     if eval_images is not None and eval_images < 1:
         raise ValueError(f"--eval must be a positive integer, not {eval_images}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, not {seed}")
     ckpt = Path(checkpoint)
     ck = load(ckpt, model=model, dataset=dataset)
     for cfg in cfgs:  # before any data is read or anything written
@@ -259,6 +264,9 @@ def predict(model, images, out, *, model_name: str | None = None, dataset: str |
     out = Path(out)
     if str(out) in ("", "."):
         raise ValueError(f"-o {str(out)!r} must name a .npy file")
+    if out.is_dir():
+        raise IsADirectoryError(f"-o {out} is a folder: name the .npy file to write (e.g. {out / 'logits.npy'})")
+    check_parent_folders(out, "-o")
     for inp in (src, Path(images)):
         ro, ri = out.resolve(), inp.resolve()
         if ro == ri or ri in ro.parents:

@@ -21,7 +21,10 @@ Everything is read with ``torch.load(path, map_location="cpu",
 weights_only=True)`` and nothing else: a pickle that would execute code, a
 truncated or corrupt file, missing or unexpected keys and shape mismatches
 all raise one :class:`ValueError` naming the file and listing the problems;
-so does a NaN or infinite value in any parameter or buffer (naming the tensor).
+so does a NaN or infinite value in any parameter or buffer, an integer,
+boolean or complex tensor where the model holds floats, a negative
+``running_var`` (naming the tensor), and metadata the commands could not use
+(``normalization``, ``input_fit``, ``accuracy``; naming the key).
 """
 
 from __future__ import annotations
@@ -176,6 +179,8 @@ def strip_training_state(src: str | Path, dst: str | Path) -> Path:
 
 
 def _read(path: Path) -> Any:
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint {path} is a folder, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -245,6 +250,50 @@ def infer_model(keys) -> tuple[str, str]:
     raise ValueError("cannot tell which model this state dict belongs to; give the model name")
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_meta(meta: dict, name: str, path: Path) -> None:
+    """Refuse metadata of our format that the commands would trip over, naming the key.
+
+    ``normalization`` must hold ``mean`` and ``std`` lists of finite numbers,
+    one per input channel (or one for all), ``std`` positive; ``input_fit``
+    (when present) must hold ``from`` and ``to`` shapes, ``to`` the model's
+    input shape; ``accuracy`` (when present) a number.
+    """
+    def bad(key: str, what: str, value: Any) -> ValueError:
+        return ValueError(f"checkpoint {path}: metadata {key} must be {what}, not {value!r}")
+
+    channels = INPUT_SHAPES[name][0]
+    norm = meta["normalization"]
+    if not isinstance(norm, dict) or "mean" not in norm or "std" not in norm:
+        raise bad("normalization", "a dict with 'mean' and 'std'", norm)
+    for key in ("mean", "std"):
+        v = norm[key]
+        if not isinstance(v, (list, tuple)) or len(v) not in (1, channels) or not all(_is_number(x) for x in v):
+            raise bad(f"normalization.{key}", f"a list of finite numbers, one per input channel ({channels}) or one for all", v)
+    if len(norm["mean"]) != len(norm["std"]):
+        raise bad("normalization.std", f"as long as normalization.mean ({len(norm['mean'])})", norm["std"])
+    for x in norm["std"]:
+        if x <= 0:
+            raise bad("normalization.std", "positive", x)
+    fit = meta.get("input_fit")
+    if fit is not None:
+        shape = list(INPUT_SHAPES[name])
+        ok = isinstance(fit, dict) and "from" in fit and "to" in fit
+        if not ok:
+            raise bad("input_fit", "a dict with 'from' and 'to' shapes", fit)
+        if fit["to"] != shape:
+            raise bad("input_fit.to", f"the input shape of {name}, {shape}", fit["to"])
+        src = fit["from"]
+        if not (isinstance(src, list) and len(src) == 3 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                                 and x > 0 for x in src)):
+            raise bad("input_fit.from", "a shape of three positive integers", src)
+    if "accuracy" in meta and meta["accuracy"] is not None and not _is_number(meta["accuracy"]):
+        raise bad("accuracy", "a number (percent)", meta["accuracy"])
+
+
 def _strict_load(model: nn.Module, state: dict, path: Path) -> None:
     own = model.state_dict()
     problems = []
@@ -264,9 +313,15 @@ def _strict_load(model: nn.Module, state: dict, path: Path) -> None:
         name = type(model).__name__
         raise ValueError(f"checkpoint {path} does not fit {name}: " + "; ".join(problems))
     for k, v in state.items():
+        if k in own and own[k].is_floating_point() and not v.is_floating_point():  # int, bool, complex
+            dtype = str(v.dtype).removeprefix("torch.")
+            raise ValueError(f"checkpoint {path}: {k} is {dtype}, not a floating-point tensor; refused")
         if k in own and v.is_floating_point() and not bool(torch.isfinite(v).all()):
             nan, inf = int(torch.isnan(v).sum()), int(torch.isinf(v).sum())
             raise ValueError(f"checkpoint {path} has non-finite values in {k} ({nan} NaN, {inf} Inf of {v.numel()}); refused")
+        if k.endswith("running_var") and bool((v < 0).any()):  # a variance: BN folding would take its root
+            raise ValueError(f"checkpoint {path}: {k} has negative values ({int((v < 0).sum())} of {v.numel()}); "
+                             "refused")
     fixed = {k: v.to(own[k].dtype) for k, v in state.items()}
     model.load_state_dict(fixed, strict=False)
 
@@ -323,10 +378,13 @@ def load(
         name, knd = meta.get("model"), meta.get("kind")
         if name not in MODELS or knd not in KINDS:
             raise ValueError(f"checkpoint {path} names an unknown model/kind {name!r}/{knd!r}")
-        if not isinstance(meta.get("normalization"), dict):
+        if not isinstance(meta.get("dataset"), str):
+            raise ValueError(f"checkpoint {path}: metadata dataset must be a string, not {meta.get('dataset')!r}")
+        if "normalization" not in meta:
             meta["normalization"] = normalization_for(meta["dataset"])
+        _check_meta(meta, name, path)
         fit, norm = meta.get("input_fit"), meta["normalization"]
-        if isinstance(fit, dict) and len(norm.get("mean", ())) == 1 < int(fit["to"][0]):
+        if fit is not None and len(norm["mean"]) == 1 < int(fit["to"][0]):
             shape = fit["to"]
             # trained with --fit-input: the grey channel was replicated, so is its normalisation
             meta["normalization"] = {k: (list(v) * int(shape[0]) if k in ("mean", "std") else v)

@@ -11,6 +11,7 @@ import argparse
 import os
 
 from quant.base.intops import NetKind
+from quant.base.progress import progress
 
 __all__ = ["register"]
 
@@ -19,9 +20,13 @@ _DATASETS = ("fashion-mnist", "mnist", "cifar10")
 
 
 def _eta(text: str) -> float | None:
+    """``--eta``: a number, or ``none`` (off)."""
     if text.lower() == "none":
         return None
-    return float(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number or 'none', not {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,32 +38,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "measured after every epoch and the checkpoint (with optimizer state, for --resume) is rewritten "
         "atomically.",
     )
-    p.add_argument("--model", default="lenet5-bn", choices=_MODELS)
-    p.add_argument("--kind", default=NetKind.ADDER.value, choices=[k.value for k in NetKind])
-    p.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS)
+    p.add_argument("--model", default="lenet5-bn", choices=_MODELS, help="model of the zoo (default %(default)s)")
+    p.add_argument("--kind", default=NetKind.ADDER.value, choices=[k.value for k in NetKind],
+                   help="adder layers or their CNN twin (default %(default)s)")
+    p.add_argument("--dataset", default="fashion-mnist", choices=_DATASETS, help="default %(default)s")
     p.add_argument("--data-root", default=None, help="dataset folder (default: Debian's Fashion-MNIST folder)")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=30, help="default %(default)s")
     p.add_argument("--out", "-o", required=True, help="checkpoint file to write")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="default %(default)s")
     p.add_argument("--resume", action="store_true", help="continue the run stored in --out")
     p.add_argument("--force", action="store_true", help="overwrite an existing --out (default: refuse)")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS",
                    help="also rewrite --out every STEPS steps inside an epoch (resumable from there; default 0: "
                    "only after each epoch)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate")
-    p.add_argument("--momentum", type=float, default=0.9)
-    p.add_argument("--weight-decay", type=float, default=5e-4)
-    p.add_argument("--eta", type=_eta, default=0.2, help="adaptive learning-rate factor of adder layers ('none': off)")
-    p.add_argument("--label-smoothing", type=float, default=0.0)
-    p.add_argument("--warmup-epochs", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128, help="default %(default)s")
+    p.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default %(default)s)")
+    p.add_argument("--momentum", type=float, default=0.9, help="default %(default)s")
+    p.add_argument("--weight-decay", type=float, default=5e-4, help="default %(default)s")
+    p.add_argument("--eta", type=_eta, default=0.2,
+                   help="adaptive learning-rate factor of adder layers ('none': off; default %(default)s)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="default %(default)s")
+    p.add_argument("--warmup-epochs", type=int, default=0, help="default %(default)s")
     p.add_argument("--crop-pad", type=int, default=0, help="random-crop padding in pixels (default 0: no crop; 2 made the adder LeNet underfit)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     p.add_argument("--cutout", type=int, default=0, metavar="PIXELS",
                    help="side of a random square set to black in every training image (default 0: off)")
-    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--train-limit", type=int, default=None, help="use only the first N training images (default: all)")
+    p.add_argument("--test-limit", type=int, default=None, help="use only the first N test images (default: all)")
+    p.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
     p.add_argument("--fit-input", action="store_true",
                    help="zero-pad and channel-replicate the images to the model's input (e.g. resnet20 on "
                    "fashion-mnist: 1x28x28 -> 3x32x32)")
@@ -148,7 +155,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     if isinstance(meta.get("input_fit"), dict):  # trained with --fit-input
         images = fit_images(torch.from_numpy(images.copy()), meta["input_shape"])
     norm = meta["normalization"]
-    acc = evaluate(ck.model, images, labels, norm["mean"], norm["std"], batch_size=args.batch_size)
+    with progress(f"eval: {len(labels)} {dataset} test images"):
+        acc = evaluate(ck.model, images, labels, norm["mean"], norm["std"], batch_size=args.batch_size)
     stored = meta.get("accuracy")
     extra = f" (stored: {stored:.2f}%)" if isinstance(stored, float) else ""
     print(f"{args.checkpoint}: {meta['model']} ({meta['kind']}) on {dataset} test: {acc:.2f}% "

@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from quant.base.files import check_parent_folders
 from quant.training import checkpoint as ckpt
 from quant.training.datasets import DATASETS, NORMALIZATION, load_raw
 from quant.training.distill import FEATURE_DISTANCES, FEATURE_TAPS, FeatureTap, distillation_loss, load_teacher
@@ -321,6 +322,9 @@ def train(
     out = Path(out)
     if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 0:
         raise ValueError(f"checkpoint_every must be a non-negative integer, not {checkpoint_every!r}")
+    if out.is_dir():
+        raise IsADirectoryError(f"--out {out} is a folder: name the checkpoint file to write (e.g. {out / 'model.pt'})")
+    check_parent_folders(out, "--out")
     if not resume and not force and out.exists():
         raise FileExistsError(f"{out} already exists; pass --resume to continue it or --force to overwrite it")
     torch.set_num_threads(config.threads)

@@ -104,7 +104,8 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     ------
     ValueError
         Neither ``config`` nor ``model``; ``config`` with ``model`` but
-        without ``compiled``; a model that does not fit.
+        without ``compiled``; a model that does not fit; ``max_ops`` fewer
+        than the model's operations.
     """
     if config is None and model is None:
         raise ValueError("give either config (explicit sizes) or model (sized to it), not both or neither")
@@ -121,6 +122,10 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
         raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
     if compiled is not None and max_ops is None:
         max_ops = len(compiled.program.ops)
+    elif compiled is not None and max_ops < len(compiled.program.ops):
+        n = len(compiled.program.ops)
+        raise ValueError(f"--max-ops {max_ops} cannot hold the program of {model.name} ({n} operations): "
+                         f"give at least {n}, or leave --max-ops out")
     if pe == PeKind.MULT and config.pe != PeKind.MULT:
         config = mult_engine(config)
     if max_ops is None:

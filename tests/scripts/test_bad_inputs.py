@@ -57,6 +57,100 @@ def _nan_checkpoint(path: Path) -> None:
     torch.save(obj, path)
 
 
+def _meta_checkpoint(path: Path, **meta) -> None:
+    """The shipped adder checkpoint with metadata fields replaced (``None``: removed)."""
+    import torch
+
+    obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+    for key, value in meta.items():
+        if value is None:
+            obj.pop(key, None)
+        else:
+            obj[key] = value
+    torch.save(obj, path)
+
+
+def _dtype_checkpoint(path: Path, dtype) -> None:
+    """The shipped adder checkpoint with conv1's weights cast to ``dtype``."""
+    import torch
+
+    obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+    sd = obj["state_dict"]
+    key = next(k for k in sd if k.endswith("conv1.adder"))
+    sd[key] = (sd[key] * 100).to(getattr(torch, dtype))
+    torch.save(obj, path)
+
+
+def _bad_checkpoint(cmd, make):
+    """A checkpoint made by ``make(path)`` run through ``cmd`` (eval, quantize or predict)."""
+    def setup(t, model_dir):
+        p = t / "bad.pt"
+        make(p)
+        if cmd == "eval":
+            return ["eval", str(p), "--limit", "10"]
+        if cmd == "quantize":
+            return ["quantize", str(p), "--calib", "16", "--eval", "16", "-o", str(t / "out")]
+        with open(t / "x.npy", "wb") as fh:
+            np.save(fh, np.zeros((2, 1, 28, 28), dtype=np.float32))
+        return ["predict", str(p), str(t / "x.npy"), "-o", str(t / "logits.npy")]
+    return setup
+
+
+def _preset(line):
+    def setup(t, model_dir):
+        p = t / "engine.toml"
+        p.write_text(f"rows = 4\ncols = 4\n{line}\n" if not line.startswith("rows") else f"cols = 4\n{line}\n")
+        return ["estimate", str(model_dir(t)), "--preset", str(p), "-o", str(t / "out")]
+    return setup
+
+
+def _synth_on_metadata(change):
+    """``synth`` of a generated study block whose metadata JSON ``change(dict)`` rewrote (returns the new JSON)."""
+    def setup(t, model_dir):
+        main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--pe", "adder", "--max-k", "8",
+              "--block", "array", "-o", str(t / "rtl")])
+        meta = next((t / "rtl").glob("*.json"))
+        meta.write_text(json.dumps(change(json.loads(meta.read_text()))))
+        return ["synth", str(meta.with_suffix(".v")), "--target", "generic", "-o", str(t / "out")]
+    return setup
+
+
+def _set(key, value, sub=None):
+    def change(d):
+        if sub is None:
+            d[key] = value
+        elif isinstance(d[key], list):
+            d[key][0][sub] = value
+        else:
+            d[key][sub] = value
+        return d
+    return change
+
+
+def _flow(*opts):
+    return lambda t, model_dir: ["flow", str(SHIPPED_ADDER), *opts, "-o", str(t / "out")]
+
+
+def _scaled_checkpoint(key: str, factor: float):
+    def make(path):
+        import torch
+
+        obj = torch.load(SHIPPED_ADDER, map_location="cpu", weights_only=True)
+        obj["state_dict"][key] = obj["state_dict"][key] * factor
+        torch.save(obj, path)
+    return make
+
+
+def _dangling(t, model_dir):
+    (t / "dang").symlink_to(t / "nowhere" / "x")
+    return ["estimate", str(model_dir(t)), "-o", str(t / "dang")]
+
+
+def _a_file(t):
+    (t / "afile").write_text("mine")
+    return t / "afile"
+
+
 def _bits_file(t: Path, bits: dict) -> str:
     path = t / "bits.json"
     path.write_text(json.dumps(bits))
@@ -171,6 +265,10 @@ def _good_estimate(t, model_dir):
     return ["estimate", str(model_dir(t)), "-o", str(t / "out")]
 
 
+def _good_estimate_named(name):
+    return lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(t / name)]
+
+
 def _good_estimate_twice(t, model_dir):
     m = model_dir(t)
     main(["estimate", str(m), "-o", str(t / "out")])
@@ -245,9 +343,156 @@ CASES = [
     Case("verify-on-a-design-of-other-bits", _verify_on_a_design_that_cannot_run_it, 1,
          r"adderhw verify: error: the engine \S+ cannot run lenet5-bn: layer conv1: input codes 0\.\.255 do not "
          r"fit the adder PE operands 0\.\.15"),
+    # checkpoint metadata is validated on load, naming the key (issue 27, 1 and 5)
+    Case("eval-normalization-empty", _bad_checkpoint("eval", lambda p: _meta_checkpoint(p, normalization={})), 1,
+         r"adderhw eval: error: checkpoint .*/bad\.pt: metadata normalization must be a dict with 'mean' and "
+         r"'std', not \{\}", out=None),
+    Case("quantize-mean-a-string",
+         _bad_checkpoint("quantize", lambda p: _meta_checkpoint(p, normalization={"mean": "abc", "std": [0.3]})),
+         1, r"adderhw quantize: error: checkpoint .*/bad\.pt: metadata normalization\.mean must be a list of "
+         r"finite numbers, one per input channel \(1\) or one for all, not 'abc'"),
+    Case("predict-input-fit-empty", _bad_checkpoint("predict", lambda p: _meta_checkpoint(p, input_fit={})), 1,
+         r"adderhw predict: error: checkpoint .*/bad\.pt: metadata input_fit must be a dict with 'from' and 'to' "
+         r"shapes, not \{\}", out=None),
+    Case("eval-std-zero",
+         _bad_checkpoint("eval", lambda p: _meta_checkpoint(p, normalization={"mean": [0.3], "std": [0.0]})), 1,
+         r"adderhw eval: error: checkpoint .*/bad\.pt: metadata normalization\.std must be positive, not 0\.0",
+         out=None),
+    Case("quantize-std-zero",
+         _bad_checkpoint("quantize", lambda p: _meta_checkpoint(p, normalization={"mean": [0.3], "std": [0]})), 1,
+         r"adderhw quantize: error: checkpoint .*/bad\.pt: metadata normalization\.std must be positive, not 0"),
+    # weights of an integer or complex dtype are refused by dtype, naming the tensor (issue 27, 4)
+    *[Case(f"{cmd}-{name}-weights", _bad_checkpoint(cmd, lambda p, d=dtype: _dtype_checkpoint(p, d)), 1,
+           rf"adderhw {cmd}: error: checkpoint .*/bad\.pt: conv1\.adder is {name}, not a floating-point tensor; "
+           r"refused", out=None if cmd == "eval" else "out")
+      for cmd, name, dtype in (("eval", "int64", "int64"), ("eval", "int8", "int8"), ("eval", "bool", "bool"),
+                               ("quantize", "complex64", "complex64"))],
+    # estimate --preset: one typed loader, messages naming the file and the key (issue 27, 2)
+    *[Case(f"estimate-preset-{key}-{kind}", _preset(f"{key} = {value}"), 1,
+           rf"adderhw estimate: error: .*/engine\.toml: {key} must be {what}, not {shown}")
+      for key, kind, value, what, shown in (
+          ("bits", "list", "[8]", "an integer", r"\[8\]"),
+          ("rows", "list", "[4]", "an integer", r"\[4\]"),
+          ("clock_mhz", "list", "[100]", "a positive number", r"\[100\]"),
+          ("bits", "string", '"eight"', "an integer", "'eight'"),
+          ("description", "number", "3", "a string", "3"))],
+    # synth reads the design metadata strictly (issue 27, 3)
+    Case("synth-metadata-a-list", _synth_on_metadata(lambda d: [1, 2, 3]), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: not a design metadata file of adderhw generate "
+         r"\(format 'list', expected 'adderhw-engine-design'\)"),
+    Case("synth-metadata-rows-many", _synth_on_metadata(_set("config", "many", "rows")), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: config: rows must be an integer, not 'many'"),
+    Case("synth-metadata-counters-a-string", _synth_on_metadata(_set("counters", "x")), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: counters must be null or an object, not str"),
+    Case("synth-metadata-port-width-abc", _synth_on_metadata(_set("ports", "abc", "width")), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: port clk: width must be a positive integer, not 'abc'"),
+    Case("synth-metadata-top-a-list", _synth_on_metadata(_set("top", [1])), 1,
+         r"adderhw synth: error: .*/array_\w+\.json: top must be the design name 'array_\w+', not \[1\]"),
+    # generate sized to a model: --max-ops must hold its program (issue 27, 7)
+    Case("generate-max-ops-too-few",
+         lambda t, model_dir: ["generate", "--model", str(model_dir(t)), "--rows", "2", "--cols", "2",
+                               "--max-ops", "1", "-o", str(t / "out")], 1,
+         r"adderhw generate: error: --max-ops 1 cannot hold the program of \S+ \(\d+ operations\): give at least "
+         r"\d+, or leave --max-ops out"),
+    # no command writes into its input (issue 27, 10)
+    Case("generate-into-its-model",
+         lambda t, model_dir: ["generate", "--model", str(model_dir(t)), "--rows", "2", "--cols", "2",
+                               "-o", str(t / "model")], 1,
+         r"adderhw generate: error: output folder .*/model contains the input .*/model: choose another output "
+         r"folder", out="model"),
+    Case("estimate-into-a-folder-inside-its-input",
+         lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(t / "model" / "est")], 1,
+         r"adderhw estimate: error: output folder .*/model/est is inside the input .*/model: choose another "
+         r"output folder", out="model/est"),
+    # flow checks every option of every step before the first step runs (issue 27, 8 and 13)
+    Case("flow-eval-zero", _flow("--eval", "0"), 1, r"adderhw flow: error: --eval must be a positive integer, not 0"),
+    Case("flow-sweep-not-integers", _flow("--eval", "16", "--sweep", "8,x"), 1,
+         r"adderhw flow: error: --sweep must be comma-separated integers, not '8,x'"),
+    Case("flow-rows-too-many", _flow("--eval", "16", "--rows", "100"), 1,
+         r"adderhw flow: error: --rows must be an integer in 1\.\.64, not 100"),
+    Case("flow-images-not-integers", _flow("--eval", "16", "--images", "a"), 1,
+         r"adderhw flow: error: --images must be comma-separated integers, not 'a'"),
+    Case("flow-images-out-of-range", _flow("--eval", "16", "--images", "3,10000"), 1,
+         r"adderhw flow: error: --images 10000 is out of range: the fashion-mnist test split has 10000 images "
+         r"\(0\.\.9999\)"),
+    Case("flow-layer-bogus", _flow("--eval", "16", "--layer", "bogus"), 1,
+         r"adderhw flow: error: --layer 'bogus' is not an operation of the engine's program for lenet5-bn "
+         r"\(have: .*\)"),
+    Case("flow-layer-out-of-range", _flow("--eval", "16", "--layer", "99"), 1,
+         r"adderhw flow: error: --layer 99 is out of range: the engine's program for lenet5-bn has \d+ operations "
+         r"\(0\.\.\d+\)"),
+    # train --out must name a file: a folder or a path under a file is refused before any training (issue 27, 14)
+    *[Case(f"train-out-a-folder{suffix}",
+           lambda t, model_dir, extra=extra: (t / "runs").mkdir() or [
+               "train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", *extra, "--out",
+               str(t / "runs")], 1,
+           r"adderhw train: error: --out .*/runs is a folder: name the checkpoint file to write "
+           r"\(e\.g\. .*/runs/model\.pt\)", out="runs")
+      for suffix, extra in (("", []), ("-force", ["--force"]))],
+    Case("train-out-under-a-file",
+         lambda t, model_dir: (t / "afile").write_text("x") and [
+             "train", "--epochs", "1", "--train-limit", "64", "--test-limit", "64", "--out", str(t / "afile" / "m.pt")],
+         1, r"adderhw train: error: --out .*/afile/m\.pt: .*/afile is a file, not a folder", out=None),
+    # usage errors: one line naming the argument, exit status 2 (issue 27, 9)
+    Case("quantize-bits-not-an-integer",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--bits", "abc", "-o", str(t / "out")], 2,
+         r"adderhw quantize: error: argument --bits: invalid int value: 'abc' \(see adderhw quantize --help\)"),
+    Case("estimate-without-out", lambda t, model_dir: ["estimate", str(model_dir(t))], 2,
+         r"adderhw estimate: error: the following arguments are required: -o/--out \(see adderhw estimate "
+         r"--help\)", out=None),
+    Case("train-eta-not-a-number",
+         lambda t, model_dir: ["train", "--eta", "abc", "--out", str(t / "m.pt")], 2,
+         r"adderhw train: error: argument --eta: must be a number or 'none', not 'abc' \(see adderhw train "
+         r"--help\)", out=None),
+    Case("unknown-command", lambda t, model_dir: ["estimat", str(model_dir(t))], 2,
+         r"adderhw: error: argument COMMAND: invalid choice: 'estimat' \(choose from .*\) \(see adderhw --help\)",
+         out=None),
+    # messages name the user's argument and the problem (issue 27, 15)
+    Case("eval-a-folder", lambda t, model_dir: (t / "adir").mkdir() or ["eval", str(t / "adir")], 1,
+         r"adderhw eval: error: checkpoint .*/adir is a folder, not a checkpoint file", out=None),
+    Case("quantize-seed-negative",
+         lambda t, model_dir: ["quantize", str(SHIPPED_ADDER), "--calib", "16", "--eval", "16", "--seed", "-1",
+                               "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: --seed must be a non-negative integer, not -1"),
+    Case("verify-seed-negative",
+         lambda t, model_dir: ["verify", str(model_dir(t)), "--sim", "icarus", "--seed", "-1", "--build-dir",
+                               str(t / "build"), "-o", str(t / "out")], 1,
+         r"adderhw verify: error: --seed must be a non-negative integer, not -1"),
+    Case("quantize-calib-data-npz",
+         lambda t, model_dir: np.savez(t / "x.npz", a=np.zeros((4, 1, 28, 28), np.float32)) or [
+             "quantize", str(SHIPPED_ADDER), "--calib-data", str(t / "x.npz"), "--calib", "4", "--eval", "16",
+             "-o", str(t / "out")], 1,
+         r"adderhw quantize: error: --calib-data .*/x\.npz: a \.npz archive, not one \.npy array of float32 "
+         r"\[N, C, H, W\] images"),
+    Case("quantize-all-zero-adder-weights", _bad_checkpoint("quantize", _scaled_checkpoint("conv2.adder", 0.0)), 1,
+         r"adderhw quantize: error: layer \w+: requant multiplier \S+ does not fit a signed 16-bit integer"),
+    Case("quantize-huge-adder-weights", _bad_checkpoint("quantize", _scaled_checkpoint("fc1.adder", 1e30)), 1,
+         r"adderhw quantize: error: layer fc1: requant multiplier \S+ does not fit a signed 16-bit integer"),
+    Case("quantize-negative-running-var",
+         _bad_checkpoint("quantize", _scaled_checkpoint("bn1.running_var", -1.0)), 1,
+         r"adderhw quantize: error: checkpoint .*/bad\.pt: bn1\.running_var has negative values \(\d+ of \d+\); "
+         r"refused"),
+    Case("estimate-out-a-dangling-link", _dangling, 1,
+         r"adderhw estimate: error: output folder .*/dang is a dangling symbolic link \(to .*/nowhere/x\): remove "
+         r"it or choose another folder", out=None),
+    Case("estimate-out-under-a-file",
+         lambda t, model_dir: ["estimate", str(model_dir(t)), "-o", str(_a_file(t) / "sub")], 1,
+         r"adderhw estimate: error: output folder .*/afile/sub: .*/afile is a file, not a folder", out=None),
+    Case("verify-build-dir-a-file",
+         lambda t, model_dir: ["verify", str(model_dir(t)), "--sim", "icarus", "--build-dir", str(_a_file(t)),
+                               "-o", str(t / "out")], 1,
+         r"adderhw verify: error: --build-dir .*/afile exists and is not a folder"),
+    Case("predict-out-a-folder",
+         lambda t, model_dir: (t / "adir").mkdir() or np.save(t / "x.npy", np.zeros((2, 1, 6, 6), np.float32)) or [
+             "predict", str(model_dir(t)), str(t / "x.npy"), "-o", str(t / "adir")], 1,
+         r"adderhw predict: error: -o .*/adir is a folder: name the \.npy file to write \(e\.g\. "
+         r".*/adir/logits\.npy\)", out="adir"),
+    Case("good-estimate-into-a-250-character-name", _good_estimate_named("a" * 250), 0, None, out="a" * 250),
     # good cases: exit 0, nothing on stderr, the inputs untouched
     Case("good-estimate", _good_estimate, 0, None),
     Case("good-estimate-replaces-its-own-output", _good_estimate_twice, 0, None),
+    Case("good-estimate-sweep",  # issue 27, 6: the engine estimate sweeps (sweep.csv checked below)
+         lambda t, model_dir: ["estimate", str(model_dir(t)), "--sweep", "rows=4,8", "-o", str(t / "out")], 0, None),
     Case("good-eval-shipped-cnn", lambda t, model_dir: ["eval", str(SHIPPED_CNN), "--limit", "200"], 0, None,
          out=None),
 ]
@@ -280,3 +525,59 @@ def test_bad_input_table(case, tmp_path, capsys, tiny_model_dir):
         assert (out / ".adderhw-output").is_file()
     leftovers = [p.name for p in tmp_path.iterdir() if ".tmp." in p.name or ".old." in p.name]
     assert not leftovers
+
+
+def test_generate_on_a_full_disk_leaves_no_folder(tmp_path, capsys, tiny_model_dir, monkeypatch):
+    """A write that fails half-way (ENOSPC) leaves no output folder behind (issue 27, 12)."""
+    import errno
+
+    import rtl.design
+
+    real = rtl.design.atomic_write_text
+    calls = []
+
+    def full_disk(path, text):
+        calls.append(path)
+        if len(calls) == 2:  # the .v is written, the .json finds the disk full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, text)
+
+    monkeypatch.setattr(rtl.design, "atomic_write_text", full_disk)
+    m = tiny_model_dir(tmp_path)
+    rc = main(["generate", "--model", str(m), "--rows", "2", "--cols", "2", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.strip().splitlines()) == 1 and "No space left" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_estimate_sweep_of_the_engine(tmp_path, capsys, tiny_model_dir):
+    """``estimate --dataflow cp --sweep rows=4,8`` writes the sweep (issue 27, 6): one row per point and engine."""
+    m = tiny_model_dir(tmp_path)
+    rc = main(["estimate", str(m), "--dataflow", "cp", "--sweep", "rows=4,8", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 0 and err == "estimate: --dataflow is deprecated: the network engine is the only design\n"
+    lines = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
+    assert len(lines) == 1 + 2 * 2 and (tmp_path / "out" / "sweep.png").is_file()  # adder and mult engine
+
+
+def test_a_second_run_into_an_output_being_written_is_refused(tmp_path, capsys, tiny_model_dir):
+    """While another live process stages ``-o``, a second run is refused and leaves it alone (issue 27, polish)."""
+    import subprocess
+    import sys
+
+    m = tiny_model_dir(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        busy = tmp_path / f".out.tmp.{other.pid}.abc"
+        busy.mkdir()
+        (busy / "partial").write_text("theirs")
+        rc = main(["estimate", str(m), "-o", str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert rc == 1 and re.fullmatch(
+            rf"adderhw estimate: error: output folder .*/out is being written by another adderhw run \(process "
+            rf"{other.pid}\): wait for it to finish or choose another folder\n", err), err
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model", busy.name])
+        assert (busy / "partial").read_text() == "theirs"
+    finally:
+        other.kill()
+        other.wait()

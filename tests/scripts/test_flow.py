@@ -13,6 +13,19 @@ ROOT = Path(__file__).resolve().parents[2]
 CKPT = ROOT / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
 
 
+def test_a_step_prints_the_final_paths_not_the_staging_folder(tmp_path, capsys, tiny_model_dir):
+    """What a step's subcommand prints names the step's folder, not its staging folder (issue 27, polish)."""
+    from scripts.flow import _runner
+
+    model = tiny_model_dir(tmp_path)
+    staging, final = tmp_path / ".estimate.tmp.1.x", tmp_path / "estimate"
+    staging.mkdir()
+    _runner("estimate", final)([["estimate", str(model), "-o", str(staging / "e")]], staging)
+    out = capsys.readouterr().out
+    assert str(staging) not in out
+    assert f"$ adderhw estimate {model} -o {final}/e" in out and f"wrote {final}/e/" in out
+
+
 def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
     rc = main(["flow", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err

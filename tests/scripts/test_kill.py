@@ -149,3 +149,34 @@ def test_interrupted_verify_leaves_the_previous_report(tmp_path, tiny_model_dir)
     assert proc.returncode == 130, err
     assert _files(out) == before
     assert not staging.exists()
+
+
+def test_terminated_flow_exits_143_and_the_next_run_cleans_a_killed_sweep(tmp_path):
+    """SIGTERM is handled as Ctrl-C is; a SIGKILL-ed sweep's nested staging folder (its quantize's, named after
+    the step's) is removed by the next run (issue 27, 11)."""
+    out = tmp_path / "flow"
+    argv = ["flow", str(SHIPPED_ADDER), "--eval", "200", "--sweep", "8,6,5,4", "-o", str(out)]
+    proc = _start(argv, tmp_path)
+    nested = _wait_for(proc, out, "..sweep.tmp.*")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "adderhw flow: terminated"
+    assert not nested.exists()
+    assert sorted(p.name for p in out.iterdir()) == [".adderhw-output", "quantize"]  # the finished step stays
+
+    proc = _start(argv, tmp_path)
+    nested = _wait_for(proc, out, "..sweep.tmp.*")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=120)
+    left = sorted(p.name for p in out.glob("*.sweep.tmp.*"))
+    assert nested.name in left
+
+    proc = _start(argv, tmp_path)
+    mine = _wait_for(proc, out, f".sweep.tmp.{proc.pid}.*")
+    assert not any((out / name).exists() for name in left)  # the killed run's folders are gone
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert not mine.exists()
+    assert sorted(p.name for p in out.iterdir()) == [".adderhw-output", "quantize"]

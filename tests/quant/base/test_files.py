@@ -114,13 +114,25 @@ def test_empty_folder_is_accepted(tmp_path):
 def test_clean_stale_removes_only_dead_processes_temp_folders(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    stale = [tmp_path / f".out.tmp.{dead}.abc", tmp_path / f".out.old.{dead}.def", tmp_path / ".out.tmp.xyz"]
-    live = tmp_path / f".out.tmp.{os.getpid()}.ghi"
-    for p in stale + [live]:
+    me = os.getpid()
+    # a killed flow step leaves its subcommand's staging folder, named after the step's (issue 27, 11)
+    stale = [tmp_path / f".out.tmp.{dead}.abc", tmp_path / f".out.old.{dead}.def", tmp_path / ".out.tmp.xyz",
+             tmp_path / f"..out.tmp.{dead}.abc.tmp.{dead}.x"]
+    live = [tmp_path / f".out.tmp.{me}.ghi", tmp_path / f"..out.tmp.{me}.abc.tmp.{dead}.y"]
+    for p in stale + live:
         p.mkdir()
     (tmp_path / ".other.tmp.1.x").mkdir()
     clean_stale(tmp_path / "out")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, ".other.tmp.1.x"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([p.name for p in live] + [".other.tmp.1.x"])
+
+
+def test_temporary_siblings_of_a_long_name_fit_a_file_name(tmp_path):
+    """A legal 250-character folder name: its staging and old folders are still legal names (issue 27, 15)."""
+    out = tmp_path / ("a" * 250)
+    for _ in range(2):
+        with staged_dir(out, command="x") as tmp:
+            (tmp / "f").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
 def test_digests(tmp_path):
