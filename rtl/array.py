@@ -27,9 +27,9 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.base.intops import check_int, wrap_code
+from quant.base.intops import PeKind, check_int, wrap_code
 from rtl.construct import construction
-from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, PeKind, check_pe_args
+from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, check_pe_args
 
 __all__ = ["ARRAY_LATENCY", "BlockConfig", "PEArray", "pe_array_ref", "simulate_pe_array"]
 

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rtl.pe import AdderForm, PeKind
+from quant.base.intops import PeKind
+from rtl.pe import AdderForm
 from rtl.study import STUDY_BLOCKS
 
 __all__ = ["register"]

@@ -53,12 +53,11 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.base.intops import MAX_BITS, MIN_BITS, acc_bits_for, check_int, wrap_code
+from quant.base.intops import MAX_BITS, MIN_BITS, PeKind, acc_bits_for, check_int, wrap_code
 from rtl.construct import construction
 
 __all__ = [
     "PE_LATENCY",
-    "PeKind",
     "AdderForm",
     "ADDER_FORMS",
     "AdderPE",
@@ -70,18 +69,6 @@ __all__ = [
 
 #: Cycles from ``x``/``w``/``en`` to the updated ``acc`` register.
 PE_LATENCY = 1
-
-
-
-class PeKind(enum.StrEnum):
-    """PE arithmetic: ``|x - w|`` on unsigned operands, or ``x * w`` on signed ones.
-
-    Defined here, the lowest module of ``rtl`` that needs it, until quant's
-    ground floor has the project's enum (then this becomes that one).
-    """
-
-    ADDER = "adder"
-    MULT = "mult"
 
 
 class AdderForm(enum.StrEnum):

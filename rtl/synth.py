@@ -48,9 +48,8 @@ from pathlib import Path
 
 from hwsim.synthfile import write_synth_json
 from quant.base.files import atomic_write_text
-from quant.base.intops import check_int
+from quant.base.intops import PeKind, check_int
 from rtl.design import Block, read_design
-from rtl.pe import PeKind
 
 __all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions"]
 

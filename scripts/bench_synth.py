@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from quant.base.files import atomic_write_text
+from quant.base.intops import PeKind
 from rtl.array import BlockConfig
-from rtl.pe import PeKind
 from rtl.study import generate_block
 from rtl.synth import format_table, synthesize
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from hwsim.config import ENGINE_COUNTERS
 from rtl.layout import Payload
-from rtl.pe import PeKind
+from quant.base.intops import PeKind
 
 __all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
            "check_image", "OP_COUNTERS"]

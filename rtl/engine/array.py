@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from rtl.construct import construction
-from rtl.pe import PeKind
+from quant.base.intops import PeKind
 
 __all__ = ["ChannelArray", "channel_array_ref", "simulate_channel_array"]
 

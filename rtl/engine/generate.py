@@ -22,13 +22,13 @@ from amaranth.lib import data
 from hwsim.config import EngineConfig
 from quant.intmodel.artifact import IntModel
 from quant.base.files import dist_versions
+from quant.base.intops import PeKind
 from rtl.design import Block, Design, ports_of, write_design
 from rtl.engine.addrgen import AddrGen
 from hwsim.compiler import CompiledModel
 from hwsim.sizing import mult_engine, size_engine
 from rtl.engine.top import COUNTERS, Engine, w_beats
 from rtl.layout import Payload
-from rtl.pe import PeKind
 
 __all__ = [
     "engine_name",
