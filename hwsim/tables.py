@@ -330,7 +330,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
         raise ValueError(f"the adder and multiplier variants were synthesized at different bit widths {sorted(bits)}")
     base = load_table(energy_from)
     src = (
-        f"area per PE in logic cells from {chosen['adder'][3]} and {chosen['mult'][3]} "
+        f"area per PE in logic cells from {chosen[PeKind.ADDER][3]} and {chosen[PeKind.MULT][3]} "
         f"(target {', '.join(sorted(target))}; tools {'; '.join(sorted(tools)) or 'not recorded'}); "
         f"energies from the {base.name} table ({base.title})"
     )

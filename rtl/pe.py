@@ -82,7 +82,7 @@ class AdderForm(enum.StrEnum):
 ADDER_FORMS = tuple(AdderForm)
 
 
-def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
+def check_pe_args(pe: PeKind, bits, max_k, acc_bits) -> int:
     """Validate PE widths and return the accumulator width.
 
     ``acc_bits`` defaults to :func:`hwsim.config.acc_bits_for` of ``max_k``;
@@ -177,7 +177,7 @@ class AdderPE(_PE):
     kind = PeKind.ADDER
 
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None,
-                 form: str = AdderForm.CINV):
+                 form: AdderForm = AdderForm.CINV):
         with construction(self):
             if form not in ADDER_FORMS:
                 raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
@@ -186,7 +186,7 @@ class AdderPE(_PE):
 
     def _term(self, m: Module, base):
         b = self.bits
-        if self.form == "mux":
+        if self.form == AdderForm.MUX:
             mag = Signal(b)
             m.d.comb += mag.eq(Mux(self.x > self.w, self.x - self.w, self.w - self.x))
             return base + mag

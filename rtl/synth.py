@@ -394,7 +394,7 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
                 # the adder engine of the design's config and the all-multiplier engine of the same sizes
                 from rtl.engine.generate import generate_engine
 
-                base = design.config.replace(pe="adder") if design.config.pe == PeKind.MULT else design.config
+                base = design.config.replace(pe=PeKind.ADDER) if design.config.pe == PeKind.MULT else design.config
                 v = generate_engine(out / "designs", config=base, pe=pe, max_ops=design.max_ops).verilog
             else:
                 from rtl.study import generate_block
