@@ -75,14 +75,14 @@ __all__ = [
 TOPOLOGY_OUT_BITS = 16
 
 
-class Design(str, enum.Enum):
+class Design(enum.StrEnum):
     """The two engines of an estimate."""
 
     ADDER = "adder"
     MULT = "mult"
 
 
-class InputKind(str, enum.Enum):
+class InputKind(enum.StrEnum):
     """What ``estimate`` was given."""
 
     MODEL = "model"

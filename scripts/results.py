@@ -59,7 +59,7 @@ FLOW_LAYOUT = {"quantize": "quantize/report.json", "sweep": "sweep/sweep.json",
                "verify": "verify/verify.json"}
 
 
-class Table(str, enum.Enum):
+class Table(enum.StrEnum):
     """The tables a results file renders to."""
 
     SUMMARY = "summary"      # the README's one small table
