@@ -56,7 +56,7 @@ import numpy as np
 
 from hwsim.config import EngineConfig
 from quant.intmodel.artifact import IntLayer, IntModel
-from quant.base.intops import code_range, conv_out_size, pe_of
+from quant.base.intops import POOL_KINDS, LayerKind, PeKind, RequantMode, code_range, conv_out_size, pe_of
 
 __all__ = [
     "Op",
@@ -173,7 +173,7 @@ class EngineOp:
     steps: int
     weight_words: int
     param_beats: int
-    mode: str | None
+    mode: RequantMode | None
     shift: int = 0
     lo: int = 0
     hi: int = 0
@@ -302,13 +302,13 @@ def from_words(words, channels: int, height: int, width: int) -> np.ndarray:
 
 # --- requant parameter beats --------------------------------------------------------
 
-def _fields(config: EngineConfig, mode: str):
-    if mode == "fixed":
+def _fields(config: EngineConfig, mode: RequantMode):
+    if mode == RequantMode.FIXED:
         return [("m", config.mult_bits, True), ("n", config.n_bits, True)]
     return [(f"thr{t}", config.thr_bits, False) for t in range(config.threshold_count)] + [("neg", 1, False)]
 
 
-def pack_params(config: EngineConfig, mode: str, rows: np.ndarray) -> tuple:
+def pack_params(config: EngineConfig, mode: RequantMode, rows: np.ndarray) -> tuple:
     """Pack ``rows [R, F]`` of requant parameters into ``w`` beats.
 
     Fixed: ``F = 2`` (``m``, ``n``, two's complement); threshold: ``F =
@@ -335,7 +335,7 @@ def pack_params(config: EngineConfig, mode: str, rows: np.ndarray) -> tuple:
     return tuple((acc >> (i * bb)) & ((1 << bb) - 1) for i in range(n))
 
 
-def unpack_params(config: EngineConfig, mode: str, beats, rows: int) -> np.ndarray:
+def unpack_params(config: EngineConfig, mode: RequantMode, beats, rows: int) -> np.ndarray:
     """Inverse of :func:`pack_params`: beats -> ``[rows, F]`` int64."""
     fields = _fields(config, mode)
     bb = config.weight_word_bits
@@ -424,7 +424,7 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
                              f"its group-shared scales (quantize --groups {groups}) need one input re-scale per "
                              f"channel group and the engine has one input scale per layer; quantize with --groups 1")
         kind = layer.kind
-        if kind == "flatten":
+        if kind == LayerKind.FLATTEN:
             s = src(layer.inputs[0])
             aliases[nm] = s
             sh, sw, _sc, _, _ = geo[s]
@@ -432,7 +432,7 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
                 flat_of[nm] = s
             continue
         for i in layer.inputs:
-            if i in flat_of and not (pe_of(kind) and kind.endswith("linear")):
+            if i in flat_of and not kind.linear:
                 sh, sw, sc, _, _ = geo[src(i)]
                 raise ValueError(
                     f"layer {nm}: takes the flattened [{sc}, {sh}, {sw}] tensor {i!r}; the engine "
@@ -440,9 +440,9 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
         pe = pe_of(kind)
         if pe is not None:
             pending.append(_compute_op(layer, cfg, geo, src))
-        elif kind in ("maxpool", "avgpool"):
+        elif kind in POOL_KINDS:
             pending.append(_pool_op(layer, cfg, geo, src))
-        elif kind == "add":
+        elif kind == LayerKind.ADD:
             pending.append(_add_op(layer, cfg, geo, src))
         else:
             raise ValueError(f"layer {nm}: kind {kind!r} is not an engine operation")
@@ -522,13 +522,13 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     pe = layer.pe
     s = src(layer.inputs[0])
     h, w, c, xlo, xhi = geo[s]
-    if pe == "adder":
-        if cfg.pe != "adder":
+    if pe == PeKind.ADDER:
+        if cfg.pe != PeKind.ADDER:
             raise ValueError(f"layer {nm}: an {layer.kind} layer needs adder PEs; this engine has multiplier PEs")
         unit, rows_u, acc = Unit.ADDER, cfg.rows, cfg.acc_bits
         olo, ohi = code_range(cfg.bits, False)
     else:
-        if cfg.pe == "mult":
+        if cfg.pe == PeKind.MULT:
             unit, rows_u, acc = Unit.MULT, cfg.rows, cfg.acc_bits
         elif cfg.mult_rows:
             unit, rows_u, acc = Unit.MULT, cfg.mult_rows, cfg.mult_acc_bits
@@ -540,11 +540,11 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
             f"layer {nm}: input codes {_range_text(xlo, xhi)} do not fit the {unit} PE operands "
             f"{_range_text(olo, ohi)}")
     wt = np.asarray(layer.weight, dtype=np.int64)
-    wlo, whi = code_range(cfg.bits, pe == "mult")
+    wlo, whi = code_range(cfg.bits, pe == PeKind.MULT)
     if wt.size and (wt.min() < wlo or wt.max() > whi):
         raise ValueError(
             f"layer {nm}: weight codes {_range_text(int(wt.min()), int(wt.max()))} do not fit the "
-            f"engine's {cfg.bits}-bit {'signed' if pe == 'mult' else 'unsigned'} weights")
+            f"engine's {cfg.bits}-bit {'signed' if pe == PeKind.MULT else 'unsigned'} weights")
     zp = int(layer.in_zero_point)
     if not olo <= zp <= ohi:
         raise ValueError(f"layer {nm}: zero point {zp} does not fit the {unit} PE operands")
@@ -553,7 +553,7 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
             f"layer {nm}: accumulator too narrow: K={layer.K} at {layer.bits} bits needs "
             f"{layer.acc_bits} bits, the engine's {unit} array has {acc}")
     o = layer.out_channels
-    if layer.kind.endswith("linear"):
+    if layer.kind.linear:
         kh, kw, stride, pad = h, w, 1, 0
         oh = ow = 1
         if layer.in_shape[0] != h * w * c:
@@ -577,14 +577,14 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
                   padding=pad, pad_value=zp, rows=rows_u, tiles=-(-o // rows_u), steps=steps,
                   weight_words=steps, param_beats=cfg.param_beats(rq.mode, rows_u), mode=rq.mode,
                   out_bits=int(rq.out_bits))
-    if rq.mode == "fixed":
+    if rq.mode == RequantMode.FIXED:
         m = np.broadcast_to(np.asarray(rq.m, dtype=np.int64), (o,))
         n = np.broadcast_to(np.asarray(rq.n, dtype=np.int64), (o,))
         _check_fixed(layer, cfg, m, n, int(rq.shift))
         fields.update(shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi))
         prow = np.stack([m, n], axis=1)
     else:
-        if pe == "mult":
+        if pe == PeKind.MULT:
             raise ValueError(f"layer {nm}: threshold requant of a multiply layer is not supported by the engine")
         thr = np.asarray(rq.thr, dtype=np.int64)
         tmax = (1 << cfg.thr_bits) - 1
@@ -624,17 +624,17 @@ def _pool_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     fields = dict(name=nm, op=Op(layer.kind), unit=Unit.VECTOR, srcs=(s,), dst=nm, kernel=(kh, kw),
                   stride=layer.stride, padding=layer.padding, pad_value=0, rows=cfg.cols, tiles=1,
                   steps=kh * kw, weight_words=0, param_beats=0, mode=None)
-    if layer.kind == "maxpool":
+    if layer.kind == LayerKind.MAXPOOL:
         geo[nm] = (oh, ow, c, xlo, xhi)
         return fields, None
     rq = layer.requant
-    if "fixed" not in cfg.requant:
+    if RequantMode.FIXED not in cfg.requant:
         raise ValueError(f"layer {nm}: avgpool needs the fixed-point requant, which this engine "
                          f"({', '.join(cfg.requant)}) lacks")
     m = int(np.asarray(rq.m).ravel()[0])
     n = int(np.asarray(rq.n).ravel()[0])
     _check_fixed(layer, cfg, [m], [n], int(rq.shift))
-    fields.update(mode="fixed", shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi), m=(m,), n=n,
+    fields.update(mode=RequantMode.FIXED, shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi), m=(m,), n=n,
                   out_bits=int(rq.out_bits))
     geo[nm] = (oh, ow, c, *_out_range(layer))
     return fields, None
@@ -647,7 +647,7 @@ def _add_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
         raise ValueError(f"layer {nm}: adds the tensor {a!r} to itself; the engine reads two different regions")
     h, w, c, _, _ = geo[a]
     rq = layer.requant
-    if "fixed" not in cfg.requant:
+    if RequantMode.FIXED not in cfg.requant:
         raise ValueError(f"layer {nm}: add needs the fixed-point requant, which this engine "
                          f"({', '.join(cfg.requant)}) lacks")
     m = tuple(int(v) for v in np.asarray(rq.m).ravel())
@@ -655,7 +655,7 @@ def _add_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
     _check_fixed(layer, cfg, list(m), [n], int(rq.shift))
     fields = dict(name=nm, op=Op.ADD, unit=Unit.VECTOR, srcs=(a, b), dst=nm, kernel=(1, 1), stride=1,
                   padding=0, pad_value=0, rows=cfg.cols, tiles=1, steps=1, weight_words=0,
-                  param_beats=0, mode="fixed", shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi),
+                  param_beats=0, mode=RequantMode.FIXED, shift=int(rq.shift), lo=int(rq.lo), hi=int(rq.hi),
                   m=m, n=n, out_bits=int(rq.out_bits))
     geo[nm] = (h, w, c, *_out_range(layer))
     return fields, None

@@ -12,7 +12,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from quant.base.intops import MAX_BITS, MIN_BITS, PE_KINDS, RequantMode, check_int, acc_bits_for
+from quant.base.intops import MAX_BITS, MIN_BITS, PE_KINDS, PeKind, RequantMode, check_int, acc_bits_for
 
 __all__ = [
     "PE_KINDS",
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 #: The requant forms, in the order a config lists them (:class:`quant.base.intops.RequantMode`).
-REQUANT_MODES = tuple(m.value for m in RequantMode)
+REQUANT_MODES = tuple(RequantMode)
 
 
 def _set_acc_bits(cfg, need: int) -> None:
@@ -91,12 +91,12 @@ class EngineConfig:
     ----------
     rows, cols : int
         Tm output channels x Tn input channels (1..64 each).
-    pe : {"adder", "mult"}
-        PE of the main array.  ``"mult"`` is the all-multiplier baseline.
+    pe : PeKind
+        PE of the main array (a string is converted).  ``PeKind.MULT`` is the all-multiplier baseline.
     mult_rows : int
         Rows of the small multiplier unit beside an adder array (0..rows,
         ``cols`` columns), which runs the multiply layers of an adder design
-        (ResNet stem and classifier).  Must be 0 when ``pe == "mult"``.
+        (ResNet stem and classifier).  Must be 0 when ``pe`` is ``PeKind.MULT``.
     bits : int
         PE operand width (2..16): adder operands unsigned ``bits``, multiplier
         weights signed ``bits``, multiplier activations signed ``bits + 1``
@@ -111,9 +111,10 @@ class EngineConfig:
         None; refused narrower than that.
     mult_acc_bits : int or None
         The multiplier unit's accumulator (``acc_bits_for(bits + 1, max_k,
-        "mult")`` when None and ``mult_rows > 0``; 0 when there is none).
-    requant : tuple of {"fixed", "threshold"}
-        Forms the shared requant unit implements (one or both).
+        PeKind.MULT)`` when None and ``mult_rows > 0``; 0 when there is none).
+    requant : tuple of RequantMode
+        Forms the shared requant unit implements (one or both; strings are converted, kept in
+        :class:`RequantMode` order).
     mult_bits : int
         Width of the signed requant multiplier ``m`` (2..32).
     n_bits : int
@@ -136,14 +137,14 @@ class EngineConfig:
 
     rows: int
     cols: int
-    pe: str = "adder"
+    pe: PeKind = PeKind.ADDER
     mult_rows: int = 0
     bits: int = 8
     act_bits: int | None = None
     max_k: int = 4608
     acc_bits: int | None = None
     mult_acc_bits: int | None = None
-    requant: tuple = ("fixed",)
+    requant: tuple = (RequantMode.FIXED,)
     mult_bits: int = 16
     n_bits: int = 40
     out_bits: int = 16
@@ -157,8 +158,9 @@ class EngineConfig:
         check_int("cols", self.cols, 1, MAX_ARRAY_DIM)
         if self.pe not in PE_KINDS:
             raise ValueError(f"pe must be one of {', '.join(PE_KINDS)}, not {self.pe!r}")
+        object.__setattr__(self, "pe", PeKind(self.pe))
         check_int("mult_rows", self.mult_rows, 0, self.rows)
-        if self.pe == "mult" and self.mult_rows:
+        if self.pe == PeKind.MULT and self.mult_rows:
             raise ValueError(
                 f"an all-multiplier engine has no separate multiplier unit: "
                 f"mult_rows must be 0, not {self.mult_rows}")
@@ -168,9 +170,9 @@ class EngineConfig:
         else:
             check_int("act_bits", self.act_bits, self.bits, 32)
         check_int("max_k", self.max_k, 1, MAX_ENGINE_K)
-        need = acc_bits_for(self.bits, self.max_k, self.pe) + (1 if self.pe == "mult" else 0)
+        need = acc_bits_for(self.bits, self.max_k, self.pe) + (1 if self.pe == PeKind.MULT else 0)
         _set_acc_bits(self, need)
-        mneed = acc_bits_for(self.bits, self.max_k, "mult") + 1 if self.mult_rows else 0
+        mneed = acc_bits_for(self.bits, self.max_k, PeKind.MULT) + 1 if self.mult_rows else 0
         if self.mult_acc_bits is None:
             object.__setattr__(self, "mult_acc_bits", mneed)
         elif not self.mult_rows:
@@ -192,7 +194,7 @@ class EngineConfig:
                 f"requant must be a non-empty tuple of distinct {', '.join(REQUANT_MODES)}, "
                 f"not {self.requant!r}")
         object.__setattr__(self, "requant", tuple(m for m in REQUANT_MODES if m in rq))
-        if "threshold" in self.requant and self.bits > 8:
+        if RequantMode.THRESHOLD in self.requant and self.bits > 8:
             raise ValueError(
                 f"threshold requant needs 2**bits - 1 comparators per output: bits must be "
                 f"at most 8 with it, not {self.bits}")
@@ -243,19 +245,19 @@ class EngineConfig:
         """Thresholds per output in threshold mode: ``2**bits - 1``."""
         return (1 << self.bits) - 1
 
-    def param_row_bits(self, mode: str) -> int:
+    def param_row_bits(self, mode: RequantMode) -> int:
         """Bits of one output channel's requant parameters on the ``w`` stream.
 
         Fixed point: ``m`` (``mult_bits``) and ``n`` (``n_bits``); thresholds:
         ``2**bits - 1`` thresholds of :attr:`thr_bits` and the ``neg`` bit.
         """
-        if mode == "fixed":
+        if mode == RequantMode.FIXED:
             return self.mult_bits + self.n_bits
-        if mode == "threshold":
+        if mode == RequantMode.THRESHOLD:
             return self.threshold_count * self.thr_bits + 1
         raise ValueError(f"mode must be one of {', '.join(REQUANT_MODES)}, not {mode!r}")
 
-    def param_beats(self, mode: str, rows: int) -> int:
+    def param_beats(self, mode: RequantMode, rows: int) -> int:
         """``w`` beats carrying the requant parameters of one tile of ``rows`` channels.
 
         The rows' parameter fields are concatenated (row 0 in the low bits) and
@@ -287,7 +289,7 @@ class EngineConfig:
         """``L_q``: cycles from a shadow entry's read to its requantised output:
         3 with the fixed-point form (split multiply, add/shift/clamp, output
         register), 2 with thresholds only (compare, count/output register)."""
-        return 3 if "fixed" in self.requant else 2
+        return 3 if RequantMode.FIXED in self.requant else 2
 
     def replace(self, **changes) -> "EngineConfig":
         """A copy with some fields changed (validated again; derived widths re-derived)."""

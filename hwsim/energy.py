@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.compiler import Op, Unit
 from hwsim.tables import EnergyTable
+from quant.base.intops import PeKind, RequantMode
 
 __all__ = [
     "ENGINE_COMPONENTS",
@@ -112,14 +114,14 @@ def _cost(units) -> float:
     return sum(n * unit.energy(*(w if isinstance(w, tuple) else (w,))) for unit, w, n in units)
 
 
-def engine_unit(cfg, unit: str) -> tuple[str, int, int]:
-    """``(pe, rows, acc_bits)`` of the array that runs a conv on ``unit`` (``"adder"`` or ``"mult"``):
+def engine_unit(cfg, unit: Unit) -> tuple[PeKind, int, int]:
+    """``(pe, rows, acc_bits)`` of the array that runs a conv on ``unit`` (``Unit.ADDER`` or ``Unit.MULT``):
     the main array, or the adder engine's multiplier unit (``mult_rows``, ``mult_acc_bits``)."""
-    if unit == "adder":
-        return "adder", cfg.rows, cfg.acc_bits
-    if cfg.pe == "adder":
-        return "mult", cfg.mult_rows, cfg.mult_acc_bits
-    return "mult", cfg.rows, cfg.acc_bits
+    if unit == Unit.ADDER:
+        return PeKind.ADDER, cfg.rows, cfg.acc_bits
+    if cfg.pe == PeKind.ADDER:
+        return PeKind.MULT, cfg.mult_rows, cfg.mult_acc_bits
+    return PeKind.MULT, cfg.rows, cfg.acc_bits
 
 
 def engine_tree(cols: int, term_bits: int, stages: int) -> tuple[list, list]:
@@ -151,13 +153,13 @@ def engine_tree(cols: int, term_bits: int, stages: int) -> tuple[list, list]:
     return adds, regs
 
 
-def engine_term_bits(cfg, pe: str) -> int:
+def engine_term_bits(cfg, pe: PeKind) -> int:
     """Width of one PE's term register: ``bits`` for ``|x - w|``, ``2*bits + 1`` for ``x * w``
     (``x`` signed ``bits + 1``, ``w`` signed ``bits``)."""
-    return cfg.bits if pe == "adder" else 2 * cfg.bits + 1
+    return cfg.bits if pe == PeKind.ADDER else 2 * cfg.bits + 1
 
 
-def engine_step_units(cfg, unit: str, table: EnergyTable) -> list:
+def engine_step_units(cfg, unit: Unit, table: EnergyTable) -> list:
     """The arithmetic of one step of ``unit`` as ``(unit, width, count)`` triples.
 
     ``rows x cols`` PE terms (adder: a ``(bits+1)``-bit subtract and the
@@ -168,7 +170,7 @@ def engine_step_units(cfg, unit: str, table: EnergyTable) -> list:
     """
     pe, rows, acc = engine_unit(cfg, unit)
     cols = cfg.cols
-    if pe == "adder":
+    if pe == PeKind.ADDER:
         out = [(table.add, cfg.bits + 1, rows * cols * (1.0 + table.abs_in_adds))]
     else:
         out = [(table.mult, (cfg.bits + 1, cfg.bits), float(rows * cols))]
@@ -178,7 +180,7 @@ def engine_step_units(cfg, unit: str, table: EnergyTable) -> list:
     return out
 
 
-def engine_step_reg_bits(cfg, unit: str) -> int:
+def engine_step_reg_bits(cfg, unit: Unit) -> int:
     """Register bits one step of ``unit`` writes: every PE's term register, the row trees'
     pipeline registers and the row accumulators."""
     pe, rows, acc = engine_unit(cfg, unit)
@@ -202,7 +204,7 @@ def requant_widths(cfg) -> dict:
             "sum_bits": max(prod, cfg.n_bits) + 2}
 
 
-def requant_units(cfg, mode: str, op: str, table: EnergyTable) -> list:
+def requant_units(cfg, mode: RequantMode, op: Op, table: EnergyTable) -> list:
     """The arithmetic of one requant output as ``(unit, width, count)`` triples.
 
     Fixed point, ``clamp((m0*a + m1*b + n) >> shift, lo, hi)``: an
@@ -214,10 +216,10 @@ def requant_units(cfg, mode: str, op: str, table: EnergyTable) -> list:
     add of its width.
     """
     w = requant_widths(cfg)
-    if mode == "threshold":
+    if mode == RequantMode.THRESHOLD:
         return [(table.add, cfg.thr_bits, float(cfg.threshold_count))]
     out = [(table.mult, (w["a_bits"], cfg.mult_bits), 1.0)]
-    if op == "add":
+    if op == Op.ADD:
         out.append((table.mult, (w["b_bits"], cfg.mult_bits), 1.0))
     out.append((table.add, w["sum_bits"], 4.0))
     return out
@@ -299,7 +301,7 @@ def engine_energy(est, table: EnergyTable, *, prog_beat_bits: int,
     for l in est.layers:
         act = sum((n_r + n_w) * act_pj[r] for r, (n_r, n_w) in region_accesses(l, placement).items())
         requant = l.requant_ops * _cost(requant_units(cfg, l.mode, l.op, table)) if l.requant_ops else 0.0
-        if l.op == "conv":
+        if l.op == Op.CONV:
             pe = l.busy_cycles * _cost(engine_step_units(cfg, l.unit, table))
             vec = 0.0
             acc = engine_unit(cfg, l.unit)[2]
@@ -307,7 +309,7 @@ def engine_energy(est, table: EnergyTable, *, prog_beat_bits: int,
                         + (l.w_beats - l.wbuf_writes) * ww)
         else:
             pe = 0.0
-            lanes = 0 if l.op == "add" else l.busy_cycles * cfg.cols
+            lanes = 0 if l.op == Op.ADD else l.busy_cycles * cfg.cols
             vec = lanes * table.add.energy(vector_lane_bits(cfg))
             reg_bits = lanes * vector_lane_bits(cfg)
         out.append(EngineEnergy(

@@ -103,7 +103,7 @@ from hwsim.config import ENGINE_COUNTERS as COUNTER_NAMES
 from hwsim.compiler import Op, Unit
 from hwsim.config import EngineConfig
 from quant.intmodel.artifact import IntModel
-from quant.base.intops import conv_out_size, pe_of
+from quant.base.intops import LayerKind, PeKind, RequantMode, conv_out_size
 
 __all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "OpShape", "op_shapes", "COUNTER_NAMES",
            "counter_totals", "in_bounds"]
@@ -148,7 +148,7 @@ class EngineLayer:
     w_beats: int
     o_beats: int
     requant_ops: int
-    mode: str | None = None  # the requant form the operation uses (None: max pool)
+    mode: RequantMode | None = None  # the requant form the operation uses (None: max pool)
 
     @property
     def util(self) -> float:
@@ -197,21 +197,26 @@ class EngineEstimate:
 class OpShape:
     """What the cycle contract needs of one engine operation: no weights, no parameters.
 
-    ``kind`` is the model layer's kind (``adder_conv``, ``conv``,
-    ``adder_linear``, ``linear``, ``maxpool``, ``avgpool``, ``add``);
+    ``kind`` is the model layer's :class:`LayerKind` (any but ``flatten``;
+    a string is converted);
     ``src`` / ``dst`` the ``(h, w, c)`` geometry of its (first) input and its
     output as stored (a linear layer reads its input tensor with an
-    ``h x w`` kernel); ``mode`` its requant form (None for max pool).
+    ``h x w`` kernel); ``mode`` its :class:`RequantMode` (None for max pool).
     """
 
     name: str
-    kind: str
+    kind: LayerKind
     src: tuple
     dst: tuple
     kernel: tuple = (1, 1)
     stride: int = 1
     padding: int = 0
-    mode: str | None = None
+    mode: RequantMode | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", LayerKind(self.kind))
+        if self.mode is not None:
+            object.__setattr__(self, "mode", RequantMode(self.mode))
 
 
 def op_shapes(model: IntModel) -> tuple[tuple, tuple]:
@@ -222,17 +227,17 @@ def op_shapes(model: IntModel) -> tuple[tuple, tuple]:
     alias: dict = {}
     ops = []
     for layer in model.layers:
-        if layer.kind == "flatten":
+        if layer.kind == LayerKind.FLATTEN:
             alias[layer.name] = alias.get(layer.inputs[0], layer.inputs[0])
             continue
         src = geo[alias.get(layer.inputs[0], layer.inputs[0])]
-        if pe_of(layer.kind) and layer.kind.endswith("linear"):
+        if layer.kind.linear:
             geo[layer.name] = (1, 1, layer.out_channels)
         elif len(layer.out_shape) == 3:
             geo[layer.name] = (layer.out_shape[1], layer.out_shape[2], layer.out_shape[0])
         else:
             geo[layer.name] = (1, 1, layer.out_shape[0])
-        windowed = layer.kind not in ("add",) and not layer.kind.endswith("linear")
+        windowed = layer.kind != LayerKind.ADD and not layer.kind.linear
         rq = getattr(layer, "requant", None)
         ops.append(OpShape(name=layer.name, kind=layer.kind, src=src, dst=geo[layer.name],
                            kernel=tuple(layer.kernel) if windowed else (1, 1),
@@ -279,7 +284,7 @@ class EngineModel:
         out = []
         for i, op in enumerate(ops):
             last = i == len(ops) - 1
-            if pe_of(op.kind):
+            if op.kind.pe is not None:
                 est = self._conv(op, start, last)
             else:
                 est = self._vector(op, start, last)
@@ -305,14 +310,13 @@ class EngineModel:
         h, w, c = layer.src
         oh, ow, o = layer.dst
         g = -(-c // cols)
-        if layer.kind.endswith("linear"):
+        if layer.kind.linear:
             kh, kw, stride, pad = h, w, 1, 0
         else:
             (kh, kw), stride, pad = layer.kernel, layer.stride, layer.padding
-        pe = pe_of(layer.kind)
-        if cfg.pe == "mult":
+        if cfg.pe == PeKind.MULT:
             unit, rows = Unit.MULT, cfg.rows
-        elif pe == "adder":
+        elif layer.kind.pe == PeKind.ADDER:
             unit, rows = Unit.ADDER, cfg.rows
         else:
             unit, rows = Unit.MULT, cfg.mult_rows
@@ -340,7 +344,7 @@ class EngineModel:
         h, w, c = layer.src
         g = -(-c // cols)
         lanes = [min(cols, c - k * cols) for k in range(g)]
-        if layer.kind == "add":
+        if layer.kind == LayerKind.ADD:
             S, P = 1, h * w
             reads = 2 * P * g
         else:
@@ -348,9 +352,9 @@ class EngineModel:
             S = kh * kw
             P = conv_out_size(h, kh, stride, pad) * conv_out_size(w, kw, stride, pad)
             reads = g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
-        entries = [1] * g if layer.kind == "maxpool" else lanes
+        entries = [1] * g if layer.kind == LayerKind.MAXPOOL else lanes
         l_end = a + S + P * sum(max(S, n) for n in entries) - max(S, entries[-1])
-        if layer.kind == "maxpool":
+        if layer.kind == LayerKind.MAXPOOL:
             end = l_end + cfg.vector_latency + 1
             rq = 0
         else:

@@ -48,7 +48,7 @@ from hwsim.sizing import mult_engine, size_engine
 from hwsim.tables import EnergyTable, load_table
 from hwsim.topology import read_topology_csv, topology_ops
 from quant.intmodel.artifact import IntModel
-from quant.base.intops import pe_of
+from quant.base.intops import PeKind, RequantMode
 
 __all__ = [
     "Design",
@@ -75,14 +75,14 @@ __all__ = [
 TOPOLOGY_OUT_BITS = 16
 
 
-class Design(str, enum.Enum):
+class Design(enum.StrEnum):
     """The two engines of an estimate."""
 
     ADDER = "adder"
     MULT = "mult"
 
 
-class InputKind(str, enum.Enum):
+class InputKind(enum.StrEnum):
     """What ``estimate`` was given."""
 
     MODEL = "model"
@@ -148,7 +148,7 @@ def compare(ops, source: tuple, config: EngineConfig, table: EnergyTable, *,
             placement: Placement | None = None) -> Comparison:
     """Both engines of the adder engine ``config`` on the operations ``ops``
     (:class:`~hwsim.engine.OpShape`; the image an ``(h, w, c)`` tensor ``source``), priced with ``table``."""
-    if not isinstance(config, EngineConfig) or config.pe != "adder":
+    if not isinstance(config, EngineConfig) or config.pe != PeKind.ADDER:
         raise ValueError(f"config must be an adder EngineConfig, not {config!r}")
     bits = descriptor_bits(config)
     designs = {}
@@ -174,13 +174,13 @@ def topology_config(ops, *, bits: int, rows: int, cols: int, mult_rows: int | No
     as deep as the largest tile; ``mult_rows`` as :func:`hwsim.sizing.engine_config_for` sets it."""
     g = lambda c: -(-c // cols)  # noqa: E731
     words = max(max(o.src[0] * o.src[1] * g(o.src[2]), o.dst[0] * o.dst[1] * g(o.dst[2])) for o in ops)
-    steps = max((o.src[0] * o.src[1] if o.kind.endswith("linear") else o.kernel[0] * o.kernel[1]) * g(o.src[2])
+    steps = max((o.src[0] * o.src[1] if o.kind.linear else o.kernel[0] * o.kernel[1]) * g(o.src[2])
                 for o in ops)
-    max_k = max((o.src[0] * o.src[1] if o.kind.endswith("linear") else o.kernel[0] * o.kernel[1]) * o.src[2]
+    max_k = max((o.src[0] * o.src[1] if o.kind.linear else o.kernel[0] * o.kernel[1]) * o.src[2]
                 for o in ops)
     if mult_rows is None:
-        mult_rows = max(1, rows // 2) if any(pe_of(o.kind) == "mult" for o in ops) else 0
-    return EngineConfig(rows=rows, cols=cols, mult_rows=mult_rows, bits=bits, max_k=max_k, requant=("fixed",),
+        mult_rows = max(1, rows // 2) if any(o.kind.pe == PeKind.MULT for o in ops) else 0
+    return EngineConfig(rows=rows, cols=cols, mult_rows=mult_rows, bits=bits, max_k=max_k, requant=(RequantMode.FIXED,),
                         out_bits=max(bits, TOPOLOGY_OUT_BITS), act_words=(words, words), weight_words=steps,
                         clock_mhz=clock_mhz)
 

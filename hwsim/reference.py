@@ -34,10 +34,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hwsim.compiler import (PAD, EngineOp, Program, TensorMap, WeightStream, from_words, to_words, unpack_params,
-                            window_addresses)
+from hwsim.compiler import (PAD, EngineOp, Op, Program, TensorMap, Unit, WeightStream, from_words, to_words,
+                            unpack_params, window_addresses)
 from hwsim.engine import COUNTER_NAMES, EngineLayer, counter_totals
-from quant.base.intops import requant_fixed, requant_threshold
+from quant.base.intops import RequantMode, requant_fixed, requant_threshold
 
 __all__ = ["EngineRun", "run_engine"]
 
@@ -110,7 +110,7 @@ def _requant_rows(op: EngineOp, acc: np.ndarray, bank: np.ndarray) -> np.ndarray
     """Requant of ``acc [pixels, rows]`` by the tile's parameter bank (``quant.base.intops``' formulas): ``[rows, pixels]``."""
     a = np.asarray(acc, dtype=np.int64).T
     rows = a.shape[0]
-    if op.mode == "fixed":
+    if op.mode == RequantMode.FIXED:
         return requant_fixed(a, bank[:rows, 0], bank[:rows, 1], op.shift, op.lo, op.hi)
     used = (1 << op.out_bits) - 1  # the bank's further thresholds pad a narrower layer (never reached)
     return requant_threshold(a, bank[:rows, :used], bank[:rows, -1], op.out_bits)
@@ -161,7 +161,7 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
             c["act_reads"] += int(valid.sum())
             w = mc.wbuf[s]
             c["wbuf_reads"] += npix
-            if op.unit == "adder":
+            if op.unit == Unit.ADDER:
                 terms = np.abs(x[:, None, :] - w[None, :, :])
             else:
                 terms = x[:, None, :] * w[None, :, :]
@@ -208,7 +208,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     xt = srcs[0]
     D, Lq = cfg.vector_latency, cfg.requant_latency
     S = op.steps
-    if op.op == "add":
+    if op.op == Op.ADD:
         addr = np.arange(xt.words).reshape(xt.pixels, 1, xt.groups)
     else:
         addr = window_addresses(xt.height, xt.width, xt.groups, op.kernel, op.stride, op.padding)
@@ -218,7 +218,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     last = None
     prev_n = 0
     # pools walk one channel group at a time (g, then pixels); the add goes pixel by pixel (p, then g)
-    if op.op == "add":
+    if op.op == Op.ADD:
         items = [(px, g) for px in range(npix) for g in range(xt.groups)]
     else:
         items = [(px, g) for g in range(xt.groups) for px in range(npix)]
@@ -227,7 +227,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
         a = addr[px, :, g]
         valid = a != PAD
         v = min(cols, xt.channels - g * cols)
-        if op.op == "maxpool":
+        if op.op == Op.MAXPOOL:
             lo = -(1 << (cfg.act_bits - 1)) if xt.signed else 0
             val = np.full(cols, lo, dtype=np.int64)
             if valid.any():
@@ -239,7 +239,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
             end = max(end, last + D + 1)
             prev_n = 1
             continue
-        if op.op == "avgpool":
+        if op.op == Op.AVGPOOL:
             acc = np.zeros(cols, dtype=np.int64)
             if valid.any():
                 acc = mc.read(xt, a[valid]).sum(axis=0)
@@ -304,7 +304,7 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     traces: dict = {}
     for op in program.ops:
         c = dict.fromkeys(COUNTER_NAMES[1:], 0)  # the operation's counters but its cycles, tallied below
-        if op.op == "conv":
+        if op.op == Op.CONV:
             end = _conv(mc, op, cycle, c)
         else:
             end = _vector(mc, op, cycle, c)

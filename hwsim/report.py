@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergy
 from hwsim.engine import COUNTER_NAMES, DATAFLOW
@@ -199,9 +200,9 @@ def summarize(result: Comparison, *, source: Source, sweep_points=None) -> Estim
         c = est.counts
         designs[d] = DesignSummary(
             config=c.config, total_cycles=c.total_cycles, latency_us=c.latency_us, totals=c.totals(),
-            ops_on_adder=sum(1 for l in c.layers if l.unit == "adder"),
-            ops_on_mult=sum(1 for l in c.layers if l.unit == "mult"),
-            ops_on_vector=sum(1 for l in c.layers if l.unit == "vector"),
+            ops_on_adder=sum(1 for l in c.layers if l.unit == Unit.ADDER),
+            ops_on_mult=sum(1 for l in c.layers if l.unit == Unit.MULT),
+            ops_on_vector=sum(1 for l in c.layers if l.unit == Unit.VECTOR),
             energy=est.energy.total,
             per_op=tuple(OpEnergy(layer=l.name, unit=l.unit, energy=e) for l, e in zip(c.layers, est.energy.ops)),
             host_streams=OpEnergy(layer=None, unit=None, energy=est.energy.streams))

@@ -12,14 +12,14 @@ from __future__ import annotations
 from hwsim.compiler import CompiledModel, RegionTooSmall, compile_model
 from hwsim.config import MAX_REGIONS, MAX_REGION_WORDS, MAX_WEIGHT_WORDS, EngineConfig
 from quant.intmodel.artifact import IntModel
-from quant.base.intops import pe_of
+from quant.base.intops import PeKind, RequantMode
 
 __all__ = ["engine_config_for", "size_engine", "mult_engine"]
 
 
 def mult_engine(config: EngineConfig) -> EngineConfig:
     """The all-multiplier engine of ``config``: multiplier PEs everywhere, no multiplier unit."""
-    return config.replace(pe="mult", mult_rows=0, mult_acc_bits=None)
+    return config.replace(pe=PeKind.MULT, mult_rows=0, mult_acc_bits=None)
 
 
 def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
@@ -40,10 +40,10 @@ def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int |
     ValueError
         The model has no conv or linear layer, or ``EngineConfig`` refuses the fields.
     """
-    computes = [l for l in model.layers if pe_of(l.kind)]
+    computes = [l for l in model.layers if l.kind.pe is not None]
     if not computes:
         raise ValueError(f"model {model.name}: no conv or linear layer to run on the engine")
-    has_mult = any(pe_of(l.kind) == "mult" for l in computes)
+    has_mult = any(l.kind.pe == PeKind.MULT for l in computes)
     modes = tuple(sorted({l.requant.mode for l in model.layers if getattr(l, "requant", None) is not None}))
     bits = max(int(l.bits) for l in computes)
     last = next((l for l in reversed(model.layers) if getattr(l, "requant", None) is not None), None)
@@ -54,7 +54,7 @@ def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int |
     if mult_rows is None:
         mult_rows = max(1, rows // 2) if has_mult else 0
     cfg = dict(rows=rows, cols=cols, mult_rows=mult_rows, bits=bits, max_k=max(int(l.K) for l in computes),
-               requant=modes or ("fixed",), out_bits=out_bits, act_bits=act_bits, clock_mhz=clock_mhz)
+               requant=modes or (RequantMode.FIXED,), out_bits=out_bits, act_bits=act_bits, clock_mhz=clock_mhz)
     cfg.update(fields)
     return EngineConfig(**cfg)
 

@@ -25,6 +25,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 
+from quant.base.intops import PE_KINDS, PeKind
+
 __all__ = [
     "WidthCost",
     "EnergyTable",
@@ -141,7 +143,7 @@ class EnergyTable:
             _pos_number(where, name, getattr(self, name), allow_zero=(name == "reg_area_per_bit"))
         _pos_number(where, "abs_in_adds", self.abs_in_adds, allow_zero=True)
         if self.pe_area_measured is not None:
-            if set(self.pe_area_measured) != {"adder", "mult"}:
+            if set(self.pe_area_measured) != set(PeKind):
                 raise ValueError(f"{where}: pe_area_measured needs exactly the keys adder and mult")
             for k, v in self.pe_area_measured.items():
                 _pos_number(where, f"pe_area_measured[{k}]", v)
@@ -306,7 +308,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
             raise ValueError(
                 f"{rec.source}: lacks config.pe/rows/cols or resources.lc (expected an adderhw synth JSON)"
             ) from None
-        if pe not in ("adder", "mult") or rows < 1 or cols < 1 or lc <= 0:
+        if pe not in PE_KINDS or rows < 1 or cols < 1 or lc <= 0:
             raise ValueError(f"{rec.source}: invalid config or lc count")
         block = str(rec.block or "array")
         per_pe = lc if block == "pe" else lc / (rows * cols)
@@ -316,7 +318,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
         target.add(str(rec.target or "?"))
         if rec.tools:
             tools.add(", ".join(f"{k} {v}" for k, v in sorted(rec.tools.items())))
-    missing = [pe for pe in ("adder", "mult") if pe not in chosen]
+    missing = [pe for pe in PeKind if pe not in chosen]
     if missing:
         files = sorted({s.split(":")[0] for s in sources})
         raise ValueError(
@@ -328,7 +330,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
         raise ValueError(f"the adder and multiplier variants were synthesized at different bit widths {sorted(bits)}")
     base = load_table(energy_from)
     src = (
-        f"area per PE in logic cells from {chosen['adder'][3]} and {chosen['mult'][3]} "
+        f"area per PE in logic cells from {chosen[PeKind.ADDER][3]} and {chosen[PeKind.MULT][3]} "
         f"(target {', '.join(sorted(target))}; tools {'; '.join(sorted(tools)) or 'not recorded'}); "
         f"energies from the {base.name} table ({base.title})"
     )
@@ -347,7 +349,7 @@ def fpga_table(records, *, energy_from: str = "45nm") -> EnergyTable:
         sram_ref_bytes=base.sram_ref_bytes,
         sram_size_exponent=base.sram_size_exponent,
         sram_size_source=base.sram_size_source,
-        pe_area_measured={"adder": chosen["adder"][1], "mult": chosen["mult"][1]},
+        pe_area_measured={pe: chosen[pe][1] for pe in PeKind},
         measured_bits=bits.pop(),
     )
 

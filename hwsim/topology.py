@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 
 from hwsim.engine import OpShape
-from quant.base.intops import COMPUTE_KINDS, conv_out_size
+from quant.base.intops import COMPUTE_KINDS, LayerKind, RequantMode, conv_out_size
 
 __all__ = ["TOPOLOGY_COLUMNS", "TopologyLayer", "read_topology_csv", "topology_ops"]
 
@@ -46,7 +46,7 @@ class TopologyLayer:
     """One row of a topology CSV: a conv layer of ``kind`` at ``bits``-bit operands."""
 
     name: str
-    kind: str
+    kind: LayerKind
     ifmap_h: int
     ifmap_w: int
     filter_h: int
@@ -79,7 +79,7 @@ def _int_cell(row: dict, col: str, path: str, line: int) -> int:
     return value
 
 
-def read_topology_csv(path: str | os.PathLike, *, default_kind: str = "adder_conv",
+def read_topology_csv(path: str | os.PathLike, *, default_kind: LayerKind = LayerKind.ADDER_CONV,
                       default_bits: int = 8) -> list[TopologyLayer]:
     """Read a SCALE-Sim-style topology CSV (module docstring); SCALE-Sim's trailing comma
     (an unnamed empty column) is accepted.
@@ -101,7 +101,7 @@ def read_topology_csv(path: str | os.PathLike, *, default_kind: str = "adder_con
         raise ValueError(f"{path}: not a UTF-8 text file (byte {exc.start}: {exc.reason})") from None
 
 
-def _read_topology(fh, path: str, default_kind: str, default_bits: int) -> list[TopologyLayer]:
+def _read_topology(fh, path: str, default_kind: LayerKind, default_bits: int) -> list[TopologyLayer]:
     reader = csv.DictReader(fh, skipinitialspace=True)
     if reader.fieldnames is None:
         raise ValueError(f"{path}: empty topology file")
@@ -125,7 +125,7 @@ def _read_topology(fh, path: str, default_kind: str, default_bits: int) -> list[
                              f"not {kind!r}")
         bits_raw = (row.get("Bits") or "").strip()
         bits = _int_cell(row, "Bits", path, line) if bits_raw else default_bits
-        layers.append(TopologyLayer(name=name, kind=kind, ifmap_h=ih, ifmap_w=iw, filter_h=fh_, filter_w=fw,
+        layers.append(TopologyLayer(name=name, kind=LayerKind(kind), ifmap_h=ih, ifmap_w=iw, filter_h=fh_, filter_w=fw,
                                     channels=c, filters=o, stride=s, bits=bits))
     if not layers:
         raise ValueError(f"{path}: topology CSV has no layers")
@@ -142,9 +142,9 @@ def topology_ops(layers) -> tuple[OpShape, ...]:
     ops = []
     for l in layers:
         oh, ow = l.out_hw
-        if l.kind.endswith("linear"):
+        if LayerKind(l.kind).linear:
             oh = ow = 1
         ops.append(OpShape(name=l.name, kind=l.kind, src=(l.ifmap_h, l.ifmap_w, l.channels),
                            dst=(oh, ow, l.filters), kernel=(l.filter_h, l.filter_w), stride=l.stride,
-                           padding=0, mode="fixed"))
+                           padding=0, mode=RequantMode.FIXED))
     return tuple(ops)

@@ -27,9 +27,9 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.base.intops import check_int, wrap_code
+from quant.base.intops import PeKind, check_int, wrap_code
 from rtl.construct import construction
-from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, PeKind, check_pe_args
+from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, check_pe_args
 
 __all__ = ["ARRAY_LATENCY", "BlockConfig", "PEArray", "pe_array_ref", "simulate_pe_array"]
 
@@ -104,7 +104,7 @@ class PEArray(wiring.Component):
     ----------
     rows, cols : int
         Array shape (positive).
-    pe : {"adder", "mult"}
+    pe : PeKind
         PE kind.
     bits : int
         Operand width, 2..16.
@@ -121,8 +121,8 @@ class PEArray(wiring.Component):
     (and wins over ``shift`` in the same cycle).
     """
 
-    def __init__(self, *, rows: int, cols: int, pe: str = "adder", bits: int,
-                 max_k: int | None = None, acc_bits: int | None = None, form: str = AdderForm.CINV):
+    def __init__(self, *, rows: int, cols: int, pe: PeKind = PeKind.ADDER, bits: int,
+                 max_k: int | None = None, acc_bits: int | None = None, form: AdderForm = AdderForm.CINV):
         with construction(self):
             check_int("rows", rows)
             check_int("cols", cols)

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rtl.pe import AdderForm, PeKind
+from quant.base.intops import PeKind, RequantMode
+from rtl.pe import AdderForm
 from rtl.study import STUDY_BLOCKS
 
 __all__ = ["register"]
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--bits", type=int, default=None, help="operand width, 2..16 (required unless --model)")
     g.add_argument("--pe", choices=tuple(PeKind), default=None,
                    help="PE arithmetic (default adder; the engine with mult: the all-multiplier engine)")
-    g.add_argument("--requant", choices=("fixed", "threshold"), default="fixed",
+    g.add_argument("--requant", choices=tuple(RequantMode), default=RequantMode.FIXED,
                    help="without --model: the requant form (default: fixed)")
     g.add_argument("--max-k", type=int, default=None,
                    help="longest reduction; fixes the accumulators (default 4608)")
@@ -88,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 DEFAULT_MAX_K = 4608
 #: ``generate`` options of the engine, with their defaults (refused with --block).
 _ENGINE_ONLY = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None,
-                "trace": False, "requant": "fixed", "out_bits": None, "mult_bits": 16}
+                "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16}
 
 
 def _flag(dest: str) -> str:
@@ -133,7 +134,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         if given:
             raise ValueError(f"{', '.join(given)}: an engine sized to --model takes its widths and memories "
                              "from the model")
-        if args.requant != "fixed":
+        if args.requant != RequantMode.FIXED:
             raise ValueError("--requant: an engine sized to --model implements the forms the model uses")
         from quant.base.files import check_not_input
         from quant.intmodel.artifact import load_int_model

@@ -53,12 +53,11 @@ from amaranth.hdl import Module, Mux, ResetSignal, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from quant.base.intops import MAX_BITS, MIN_BITS, acc_bits_for, check_int, wrap_code
+from quant.base.intops import MAX_BITS, MIN_BITS, PeKind, acc_bits_for, check_int, wrap_code
 from rtl.construct import construction
 
 __all__ = [
     "PE_LATENCY",
-    "PeKind",
     "AdderForm",
     "ADDER_FORMS",
     "AdderPE",
@@ -72,18 +71,6 @@ __all__ = [
 PE_LATENCY = 1
 
 
-
-class PeKind(enum.StrEnum):
-    """PE arithmetic: ``|x - w|`` on unsigned operands, or ``x * w`` on signed ones.
-
-    Defined here, the lowest module of ``rtl`` that needs it, until quant's
-    ground floor has the project's enum (then this becomes that one).
-    """
-
-    ADDER = "adder"
-    MULT = "mult"
-
-
 class AdderForm(enum.StrEnum):
     """Formulations of ``acc + |x - w|`` an :class:`AdderPE` can be built with (module docstring)."""
 
@@ -95,7 +82,7 @@ class AdderForm(enum.StrEnum):
 ADDER_FORMS = tuple(AdderForm)
 
 
-def check_pe_args(pe: str, bits, max_k, acc_bits) -> int:
+def check_pe_args(pe: PeKind, bits, max_k, acc_bits) -> int:
     """Validate PE widths and return the accumulator width.
 
     ``acc_bits`` defaults to :func:`hwsim.config.acc_bits_for` of ``max_k``;
@@ -190,7 +177,7 @@ class AdderPE(_PE):
     kind = PeKind.ADDER
 
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None,
-                 form: str = AdderForm.CINV):
+                 form: AdderForm = AdderForm.CINV):
         with construction(self):
             if form not in ADDER_FORMS:
                 raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
@@ -199,7 +186,7 @@ class AdderPE(_PE):
 
     def _term(self, m: Module, base):
         b = self.bits
-        if self.form == "mux":
+        if self.form == AdderForm.MUX:
             mag = Signal(b)
             m.d.comb += mag.eq(Mux(self.x > self.w, self.x - self.w, self.w - self.x))
             return base + mag

@@ -16,10 +16,11 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from quant.base.files import dist_versions
+from quant.base.intops import PeKind
 from rtl.array import ARRAY_LATENCY, BlockConfig, PEArray
 from rtl.construct import construction
 from rtl.design import Block, Design, ports_of, write_design
-from rtl.pe import PE_LATENCY, AdderForm, AdderPE, MultPE, PeKind
+from rtl.pe import PE_LATENCY, AdderForm, AdderPE, MultPE
 
 __all__ = ["STUDY_BLOCKS", "PEBlock", "block_name", "build_block", "block_design", "generate_block"]
 

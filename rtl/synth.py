@@ -48,10 +48,9 @@ from pathlib import Path
 
 from hwsim.synthfile import write_synth_json
 from quant.base.files import atomic_write_text
+from quant.base.intops import PeKind, check_int
 from quant.base.progress import progress
-from quant.base.intops import check_int
 from rtl.design import Block, read_design
-from rtl.pe import PeKind
 
 __all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions", "find_tool"]
 
@@ -404,7 +403,7 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
                 # the adder engine of the design's config and the all-multiplier engine of the same sizes
                 from rtl.engine.generate import generate_engine
 
-                base = design.config.replace(pe="adder") if design.config.pe == PeKind.MULT else design.config
+                base = design.config.replace(pe=PeKind.ADDER) if design.config.pe == PeKind.MULT else design.config
                 v = generate_engine(out / "designs", config=base, pe=pe, max_ops=design.max_ops).verilog
             else:
                 from rtl.study import generate_block

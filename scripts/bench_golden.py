@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from quant.base.intops import NetKind, RequantMode
 from quant.intmodel import golden
 from quant.training.checkpoint import load
 from quant.training.datasets import NORMALIZATION, load_dataset
@@ -50,7 +51,7 @@ def _lenet(ckpt: Path, widths, calib_n: int) -> None:
     print("| bits | requant | int_accuracy_pct | drop_points | golden_s | golden/float_time | golden==fakequant |")
     print("|---|---|---|---|---|---|---|")
     for bits in widths:
-        for mode in ("fixed", "threshold"):
+        for mode in RequantMode:
             im, _ = quantize_model(ck.model, calib, mean=mean, std=std, cfg=QuantConfig(bits=bits, requant=mode))
             t0 = time.perf_counter()
             q = golden.run(im, x)
@@ -65,7 +66,7 @@ def _lenet(ckpt: Path, widths, calib_n: int) -> None:
 def _resnet(n_images: int, bits: int) -> None:
     mean, std = NORMALIZATION["cifar10"]
     torch.manual_seed(0)
-    model = resnet20("adder")
+    model = resnet20(NetKind.ADDER)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(".adder"):

@@ -35,6 +35,7 @@ def main() -> int:
     from hwsim.sizing import size_engine
     from hwsim.tables import load_table
     from hwsim.topology import read_topology_csv
+    from quant.base.intops import LayerKind
 
     topo = resources.files("hwsim").joinpath("topologies", "resnet20.csv")
     with resources.as_file(topo) as path:
@@ -47,7 +48,7 @@ def main() -> int:
     fast_s = time.perf_counter() - t0
 
     seed = 7
-    model = small_model(np.random.default_rng(seed), c0=3, h=8, w=8, c1=6, bits=6, stem="conv")
+    model = small_model(np.random.default_rng(seed), c0=3, h=8, w=8, c1=6, bits=6, stem=LayerKind.CONV)
     x = np.zeros(model.input_shape, dtype=np.int64)
     bad = []
     t_ref = t_cf = 0.0

@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from quant.base.intops import NetKind
 from quant.intmodel import golden
 from quant.quantizer.calibrate import float_logits, recalibrate_bn, synthetic_images
 from quant.training.checkpoint import load
@@ -50,7 +51,7 @@ from quant.net.models import resnet20
 from quant.intmodel import native as native_golden
 from quant.quantizer.config import QuantConfig
 from quant.quantizer.quantize import quantize_model
-from quant.quantizer.rounding import ROUNDINGS
+from quant.quantizer.rounding import ROUNDINGS, Rounding
 from quant.quantizer.workflow import calibration_images, evaluation_set
 
 __all__ = ["MODELS", "accuracy_rows", "accuracy_table", "golden_speed", "main", "quantize_time", "reference_resnet20"]
@@ -139,7 +140,7 @@ def reference_resnet20(calib_n: int = 256, *, seed: int = 0):
     """A ResNet-20 in the reference layout with adder weights ~ N(0, 8^2) and BN calibrated on synthetic images."""
     mean, std = NORMALIZATION["cifar10"]
     torch.manual_seed(seed)
-    model = resnet20("adder")
+    model = resnet20(NetKind.ADDER)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name.endswith(".adder"):
@@ -246,7 +247,7 @@ def main(argv=None) -> int:
                     help="weight/activation bits of the accuracy table (default 8,6,5,4)")
     ap.add_argument("--groups", type=_int_list("--groups", 1, 1 << 16), default=[1, 4],
                     help="scale groups of the accuracy table (default 1,4)")
-    ap.add_argument("--rounding", type=_names("--rounding", ROUNDINGS), default=["nearest", "greedy"],
+    ap.add_argument("--rounding", type=_names("--rounding", ROUNDINGS), default=[Rounding.NEAREST, Rounding.GREEDY],
                     help=f"weight roundings of the accuracy table, of {', '.join(ROUNDINGS)} (default nearest,greedy)")
     ap.add_argument("--eval", type=int, default=None, metavar="N",
                     help="accuracy on the first N test images (default: all)")

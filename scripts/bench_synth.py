@@ -31,27 +31,28 @@ import time
 from pathlib import Path
 
 from quant.base.files import atomic_write_text
+from quant.base.intops import PeKind
 from rtl.array import BlockConfig
-from rtl.pe import PeKind
-from rtl.study import generate_block
+from rtl.design import Block
+from rtl.study import STUDY_BLOCKS, generate_block
 from rtl.synth import format_table, synthesize
 
 __all__ = ["main"]
 
 
-def _cases(quick: bool) -> list[tuple[str, BlockConfig]]:
+def _cases(quick: bool) -> list[tuple[Block, BlockConfig]]:
     base = dict(bits=8, max_k=1024)
-    cases = [("pe", BlockConfig(rows=1, cols=1, **base)),
-             ("array", BlockConfig(rows=4, cols=4, **base))]
+    cases = [(Block.PE, BlockConfig(rows=1, cols=1, **base)),
+             (Block.ARRAY, BlockConfig(rows=4, cols=4, **base))]
     if not quick:
-        cases += [("array", BlockConfig(rows=8, cols=8, **base))]
+        cases += [(Block.ARRAY, BlockConfig(rows=8, cols=8, **base))]
     return cases
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="PE and 4x4 array only")
-    ap.add_argument("--only", choices=("pe", "array"), default=None,
+    ap.add_argument("--only", choices=STUDY_BLOCKS, default=None,
                     help="run only the cases of this block")
     ap.add_argument("--engine", action="store_true", help="the LeNet-5-BN network engines instead (see above)")
     ap.add_argument("--target", default=None, help="default ice40-hx8k; with --engine ecp5-25k")
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(r)
             pair[pe] = r
             print(f"{v.stem}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
-        a, m = pair["adder"], pair["mult"]
+        a, m = pair[PeKind.ADDER], pair[PeKind.MULT]
         lc_a, lc_m = a["resources"]["lc"], m["resources"]["lc"]
         ratio = {
             "block": a["design"].replace("_adder", ""),
@@ -118,7 +119,7 @@ def _engines(out: Path, target: str) -> int:
     ratios = []
     for dsp in sorted({r["dsp"] for r in results}):
         pair = {r["config"]["pe"]: r for r in results if r["dsp"] == dsp}
-        a, m = pair["adder"], pair["mult"]
+        a, m = pair[PeKind.ADDER], pair[PeKind.MULT]
         ratio = {"dsp": dsp, "lut_ratio": round(a["resources"]["lut"] / max(1, m["resources"]["lut"]), 3),
                  "fmax_ratio": (round(a["fmax_mhz"] / m["fmax_mhz"], 3)
                                 if a["fmax_mhz"] and m["fmax_mhz"] else None)}

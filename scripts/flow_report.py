@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from quant.base.intops import PeKind
+
 __all__ = ["write_engine_report", "load_engine_results", "design_json_path"]
 
 
@@ -174,7 +176,7 @@ def write_engine_report(opts, folder: Path) -> Path:
              f"(hwsim's count equals the RTL's, section 5), priced by the table: {est['table']['title']}. "
              f"SRAM energy by size: {est['table'].get('sram_size_source', '')}\n")
     rows = []
-    for name in ("adder", "mult"):
+    for name in PeKind:  # the adder engine, the all-multiplier engine
         d = est["designs"][name]
         b = d["energy_breakdown_pj"]
         rows.append([name, f"{d['total_cycles']:,}", _fmt(d["latency_us"]), _fmt(d["energy_pj"] / 1e6, 3),
@@ -203,8 +205,8 @@ def write_engine_report(opts, folder: Path) -> Path:
              "memories included.\n")
     L.append(_synth_table(syn, lambda v: f"engine {v['config']['pe']}"))
     pair = {v["config"]["pe"]: v for v in syn if not v.get("dsp")}
-    if all(p in pair and pair[p]["resources"].get("lut") for p in ("adder", "mult")):
-        ratio = pair["adder"]["resources"]["lut"] / pair["mult"]["resources"]["lut"]
+    if all(p in pair and pair[p]["resources"].get("lut") for p in PeKind):
+        ratio = pair[PeKind.ADDER]["resources"]["lut"] / pair[PeKind.MULT]["resources"]["lut"]
         L.append(f"\nAdder engine / multiplier engine LUTs: {100 * ratio:.1f} %.\n")
     if "logic_cells" in made:
         L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")

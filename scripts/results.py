@@ -38,6 +38,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from quant.base.intops import PeKind
+
 __all__ = ["FORMAT", "Table", "MissingStep", "collect", "merge", "commits", "render", "render_block", "update_readme",
            "load_results", "main"]
 
@@ -57,7 +59,7 @@ FLOW_LAYOUT = {"quantize": "quantize/report.json", "sweep": "sweep/sweep.json",
                "verify": "verify/verify.json"}
 
 
-class Table(str, enum.Enum):
+class Table(enum.StrEnum):
     """The tables a results file renders to."""
 
     SUMMARY = "summary"      # the README's one small table
@@ -189,7 +191,8 @@ def _need(res: dict, key: str, table: Table):
     return res[key]
 
 
-_DESIGNS = {"adder": "adder engine", "mult": "all-multiplier engine"}
+#: The engines by the PE kind of their main array (the key of an estimate's designs and of a synthesis run).
+_DESIGNS = {PeKind.ADDER: "adder engine", PeKind.MULT: "all-multiplier engine"}
 
 
 def _synth_label(r: dict) -> str:
@@ -271,7 +274,7 @@ def render(res: dict, table: Table | str) -> str:
                      " / ".join([str(acc[0]["float_pct"]), *(str(r["int_pct"]) for r in acc)]), "—"])
     if "estimate" in res:
         est = res["estimate"]
-        a, m = est["designs"]["adder"], est["designs"]["mult"]
+        a, m = est["designs"][PeKind.ADDER], est["designs"][PeKind.MULT]
         rows.append([f"cycles per image, {est['rows']}x{est['cols']} engine (hwsim)",
                      f"{a['total_cycles']:,}", f"{m['total_cycles']:,}"])
         rows.append([f"energy per image, {est['table']} table: PE arithmetic / on chip / total (uJ)",
@@ -279,9 +282,9 @@ def render(res: dict, table: Table | str) -> str:
                      f"{_uj(m['breakdown_pj']['pe_pj'])} / {_uj(m['on_chip_energy_pj'])} / {_uj(m['energy_pj'])}"])
     if "synth" in res:
         pair = {r["pe"]: r for r in res["synth"] if not r["dsp"] and r.get("block", "engine") == "engine"}
-        if "adder" in pair and "mult" in pair:
-            rows.append([f"engine on {pair['adder']['target']} (LUT-only): LUT, BRAM, Fmax (MHz)",
-                         *(f"{pair[p]['lut']:,}, {pair[p]['bram']}, {pair[p]['fmax_mhz']}" for p in ("adder", "mult"))])
+        if all(p in pair for p in PeKind):
+            rows.append([f"engine on {pair[PeKind.ADDER]['target']} (LUT-only): LUT, BRAM, Fmax (MHz)",
+                         *(f"{pair[p]['lut']:,}, {pair[p]['bram']}, {pair[p]['fmax_mhz']}" for p in PeKind)])
     if "verify" in res:
         ok = all(v["logits_ok"] and v["counters_ok"] and v["cycles_measured"] == v["cycles_predicted"]
                  for v in res["verify"])

@@ -28,7 +28,6 @@ import numpy as np
 
 from hwsim.config import ENGINE_COUNTERS
 from rtl.layout import Payload
-from rtl.pe import PeKind
 
 __all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
            "check_image", "OP_COUNTERS"]
@@ -59,20 +58,20 @@ def weights_from_beats(program, beats):
     two's complement on the multiplier unit.  Raises ValueError when the
     number of beats is not the program's.
     """
-    from hwsim.compiler import WeightStream
+    from hwsim.compiler import Op, Unit, WeightStream
 
     cfg = program.config
     b, rows, cols = cfg.bits, cfg.rows, cfg.cols
     mask = (1 << b) - 1
     words, params = [], []
     pos = 0
-    need = sum(op.tiles * (op.weight_words + op.param_beats) for op in program.ops if op.op == "conv")
+    need = sum(op.tiles * (op.weight_words + op.param_beats) for op in program.ops if op.op == Op.CONV)
     if len(beats) != need:
         raise ValueError(f"the program takes {need} w beats per image, {len(beats)} were observed")
     for op in program.ops:
-        if op.op != "conv":
+        if op.op != Op.CONV:
             continue
-        sgn = op.unit == PeKind.MULT
+        sgn = op.unit == Unit.MULT
         for _ in range(op.tiles):
             for _ in range(op.weight_words):
                 v = int(beats[pos])

@@ -31,13 +31,15 @@ from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
+from quant.base.intops import PeKind
 from rtl.construct import construction
-from rtl.pe import PeKind
 
 __all__ = ["ChannelArray", "channel_array_ref", "simulate_channel_array"]
 
-_UNITS = tuple(PeKind)
+#: The units with an array (the vector unit has none).
+_UNITS = (Unit.ADDER, Unit.MULT)
 
 
 class ChannelArray(wiring.Component):
@@ -47,9 +49,9 @@ class ChannelArray(wiring.Component):
     ----------
     config : EngineConfig
         Shape and widths.
-    unit : {"adder", "mult"}
-        ``"adder"``: the main array of an adder engine (``rows`` rows);
-        ``"mult"``: the multiplier unit (``mult_rows`` rows) of an adder engine
+    unit : Unit
+        ``Unit.ADDER``: the main array of an adder engine (``rows`` rows);
+        ``Unit.MULT``: the multiplier unit (``mult_rows`` rows) of an adder engine
         or the main array of an all-multiplier engine.
 
     Attributes
@@ -64,26 +66,26 @@ class ChannelArray(wiring.Component):
     stream of ``rows`` accumulator totals).
     """
 
-    def __init__(self, *, config: EngineConfig, unit: str = PeKind.ADDER):
+    def __init__(self, *, config: EngineConfig, unit: Unit = Unit.ADDER):
         with construction(self):
             if not isinstance(config, EngineConfig):
                 raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
             if unit not in _UNITS:
                 raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
-            if unit == PeKind.ADDER and config.pe != PeKind.ADDER:
+            if unit == Unit.ADDER and config.pe != PeKind.ADDER:
                 raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
-            if unit == PeKind.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
+            if unit == Unit.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
                 raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
         self.config = config
         self.unit = unit
         self.cols = config.cols
-        if unit == PeKind.MULT and config.pe == PeKind.ADDER:
+        if unit == Unit.MULT and config.pe == PeKind.ADDER:
             self.rows, self.acc_bits = config.mult_rows, config.mult_acc_bits
         else:
             self.rows, self.acc_bits = config.rows, config.acc_bits
         self.latency = 1 + config.tree_stages
         b = config.bits
-        if unit == PeKind.ADDER:
+        if unit == Unit.ADDER:
             xs, ws, self.acc_shape = unsigned(b), unsigned(b), unsigned(self.acc_bits)
         else:
             xs, ws, self.acc_shape = signed(b + 1), signed(b), signed(self.acc_bits)
@@ -103,7 +105,7 @@ class ChannelArray(wiring.Component):
         cfg = self.config
         rows, cols = self.rows, self.cols
         b = cfg.bits
-        term_shape = unsigned(b) if self.unit == PeKind.ADDER else signed(2 * b + 1)
+        term_shape = unsigned(b) if self.unit == Unit.ADDER else signed(2 * b + 1)
         adv = Signal()
         # stage 1: the PEs' terms
         v = [Signal(name="v1")]
@@ -117,7 +119,7 @@ class ChannelArray(wiring.Component):
             for r in range(rows):
                 for n in range(cols):
                     x, w = p.x[n], p.w[r][n]
-                    if self.unit == PeKind.ADDER:
+                    if self.unit == Unit.ADDER:
                         d = Signal(signed(b + 1), name=f"d_r{r}_n{n}")
                         m.d.comb += d.eq(x - w)
                         s = d[b]
@@ -186,7 +188,7 @@ def channel_array_ref(array: ChannelArray, steps: Sequence, *, seed: int | None 
     acc = [0] * array.rows
     out = []
     mask = (1 << array.acc_bits) - 1
-    sgn = array.unit == PeKind.MULT
+    sgn = array.unit == Unit.MULT
 
     def wrap(v):
         v &= mask

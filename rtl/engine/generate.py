@@ -22,13 +22,13 @@ from amaranth.lib import data
 from hwsim.config import EngineConfig
 from quant.intmodel.artifact import IntModel
 from quant.base.files import dist_versions
+from quant.base.intops import PeKind
 from rtl.design import Block, Design, ports_of, write_design
 from rtl.engine.addrgen import AddrGen
 from hwsim.compiler import CompiledModel
 from hwsim.sizing import mult_engine, size_engine
 from rtl.engine.top import COUNTERS, Engine, w_beats
 from rtl.layout import Payload
-from rtl.pe import PeKind
 
 __all__ = [
     "engine_name",
@@ -87,7 +87,7 @@ def _addrgen_latency() -> int:
 
 def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntModel | None = None,
                     compiled: CompiledModel | None = None, model_path: str | None = None, rows: int | None = None,
-                    cols: int | None = None, pe: str = PeKind.ADDER, max_ops: int | None = None,
+                    cols: int | None = None, pe: PeKind = PeKind.ADDER, max_ops: int | None = None,
                     name: str | None = None, trace: bool = False) -> Design:
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``; return its design.
 
@@ -97,7 +97,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     operation's output on ``o``, :attr:`EngineConfig.trace`), or ``model``
     with the ``config`` :func:`hwsim.sizing.size_engine` chose and the ``compiled`` model
     it returned (written as the sized engine, without compiling again).
-    ``pe="mult"`` emits the all-multiplier engine of the same sizes
+    ``pe=PeKind.MULT`` emits the all-multiplier engine of the same sizes
     (multiplier PEs, no multiplier unit).
 
     Raises

@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.energy import requant_widths
+from quant.base.intops import RequantMode
 from rtl.construct import construction
 
 __all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref", "simulate_serial_requant"]
@@ -90,7 +91,7 @@ class SerialRequant(wiring.Component):
             "hi": signed(cfg.out_bits + 1),
             "threshold": 1,
         }
-        if "threshold" in cfg.requant:
+        if RequantMode.THRESHOLD in cfg.requant:
             fields.update({
                 "thr": data.ArrayLayout(unsigned(cfg.thr_bits), cfg.threshold_count),
                 "neg": 1,
@@ -108,8 +109,8 @@ class SerialRequant(wiring.Component):
         e = self.i.payload
         adv = Signal()
         m.d.comb += [adv.eq(~self.o.valid | self.o.ready), self.i.ready.eq(adv)]
-        has_fixed = "fixed" in cfg.requant
-        has_thr = "threshold" in cfg.requant
+        has_fixed = RequantMode.FIXED in cfg.requant
+        has_thr = RequantMode.THRESHOLD in cfg.requant
         v1, v2 = Signal(), Signal()
         sel1, sel2 = Signal(), Signal()
         with m.If(adv):

@@ -40,11 +40,12 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, OP_CODES, addr_bits, descriptor_fields
+from quant.base.intops import PeKind, RequantMode
 from rtl.construct import construction
 from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen, addrgen_command
 from rtl.engine.array import ChannelArray
-from hwsim.compiler import CompiledModel, Program, WeightStream, from_words, to_words
+from hwsim.compiler import CompiledModel, Op, Program, Unit, WeightStream, from_words, to_words
 from rtl.engine.requant import SerialRequant
 from rtl.engine.vector import VectorUnit
 
@@ -74,23 +75,23 @@ def encode_program(program: Program) -> list:
     for op in program.ops:
         src = program.tensors[op.srcs[0]]
         dst = program.tensors[op.dst]
-        if op.op == "conv":
+        if op.op == Op.CONV:
             ag = addrgen_command(src.height, src.width, src.groups, op.kernel, op.stride, op.padding)
-        elif op.op == "add":
+        elif op.op == Op.ADD:
             ag = addrgen_command(src.height, src.width, src.groups, (1, 1), 1, 0)
         else:
             ag = addrgen_command(src.height, src.width, 1, op.kernel, op.stride, op.padding,
                                  pixel_words=src.groups, offset=0)
         src1 = program.tensors[op.srcs[1]] if len(op.srcs) > 1 else src
         out.append({
-            "op": OP_CODES.index(op.op), "mult": int(op.unit == "mult" and cfg.pe == "adder"),
-            "last": int(op.last), "threshold": int(op.mode == "threshold"),
+            "op": OP_CODES.index(op.op), "mult": int(op.unit == Unit.MULT and cfg.pe == PeKind.ADDER),
+            "last": int(op.last), "threshold": int(op.mode == RequantMode.THRESHOLD),
             "src0": src.region, "src1": src1.region, "dst": dst.region if dst.region is not None else 0,
             "src_signed": int(src.signed), "src1_signed": int(src1.signed), "in_words": src.words,
             "ag": ag, "in_c": src.channels, "in_g": src.groups, "out_c": dst.channels, "out_g": dst.groups,
             "pixels": dst.pixels, "tiles": op.tiles, "rows_u": op.rows, "steps": op.steps,
             "param_beats": op.param_beats, "shift": op.shift, "lo": op.lo, "hi": op.hi,
-            "top": (1 << op.out_bits) - 1 if op.mode == "threshold" else 0,
+            "top": (1 << op.out_bits) - 1 if op.mode == RequantMode.THRESHOLD else 0,
             "m0": op.m[0] if op.m else 0, "m1": op.m[1] if len(op.m) > 1 else 0, "n": op.n,
             "pad_value": op.pad_value,
         })
@@ -105,7 +106,7 @@ def w_beats(program: Program, weights: WeightStream) -> list:
     out = []
     wpos = ppos = 0
     for op in program.ops:
-        for _ in range(op.tiles if op.op == "conv" else 0):
+        for _ in range(op.tiles if op.op == Op.CONV else 0):
             for word in weights.words[wpos : wpos + op.weight_words]:
                 v = 0
                 for k, code in enumerate(np.asarray(word).reshape(-1)):
@@ -205,10 +206,10 @@ class Engine(wiring.Component):
         # --- units ---
         m.submodules.ag = ag = AddrGen(addr_bits=A, dim_bits=DIM_BITS, mutation=self.mutation)
         arrays = {}
-        if cfg.pe == "adder":
-            m.submodules.adder = arrays["adder"] = ChannelArray(config=cfg, unit="adder")
-        if cfg.pe == "mult" or cfg.mult_rows:
-            m.submodules.mult = arrays["mult"] = ChannelArray(config=cfg, unit="mult")
+        if cfg.pe == PeKind.ADDER:
+            m.submodules.adder = arrays[Unit.ADDER] = ChannelArray(config=cfg, unit=Unit.ADDER)
+        if cfg.pe == PeKind.MULT or cfg.mult_rows:
+            m.submodules.mult = arrays[Unit.MULT] = ChannelArray(config=cfg, unit=Unit.MULT)
         m.submodules.vec = vec = VectorUnit(config=cfg)
         m.submodules.rq = rq = SerialRequant(config=cfg)
 
@@ -217,7 +218,7 @@ class Engine(wiring.Component):
         d = Signal(self.desc_layout, reset_less=True)
         is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
         is_pool = is_max | is_avg
-        if cfg.pe == "mult":
+        if cfg.pe == PeKind.MULT:
             use_mult = Const(1)
         elif cfg.mult_rows:
             use_mult = d.mult
@@ -393,13 +394,13 @@ class Engine(wiring.Component):
 
         fire_unit = Signal()
         for unit, arr in arrays.items():
-            sel = (use_mult if unit == "mult" else ~use_mult) & is_conv
+            sel = (use_mult if unit == Unit.MULT else ~use_mult) & is_conv
             ap = arr.i.payload
             m.d.comb += [arr.i.valid.eq(bv & sel), ap.first.eq(bs == 0), ap.last.eq(blast)]
             for n in range(cols):
                 ok = (bg * cols + n) < d.in_c
                 m.d.comb += ap.x[n].eq(Mux(bpad, Mux(ok, d.pad_value, 0), lane(xraw, n, d.src_signed)))
-            wshape = unsigned(bits) if unit == "adder" else signed(bits)
+            wshape = unsigned(bits) if unit == Unit.ADDER else signed(bits)
             wview = data.ArrayLayout(data.ArrayLayout(wshape, cols), cfg.rows)(wrp.data)
             for r in range(arr.rows):
                 for n in range(cols):
@@ -438,7 +439,7 @@ class Engine(wiring.Component):
             m.d.comb += n_drain.eq(lanes_of(dg))
         shadow_ready = Signal()
         for unit, arr in arrays.items():
-            sel = (use_mult if unit == "mult" else ~use_mult) & is_conv
+            sel = (use_mult if unit == Unit.MULT else ~use_mult) & is_conv
             with m.If(sel):
                 m.d.comb += [sv.eq(arr.o.valid), arr.o.ready.eq(shadow_ready)]
         with m.If(~is_conv):
@@ -447,7 +448,7 @@ class Engine(wiring.Component):
         m.d.comb += [e.shift.eq(d.shift), e.lo.eq(d.lo), e.hi.eq(d.hi)]
         with m.If(is_conv):
             for unit, arr in arrays.items():
-                sel = (use_mult if unit == "mult" else ~use_mult)
+                sel = (use_mult if unit == Unit.MULT else ~use_mult)
                 with m.If(sel):
                     with m.Switch(dr):
                         for r in range(arr.rows):
@@ -459,21 +460,21 @@ class Engine(wiring.Component):
             with m.Switch(dr):
                 for r in range(cfg.rows):
                     with m.Case(r):
-                        if "fixed" in cfg.requant:
-                            rb = cfg.param_row_bits("fixed")
+                        if RequantMode.FIXED in cfg.requant:
+                            rb = cfg.param_row_bits(RequantMode.FIXED)
                             if (r + 1) * rb <= len(bsel):
                                 base = r * rb
                                 m.d.comb += [e.m0.eq(bsel[base : base + cfg.mult_bits].as_signed()),
                                              e.n.eq(bsel[base + cfg.mult_bits : base + rb].as_signed())]
-                        if "threshold" in cfg.requant:
-                            rb = cfg.param_row_bits("threshold")
+                        if RequantMode.THRESHOLD in cfg.requant:
+                            rb = cfg.param_row_bits(RequantMode.THRESHOLD)
                             if (r + 1) * rb <= len(bsel):
                                 base = r * rb
                                 tb = cfg.thr_bits
                                 m.d.comb += e.neg.eq(bsel[base + cfg.threshold_count * tb])
                                 for t in range(cfg.threshold_count):
                                     m.d.comb += e.thr[t].eq(bsel[base + t * tb : base + (t + 1) * tb])
-            if "threshold" in cfg.requant:
+            if RequantMode.THRESHOLD in cfg.requant:
                 m.d.comb += [e.threshold.eq(d.threshold), e.top.eq(d.top)]
         with m.Else():
             with m.Switch(dr):

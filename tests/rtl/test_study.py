@@ -8,7 +8,7 @@ import pytest
 
 from rtl.array import BlockConfig
 from rtl.design import Block, read_design
-from rtl.pe import PeKind
+from quant.base.intops import PeKind
 from rtl.study import STUDY_BLOCKS, block_name, generate_block
 
 CFG = BlockConfig(rows=2, cols=3, pe="adder", bits=4, max_k=16)
