@@ -93,6 +93,17 @@ def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
     assert all(op["trace"] is None for t in data["tests"] for im in t["images"] for op in im["ops"])
     assert not any(ln.split()[3:4] == ["conv"] for ln in lines)  # no --layer: no operation table
     assert "2 of 2 passed" in text
+    # the plan before the run (hwsim's cycles; a time estimate once this engine ran here), a line per image
+    per_image = first["cycles_predicted"]
+    assert (f"plan: 2 images + 2 with back-pressure x 1 simulator (verilator), hwsim {per_image:,} cycles per "
+            f"image, {4 * per_image:,} per simulator") in lines, text
+    assert any(ln.startswith("estimated simulation time (from speeds measured on this machine") for ln in lines)
+    done = [ln.split(" (")[0].strip() for ln in lines if " done (" in ln]
+    assert done == ["verilator images: image 0 done", "verilator images: image 5 done",
+                    "verilator back_pressure: image 0 done", "verilator back_pressure: image 5 done"], text
+    assert not list(out.glob("runs/*/progress.jsonl"))
+    speeds = json.loads((build_root / "sim_speeds.json").read_text())
+    assert speeds[f"verilator {data['design']['name']}"] > 0  # measured: the next plan estimates the time
     assert json.loads((out / ".adderhw-output").read_text())["command"] == "verify"
     assert not (out / "designs").exists()  # the given design ran
 
