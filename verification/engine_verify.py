@@ -441,7 +441,7 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
     previous OUT as it was.  The model is compiled once and every simulator
     runs that program.  ``say`` gets the progress lines (paths as they will be
     once OUT is in place): first the plan (:func:`verification.plan.plan_lines`: images x simulators,
-    hwsim's cycles, estimated time), then a line per finished image while a
+    hwsim's cycles, estimated time and, with ``waves``, size), then a line per finished image while a
     simulator runs, a line per simulator, the summary.
     """
     from quant.base.files import check_output_dir, check_parent_folders, staged_dir
@@ -449,7 +449,7 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
     from hwsim.engine import EngineModel
     from rtl.engine.generate import generate_engine
     from verification.engine_host import run_engine_tests
-    from verification.plan import RunPlan, load_speeds, plan_lines, record_speed
+    from verification.plan import RunPlan, load_speeds, plan_lines, record_speed, size_text
     from verification.runner import path_component
 
     check_parent_folders(req.build_dir, "--build-dir")
@@ -476,7 +476,8 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
         plan = RunPlan(design=d.name, sims=tuple(req.sims), waves=req.waves, images=len(images),
                        bp_images=min(2, len(images)) if bp else 0,
                        cycles_per_image=EngineModel(d.config).estimate(model).total_cycles)
-        for line in plan_lines(plan, load_speeds(req.build_dir)):
+        for line in plan_lines(plan, load_speeds(req.build_dir),
+                               verilog=Path(d.verilog).read_text() if req.waves else None):
             say(line)
         entries: list[dict] = []
         for sim in req.sims:
@@ -494,7 +495,8 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
             say(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s "
                 f"(log {shown(run.log)})")
             if req.waves:
-                say(f"  waves: {shown(run.waves) if run.waves else 'none written'}")
+                say(f"  waves: {shown(run.waves)} ({size_text(run.waves.stat().st_size)})" if run.waves
+                    else "  waves: none written")
             entries += got
         report = out / "verify.json"
         write_report(report, entries=entries, tools=tool_versions(req.sims),

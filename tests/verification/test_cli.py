@@ -137,6 +137,10 @@ def test_verify_engine_generated_on_icarus_with_waves(small_engine, build_root, 
     assert not any(ln.split()[3:4] == ["stem"] for ln in lines)
     (waves,) = (out / "runs" / "small-engine-icarus").glob("*.fst")
     assert f"waves: {waves.resolve()}" in text
+    # the size is said before the run (an estimate: at most the VCD's) and measured after it
+    said = "--waves: estimated size per simulator: icarus FST (compressed) at most "
+    est = [ln for ln in lines if ln.startswith(said)]
+    assert len(est) == 1 and lines.index(est[0]) < lines.index(next(ln for ln in lines if " done (" in ln)), text
     # the same OUT again: replaced (it carries verify's marker)
     assert main(["verify", str(model_dir), "--sim", "icarus", "--rows", "2", "--cols", "2",
                  "--build-dir", str(build_root), "-o", str(out)]) == 0
