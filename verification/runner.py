@@ -463,8 +463,9 @@ def run_tests(
     runner = get_runner(sim)
     env = {JOB_ENV: str(job_path)}
     tail = _tailing(progress_file, on_progress) if on_progress is not None else contextlib.nullcontext()
+    what = f"{sim}: simulating {design.toplevel}" + (f" ({', '.join(testcases)})" if testcases else "")
     try:
-        with tail, progress(f"{sim}: simulating {design.toplevel}" + (f" ({', '.join(testcases)})" if testcases else "")):
+        with tail, progress(what):
             runner.test(
                 test_module=module,
                 hdl_toplevel=design.toplevel,

@@ -8,7 +8,8 @@ from scripts.flow_report import accuracy_figure
 def test_accuracy_plot_ticks_whole_bits_only():
     from matplotlib import pyplot as plt
 
-    rows = [{"bits": b, "int_accuracy": a, "float_accuracy": 90.5} for b, a in ((8, 90.1), (4, 71.0), (6, 88.0), (5, 83.2))]
+    rows = [{"bits": b, "int_accuracy": a, "float_accuracy": 90.5}
+            for b, a in ((8, 90.1), (4, 71.0), (6, 88.0), (5, 83.2))]
     fig = accuracy_figure(rows)
     try:
         fig.canvas.draw()
