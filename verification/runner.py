@@ -27,6 +27,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -391,6 +392,20 @@ def _tailing(path: Path, on_progress: Callable[[dict], None], interval: float = 
         path.unlink(missing_ok=True)
 
 
+def _above_live_line(on_progress: Callable[[dict], None]) -> Callable[[dict], None]:
+    """``on_progress`` after clearing the live line (:func:`quant.base.progress.progress`, on a terminal
+    only) that the simulation shows on stderr, so a printed line starts at the left; the live line is drawn
+    again below it at its next tick."""
+    if not sys.stderr.isatty():
+        return on_progress
+
+    def call(event: dict) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+        on_progress(event)
+    return call
+
+
 def run_tests(
     design: VerilogSource,
     sim: str,
@@ -462,7 +477,8 @@ def run_tests(
     log = test_dir / "sim.log"
     runner = get_runner(sim)
     env = {JOB_ENV: str(job_path)}
-    tail = _tailing(progress_file, on_progress) if on_progress is not None else contextlib.nullcontext()
+    tail = _tailing(progress_file, _above_live_line(on_progress)) if on_progress is not None \
+        else contextlib.nullcontext()
     what = f"{sim}: simulating {design.toplevel}" + (f" ({', '.join(testcases)})" if testcases else "")
     try:
         with tail, progress(what):
