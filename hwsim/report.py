@@ -35,6 +35,9 @@ __all__ = [
     "layer_rows",
     "summarize",
     "render_markdown",
+    "energy_figure",
+    "sweep_figure",
+    "SWEEP_MAX_LABELS",
     "write_report",
 ]
 
@@ -313,20 +316,36 @@ def _png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
-def _plots(summary: EstimateSummary) -> dict[str, bytes]:
+#: At most this many labelled ticks on a sweep plot's x axis; a larger sweep labels every k-th point.
+SWEEP_MAX_LABELS = 12
+
+_COLORS = {"act_sram_pj": "tab:blue", "wbuf_sram_pj": "tab:cyan", "dram_pj": "tab:gray", "pe_pj": "tab:red",
+           "vector_pj": "tab:purple", "requant_pj": "tab:green", "reg_pj": "tab:orange"}
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
-    import numpy as np
     from matplotlib import pyplot as plt
+
+    return plt
+
+
+def energy_figure(summary: EstimateSummary):
+    """The figure of ``energy_breakdown.png``: energy per operation by component, adder beside mult.
+
+    Two panels (all components; on chip, DRAM left out), stacked bars per operation;
+    one legend, right of the panels, so it covers no bar.  The caller closes the figure.
+    """
+    import numpy as np
     from matplotlib.ticker import ScalarFormatter
 
+    plt = _pyplot()
     des = summary.designs
     adder, mult = des[Design.ADDER], des[Design.MULT]
     names = [e.layer for e in adder.per_op] + ["prog+x"]
     x = np.arange(len(names))
-    colors = {"act_sram_pj": "tab:blue", "wbuf_sram_pj": "tab:cyan", "dram_pj": "tab:gray", "pe_pj": "tab:red",
-              "vector_pj": "tab:purple", "requant_pj": "tab:green", "reg_pj": "tab:orange"}
     fig, axes = plt.subplots(1, 2, figsize=(max(11.0, 1.3 * len(names) + 3), 4.8))
     for ax, comps, title in ((axes[0], ENGINE_COMPONENTS, "all components"),
                              (axes[1], [c for c in ENGINE_COMPONENTS if c != "dram_pj"], "on chip (DRAM left out)")):
@@ -335,7 +354,7 @@ def _plots(summary: EstimateSummary) -> dict[str, bytes]:
             bottom = np.zeros(len(names))
             for c in comps:
                 vals = np.array([getattr(e, c) for e in per]) / 1e3
-                ax.bar(x + off, vals, 0.38, bottom=bottom, color=colors[c], hatch=hatch, edgecolor="black",
+                ax.bar(x + off, vals, 0.38, bottom=bottom, color=_COLORS[c], hatch=hatch, edgecolor="black",
                        linewidth=0.3, label=c[:-3].replace("_", " ") if d is adder else None)
                 bottom += vals
         ax.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
@@ -343,34 +362,60 @@ def _plots(summary: EstimateSummary) -> dict[str, bytes]:
         ax.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
         ax.ticklabel_format(axis="y", style="plain")
         ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7, title="left: adder, right (hatched): mult", title_fontsize=7)
+    # the left panel has every component: its handles, in a legend outside the right panel
+    axes[1].legend(*axes[0].get_legend_handles_labels(), fontsize=7, loc="upper left",
+                   bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                   title="left: adder\nright (hatched): mult", title_fontsize=7)
     fig.suptitle(f"energy per operation, {summary.model}, engine {summary.config.rows}x"
                  f"{summary.config.cols} (table {summary.table.name})")
-    out = {"energy_breakdown.png": _png_bytes(fig)}
-    plt.close(fig)
-    if summary.sweep:
-        keys = [k for k, _ in summary.sweep[0].point]
-        labels = []
-        for p in summary.sweep:
-            lab = "x".join(f"{v:g}" for _, v in p.point)
-            if lab not in labels:
-                labels.append(lab)
-        fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for d, style in ((Design.ADDER, "o-"), (Design.MULT, "s--")):
-            ps = [p for p in summary.sweep if p.design is d]
-            axes[0].plot(range(len(ps)), [p.latency_us for p in ps], style, label=d.value)
-            axes[1].plot(range(len(ps)), [p.energy_pj / 1e6 for p in ps], style, label=d.value)
-        for axx, lab in ((axes[0], "latency per image (us)"), (axes[1], "energy per image (uJ)")):
-            axx.set_xticks(range(len(labels)), labels, rotation=45, fontsize=8)
-            axx.set_xlabel(" x ".join(keys))
-            axx.set_ylabel(lab)
-            axx.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
-            axx.ticklabel_format(axis="y", style="plain")
-            axx.grid(axis="y", alpha=0.3)
-            axx.legend()
-        fig.suptitle(f"latency and energy against engine size (table {summary.table.name})")
-        out["sweep.png"] = _png_bytes(fig)
-        plt.close(fig)
+    return fig
+
+
+def sweep_figure(summary: EstimateSummary):
+    """The figure of ``sweep.png``: latency and energy per image against the swept engine sizes.
+
+    Both y axes start at 0; the x axis labels at most :data:`SWEEP_MAX_LABELS` points
+    (every k-th on a larger sweep), rotated.  ``summary`` must have a sweep.  The caller
+    closes the figure.
+    """
+    from matplotlib.ticker import ScalarFormatter
+
+    plt = _pyplot()
+    keys = [k for k, _ in summary.sweep[0].point]
+    labels = []
+    for p in summary.sweep:
+        lab = "x".join(f"{v:g}" for _, v in p.point)
+        if lab not in labels:
+            labels.append(lab)
+    step = -(-len(labels) // SWEEP_MAX_LABELS)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for d, style in ((Design.ADDER, "o-"), (Design.MULT, "s--")):
+        ps = [p for p in summary.sweep if p.design is d]
+        axes[0].plot(range(len(ps)), [p.latency_us for p in ps], style, label=d.value)
+        axes[1].plot(range(len(ps)), [p.energy_pj / 1e6 for p in ps], style, label=d.value)
+    for axx, lab in ((axes[0], "latency per image (us)"), (axes[1], "energy per image (uJ)")):
+        axx.set_xticks(range(0, len(labels), step), labels[::step], rotation=45, ha="right", fontsize=8)
+        axx.set_xlabel(" x ".join(keys) + (f" (one point in {step} labelled)" if step > 1 else ""))
+        axx.set_ylabel(lab)
+        axx.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        axx.ticklabel_format(axis="y", style="plain")
+        axx.set_ylim(bottom=0)
+        axx.grid(axis="y", alpha=0.3)
+        axx.legend()
+    fig.suptitle(f"latency and energy against engine size (table {summary.table.name})")
+    return fig
+
+
+def _plots(summary: EstimateSummary) -> dict[str, bytes]:
+    plt = _pyplot()
+    out = {}
+    figures = [("energy_breakdown.png", energy_figure)] + ([("sweep.png", sweep_figure)] if summary.sweep else [])
+    for name, make in figures:
+        fig = make(summary)
+        try:
+            out[name] = _png_bytes(fig)
+        finally:
+            plt.close(fig)
     return out
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from quant.base.intops import PeKind
 
-__all__ = ["write_engine_report", "load_engine_results", "design_json_path"]
+__all__ = ["accuracy_figure", "write_engine_report", "load_engine_results", "design_json_path"]
 
 
 def _read_json(path: Path) -> Any:
@@ -63,6 +63,32 @@ def _synth_table(records: list, label) -> str:
     return _table(["design", "logic cells", "LUT", "FF", "carry", "DSP", "BRAM", "Fmax (MHz)", "tools"], rows)
 
 
+def accuracy_figure(sweep_rows: list[dict]):
+    """The figure of ``accuracy_vs_bits.png``: integer accuracy of each swept bit width, float as a line.
+
+    ``sweep_rows`` are ``sweep/sweep.json``'s rows (``bits``, ``int_accuracy``,
+    ``float_accuracy``); the x axis is ticked at the swept widths only, so every
+    tick is a whole number of bits.  The caller closes the figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = sorted(sweep_rows, key=lambda r: r["bits"])
+    bits = [r["bits"] for r in rows]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(bits, [r["int_accuracy"] for r in rows], "o-", label="integer (golden)")
+    ax.axhline(rows[0]["float_accuracy"], color="gray", ls="--", label="float")
+    ax.set_xticks(bits)
+    ax.set_xlabel("bits")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Accuracy vs bit width")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def _plots(res: dict, plots: Path, what: str = "engine") -> dict[str, str]:
     import matplotlib
 
@@ -72,15 +98,7 @@ def _plots(res: dict, plots: Path, what: str = "engine") -> dict[str, str]:
     plots.mkdir(parents=True, exist_ok=True)
     made = {}
 
-    rows = sorted(res["sweep"]["rows"], key=lambda r: r["bits"])
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot([r["bits"] for r in rows], [r["int_accuracy"] for r in rows], "o-", label="integer (golden)")
-    ax.axhline(rows[0]["float_accuracy"], color="gray", ls="--", label="float")
-    ax.set_xlabel("bits")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Accuracy vs bit width")
-    ax.legend()
-    fig.tight_layout()
+    fig = accuracy_figure(res["sweep"]["rows"])
     fig.savefig(plots / "accuracy_vs_bits.png", dpi=120)
     plt.close(fig)
     made["accuracy"] = "accuracy_vs_bits.png"

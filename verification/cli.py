@@ -64,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", choices=("icarus", "verilator", "both"), default="both",
                    help="simulator(s) to run (default: both)")
     p.add_argument("--waves", action="store_true",
-                   help="record waves of every run (Icarus: FST, Verilator: VCD); their paths are printed")
+                   help="record waves of every run (Icarus: FST, Verilator: VCD): their estimated size is "
+                        "printed before the runs, their paths and sizes after")
     p.add_argument("--layer", metavar="N",
                    help="compare every layer's traced output (as --trace) and print this operation's "
                         "cycles, counters and trace (an operation's name or 0-based index)")

@@ -120,7 +120,7 @@ def load_program(path):
 def run_engine_tests(design: Design, sim: str, *, model_dir: Path, images, out_dir: Path, compiled=None,
                      build_root: Path | None = None, testcases: list[str] | None = None, seed: int = 1,
                      back_pressure: dict | None = None, reset_after_ops: int | None = None,
-                     waves: bool = False) -> RunResult:
+                     waves: bool = False, on_progress=None) -> RunResult:
     """Run the engine testbench on one design and simulator.
 
     Parameters
@@ -149,6 +149,11 @@ def run_engine_tests(design: Design, sim: str, *, model_dir: Path, images, out_d
     reset_after_ops : int, optional
         The reset of ``reset_mid_network`` comes after this many operations of
         the first image (default: half of them).
+    waves : bool
+        Record waves (:attr:`verification.runner.RunResult.waves`).
+    on_progress : callable, optional
+        Called with ``{"test": name, "image": k}`` (``k`` counted from 0 since the
+        test's last reset) as each image finishes, while the simulator runs.
     """
     if compiled is None:
         from quant.intmodel.artifact import load_int_model
@@ -170,4 +175,4 @@ def run_engine_tests(design: Design, sim: str, *, model_dir: Path, images, out_d
         "reset_after_ops": reset_after_ops,
     }
     return run_tests(VerilogSource(design.verilog, design.name), sim, module=ENGINE_TB, job=job, test_dir=out_dir,
-                     testcases=testcases, waves=waves, build_root=build_root, seed=seed)
+                     testcases=testcases, waves=waves, build_root=build_root, seed=seed, on_progress=on_progress)

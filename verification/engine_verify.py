@@ -400,6 +400,16 @@ def _images_text(images: list[int], shown: int = 8) -> str:
     return f"{len(images)} images: {', '.join(map(str, images[:shown - 1]))}, ..., {images[-1]}"
 
 
+def _image_done(say: Callable[[str], None], sim: str, images: list[int], t0: float):
+    """The ``on_progress`` of one simulator's run: a line per finished image (``k`` counts a test's images)."""
+    def done(event: dict) -> None:
+        k = int(event["image"])
+        n = len(images) if event["test"] == "images" else min(2, len(images))
+        index = images[k] if k < len(images) else k
+        say(f"  {sim} {event['test']}: image {index} done ({k + 1} of {n}, {time.monotonic() - t0:.0f} s)")
+    return done
+
+
 def _target(req: VerifyRequest, model):
     """``(design, compiled)``: ``req.design`` read and the model compiled for it, or ``(None, compiled)``:
     the engine sized to the model (written later into OUT) and the model compiled for it."""
@@ -430,12 +440,16 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
     the staging folder and run there, so an interrupted run leaves the
     previous OUT as it was.  The model is compiled once and every simulator
     runs that program.  ``say`` gets the progress lines (paths as they will be
-    once OUT is in place).
+    once OUT is in place): first the plan (:func:`verification.plan.plan_lines`: images x simulators,
+    hwsim's cycles, estimated time and, with ``waves``, size), then a line per finished image while a
+    simulator runs, a line per simulator, the summary.
     """
     from quant.base.files import check_output_dir, check_parent_folders, staged_dir
     from quant.intmodel.artifact import load_int_model
+    from hwsim.engine import EngineModel
     from rtl.engine.generate import generate_engine
     from verification.engine_host import run_engine_tests
+    from verification.plan import RunPlan, load_speeds, plan_lines, record_speed, size_text
     from verification.runner import path_component
 
     check_parent_folders(req.build_dir, "--build-dir")
@@ -459,19 +473,30 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
         bp = None if req.back_pressure is None else {s: req.back_pressure for s in ("prog", "x", "w", "o")}
         say(f"{model.name} on the engine {d.name} ({d.config.rows}x{d.config.cols}, {len(op_names)} "
             f"operations): {_images_text(images)} from {source}")
+        plan = RunPlan(design=d.name, sims=tuple(req.sims), waves=req.waves, images=len(images),
+                       bp_images=min(2, len(images)) if bp else 0,
+                       cycles_per_image=EngineModel(d.config).estimate(model).total_cycles)
+        for line in plan_lines(plan, load_speeds(req.build_dir),
+                               verilog=Path(d.verilog).read_text() if req.waves else None):
+            say(line)
         entries: list[dict] = []
         for sim in req.sims:
             ts = time.monotonic()
             run = run_engine_tests(d, sim, model_dir=req.model_dir, images=codes, compiled=compiled,
                                    out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
                                    build_root=req.build_dir, testcases=tests, seed=req.seed, back_pressure=bp,
-                                   waves=req.waves)
+                                   waves=req.waves, on_progress=_image_done(say, sim, images, ts))
             got = report_entries(run, model_name=model.name, design=d.name, images=images)
+            done = next((e for e in got if e["name"] == f"{model.name}/images"), None)
+            if done is not None:
+                record_speed(req.build_dir, sim, d.name, waves=req.waves, cycles=done["cycles_measured"],
+                             wall_s=done["wall_s"])
             ok = sum(e["passed"] for e in got)
             say(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s "
                 f"(log {shown(run.log)})")
             if req.waves:
-                say(f"  waves: {shown(run.waves) if run.waves else 'none written'}")
+                say(f"  waves: {shown(run.waves)} ({size_text(run.waves.stat().st_size)})" if run.waves
+                    else "  waves: none written")
             entries += got
         report = out / "verify.json"
         write_report(report, entries=entries, tools=tool_versions(req.sims),

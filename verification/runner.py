@@ -10,6 +10,9 @@
   the environment variable :data:`JOB_ENV`; the cocotb module reads it with
   :func:`load_job` and writes one JSON line per test into the job's
   ``records`` file with :func:`append_record` (cycle counts, mismatches).
+  While the simulator runs, the module may report progress (an image done)
+  with :func:`report_progress`; :func:`run_tests` reads those lines as they
+  come and hands each to its ``on_progress`` callback.
 * ``runner.test()`` does not raise on failed tests outside pytest and exits
   inside it; :func:`run_tests` handles both and reads the xUnit results file
   itself.
@@ -24,10 +27,13 @@ import json
 import os
 import re
 import shutil
+import sys
+import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from quant.base.files import atomic_write_text, dist_version, sha256_file
 from quant.base.progress import progress
@@ -46,6 +52,7 @@ __all__ = [
     "run_tests",
     "load_job",
     "append_record",
+    "report_progress",
     "default_build_root",
     "path_component",
 ]
@@ -339,6 +346,66 @@ def append_record(name: str, **fields) -> None:
         f.write(json.dumps({"name": name, **fields}) + "\n")
 
 
+def report_progress(job: dict, **fields) -> None:
+    """Tell the host something finished (cocotb side): one JSON line in ``job``'s ``progress`` file
+    (``job`` from :func:`load_job`, read once), handed to :func:`run_tests`' ``on_progress`` while the
+    simulator still runs.  Nothing when the host asked for no progress."""
+    path = job.get("progress")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps(fields) + "\n")
+
+
+@contextlib.contextmanager
+def _tailing(path: Path, on_progress: Callable[[dict], None], interval: float = 0.5):
+    """Hand each complete JSON line appended to ``path`` to ``on_progress`` while the block runs (and those
+    written last, once it ends); ``path`` is removed afterwards."""
+    stop = threading.Event()
+    pos = 0
+
+    def drain() -> None:
+        nonlocal pos
+        try:
+            with open(path, "rb") as f:
+                f.seek(pos)
+                data = f.read()
+        except FileNotFoundError:
+            return
+        end = data.rfind(b"\n") + 1  # a line still being written waits for the next look
+        for line in data[:end].splitlines():
+            if line.strip():
+                on_progress(json.loads(line))
+        pos += end
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            drain()
+
+    t = threading.Thread(target=loop, name="adderhw-sim-progress", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+        drain()
+        path.unlink(missing_ok=True)
+
+
+def _above_live_line(on_progress: Callable[[dict], None]) -> Callable[[dict], None]:
+    """``on_progress`` after clearing the live line (:func:`quant.base.progress.progress`, on a terminal
+    only) that the simulation shows on stderr, so a printed line starts at the left; the live line is drawn
+    again below it at its next tick."""
+    if not sys.stderr.isatty():
+        return on_progress
+
+    def call(event: dict) -> None:
+        sys.stderr.write("\r\033[K")
+        sys.stderr.flush()
+        on_progress(event)
+    return call
+
+
 def run_tests(
     design: VerilogSource,
     sim: str,
@@ -350,6 +417,7 @@ def run_tests(
     waves: bool = False,
     build_root: Path | None = None,
     seed: int = 1,
+    on_progress: Callable[[dict], None] | None = None,
 ) -> RunResult:
     """Build (cached) and run the cocotb tests of ``module`` on ``design``.
 
@@ -375,6 +443,9 @@ def run_tests(
         Cache folder of the builds.
     seed : int
         cocotb's random seed (the tests seed their own generators from the job).
+    on_progress : callable, optional
+        Called (from another thread) with each :func:`report_progress` line of the
+        tests while the simulator runs; the job gets a ``progress`` key then.
 
     Returns
     -------
@@ -395,6 +466,10 @@ def run_tests(
     records = test_dir / "records.jsonl"
     records.unlink(missing_ok=True)
     job = dict(job, records=str(records))
+    progress_file = test_dir / "progress.jsonl"
+    progress_file.unlink(missing_ok=True)
+    if on_progress is not None:
+        job["progress"] = str(progress_file)
     job_path = test_dir / "job.json"
     atomic_write_text(job_path, json.dumps(job, indent=1))
     results_xml = test_dir / "results.xml"
@@ -402,8 +477,11 @@ def run_tests(
     log = test_dir / "sim.log"
     runner = get_runner(sim)
     env = {JOB_ENV: str(job_path)}
+    tail = _tailing(progress_file, _above_live_line(on_progress)) if on_progress is not None \
+        else contextlib.nullcontext()
+    what = f"{sim}: simulating {design.toplevel}" + (f" ({', '.join(testcases)})" if testcases else "")
     try:
-        with progress(f"{sim}: simulating {design.toplevel}" + (f" ({', '.join(testcases)})" if testcases else "")):
+        with tail, progress(what):
             runner.test(
                 test_module=module,
                 hdl_toplevel=design.toplevel,

@@ -10,7 +10,17 @@ import pytest
 
 from hwsim.estimate import Design, estimate_model, load_source, parse_sweep, sweep
 from hwsim.preset_files import EnginePreset
-from hwsim.report import LAYER_COLUMNS, TOTAL_KEYS, EstimateSummary, layer_rows, summarize, write_report
+from hwsim.report import (
+    LAYER_COLUMNS,
+    SWEEP_MAX_LABELS,
+    TOTAL_KEYS,
+    EstimateSummary,
+    energy_figure,
+    layer_rows,
+    summarize,
+    sweep_figure,
+    write_report,
+)
 from hwsim.tables import load_table
 
 DESIGN_KEYS = ["config", "total_cycles", "latency_us", *TOTAL_KEYS, "stream_beats", "ops_on_adder", "ops_on_mult",
@@ -85,3 +95,49 @@ def test_output_path_that_is_a_file_is_refused(tmp_path, topologies):
     with pytest.raises(OSError, match="exists and is not a directory"):
         write_report(f, res, source=src)
     assert f.read_text() == "x"
+
+
+@pytest.fixture
+def shapes_summary(topologies):
+    """A shapes-only estimate with a 20-point sweep (rows 1..10 x cols 4,8)."""
+    from hwsim.estimate import estimate_topology
+
+    src = load_source(topologies / "lenet5_bn.csv")
+    t = load_table("45nm")
+    res = estimate_topology(src.layers, t, rows=4, cols=4)
+    pts = sweep(src, t, parse_sweep(["rows=1,2,3,4,5,6,7,8,9,10", "cols=4,8"]), base=EnginePreset(rows=4, cols=4))
+    return summarize(res, source=src, sweep_points=pts)
+
+
+def test_energy_legend_covers_no_bar(shapes_summary):
+    from matplotlib import pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    fig = energy_figure(shapes_summary)
+    try:
+        fig.canvas.draw()
+        legends = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+        assert len(legends) == 1
+        box = legends[0].get_window_extent()
+        bars = [p for ax in fig.axes for p in ax.patches if isinstance(p, Rectangle)]
+        assert len(bars) > 10
+        assert not any(box.overlaps(p.get_window_extent()) for p in bars)
+        assert not any(box.overlaps(ax.get_window_extent()) for ax in fig.axes)  # outside every panel
+    finally:
+        plt.close(fig)
+
+
+def test_sweep_axes_start_at_zero_and_label_few_points(shapes_summary):
+    from matplotlib import pyplot as plt
+
+    fig = sweep_figure(shapes_summary)
+    try:
+        fig.canvas.draw()
+        for ax in fig.axes:
+            assert ax.get_ylim()[0] == 0
+            ticks = ax.get_xticks()
+            labels = [t.get_text() for t in ax.get_xticklabels()]
+            assert len(ticks) <= SWEEP_MAX_LABELS and list(ticks) == list(range(0, 20, 2))
+            assert labels[:2] == ["1x4", "2x4"] and all(t.get_rotation() == 45 for t in ax.get_xticklabels())
+    finally:
+        plt.close(fig)

@@ -93,6 +93,17 @@ def test_verify_engine_on_verilator(small_engine, build_root, tmp_path, capsys):
     assert all(op["trace"] is None for t in data["tests"] for im in t["images"] for op in im["ops"])
     assert not any(ln.split()[3:4] == ["conv"] for ln in lines)  # no --layer: no operation table
     assert "2 of 2 passed" in text
+    # the plan before the run (hwsim's cycles; a time estimate once this engine ran here), a line per image
+    per_image = first["cycles_predicted"]
+    assert (f"plan: 2 images + 2 with back-pressure x 1 simulator (verilator), hwsim {per_image:,} cycles per "
+            f"image, {4 * per_image:,} per simulator") in lines, text
+    assert any(ln.startswith("estimated simulation time (from speeds measured on this machine") for ln in lines)
+    done = [ln.split(" (")[0].strip() for ln in lines if " done (" in ln]
+    assert done == ["verilator images: image 0 done", "verilator images: image 5 done",
+                    "verilator back_pressure: image 0 done", "verilator back_pressure: image 5 done"], text
+    assert not list(out.glob("runs/*/progress.jsonl"))
+    speeds = json.loads((build_root / "sim_speeds.json").read_text())
+    assert speeds[f"verilator {data['design']['name']}"] > 0  # measured: the next plan estimates the time
     assert json.loads((out / ".adderhw-output").read_text())["command"] == "verify"
     assert not (out / "designs").exists()  # the given design ran
 
@@ -126,6 +137,10 @@ def test_verify_engine_generated_on_icarus_with_waves(small_engine, build_root, 
     assert not any(ln.split()[3:4] == ["stem"] for ln in lines)
     (waves,) = (out / "runs" / "small-engine-icarus").glob("*.fst")
     assert f"waves: {waves.resolve()}" in text
+    # the size is said before the run (an estimate: at most the VCD's) and measured after it
+    said = "--waves: estimated size per simulator: icarus FST (compressed) at most "
+    est = [ln for ln in lines if ln.startswith(said)]
+    assert len(est) == 1 and lines.index(est[0]) < lines.index(next(ln for ln in lines if " done (" in ln)), text
     # the same OUT again: replaced (it carries verify's marker)
     assert main(["verify", str(model_dir), "--sim", "icarus", "--rows", "2", "--cols", "2",
                  "--build-dir", str(build_root), "-o", str(out)]) == 0

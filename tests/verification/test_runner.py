@@ -93,3 +93,31 @@ def test_job_and_records_seen_from_the_simulator_side(tmp_path, monkeypatch):
     append_record("b", cycles=[2, 3])
     assert [json.loads(line) for line in records.read_text().splitlines()] == [
         {"name": "a", "cycles": 1}, {"name": "b", "cycles": [2, 3]}]
+
+
+def test_progress_reaches_the_host_while_the_simulator_runs(tmp_path):
+    """report_progress (cocotb side) appends a line; the host's tail hands each whole line over while the
+    block runs (a half-written one waits), the rest when it ends, and removes the file."""
+    import threading
+
+    from verification.runner import _tailing, report_progress
+
+    path = tmp_path / "progress.jsonl"
+    seen, first = [], threading.Event()
+
+    def got(event):
+        seen.append(event)
+        first.set()
+
+    report_progress({}, test="images", image=0)  # the host asked for none: nothing written
+    assert not path.exists()
+    with _tailing(path, got, interval=0.01):
+        report_progress({"progress": str(path)}, test="images", image=0)
+        assert first.wait(5)  # seen before the block ends
+        with open(path, "a") as f:
+            f.write('{"test": "images", "ima')  # half a line: not yet
+        assert seen == [{"test": "images", "image": 0}]
+        with open(path, "a") as f:
+            f.write('ge": 1}\n')
+    assert seen == [{"test": "images", "image": 0}, {"test": "images", "image": 1}]
+    assert not path.exists()

@@ -7,7 +7,8 @@ Parameters come from the job JSON named by ``$ADDERHW_VERIFY_JOB``
 compiled by the host, :func:`verification.engine_host.load_program`: never
 compiled again here), ``model_dir`` (the integer model), ``images`` (input
 codes), ``seed``, ``back_pressure``, ``reset_after_ops``, ``records``
-(JSON-lines file each test appends its measurements to).
+(JSON-lines file each test appends its measurements to), ``progress`` (where
+each finished image is reported, :func:`verification.runner.report_progress`).
 
 Environment (Driver / Monitor / Model / Checker):
 
@@ -51,7 +52,7 @@ from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
 from verification.engine_host import load_program
 from verification.engine_model import ObservedRun, check_image, flat_values
 from verification.engine_streams import DmaDriver, HandshakeMonitor, PulseMonitor, ReadySink
-from verification.runner import append_record, load_job
+from verification.runner import append_record, load_job, report_progress
 
 __all__: list[str] = []
 
@@ -98,6 +99,8 @@ class EngineEnv:
 
     def __init__(self, dut, job: dict, *, gaps: dict | None = None, drop: float = 0.0, tag: str = "") -> None:
         self.dut = dut
+        self.tag = tag
+        self.job = job
         design = read_design(job["design"])
         self.cfg = design.config
         model = load_int_model(Path(job["model_dir"]))
@@ -143,6 +146,7 @@ class EngineEnv:
         self.run.on_op_done(cycle, now, after)
         if len(self.run.ops) % self.run.n_ops == 0:
             self.image_times.append(time.monotonic())
+            report_progress(self.job, test=self.tag, image=len(self.image_times) - 1)
         if self._ops_target and len(self.run.ops) >= self._ops_target:
             self._ops_target = 0
             self._ops_event.set()
