@@ -131,7 +131,8 @@ def plan_lines(plan: RunPlan, speeds: dict[str, float], *, verilog: str | None =
         raise ValueError("plan_lines: a plan with waves needs the design's Verilog text")
     sims = ", ".join(plan.sims)
     bp = f" + {plan.bp_images} with back-pressure" if plan.bp_images else ""
-    lines = [f"plan: {plan.images} images{bp} x {len(plan.sims)} simulator{'s' if len(plan.sims) > 1 else ''} "
+    images = f"{plan.images} image{'s' if plan.images != 1 else ''}"
+    lines = [f"plan: {images}{bp} x {len(plan.sims)} simulator{'s' if len(plan.sims) > 1 else ''} "
              f"({sims}), hwsim {plan.cycles_per_image:,} cycles per image, {plan.cycles_per_sim:,} per simulator"]
     est = []
     for sim in plan.sims:
