@@ -289,7 +289,8 @@ def render(res: dict, table: Table | str) -> str:
         ok = all(v["logits_ok"] and v["counters_ok"] and v["cycles_measured"] == v["cycles_predicted"]
                  for v in res["verify"])
         sims = sorted({v["simulator"] for v in res["verify"]})
-        rows.append([f"whole network on the RTL ({', '.join(sims)}, {len(res['verify'])} images): "
+        n = len(res["verify"])
+        rows.append([f"whole network on the RTL ({', '.join(sims)}, {n} image{'s' if n != 1 else ''}): "
                      "logits vs golden, cycles and counters vs hwsim",
                      "bit-exact, equal" if ok else "DIFFER", "—"])
     return _table(["", "adder engine", "all-multiplier engine"], rows)
