@@ -15,13 +15,11 @@ core is retired).
 from __future__ import annotations
 
 import argparse
-import sys
+
+from quant.base.retired import add_dataflow_flag, check_dataflow
 
 __all__ = ["register"]
 
-
-class RetiredDesign(ValueError):
-    """``--dataflow os``: the v1 output-stationary core is retired."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", metavar="MODEL_DIR_OR_CKPT_OR_CSV",
                    help="integer model folder, checkpoint (.pt/.pth) or SCALE-Sim topology CSV")
-    p.add_argument("--dataflow", choices=("os", "cp"), default=None, help=argparse.SUPPRESS)
+    add_dataflow_flag(p)
     p.add_argument("--rows", type=int, default=None, help="engine rows Tm (default: the preset's)")
     p.add_argument("--cols", type=int, default=None, help="engine columns Tn (default: the preset's)")
     p.add_argument("--mult-rows", type=int, default=None,
@@ -62,11 +60,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from hwsim.estimate import Design, run_estimate
 
-    if args.dataflow == "os":
-        raise RetiredDesign("--dataflow os: the v1 output-stationary core is retired; "
-                            "the network engine is the only design (drop --dataflow)")
-    if args.dataflow == "cp":
-        print("estimate: --dataflow is deprecated: the network engine is the only design", file=sys.stderr)
+    check_dataflow("estimate", args.dataflow)
     from quant.quantizer.workflow import placeholder_model
 
     s = run_estimate(args.input, args.out, preset=args.preset, rows=args.rows, cols=args.cols,

@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from quant.base.retired import add_dataflow_flag, check_dataflow
+
 from quant.base.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
 from scripts.steps import OUT, Step, run_step
 
@@ -104,7 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="simulator for the testbenches (default verilator)")
     p.add_argument("--sweep", default="8,6,5,4", metavar="B1,B2,...",
                    help="bit widths of the accuracy sweep (default 8,6,5,4)")
-    p.add_argument("--dataflow", choices=("cp", "os"), default=None, help=argparse.SUPPRESS)  # deprecated
+    add_dataflow_flag(p)
     p.add_argument("--target", default=None,
                    choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
                    help="synthesis target (default: ecp5-25k, where both engines fit)")
@@ -121,10 +123,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.dataflow == "os":
-        raise ValueError("--dataflow os: the v1 core is retired; flow proves the network engine")
-    if args.dataflow == "cp":
-        print("flow: --dataflow cp is deprecated: the network engine is the only design", file=sys.stderr)
+    check_dataflow("flow", args.dataflow)
     opts = FlowOptions(
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,

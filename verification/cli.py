@@ -44,6 +44,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from quant.base.retired import add_dataflow_flag, check_dataflow
+
 __all__ = ["register", "run_verify"]
 
 
@@ -57,7 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model_dir", nargs="?", type=Path, metavar="MODEL_DIR",
                    help="integer model artifact (manifest.json + weights.npz) whose layers to run")
-    p.add_argument("--dataflow", choices=("cp", "os"), default=None, help=argparse.SUPPRESS)  # deprecated
+    add_dataflow_flag(p)
     p.add_argument("--force", action="store_true", help="replace OUT even if it is not an earlier verify's output")
     p.add_argument("-o", "--out", type=Path, required=True, metavar="OUT",
                    help="output folder (verify.json, designs, logs, waves)")
@@ -94,10 +96,7 @@ def run_verify(args: argparse.Namespace) -> int:
     :func:`verification.engine_verify.verify_model`; progress lines on stdout, failures on stderr."""
     from verification.engine_verify import VerifyRequest, parse_images, verify_model
 
-    if args.dataflow == "os":
-        raise ValueError("--dataflow os: the v1 core is retired; verify runs the network engine")
-    if args.dataflow == "cp":
-        print("verify: --dataflow cp is deprecated: the network engine is the only design", file=sys.stderr)
+    check_dataflow("verify", args.dataflow)
     if args.model_dir is None:
         raise ValueError("verify needs a MODEL_DIR (an integer model from adderhw quantize): the engine runs "
                          "a whole model")

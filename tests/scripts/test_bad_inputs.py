@@ -555,7 +555,7 @@ def test_estimate_sweep_of_the_engine(tmp_path, capsys, tiny_model_dir):
     m = tiny_model_dir(tmp_path)
     rc = main(["estimate", str(m), "--dataflow", "cp", "--sweep", "rows=4,8", "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert rc == 0 and err == "estimate: --dataflow is deprecated: the network engine is the only design\n"
+    assert rc == 0 and err == "estimate: --dataflow cp is deprecated: the network engine is the only design\n"
     lines = (tmp_path / "out" / "sweep.csv").read_text().splitlines()
     assert len(lines) == 1 + 2 * 2 and (tmp_path / "out" / "sweep.png").is_file()  # adder and mult engine
 

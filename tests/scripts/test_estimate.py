@@ -49,7 +49,7 @@ def test_dataflow_cp_is_deprecated_and_os_refused(tmp_path, capsys, int_models):
 
     save_int_model(int_models.lenet(np.random.default_rng(2), "fixed"), tmp_path / "m")
     rc, _, err = run(capsys, tmp_path / "m", "--dataflow", "cp", "-o", tmp_path / "a")
-    assert rc == 0 and err == "estimate: --dataflow is deprecated: the network engine is the only design\n"
+    assert rc == 0 and err == "estimate: --dataflow cp is deprecated: the network engine is the only design\n"
     rc, _, err = run(capsys, tmp_path / "m", "-o", tmp_path / "b")
     assert rc == 0 and err == ""
     assert (tmp_path / "a" / "summary.json").read_text().replace(str(tmp_path / "a"), "") == \

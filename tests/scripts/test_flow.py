@@ -37,7 +37,8 @@ def test_missing_checkpoint_is_one_line_error(tmp_path, capsys):
 def test_dataflow_os_is_refused_and_cp_deprecated(tmp_path, capsys):
     rc = main(["flow", str(CKPT), "-o", str(tmp_path / "out"), "--dataflow", "os"])
     assert rc == 1 and capsys.readouterr().err.strip() == (
-        "adderhw flow: error: --dataflow os: the v1 core is retired; flow proves the network engine")
+        "adderhw flow: error: --dataflow os: the v1 output-stationary core is retired; the network engine is "
+        "the only design (drop --dataflow)")
     assert not (tmp_path / "out").exists()
     rc = main(["flow", str(tmp_path / "nope.pt"), "-o", str(tmp_path / "out"), "--dataflow", "cp"])
     err = capsys.readouterr().err.splitlines()

@@ -11,7 +11,8 @@ from scripts.cli import main
 
 @pytest.mark.parametrize("argv,msg", [
     ([], "verify needs a MODEL_DIR (an integer model from adderhw quantize): the engine runs a whole model"),
-    (["--dataflow", "os"], "--dataflow os: the v1 core is retired; verify runs the network engine"),
+    (["--dataflow", "os"], "--dataflow os: the v1 output-stationary core is retired; the network engine is "
+                           "the only design (drop --dataflow)"),
 ])
 def test_argument_errors(argv, msg, tmp_path, capsys):
     rc = main(["verify", "-o", str(tmp_path / "o"), *argv])
