@@ -33,6 +33,7 @@ Command line::
     python -m scripts.results collect --quantize Q --sweep S --estimate E --verify V [--synth Y] -o FILE
     python -m scripts.results collect --synth build/bench_synth/bench_synth.json --update -o FILE
     python -m scripts.results collect --bench build/bench/hwsim.json [--update] -o docs/results/bench_hwsim.json
+    python -m scripts.results collect --update --bench build/bench/*.json   # each to docs/results/bench_<bench>.json
     python -m scripts.results readme            # rewrite README.md's results block(s)
     python -m scripts.results readme --check    # exit 1 when README.md is out of date
 """
@@ -497,15 +498,16 @@ def main(argv: list[str] | None = None) -> int:
     for step in FLOW_LAYOUT:
         c.add_argument(f"--{step}", type=Path, help=f"folder (or JSON file) of the {step} step (overrides --demo)")
         c.add_argument(f"--{step}-command", default="", help=f"the command that made the {step} step")
-    c.add_argument("--bench", type=Path, help="a benchmark's JSON file (scripts/bench_*.py --json; default "
-                                             "build/bench/<bench>.json): its tables, instead of a run's steps")
+    c.add_argument("--bench", type=Path, nargs="+", metavar="FILE",
+                   help="benchmark JSON files (scripts/bench_*.py --json; default build/bench/<bench>.json): their "
+                        "tables, instead of a run's steps; each to -o, or without -o to docs/results/bench_<bench>.json")
     c.add_argument("--name", default=None, help="the results file's name (default demo; with --bench bench_<bench>)")
     c.add_argument("--title", default="make demo: the shipped LeNet-5-BN on the 4x4 engine",
                    help="its heading (with --bench: the benchmark's own)")
     c.add_argument("--commit", default=None, help="commit the steps ran on (default: this tree's HEAD)")
     c.add_argument("--update", action="store_true",
                    help="merge into an existing results file: the steps given replace theirs, the others stay")
-    c.add_argument("-o", "--out", type=Path, required=True)
+    c.add_argument("-o", "--out", type=Path, help="the results file (required but with --bench)")
     r = sub.add_parser("readme", help="rewrite README.md's results blocks from docs/results/")
     r.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
     r.add_argument("--readme", type=Path, default=ROOT / "README.md")
@@ -526,9 +528,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.bench is not None:
         if args.demo is not None or any(getattr(args, step) is not None for step in FLOW_LAYOUT):
             p.error("--bench collects a benchmark's file alone: no --demo or step options with it")
-        record = _read(args.bench)
-        res = collect_bench(record, name=args.name or f"bench_{record.get('bench')}", collected_by=collected_by)
-        return _write_results(res, args.out, update=args.update)
+        if args.out is not None and len(args.bench) > 1:
+            p.error("-o names one results file: give one --bench FILE with it, or leave -o out")
+        for path in args.bench:
+            record = _read(path)
+            name = args.name or f"bench_{record.get('bench')}"
+            _write_results(collect_bench(record, name=name, collected_by=collected_by),
+                           args.out or RESULTS_DIR / f"{name}.json", update=args.update)
+        return 0
+    if args.out is None:
+        p.error("-o/--out is required (but with --bench)")
     paths, commands = {}, {}
     for step, rel in FLOW_LAYOUT.items():
         folder = getattr(args, step)

@@ -170,3 +170,15 @@ def test_a_benchmark_does_not_merge_into_a_flow_results_file(tmp_path):
         results.main(["collect", "--bench", str(tmp_path / "b.json"), "--update", "-o", str(out)])
     with pytest.raises(ValueError):
         _bench(tmp_path / "c.json", [BenchTable("provenance", "P", ())])
+
+
+def test_several_benchmark_files_each_to_its_own_results_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "res")
+    for bench in ("a", "b"):
+        write_bench(tmp_path / f"{bench}.json", bench=bench, title=bench, command="python x",
+                    tables=[BenchTable("t", "T", ({"n": 1},))])
+    assert results.main(["collect", "--update", "--bench", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["bench_a.json", "bench_b.json"]
+    assert load_results("bench_b", tmp_path / "res")["bench"] == "b"
+    with pytest.raises(SystemExit):  # one -o for two files
+        results.main(["collect", "--bench", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", "x.json"])
