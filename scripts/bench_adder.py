@@ -230,9 +230,10 @@ def main(argv=None) -> int:
                              memory_ratio_x=None if mr is None else round(mr, 1), max_rel_diff=float(f"{diff:.1e}")))
     gmean = lambda v: math.exp(sum(math.log(x) for x in v) / len(v))  # noqa: E731
     print()
+    mem = (f"min {min(mem_ratios):.1f}x, geometric mean {gmean(mem_ratios):.1f}x" if mem_ratios
+           else "no selected layer needs 1 MiB")
     print(f"speedup: min {min(speedups):.1f}x, geometric mean {gmean(speedups):.1f}x (target >= 10x); "
-          f"peak-memory ratio (layers where naive needs >= 1 MiB): min {min(mem_ratios):.1f}x, "
-          f"geometric mean {gmean(mem_ratios):.1f}x (target >= 4x); "
+          f"peak-memory ratio (layers where naive needs >= 1 MiB): {mem} (target >= 4x); "
           f"max rel diff {worst:.1e} (target <= 1e-5); bench wall time {time.perf_counter() - t_start:.0f} s")
     summary = dict(layers=len(rows), speedup_min_x=round(min(speedups), 1), speedup_gmean_x=round(gmean(speedups), 1),
                    speedup_target_x=10,
