@@ -18,8 +18,10 @@ subprocess:
 The baseline is written here (the reference AdderNet code's maths); it
 materialises ``[O, K, N*L]`` tensors, which is exactly what ours avoids.
 
-Usage: ``python scripts/bench_adder.py [--repeat R] [--threads T] [--only NAME]``;
+Usage: ``python scripts/bench_adder.py [--repeat R] [--threads T] [--only NAME] [--json PATH]``;
 ``ADDERHW_ADDER_BACKEND=torch`` measures the PyTorch fallback kernels instead of the C ones.
+Besides printing them, it writes its table and summary to ``--json`` (default
+``build/bench/adder.json``) for ``python -m scripts.results collect --bench``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import time
 from pathlib import Path
 
 from quant.base.intops import conv_out_size
+from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
 
 __all__ = ["CASES", "naive_forward_backward", "main"]
 
@@ -175,6 +178,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default=None, help="run only cases whose name contains this")
     parser.add_argument("--worker", nargs=5, help=argparse.SUPPRESS)
+    bench_json_option(parser, "adder")
     args = parser.parse_args(argv)
     if args.worker:
         name, impl, repeat, threads, out = args.worker
@@ -195,7 +199,7 @@ def main(argv=None) -> int:
               "ours peak_MiB | memory ratio | max rel diff |")
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
-    speedups, mem_ratios, worst = [], [], 0.0
+    speedups, mem_ratios, worst, rows = [], [], 0.0, []
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench_adder_") as tmp:
         for case in cases:
@@ -208,6 +212,7 @@ def main(argv=None) -> int:
             worst = max(worst, diff)
             sp = naive["time_s"] / ours["time_s"]
             speedups.append(sp)
+            mr = None
             if naive["peak_kib"] >= MIN_PEAK_KIB:
                 mr = naive["peak_kib"] / max(ours["peak_kib"], 4)
                 mem_ratios.append(mr)
@@ -218,12 +223,31 @@ def main(argv=None) -> int:
             print(f"| {name} | {n} | {c}→{o} | {k}/{s}/{p} | {shape} | {naive['time_s'] * 1e3:.1f} | "
                   f"{ours['time_s'] * 1e3:.1f} | {sp:.1f}x | {naive['peak_kib'] / 1024:.1f} | "
                   f"{ours['peak_kib'] / 1024:.1f} | {mr_text} | {diff:.1e} |", flush=True)
+            rows.append(dict(layer=name, batch=n, in_ch=c, out_ch=o, kernel=k, stride=s, padding=p, size=shape,
+                             naive_time_ms=round(naive["time_s"] * 1e3, 1), ours_time_ms=round(ours["time_s"] * 1e3, 1),
+                             speedup_x=round(sp, 1), naive_peak_mib=round(naive["peak_kib"] / 1024, 1),
+                             ours_peak_mib=round(ours["peak_kib"] / 1024, 1),
+                             memory_ratio_x=None if mr is None else round(mr, 1), max_rel_diff=float(f"{diff:.1e}")))
     gmean = lambda v: math.exp(sum(math.log(x) for x in v) / len(v))  # noqa: E731
     print()
+    mem = (f"min {min(mem_ratios):.1f}x, geometric mean {gmean(mem_ratios):.1f}x" if mem_ratios
+           else "no selected layer needs 1 MiB")
     print(f"speedup: min {min(speedups):.1f}x, geometric mean {gmean(speedups):.1f}x (target >= 10x); "
-          f"peak-memory ratio (layers where naive needs >= 1 MiB): min {min(mem_ratios):.1f}x, "
-          f"geometric mean {gmean(mem_ratios):.1f}x (target >= 4x); "
+          f"peak-memory ratio (layers where naive needs >= 1 MiB): {mem} (target >= 4x); "
           f"max rel diff {worst:.1e} (target <= 1e-5); bench wall time {time.perf_counter() - t_start:.0f} s")
+    summary = dict(layers=len(rows), speedup_min_x=round(min(speedups), 1), speedup_gmean_x=round(gmean(speedups), 1),
+                   speedup_target_x=10,
+                   memory_ratio_min_x=round(min(mem_ratios), 1) if mem_ratios else None,
+                   memory_ratio_gmean_x=round(gmean(mem_ratios), 1) if mem_ratios else None, memory_ratio_target_x=4,
+                   max_rel_diff=float(f"{worst:.1e}"), max_rel_diff_target=1e-5,
+                   wall_s=round(time.perf_counter() - t_start))
+    write_bench(args.json, bench="adder", title="Benchmark: adder layers vs the naive broadcast code",
+                tables=[BenchTable("layers", f"Forward + backward per layer: ours ({native.backend()} kernels) vs naive "
+                                             f"broadcast ({args.threads} threads, median of {args.repeat}, float32, "
+                                             f"eta={ETA})", tuple(rows)),
+                        BenchTable("summary", "Summary (peak-memory ratios only where naive needs >= 1 MiB)",
+                                   (summary,))],
+                command=bench_command(__file__, argv), tools={"torch": torch.__version__})
     return 0
 
 

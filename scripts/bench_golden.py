@@ -9,8 +9,10 @@
    synthetic images; there is no CIFAR-10 here): integer/float top-1
    agreement and golden == fake-quant.
 
-Usage: ``python scripts/bench_golden.py [CKPT] [--sweep 8,6,5,4] [--resnet-images N] [--skip-resnet] [--skip-lenet]``
-(CKPT defaults to checkpoints/lenet5_bn_adder_fmnist.pt, else the dev one).
+Usage: ``python scripts/bench_golden.py [CKPT] [--sweep 8,6,5,4] [--resnet-images N] [--skip-resnet] [--skip-lenet]
+[--json PATH]`` (CKPT defaults to checkpoints/lenet5_bn_adder_fmnist.pt, else the dev one).  Besides printing
+them, it writes its tables to ``--json`` (default ``build/bench/golden.json``) for
+``python -m scripts.results collect --bench``.
 """
 
 from __future__ import annotations
@@ -31,13 +33,15 @@ from quant.net.models import resnet20
 from quant.quantizer.calibrate import float_logits, recalibrate_bn, synthetic_images
 from quant.quantizer.config import QuantConfig
 from quant.quantizer.quantize import quantize_model
+from quant.quantizer.report import tool_versions
+from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
 
 __all__ = ["main"]
 
 CANDIDATES = ("checkpoints/lenet5_bn_adder_fmnist.pt", "build/dev/lenet5_bn_adder_fmnist_dev.pt")
 
 
-def _lenet(ckpt: Path, widths, calib_n: int) -> None:
+def _lenet(ckpt: Path, widths, calib_n: int) -> BenchTable:
     ck = load(ckpt)
     mean, std = ck.meta["normalization"]["mean"], ck.meta["normalization"]["std"]
     xtr, _ = load_dataset("fashion-mnist", "train")
@@ -50,6 +54,9 @@ def _lenet(ckpt: Path, widths, calib_n: int) -> None:
     print(f"LeNet-5-BN {ckpt}: float accuracy {facc:.2f}% on {len(y)} test images; float model {t_float:.2f} s")
     print("| bits | requant | int_accuracy_pct | drop_points | golden_s | golden/float_time | golden==fakequant |")
     print("|---|---|---|---|---|---|---|")
+    rows = [dict(bits="float", requant="-", accuracy_pct=round(float(facc), 2), drop_points=0.0,
+                 time_s=round(t_float, 2), golden_over_float_time_x=None, golden_equals_fakequant=None,
+                 images=int(len(y)))]
     for bits in widths:
         for mode in RequantMode:
             im, _ = quantize_model(ck.model, calib, mean=mean, std=std, cfg=QuantConfig(bits=bits, requant=mode))
@@ -61,9 +68,15 @@ def _lenet(ckpt: Path, widths, calib_n: int) -> None:
             assert same, f"golden != fake-quant at W{bits} {mode}"
             iacc = 100 * np.mean(q.argmax(1) == y)
             print(f"| {bits} | {mode} | {iacc:.2f} | {facc - iacc:.2f} | {t_gold:.2f} | {t_gold / t_float:.2f} | {same} |")
+            rows.append(dict(bits=bits, requant=str(mode), accuracy_pct=round(float(iacc), 2),
+                             drop_points=round(float(facc - iacc), 2), time_s=round(t_gold, 2),
+                             golden_over_float_time_x=round(t_gold / t_float, 2), golden_equals_fakequant=same,
+                             images=int(len(y))))
+    return BenchTable("lenet", f"LeNet-5-BN {ckpt}: golden model vs float on the Fashion-MNIST test set "
+                               f"({calib_n} calibration images; the float row is the float model)", tuple(rows))
 
 
-def _resnet(n_images: int, bits: int) -> None:
+def _resnet(n_images: int, bits: int) -> BenchTable:
     mean, std = NORMALIZATION["cifar10"]
     torch.manual_seed(0)
     model = resnet20(NetKind.ADDER)
@@ -90,6 +103,11 @@ def _resnet(n_images: int, bits: int) -> None:
         f"golden {t_gold:.2f} s vs float {t_float:.2f} s (ratio {t_gold / t_float:.2f}); golden==fakequant on 64: {same}"
     )
     assert same
+    return BenchTable("resnet20", "ResNet-20 reference layout, random adder weights, synthetic images", (dict(
+        bits=bits, images=n_images, adder_weight_abs_max=round(float(np.abs(adder_w).max()), 1),
+        adder_weight_std=round(float(adder_w.std()), 1), int_float_top1_agreement_pct=round(float(agree), 1),
+        golden_s=round(t_gold, 2), float_s=round(t_float, 2), golden_over_float_time_x=round(t_gold / t_float, 2),
+        golden_equals_fakequant_on_64=same),))
 
 
 def main(argv=None) -> int:
@@ -101,17 +119,21 @@ def main(argv=None) -> int:
     ap.add_argument("--resnet-bits", type=int, default=8)
     ap.add_argument("--skip-resnet", action="store_true")
     ap.add_argument("--skip-lenet", action="store_true")
+    bench_json_option(ap, "golden")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     ckpt = args.checkpoint or next((c for c in CANDIDATES if Path(c).is_file()), None)
+    tables = []
     if args.skip_lenet:
         pass
     elif ckpt is None:
         print("no LeNet checkpoint found; skipping the LeNet part")
     else:
-        _lenet(Path(ckpt), [int(b) for b in args.sweep.split(",")], args.calib)
+        tables.append(_lenet(Path(ckpt), [int(b) for b in args.sweep.split(",")], args.calib))
     if not args.skip_resnet:
-        _resnet(args.resnet_images, args.resnet_bits)
+        tables.append(_resnet(args.resnet_images, args.resnet_bits))
+    write_bench(args.json, bench="golden", title="Benchmark: the golden integer model at full size", tables=tables,
+                command=bench_command(__file__, argv), tools=tool_versions())
     return 0
 
 

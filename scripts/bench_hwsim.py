@@ -7,16 +7,22 @@ Baseline, measured in the same run: :func:`hwsim.reference.run_engine`
 (event by event, every word) on a random small model at the same 9 sizes,
 against :class:`hwsim.engine.EngineModel` on the same model; both must agree
 exactly on every counter.  The script prints the times and the ratio, and
-exits 1 if the results differ or the sweep misses the target.
+exits 1 if the results differ or the sweep misses the target.  It also writes
+its tables (and every sweep point's cycles and energy) to ``--json``
+(default ``build/bench/hwsim.json``; ``python -m scripts.results collect --bench``
+turns it into ``docs/results/bench_hwsim.json``).
 
-Run: ``.venv/bin/python scripts/bench_hwsim.py``
+Run: ``.venv/bin/python scripts/bench_hwsim.py [--json PATH]``
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from importlib import resources
+
+from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
 
 __all__ = ["main"]
 
@@ -24,7 +30,10 @@ SIZES = (4, 8, 16)
 TARGET_S = 2.0
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    bench_json_option(ap, "hwsim")
+    args = ap.parse_args(argv)
     import numpy as np
 
     from hwsim.engine import EngineModel
@@ -71,10 +80,29 @@ def main() -> int:
     best = min((p for p in points if p.design is Design.ADDER), key=lambda p: p.energy_pj)
     print(f"  lowest-energy adder engine: {dict(best.point)}, {best.energy_pj / 1e6:.2f} uJ, "
           f"{best.total_cycles:,} cycles")
+    sweep_ok = fast_s < TARGET_S
+    tables = (
+        BenchTable("speed", "Sweep and reference times (this run)", (
+            {"model": "ResNet-20 (topology CSV)", "layers": len(layers), "engine_sizes": len(grid), "pe_kinds": 2,
+             "method": "hwsim sweep (closed form, energy)", "time_ms": round(fast_s * 1e3, 1),
+             "target_ms": TARGET_S * 1e3, "target_met": sweep_ok, "counters_equal": None},
+            {"model": f"small model (seed {seed})", "layers": len(model.layers), "engine_sizes": len(grid), "pe_kinds": None,
+             "method": "closed form (EngineModel)", "time_ms": round(t_cf * 1e3, 1), "target_ms": None,
+             "target_met": None, "counters_equal": not bad},
+            {"model": f"small model (seed {seed})", "layers": len(model.layers), "engine_sizes": len(grid), "pe_kinds": None,
+             "method": f"word-level reference (run_engine), {t_ref / t_cf:.0f}x the closed form",
+             "time_ms": round(t_ref * 1e3, 1), "target_ms": None, "target_met": None, "counters_equal": not bad})),
+        BenchTable("sweep", f"ResNet-20 per image by engine size ({table.name} energy table)", tuple(
+            {"design": p.design.value, **dict(p.point), "total_cycles": p.total_cycles,
+             "pe_energy_uj": round(p.pe_pj / 1e6, 3), "on_chip_energy_uj": round(p.on_chip_energy_pj / 1e6, 3),
+             "energy_uj": round(p.energy_pj / 1e6, 3), "lowest_energy_adder": p is best} for p in points)),
+    )
+    write_bench(args.json, bench="hwsim", title="Benchmark: hwsim sweep of ResNet-20 and the reference check",
+                tables=tables, command=bench_command(__file__, argv))
     if bad:
         print(f"MISMATCH between the closed form and the reference at {bad[:3]}", file=sys.stderr)
         return 1
-    return 0 if fast_s < TARGET_S else 1
+    return 0 if sweep_ok else 1
 
 
 if __name__ == "__main__":

@@ -28,7 +28,10 @@ run, on the same machine and the same images (house rule 10):
 Usage: ``python scripts/bench_quant.py [--models lenet,resnet20] [--resnet CKPT] [--widths 8,6,5,4]
 [--groups 1,4] [--rounding nearest,greedy] [--eval N] [--skip-accuracy] [--lenet CKPT] [--batch 500]
 [--lenet-images N] [--resnet-images N] [--numpy-images N] [--calib 1000] [--repeats 3] [--threads 2]
-[--skip-speed] [--skip-quantize]``
+[--skip-speed] [--skip-quantize] [--json PATH]``
+
+Besides printing them, it writes the tables of the parts it ran to ``--json``
+(default ``build/bench/quant.json``) for ``python -m scripts.results collect --bench``.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ from quant.quantizer.config import QuantConfig
 from quant.quantizer.quantize import quantize_model
 from quant.quantizer.rounding import ROUNDINGS, Rounding
 from quant.quantizer.workflow import calibration_images, evaluation_set
+from quant.quantizer.report import tool_versions
+from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
 
 __all__ = ["MODELS", "accuracy_rows", "accuracy_table", "golden_speed", "main", "quantize_time", "reference_resnet20"]
 
@@ -114,11 +119,13 @@ def accuracy_rows(ckpt, *, widths, groups, roundings, calib: int, eval_images=No
     return rows
 
 
-def accuracy_table(args: argparse.Namespace) -> None:
+def accuracy_table(args: argparse.Namespace) -> BenchTable:
     """Part 1: the accuracy table (module docstring), one row per model and config, the float model first."""
     which = "all the" if args.eval is None else f"the first {args.eval}"
-    print(f"## 1. accuracy (top-1 on {which} Fashion-MNIST test images; {args.calib} calibration images; "
-          f"drop = float - int on the same images)")
+    title = (f"accuracy (top-1 on {which} Fashion-MNIST test images; {args.calib} calibration images; "
+             f"drop = float - int on the same images)")
+    print(f"## 1. {title}")
+    rows = []
     print("| model | bits | groups | rounding | int_accuracy_pct | drop_points | int_float_agreement_pct | "
           "quantize_s | golden_s | images |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -127,13 +134,22 @@ def accuracy_table(args: argparse.Namespace) -> None:
         ckpt = Path(getattr(args, attr))
         if not ckpt.is_file():
             print(f"| {label} | - | - | - | no checkpoint {ckpt} | | | | | |", flush=True)
+            rows.append(dict(model=label, bits=None, groups=None, rounding=None, int_accuracy_pct=None,
+                             drop_points=None, int_float_agreement_pct=None, quantize_s=None, golden_s=None,
+                             images=None, note=f"no checkpoint {ckpt}"))
             continue
         for r in accuracy_rows(ckpt, widths=args.widths, groups=args.groups, roundings=args.rounding, calib=args.calib,
                                eval_images=args.eval, label=label):
+            rows.append(dict(model=r["model"], bits=r["bits"], groups=r["groups"], rounding=str(r["rounding"]),
+                             int_accuracy_pct=r["int_accuracy"], drop_points=r["drop"],
+                             int_float_agreement_pct=r["agreement"], quantize_s=r["quantize_s"],
+                             golden_s=r["golden_s"], images=r["images"],
+                             note="float model" if r["bits"] == "float" else ""))
             acc = f"{r['int_accuracy']:.2f}" + (" (float)" if r["bits"] == "float" else "")
             print(f"| {r['model']} | {r['bits']} | {r['groups']} | {r['rounding']} | {acc} | {r['drop']:.2f} | "
                   f"{r['agreement']:.2f} | {'-' if r['quantize_s'] is None else r['quantize_s']} | {r['golden_s']} | "
                   f"{r['images']} |", flush=True)
+    return BenchTable("accuracy", title, tuple(rows))
 
 
 def reference_resnet20(calib_n: int = 256, *, seed: int = 0):
@@ -149,7 +165,7 @@ def reference_resnet20(calib_n: int = 256, *, seed: int = 0):
     return model, mean, std
 
 
-def _speed_rows(label: str, model, im, x, mean, std, *, batch: int, numpy_images: int, repeats: int) -> None:
+def _speed_rows(label: str, model, im, x, mean, std, *, batch: int, numpy_images: int, repeats: int) -> dict:
     # float and golden alternate, best of `repeats` each: a machine shared with other jobs is noisy
     t_float = t_gold = float("inf")
     for _ in range(repeats):
@@ -174,12 +190,17 @@ def _speed_rows(label: str, model, im, x, mean, std, *, batch: int, numpy_images
     f_ips, g_ips, n_ips = n / t_float, n / t_gold, xs.shape[0] / t_np
     print(f"| {label} | {batch} | {n} | {f_ips:.1f} | {g_ips:.1f} | {g_ips / f_ips:.2f} | {n_ips:.1f} | "
           f"{n_ips / f_ips:.3f} | {same} |")
+    return dict(model=label, batch=batch, images=n, float_img_per_s=round(f_ips, 1), golden_img_per_s=round(g_ips, 1),
+                golden_over_float_x=round(g_ips / f_ips, 2), numpy_images=int(xs.shape[0]),
+                numpy_img_per_s=round(n_ips, 1), numpy_over_float_x=round(n_ips / f_ips, 3), numpy_equal=same)
 
 
-def golden_speed(args: argparse.Namespace) -> None:
+def golden_speed(args: argparse.Namespace) -> BenchTable:
     """Part 2: golden (C kernels) vs float model images/s, same batch, same images; numpy path for reference."""
-    print(f"## 2. golden model speed (ratio vs the float model in this run; {native_golden.threads()} threads, "
-          f"golden backend {native_golden.backend()})")
+    title = (f"golden model speed (ratio vs the float model in this run; {native_golden.threads()} threads, "
+             f"golden backend {native_golden.backend()})")
+    print(f"## 2. {title}")
+    rows = []
     print("| model | batch | images | float_img_per_s | golden_img_per_s | golden/float | "
           "golden_numpy_img_per_s | numpy/float | c==numpy |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -191,29 +212,34 @@ def golden_speed(args: argparse.Namespace) -> None:
         x, _ = load_dataset("fashion-mnist", "test")
         calib = xtr[np.sort(np.random.default_rng(0).choice(xtr.shape[0], args.calib, replace=False))]
         im, _ = quantize_model(ck.model, calib, mean=mean, std=std, cfg=QuantConfig(bits=8))
-        _speed_rows("LeNet-5-BN W8", ck.model, im, x[: args.lenet_images], mean, std, batch=args.batch,
-                    numpy_images=min(args.numpy_images * 10, args.lenet_images), repeats=args.repeats)
+        rows.append(_speed_rows("LeNet-5-BN W8", ck.model, im, x[: args.lenet_images], mean, std, batch=args.batch,
+                                numpy_images=min(args.numpy_images * 10, args.lenet_images), repeats=args.repeats))
     else:
         print(f"| LeNet-5-BN W8 | - | - | no checkpoint {ckpt} | | | | | |")
     model, mean, std = reference_resnet20()
     im, _ = quantize_model(model, synthetic_images(256, (3, 32, 32), seed=2), mean=mean, std=std,
                            cfg=QuantConfig(bits=8))
     x = synthetic_images(args.resnet_images, (3, 32, 32), seed=3)
-    _speed_rows("ResNet-20 ref. layout W8", model, im, x, mean, std, batch=min(args.batch, args.resnet_images),
-                numpy_images=args.numpy_images, repeats=args.repeats)
+    rows.append(_speed_rows("ResNet-20 ref. layout W8", model, im, x, mean, std,
+                            batch=min(args.batch, args.resnet_images), numpy_images=args.numpy_images,
+                            repeats=args.repeats))
+    return BenchTable("speed", title, tuple(rows))
 
 
-def quantize_time(args: argparse.Namespace) -> None:
+def quantize_time(args: argparse.Namespace) -> BenchTable:
     """Part 3: quantize wall time of the ResNet-20 with ``args.calib`` calibration images (target <= 60 s)."""
     model, mean, std = reference_resnet20()
     calib = synthetic_images(args.calib, (3, 32, 32), seed=2)
     _, t_float = _timed(lambda: float_logits(model, calib, mean, std))
     _, t_q = _timed(lambda: quantize_model(model, calib, mean=mean, std=std, cfg=QuantConfig(bits=8)))
-    print(f"## 3. quantize time, ResNet-20 ref. layout W8, {args.calib} calibration images "
-          f"({torch.get_num_threads()} torch threads)")
+    title = f"quantize time, ResNet-20 ref. layout W8, {args.calib} calibration images ({torch.get_num_threads()} torch threads)"
+    print(f"## 3. {title}")
     print("| float_forward_s | quantize_s | quantize/float | target_s | within_target |")
     print("|---|---|---|---|---|")
     print(f"| {t_float:.2f} | {t_q:.2f} | {t_q / t_float:.1f} | 60 | {t_q <= 60.0} |")
+    return BenchTable("quantize_time", title, (dict(float_forward_s=round(t_float, 2), quantize_s=round(t_q, 2),
+                                                    quantize_over_float_x=round(t_q / t_float, 1), target_s=60,
+                                                    within_target=t_q <= 60.0),))
 
 
 def _int_list(what: str, lo: int, hi: int):
@@ -262,16 +288,20 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each model, best kept (default 3)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (the golden kernels: ADDERHW_GOLDEN_THREADS)")
     ap.add_argument("--skip-quantize", action="store_true")
+    bench_json_option(ap, "quant")
     args = ap.parse_args(argv)
     if args.eval is not None and args.eval < 1:
         ap.error(f"--eval must be a positive integer, not {args.eval}")
     torch.set_num_threads(args.threads)
+    tables = []
     if not args.skip_accuracy:
-        accuracy_table(args)
+        tables.append(accuracy_table(args))
     if not args.skip_speed:
-        golden_speed(args)
+        tables.append(golden_speed(args))
     if not args.skip_quantize:
-        quantize_time(args)
+        tables.append(quantize_time(args))
+    write_bench(args.json, bench="quant", title="Benchmark: quantizer accuracy and golden-model speed", tables=tables,
+                command=bench_command(__file__, argv), tools=tool_versions())
     return 0
 
 

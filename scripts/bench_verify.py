@@ -17,12 +17,14 @@ fixed point, then (builds cached under ``build/verify``):
 
 Prints wall time, simulated cycles and cycles per second for each simulator
 (per image for the engine, build time apart) and the Verilator/Icarus speed
-ratio measured in this run (the baseline is Icarus).
+ratio measured in this run (the baseline is Icarus), and writes the same
+rows to ``--json`` (default ``build/bench/verify.json``) for
+``python -m scripts.results collect --bench``.
 
 Usage::
 
     .venv/bin/python scripts/bench_verify.py [--engine-images N]
-        [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both]
+        [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both] [--json PATH]
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main"]
+from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
+
+__all__ = ["bench_engine", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -67,9 +71,10 @@ def _resnet20_artifact(out: Path) -> Path:
     return out
 
 
-def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, root: Path, label: str) -> dict:
+def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, root: Path,
+                 label: str) -> tuple[dict, list[dict]]:
     """Run the engine sized to the model on each simulator (``images[sim]`` images); print and return
-    ``{sim: seconds per image}``."""
+    ``{sim: seconds per image}`` and the printed rows (one dict per simulator, the units in the keys)."""
     from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
     from verification.engine_host import run_engine_tests
@@ -79,7 +84,7 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
     model = load_int_model(model_dir)
     gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols)
     d, compiled = engine_design(gen.path, model)
-    per_image = {}
+    per_image, table = {}, []
     for sim in sims:
         n = images[sim]
         codes, source = engine_images(model, list(range(n)), seed=1)
@@ -103,7 +108,12 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
               f"images={n}  s_per_image={'/'.join(f'{t:.2f}' for t in per)}  cycles_per_image={cyc}  "
               f"cycles_per_s={cyc / per_image[sim]:9.0f}  wakeups_per_cycle="
               f"{e['python_wakeups'] / e['cycles_measured']:.3f}  ({source})", flush=True)
-    return per_image
+        table.append(dict(engine=label, array=f"{rows}x{cols}", simulator=sim, passed=e["passed"],
+                          build_s=round(t_build, 1), run_wall_s=round(wall, 1), images=n,
+                          s_per_image="/".join(f"{t:.2f}" for t in per), cycles_per_image=cyc,
+                          cycles_per_s=round(cyc / per_image[sim]),
+                          wakeups_per_cycle=round(e["python_wakeups"] / e["cycles_measured"], 3), images_from=source))
+    return per_image, table
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,13 +126,15 @@ def main(argv: list[str] | None = None) -> int:
                         "'reference' (reference layout, random weights) on the 8x8 engine, or 'none'")
     p.add_argument("--resnet20-sims", choices=("verilator", "both"), default="verilator",
                    help="--resnet20 on Verilator only (default) or on Icarus too (over an hour per image)")
+    bench_json_option(p, "verify")
     args = p.parse_args(argv)
     root = REPO / "build" / "bench_verify"
     model_dir = _artifact(root / "lenet_int8")
-    eng = bench_engine(model_dir, rows=4, cols=4, sims=("icarus", "verilator"),
-                       images={"icarus": 1, "verilator": args.engine_images}, root=root, label="lenet5_bn")
+    eng, runs = bench_engine(model_dir, rows=4, cols=4, sims=("icarus", "verilator"),
+                             images={"icarus": 1, "verilator": args.engine_images}, root=root, label="lenet5_bn")
     print(f"engine verilator/icarus speed ratio per LeNet image: {eng['icarus'] / eng['verilator']:.1f}x "
           "(baseline: icarus, same run)", flush=True)
+    ratios = [dict(model="LeNet-5-BN", verilator_over_icarus_speed_x=round(eng["icarus"] / eng["verilator"], 1))]
     if args.resnet20 != "none":
         sims = ("verilator",) if args.resnet20_sims == "verilator" else ("icarus", "verilator")
         if args.resnet20 == "reference":
@@ -130,11 +142,21 @@ def main(argv: list[str] | None = None) -> int:
         else:
             r20, size = _artifact(root / "resnet20_int8", REPO / "checkpoints" / "resnet20_adder_fmnist.pt",
                                   "resnet20"), 4
-        r = bench_engine(r20, rows=size, cols=size, sims=sims, images={s: 1 for s in sims}, root=root,
-                         label=f"resnet20_{args.resnet20}")
+        r, r_runs = bench_engine(r20, rows=size, cols=size, sims=sims, images={s: 1 for s in sims}, root=root,
+                                 label=f"resnet20_{args.resnet20}")
+        runs += r_runs
         if "icarus" in r:
             print(f"engine verilator/icarus speed ratio per ResNet-20 image: {r['icarus'] / r['verilator']:.1f}x "
                   "(baseline: icarus, same run)", flush=True)
+            ratios.append(dict(model=f"ResNet-20 ({args.resnet20})",
+                               verilator_over_icarus_speed_x=round(r["icarus"] / r["verilator"], 1)))
+    from verification.engine_verify import tool_versions
+
+    write_bench(args.json, bench="verify", title="Benchmark: the engine's verification on Icarus and Verilator",
+                tables=[BenchTable("runs", "Whole network on the engine, per simulator (build apart)", tuple(runs)),
+                        BenchTable("ratio", "Verilator/Icarus speed per image (baseline: Icarus, same run)",
+                                   tuple(ratios))],
+                command=bench_command(__file__, argv), tools=tool_versions({r["simulator"] for r in runs}))
     return 0
 
 

@@ -11,7 +11,16 @@ the command and the commit that made each of them::
      "accuracy": [...], "estimate": {...}, "verify": [...], "synth": [...]}
 
 A step that did not run (synthesis, say) is simply absent, and so are its
-tables.  :func:`render` turns a results file into one Markdown table; the
+tables.
+
+The benchmarks (``scripts/bench_*.py``) write a *benchmark file*
+(:func:`write_bench`, default ``build/bench/<bench>.json``): its tables as
+rows whose keys name their units (``time_ms``), the exact command line, the
+commit and the tool versions.  ``collect --bench`` turns one into a results
+file whose "steps" are its tables (each with the command, commit and tools
+that made it) and whose ``tables`` hold the rows; ``--update`` replaces only
+the tables the new run made (``bench_quant.py --skip-speed`` keeps the speed
+table of an earlier run).  :func:`render` turns a results file into one Markdown table; the
 docs hook (``docs/hooks/generate.py``) calls it for every
 ``<!-- results:NAME:TABLE -->`` marker of a page, and :func:`update_readme`
 writes the README's block between ``<!-- results:NAME -->`` and
@@ -23,6 +32,8 @@ Command line::
     python -m scripts.results collect --demo build/demo -o docs/results/demo.json
     python -m scripts.results collect --quantize Q --sweep S --estimate E --verify V [--synth Y] -o FILE
     python -m scripts.results collect --synth build/bench_synth/bench_synth.json --update -o FILE
+    python -m scripts.results collect --bench build/bench/hwsim.json [--update] -o docs/results/bench_hwsim.json
+    python -m scripts.results collect --update --bench build/bench/*.json   # each to docs/results/bench_<bench>.json
     python -m scripts.results readme            # rewrite README.md's results block(s)
     python -m scripts.results readme --check    # exit 1 when README.md is out of date
 """
@@ -36,17 +47,23 @@ import re
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
+from quant.base.files import atomic_write_text, dist_versions
 from quant.base.intops import PeKind
 
-__all__ = ["FORMAT", "Table", "MissingStep", "collect", "merge", "commits", "render", "render_block", "update_readme",
-           "load_results", "main"]
+__all__ = ["FORMAT", "BENCH_FORMAT", "Table", "MissingStep", "BenchTable", "bench_json_option", "bench_command",
+           "write_bench", "collect", "collect_bench", "merge", "commits", "page_tables", "render", "render_block",
+           "update_readme", "load_results", "main"]
 
 FORMAT = "adderhw-results"
 VERSION = 1
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = ROOT / "docs" / "results"
+BENCH_FORMAT = "adderhw-bench"
+#: Where a benchmark writes its file unless ``--json`` says otherwise: ``build/bench/<bench>.json``.
+BENCH_DIR = ROOT / "build" / "bench"
 
 #: Energy components of ``estimate`` (``energy_breakdown_pj``), in table order.
 ENERGY_COMPONENTS = (("dram_pj", "DRAM (streams)"), ("act_sram_pj", "activation SRAM"),
@@ -68,6 +85,7 @@ class Table(enum.StrEnum):
     ENERGY = "energy"        # counted energy per image by component
     SYNTHESIS = "synthesis"  # resources and Fmax of both engines
     PROVENANCE = "provenance"  # which command and commit made each step's numbers
+    BENCHMARK = "benchmark"  # every table of a benchmark's results file, each under its title
 
 
 class MissingStep(KeyError):
@@ -156,16 +174,126 @@ def collect(paths: dict[str, Path], commands: dict[str, str], *, name: str, titl
     return out
 
 
+# -------------------------------------------------------------------------------------------- benchmarks
+
+@dataclass(frozen=True)
+class BenchTable:
+    """One table of a benchmark.
+
+    Parameters
+    ----------
+    name : str
+        Its key (``accuracy``): a ``<!-- results:bench_NAME:TABLE -->`` marker names it.
+    title : str
+        Its heading on the results page.
+    rows : tuple of dict
+        One dict per row, the same keys in each, in column order; a key names the unit of its
+        value (``time_ms``, ``energy_uj``, ``golden_over_float_x``).
+    """
+
+    name: str
+    title: str
+    rows: tuple[dict, ...]
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "title": self.title, "rows": [dict(r) for r in self.rows]}
+
+
+def bench_json_option(parser: argparse.ArgumentParser, bench: str) -> None:
+    """Add ``--json PATH`` (default ``build/bench/<bench>.json``) to a benchmark's parser."""
+    parser.add_argument("--json", type=Path, default=BENCH_DIR / f"{bench}.json", metavar="PATH",
+                        help=f"write the tables here as JSON (default build/bench/{bench}.json), "
+                             "for python -m scripts.results collect --bench")
+
+
+def bench_command(script: str, argv: list[str] | None) -> str:
+    """The command line of a benchmark run: ``python scripts/<script> ARGS`` (``sys.argv`` when ``argv`` is None)."""
+    return shlex.join(["python", f"scripts/{Path(script).name}", *(sys.argv[1:] if argv is None else argv)])
+
+
+def write_bench(path: Path, *, bench: str, title: str, tables, command: str, tools: dict | None = None) -> dict:
+    """Write a benchmark file atomically and return its content.
+
+    Parameters
+    ----------
+    path : Path
+        Where (its folder is made).
+    bench : str
+        The benchmark's name (``hwsim`` for ``scripts/bench_hwsim.py``).
+    title : str
+        The heading of its results page.
+    tables : iterable of BenchTable
+        Its tables, in page order.
+    command : str
+        The command line that ran it (:func:`bench_command`).
+    tools : dict, optional
+        Tool versions beyond Python's, numpy's and adderhw's (torch, the simulators).
+
+    Returns
+    -------
+    dict
+        ``{"format": "adderhw-bench", "version": 1, "bench", "title", "command", "commit", "tools", "tables"}``.
+
+    Raises
+    ------
+    ValueError
+        Two tables of one name, or one named like :attr:`Table.PROVENANCE` or :attr:`Table.BENCHMARK`.
+    """
+    tables = list(tables)
+    names = [t.name for t in tables]
+    if len(set(names)) != len(names) or {Table.PROVENANCE, Table.BENCHMARK} & set(names):
+        raise ValueError(f"benchmark {bench}: table names must be distinct and not provenance/benchmark: {names}")
+    rec = {"format": BENCH_FORMAT, "version": VERSION, "bench": bench, "title": title, "command": command,
+           "commit": _git_commit(),
+           "tools": {"python": sys.version.split()[0], **dist_versions(("adderhw", "numpy")), **(tools or {})},
+           "tables": [t.as_dict() for t in tables]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(rec, indent=1) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+    return rec
+
+
+def collect_bench(record: dict, *, name: str, collected_by: str) -> dict:
+    """A results file from a benchmark file (:func:`write_bench`): one step per table.
+
+    Raises
+    ------
+    ValueError
+        When ``record`` is not a benchmark file.
+    """
+    if record.get("format") != BENCH_FORMAT or record.get("version") != VERSION:
+        raise ValueError(f"not an {BENCH_FORMAT} v{VERSION} file")
+    prov = {"command": record["command"], "commit": record["commit"], "tools": record["tools"]}
+    return {"format": FORMAT, "version": VERSION, "name": name, "title": record["title"], "commit": record["commit"],
+            "collected_by": collected_by, "bench": record["bench"],
+            "steps": {t["name"]: dict(prov) for t in record["tables"]}, "tables": record["tables"]}
+
+
 #: The keys of a results file that each step fills.
 STEP_KEYS = {"quantize": ("model",), "sweep": ("accuracy",), "estimate": ("estimate",), "synth": ("synth",),
              "verify": ("verify",)}
 
 
 def merge(old: dict, new: dict) -> dict:
-    """``old`` with the steps of ``new`` (and their numbers) replacing its own; the other steps stay."""
+    """``old`` with the steps of ``new`` (and their numbers) replacing its own; the other steps stay.
+
+    For a benchmark's results file the steps are its tables: those ``new`` holds replace ``old``'s
+    of the same name, in place; new ones come last.
+
+    Raises
+    ------
+    ValueError
+        When one file is a benchmark's and the other is not, or they are of two benchmarks.
+    """
+    if old.get("bench") != new.get("bench"):
+        raise ValueError(f"cannot merge results of {new.get('bench') or 'a flow'} into {old.get('bench') or 'a flow'}'s")
     out = dict(old)
     out["steps"] = {**old["steps"], **new["steps"]}
-    for step in new["steps"]:
+    if "bench" in new:
+        fresh = {t["name"]: t for t in new["tables"]}
+        out["tables"] = [fresh.pop(t["name"], t) for t in old["tables"]] + list(fresh.values())
+    for step in new["steps"] if "bench" not in new else ():
         for key in STEP_KEYS[step]:
             if key in new:
                 out[key] = new[key]
@@ -206,6 +334,34 @@ def commits(res: dict) -> str:
     return ", ".join(dict.fromkeys(v["commit"] for v in res["steps"].values()))
 
 
+def _value(v) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return _cell(v)
+
+
+def _cell(v) -> str:
+    return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def _bench_table(t: dict) -> str:
+    head = list(t["rows"][0]) if t["rows"] else ["(no rows)"]
+    return _table(head, [[_value(r.get(k)) for k in head] for r in t["rows"]])
+
+
+def page_tables(res: dict) -> list[tuple[str, str]]:
+    """``(table, heading)`` of each table a results file's page shows, in order (a benchmark's: its own)."""
+    if "bench" in res:
+        return [*((t["name"], t["title"]) for t in res["tables"]), (Table.PROVENANCE.value, "Commands and commits")]
+    titles = {Table.SUMMARY: "Summary", Table.ACCURACY: "Accuracy and quantization", Table.CYCLES: "Cycles",
+              Table.ENERGY: "Energy per image", Table.SYNTHESIS: "Synthesis", Table.PROVENANCE: "Commands and commits"}
+    return [(t.value, title) for t, title in titles.items()]
+
+
 def render(res: dict, table: Table | str) -> str:
     """One Markdown table of a results file.
 
@@ -214,7 +370,7 @@ def render(res: dict, table: Table | str) -> str:
     res : dict
         A results file's content (:func:`load_results`).
     table : Table or str
-        Which table.
+        Which table; for a benchmark's results file also the name of one of its tables.
 
     Returns
     -------
@@ -226,10 +382,23 @@ def render(res: dict, table: Table | str) -> str:
     MissingStep
         When the results file lacks the step the table needs.
     """
+    own = {t["name"]: t for t in res.get("tables", ())}
+    if table in own:  # a benchmark's own table wins over a flow table of the same name
+        return _bench_table(own[table])
     table = Table(table)
     if table is Table.PROVENANCE:
-        return _table(["step", "command", "commit"],
-                      [[s, f"`{v['command']}`", f"`{v['commit']}`"] for s, v in res["steps"].items()])
+        rows = [[s, f"`{v['command']}`", f"`{v['commit']}`"] for s, v in res["steps"].items()]
+        if any("tools" in v for v in res["steps"].values()):
+            return _table(["table" if "bench" in res else "step", "command", "commit", "tools"],
+                          [[*r, ", ".join(f"{k} {v}" for k, v in p.get("tools", {}).items())]
+                           for r, p in zip(rows, res["steps"].values())])
+        return _table(["step", "command", "commit"], rows)
+    if table is Table.BENCHMARK:
+        if "bench" not in res:
+            raise MissingStep(f"results {res.get('name')!r} are not a benchmark's: table {table.value!r} needs one")
+        return "\n\n".join(f"**{t['title']}**\n\n{_bench_table(t)}" for t in res["tables"])
+    if "bench" in res:
+        raise MissingStep(f"results {res.get('name')!r} are benchmark {res['bench']!r}'s: no {table.value!r} table")
     if table is Table.ACCURACY:
         rows = _need(res, "accuracy", table)
         return _table(["weight/act bits", "requant", "float top-1 (%)", "integer top-1 (%)", "drop (points)",
@@ -329,12 +498,16 @@ def main(argv: list[str] | None = None) -> int:
     for step in FLOW_LAYOUT:
         c.add_argument(f"--{step}", type=Path, help=f"folder (or JSON file) of the {step} step (overrides --demo)")
         c.add_argument(f"--{step}-command", default="", help=f"the command that made the {step} step")
-    c.add_argument("--name", default="demo")
-    c.add_argument("--title", default="make demo: the shipped LeNet-5-BN on the 4x4 engine")
+    c.add_argument("--bench", type=Path, nargs="+", metavar="FILE",
+                   help="benchmark JSON files (scripts/bench_*.py --json; default build/bench/<bench>.json): their "
+                        "tables, instead of a run's steps; each to -o, or without -o to docs/results/bench_<bench>.json")
+    c.add_argument("--name", default=None, help="the results file's name (default demo; with --bench bench_<bench>)")
+    c.add_argument("--title", default="make demo: the shipped LeNet-5-BN on the 4x4 engine",
+                   help="its heading (with --bench: the benchmark's own)")
     c.add_argument("--commit", default=None, help="commit the steps ran on (default: this tree's HEAD)")
     c.add_argument("--update", action="store_true",
                    help="merge into an existing results file: the steps given replace theirs, the others stay")
-    c.add_argument("-o", "--out", type=Path, required=True)
+    c.add_argument("-o", "--out", type=Path, help="the results file (required but with --bench)")
     r = sub.add_parser("readme", help="rewrite README.md's results blocks from docs/results/")
     r.add_argument("--check", action="store_true", help="exit 1 when README.md is out of date")
     r.add_argument("--readme", type=Path, default=ROOT / "README.md")
@@ -351,6 +524,20 @@ def main(argv: list[str] | None = None) -> int:
         args.readme.write_text(new)
         return 0
 
+    collected_by = "python -m scripts.results " + shlex.join(argv if argv is not None else sys.argv[1:])
+    if args.bench is not None:
+        if args.demo is not None or any(getattr(args, step) is not None for step in FLOW_LAYOUT):
+            p.error("--bench collects a benchmark's file alone: no --demo or step options with it")
+        if args.out is not None and len(args.bench) > 1:
+            p.error("-o names one results file: give one --bench FILE with it, or leave -o out")
+        for path in args.bench:
+            record = _read(path)
+            name = args.name or f"bench_{record.get('bench')}"
+            _write_results(collect_bench(record, name=name, collected_by=collected_by),
+                           args.out or RESULTS_DIR / f"{name}.json", update=args.update)
+        return 0
+    if args.out is None:
+        p.error("-o/--out is required (but with --bench)")
     paths, commands = {}, {}
     for step, rel in FLOW_LAYOUT.items():
         folder = getattr(args, step)
@@ -360,13 +547,17 @@ def main(argv: list[str] | None = None) -> int:
             paths[step] = args.demo / rel
         if step in paths:
             commands[step] = getattr(args, f"{step}_command") or f"adderhw flow (step {step})"
-    res = collect(paths, commands, name=args.name, title=args.title, commit=args.commit or _git_commit(),
-                  collected_by="python -m scripts.results " + shlex.join(argv if argv is not None else sys.argv[1:]))
-    if args.update and args.out.exists():
-        res = merge(json.loads(args.out.read_text()), res)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(res, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    res = collect(paths, commands, name=args.name or "demo", title=args.title, commit=args.commit or _git_commit(),
+                  collected_by=collected_by)
+    return _write_results(res, args.out, update=args.update)
+
+
+def _write_results(res: dict, out: Path, *, update: bool) -> int:
+    if update and out.exists():
+        res = merge(json.loads(out.read_text()), res)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(res, indent=1) + "\n")
+    print(f"wrote {out}")
     return 0
 
 

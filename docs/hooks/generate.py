@@ -136,16 +136,14 @@ def module_with_heading(heading: str, packages=PACKAGES, root: Path = ROOT) -> s
 # ------------------------------------------------------------------------------------------ results
 
 def results_page(name: str) -> str:
-    from scripts.results import MissingStep, Table, commits, load_results, render
+    """``results/<name>.md``: every table :func:`scripts.results.page_tables` lists for the file, under its heading."""
+    from scripts.results import MissingStep, commits, load_results, page_tables, render
 
     res = load_results(name)
     out = [f"# {res['title']}\n",
            f"Rendered at build time from `docs/results/{name}.json` (commits `{commits(res)}`) by "
            "`scripts.results.render`; see [how results are made](index.md).\n"]
-    titles = {Table.SUMMARY: "Summary", Table.ACCURACY: "Accuracy and quantization",
-              Table.CYCLES: "Cycles", Table.ENERGY: "Energy per image",
-              Table.SYNTHESIS: "Synthesis", Table.PROVENANCE: "Commands and commits"}
-    for table, title in titles.items():
+    for table, title in page_tables(res):
         try:
             body = render(res, table)
         except MissingStep:
@@ -158,7 +156,7 @@ def results_files() -> str:
     """A table of every results file: its page, its steps and their commits."""
     from scripts.results import commits, load_results
 
-    rows = ["| file | page | steps | commits |", "|---|---|---|---|"]
+    rows = ["| file | page | steps (a benchmark's: its tables) | commits |", "|---|---|---|---|"]
     for path in sorted((ROOT / "docs" / "results").glob("*.json")):
         res = load_results(path.stem)
         rows.append(f"| `docs/results/{path.name}` | [{res['title']}]({path.stem}.md) | "

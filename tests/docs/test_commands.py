@@ -71,6 +71,8 @@ COVERAGE = {
     '.venv/bin/python -m scripts.results collect --synth build/demo/synth/engine/compare.json --synth-command '
     '"adderhw synth ... --compare --lut-only" --update -o docs/results/demo.json':
         CoveredBy("tests/scripts/test_results.py", "collect --synth FILE --update"),
+    ".venv/bin/python -m scripts.results collect --update --bench build/bench/*.json":
+        CoveredBy("tests/scripts/test_results.py", "collect --update --bench FILE FILE, each to its own results file"),
     ".venv/bin/adderhw doctor": CoveredBy("tests/scripts/test_cli.py", "adderhw doctor"),
     # README quick start
     ".venv/bin/adderhw quantize checkpoints/lenet5_bn_adder_fmnist.pt --bits 8 -o build/q8": RunHere(Q),

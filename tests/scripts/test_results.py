@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from scripts import results
-from scripts.results import FLOW_LAYOUT, MissingStep, Table, collect, load_results, render, update_readme
+from scripts.results import (FLOW_LAYOUT, BenchTable, MissingStep, Table, collect, load_results, page_tables, render,
+                             update_readme, write_bench)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -34,13 +35,14 @@ def test_readme_check_command(tmp_path, capsys):
 def test_committed_results_name_their_commands_and_commit(path):
     res = load_results(path.stem)
     assert res["commit"] and res["steps"]
+    steps = [t["name"] for t in res["tables"]] if "bench" in res else FLOW_LAYOUT
     for step, prov in res["steps"].items():
-        assert step in FLOW_LAYOUT and prov["command"] and prov["commit"], step
-    for table in Table:
+        assert step in steps and prov["command"] and prov["commit"], step
+    for table, _ in page_tables(res):
         try:
             assert render(res, table).startswith("| ")
         except MissingStep:
-            assert table is Table.SYNTHESIS and "synth" not in res
+            assert table == Table.SYNTHESIS and "synth" not in res
 
 
 def _flow_outputs(out: Path) -> None:
@@ -117,3 +119,66 @@ def test_update_merges_a_synthesis_benchmark_into_a_results_file(tmp_path):
     assert res["steps"]["sweep"]["commit"] == "aaa" and results.commits(res) == "aaa, bbb"
     assert "| adder pe (PE study) | LUT |" in render(res, Table.SYNTHESIS)
     assert "700, 2, 40.0" in render(res, Table.SUMMARY)  # the engines' row, not the PE's
+
+
+def _bench(path: Path, tables, command="python scripts/bench_x.py") -> dict:
+    return write_bench(path, bench="x", title="Benchmark: x", tables=tables, command=command, tools={"torch": "2.5"})
+
+
+def test_a_benchmark_file_becomes_a_results_page_of_its_own_tables(tmp_path):
+    tables = [BenchTable("speed", "Speed", ({"model": "m", "time_ms": 1.5, "images": 1000, "ok": True, "note": None},)),
+              BenchTable("accuracy", "Accuracy", ({"bits": 8, "int_accuracy_pct": 90.1},))]
+    rec = _bench(tmp_path / "b" / "x.json", tables)
+    assert rec["format"] == results.BENCH_FORMAT and rec["tools"]["torch"] == "2.5" and "python" in rec["tools"]
+    out = tmp_path / "res" / "bench_x.json"
+    assert results.main(["collect", "--bench", str(tmp_path / "b" / "x.json"), "-o", str(out)]) == 0
+    res = load_results("bench_x", out.parent)
+    assert res["name"] == "bench_x" and res["title"] == "Benchmark: x" and list(res["steps"]) == ["speed", "accuracy"]
+    assert [t for t, _ in page_tables(res)] == ["speed", "accuracy", Table.PROVENANCE]
+    assert render(res, "speed").splitlines() == ["| model | time_ms | images | ok | note |", "|---|---|---|---|---|",
+                                                 "| m | 1.5 | 1,000 | yes | — |"]
+    assert render(res, "accuracy").startswith("| bits | int_accuracy_pct |")  # its own, not the flow's table
+    prov = render(res, Table.PROVENANCE)
+    assert f"| speed | `python scripts/bench_x.py` | `{rec['commit']}` | python " in prov and "torch 2.5" in prov
+    assert "**Speed**" in render(res, Table.BENCHMARK)
+    with pytest.raises(MissingStep):
+        render(res, Table.SUMMARY)
+
+
+def test_update_replaces_only_the_tables_a_benchmark_run_made(tmp_path):
+    out = tmp_path / "bench_x.json"
+    _bench(tmp_path / "a.json", [BenchTable("speed", "Speed", ({"time_ms": 1.0},)),
+                                 BenchTable("accuracy", "Accuracy", ({"pct": 90.0},))], command="python a")
+    _bench(tmp_path / "b.json", [BenchTable("accuracy", "Accuracy", ({"pct": 91.0},)),
+                                 BenchTable("time", "Time", ({"s": 2.0},))], command="python b")
+    assert results.main(["collect", "--bench", str(tmp_path / "a.json"), "-o", str(out)]) == 0
+    assert results.main(["collect", "--bench", str(tmp_path / "b.json"), "--update", "-o", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [t["name"] for t in res["tables"]] == ["speed", "accuracy", "time"]
+    assert res["tables"][1]["rows"] == [{"pct": 91.0}]
+    assert {k: v["command"] for k, v in res["steps"].items()} == {"speed": "python a", "accuracy": "python b",
+                                                                  "time": "python b"}
+
+
+def test_a_benchmark_does_not_merge_into_a_flow_results_file(tmp_path):
+    demo = tmp_path / "demo"
+    _flow_outputs(demo)
+    out = tmp_path / "demo.json"
+    assert results.main(["collect", "--demo", str(demo), "--commit", "x", "-o", str(out)]) == 0
+    _bench(tmp_path / "b.json", [BenchTable("speed", "Speed", ({"time_ms": 1.0},))])
+    with pytest.raises(ValueError):
+        results.main(["collect", "--bench", str(tmp_path / "b.json"), "--update", "-o", str(out)])
+    with pytest.raises(ValueError):
+        _bench(tmp_path / "c.json", [BenchTable("provenance", "P", ())])
+
+
+def test_several_benchmark_files_each_to_its_own_results_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "RESULTS_DIR", tmp_path / "res")
+    for bench in ("a", "b"):
+        write_bench(tmp_path / f"{bench}.json", bench=bench, title=bench, command="python x",
+                    tables=[BenchTable("t", "T", ({"n": 1},))])
+    assert results.main(["collect", "--update", "--bench", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    assert sorted(p.name for p in (tmp_path / "res").iterdir()) == ["bench_a.json", "bench_b.json"]
+    assert load_results("bench_b", tmp_path / "res")["bench"] == "b"
+    with pytest.raises(SystemExit):  # one -o for two files
+        results.main(["collect", "--bench", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", "x.json"])
