@@ -33,6 +33,7 @@ printed (:func:`select_ops`); ``verify.json`` has all of them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from typing import Callable
 import numpy as np
 
 from quant.base.files import atomic_write_bytes, dist_versions
+from verification.plan import size_text
 
 __all__ = [
     "REPORT_FORMAT",
@@ -348,7 +350,10 @@ class VerifyRequest:
     ``trace`` (a traced engine; implied by ``layer``, an operation's name or
     index whose figures are printed); ``back_pressure`` (a probability in
     (0, 1): also the back_pressure test); simulator builds cached in
-    ``build_dir``.
+    ``build_dir``.  ``jobs`` (None: serial, one simulator process per
+    simulator): the job split into shards run ``jobs`` at a time on Ray
+    (:mod:`verification.shards`), a local instance or the cluster at
+    ``address`` (``HOST:PORT``; needs ``jobs``).
     """
 
     model_dir: Path
@@ -365,6 +370,8 @@ class VerifyRequest:
     waves: bool = False
     build_dir: Path = Path("build") / "verify"
     force: bool = False
+    jobs: int | None = None
+    address: str | None = None
 
     def __post_init__(self) -> None:
         if not self.sims or any(s not in SIMULATORS for s in self.sims):
@@ -376,6 +383,11 @@ class VerifyRequest:
             raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
         if self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, not {self.seed}")
+        if self.jobs is not None and (isinstance(self.jobs, bool) or not isinstance(self.jobs, int)
+                                      or self.jobs < 1):
+            raise ValueError(f"--jobs must be a positive integer, not {self.jobs}")
+        if self.address is not None and self.jobs is None:
+            raise ValueError(f"--address {self.address} needs --jobs N (how many shards run at once)")
         if self.build_dir.exists() and not self.build_dir.is_dir():
             raise NotADirectoryError(f"--build-dir {self.build_dir} exists and is not a folder")
 
@@ -432,7 +444,68 @@ def _target(req: VerifyRequest, model):
     return design, compiled
 
 
-def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> VerifyResult:
+def _run_folder(out: Path, model_name: str, sim: str) -> Path:
+    from verification.runner import path_component
+
+    return out / "runs" / path_component(f"{model_name}-engine-{sim}")
+
+
+def _serial_runs(req, model_name, d, compiled, codes, images, out, tests, bp, say):
+    """Yield ``(sim, RunResult, seconds)``: each simulator in turn, one process running every test."""
+    from verification.engine_host import run_engine_tests
+
+    for sim in req.sims:
+        ts = time.monotonic()
+        run = run_engine_tests(d, sim, model_dir=req.model_dir, images=codes, compiled=compiled,
+                               out_dir=_run_folder(out, model_name, sim), build_root=req.build_dir,
+                               testcases=tests, seed=req.seed, back_pressure=bp, waves=req.waves,
+                               on_progress=_image_done(say, sim, images, ts))
+        yield sim, run, time.monotonic() - ts
+
+
+def _shard_text(shard, images) -> str:
+    pos = list(shard.positions)
+    which = f"image {images[pos[0]]}" if len(pos) == 1 else f"images {images[pos[0]]}..{images[pos[-1]]}"
+    return f"{shard.sim} {shard.test}: {which}"
+
+
+def _sharded_runs(req, model_name, d, compiled, codes, images, out, bp, say, shown, run_shards):
+    """``verify --jobs``: the job split into shards (:func:`verification.shards.split_shards`), run by
+    ``run_shards`` (tasks in, ``(index, RunResult)`` out as each finishes), a line per finished shard, then
+    per simulator its shards merged (:func:`verification.shards.merge_runs`); returns
+    ``[(sim, RunResult, seconds)]``, the seconds being the whole sharded run's."""
+    from verification.shards import ShardTask, merge_runs, shard_codes, split_shards
+
+    shards = split_shards(req.sims, len(images), back_pressure=bp is not None, jobs=req.jobs)
+    base = {sim: _run_folder(out, model_name, sim).resolve() for sim in req.sims}
+    tasks = [ShardTask(shard=s, design=d, compiled=compiled, model_dir=Path(req.model_dir).resolve(),
+                       codes=shard_codes(codes, s), out_dir=base[s.sim] / s.folder,
+                       build_root=Path(req.build_dir).resolve(), seed=req.seed, back_pressure=bp, waves=req.waves)
+             for s in shards]
+    say(f"--jobs {req.jobs}: {len(tasks)} shards: " + "; ".join(_shard_text(s, images) for s in shards))
+    ts = time.monotonic()
+    pieces: dict[str, list] = {sim: [] for sim in req.sims}
+    for n, (i, run) in enumerate(run_shards(tasks), 1):
+        s = shards[i]
+        pieces[s.sim].append((s, run))
+        ok = sum(c.passed for c in run.cases)
+        say(f"  {_shard_text(s, images)} {'passed' if ok == len(run.cases) else 'FAILED'} "
+            f"({n} of {len(tasks)} shards, {time.monotonic() - ts:.0f} s; log {shown(run.log)})")
+        if req.waves:
+            say(f"    waves: {shown(run.waves)} ({size_text(run.waves.stat().st_size)})" if run.waves
+                else "    waves: none written")
+    seconds = time.monotonic() - ts
+    return [(sim, merge_runs(sim, pieces[sim]), seconds) for sim in req.sims]
+
+
+@contextlib.contextmanager
+def _ray_shards(req: VerifyRequest, say):
+    """Ray (local with ``req.jobs`` CPUs, or the cluster at ``req.address``) as a ``run_shards``."""
+    raise NotImplementedError("verify --jobs on Ray: waiting for rtl.cluster")
+    yield
+
+
+def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print, run_shards=None) -> VerifyResult:
     """Run the model on the engine on every simulator; write ``OUT/verify.json``; return what was found.
 
     Everything is checked (model, design, images, operations) before OUT is
@@ -444,21 +517,32 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
     hwsim's cycles, estimated time and, with ``waves``, size), then a line per finished image while a
     simulator runs, a line per simulator, the summary.
     """
-    from quant.base.files import check_output_dir, check_parent_folders, staged_dir
+    from quant.base.files import check_output_dir, check_parent_folders
     from quant.intmodel.artifact import load_int_model
-    from hwsim.engine import EngineModel
-    from rtl.engine.generate import generate_engine
-    from verification.engine_host import run_engine_tests
-    from verification.plan import RunPlan, load_speeds, plan_lines, record_speed, size_text
-    from verification.runner import path_component
+    from verification.toolchain import check_simulators
 
     check_parent_folders(req.build_dir, "--build-dir")
+    check_simulators(req.sims)
     inputs = [req.model_dir, req.design]
     final: Path = check_output_dir(req.out, command="verify", inputs=inputs, force=req.force)
     model = load_int_model(req.model_dir)
     images = list(req.images)
     codes, source = engine_images(model, images, seed=req.seed)
     d, compiled = _target(req, model)  # refuses what the engine cannot run before any work
+    if req.jobs is not None and run_shards is None:
+        with _ray_shards(req, say) as on_ray:  # joins (or starts) Ray before any build: a bad --address fails fast
+            return _verify(req, say, on_ray, final, model, images, codes, source, d, compiled)
+    return _verify(req, say, run_shards, final, model, images, codes, source, d, compiled)
+
+
+def _verify(req, say, run_shards, final, model, images, codes, source, d, compiled) -> VerifyResult:
+    """:func:`verify_model` once everything is checked: the staged OUT, the runs, the report."""
+    from quant.base.files import staged_dir
+    from hwsim.engine import EngineModel
+    from rtl.engine.generate import generate_engine
+    from verification.plan import RunPlan, load_speeds, plan_lines, record_speed
+
+    inputs = [req.model_dir, req.design]
     with staged_dir(final, command="verify", inputs=inputs, force=req.force) as out:
 
         def shown(p) -> str:  # paths as they will be once the folder is in place
@@ -480,21 +564,20 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print) -> V
                                verilog=Path(d.verilog).read_text() if req.waves else None):
             say(line)
         entries: list[dict] = []
-        for sim in req.sims:
-            ts = time.monotonic()
-            run = run_engine_tests(d, sim, model_dir=req.model_dir, images=codes, compiled=compiled,
-                                   out_dir=out / "runs" / path_component(f"{model.name}-engine-{sim}"),
-                                   build_root=req.build_dir, testcases=tests, seed=req.seed, back_pressure=bp,
-                                   waves=req.waves, on_progress=_image_done(say, sim, images, ts))
+        if req.jobs is None:
+            runs = _serial_runs(req, model.name, d, compiled, codes, images, out, tests, bp, say)
+        else:
+            runs = _sharded_runs(req, model.name, d, compiled, codes, images, out, bp, say, shown, run_shards)
+        for sim, run, seconds in runs:
             got = report_entries(run, model_name=model.name, design=d.name, images=images)
             done = next((e for e in got if e["name"] == f"{model.name}/images"), None)
             if done is not None:
                 record_speed(req.build_dir, sim, d.name, waves=req.waves, cycles=done["cycles_measured"],
                              wall_s=done["wall_s"])
             ok = sum(e["passed"] for e in got)
-            say(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {time.monotonic() - ts:.1f} s "
-                f"(log {shown(run.log)})")
-            if req.waves:
+            logs = f"log {shown(run.log)}" if req.jobs is None else f"logs under {shown(run.log.parent.parent)}"
+            say(f"{model.name} engine on {sim}: {ok}/{len(got)} passed in {seconds:.1f} s ({logs})")
+            if req.waves and req.jobs is None:
                 say(f"  waves: {shown(run.waves)} ({size_text(run.waves.stat().st_size)})" if run.waves
                     else "  waves: none written")
             entries += got

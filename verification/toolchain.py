@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["verilator_root", "ensure_verilator", "verilator_version", "iverilog_version"]
+__all__ = ["verilator_root", "ensure_verilator", "verilator_version", "iverilog_version", "check_simulators"]
 
 
 def verilator_root() -> Path:
@@ -70,3 +70,21 @@ def iverilog_version() -> str:
     # "Icarus Verilog version 11.0 (stable) ()"
     words = first.split()
     return words[3] if len(words) > 3 else first
+
+
+def check_simulators(sims) -> None:
+    """Refuse, before any work, a simulator of ``sims`` that is not installed here.
+
+    Raises
+    ------
+    FileNotFoundError
+        One line naming ``--sim`` and what is missing.
+    """
+    for sim in sims:
+        if sim == "icarus" and shutil.which("iverilog") is None:
+            raise FileNotFoundError("--sim icarus: iverilog is not on PATH (apt-get install iverilog)")
+        if sim == "verilator":
+            try:
+                verilator_root()
+            except FileNotFoundError as exc:
+                raise FileNotFoundError(f"--sim verilator: {exc}") from None
