@@ -2,7 +2,8 @@
 
 ::
 
-    adderhw verify MODEL_DIR [--sim icarus|verilator|both] [--waves] [--layer N] -o OUT
+    adderhw verify MODEL_DIR [--sim icarus|verilator|both] [--waves] [--layer N]
+                   [--jobs N [--address HOST:PORT]] -o OUT
 
 ``MODEL_DIR`` (an integer model artifact from ``adderhw quantize``; required:
 the engine runs a whole model) runs on the network engine, sized to the
@@ -31,6 +32,17 @@ test (``name``, ``simulator``, ``passed``, ``cycles_measured``,
 and reference logits, cycles and counters measured and predicted, total and
 per operation); the generated engine is under ``OUT/designs``, each run
 under ``OUT/runs/<model>-engine-<sim>``.
+
+``--jobs N`` splits the run into shards (:mod:`verification.shards`): per
+simulator the ``images`` test on up to N runs of consecutive images and the
+``back_pressure`` test whole, each shard one simulator process, run N at a
+time on Ray (a local instance; ``--address HOST:PORT`` joins a cluster whose
+nodes see OUT, MODEL_DIR and ``--build-dir`` at the same paths).  The
+simulator build is shared through ``--build-dir``.  A line per finished
+shard; each shard's run under ``OUT/runs/<model>-engine-<sim>/<test>-<first>-<last>``.
+``verify.json`` is the serial run's apart from the run's cost (per test
+``wall_s``, ``wall_s_per_image``, ``python_wakeups``; per image ``wall_s``)
+and, for a failed test, the text of its message and mismatch lines.
 
 ``--dataflow cp`` is accepted for one release (a deprecation line on
 stderr); ``--dataflow os`` is refused: the v1 core is retired.
@@ -88,6 +100,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the random tests (default 1)")
     p.add_argument("--build-dir", type=Path, default=Path("build") / "verify",
                    help="cache of simulator builds (default: build/verify)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="split the run into shards (per simulator: the images in up to N runs of consecutive "
+                        "images, the back_pressure test) and run N at a time on Ray: a local instance, or "
+                        "the cluster of --address; verify.json is the serial run's but for wall times and "
+                        "Python wake-ups")
+    p.add_argument("--address", metavar="HOST:PORT", default=None,
+                   help="with --jobs: run the shards on this Ray cluster (its nodes must see OUT, MODEL_DIR "
+                        "and --build-dir at the same paths)")
     p.set_defaults(func=run_verify)
 
 
@@ -104,7 +124,8 @@ def run_verify(args: argparse.Namespace) -> int:
         model_dir=args.model_dir, out=args.out, images=tuple(parse_images(args.images)),
         sims=("icarus", "verilator") if args.sim == "both" else (args.sim,), design=args.design,
         rows=args.rows, cols=args.cols, trace=args.trace, layer=args.layer, back_pressure=args.back_pressure,
-        seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force)
+        seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force, jobs=args.jobs,
+        address=args.address)
     result = verify_model(req, say=lambda line: print(line, flush=True))
     if result.failed:
         print(f"adderhw verify: {len(result.failed)} failed: {', '.join(result.failed[:5])}", file=sys.stderr)

@@ -254,3 +254,29 @@ def test_engine_argument_errors(small_engine, lenet_dir, tmp_path, capsys):
         assert rc == 1, argv
         assert err.strip() == f"adderhw verify: error: {msg}", argv
         assert not out.exists(), argv
+
+
+# --- verify --jobs: bad input (the runs themselves: test_jobs.py) ------------------------------------------
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--jobs", "0"], "--jobs must be a positive integer, not 0"),
+    (["--jobs", "-1"], "--jobs must be a positive integer, not -1"),
+    (["--address", "127.0.0.1:6379"], "--address 127.0.0.1:6379 needs --jobs N (how many shards run at once)"),
+])
+def test_jobs_argument_errors(argv, msg, tmp_path, capsys):
+    rc = main(["verify", str(tmp_path / "model"), *argv, "-o", str(tmp_path / "o")])
+    assert rc == 1
+    assert capsys.readouterr().err.strip() == f"adderhw verify: error: {msg}"
+    assert not (tmp_path / "o").exists()
+
+
+def test_jobs_with_a_missing_simulator(small_engine, tmp_path, capsys, monkeypatch):
+    """No iverilog on PATH: one line naming --sim, before Ray starts or anything is written."""
+    model_dir, design = small_engine
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    rc = main(["verify", str(model_dir), "--design", str(design), "--sim", "icarus", "--jobs", "2",
+               "-o", str(tmp_path / "o")])
+    cap = capsys.readouterr()
+    assert rc == 1 and cap.out == ""
+    assert cap.err.strip() == "adderhw verify: error: --sim icarus: iverilog is not on PATH (apt-get install iverilog)"
+    assert not (tmp_path / "o").exists()
