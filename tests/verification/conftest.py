@@ -24,6 +24,16 @@ def build_root(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def lenet_design(build_root):
+    """The traced 4x4 engine that runs the shipped LeNet-5-BN (7 operations), emitted once into the build cache."""
+    from hwsim.config import EngineConfig
+    from verification.engine_host import emit_engine
+
+    cfg = EngineConfig(rows=4, cols=4, act_words=(784, 1568), weight_words=100, max_k=400, trace=True)
+    return emit_engine(cfg, max_ops=7, build_root=build_root)
+
+
+@pytest.fixture(scope="session")
 def lenet_dir(tmp_path_factory) -> Path:
     """The shipped LeNet-5-BN checkpoint quantised to an 8-bit fixed-point integer artifact.
 

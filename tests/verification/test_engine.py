@@ -43,9 +43,6 @@ SMALL = {
                       pool="avgpool", pool_pad=1, head="linear", classes=3),
 }
 #: LeNet-5-BN on a 4x4 engine, tracing every layer's output on o (rule 6 of hwsim.engine)
-LENET_CONFIG = EngineConfig(rows=4, cols=4, act_words=(784, 1568), weight_words=100, max_k=400, trace=True)
-
-
 def _check(run, names):
     assert sorted(c.name for c in run.cases) == sorted(names)
     failed = [f"{c.name}: {c.message[:1500]}" for c in run.cases if not c.passed]
@@ -189,12 +186,11 @@ LENET_RUNS = {"verilator": (2, list(ENGINE_TESTS)), "icarus": (1, ["images"])}
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sim", SIMS)
-def test_lenet(sim, lenet_dir, lenet_images, build_root, tmp_path):
+def test_lenet(sim, lenet_dir, lenet_images, lenet_design, build_root, tmp_path):
     """The shipped LeNet-5-BN W8 on test images: logits, cycles and counters exact (see LENET_RUNS)."""
     print(f"seed {SEED}")
     n, tests = LENET_RUNS[sim]
-    design = emit_engine(LENET_CONFIG, max_ops=7, build_root=build_root)
-    run = run_engine_tests(design, sim, model_dir=lenet_dir, images=lenet_images[:n], out_dir=tmp_path,
+    run = run_engine_tests(lenet_design, sim, model_dir=lenet_dir, images=lenet_images[:n], out_dir=tmp_path,
                            build_root=build_root, seed=SEED, testcases=tests)
     _check(run, tests)
     logits = run.case("images").record["images"][0]["golden"]

@@ -1,0 +1,42 @@
+"""``adderhw verify --jobs N``: shards on a local Ray give the serial run's ``verify.json`` but for the run's cost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scripts.cli import main
+from verification.shards import RUN_COST_FIELDS, comparable
+
+SEED = 20261206
+
+
+@pytest.mark.sim
+def test_jobs_equal_the_serial_run(lenet_dir, lenet_design, build_root, tmp_path, capsys):
+    """The shipped LeNet-5-BN on Verilator, three images and back-pressure: serially, then with --jobs 2 on a
+    local Ray (2 CPUs, no dashboard) into the same OUT; the shards are images 0..1, image 2 (its cycle numbers
+    shifted by two images) and the back_pressure test."""
+    out = tmp_path / "out"
+    argv = ["verify", str(lenet_dir), "--design", str(lenet_design.path), "--sim", "verilator", "--images", "0,1,2",
+            "--back-pressure", "0.3", "--seed", str(SEED), "--build-dir", str(build_root), "-o", str(out)]
+    assert main(argv) == 0, capsys.readouterr().out
+    serial = json.loads((out / "verify.json").read_text())
+    capsys.readouterr()
+    assert main([*argv, "--jobs", "2"]) == 0
+    text = capsys.readouterr().out
+    sharded = json.loads((out / "verify.json").read_text())
+    assert [t["passed"] for t in sharded["tests"]] == [True, True], text
+    assert comparable(sharded) == comparable(serial)
+    # what is compared: everything but the cost; the images are real and took cycles
+    images = sharded["tests"][0]["images"]
+    assert [im["image"] for im in images] == [0, 1, 2] and len({tuple(im["logits"]) for im in images}) == 3
+    per = images[0]["cycles_predicted"]
+    assert images[2]["ops"][0]["start"] == 2 * per + serial["tests"][0]["images"][0]["ops"][0]["start"]
+    assert set(RUN_COST_FIELDS["test"]) <= set(sharded["tests"][0])
+    # a line per shard, each run in its own folder
+    done = sorted(ln.split(" (")[0].strip() for ln in text.splitlines() if " shards, " in ln)
+    assert done == ["verilator back_pressure: images 0..1 passed", "verilator images: image 2 passed",
+                    "verilator images: images 0..1 passed"], text
+    runs = out / "runs" / "lenet5_bn-engine-verilator"
+    assert sorted(p.name for p in runs.iterdir()) == ["back_pressure-0-1", "images-0-1", "images-2-2"]
