@@ -13,7 +13,12 @@ fixed point, then (builds cached under ``build/verify``):
   (``--resnet20-sims both``: on Icarus too, over an hour per image); with
   ``--resnet20 reference`` the 8x8 engine of a reference-layout ResNet-20
   (random adder weights, BN calibrated on synthetic images, W8; random
-  input codes) instead; ``--resnet20 none`` skips it.
+  input codes) instead; ``--resnet20 none`` skips it;
+* with ``--jobs N`` (none by default): ``adderhw verify`` of ``--jobs-images``
+  LeNet images on ``--jobs-sim`` serially and with ``--jobs N`` on a local
+  Ray (its start included; the build done before either), wall times and
+  their ratio (baseline: the serial run, same run); both reports must agree
+  (:func:`verification.shards.comparable`).
 
 Prints wall time, simulated cycles and cycles per second for each simulator
 (per image for the engine, build time apart) and the Verilator/Icarus speed
@@ -24,7 +29,8 @@ rows to ``--json`` (default ``build/bench/verify.json``) for
 Usage::
 
     .venv/bin/python scripts/bench_verify.py [--engine-images N]
-        [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both] [--json PATH]
+        [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both]
+        [--jobs N [--jobs-sim icarus|verilator] [--jobs-images K]] [--json PATH]
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from pathlib import Path
 
 from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
 
-__all__ = ["bench_engine", "main"]
+__all__ = ["bench_engine", "bench_jobs", "main"]
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,6 +122,43 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
     return per_image, table
 
 
+def bench_jobs(model_dir: Path, *, sim: str, images: int, jobs: int, root: Path) -> dict:
+    """``verify`` of ``images`` images of ``model_dir`` on ``sim``, serially and with ``--jobs``; print and
+    return the row (wall times in s, their ratio)."""
+    import json
+
+    from quant.intmodel.artifact import load_int_model
+    from rtl.engine.generate import generate_engine
+    from verification.engine_verify import VerifyRequest, verify_model
+    from verification.runner import VerilogSource, build
+    from verification.shards import comparable
+
+    model = load_int_model(model_dir)
+    d = generate_engine(root / "engine_jobs", model=model, model_path=str(model_dir), rows=4, cols=4)
+    build(VerilogSource(d.verilog, d.name), sim, build_root=REPO / "build" / "verify")
+    walls, reports = {}, {}
+    for label, n_jobs in (("serial", None), ("jobs", jobs)):
+        req = VerifyRequest(model_dir=model_dir, out=root / f"verify_{label}", sims=(sim,),
+                            images=tuple(range(images)), design=d.path, build_dir=REPO / "build" / "verify",
+                            jobs=n_jobs, force=True)
+        t0 = time.monotonic()
+        result = verify_model(req, say=lambda line: None)
+        walls[label] = time.monotonic() - t0
+        if not result.passed:
+            print(f"  verify {label}: failed {', '.join(result.failed)}", file=sys.stderr)
+            raise SystemExit(1)
+        reports[label] = comparable(json.loads(result.report.read_text()))
+    if reports["serial"] != reports["jobs"]:
+        print(f"  verify --jobs {jobs}: verify.json differs from the serial run's", file=sys.stderr)
+        raise SystemExit(1)
+    ratio = walls["jobs"] / walls["serial"]
+    print(f"verify --jobs {jobs} vs serial, {images} LeNet images on {sim}: serial {walls['serial']:.1f} s, "
+          f"--jobs {jobs} {walls['jobs']:.1f} s (local Ray's start included): {ratio:.2f}x the serial wall time "
+          "(baseline: serial, same run); verify.json equal but for the run's cost", flush=True)
+    return dict(simulator=sim, images=images, jobs=jobs, serial_wall_s=round(walls["serial"], 1),
+                jobs_wall_s=round(walls["jobs"], 1), jobs_over_serial_wall_x=round(ratio, 2))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--engine-images", type=int, default=2,
@@ -126,8 +169,15 @@ def main(argv: list[str] | None = None) -> int:
                         "'reference' (reference layout, random weights) on the 8x8 engine, or 'none'")
     p.add_argument("--resnet20-sims", choices=("verilator", "both"), default="verilator",
                    help="--resnet20 on Verilator only (default) or on Icarus too (over an hour per image)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="also time verify --jobs N against the serial verify (default 0: not run)")
+    p.add_argument("--jobs-sim", choices=("icarus", "verilator"), default="verilator",
+                   help="the simulator of --jobs (default verilator)")
+    p.add_argument("--jobs-images", type=int, default=8, help="LeNet images of --jobs (default 8)")
     bench_json_option(p, "verify")
     args = p.parse_args(argv)
+    if args.jobs < 0 or args.jobs_images < 1:
+        p.error("--jobs must be >= 0 and --jobs-images >= 1")
     root = REPO / "build" / "bench_verify"
     model_dir = _artifact(root / "lenet_int8")
     eng, runs = bench_engine(model_dir, rows=4, cols=4, sims=("icarus", "verilator"),
@@ -150,12 +200,17 @@ def main(argv: list[str] | None = None) -> int:
                   "(baseline: icarus, same run)", flush=True)
             ratios.append(dict(model=f"ResNet-20 ({args.resnet20})",
                                verilator_over_icarus_speed_x=round(r["icarus"] / r["verilator"], 1)))
+    tables = []
+    if args.jobs:
+        tables.append(BenchTable("jobs", f"verify --jobs {args.jobs} vs serial (baseline: serial, same run)",
+                                 (bench_jobs(model_dir, sim=args.jobs_sim, images=args.jobs_images, jobs=args.jobs,
+                                             root=root),)))
     from verification.engine_verify import tool_versions
 
     write_bench(args.json, bench="verify", title="Benchmark: the engine's verification on Icarus and Verilator",
                 tables=[BenchTable("runs", "Whole network on the engine, per simulator (build apart)", tuple(runs)),
                         BenchTable("ratio", "Verilator/Icarus speed per image (baseline: Icarus, same run)",
-                                   tuple(ratios))],
+                                   tuple(ratios)), *tables],
                 command=bench_command(__file__, argv), tools=tool_versions({r["simulator"] for r in runs}))
     return 0
 

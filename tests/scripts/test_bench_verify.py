@@ -45,3 +45,18 @@ def test_lenet_engine_on_both_simulators(tmp_path, capsys):
     assert [r["simulator"] for r in runs["rows"]] == ["icarus", "verilator"] and all(r["passed"] for r in runs["rows"])
     assert f"cycles_per_image={runs['rows'][0]['cycles_per_image']}" in printed
     assert f"per LeNet image: {ratio['rows'][0]['verilator_over_icarus_speed_x']:.1f}x" in printed
+
+
+def test_jobs_table(tmp_path, monkeypatch):
+    """--jobs N adds the verify --jobs vs serial row (the runs faked here; for real: the bench's own check)."""
+    monkeypatch.setattr(bench_verify, "_artifact", lambda out, *a, **k: out)
+    monkeypatch.setattr(bench_verify, "bench_engine", _fake_engine)
+    row = dict(simulator="verilator", images=8, jobs=2, serial_wall_s=10.0, jobs_wall_s=8.0, jobs_over_serial_wall_x=0.8)
+    seen = []
+    monkeypatch.setattr(bench_verify, "bench_jobs", lambda model_dir, **kw: seen.append(kw) or row)
+    path = tmp_path / "verify.json"
+    assert bench_verify.main(["--resnet20", "none", "--jobs", "2", "--json", str(path)]) == 0
+    assert seen[0]["jobs"] == 2 and seen[0]["sim"] == "verilator" and seen[0]["images"] == 8
+    assert json.loads(path.read_text())["tables"][-1]["rows"] == [row]
+    assert bench_verify.main(["--resnet20", "none", "--json", str(path)]) == 0
+    assert [t["name"] for t in json.loads(path.read_text())["tables"]] == ["runs", "ratio"]
