@@ -33,7 +33,6 @@ printed (:func:`select_ops`); ``verify.json`` has all of them.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from dataclasses import dataclass
@@ -351,9 +350,11 @@ class VerifyRequest:
     index whose figures are printed); ``back_pressure`` (a probability in
     (0, 1): also the back_pressure test); simulator builds cached in
     ``build_dir``.  ``jobs`` (None: serial, one simulator process per
-    simulator): the job split into shards run ``jobs`` at a time on Ray
-    (:mod:`verification.shards`), a local instance or the cluster at
-    ``address`` (``HOST:PORT``; needs ``jobs``).
+    simulator): the job split into shards, per simulator up to ``jobs`` runs
+    of images (:mod:`verification.shards`), run through
+    :func:`rtl.cluster.run_tasks`: ``jobs`` at a time on a local Ray, or on
+    the cluster at ``address`` (``HOST:PORT``; needs ``jobs``); ``jobs`` 1
+    without an address runs them here.
     """
 
     model_dir: Path
@@ -383,11 +384,12 @@ class VerifyRequest:
             raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
         if self.seed < 0:
             raise ValueError(f"--seed must be a non-negative integer, not {self.seed}")
-        if self.jobs is not None and (isinstance(self.jobs, bool) or not isinstance(self.jobs, int)
-                                      or self.jobs < 1):
-            raise ValueError(f"--jobs must be a positive integer, not {self.jobs}")
         if self.address is not None and self.jobs is None:
-            raise ValueError(f"--address {self.address} needs --jobs N (how many shards run at once)")
+            raise ValueError(f"--address {self.address} needs --jobs N (the shards per simulator)")
+        if self.jobs is not None:
+            from rtl.cluster import ClusterSpec
+
+            ClusterSpec(jobs=self.jobs, address=self.address)  # refuses a bad --jobs or --address
         if self.build_dir.exists() and not self.build_dir.is_dir():
             raise NotADirectoryError(f"--build-dir {self.build_dir} exists and is not a folder")
 
@@ -498,11 +500,23 @@ def _sharded_runs(req, model_name, d, compiled, codes, images, out, bp, say, sho
     return [(sim, merge_runs(sim, pieces[sim]), seconds) for sim in req.sims]
 
 
-@contextlib.contextmanager
-def _ray_shards(req: VerifyRequest, say):
-    """Ray (local with ``req.jobs`` CPUs, or the cluster at ``req.address``) as a ``run_shards``."""
-    raise NotImplementedError("verify --jobs on Ray: waiting for rtl.cluster")
-    yield
+def _on_cluster(req: VerifyRequest):
+    """``run_shards`` for ``req.jobs``/``req.address``: the shards through :func:`rtl.cluster.run_tasks`
+    (``--jobs 1`` without an address: here, one after another; else on Ray).  Ray's presence and the
+    address are checked here, before any work."""
+    from rtl.cluster import ClusterSpec, check_address, ray_available, run_tasks, RAY_VERSION
+    from verification.shards import run_shard
+
+    spec = ClusterSpec(jobs=req.jobs, address=req.address)
+    if not spec.serial and not ray_available():
+        raise OSError(f"--jobs {req.jobs}{' --address' if req.address else ''} needs ray "
+                      f"(pip install -e '.[cluster]', ray=={RAY_VERSION})")
+    if spec.address is not None:
+        check_address(spec.address, spec.connect_timeout_s)
+
+    def run(tasks):
+        return run_tasks(run_shard, [(t,) for t in tasks], spec, what="verify shards", progress=False)
+    return run
 
 
 def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print, run_shards=None) -> VerifyResult:
@@ -530,8 +544,7 @@ def verify_model(req: VerifyRequest, *, say: Callable[[str], None] = print, run_
     codes, source = engine_images(model, images, seed=req.seed)
     d, compiled = _target(req, model)  # refuses what the engine cannot run before any work
     if req.jobs is not None and run_shards is None:
-        with _ray_shards(req, say) as on_ray:  # joins (or starts) Ray before any build: a bad --address fails fast
-            return _verify(req, say, on_ray, final, model, images, codes, source, d, compiled)
+        run_shards = _on_cluster(req)  # a missing Ray or an --address that does not answer: refused here
     return _verify(req, say, run_shards, final, model, images, codes, source, d, compiled)
 
 

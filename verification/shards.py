@@ -89,7 +89,7 @@ def split_shards(sims, n_images: int, *, back_pressure: bool, jobs: int) -> tupl
     ``min(jobs, n_images)`` contiguous runs of images (sizes differing by at most one, larger first) and,
     with ``back_pressure``, the ``back_pressure`` test on the first ``min(2, n_images)`` images."""
     if jobs < 1:
-        raise ValueError(f"--jobs must be a positive integer, not {jobs}")
+        raise ValueError(f"split_shards: jobs must be at least 1, not {jobs}")
     if n_images < 1:
         raise ValueError(f"a verify job needs at least one image, not {n_images}")
     parts = min(jobs, n_images)

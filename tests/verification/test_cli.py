@@ -259,9 +259,10 @@ def test_engine_argument_errors(small_engine, lenet_dir, tmp_path, capsys):
 # --- verify --jobs: bad input (the runs themselves: test_jobs.py) ------------------------------------------
 
 @pytest.mark.parametrize("argv,msg", [
-    (["--jobs", "0"], "--jobs must be a positive integer, not 0"),
-    (["--jobs", "-1"], "--jobs must be a positive integer, not -1"),
-    (["--address", "127.0.0.1:6379"], "--address 127.0.0.1:6379 needs --jobs N (how many shards run at once)"),
+    (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
+    (["--jobs", "-1"], "--jobs must be a positive integer, got -1"),
+    (["--address", "127.0.0.1:6379"], "--address 127.0.0.1:6379 needs --jobs N (the shards per simulator)"),
+    (["--jobs", "2", "--address", "nohost"], "--address must be HOST:PORT (e.g. 10.0.0.5:6379), got 'nohost'"),
 ])
 def test_jobs_argument_errors(argv, msg, tmp_path, capsys):
     rc = main(["verify", str(tmp_path / "model"), *argv, "-o", str(tmp_path / "o")])
@@ -279,4 +280,27 @@ def test_jobs_with_a_missing_simulator(small_engine, tmp_path, capsys, monkeypat
     cap = capsys.readouterr()
     assert rc == 1 and cap.out == ""
     assert cap.err.strip() == "adderhw verify: error: --sim icarus: iverilog is not on PATH (apt-get install iverilog)"
+    assert not (tmp_path / "o").exists()
+
+
+def test_jobs_with_an_address_that_does_not_answer(small_engine, tmp_path, capsys):
+    """Nothing listens at --address: one line naming it, within rtl.cluster's stated connect timeout, before
+    any build or output."""
+    import socket
+    import time
+
+    from rtl.cluster import CONNECT_TIMEOUT_S
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    model_dir, design = small_engine
+    t0 = time.monotonic()
+    rc = main(["verify", str(model_dir), "--design", str(design), "--sim", "verilator", "--jobs", "2",
+               "--address", f"127.0.0.1:{port}", "-o", str(tmp_path / "o")])
+    cap = capsys.readouterr()
+    assert time.monotonic() - t0 < CONNECT_TIMEOUT_S + 5
+    assert rc == 1 and cap.out == ""
+    (line,) = cap.err.strip().splitlines()
+    assert line.startswith(f"adderhw verify: error: --address 127.0.0.1:{port}: no Ray cluster answers within "), line
     assert not (tmp_path / "o").exists()

@@ -25,7 +25,7 @@ def test_split_shards():
     assert split_shards(("icarus",), 1, back_pressure=True, jobs=3) == (
         Shard("icarus", "images", 0, 1), Shard("icarus", "back_pressure", 0, 1))
     for jobs in (0, -1):
-        with pytest.raises(ValueError, match=f"^--jobs must be a positive integer, not {jobs}$"):
+        with pytest.raises(ValueError, match=f"^split_shards: jobs must be at least 1, not {jobs}$"):
             split_shards(("icarus",), 3, back_pressure=False, jobs=jobs)
     with pytest.raises(ValueError, match="^a shard runs one of images, back_pressure, not 'reset_mid_network'$"):
         Shard("icarus", "reset_mid_network", 0, 1)
