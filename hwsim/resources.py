@@ -1,0 +1,183 @@
+"""The engine's resource model: LUT, FF, carry, BRAM, DSP and an Fmax band per part, without synthesis.
+
+DESIGN §5 and §8.  What is exact and what is fitted:
+
+* **BRAM**: exact — :func:`hwsim.parts.bram_blocks`, yosys' own mapping of each memory's depth x
+  width onto the part's block geometry (never a second copy here).
+* **DSP**: exact for the project's synthesis flow, which maps multipliers to logic (``rtl.synth``:
+  ``-nodsp`` unless ``dsp=True``; the iCE40 HX8K has none): 0.
+* **LUT, FF, carry**: linear in per-unit features of the config (:data:`FEATURES`, each a count of
+  bits one unit of the engine builds: PE subtractors or multiplier partial products, row trees,
+  accumulators, the multiplier unit, the requant multiplier, controller and address generator as a
+  constant, the activation and weight word registers).  The coefficients (one per feature and
+  resource) are data — ``hwsim/data/resources_<part>.json``, written by
+  ``adderhw explore --calibrate PART`` (:func:`fit`), which names the tool versions and the
+  generated designs it was fitted on and keeps its held-out error table.  A part without that
+  file has no LUT/FF prediction (:func:`load_model` raises, naming the command that makes it).
+* **Fmax band**: the lowest and highest achieved Fmax among the fitted designs of the same PE kind.
+
+Keep it explainable: a feature is a named product of config fields, a coefficient is
+LUTs (or FFs) per bit of that feature.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.config import EngineConfig
+from hwsim.parts import part as get_part
+from hwsim.parts import bram_blocks
+from quant.base.files import atomic_write_text
+from quant.base.intops import PeKind
+
+__all__ = ["FEATURES", "RESOURCES", "Resources", "ResourceModel", "features", "fit", "load_model",
+           "save_model", "model_path", "DATA_DIR"]
+
+#: Where the fitted coefficients live, one file per part.
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: The fitted resources (BRAM and DSP are exact, not fitted).
+RESOURCES = ("lut", "ff", "carry")
+
+
+def _clog2(n: int) -> int:
+    return max(1, math.ceil(math.log2(max(2, n))))
+
+
+def features(cfg: EngineConfig) -> dict[str, float]:
+    """The per-unit bit counts of ``cfg`` the linear model is fitted on (module docstring)."""
+    pes = cfg.rows * cfg.cols
+    adder = cfg.pe == PeKind.ADDER
+    tree_bits = cfg.rows * (cfg.cols - 1) * (cfg.bits + 1 + _clog2(cfg.cols))
+    mult_unit = cfg.mult_rows * cfg.cols
+    return {
+        "const": 1.0,                                                  # controller, address generator, ports
+        "pe_sub_bits": float(pes * (cfg.bits + 1)) if adder else 0.0,  # |x - w|: a (b+1)-bit subtract + abs
+        "pe_mult_pp": float(pes * (cfg.bits + 1) * cfg.bits) if not adder else 0.0,  # partial products
+        "tree_bits": float(tree_bits),                                 # row adder trees
+        "acc_bits": float(cfg.rows * cfg.acc_bits),                    # accumulators (add + register)
+        "mult_unit_pp": float(mult_unit * (cfg.bits + 1) * cfg.bits + cfg.mult_rows * cfg.mult_acc_bits),
+        "requant_pp": float(cfg.mult_bits * cfg.acc_bits),             # the shared requant multiplier
+        "word_bits": float(cfg.act_word_bits + cfg.weight_word_bits),  # operand word registers
+        "addr_bits": float(sum(_clog2(d) for d in cfg.act_words) + _clog2(cfg.weight_words)),
+    }
+
+
+#: The feature names, in the order the coefficients are stored.
+FEATURES = tuple(features(EngineConfig(rows=1, cols=1)))
+
+
+@dataclass(frozen=True)
+class Resources:
+    """One config's predicted resources on one part; ``lut``/``ff``/``carry``/``fmax_*`` None when the
+    part has no fitted model."""
+
+    part: str
+    bram: int
+    dsp: int
+    lut: int | None = None
+    ff: int | None = None
+    carry: int | None = None
+    fmax_mhz_low: float | None = None
+    fmax_mhz_high: float | None = None
+
+    def fits(self) -> bool:
+        p = get_part(self.part)
+        return (self.bram <= p.bram_blocks and self.dsp <= p.dsps
+                and (self.lut is None or self.lut <= p.luts) and (self.ff is None or self.ff <= p.ffs))
+
+
+@dataclass(frozen=True)
+class ResourceModel:
+    """Fitted coefficients for one part (the data file's contents)."""
+
+    part: str
+    coefficients: dict            # resource -> {feature: value}
+    fmax_mhz: dict                # pe kind -> [low, high]
+    tools: dict = field(default_factory=dict)
+    fitted_on: tuple = ()         # design names
+    held_out: tuple = ()          # rows of the error table: {design, resource, predicted, synthesized, error_pct}
+
+    def __post_init__(self) -> None:
+        get_part(self.part)
+        for res in RESOURCES:
+            coef = self.coefficients.get(res)
+            if not isinstance(coef, dict) or set(coef) != set(FEATURES):
+                raise ValueError(f"resource model for {self.part}: {res} coefficients must name exactly "
+                                 f"{', '.join(FEATURES)}")
+
+    def predict(self, cfg: EngineConfig) -> Resources:
+        f = features(cfg)
+        vals = {r: max(0, round(sum(self.coefficients[r][k] * f[k] for k in FEATURES))) for r in RESOURCES}
+        band = self.fmax_mhz.get(PeKind(cfg.pe).value)
+        return Resources(part=self.part, bram=bram_blocks(cfg, self.part), dsp=0, **vals,
+                         fmax_mhz_low=band[0] if band else None, fmax_mhz_high=band[1] if band else None)
+
+
+def predict_exact(cfg: EngineConfig, part_name: str) -> Resources:
+    """BRAM and DSP only (no fitted model needed)."""
+    get_part(part_name)
+    return Resources(part=part_name, bram=bram_blocks(cfg, part_name), dsp=0)
+
+
+def model_path(part_name: str, data_dir: Path | None = None) -> Path:
+    return (DATA_DIR if data_dir is None else Path(data_dir)) / f"resources_{part_name}.json"
+
+
+def load_model(part_name: str, data_dir: Path | None = None) -> ResourceModel:
+    """The fitted model of ``part_name``; ``FileNotFoundError`` naming the calibration command when none."""
+    get_part(part_name)
+    path = model_path(part_name, data_dir)
+    if not path.is_file():
+        raise FileNotFoundError(f"no resource model for {part_name} ({path}): run "
+                                f"`adderhw explore --calibrate {part_name}`")
+    d = json.loads(path.read_text())
+    return ResourceModel(part=d["part"], coefficients=d["coefficients"], fmax_mhz=d.get("fmax_mhz", {}),
+                         tools=d.get("tools", {}), fitted_on=tuple(d.get("fitted_on", ())),
+                         held_out=tuple(d.get("held_out", ())))
+
+
+def save_model(model: ResourceModel, data_dir: Path | None = None) -> Path:
+    path = model_path(model.part, data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({
+        "part": model.part, "features": list(FEATURES), "coefficients": model.coefficients,
+        "fmax_mhz": model.fmax_mhz, "tools": model.tools, "fitted_on": list(model.fitted_on),
+        "held_out": list(model.held_out)}, indent=1) + "\n")
+    return path
+
+
+def fit(part_name: str, fitted: list[tuple[str, EngineConfig, dict]], held_out: list[tuple[str, EngineConfig, dict]],
+        *, tools: dict) -> ResourceModel:
+    """Least squares of each fitted resource on :func:`features` over ``fitted`` (``(name, config,
+    synthesized)`` with ``synthesized`` holding ``lut``, ``ff``, ``carry``, ``fmax_mhz``); the
+    held-out designs only fill the error table."""
+    if not fitted:
+        raise ValueError("fit needs at least one synthesized design")
+    X = np.array([[features(c)[k] for k in FEATURES] for _, c, _ in fitted])
+    coefficients = {}
+    for res in RESOURCES:
+        y = np.array([float(s[res]) for _, _, s in fitted])
+        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        coefficients[res] = {k: float(b) for k, b in zip(FEATURES, beta)}
+    fmax: dict[str, list[float]] = {}
+    for _, c, s in fitted:
+        if s.get("fmax_mhz"):
+            band = fmax.setdefault(PeKind(c.pe).value, [s["fmax_mhz"], s["fmax_mhz"]])
+            band[0], band[1] = min(band[0], s["fmax_mhz"]), max(band[1], s["fmax_mhz"])
+    model = ResourceModel(part=part_name, coefficients=coefficients, fmax_mhz=fmax, tools=tools,
+                          fitted_on=tuple(n for n, _, _ in fitted))
+    table = []
+    for name, c, s in held_out:
+        pred = model.predict(c)
+        for res in RESOURCES + ("bram",):
+            got = s.get(res)
+            p = getattr(pred, res)
+            table.append({"design": name, "resource": res, "predicted": p, "synthesized": got,
+                          "error_pct": None if not got else round(100.0 * (p - got) / got, 1)})
+    return ResourceModel(part=part_name, coefficients=coefficients, fmax_mhz=fmax, tools=tools,
+                         fitted_on=model.fitted_on, held_out=tuple(table))

@@ -1,0 +1,81 @@
+"""``adderhw explore``: the command line of :func:`hwsim.explore.explore`.
+
+``adderhw explore INPUT --target PART [--space rows=..,cols=..,mult_rows=..] [--budget luts=N,bram=N,dsp=N]
+[--min-fps F] [--objective fps|energy] [--table 45nm] -o OUT_DIR``
+
+Parses and prints; the work is :mod:`hwsim.explore`.  It lives in ``scripts``
+(like ``estimate``) because a checkpoint input is quantized for its shapes by
+quant's torch rooms, which hwsim may not import.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hwsim.explore import DEFAULT_SPACE, Objective, TARGET_PARTS
+
+__all__ = ["register", "run_explore"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``explore`` to the ``adderhw`` parser."""
+    p = subparsers.add_parser(
+        "explore",
+        help="every engine config of a space, adder and multiplier PEs: cycles, energy, resources, Pareto fronts",
+        description="Estimate every config of --space for both PE kinds (exact cycles, accesses and energy "
+        "from hwsim; BRAM exact and LUT/FF/Fmax from the part's resource model), keep those within "
+        "--budget and --min-fps, and write explore.csv, report.md and the Pareto plots into OUT_DIR; "
+        "prints the `adderhw generate` command of the best config.",
+    )
+    p.add_argument("input", metavar="MODEL_DIR_OR_CKPT",
+                   help="integer model folder or checkpoint (.pt/.pth; quantized in memory for its shapes)")
+    p.add_argument("--target", required=True, metavar="PART",
+                   help=f"FPGA part: {', '.join(TARGET_PARTS)}")
+    p.add_argument("--space", default=DEFAULT_SPACE, metavar="KEY=V,..",
+                   help=f"configs: cartesian product of rows, cols, mult_rows (default {DEFAULT_SPACE}; "
+                   "mult_rows default: rows/2 when the model has multiply layers)")
+    p.add_argument("--budget", default=None, metavar="KEY=N,..",
+                   help="upper bounds: luts, ffs, bram, dsp (default: the part's own)")
+    p.add_argument("--min-fps", type=float, default=0.0, metavar="F", help="least images per second")
+    p.add_argument("--objective", choices=tuple(Objective), default=Objective.FPS,
+                   help="best = most images/s (fps) or least energy per image (energy); default fps")
+    p.add_argument("--table", default="45nm", help="energy table (as estimate's --table; default 45nm)")
+    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
+    p.set_defaults(func=_run)
+
+
+def run_explore(args: argparse.Namespace):
+    """Validate every argument (before any long work), explore, write the outputs; returns (result, paths)."""
+    from hwsim.estimate import load_source
+    from hwsim.explore import explore, parse_budget, parse_space, write_outputs
+    from hwsim.parts import part
+    from hwsim.tables import load_table
+
+    part(args.target)  # unknown part: one line naming the parts
+    space = parse_space(args.space)
+    budget = parse_budget(args.budget)
+    if not args.min_fps >= 0:
+        raise ValueError(f"--min-fps must be >= 0, not {args.min_fps}")
+    table = load_table(args.table)
+    from quant.quantizer.workflow import placeholder_model
+
+    src = load_source(args.input, checkpoint_model=placeholder_model)
+    result = explore(src, table, args.target, space, budget=budget, min_fps=args.min_fps,
+                     objective=Objective(args.objective))
+    paths = write_outputs(result, args.out, model_dir=args.input)
+    return result, paths
+
+
+def _run(args: argparse.Namespace) -> int:
+    from hwsim.explore import generate_command
+
+    result, paths = run_explore(args)
+    for n in result.notes:
+        print(f"note: {n}")
+    b = result.best
+    print(f"{len(result.points)} engines explored on {result.part}, {len(result.feasible)} within budget; "
+          f"best for {result.objective.value}: {b.design.value} {b.rows}x{b.cols} (mult_rows {b.mult_rows}), "
+          f"{b.fps:.1f} images/s, {b.energy_uj:.2f} uJ/image, {b.resources.bram} BRAM blocks")
+    print(generate_command(b, args.input, result.part))
+    print(f"wrote {', '.join(str(p) for p in paths.values())}")
+    return 0
