@@ -20,7 +20,8 @@ API (stable; other packages build on it)::
   installed); each item of the list is the tuple of its positional arguments.
 * Each task may be retried ``spec.max_retries`` times when its worker process dies (killed,
   out of memory, node lost); an exception raised *by* ``fn`` is not retried and propagates
-  (the other tasks are cancelled first).  A task that is retried must therefore be idempotent:
+  (the other tasks are cancelled first) as ``fn`` raised it, not as Ray's wrapper (whose text
+  is the remote traceback).  A task that is retried must therefore be idempotent:
   write its outputs atomically, keyed by content (the callers' caches are).
 * Progress: one line per finished task on ``progress`` (default: stderr when it is a
   terminal), ``what: k/n done``.
@@ -220,7 +221,14 @@ def run_tasks(fn: Callable, args: Sequence[tuple], spec: ClusterSpec, *, what: s
                 # a short timeout keeps the driver responsive to Ctrl-C between completions
                 ready, pending = ray.wait(pending, num_returns=1, timeout=0.5)
                 for ref in ready:
-                    result = ray.get(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        # fn's own exception, as fn raised it: Ray's wrapper's text is the remote
+                        # traceback (with colour codes), not the one line a command prints
+                        if not isinstance(getattr(exc, "cause", None), BaseException):
+                            raise
+                        raise exc.cause from exc
                     done_count += 1
                     _say(stream, what, done_count, total)
                     yield index[ref], result
