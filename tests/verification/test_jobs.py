@@ -40,3 +40,28 @@ def test_jobs_equal_the_serial_run(lenet_dir, lenet_design, build_root, tmp_path
                     "verilator images: images 0..1 passed"], text
     runs = out / "runs" / "lenet5_bn-engine-verilator"
     assert sorted(p.name for p in runs.iterdir()) == ["back_pressure-0-1", "images-0-1", "images-2-2"]
+
+
+@pytest.mark.sim
+def test_a_shard_that_fails_is_one_line(tmp_path, capsys):
+    """A design whose Verilog does not build: the shards' error (raised on a Ray worker) is the one line the
+    serial run prints, and OUT is not written."""
+    import numpy as np
+
+    from hwsim.config import EngineConfig
+    from hwsim.samples import SMALL_ENGINE, small_model
+    from quant.intmodel.artifact import save_int_model
+    from rtl.engine.generate import generate_engine
+
+    save_int_model(small_model(np.random.default_rng([SEED, 0]), c0=2, h=4, w=4, c1=3, bits=5), tmp_path / "model")
+    d = generate_engine(tmp_path / "gen", config=EngineConfig(**SMALL_ENGINE), max_ops=8)
+    d.verilog.write_text(f"module {d.name}(input clk;\n")  # a syntax error
+    argv = ["verify", str(tmp_path / "model"), "--design", str(d.path), "--sim", "icarus", "--images", "0,1",
+            "--build-dir", str(tmp_path / "build"), "-o", str(tmp_path / "o")]
+    assert main(argv) == 1
+    (serial,) = capsys.readouterr().err.strip().splitlines()
+    assert serial.startswith("adderhw verify: error: icarus build of "), serial
+    assert main([*argv, "--jobs", "2"]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == serial
+    assert not (tmp_path / "o").exists()
