@@ -361,12 +361,16 @@ class Engine(wiring.Component):
             m.d.comb += n_item.eq(lanes_of(it))
         with m.Else():
             m.d.comb += n_item.eq(lanes_of(p.g))
-        gate_ok = ~item_last | (since >= need)
+        # since_ok == (since >= need), kept in a register so the gate's compare is not in ag.o.ready's path
+        since_ok = Signal(init=1)
+        gate_ok = ~item_last | since_ok
         m.d.comb += ag.o.ready.eq(adv_b & gate_ok)
         with m.If(ag_fire & item_last):
-            m.d.sync += [since.eq(1), need.eq(n_item)]
+            m.d.sync += [since.eq(1), need.eq(n_item), since_ok.eq(n_item <= 1)]
         with m.Elif(since != 255):
-            m.d.sync += since.eq(since + 1)
+            m.d.sync += [since.eq(since + 1), since_ok.eq(since + 1 >= need)]
+        with m.If(reset_op):
+            m.d.sync += since_ok.eq(1)  # need = 0
         for r in range(cfg.regions):
             m.d.comb += [rps[r].addr.eq(p.addr),
                          rps[r].en.eq(ag_fire & ~p.pad & ((d.src0 == r) | (is_add & (d.src1 == r))))]
