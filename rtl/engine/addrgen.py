@@ -160,12 +160,15 @@ class AddrGen(wiring.Component):
         iy = Signal(pos)
         ix = Signal(pos)
         addr = Signal(wide)
-        last_g = g == c.groups - 1
-        last_j = j == c.kw - 1
-        last_i = i == c.kh - 1
+        # the counters' last values, registered with the pass (no subtractor before the compares)
+        top_g, top_j, top_i, top_x, top_y = (Signal(dim, name=f"{n}_top", reset_less=True)
+                                             for n in ("g", "j", "i", "x", "y"))
+        last_g = g == top_g
+        last_j = j == top_j
+        last_i = i == top_i
         last_step = last_g & last_j & last_i
-        last_x = ox == c.out_w - 1
-        last_y = oy == c.out_h - 1
+        last_x = ox == top_x
+        last_y = oy == top_y
         fire = self.o.valid & self.o.ready
         m.d.comb += [
             iy.eq(iy0 + i),
@@ -211,6 +214,8 @@ class AddrGen(wiring.Component):
                 c.eq(p), busy.eq(1), oy.eq(0), ox.eq(0), i.eq(0), j.eq(0), g.eq(0), s.eq(0),
                 iy0.eq(-p.padding), ix0.eq(-p.padding), row_base.eq(p.base0), pix_base.eq(p.base0),
                 i_off.eq(0), j_off.eq(0),
+                top_g.eq(p.groups - 1), top_j.eq(p.kw - 1), top_i.eq(p.kh - 1), top_x.eq(p.out_w - 1),
+                top_y.eq(p.out_h - 1),
             ]
         return m
 

@@ -17,9 +17,13 @@ register per three adder levels), the last of which also accumulates.
 ``l`` is handed to the array in ``l + 1`` and is in the shadow from cycle
 ``l + 1 + latency``, i.e. loaded at the edge ending ``l + D`` with the
 contract's ``D = config.step_latency = latency``.  Throughput: one step per
-cycle.  The only stall: a ``last`` step that would land while the shadow is
-full and not being taken freezes the whole pipeline (``i.ready`` low) until
-``o.ready``; earlier steps keep flowing while the shadow drains.
+cycle.  Behind the shadow sits a skid register (:func:`elastic_shadow`): a
+``last`` step that lands while the shadow is full and not being taken goes
+into the skid, and only a full skid (a register) freezes the whole pipeline
+(``i.ready`` low) until the shadow is taken, so ``o.ready`` never reaches
+the pipeline's enables or ``i.ready`` combinationally.  Without
+back-pressure the skid is never used: the contract's schedule lands a
+pixel in the cycle its predecessor's last entry is taken.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from hwsim.config import EngineConfig
 from quant.base.intops import PeKind
 from rtl.construct import construction
 
-__all__ = ["ChannelArray", "channel_array_ref", "simulate_channel_array"]
+__all__ = ["ChannelArray", "channel_array_ref", "elastic_shadow", "simulate_channel_array"]
 
 #: The units with an array (the vector unit has none).
 _UNITS = (Unit.ADDER, Unit.MULT)
@@ -150,24 +154,42 @@ class ChannelArray(wiring.Component):
             level = [_pairwise(row) for row in level]
         # final stage: accumulate; a last step lands in the shadow (o)
         acc = [Signal(self.acc_shape, name=f"acc_r{r}", reset_less=True) for r in range(rows)]
-        total = [Signal(self.acc_shape, name=f"total_r{r}") for r in range(rows)]
+        total = Signal(self.o.payload.shape(), name="total")
         for r in range(rows):
             m.d.comb += total[r].eq(Mux(first[-1], 0, acc[r]) + level[r][0])
-        landing = v[-1] & last[-1]
-        m.d.comb += [
-            adv.eq(~(landing & self.o.valid & ~self.o.ready)),
-            self.i.ready.eq(adv),
-        ]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        # the pipeline stalls only on a full skid (a register): o.ready reaches the shadow's load, not adv
+        skid_full = elastic_shadow(m, self.o, adv & v[-1] & last[-1], total)
+        m.d.comb += [adv.eq(~skid_full), self.i.ready.eq(adv)]
         with m.If(adv & v[-1]):
             for r in range(rows):
                 m.d.sync += acc[r].eq(total[r])
-            with m.If(last[-1]):
-                m.d.sync += self.o.valid.eq(1)
-                for r in range(rows):
-                    m.d.sync += self.o.payload[r].eq(total[r])
         return m
+
+
+def elastic_shadow(m: Module, o, land, value) -> Signal:
+    """The shadow register ``o`` (a stream's payload and valid) with a skid register behind it.
+
+    ``land`` (which the caller asserts only while the returned signal is low)
+    puts ``value`` into the shadow when it is empty or being taken, else into
+    the skid; a taken shadow refills from the skid.  Returns the skid's
+    valid, a register: the caller's stall, so ``o.ready`` never reaches a
+    pipeline enable or an upstream ``ready`` through logic.  Without
+    back-pressure the skid is never used (the schedule's landing meets a
+    shadow that is being taken), so the unit's timing is unchanged.
+    """
+    skid = Signal(o.payload.shape(), reset_less=True, name="skid")
+    skid_v = Signal(name="skid_v")
+    taken = o.valid & o.ready
+    with m.If(taken):
+        m.d.sync += [o.valid.eq(skid_v), skid_v.eq(0)]
+        with m.If(skid_v):
+            m.d.sync += o.payload.eq(skid)
+    with m.If(land):
+        with m.If(~o.valid | taken):
+            m.d.sync += [o.valid.eq(1), o.payload.eq(value)]
+        with m.Else():
+            m.d.sync += [skid_v.eq(1), skid.eq(value)]
+    return skid_v
 
 
 def _pairwise(row: list) -> list:

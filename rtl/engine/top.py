@@ -361,12 +361,16 @@ class Engine(wiring.Component):
             m.d.comb += n_item.eq(lanes_of(it))
         with m.Else():
             m.d.comb += n_item.eq(lanes_of(p.g))
-        gate_ok = ~item_last | (since >= need)
+        # since_ok == (since >= need), kept in a register so the gate's compare is not in ag.o.ready's path
+        since_ok = Signal(init=1)
+        gate_ok = ~item_last | since_ok
         m.d.comb += ag.o.ready.eq(adv_b & gate_ok)
         with m.If(ag_fire & item_last):
-            m.d.sync += [since.eq(1), need.eq(n_item)]
+            m.d.sync += [since.eq(1), need.eq(n_item), since_ok.eq(n_item <= 1)]
         with m.Elif(since != 255):
-            m.d.sync += since.eq(since + 1)
+            m.d.sync += [since.eq(since + 1), since_ok.eq(since + 1 >= need)]
+        with m.If(reset_op):
+            m.d.sync += since_ok.eq(1)  # need = 0
         for r in range(cfg.regions):
             m.d.comb += [rps[r].addr.eq(p.addr),
                          rps[r].en.eq(ag_fire & ~p.pad & ((d.src0 == r) | (is_add & (d.src1 == r))))]
@@ -428,15 +432,31 @@ class Engine(wiring.Component):
         do0 = Signal(DIM_BITS)
         dp = Signal(A)
         dg = Signal(DIM_BITS)
-        rem_drain = Signal(signed(DIM_BITS + 2))
-        n_drain = Signal(DIM_BITS)
-        m.d.comb += rem_drain.eq(d.out_c - do0)
-        with m.If(is_conv):
-            m.d.comb += n_drain.eq(Mux(rem_drain < d.rows_u, rem_drain, d.rows_u))
-        with m.Elif(is_max):
-            m.d.comb += n_drain.eq(1)
-        with m.Else():
-            m.d.comb += n_drain.eq(lanes_of(dg))
+
+        def entries_of(o0, g, name):
+            """The shadow entries of the item at first channel ``o0`` (conv) or group ``g`` (pools, add)."""
+            rem = Signal(signed(DIM_BITS + 2), name=f"rem_{name}")
+            n = Signal(DIM_BITS, name=name)
+            m.d.comb += rem.eq(d.out_c - o0)
+            with m.If(is_conv):
+                m.d.comb += n.eq(Mux(rem < d.rows_u, rem, d.rows_u))
+            with m.Elif(is_max):
+                m.d.comb += n.eq(1)
+            with m.Else():
+                m.d.comb += n.eq(lanes_of(g))
+            return n
+
+        # the counters after the item's last entry (from registers only)
+        tile_end = ~is_add & (dp == d.pixels - 1)
+        dg_new = Signal(DIM_BITS)
+        do0_new = Signal(DIM_BITS)
+        m.d.comb += [dg_new.eq(Mux(is_add, Mux(dg == d.in_g - 1, 0, dg + 1), Mux(tile_end, dg + 1, dg))),
+                     do0_new.eq(Mux(tile_end, do0 + d.rows_u, do0))]
+        n_drain = entries_of(do0, dg, "n_drain")
+        n_next = entries_of(do0_new, dg_new, "n_next")
+        # dr_last == (dr == n_drain - 1), kept in a register: its compares read registers only, so the
+        # drain's handshake (shadow_ready, the array's o.ready) is two gates from flip-flops
+        dr_last = Signal()
         shadow_ready = Signal()
         for unit, arr in arrays.items():
             sel = (use_mult if unit == Unit.MULT else ~use_mult) & is_conv
@@ -487,18 +507,17 @@ class Engine(wiring.Component):
         m.d.comb += drain_step.eq(Mux(is_max, sv, rq.i.valid & rq.i.ready))
         with m.If(rq.i.valid & rq.i.ready):
             bump("requant_ops")
+        m.d.sync += dr_last.eq(dr + 1 == n_drain)
         with m.If(drain_step):
-            with m.If(dr == n_drain - 1):
+            with m.If(dr_last):
                 m.d.comb += shadow_ready.eq(1)
-                m.d.sync += dr.eq(0)
-                with m.If(is_add):
-                    m.d.sync += dg.eq(Mux(dg == d.in_g - 1, 0, dg + 1))
-                with m.Elif(dp == d.pixels - 1):
-                    m.d.sync += [dp.eq(0), dt.eq(dt + 1), do0.eq(do0 + d.rows_u), dg.eq(dg + 1)]
-                with m.Else():
+                m.d.sync += [dr.eq(0), dr_last.eq(n_next == 1), dg.eq(dg_new), do0.eq(do0_new)]
+                with m.If(tile_end):
+                    m.d.sync += [dp.eq(0), dt.eq(dt + 1)]
+                with m.Elif(~is_add):
                     m.d.sync += dp.eq(dp + 1)
             with m.Else():
-                m.d.sync += dr.eq(dr + 1)
+                m.d.sync += [dr.eq(dr + 1), dr_last.eq(dr + 2 == n_drain)]
 
         # --- writer: outputs gathered into words (lane enables), or the o stream ---
         q = rq.o.payload

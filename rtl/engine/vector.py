@@ -13,8 +13,10 @@ A ``last`` step hands the lanes (and ``y``) to the shadow register, the
 
 Latency: :attr:`VectorUnit.latency` = 1 cycle from a step's ``i`` handshake
 to its shadow on ``o`` (with the memory read before it, the contract's
-``D_v = config.vector_latency``).  Throughput: one step per cycle; only a
-``last`` step meeting a full shadow that is not being taken stalls.
+``D_v = config.vector_latency``).  Throughput: one step per cycle.  Behind
+the shadow sits a skid register (:func:`~rtl.engine.array.elastic_shadow`):
+a ``last`` step meeting a full shadow that is not being taken goes into the
+skid, and only a full skid stalls (``i.ready`` is a register's output).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.config import EngineConfig
 from hwsim.energy import vector_lane_bits
 from rtl.construct import construction
+from rtl.engine.array import elastic_shadow
 
 __all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "simulate_vector"]
 
@@ -93,18 +96,16 @@ class VectorUnit(wiring.Component):
                     m.d.comb += total[n].eq(Mux(p.pad, base, base + p.x[n]))
                 with m.Default():
                     m.d.comb += total[n].eq(p.x[n])
-        landing = self.i.valid & p.last
         adv = Signal()
-        m.d.comb += [adv.eq(~(landing & self.o.valid & ~self.o.ready)), self.i.ready.eq(adv)]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        shadow = Signal(self.shadow_layout)
+        for n in range(cols):
+            m.d.comb += [shadow.a[n].eq(total[n]), shadow.b[n].eq(p.y[n])]
+        # a skid behind the shadow: only its valid (a register) stalls, never o.ready through logic
+        skid_full = elastic_shadow(m, self.o, self.i.valid & adv & p.last, shadow)
+        m.d.comb += [adv.eq(~skid_full), self.i.ready.eq(adv)]
         with m.If(self.i.valid & adv):
             for n in range(cols):
                 m.d.sync += acc[n].eq(total[n])
-            with m.If(p.last):
-                m.d.sync += self.o.valid.eq(1)
-                for n in range(cols):
-                    m.d.sync += [self.o.payload.a[n].eq(total[n]), self.o.payload.b[n].eq(p.y[n])]
         return m
 
 

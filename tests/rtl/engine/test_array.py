@@ -63,7 +63,7 @@ def test_the_largest_sums_fit_the_accumulator():
 
 
 @pytest.mark.parametrize("cols, stages", [(8, 1), (16, 2)])
-def test_latency_and_only_the_landing_stalls(cols, stages):
+def test_latency_and_only_a_full_skid_stalls(cols, stages):
     from amaranth.sim import Simulator
 
     cfg = EngineConfig(rows=2, cols=cols, bits=4, max_k=64)
@@ -83,10 +83,10 @@ def test_latency_and_only_the_landing_stalls(cols, stages):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    # step 0 is taken in cycle 0 and lands `latency` cycles later; from then on step 1 waits
-    # at the landing (the shadow is full), so the array takes nothing more
+    # step 0 is taken in cycle 0 and lands `latency` cycles later; step 1 lands a cycle after it in
+    # the skid, and from then on (the skid's valid, a register) the array takes nothing more
     assert [v for _, v in log[: array.latency + 1]] == [0] * array.latency + [1]
-    assert [r for r, _ in log] == [1] * array.latency + [0] * (8 - array.latency)
+    assert [r for r, _ in log] == [1] * (array.latency + 1) + [0] * (7 - array.latency)
 
 
 @pytest.mark.parametrize("kwargs, message", [
