@@ -668,7 +668,8 @@ def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
     rest = Signal(range(cols + 65), name="lane_r")
     # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain
     m.d.comb += [q.eq(0), rest.eq(total)]
-    for k in range((cols + 64) // cols, 0, -1):
+    # smallest k first, so the largest k that fits is the last assignment (the one that holds)
+    for k in range(1, (cols + 64) // cols + 1):
         with m.If(total >= k * cols):
             m.d.comb += [q.eq(k), rest.eq(total - k * cols)]
     m.d.sync += [tl.eq(rest), tg.eq(tg + q), wlane.eq(rest), wg.eq(tg + q)]
