@@ -22,6 +22,7 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwsim.config import EngineConfig
 from hwsim.estimate import Design, Source, estimate_source
 from hwsim.parts import PARTS
 from hwsim.parts import part as get_part
@@ -30,7 +31,7 @@ from hwsim.tables import EnergyTable
 from quant.base.files import atomic_write_text
 
 __all__ = ["SPACE_KEYS", "BUDGET_KEYS", "DEFAULT_SPACE", "Objective", "Point", "ExploreResult", "parse_space",
-           "parse_budget", "explore", "pareto", "write_outputs", "generate_command", "CSV_COLUMNS"]
+           "parse_budget", "rank_key", "explore", "pareto", "write_outputs", "generate_command", "CSV_COLUMNS"]
 
 #: Keys ``--space`` may vary (the engine parameters a config is sized from).
 SPACE_KEYS = ("rows", "cols", "mult_rows")
@@ -124,6 +125,7 @@ class Point:
     resources: Resources
     fps: float                   # images per second at fps_clock_mhz
     fps_clock_mhz: float
+    config: EngineConfig | None = None  # the engine to generate (its PE kind is ``design``)
 
     @property
     def energy_uj(self) -> float:
@@ -174,10 +176,11 @@ def _point(space: dict, design: Design, est, res: Resources) -> Point:
     tot = est.energy.total
     return Point(space=tuple(space.items()), design=design, rows=cfg.rows, cols=cfg.cols, mult_rows=cfg.mult_rows,
                  total_cycles=cycles, energy_pj=tot.total_pj, dram_pj=tot.dram_pj, resources=res,
-                 fps=clock * 1e6 / cycles, fps_clock_mhz=clock)
+                 fps=clock * 1e6 / cycles, fps_clock_mhz=clock, config=cfg)
 
 
-def _key(p: Point, objective: Objective):
+def rank_key(p: Point, objective: Objective):
+    """Sort key: the best point for ``objective`` first."""
     return (-p.fps, p.energy_pj) if objective == Objective.FPS else (p.energy_pj, -p.fps)
 
 
@@ -218,7 +221,7 @@ def explore(source: Source, table: EnergyTable, part_name: str, space: list[dict
         raise ValueError(f"nothing fits {part_name} within the budget and --min-fps: the smallest config, "
                          f"{small.design.value} {small.rows}x{small.cols} (mult_rows {small.mult_rows}), needs "
                          f"{lut}{r.bram} BRAM blocks, {r.dsp} DSPs at {small.fps:.1f} images/s")
-    best = min(feasible, key=lambda p: _key(p, objective))
+    best = min(feasible, key=lambda p: rank_key(p, objective))
     return ExploreResult(source=source.path, part=part_name, objective=objective, budget=budget, min_fps=min_fps,
                          points=tuple(points), feasible=tuple(feasible), best=best, model=model, notes=notes)
 

@@ -124,3 +124,24 @@ def test_lut_budget_without_a_fitted_model_names_calibrate(tmp_path, monkeypatch
                        r"`adderhw explore --calibrate ice40-hx8k`"):
         _cli([CKPT, "--target", "ice40-hx8k", "--space", "rows=2,cols=2", "--budget", "luts=5000",
               "-o", tmp_path / "x"])
+
+
+def test_address_that_does_not_answer(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"--address 127\.0\.0\.1:{port}: no Ray cluster answers within 10 s"):
+        _cli([CKPT, "--target", "ice40-hx8k", "--space", "rows=2,cols=2", "--synth", "1",
+              "--address", f"127.0.0.1:{port}", "-o", tmp_path / "x"])
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--target", "ecp5-85k", "--synth", "1"], r"--synth: the synthesis flow has targets .*, not ecp5-85k"),
+    (["--target", "ecp5-25k", "--jobs", "0"], r"--jobs must be a positive integer, got 0"),
+    (["--target", "ecp5-25k", "--address", "nowhere"], r"--address must be HOST:PORT"),
+])
+def test_bad_synth_arguments(tmp_path, argv, msg):
+    with pytest.raises(ValueError, match=msg):
+        _cli([CKPT, *argv, "-o", tmp_path / "x"])
