@@ -205,15 +205,26 @@ def explore(source: Source, table: EnergyTable, part_name: str, space: list[dict
             raise ValueError(f"--budget luts/ffs: {exc}") from None
         model = None
     points = []
+    # the multiplier unit is at most as tall as the array: such points of a product space are skipped
+    skipped = [sp for sp in space if sp.get("mult_rows", 0) > sp.get("rows", 4)]
+    space = [sp for sp in space if sp not in skipped]
+    if not space:
+        raise ValueError("--space: every point has mult_rows > rows")
+    seen_mult: set = set()
     for sp in space:
         cmp_ = estimate_source(source, table, rows=sp.get("rows", 4), cols=sp.get("cols", 4),
                                mult_rows=sp.get("mult_rows"))
         for d, est in cmp_.designs.items():
+            if d == Design.MULT and (est.config.rows, est.config.cols) in seen_mult:
+                continue  # the all-multiplier engine has no multiplier unit: one per rows x cols
+            if d == Design.MULT:
+                seen_mult.add((est.config.rows, est.config.cols))
             res = model.predict(est.config) if model else predict_exact(est.config, part_name)
             points.append(_point(sp, d, est, res))
     feasible = [p for p in points if p.within(budget) and p.fps >= min_fps]
-    notes = () if model else (f"{part_name} has no fitted resource model: LUT/FF/Fmax are not predicted and "
-                              f"images/s are at the config's clock (run `adderhw explore --calibrate {part_name}`)",)
+    notes = ((f"{len(skipped)} points of --space skipped: mult_rows > rows",) if skipped else ()) + (
+        () if model else (f"{part_name} has no fitted resource model: LUT/FF/Fmax are not predicted and "
+                              f"images/s are at the config's clock (run `adderhw explore --calibrate {part_name}`)",))
     if not feasible:
         small = min(points, key=lambda p: (p.resources.lut or 0, p.resources.bram, p.rows * p.cols))
         r = small.resources
@@ -239,11 +250,20 @@ def pareto(points, x: str, y: str, *, maximize_y: bool) -> list[Point]:
     return front
 
 
-def generate_command(p: Point, model_dir: str, part_name: str) -> str:
-    """The ``adderhw generate`` command line that builds ``p``."""
+def generate_command(p: Point, model_dir: str, part_name: str, default_mult_rows: int | None = None) -> str:
+    """The command lines that build ``p`` (a checkpoint is quantized first: ``generate`` takes an
+    integer model folder).  ``generate --model`` sizes the multiplier unit itself (rows/2 when the model
+    has multiply layers); a point with another ``mult_rows`` says so in a comment."""
+    pre = ""
+    if str(model_dir).lower().endswith((".pt", ".pth")):
+        pre = f"adderhw quantize {model_dir} -o build/q && "
+        model_dir = "build/q"
     pe = "" if p.design == Design.ADDER else " --pe mult"
-    return (f"adderhw generate --model {model_dir} --rows {p.rows} --cols {p.cols} --mult-rows {p.mult_rows}"
-            f"{pe} -o build/engine-{p.design.value}-{p.rows}x{p.cols}   # then: adderhw synth ... --target {part_name}")
+    cmd = (f"{pre}adderhw generate --model {model_dir} --rows {p.rows} --cols {p.cols}{pe} "
+           f"-o build/engine-{p.design.value}-{p.rows}x{p.cols}")
+    if p.design == Design.ADDER and default_mult_rows is not None and p.mult_rows != default_mult_rows:
+        cmd += f"   # note: this point has mult_rows {p.mult_rows}; generate --model sizes {default_mult_rows}"
+    return cmd
 
 
 def _csv(points) -> str:

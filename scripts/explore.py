@@ -1,7 +1,8 @@
 """``adderhw explore``: the command line of :func:`hwsim.explore.explore`.
 
 ``adderhw explore INPUT --target PART [--space rows=..,cols=..,mult_rows=..] [--budget luts=N,bram=N,dsp=N]
-[--min-fps F] [--objective fps|energy] [--table 45nm] -o OUT_DIR``
+[--min-fps F] [--objective fps|energy] [--table 45nm] [--synth K [--jobs N | --address HOST:PORT]] -o OUT_DIR``
+and ``adderhw explore --calibrate PART [--jobs N | --address HOST:PORT]``
 
 Parses and prints; the work is :mod:`hwsim.explore`.  It lives in ``scripts``
 (like ``estimate``) because a checkpoint input is quantized for its shapes by
@@ -30,9 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="MODEL_DIR_OR_CKPT", nargs="?", default=None,
                    help="integer model folder or checkpoint (.pt/.pth; quantized in memory for its shapes); "
                    "not with --calibrate")
-    p.add_argument("--calibrate", action="store_true",
-                   help="synthesise the calibration design set on --target and refit its resource model "
-                   "(hwsim/data/resources_PART.json); no INPUT")
+    p.add_argument("--calibrate", default=None, metavar="PART",
+                   help="synthesise the calibration design set on PART and refit its resource model "
+                   "(hwsim/data/resources_PART.json); no INPUT, no --target")
     p.add_argument("--synth", type=int, default=0, metavar="K",
                    help="synthesise the K best feasible points for real (cached) and report them beside the "
                    "predictions")
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "one line when it does not answer within 10 s")
     p.add_argument("--cache", default="build/explore-cache", metavar="DIR",
                    help="synthesis cache (default build/explore-cache)")
-    p.add_argument("--target", required=True, metavar="PART",
+    p.add_argument("--target", default=None, metavar="PART",
                    help=f"FPGA part: {', '.join(TARGET_PARTS)}")
     p.add_argument("--space", default=DEFAULT_SPACE, metavar="KEY=V,..",
                    help=f"configs: cartesian product of rows, cols, mult_rows (default {DEFAULT_SPACE}; "
@@ -68,6 +69,8 @@ def run_explore(args: argparse.Namespace):
 
     from rtl.cluster import ClusterSpec
 
+    if args.target is None:
+        raise ValueError("--target PART is required (or --calibrate PART)")
     part(args.target)  # unknown part: one line naming the parts
     spec = ClusterSpec(jobs=args.jobs, address=args.address)
     if args.synth < 0:
@@ -110,13 +113,15 @@ def run_calibrate(args: argparse.Namespace):
 
     from rtl.synth import TARGETS
 
-    part(args.target)
-    if args.target not in TARGETS:
-        raise ValueError(f"--calibrate: the synthesis flow has targets {', '.join(TARGETS)}, not {args.target}")
+    part(args.calibrate)
+    if args.calibrate not in TARGETS:
+        raise ValueError(f"--calibrate: the synthesis flow has targets {', '.join(TARGETS)}, not {args.calibrate}")
+    if args.target is not None:
+        raise ValueError("--calibrate PART names the part: drop --target")
     if args.input is not None:
         raise ValueError("--calibrate takes no MODEL_DIR_OR_CKPT (it synthesises its own design set)")
     spec = ClusterSpec(jobs=args.jobs, address=args.address)
-    return calibrate(args.target, args.cache, spec)
+    return calibrate(args.calibrate, args.cache, spec)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -124,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.calibrate:
         model, path = run_calibrate(args)
-        print(f"resource model of {args.target}: fitted on {len(model.fitted_on)} designs, wrote {path}")
+        print(f"resource model of {args.calibrate}: fitted on {len(model.fitted_on)} designs, wrote {path}")
         print("| design | resource | predicted | synthesized | error % |")
         for r in model.held_out:
             print(f"| {r['design']} | {r['resource']} | {r['predicted']} | {r['synthesized']} | {r['error_pct']} |")
