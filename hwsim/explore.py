@@ -22,6 +22,7 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwsim.config import EngineConfig
 from hwsim.estimate import Design, Source, estimate_source
 from hwsim.parts import PARTS
 from hwsim.parts import part as get_part
@@ -30,7 +31,7 @@ from hwsim.tables import EnergyTable
 from quant.base.files import atomic_write_text
 
 __all__ = ["SPACE_KEYS", "BUDGET_KEYS", "DEFAULT_SPACE", "Objective", "Point", "ExploreResult", "parse_space",
-           "parse_budget", "explore", "pareto", "write_outputs", "generate_command", "CSV_COLUMNS"]
+           "parse_budget", "rank_key", "explore", "pareto", "write_outputs", "generate_command", "CSV_COLUMNS"]
 
 #: Keys ``--space`` may vary (the engine parameters a config is sized from).
 SPACE_KEYS = ("rows", "cols", "mult_rows")
@@ -124,6 +125,7 @@ class Point:
     resources: Resources
     fps: float                   # images per second at fps_clock_mhz
     fps_clock_mhz: float
+    config: EngineConfig | None = None  # the engine to generate (its PE kind is ``design``)
 
     @property
     def energy_uj(self) -> float:
@@ -174,10 +176,11 @@ def _point(space: dict, design: Design, est, res: Resources) -> Point:
     tot = est.energy.total
     return Point(space=tuple(space.items()), design=design, rows=cfg.rows, cols=cfg.cols, mult_rows=cfg.mult_rows,
                  total_cycles=cycles, energy_pj=tot.total_pj, dram_pj=tot.dram_pj, resources=res,
-                 fps=clock * 1e6 / cycles, fps_clock_mhz=clock)
+                 fps=clock * 1e6 / cycles, fps_clock_mhz=clock, config=cfg)
 
 
-def _key(p: Point, objective: Objective):
+def rank_key(p: Point, objective: Objective):
+    """Sort key: the best point for ``objective`` first."""
     return (-p.fps, p.energy_pj) if objective == Objective.FPS else (p.energy_pj, -p.fps)
 
 
@@ -202,15 +205,26 @@ def explore(source: Source, table: EnergyTable, part_name: str, space: list[dict
             raise ValueError(f"--budget luts/ffs: {exc}") from None
         model = None
     points = []
+    # the multiplier unit is at most as tall as the array: such points of a product space are skipped
+    skipped = [sp for sp in space if sp.get("mult_rows", 0) > sp.get("rows", 4)]
+    space = [sp for sp in space if sp not in skipped]
+    if not space:
+        raise ValueError("--space: every point has mult_rows > rows")
+    seen_mult: set = set()
     for sp in space:
         cmp_ = estimate_source(source, table, rows=sp.get("rows", 4), cols=sp.get("cols", 4),
                                mult_rows=sp.get("mult_rows"))
         for d, est in cmp_.designs.items():
+            if d == Design.MULT and (est.config.rows, est.config.cols) in seen_mult:
+                continue  # the all-multiplier engine has no multiplier unit: one per rows x cols
+            if d == Design.MULT:
+                seen_mult.add((est.config.rows, est.config.cols))
             res = model.predict(est.config) if model else predict_exact(est.config, part_name)
             points.append(_point(sp, d, est, res))
     feasible = [p for p in points if p.within(budget) and p.fps >= min_fps]
-    notes = () if model else (f"{part_name} has no fitted resource model: LUT/FF/Fmax are not predicted and "
-                              f"images/s are at the config's clock (run `adderhw explore --calibrate {part_name}`)",)
+    notes = ((f"{len(skipped)} points of --space skipped: mult_rows > rows",) if skipped else ()) + (
+        () if model else (f"{part_name} has no fitted resource model: LUT/FF/Fmax are not predicted and "
+                              f"images/s are at the config's clock (run `adderhw explore --calibrate {part_name}`)",))
     if not feasible:
         small = min(points, key=lambda p: (p.resources.lut or 0, p.resources.bram, p.rows * p.cols))
         r = small.resources
@@ -218,7 +232,7 @@ def explore(source: Source, table: EnergyTable, part_name: str, space: list[dict
         raise ValueError(f"nothing fits {part_name} within the budget and --min-fps: the smallest config, "
                          f"{small.design.value} {small.rows}x{small.cols} (mult_rows {small.mult_rows}), needs "
                          f"{lut}{r.bram} BRAM blocks, {r.dsp} DSPs at {small.fps:.1f} images/s")
-    best = min(feasible, key=lambda p: _key(p, objective))
+    best = min(feasible, key=lambda p: rank_key(p, objective))
     return ExploreResult(source=source.path, part=part_name, objective=objective, budget=budget, min_fps=min_fps,
                          points=tuple(points), feasible=tuple(feasible), best=best, model=model, notes=notes)
 
@@ -236,11 +250,20 @@ def pareto(points, x: str, y: str, *, maximize_y: bool) -> list[Point]:
     return front
 
 
-def generate_command(p: Point, model_dir: str, part_name: str) -> str:
-    """The ``adderhw generate`` command line that builds ``p``."""
+def generate_command(p: Point, model_dir: str, part_name: str, default_mult_rows: int | None = None) -> str:
+    """The command lines that build ``p`` (a checkpoint is quantized first: ``generate`` takes an
+    integer model folder).  ``generate --model`` sizes the multiplier unit itself (rows/2 when the model
+    has multiply layers); a point with another ``mult_rows`` says so in a comment."""
+    pre = ""
+    if str(model_dir).lower().endswith((".pt", ".pth")):
+        pre = f"adderhw quantize {model_dir} -o build/q && "
+        model_dir = "build/q"
     pe = "" if p.design == Design.ADDER else " --pe mult"
-    return (f"adderhw generate --model {model_dir} --rows {p.rows} --cols {p.cols} --mult-rows {p.mult_rows}"
-            f"{pe} -o build/engine-{p.design.value}-{p.rows}x{p.cols}   # then: adderhw synth ... --target {part_name}")
+    cmd = (f"{pre}adderhw generate --model {model_dir} --rows {p.rows} --cols {p.cols}{pe} "
+           f"-o build/engine-{p.design.value}-{p.rows}x{p.cols}")
+    if p.design == Design.ADDER and default_mult_rows is not None and p.mult_rows != default_mult_rows:
+        cmd += f"   # note: this point has mult_rows {p.mult_rows}; generate --model sizes {default_mult_rows}"
+    return cmd
 
 
 def _csv(points) -> str:

@@ -1,7 +1,8 @@
 """``adderhw explore``: the command line of :func:`hwsim.explore.explore`.
 
 ``adderhw explore INPUT --target PART [--space rows=..,cols=..,mult_rows=..] [--budget luts=N,bram=N,dsp=N]
-[--min-fps F] [--objective fps|energy] [--table 45nm] -o OUT_DIR``
+[--min-fps F] [--objective fps|energy] [--table 45nm] [--synth K [--jobs N | --address HOST:PORT]] -o OUT_DIR``
+and ``adderhw explore --calibrate PART [--jobs N | --address HOST:PORT]``
 
 Parses and prints; the work is :mod:`hwsim.explore`.  It lives in ``scripts``
 (like ``estimate``) because a checkpoint input is quantized for its shapes by
@@ -27,9 +28,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--budget and --min-fps, and write explore.csv, report.md and the Pareto plots into OUT_DIR; "
         "prints the `adderhw generate` command of the best config.",
     )
-    p.add_argument("input", metavar="MODEL_DIR_OR_CKPT",
-                   help="integer model folder or checkpoint (.pt/.pth; quantized in memory for its shapes)")
-    p.add_argument("--target", required=True, metavar="PART",
+    p.add_argument("input", metavar="MODEL_DIR_OR_CKPT", nargs="?", default=None,
+                   help="integer model folder or checkpoint (.pt/.pth; quantized in memory for its shapes); "
+                   "not with --calibrate")
+    p.add_argument("--calibrate", default=None, metavar="PART",
+                   help="synthesise the calibration design set on PART and refit its resource model "
+                   "(hwsim/data/resources_PART.json); no INPUT, no --target")
+    p.add_argument("--synth", type=int, default=0, metavar="K",
+                   help="synthesise the K best feasible points for real (cached) and report them beside the "
+                   "predictions")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="parallel synthesis on a local Ray with N CPUs (default 1: serial, no Ray)")
+    p.add_argument("--address", default=None, metavar="HOST:PORT",
+                   help="run synthesis on the Ray cluster at HOST:PORT (`ray start --head`); refused in "
+                   "one line when it does not answer within 10 s")
+    p.add_argument("--cache", default="build/explore-cache", metavar="DIR",
+                   help="synthesis cache (default build/explore-cache)")
+    p.add_argument("--target", default=None, metavar="PART",
                    help=f"FPGA part: {', '.join(TARGET_PARTS)}")
     p.add_argument("--space", default=DEFAULT_SPACE, metavar="KEY=V,..",
                    help=f"configs: cartesian product of rows, cols, mult_rows (default {DEFAULT_SPACE}; "
@@ -40,18 +55,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--objective", choices=tuple(Objective), default=Objective.FPS,
                    help="best = most images/s (fps) or least energy per image (energy); default fps")
     p.add_argument("--table", default="45nm", help="energy table (as estimate's --table; default 45nm)")
-    p.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="output folder")
+    p.add_argument("-o", "--out", default=None, metavar="OUT_DIR", help="output folder (required unless --calibrate)")
     p.set_defaults(func=_run)
 
 
 def run_explore(args: argparse.Namespace):
     """Validate every argument (before any long work), explore, write the outputs; returns (result, paths)."""
     from hwsim.estimate import load_source
+    from hwsim.explore import rank_key as explore_key
     from hwsim.explore import explore, parse_budget, parse_space, write_outputs
     from hwsim.parts import part
     from hwsim.tables import load_table
 
+    from rtl.cluster import ClusterSpec
+
+    if args.target is None:
+        raise ValueError("--target PART is required (or --calibrate PART)")
     part(args.target)  # unknown part: one line naming the parts
+    spec = ClusterSpec(jobs=args.jobs, address=args.address)
+    if args.synth < 0:
+        raise ValueError(f"--synth must be >= 0, not {args.synth}")
+    from rtl.synth import TARGETS
+
+    if args.synth and args.target not in TARGETS:
+        raise ValueError(f"--synth: the synthesis flow has targets {', '.join(TARGETS)}, not {args.target}")
+    if args.input is None or args.out is None:
+        raise ValueError("explore needs MODEL_DIR_OR_CKPT and -o OUT_DIR (or --calibrate)")
     space = parse_space(args.space)
     budget = parse_budget(args.budget)
     if not args.min_fps >= 0:
@@ -62,14 +91,50 @@ def run_explore(args: argparse.Namespace):
     src = load_source(args.input, checkpoint_model=placeholder_model)
     result = explore(src, table, args.target, space, budget=budget, min_fps=args.min_fps,
                      objective=Objective(args.objective))
-    paths = write_outputs(result, args.out, model_dir=args.input)
-    return result, paths
+    synthesized = None
+    if args.synth:
+        from rtl.sweep import synth_many
+
+        if spec.address is not None:
+            from rtl.cluster import check_address
+
+            check_address(spec.address, spec.connect_timeout_s)
+        best = sorted(result.feasible, key=lambda p: explore_key(p, result.objective))[:args.synth]
+        got = synth_many([p.config for p in best], args.target, args.cache, spec)
+        synthesized = {(p.design.value, p.rows, p.cols, p.mult_rows): g for p, g in zip(best, got)}
+    paths = write_outputs(result, args.out, model_dir=args.input, synthesized=synthesized)
+    return result, paths, synthesized
+
+
+def run_calibrate(args: argparse.Namespace):
+    from hwsim.parts import part
+    from rtl.cluster import ClusterSpec
+    from rtl.sweep import calibrate
+
+    from rtl.synth import TARGETS
+
+    part(args.calibrate)
+    if args.calibrate not in TARGETS:
+        raise ValueError(f"--calibrate: the synthesis flow has targets {', '.join(TARGETS)}, not {args.calibrate}")
+    if args.target is not None:
+        raise ValueError("--calibrate PART names the part: drop --target")
+    if args.input is not None:
+        raise ValueError("--calibrate takes no MODEL_DIR_OR_CKPT (it synthesises its own design set)")
+    spec = ClusterSpec(jobs=args.jobs, address=args.address)
+    return calibrate(args.calibrate, args.cache, spec)
 
 
 def _run(args: argparse.Namespace) -> int:
     from hwsim.explore import generate_command
 
-    result, paths = run_explore(args)
+    if args.calibrate:
+        model, path = run_calibrate(args)
+        print(f"resource model of {args.calibrate}: fitted on {len(model.fitted_on)} designs, wrote {path}")
+        print("| design | resource | predicted | synthesized | error % |")
+        for r in model.held_out:
+            print(f"| {r['design']} | {r['resource']} | {r['predicted']} | {r['synthesized']} | {r['error_pct']} |")
+        return 0
+    result, paths, synthesized = run_explore(args)
     for n in result.notes:
         print(f"note: {n}")
     b = result.best
@@ -77,5 +142,8 @@ def _run(args: argparse.Namespace) -> int:
           f"best for {result.objective.value}: {b.design.value} {b.rows}x{b.cols} (mult_rows {b.mult_rows}), "
           f"{b.fps:.1f} images/s, {b.energy_uj:.2f} uJ/image, {b.resources.bram} BRAM blocks")
     print(generate_command(b, args.input, result.part))
+    if synthesized:
+        n = sum(1 for g in synthesized.values() if not g.get("cached"))
+        print(f"synthesised {n} of {len(synthesized)} points ({len(synthesized) - n} from the cache {args.cache})")
     print(f"wrote {', '.join(str(p) for p in paths.values())}")
     return 0

@@ -74,6 +74,13 @@ COVERAGE = {
     ".venv/bin/python -m scripts.results collect --update --bench build/bench/*.json":
         CoveredBy("tests/scripts/test_results.py", "collect --update --bench FILE FILE, each to its own results file"),
     ".venv/bin/adderhw doctor": CoveredBy("tests/scripts/test_cli.py", "adderhw doctor"),
+    # README and docs/concepts/explore.md: explore
+    ".venv/bin/adderhw explore checkpoints/resnet20_adder_fmnist.pt --target ecp5-85k --space rows=2,4,8,16,cols=2,4,8,16 "
+    "-o build/explore": CoveredBy("tests/scripts/test_explore.py", "explore of the shipped LeNet-5-BN checkpoint: "
+                                  "outputs, generate command, counts equal to estimate's"),
+    ".venv/bin/adderhw explore --calibrate ice40-hx8k --jobs 2":
+        CoveredBy("tests/rtl/test_sweep.py", "cached engine synthesis serial and on a local 2-CPU Ray (the "
+                  "12-engine calibration itself takes about 10 minutes)"),
     # README quick start
     ".venv/bin/adderhw quantize checkpoints/lenet5_bn_adder_fmnist.pt --bits 8 -o build/q8": RunHere(Q),
     ".venv/bin/adderhw estimate build/q8 --rows 4 --cols 4 -o build/estimate": RunHere(Q),

@@ -97,9 +97,10 @@ def test_cli_writes_outputs_and_prints_generate(tmp_path, capsys):
     out = tmp_path / "x"
     assert _cli([CKPT, "--target", "ecp5-25k", "--space", "rows=2,4,cols=4", "-o", out]) == 0
     printed = capsys.readouterr().out
-    assert "adderhw generate --model" in printed and "--rows 4 --cols 4" in printed
+    assert "adderhw quantize" in printed and "adderhw generate --model build/q --rows 4 --cols 4" in printed
     rows = list(csv.DictReader((out / "explore.csv").open()))
     assert len(rows) == 4 and {r["design"] for r in rows} == {"adder", "mult"}
+    assert (out / "report.md").read_text().count("adderhw generate") == 1
     assert "energy_per_image_uj" in rows[0] and "images_per_s" in rows[0]
     assert (out / "report.md").read_text().startswith("# explore:")
     assert (out / "pareto_fps.png").stat().st_size > 0 and (out / "pareto_energy.png").stat().st_size > 0
@@ -124,3 +125,44 @@ def test_lut_budget_without_a_fitted_model_names_calibrate(tmp_path, monkeypatch
                        r"`adderhw explore --calibrate ice40-hx8k`"):
         _cli([CKPT, "--target", "ice40-hx8k", "--space", "rows=2,cols=2", "--budget", "luts=5000",
               "-o", tmp_path / "x"])
+
+
+def test_address_that_does_not_answer(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ValueError, match=rf"--address 127\.0\.0\.1:{port}: no Ray cluster answers within 10 s"):
+        _cli([CKPT, "--target", "ice40-hx8k", "--space", "rows=2,cols=2", "--synth", "1",
+              "--address", f"127.0.0.1:{port}", "-o", tmp_path / "x"])
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--target", "ecp5-85k", "--synth", "1"], r"--synth: the synthesis flow has targets .*, not ecp5-85k"),
+    (["--target", "ecp5-25k", "--jobs", "0"], r"--jobs must be a positive integer, got 0"),
+    (["--target", "ecp5-25k", "--address", "nowhere"], r"--address must be HOST:PORT"),
+])
+def test_bad_synth_arguments(tmp_path, argv, msg):
+    with pytest.raises(ValueError, match=msg):
+        _cli([CKPT, *argv, "-o", tmp_path / "x"])
+
+
+def test_mult_rows_space_one_mult_engine_per_shape(lenet):
+    res = explore(lenet, load_table("45nm"), "ecp5-25k", parse_space("rows=2,4,cols=4,mult_rows=1,2,4"))
+    assert res.notes[0] == "1 points of --space skipped: mult_rows > rows"  # rows 2 with mult_rows 4
+    adders = [p for p in res.points if p.design == Design.ADDER]
+    mults = [p for p in res.points if p.design == Design.MULT]
+    assert sorted((p.rows, p.mult_rows) for p in adders) == [(2, 1), (2, 2), (4, 1), (4, 2), (4, 4)]
+    assert sorted((p.rows, p.cols) for p in mults) == [(2, 4), (4, 4)]
+
+
+@pytest.mark.parametrize("argv, msg", [
+    (["--calibrate", "ecp5-85k"], r"--calibrate: the synthesis flow has targets .*, not ecp5-85k"),
+    (["--calibrate", "ice40-hx8k", "--target", "ice40-hx8k"], r"--calibrate PART names the part: drop --target"),
+    ([CKPT, "--calibrate", "ice40-hx8k"], r"--calibrate takes no MODEL_DIR_OR_CKPT"),
+    ([CKPT, "-o", "x"], r"--target PART is required \(or --calibrate PART\)"),
+])
+def test_bad_calibrate_arguments(argv, msg):
+    with pytest.raises(ValueError, match=msg):
+        _cli(argv)

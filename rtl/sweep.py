@@ -1,0 +1,109 @@
+"""Synthesis sweeps on the cluster (DESIGN §8): cached engine synthesis, ``explore --synth`` and
+``explore --calibrate``.
+
+:func:`synth_config` generates one engine config's Verilog (:func:`rtl.engine.generate.generate_engine`)
+and synthesises it (:func:`rtl.synth.synthesize`) unless the cache holds the result.  The cache key
+is the SHA-256 of the Verilog text, the part and the tools' versions (:func:`rtl.synth.tool_versions`),
+so an engine change or a tool upgrade misses and anything else hits; an entry is
+``CACHE/<key>.json``, written atomically when the synthesis ends, so a rerun, a worker killed
+mid-run (Ray retries it: :mod:`rtl.cluster`) or Ctrl-C loses nothing already finished.  While it
+runs, ``CACHE/<key>.running`` holds the worker's PID.
+
+:func:`synth_many` runs a list of configs through :func:`rtl.cluster.run_tasks` (serial with
+``jobs=1``); :func:`calibrate` synthesises a design set for a part and refits the resource model
+(:func:`hwsim.resources.fit`), keeping some designs out of the fit for the error table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from hwsim.config import EngineConfig
+from hwsim.resources import fit, save_model
+from quant.base.files import atomic_write_text
+from rtl.cluster import ClusterSpec, run_tasks
+
+__all__ = ["synth_config", "synth_many", "calibration_set", "calibrate", "cache_key"]
+
+
+def cache_key(verilog: str, target: str, tools: dict) -> str:
+    h = hashlib.sha256()
+    h.update(verilog.encode())
+    h.update(json.dumps({"target": target, "tools": tools}, sort_keys=True).encode())
+    return h.hexdigest()[:32]
+
+
+def synth_config(config: dict, target: str, cache_dir: str) -> dict:
+    """Synthesis of the engine ``EngineConfig.from_dict(config)`` on ``target`` (cached; module docstring).
+
+    Returns ``{"key", "cached", "lut", "ff", "carry", "bram", "dsp", "fmax_mhz", "fits", "tools"}``.
+    """
+    from rtl.engine.generate import generate_engine
+    from rtl.synth import TARGETS, synthesize, tool_versions
+
+    cfg = EngineConfig.from_dict(config)
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    tools = tool_versions(TARGETS[target])
+    work = Path(tempfile.mkdtemp(prefix="adderhw-sweep-", dir=cache))
+    try:
+        d = generate_engine(work / "v", config=cfg)
+        verilog = Path(d.verilog).read_text()
+        key = cache_key(verilog, target, tools)
+        entry = cache / f"{key}.json"
+        if entry.is_file():
+            return {**json.loads(entry.read_text()), "cached": True}
+        atomic_write_text(cache / f"{key}.running", str(os.getpid()))
+        s = synthesize(d.verilog, work / "s", target=target)
+        r = s["resources"]
+        out = {"key": key, "target": target, "config": config, "tools": tools, "lut": r.get("lut"),
+               "ff": r.get("ff"), "carry": r.get("carry"), "bram": r.get("bram"), "dsp": r.get("dsp"),
+               "lc": r.get("lc"), "fmax_mhz": s.get("fmax_mhz"), "fits": s.get("fits")}
+        atomic_write_text(entry, json.dumps(out, indent=1) + "\n")
+        (cache / f"{key}.running").unlink(missing_ok=True)
+        return {**out, "cached": False}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: ClusterSpec, *, progress=None) -> list[dict]:
+    """:func:`synth_config` of every config, on ``spec`` (results in the order of ``configs``)."""
+    out: list[dict | None] = [None] * len(configs)
+    args = [(c.to_dict(), target, os.fspath(cache_dir)) for c in configs]
+    for i, r in run_tasks(synth_config, args, spec, what=f"synthesis on {target}", progress=progress):
+        out[i] = r
+    return out  # type: ignore[return-value]
+
+
+def calibration_set(n_fit: int = 8, n_held: int = 4) -> tuple[list[EngineConfig], list[EngineConfig]]:
+    """Small engines (both PE kinds, 2..8 rows/cols, 8-bit; small memories) to fit on, and others held out."""
+    shapes_fit = [(2, 2), (4, 4), (2, 8), (8, 2), (4, 8), (8, 4), (8, 8), (2, 4)]
+    shapes_held = [(4, 2), (6, 6), (4, 6), (6, 4)]
+    mems = dict(act_words=(256, 256), weight_words=64, bits=8, max_k=576)
+
+    def cfgs(shapes, n):
+        out = []
+        for i, (r, c) in enumerate(shapes):
+            pe = "adder" if i % 2 == 0 else "mult"
+            out.append(EngineConfig(rows=r, cols=c, pe=pe, mult_rows=max(1, r // 2) if pe == "adder" else 0, **mems))
+        return out[:n]
+
+    return cfgs(shapes_fit, n_fit), cfgs(shapes_held, n_held)
+
+
+def calibrate(target: str, cache_dir, spec: ClusterSpec, *, n_fit: int = 8, n_held: int = 4, data_dir=None,
+              progress=None):
+    """Synthesise :func:`calibration_set` on ``target`` and refit its resource model; returns the model and
+    the data file's path."""
+    fit_cfgs, held_cfgs = calibration_set(n_fit, n_held)
+    results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress)
+    name = lambda c: f"{c.pe}-{c.rows}x{c.cols}-m{c.mult_rows}"  # noqa: E731
+    rows = [(name(c), c, r) for c, r in zip(fit_cfgs + held_cfgs, results)]
+    tools = results[0]["tools"] if results else {}
+    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools)
+    return model, save_model(model, data_dir)
