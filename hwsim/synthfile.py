@@ -16,12 +16,16 @@ from pathlib import Path
 
 from quant.base.files import atomic_write_text
 
-__all__ = ["SYNTH_KEYS", "RESOURCE_KEYS", "SynthResult", "read_synth_json", "write_synth_json"]
+__all__ = ["SYNTH_KEYS", "OPTIONAL_KEYS", "PATH_KEYS", "RESOURCE_KEYS", "SynthResult", "read_synth_json", "write_synth_json"]
 
 #: The keys of a ``synth.json`` object (module docstring of :mod:`rtl.synth`, which writes it), all always written.
 SYNTH_KEYS = ("target", "design", "block", "config", "pe_form", "dsp", "tools", "freq_target_mhz",
               "resources", "lc_total", "fmax_mhz", "fits", "pnr_error", "cells", "device", "wrapper",
-              "lc_method", "seconds")
+              "lc_method", "seconds", "critical_path")
+#: Keys files written by older versions lack, with the value they read back as.
+OPTIONAL_KEYS = {"critical_path": None}
+#: The keys of ``critical_path`` (when not null).
+PATH_KEYS = ("from", "to", "delay_ns", "logic_ns", "routing_ns", "clock")
 #: The keys of ``resources``.
 RESOURCE_KEYS = ("lc", "lut", "ff", "carry", "dsp", "bram")
 
@@ -29,6 +33,9 @@ RESOURCE_KEYS = ("lc", "lut", "ff", "carry", "dsp", "bram")
 @dataclass(frozen=True, kw_only=True)
 class SynthResult:
     """One ``synth.json`` object as read by :func:`read_synth_json` (fields: :data:`SYNTH_KEYS`).
+
+    ``critical_path`` (:data:`PATH_KEYS`: the cells nextpnr's slowest path starts and
+    ends at, its delay in ns) is None for files written before it existed.
 
     ``source`` names where it was read (``file:design``), for messages and
     table sources.
@@ -53,6 +60,7 @@ class SynthResult:
     wrapper: dict | None
     lc_method: str
     seconds: dict
+    critical_path: dict | None = None
 
 
 def read_synth_json(path) -> list[SynthResult]:
@@ -76,6 +84,7 @@ def read_synth_json(path) -> list[SynthResult]:
         where = f"{path}: entry {i}" if isinstance(data, list) else str(path)
         if not isinstance(e, dict):
             raise ValueError(f"{where}: not a synthesis result object (expected an adderhw synth JSON)")
+        e = {**OPTIONAL_KEYS, **e}
         missing = [k for k in SYNTH_KEYS if k not in e]
         unknown = sorted(set(e) - set(SYNTH_KEYS))
         if missing or unknown:
@@ -85,6 +94,9 @@ def read_synth_json(path) -> list[SynthResult]:
         res = e["resources"]
         if not isinstance(res, dict) or sorted(res) != sorted(RESOURCE_KEYS):
             raise ValueError(f"{where}: resources must have exactly {', '.join(RESOURCE_KEYS)}")
+        cp = e["critical_path"]
+        if cp is not None and (not isinstance(cp, dict) or sorted(cp) != sorted(PATH_KEYS)):
+            raise ValueError(f"{where}: critical_path must be null or have exactly {', '.join(PATH_KEYS)}")
         out.append(SynthResult(source=f"{path.name}:{e['design']}", **e))
     return out
 

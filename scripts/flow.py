@@ -37,6 +37,7 @@ from pathlib import Path
 from quant.base.retired import add_dataflow_flag, check_dataflow
 
 from quant.base.files import MARKER, atomic_write_bytes, atomic_write_text, check_output_dir, dist_version
+from rtl.cli import SYNTH_TARGETS
 from scripts.steps import OUT, Step, run_step
 
 __all__ = ["register", "FlowOptions", "check_options", "build_steps", "run_flow"]
@@ -108,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="bit widths of the accuracy sweep (default 8,6,5,4)")
     add_dataflow_flag(p)
     p.add_argument("--target", default=None,
-                   choices=("ice40-hx8k", "ice40-up5k", "ecp5-25k", "generic"),
+                   choices=SYNTH_TARGETS,
                    help="synthesis target (default: ecp5-25k, where both engines fit)")
     p.add_argument("--images", default="0", metavar="I,J,...",
                    help="test images the engine runs in verify (default 0)")

@@ -96,3 +96,11 @@ def test_memory_blocks_against_yosys_run(tmp_path):
         stat = json.loads((tmp_path / f"{n}.json").read_text())
         cells = next(iter(stat["modules"].values()))["num_cells_by_type"]
         assert cells.get("DP16KD", 0) == memory_blocks(Memory("m", *s), "ecp5-25k") == YOSYS_ECP5[s]
+
+
+def test_bram_blocks_of_the_demo_engine_equal_its_synthesis():
+    """The LeNet-5-BN 4x4 W8 engine (``generate --model``'s memories): 10 DP16KD in the README's
+    ``make demo`` synthesis on ecp5-25k (7,559 LUT, 10 BRAM, 41.92 MHz): regions 2 + 4, weight buffer 4."""
+    cfg = EngineConfig(rows=4, cols=4, bits=8, act_words=(784, 1568), weight_words=100, max_k=400)
+    assert [memory_blocks(m, "ecp5-25k") for m in engine_memories(cfg)] == [2, 4, 4]
+    assert bram_blocks(cfg, "ecp5-25k") == 10

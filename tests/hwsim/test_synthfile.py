@@ -43,3 +43,22 @@ def test_the_reader_is_strict(tmp_path, content, msg):
     p.write_text("{not json")
     with pytest.raises(ValueError, match="not a synthesis JSON file"):
         read_synth_json(p)
+
+
+def test_critical_path_is_read_and_files_without_it_still_read(tmp_path):
+    from hwsim.synthfile import PATH_KEYS
+
+    new = _record() | {"critical_path": {"from": "dut.a_FF", "to": "dut.b_FF", "delay_ns": 9.5, "logic_ns": 4.0,
+                                         "routing_ns": 5.5, "clock": "posedge clk -> posedge clk"}}
+    write_synth_json(tmp_path / "new.json", new)
+    (got,) = read_synth_json(tmp_path / "new.json")
+    assert got.critical_path["from"] == "dut.a_FF" and got.critical_path["delay_ns"] == 9.5
+    old = _record()
+    del old["critical_path"]  # written before the key existed
+    write_synth_json(tmp_path / "old.json", old)
+    (got,) = read_synth_json(tmp_path / "old.json")
+    assert got.critical_path is None and got.resources["lc"] == 100
+    bad = _record() | {"critical_path": {"from": "x"}}
+    write_synth_json(tmp_path / "bad.json", bad)
+    with pytest.raises(ValueError, match="critical_path must be null or have exactly " + ", ".join(PATH_KEYS)):
+        read_synth_json(tmp_path / "bad.json")
