@@ -37,7 +37,7 @@ def test_help_lists_registered_subcommands():
 
 def test_every_package_registers_through_entry_points():
     groups = {ep.name for ep in metadata.entry_points(group="adderhw.commands")}
-    assert groups == {"scripts", "flow", "quant", "estimate", "rtl", "verification"}
+    assert groups == {"scripts", "flow", "quant", "estimate", "explore", "rtl", "verification"}
 
 
 def test_no_command_prints_help_and_fails():

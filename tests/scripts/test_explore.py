@@ -139,7 +139,6 @@ def test_address_that_does_not_answer(tmp_path):
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--target", "ecp5-85k", "--synth", "1"], r"--synth: the synthesis flow has targets .*, not ecp5-85k"),
     (["--target", "ecp5-25k", "--jobs", "0"], r"--jobs must be a positive integer, got 0"),
     (["--target", "ecp5-25k", "--address", "nowhere"], r"--address must be HOST:PORT"),
 ])
@@ -158,7 +157,6 @@ def test_mult_rows_space_one_mult_engine_per_shape(lenet):
 
 
 @pytest.mark.parametrize("argv, msg", [
-    (["--calibrate", "ecp5-85k"], r"--calibrate: the synthesis flow has targets .*, not ecp5-85k"),
     (["--calibrate", "ice40-hx8k", "--target", "ice40-hx8k"], r"--calibrate PART names the part: drop --target"),
     ([CKPT, "--calibrate", "ice40-hx8k"], r"--calibrate takes no MODEL_DIR_OR_CKPT"),
     ([CKPT, "-o", "x"], r"--target PART is required \(or --calibrate PART\)"),
