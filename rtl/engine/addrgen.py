@@ -24,7 +24,10 @@ from hwsim.descriptor import addrgen_command_fields
 from quant.base.intops import check_int, conv_out_size
 from rtl.construct import construction
 
-__all__ = ["addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
+__all__ = ["LATENCY", "addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
+
+#: Cycles from the ``cmd`` handshake to the first ``o`` beat (:attr:`AddrGen.latency`).
+LATENCY = 1
 
 #: Test-only wrong generators (:class:`AddrGen` ``mutation``); ``None`` is the real one.
 MUTATIONS = (None, "pad_edge")
@@ -128,7 +131,7 @@ class AddrGen(wiring.Component):
         self.mutation = mutation
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits
-        self.latency = 1
+        self.latency = LATENCY
         d = unsigned(dim_bits)
         self.cmd_layout = data.StructLayout({  # hwsim.descriptor.addrgen_command_fields
             name: (signed if sgn else unsigned)(width)

@@ -11,7 +11,8 @@ from hwsim.compiler import compile_model
 from hwsim.engine import COUNTER_NAMES
 from hwsim.reference import run_engine
 from hwsim.samples import small_model
-from rtl.engine.top import Engine, simulate_engine
+from rtl.engine.top import Build, Engine
+from tests.rtl.engine.streams import simulate_engine
 
 CASES = [
     # (model options, config options)
@@ -54,7 +55,7 @@ def test_engine_equals_golden_and_hwsim(case):
     cm = compile_model(model, cfg)
     x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
     want, est = _expect(model, cm, cfg, x)
-    (got,) = simulate_engine(Engine(config=cfg, max_ops=8), cm, [x])
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
 
@@ -71,7 +72,7 @@ def test_back_pressure_reset_and_a_second_image():
     xs = [rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape) for _ in range(2)]
     wants = [_expect(model, cm, cfg, x)[0] for x in xs]
     est = EngineModel(cfg).estimate(model)
-    got = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs, seed=seed, reset_at=250)
+    got = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs, seed=seed, reset_at=250)
     for g, want in zip(got, wants):
         assert np.array_equal(g["logits"], want)
         for op, layer in zip(g["ops"], est.layers):  # stalls change the cycles, nothing else
@@ -79,7 +80,7 @@ def test_back_pressure_reset_and_a_second_image():
                 {k: v for k, v in layer.as_dict().items() if k != "cycles"}
     assert got[0]["total_cycles"] > est.total_cycles
     # without stalls the second image's program and image follow the first's last o beat: the schedule repeats
-    clean = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs)
+    clean = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs)
     _check_ops(clean[0], est)
     assert [(o["start"], o["end"]) for o in clean[1]["ops"]] == \
         [(l.start + est.total_cycles, l.end + est.total_cycles) for l in est.layers]
@@ -101,7 +102,7 @@ def test_all_multiplier_engine_runs_a_cnn():
     cm = compile_model(cnn, cfg)
     x = rng.integers(cnn.input.lo, cnn.input.hi + 1, size=cnn.input_shape)
     want, est = _expect(cnn, cm, cfg, x)
-    (got,) = simulate_engine(Engine(config=cfg, max_ops=4), cm, [x])
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=4, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
 
@@ -131,7 +132,7 @@ def test_trace_sends_every_layer(case):
     x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
     want, est = _expect(model, cm, cfg, x)
     ref = run_engine(cm.program, cm.weights, x)
-    (got,) = simulate_engine(Engine(config=cfg, max_ops=8), cm, [x])
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
     outs = golden.run_codes(model, x[None])
