@@ -115,17 +115,18 @@ def _rngs(seed, n):
     return [None] * n if seed is None else [random.Random(f"{seed}/{k}") for k in range(n)]
 
 
-def run_unit(dut, beats, count, *, seed=None, reset_at=None, setup=()) -> list:
-    """``beats`` into ``dut.i``, the first ``count`` payloads out of ``dut.o`` (``setup``: (signal, value)
-    pairs set before the first cycle)."""
+def run_unit(dut, beats, count, *, seed=None, reset_at=None, setup=(), i="i", o="o") -> list:
+    """``beats`` into stream ``i`` of ``dut``, the first ``count`` payloads out of its stream ``o``
+    (``setup``: (signal, value) pairs set before the first cycle)."""
     rng_in, rng_out = _rngs(seed, 2)
+    src, sink = getattr(dut, i), getattr(dut, o)
     out = []
 
     async def main(ctx):
         while len(out) < count:
-            out.append(await stream_get(ctx, dut.o, rng_out))
+            out.append(await stream_get(ctx, sink, rng_out))
 
-    _run(dut, [(dut.i, beats, rng_in)], [], main, reset_at=reset_at, setup=setup)
+    _run(dut, [(src, beats, rng_in)], [], main, reset_at=reset_at, setup=setup)
     return out
 
 
