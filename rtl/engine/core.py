@@ -542,9 +542,10 @@ def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
     m.d.comb += total.eq(tl + rows_u)
     q = Signal(range(66), name="lane_q")
     rest = Signal(range(cols + 65), name="lane_r")
-    # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain
+    # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain, smallest k first so the
+    # largest k that fits is the last assignment (the one that holds)
     m.d.comb += [q.eq(0), rest.eq(total)]
-    for k in range((cols + 64) // cols, 0, -1):
+    for k in range(1, (cols + 64) // cols + 1):
         with m.If(total >= k * cols):
             m.d.comb += [q.eq(k), rest.eq(total - k * cols)]
     m.d.sync += [tl.eq(rest), tg.eq(tg + q), wlane.eq(rest), wg.eq(tg + q)]

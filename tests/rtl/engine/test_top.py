@@ -143,3 +143,27 @@ def test_trace_sends_every_layer(case):
         assert np.array_equal(trace_codes(cm.program, name, got["traces"][name]), outs[name][0]), name
     plain = EngineModel(cfg.replace(trace=False)).estimate(model)
     assert est.total_cycles > plain.total_cycles
+
+
+@pytest.mark.parametrize("rows, cols, mopts, copts, seed", [
+    (8, 4, dict(c0=5, h=4, w=3, c1=9, bits=5, stem="conv", head="linear", mode="threshold"),
+     dict(mult_rows=3, requant=("fixed", "threshold")), 601),
+    (16, 16, dict(c0=3, h=3, w=3, c1=18, bits=4, pool="avgpool"), dict(mult_rows=16), 602),
+])
+def test_random_models_at_8x4_and_16x16(rows, cols, mopts, copts, seed):
+    """Rows != cols, and the largest array: a tiny random model, with stalls and a reset in the middle, equals
+    golden; the clean run's cycles and every counter equal hwsim's."""
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = small_model(rng, **mopts)
+    cfg = EngineConfig(rows=rows, cols=cols, bits=mopts["bits"], act_words=(64, 64, 64), weight_words=64,
+                       max_k=256, **copts)
+    cm = compile_model(model, cfg)
+    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
+    want, est = _expect(model, cm, cfg, x)
+    (clean,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
+    assert np.array_equal(clean["logits"], want)
+    _check_ops(clean, est)
+    (stalled,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x], seed=seed,
+                                 reset_at=est.total_cycles // 2)
+    assert np.array_equal(stalled["logits"], want) and stalled["total_cycles"] > est.total_cycles
