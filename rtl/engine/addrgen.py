@@ -22,7 +22,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.compiler import PAD, window_addresses
 from hwsim.descriptor import addrgen_command_fields
 from quant.base.intops import check_int, conv_out_size
-from rtl.construct import construction
+from rtl.construct import Checked
 
 __all__ = ["LATENCY", "addrgen_command", "addrgen_ref", "AddrGen"]
 
@@ -90,7 +90,7 @@ def addrgen_ref(gen: "AddrGen", commands) -> list:
     return out
 
 
-class AddrGen(wiring.Component):
+class AddrGen(Checked, wiring.Component):
     """Window address generator: one step (word address or pad) per cycle.
 
     Parameters
@@ -120,12 +120,15 @@ class AddrGen(wiring.Component):
     adders from registers (no multiplier).
     """
 
+    @classmethod
+    def check(cls, *, addr_bits: int, dim_bits: int = 12, mutation: str | None = None) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_int("addr_bits", addr_bits, 1, 32)
+        check_int("dim_bits", dim_bits, 1, 16)
+        if mutation not in MUTATIONS:
+            raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
+
     def __init__(self, *, addr_bits: int, dim_bits: int = 12, mutation: str | None = None):
-        with construction(self):
-            check_int("addr_bits", addr_bits, 1, 32)
-            check_int("dim_bits", dim_bits, 1, 16)
-            if mutation not in MUTATIONS:
-                raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
         self.mutation = mutation
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits

@@ -33,7 +33,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from quant.base.intops import PeKind
-from rtl.construct import construction
+from rtl.construct import Checked
 
 __all__ = ["ChannelArray", "channel_array_ref"]
 
@@ -41,7 +41,7 @@ __all__ = ["ChannelArray", "channel_array_ref"]
 _UNITS = (Unit.ADDER, Unit.MULT)
 
 
-class ChannelArray(wiring.Component):
+class ChannelArray(Checked, wiring.Component):
     """The array of one unit (module docstring).
 
     Parameters
@@ -65,16 +65,19 @@ class ChannelArray(wiring.Component):
     stream of ``rows`` accumulator totals).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig, unit: Unit = Unit.ADDER) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        if unit not in _UNITS:
+            raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
+        if unit == Unit.ADDER and config.pe != PeKind.ADDER:
+            raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
+        if unit == Unit.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
+            raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
+
     def __init__(self, *, config: EngineConfig, unit: Unit = Unit.ADDER):
-        with construction(self):
-            if not isinstance(config, EngineConfig):
-                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
-            if unit not in _UNITS:
-                raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
-            if unit == Unit.ADDER and config.pe != PeKind.ADDER:
-                raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
-            if unit == Unit.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
-                raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
         self.config = config
         self.unit = unit
         self.cols = config.cols

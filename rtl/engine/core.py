@@ -23,7 +23,7 @@ from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits, descriptor_fields
 from quant.base.intops import PeKind, RequantMode
-from rtl.construct import construction
+from rtl.construct import Checked
 from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen
 from rtl.engine.array import ChannelArray
@@ -66,12 +66,15 @@ def check_engine_args(config, max_ops, mutation) -> None:
         raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
 
 
-class EngineCore(wiring.Component):
+class EngineCore(Checked, wiring.Component):
     """The deployable engine (module docstring); the arguments are :class:`~rtl.engine.top.Engine`'s."""
 
+    @classmethod
+    def check(cls, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_engine_args(config, max_ops, mutation)
+
     def __init__(self, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None):
-        with construction(self):
-            check_engine_args(config, max_ops, mutation)
         self.config = config
         self.max_ops = max_ops
         self.mutation = mutation

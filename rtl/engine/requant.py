@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.config import EngineConfig
 from hwsim.energy import requant_widths
 from quant.base.intops import RequantMode
-from rtl.construct import construction
+from rtl.construct import Checked
 
 __all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref"]
 
@@ -45,7 +45,7 @@ def _popcount(bits: list):
     return bits[0] if bits else 0
 
 
-class SerialRequant(wiring.Component):
+class SerialRequant(Checked, wiring.Component):
     """The shared requant unit (module docstring).
 
     Parameters
@@ -69,10 +69,13 @@ class SerialRequant(wiring.Component):
     signed ``out_bits + 1`` output).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+
     def __init__(self, *, config: EngineConfig):
-        with construction(self):
-            if not isinstance(config, EngineConfig):
-                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
         self.config = config
         self.latency = config.requant_latency
         cfg = config

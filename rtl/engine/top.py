@@ -54,7 +54,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.config import EngineConfig
 from hwsim.descriptor import OP_CODES
 from quant.base.intops import PeKind, RequantMode
-from rtl.construct import construction
+from rtl.construct import Checked
 from rtl.engine.addrgen import addrgen_command
 from rtl.engine.build import Build
 from hwsim.compiler import Op, Program, Unit, WeightStream, from_words, to_words
@@ -146,7 +146,7 @@ def trace_codes(program: Program, name: str, beats) -> np.ndarray:
     return from_words(raw, t.channels, t.height, t.width).reshape(program.layer_shapes[name])
 
 
-class Engine(wiring.Component):
+class Engine(Checked, wiring.Component):
     """The engine top (module docstring).
 
     Parameters
@@ -160,12 +160,16 @@ class Engine(wiring.Component):
         Test only: a wrong address generator (:class:`~rtl.engine.addrgen.AddrGen`).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig, max_ops: int = 64, build: Build = Build.DEPLOY,
+              mutation: str | None = None) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_engine_args(config, max_ops, mutation)
+        if build not in tuple(Build):
+            raise ValueError(f"build must be one of {', '.join(Build)}, not {build!r}")
+
     def __init__(self, *, config: EngineConfig, max_ops: int = 64, build: Build = Build.DEPLOY,
                  mutation: str | None = None):
-        with construction(self):
-            check_engine_args(config, max_ops, mutation)
-            if build not in tuple(Build):
-                raise ValueError(f"build must be one of {', '.join(Build)}, not {build!r}")
         self.config = config
         self.max_ops = max_ops
         self.build = Build(build)

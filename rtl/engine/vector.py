@@ -27,7 +27,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.energy import vector_lane_bits
-from rtl.construct import construction
+from rtl.construct import Checked
 
 __all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref"]
 
@@ -35,7 +35,7 @@ __all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref"]
 VECTOR_OPS = ("max", "sum", "pair")
 
 
-class VectorUnit(wiring.Component):
+class VectorUnit(Checked, wiring.Component):
     """The vector unit (module docstring).
 
     Parameters
@@ -53,10 +53,13 @@ class VectorUnit(wiring.Component):
     (the lanes' result) and ``b`` (``y``)).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+
     def __init__(self, *, config: EngineConfig):
-        with construction(self):
-            if not isinstance(config, EngineConfig):
-                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
         self.config = config
         self.latency = 1
         cols = config.cols
