@@ -47,9 +47,13 @@ def _check_ops(got, est):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_engine_equals_golden_and_hwsim(case):
     seed = 300 + case
+    _clean_run(seed, *CASES[case])
+
+
+def _clean_run(seed, mopts, copts):
+    """A random model (``mopts``) on the engine (``copts``): logits == golden, cycles and counters == hwsim."""
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    mopts, copts = CASES[case]
     model = small_model(rng, **mopts)
     cfg = EngineConfig(act_words=(64, 64, 64), weight_words=64, max_k=256, **copts)
     cm = compile_model(model, cfg)
@@ -58,6 +62,7 @@ def test_engine_equals_golden_and_hwsim(case):
     (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
+    return cfg, cm, x, want, est
 
 
 @pytest.mark.slow
@@ -153,17 +158,7 @@ def test_trace_sends_every_layer(case):
 def test_random_models_at_8x4_and_16x16(rows, cols, mopts, copts, seed):
     """Rows != cols, and the largest array: a tiny random model, with stalls and a reset in the middle, equals
     golden; the clean run's cycles and every counter equal hwsim's."""
-    print("seed", seed)
-    rng = np.random.default_rng(seed)
-    model = small_model(rng, **mopts)
-    cfg = EngineConfig(rows=rows, cols=cols, bits=mopts["bits"], act_words=(64, 64, 64), weight_words=64,
-                       max_k=256, **copts)
-    cm = compile_model(model, cfg)
-    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
-    want, est = _expect(model, cm, cfg, x)
-    (clean,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
-    assert np.array_equal(clean["logits"], want)
-    _check_ops(clean, est)
+    cfg, cm, x, want, est = _clean_run(seed, mopts, dict(rows=rows, cols=cols, bits=mopts["bits"], **copts))
     (stalled,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x], seed=seed,
                                  reset_at=est.total_cycles // 2)
     assert np.array_equal(stalled["logits"], want) and stalled["total_cycles"] > est.total_cycles
