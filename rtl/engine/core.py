@@ -1,5 +1,10 @@
 """The deployable engine: memories, units, controller, writer and (``config.trace``) tracer (DESIGN §4b).
 
+The tracer is its own component (:class:`~rtl.engine.tracer.Tracer`); the
+controller (the operation FSM, the issue side, the drain into the requant
+unit) and the writer (requant outputs gathered into words, or the ``o``
+stream) are still one ``elaborate`` here.
+
 :class:`EngineCore` is the engine of :mod:`rtl.engine.top` without its
 observers: it has the four streams and one more interface, ``events``
 (:func:`events_signature`), which says in every cycle what happened in it
@@ -28,6 +33,7 @@ from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen
 from rtl.engine.array import ChannelArray
 from rtl.engine.requant import SerialRequant
+from rtl.engine.tracer import Tracer
 from rtl.engine.vector import VectorUnit
 
 __all__ = ["EVENTS", "EngineCore", "desc_layout", "events_signature", "struct_layout"]
@@ -497,45 +503,19 @@ class EngineCore(Checked, wiring.Component):
         return m
 
     def _trace(self, m, fsm, d, rps, trace_end):
-        """Rule 6 of the cycle contract: the finished operation's output, word by word, lane by lane, on ``o``."""
-        cfg = self.config
-        cols, ab = cfg.cols, cfg.act_bits
-        taddr = Signal(addr_bits(cfg))
-        tp = Signal(addr_bits(cfg))  # pixel of the word being sent
-        tg = Signal(DIM_BITS)  # its channel group
-        tlane = Signal(range(cols))
-        tv = Signal()  # a word has been read and is being sent
-        read = Signal()
-        raddr = Signal.like(taddr)
-        data = Signal(cols * ab)
-        for r in range(cfg.regions):
+        """Rule 6 of the cycle contract: the tracer (:class:`~rtl.engine.tracer.Tracer`) on the finished
+        operation's region while the controller is in ``TRACE``; it owns ``o`` then."""
+        m.submodules.tracer = tr = Tracer(config=self.config)
+        m.d.comb += [tr.start.eq(fsm.ongoing("TRACE")), tr.pixels.eq(d.pixels), tr.out_g.eq(d.out_g),
+                     trace_end.eq(tr.end), tr.o.ready.eq(self.o.ready)]
+        for r in range(self.config.regions):
             with m.If(d.dst == r):
-                m.d.comb += data.eq(rps[r].data)
-        with m.If(fsm.ongoing("TRACE")):
-            with m.If(~tv):
-                m.d.comb += [read.eq(1), raddr.eq(0)]
-                m.d.sync += tv.eq(1)
-            with m.Else():
-                m.d.comb += [self.o.valid.eq(1), self.o.payload.eq(data.word_select(tlane, ab))]
-                with m.If(self.o.ready):
-                    with m.If(tlane == cols - 1):
-                        m.d.sync += tlane.eq(0)
-                        with m.If((tp == d.pixels - 1) & (tg == d.out_g - 1)):
-                            m.d.comb += trace_end.eq(1)
-                            m.d.sync += [tv.eq(0), taddr.eq(0), tp.eq(0), tg.eq(0)]
-                        with m.Else():
-                            m.d.comb += [read.eq(1), raddr.eq(taddr + 1)]
-                            m.d.sync += taddr.eq(taddr + 1)
-                            with m.If(tg == d.out_g - 1):
-                                m.d.sync += [tg.eq(0), tp.eq(tp + 1)]
-                            with m.Else():
-                                m.d.sync += tg.eq(tg + 1)
-                    with m.Else():
-                        m.d.sync += tlane.eq(tlane + 1)
-        for r in range(cfg.regions):
-            with m.If(read & (d.dst == r)):
-                m.d.comb += [rps[r].addr.eq(raddr), rps[r].en.eq(1)]
-        with m.If(read):
+                m.d.comb += tr.data.eq(rps[r].data)
+            with m.If(tr.read & (d.dst == r)):
+                m.d.comb += [rps[r].addr.eq(tr.raddr), rps[r].en.eq(1)]
+        with m.If(tr.start):
+            m.d.comb += [self.o.valid.eq(tr.o.valid), self.o.payload.eq(tr.o.payload)]
+        with m.If(tr.read):
             m.d.comb += self.events.act_reads.eq(1)
 
 

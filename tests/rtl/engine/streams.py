@@ -42,7 +42,7 @@ async def stream_get(ctx, stream, rng=None):
     return payload
 
 
-def _run(dut, feeds, drains, main, *, reset_at=None, setup=()):
+def run(dut, feeds, drains, main, *, reset_at=None, setup=()):
     """Simulate ``dut`` in a ``sync`` domain made here: ``main`` in the foreground; in the background
     each ``(stream, beats, rng)`` of ``feeds`` put and each ``(stream, rng)`` of ``drains`` kept ready
     (dropped at random with an ``rng``).
@@ -126,7 +126,7 @@ def run_unit(dut, beats, count, *, seed=None, reset_at=None, setup=(), i="i", o=
         while len(out) < count:
             out.append(await stream_get(ctx, sink, rng_out))
 
-    _run(dut, [(src, beats, rng_in)], [], main, reset_at=reset_at, setup=setup)
+    run(dut, [(src, beats, rng_in)], [], main, reset_at=reset_at, setup=setup)
     return out
 
 
@@ -198,5 +198,5 @@ def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, max_c
             if cycle > max_cycles:
                 raise RuntimeError(f"the engine did not finish within {max_cycles} cycles")
 
-    _run(e, feeds, [(e.o, rngs[3])], main, reset_at=reset_at)
+    run(e, feeds, [(e.o, rngs[3])], main, reset_at=reset_at)
     return results
