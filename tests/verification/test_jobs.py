@@ -52,9 +52,10 @@ def test_a_shard_that_fails_is_one_line(tmp_path, capsys):
     from hwsim.samples import SMALL_ENGINE, small_model
     from quant.intmodel.artifact import save_int_model
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
 
     save_int_model(small_model(np.random.default_rng([SEED, 0]), c0=2, h=4, w=4, c1=3, bits=5), tmp_path / "model")
-    d = generate_engine(tmp_path / "gen", config=EngineConfig(**SMALL_ENGINE), max_ops=8)
+    d = generate_engine(tmp_path / "gen", config=EngineConfig(**SMALL_ENGINE), max_ops=8, build=Build.VERIFY)
     d.verilog.write_text(f"module {d.name}(input clk;\n")  # a syntax error
     argv = ["verify", str(tmp_path / "model"), "--design", str(d.path), "--sim", "icarus", "--images", "0,1",
             "--build-dir", str(tmp_path / "build"), "-o", str(tmp_path / "o")]
