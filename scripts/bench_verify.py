@@ -83,12 +83,14 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
     ``{sim: seconds per image}`` and the printed rows (one dict per simulator, the units in the keys)."""
     from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from verification.engine_host import run_engine_tests
     from verification.engine_verify import engine_design, engine_images, report_entries
     from verification.runner import VerilogSource, build
 
     model = load_int_model(model_dir)
-    gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols)
+    gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols,
+                          build=Build.VERIFY)
     d, compiled = engine_design(gen.path, model)
     per_image, table = {}, []
     for sim in sims:
@@ -129,12 +131,14 @@ def bench_jobs(model_dir: Path, *, sim: str, images: int, jobs: int, root: Path)
 
     from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from verification.engine_verify import VerifyRequest, verify_model
     from verification.runner import VerilogSource, build
     from verification.shards import comparable
 
     model = load_int_model(model_dir)
-    d = generate_engine(root / "engine_jobs", model=model, model_path=str(model_dir), rows=4, cols=4)
+    d = generate_engine(root / "engine_jobs", model=model, model_path=str(model_dir), rows=4, cols=4,
+                        build=Build.VERIFY)
     build(VerilogSource(d.verilog, d.name), sim, build_root=REPO / "build" / "verify")
     walls, reports = {}, {}
     for label, n_jobs in (("serial", None), ("jobs", jobs)):
