@@ -12,7 +12,7 @@ Usage::
     .venv/bin/python scripts/bench_synth.py --quick    # PE and 4x4 array only
     .venv/bin/python scripts/bench_synth.py --only array -o build/bench_array
     .venv/bin/python scripts/bench_synth.py --engine   # the LeNet-5-BN 4x4 network engines, ECP5-25K
-    .venv/bin/python scripts/bench_synth.py --scale [--sizes 4x4,8x8] [--lut-only]
+    .venv/bin/python scripts/bench_synth.py --scale [--sizes 4x4,8x8] [--lut-only | --dsp-sizes 4x4]
                                                        # the whole engine at scale (below)
 
 ``--scale`` is the scale table: the whole engine, adder vs multiplier, LUT-only
@@ -20,7 +20,7 @@ and with DSPs, at 4x4, 8x8, 16x8 and 16x16, beside the bare PE array
 (``generate --block array``) of the same size on the same part.  Each engine is
 the one ``generate --model`` gives the shipped LeNet-5-BN W8 at that size
 (:data:`SCALE_MODEL`, quantized for its shapes: the engine depends on them, not
-on the weights), in its default build, the deployable one.  Each size goes on
+on the weights), in the deployable build (``Build.DEPLOY``: no counters or trace).  Each size goes on
 the smallest ECP5 part where both engines fit: the first whose block RAMs hold
 the memories (:func:`hwsim.parts.bram_blocks`), whose DSP blocks hold one
 ``MULT18X18D`` per PE with DSPs (:func:`dsp_need`), and no smaller than the
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=",".join(f"{r}x{c}" for r, c in SCALE_SIZES),
                     help="--scale: array sizes ROWSxCOLS, comma-separated (default 4x4,8x8,16x8,16x16)")
     ap.add_argument("--lut-only", action="store_true", help="--scale: skip the DSP variants")
+    ap.add_argument("--dsp-sizes", default=None,
+                    help="--scale: the sizes whose DSP variant runs (default: every size of --sizes)")
     ap.add_argument("--json", type=Path, default=Path("build/bench/bench_synth.json"),
                     help="--scale: the benchmark file (default build/bench/bench_synth.json)")
     ap.add_argument("-o", "--out", default="build/bench_synth")
@@ -90,9 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.scale:
         try:
             sizes = _sizes(args.sizes)
+            dsp_sizes = [] if args.lut_only else sizes if args.dsp_sizes is None else _sizes(args.dsp_sizes)
         except ValueError as e:
             ap.error(str(e))
-        return _scale(out, sizes, lut_only=args.lut_only, json_path=args.json, argv=argv)
+        if args.lut_only and args.dsp_sizes is not None:
+            ap.error("--lut-only runs no DSP variant: give --lut-only or --dsp-sizes, not both")
+        return _scale(out, sizes, dsp_sizes=dsp_sizes, json_path=args.json, argv=argv)
     if args.engine:
         return _engines(out, args.target or "ecp5-25k")
     args.target = args.target or "ice40-hx8k"
@@ -229,7 +234,26 @@ def _cached(verilog: Path, folder: Path, *, target: str, dsp: bool) -> dict:
 
 
 def _fits(r: dict, part) -> bool:
-    return bool(r.get("fits")) and r["resources"]["lut"] <= part.luts
+    return bool(r.get("fits")) and _holds(r, part)
+
+
+def _holds(r: dict, part) -> bool:
+    """Whether ``part`` holds yosys's LUT and DSP counts of ``r``."""
+    return r["resources"]["lut"] <= part.luts and r["resources"]["dsp"] <= part.dsps
+
+
+def _known(verilog: Path, base: Path, tag: str) -> dict | None:
+    """A ``synth.json`` of the same Verilog on another of :data:`SCALE_PARTS` (``None``: none cached).
+
+    ``synth_ecp5`` does not depend on the part, so yosys's counts there hold for every ECP5 part:
+    a part they exceed needs no run of its own.
+    """
+    for name in SCALE_PARTS:
+        folder = base / f"{verilog.stem}_{name}{tag}"
+        dut = folder / "work" / "dut.v"
+        if (folder / "synth.json").is_file() and dut.is_file() and dut.read_bytes() == verilog.read_bytes():
+            return json.loads((folder / "synth.json").read_text())
+    return None
 
 
 def _ratio(a, m):
@@ -311,10 +335,11 @@ def plot_ratio(rows: list[dict], path: Path) -> None:
     tmp.replace(path)
 
 
-def _scale(out: Path, sizes, *, lut_only: bool, json_path: Path, argv) -> int:
+def _scale(out: Path, sizes, *, dsp_sizes, json_path: Path, argv) -> int:
     from hwsim.parts import PARTS
     from hwsim.sizing import size_engine
     from quant.quantizer.workflow import placeholder_model
+    from rtl.engine.build import Build
     from rtl.engine.generate import generate_engine
 
     if not SCALE_MODEL.is_file():
@@ -322,9 +347,9 @@ def _scale(out: Path, sizes, *, lut_only: bool, json_path: Path, argv) -> int:
     model = placeholder_model(SCALE_MODEL)
     rows, paths = [], []
     base = out / "scale"
-    for dsp in ([False] if lut_only else [False, True]):
+    for dsp in (False, True):
         floor = None  # the part the previous (fewer PEs) size needed: a larger array needs no smaller part
-        for size in sorted(sizes, key=lambda s: s[0] * s[1]):
+        for size in sorted(sizes if not dsp else dsp_sizes, key=lambda s: s[0] * s[1]):
             cfg, compiled = size_engine(model, rows=size[0], cols=size[1])
             tag = "_dsp" if dsp else ""
             part = first_part(cfg, dsps=dsp_need(cfg, dsp))
@@ -338,8 +363,12 @@ def _scale(out: Path, sizes, *, lut_only: bool, json_path: Path, argv) -> int:
             while part is not None:
                 engines = {}
                 for pe in (PeKind.MULT, PeKind.ADDER):  # the multiplier engine first: when it fails, the adder waits
-                    d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe)
-                    engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
+                    d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe, build=Build.DEPLOY)
+                    known = _known(d.verilog, base, tag)
+                    if known is not None and not _holds(known, PARTS[part]):
+                        engines[pe] = known  # its counts exceed this part: no run here
+                    else:
+                        engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
                     if not _fits(engines[pe], PARTS[part]):
                         break
                 if len(engines) == 2 and all(_fits(r, PARTS[part]) for r in engines.values()):
@@ -352,7 +381,7 @@ def _scale(out: Path, sizes, *, lut_only: bool, json_path: Path, argv) -> int:
                     note = f"does not fit {part}: {', '.join(bad)}"
                     print(f"{size[0]}x{size[1]}: {note}", file=sys.stderr)
                     for pe in PeKind:  # the yosys counts of both, for the ratio
-                        d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe)
+                        d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe, build=Build.DEPLOY)
                         engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
                     break
                 part = nxt

@@ -40,6 +40,16 @@ def test_first_part_is_the_smallest_ecp5_that_holds_the_memories_luts_and_dsps(l
             _sizes(bad)
 
 
+@pytest.mark.parametrize("argv", [["--sizes", "4x"], ["--dsp-sizes", "x"], ["--lut-only", "--dsp-sizes", "4x4"]])
+def test_bad_scale_arguments_stop_before_any_work(argv, capsys, tmp_path):
+    from scripts.bench_synth import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--scale", *argv, "-o", str(tmp_path / "o"), "--json", str(tmp_path / "b.json")])
+    assert exc.value.code == 2 and "error: --" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
 def test_a_size_not_synthesized_keeps_its_row_and_reason(tmp_path):
     row = scale_row((16, 16), None, True, {}, {}, note="not synthesized: needs 256")
     assert row["part"] is None and row["multipliers"] == "DSP" and row["pes"] == 256
