@@ -12,20 +12,28 @@ Usage::
     .venv/bin/python scripts/bench_synth.py --quick    # PE and 4x4 array only
     .venv/bin/python scripts/bench_synth.py --only array -o build/bench_array
     .venv/bin/python scripts/bench_synth.py --engine   # the LeNet-5-BN 4x4 network engines, ECP5-25K
-    .venv/bin/python scripts/bench_synth.py --scale [--sizes 4x4,8x8] [--lut-only]
-                                                       # the scale table (below)
+    .venv/bin/python scripts/bench_synth.py --scale [--sizes 4x4,8x8] [--lut-only | --dsp-sizes 4x4]
+                                                       # the whole engine at scale (below)
 
-``--scale`` is the issue-23 table: the whole engine (the LeNet-5-BN engine's
-memories and widths, :data:`LENET_ENGINE`, at every array size), adder vs
-multiplier, LUT-only and with DSPs, at 4x4, 8x8, 16x8 and 16x16, each size on
-the smallest ECP5 part where both engines fit (the first part whose block RAMs
-hold the engine's memories, :func:`hwsim.parts.bram_blocks`, and whose LUTs hold
-both; the next part when nextpnr says one does not fit), beside the bare PE
-array (``generate --block array``) of the same size on the same part.  Every
-synthesis is cached (``OUT/scale/<design>_<part>[_dsp]/synth.json``), so an
-interrupted run resumes where it stopped.  Writes ``build/bench/bench_synth.json``
-(:func:`scripts.results.write_bench`) and ``build/bench/bench_synth_ratio.png``
-(the adder/multiplier LUT ratio against the number of PEs).
+``--scale`` is the scale table: the whole engine, adder vs multiplier, LUT-only
+and with DSPs, at 4x4, 8x8, 16x8 and 16x16, beside the bare PE array
+(``generate --block array``) of the same size on the same part.  Each engine is
+the one ``generate --model`` gives the shipped LeNet-5-BN W8 at that size
+(:data:`SCALE_MODEL`, quantized for its shapes: the engine depends on them, not
+on the weights), in the deployable build (``Build.DEPLOY``: no counters or trace).  Each size goes on
+the smallest ECP5 part where both engines fit: the first whose block RAMs hold
+the memories (:func:`hwsim.parts.bram_blocks`), whose DSP blocks hold one
+``MULT18X18D`` per PE with DSPs (:func:`dsp_need`), and no smaller than the
+previous size needed; when nextpnr cannot place one, the next part that holds
+yosys's LUT and DSP counts.  A size no part holds keeps its row with the reason
+(and yosys's counts where it ran).  Every synthesis is cached
+(``OUT/scale/<design>_<part>[_dsp]/synth.json``, reused when its ``work/dut.v`` is
+the same Verilog), so an interrupted run resumes where it stopped.  Writes
+``build/bench/bench_synth.json`` (:func:`scripts.results.write_bench`: the table
+``scale`` and the table ``critical_path``, where nextpnr's slowest path of each
+placed design starts and ends) and ``build/bench/bench_synth_ratio.png`` (the
+adder/multiplier LUT ratio against the number of PEs).  The 16x8 and 16x16
+engines go on the ECP5-85K: expect hours on 2 cores for the whole table.
 
 ``--engine`` synthesizes the network engine sized for LeNet-5-BN (4x4, 8-bit, the
 memories ``generate --model`` gives it) with adder PEs and with multiplier
@@ -74,13 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default=",".join(f"{r}x{c}" for r, c in SCALE_SIZES),
                     help="--scale: array sizes ROWSxCOLS, comma-separated (default 4x4,8x8,16x8,16x16)")
     ap.add_argument("--lut-only", action="store_true", help="--scale: skip the DSP variants")
+    ap.add_argument("--dsp-sizes", default=None,
+                    help="--scale: the sizes whose DSP variant runs (default: every size of --sizes)")
     ap.add_argument("--json", type=Path, default=Path("build/bench/bench_synth.json"),
                     help="--scale: the benchmark file (default build/bench/bench_synth.json)")
     ap.add_argument("-o", "--out", default="build/bench_synth")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if args.scale:
-        return _scale(out, _sizes(args.sizes), lut_only=args.lut_only, json_path=args.json, argv=argv)
+        try:
+            sizes = _sizes(args.sizes)
+            dsp_sizes = [] if args.lut_only else sizes if args.dsp_sizes is None else _sizes(args.dsp_sizes)
+        except ValueError as e:
+            ap.error(str(e))
+        if args.lut_only and args.dsp_sizes is not None:
+            ap.error("--lut-only runs no DSP variant: give --lut-only or --dsp-sizes, not both")
+        return _scale(out, sizes, dsp_sizes=dsp_sizes, json_path=args.json, argv=argv)
     if args.engine:
         return _engines(out, args.target or "ecp5-25k")
     args.target = args.target or "ice40-hx8k"
@@ -154,10 +171,12 @@ def _engines(out: Path, target: str) -> int:
     return 0
 
 
-#: --scale: the array sizes (rows, cols).
+#: --scale: the array sizes (rows, cols), fewest PEs first.
 SCALE_SIZES = ((4, 4), (8, 8), (16, 8), (16, 16))
 #: --scale: the ECP5 parts, smallest first.
 SCALE_PARTS = ("ecp5-25k", "ecp5-45k", "ecp5-85k")
+#: --scale: the model each engine is sized to (``generate --model`` with ``--rows``/``--cols``).
+SCALE_MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
 
 
 def _sizes(text: str) -> list[tuple[int, int]]:
@@ -167,146 +186,238 @@ def _sizes(text: str) -> list[tuple[int, int]]:
             r, c = (int(v) for v in item.lower().split("x"))
         except ValueError:
             raise ValueError(f"--sizes must be ROWSxCOLS items separated by commas, not {text!r}") from None
+        if r < 1 or c < 1:
+            raise ValueError(f"--sizes must be ROWSxCOLS items of positive sizes, not {text!r}")
         sizes.append((r, c))
     return sizes
 
 
-def first_part(config, luts: int = 0) -> str | None:
-    """The smallest of :data:`SCALE_PARTS` whose block RAMs hold ``config``'s engine and whose LUTs hold ``luts``."""
+def dsp_need(config, dsp: bool) -> int:
+    """The fewest DSP blocks the multiplier engine of ``config`` takes: one ``MULT18X18D`` per PE with ``dsp``.
+
+    ``synth_ecp5`` maps every multiply of 2- to 18-bit operands to one ``MULT18X18D``
+    (``mul2dsp`` with ``DSP_A/B_MINWIDTH=2``), so ``rows * cols`` is a lower bound
+    (the requant unit's multiply adds its own); 0 for LUT-only.
+    """
+    return config.rows * config.cols if dsp else 0
+
+
+def first_part(config, luts: int = 0, dsps: int = 0, after: str | None = None) -> str | None:
+    """The smallest of :data:`SCALE_PARTS` (past ``after``) whose block RAMs hold ``config``'s engine,
+    whose LUTs hold ``luts`` and whose DSP blocks hold ``dsps``."""
     from hwsim.parts import PARTS, bram_blocks
 
-    for name in SCALE_PARTS:
+    start = 0 if after is None else SCALE_PARTS.index(after) + 1
+    for name in SCALE_PARTS[start:]:
         p = PARTS[name]
-        if bram_blocks(config, p) <= p.bram_blocks and luts <= p.luts:
+        if bram_blocks(config, p) <= p.bram_blocks and luts <= p.luts and dsps <= p.dsps:
             return name
     return None
 
 
 def _cached(verilog: Path, folder: Path, *, target: str, dsp: bool) -> dict:
-    """``synth.json`` of ``folder`` when an earlier run wrote it for the same design, else synthesize."""
+    """``synth.json`` of ``folder`` when an earlier run wrote it for the same Verilog, target and DSP mode, else synthesize."""
     from rtl.synth import synthesize
 
     f = folder / "synth.json"
-    if f.is_file():
+    dut = folder / "work" / "dut.v"  # rtl.synth's copy of the Verilog it synthesized
+    if f.is_file() and dut.is_file() and dut.read_bytes() == Path(verilog).read_bytes():
         old = json.loads(f.read_text())
         if old.get("target") == target and old.get("dsp") == dsp and old.get("design") == verilog.stem:
             return old
     t0 = time.monotonic()
+    print(f"{folder.name}: synthesizing ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
     r = synthesize(verilog, folder, target=target, dsp=dsp)
-    print(f"{folder.name}: {time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
+    print(f"{folder.name}: {time.monotonic() - t0:.0f} s, {r['resources']['lut']} LUT, "
+          f"{'fits' if r['fits'] else 'does not fit'}", file=sys.stderr, flush=True)
     return r
 
 
 def _fits(r: dict, part) -> bool:
-    return bool(r.get("fits")) and r["resources"]["lut"] <= part.luts
+    return bool(r.get("fits")) and _holds(r, part)
+
+
+def _holds(r: dict, part) -> bool:
+    """Whether ``part`` holds yosys's LUT and DSP counts of ``r``."""
+    return r["resources"]["lut"] <= part.luts and r["resources"]["dsp"] <= part.dsps
+
+
+def _known(verilog: Path, base: Path, tag: str) -> dict | None:
+    """A ``synth.json`` of the same Verilog on another of :data:`SCALE_PARTS` (``None``: none cached).
+
+    ``synth_ecp5`` does not depend on the part, so yosys's counts there hold for every ECP5 part:
+    a part they exceed needs no run of its own.
+    """
+    for name in SCALE_PARTS:
+        folder = base / f"{verilog.stem}_{name}{tag}"
+        dut = folder / "work" / "dut.v"
+        if (folder / "synth.json").is_file() and dut.is_file() and dut.read_bytes() == verilog.read_bytes():
+            return json.loads((folder / "synth.json").read_text())
+    return None
 
 
 def _ratio(a, m):
     return round(a / m, 3) if a is not None and m else None
 
 
-def scale_row(size, part: str, dsp: bool, engines: dict, arrays: dict) -> dict:
-    """One table row from the four ``synth.json`` objects of a size (adder/mult engine and array)."""
-    a, m = engines[PeKind.ADDER], engines[PeKind.MULT]
-    row = {"array": f"{size[0]}x{size[1]}", "pes": size[0] * size[1], "part": part,
-           "multipliers": "DSP" if dsp else "LUT"}
-    for tag, r in (("adder", a), ("mult", m)):
-        res = r["resources"]
-        row.update({f"{tag}_lut": res["lut"], f"{tag}_ff": res["ff"], f"{tag}_carry": res["carry"],
-                    f"{tag}_bram": res["bram"], f"{tag}_dsp": res["dsp"],
-                    f"{tag}_fmax_mhz": r["fmax_mhz"] if r.get("fits") else None})
-    row["lut_ratio"] = _ratio(a["resources"]["lut"], m["resources"]["lut"])
-    row["fmax_ratio"] = _ratio(row["adder_fmax_mhz"], row["mult_fmax_mhz"])
+#: The resources of each design in a row (``<design>_<key>``), as ``synth.json`` names them.
+ROW_RESOURCES = ("lut", "ff", "carry", "bram", "dsp")
+
+
+def scale_row(size, part: str | None, dsp: bool, engines: dict, arrays: dict, note: str | None = None) -> dict:
+    """One table row from the ``synth.json`` objects of a size (adder/mult engine and array; empty: not synthesized).
+
+    The LUT, FF, carry, BRAM and DSP counts are yosys's (so they exist when nextpnr
+    cannot place a design); Fmax is nextpnr's, ``None`` when the design does not fit.
+    """
+    d = {}
+    for tag, pe in (("adder", PeKind.ADDER), ("mult", PeKind.MULT)):
+        r = engines.get(pe)
+        for k in ROW_RESOURCES:
+            d[f"{tag}_{k}"] = r["resources"][k] if r else None
+        d[f"{tag}_fmax_mhz"] = r["fmax_mhz"] if r and r.get("fits") else None
     aa, am = arrays.get(PeKind.ADDER), arrays.get(PeKind.MULT)
-    row["array_adder_lut"] = aa["resources"]["lut"] if aa else None
-    row["array_mult_lut"] = am["resources"]["lut"] if am else None
-    row["array_lut_ratio"] = _ratio(row["array_adder_lut"], row["array_mult_lut"])
-    for tag, r in (("adder", a), ("mult", m)):
-        cp = r.get("critical_path")
-        row[f"{tag}_critical_path"] = f"{cp['from']} -> {cp['to']} ({cp['delay_ns']} ns)" if cp else None
-    return row
+    array_lut = {"array_adder_lut": aa["resources"]["lut"] if aa else None,
+                 "array_mult_lut": am["resources"]["lut"] if am else None}
+    return {"array": f"{size[0]}x{size[1]}", "pes": size[0] * size[1], "part": part,
+            "multipliers": "DSP" if dsp else "LUT",
+            "lut_ratio": _ratio(d["adder_lut"], d["mult_lut"]),
+            "array_lut_ratio": _ratio(array_lut["array_adder_lut"], array_lut["array_mult_lut"]),
+            "fmax_ratio": _ratio(d["adder_fmax_mhz"], d["mult_fmax_mhz"]),
+            **d, **array_lut, "note": note}
 
 
-def _plot(rows: list[dict], path: Path) -> None:
+def path_rows(size, dsp: bool, results: dict) -> list[dict]:
+    """Rows of the critical-path table: where nextpnr's slowest path of each placed design starts and ends."""
+    rows = []
+    for what, r in results.items():
+        cp = r.get("critical_path") if r else None
+        if cp:
+            rows.append({"array": f"{size[0]}x{size[1]}", "multipliers": "DSP" if dsp else "LUT", "design": what,
+                         "fmax_mhz": r["fmax_mhz"], "from": cp["from"], "to": cp["to"], "delay_ns": cp["delay_ns"],
+                         "logic_ns": cp.get("logic_ns"), "routing_ns": cp.get("routing_ns")})
+    return rows
+
+
+def plot_ratio(rows: list[dict], path: Path) -> None:
+    """The adder/multiplier LUT ratio against the number of PEs: whole engines (LUT-only, DSP) and bare arrays."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for mult in ("LUT", "DSP"):
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for mult, color in (("LUT", "tab:blue"), ("DSP", "tab:orange")):
         pts = sorted((r["pes"], r["lut_ratio"]) for r in rows if r["multipliers"] == mult and r["lut_ratio"])
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=f"whole engine, multipliers in {mult}s")
-    pts = sorted({(r["pes"], r["array_lut_ratio"]) for r in rows if r["array_lut_ratio"]})
-    if pts:
-        ax.plot(*zip(*pts), marker="s", linestyle="--", label="bare PE array (LUT-only)")
-    ax.axhline(0.30, color="grey", linewidth=0.8, linestyle=":", label="target 0.30")
+            ax.plot(*zip(*pts), marker="o", color=color, label=f"whole engine, multipliers in {mult}s")
+        pts = sorted((r["pes"], r["array_lut_ratio"]) for r in rows
+                     if r["multipliers"] == mult and r["array_lut_ratio"])
+        if pts:
+            ax.plot(*zip(*pts), marker="s", linestyle="--", color=color, label=f"bare PE array, multipliers in {mult}s")
+    for r in rows:
+        if r["lut_ratio"]:
+            ax.annotate(r["array"], (r["pes"], r["lut_ratio"]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.axhspan(0.29, 0.32, color="grey", alpha=0.2, label="AdderNet paper, whole design (0.29-0.32)")
     ax.set_xscale("log", base=2)
+    pes = sorted({r["pes"] for r in rows})
+    ax.set_xticks(pes, [str(p) for p in pes])
     ax.set_xlabel("PEs (rows x cols)")
-    ax.set_ylabel("adder / multiplier LUTs")
+    ax.set_ylabel("adder LUTs / multiplier LUTs")
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
-    ax.set_title("ECP5, yosys + nextpnr: adder vs multiplier design")
+    ax.legend(fontsize=7)
+    ax.set_title("LeNet-5-BN W8 engine on ECP5 (yosys + nextpnr)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.png")
+    tmp = path.with_name(path.stem + ".tmp.png")
     fig.savefig(tmp, dpi=120)
     plt.close(fig)
     tmp.replace(path)
 
 
-def _scale(out: Path, sizes, *, lut_only: bool, json_path: Path, argv) -> int:
-    from hwsim.config import EngineConfig
+def _scale(out: Path, sizes, *, dsp_sizes, json_path: Path, argv) -> int:
     from hwsim.parts import PARTS
+    from hwsim.sizing import size_engine
+    from quant.quantizer.workflow import placeholder_model
+    from rtl.engine.build import Build
     from rtl.engine.generate import generate_engine
-    from scripts.results import BenchTable, bench_command, write_bench
 
-    rows = []
+    if not SCALE_MODEL.is_file():
+        raise FileNotFoundError(f"no checkpoint {SCALE_MODEL}")
+    model = placeholder_model(SCALE_MODEL)
+    rows, paths = [], []
     base = out / "scale"
-    for size in sizes:
-        cfg = EngineConfig(**(LENET_ENGINE | {"rows": size[0], "cols": size[1]}))
-        for dsp in ([False] if lut_only else [False, True]):
-            part = first_part(cfg)
-            engines = {}
-            while part is not None:
-                p = PARTS[part]
-                engines = {}
-                for pe in PeKind:
-                    v = generate_engine(base / "designs", config=cfg, pe=pe, max_ops=7).verilog
-                    engines[pe] = _cached(v, base / f"{v.stem}_{part}{'_dsp' if dsp else ''}", target=part, dsp=dsp)
-                if all(_fits(r, p) for r in engines.values()):
-                    break
-                nxt = SCALE_PARTS.index(part) + 1
-                part = SCALE_PARTS[nxt] if nxt < len(SCALE_PARTS) else None
+    for dsp in (False, True):
+        floor = None  # the part the previous (fewer PEs) size needed: a larger array needs no smaller part
+        for size in sorted(sizes if not dsp else dsp_sizes, key=lambda s: s[0] * s[1]):
+            cfg, compiled = size_engine(model, rows=size[0], cols=size[1])
+            tag = "_dsp" if dsp else ""
+            part = first_part(cfg, dsps=dsp_need(cfg, dsp))
+            if part is not None and floor is not None and SCALE_PARTS.index(floor) > SCALE_PARTS.index(part):
+                part = floor
+            engines, arrays, note = {}, {}, None
             if part is None:
-                print(f"{size[0]}x{size[1]}: does not fit {SCALE_PARTS[-1]}", file=sys.stderr)
-                part = SCALE_PARTS[-1]
-            arrays = {}
-            for pe in PeKind:
-                bc = BlockConfig(rows=size[0], cols=size[1], pe=pe, bits=cfg.bits, max_k=cfg.max_k)
-                v = generate_block(bc, base / "designs", block=Block.ARRAY).verilog
-                arrays[pe] = _cached(v, base / f"{v.stem}_{part}{'_dsp' if dsp else ''}", target=part, dsp=dsp)
-            rows.append(scale_row(size, part, dsp, engines, arrays))
-            _write_scale(rows, json_path, argv, BenchTable, bench_command, write_bench)
+                note = (f"not synthesized: the multiplier engine needs at least {dsp_need(cfg, dsp)} MULT18X18D, "
+                        f"{SCALE_PARTS[-1]} has {PARTS[SCALE_PARTS[-1]].dsps}")
+                print(f"{size[0]}x{size[1]}: {note}", file=sys.stderr)
+            while part is not None:
+                engines = {}
+                for pe in (PeKind.MULT, PeKind.ADDER):  # the multiplier engine first: when it fails, the adder waits
+                    d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe, build=Build.DEPLOY)
+                    known = _known(d.verilog, base, tag)
+                    if known is not None and not _holds(known, PARTS[part]):
+                        engines[pe] = known  # its counts exceed this part: no run here
+                    else:
+                        engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
+                    if not _fits(engines[pe], PARTS[part]):
+                        break
+                if len(engines) == 2 and all(_fits(r, PARTS[part]) for r in engines.values()):
+                    break
+                nxt = first_part(cfg, luts=max(r["resources"]["lut"] for r in engines.values()),
+                                 dsps=max(r["resources"]["dsp"] for r in engines.values()), after=part)
+                if nxt is None:
+                    bad = [f"{pe} engine ({r.get('pnr_error') or 'over the LUTs'})" for pe, r in engines.items()
+                           if not _fits(r, PARTS[part])]
+                    note = f"does not fit {part}: {', '.join(bad)}"
+                    print(f"{size[0]}x{size[1]}: {note}", file=sys.stderr)
+                    for pe in PeKind:  # the yosys counts of both, for the ratio
+                        d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe, build=Build.DEPLOY)
+                        engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
+                    break
+                part = nxt
+            if part is not None:
+                floor = part
+                for pe in PeKind:
+                    bc = BlockConfig(rows=size[0], cols=size[1], pe=pe, bits=cfg.bits, max_k=cfg.max_k)
+                    v = generate_block(bc, base / "designs", block=Block.ARRAY).verilog
+                    arrays[pe] = _cached(v, base / f"{v.stem}_{part}{tag}", target=part, dsp=dsp)
+            rows.append(scale_row(size, part, dsp, engines, arrays, note))
+            paths += path_rows(size, dsp, {f"{pe} engine": r for pe, r in engines.items()}
+                               | {f"{pe} array": r for pe, r in arrays.items()})
+            _write_scale(rows, paths, json_path, argv)
     return 0
 
 
-def _write_scale(rows, json_path: Path, argv, BenchTable, bench_command, write_bench) -> None:
-    cols = [k for k in rows[0] if not k.endswith("_critical_path")]
+def _write_scale(rows, paths, json_path: Path, argv) -> None:
+    from scripts.results import BenchTable, bench_command, write_bench
+
+    cols = list(rows[0])
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join("n/a" if r[k] is None else str(r[k]) for k in cols) + " |")
-    for r in rows:
-        print(f"{r['array']} {r['multipliers']}: critical path adder {r['adder_critical_path']}, "
-              f"mult {r['mult_critical_path']}")
-    write_bench(json_path, bench="synth",
-                title="Benchmark: the whole engine and the bare PE array, adder vs multiplier, on ECP5",
-                tables=[BenchTable(name="scale", title="Whole engine vs bare PE array, adder / multiplier LUTs",
-                                   rows=tuple(rows))],
-                command=bench_command("bench_synth.py", argv))
-    _plot(rows, json_path.with_name("bench_synth_ratio.png"))
+    for p in paths:
+        print(f"{p['array']} {p['multipliers']} {p['design']}: {p['fmax_mhz']} MHz, critical path "
+              f"{p['from']} -> {p['to']} ({p['delay_ns']} ns)")
+    tables = [BenchTable(name="scale", rows=tuple(rows),
+                         title="The LeNet-5-BN W8 engine (deployable build) and the bare PE array, adder vs "
+                               "multiplier, on the smallest ECP5 part where both engines fit")]
+    if paths:
+        tables.append(BenchTable(name="critical_path", title="nextpnr's critical path of each placed design",
+                                 rows=tuple(paths)))
+    write_bench(json_path, bench="synth", title="Benchmark: adder vs multiplier engine at scale, on ECP5",
+                tables=tables, command=bench_command("bench_synth.py", argv))
+    plot_ratio(rows, json_path.with_name("bench_synth_ratio.png"))
 
 
 if __name__ == "__main__":

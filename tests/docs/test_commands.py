@@ -74,6 +74,10 @@ COVERAGE = {
     ".venv/bin/python -m scripts.results collect --update --bench build/bench/*.json":
         CoveredBy("tests/scripts/test_results.py", "collect --update --bench FILE FILE, each to its own results file"),
     ".venv/bin/adderhw doctor": CoveredBy("tests/scripts/test_cli.py", "adderhw doctor"),
+    # README: the scale benchmark
+    ".venv/bin/python scripts/bench_synth.py --scale --sizes 4x4,8x8 --lut-only":
+        CoveredBy("tests/scripts/test_bench_synth.py", "the part choice, the table row from real (generic) synthesis "
+                  "and the plot; the ECP5 runs themselves take about an hour on 2 cores"),
     # README and docs/concepts/explore.md: explore
     ".venv/bin/adderhw explore checkpoints/resnet20_adder_fmnist.pt --target ecp5-85k --space rows=2,4,8,16,cols=2,4,8,16 "
     "-o build/explore": CoveredBy("tests/scripts/test_explore.py", "explore of the shipped LeNet-5-BN checkpoint: "

@@ -145,6 +145,20 @@ def test_a_benchmark_file_becomes_a_results_page_of_its_own_tables(tmp_path):
         render(res, Table.SUMMARY)
 
 
+def test_readme_block_of_one_benchmark_table(tmp_path):
+    """``<!-- results:NAME:TABLE -->`` blocks render that table of a benchmark's results file and name its command."""
+    _bench(tmp_path / "b.json", [BenchTable("speed", "Speed", ({"time_ms": 1.5},)),
+                                 BenchTable("accuracy", "Accuracy", ({"pct": 90.0},))], command="python scripts/bench_x.py --y")
+    assert results.main(["collect", "--bench", str(tmp_path / "b.json"), "-o", str(tmp_path / "bench_x.json")]) == 0
+    text = "a\n<!-- results:bench_x:accuracy -->\nstale\n<!-- /results:bench_x:accuracy -->\nb\n"
+    new = update_readme(text, tmp_path).splitlines()
+    assert new[:4] == ["a", "<!-- results:bench_x:accuracy -->", "| pct |", "|---|"] and new[4] == "| 90.0 |"
+    assert "`python scripts/bench_x.py --y`" in new[6] and "time_ms" not in "\n".join(new)
+    assert new[-2:] == ["<!-- /results:bench_x:accuracy -->", "b"]
+    with pytest.raises(MissingStep, match="no benchmark table 'time'"):
+        update_readme("<!-- results:bench_x:time -->\n\n<!-- /results:bench_x:time -->\n", tmp_path)
+
+
 def test_update_replaces_only_the_tables_a_benchmark_run_made(tmp_path):
     out = tmp_path / "bench_x.json"
     _bench(tmp_path / "a.json", [BenchTable("speed", "Speed", ({"time_ms": 1.0},)),
