@@ -28,7 +28,11 @@ from hwsim.resources import fit, save_model
 from quant.base.files import atomic_write_text
 from rtl.cluster import ClusterSpec, run_tasks
 
-__all__ = ["synth_config", "synth_many", "calibration_set", "calibrate", "cache_key"]
+__all__ = ["synth_config", "synth_many", "calibration_set", "calibrate", "cache_key", "design_name",
+           "CALIBRATION_FIT", "CALIBRATION_HELD_OUT", "CALIBRATION_BASE", "ENGINE_BUILD"]
+
+#: The engine build every sweep synthesises (generate_engine's default).
+ENGINE_BUILD = "current"
 
 
 def cache_key(verilog: str, target: str, tools: dict) -> str:
@@ -80,30 +84,37 @@ def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: Cluste
     return out  # type: ignore[return-value]
 
 
-def calibration_set(n_fit: int = 8, n_held: int = 4) -> tuple[list[EngineConfig], list[EngineConfig]]:
-    """Small engines (both PE kinds, 2..8 rows/cols, 8-bit; small memories) to fit on, and others held out."""
-    shapes_fit = [(2, 2), (4, 4), (2, 8), (8, 2), (4, 8), (8, 4), (8, 8), (2, 4)]
-    shapes_held = [(4, 2), (6, 6), (4, 6), (6, 4)]
-    mems = dict(act_words=(256, 256), weight_words=64, bits=8, max_k=576)
-
-    def cfgs(shapes, n):
-        out = []
-        for i, (r, c) in enumerate(shapes):
-            pe = "adder" if i % 2 == 0 else "mult"
-            out.append(EngineConfig(rows=r, cols=c, pe=pe, mult_rows=max(1, r // 2) if pe == "adder" else 0, **mems))
-        return out[:n]
-
-    return cfgs(shapes_fit, n_fit), cfgs(shapes_held, n_held)
+#: The calibration design set: (pe, rows, cols, mult_rows).  Both PE kinds, 2..8 rows and cols, the
+#: multiplier unit from none to every row (so its feature is not tied to the rows); eleven designs for
+#: the six features of :func:`hwsim.resources.features`.  The held-out designs have shapes none of
+#: the fitted ones has; they only fill the error table.
+CALIBRATION_FIT = (("adder", 2, 2, 1), ("adder", 2, 8, 2), ("adder", 8, 2, 0), ("adder", 4, 4, 4),
+                   ("adder", 8, 8, 1), ("adder", 4, 8, 0), ("mult", 2, 2, 0), ("mult", 2, 8, 0),
+                   ("mult", 8, 2, 0), ("mult", 4, 4, 0), ("mult", 4, 8, 0))
+CALIBRATION_HELD_OUT = (("adder", 6, 6, 3), ("adder", 8, 4, 2), ("mult", 6, 6, 0), ("mult", 2, 6, 0))
+#: The calibration engines' other fields: 8-bit, small memories (BRAM is priced exactly, not fitted).
+CALIBRATION_BASE = dict(act_words=(256, 256), weight_words=64, bits=8, max_k=576)
 
 
-def calibrate(target: str, cache_dir, spec: ClusterSpec, *, n_fit: int = 8, n_held: int = 4, data_dir=None,
-              progress=None):
+def design_name(cfg: EngineConfig) -> str:
+    """A calibration design's name in the data file: ``adder-4x8-m2``."""
+    return f"{cfg.pe}-{cfg.rows}x{cfg.cols}-m{cfg.mult_rows}"
+
+
+def calibration_set() -> tuple[list[EngineConfig], list[EngineConfig]]:
+    """The engines to fit on and the engines held out (:data:`CALIBRATION_FIT`, :data:`CALIBRATION_HELD_OUT`)."""
+    def cfgs(shapes):
+        return [EngineConfig(rows=r, cols=c, pe=pe, mult_rows=m, **CALIBRATION_BASE) for pe, r, c, m in shapes]
+
+    return cfgs(CALIBRATION_FIT), cfgs(CALIBRATION_HELD_OUT)
+
+
+def calibrate(target: str, cache_dir, spec: ClusterSpec, *, data_dir=None, progress=None):
     """Synthesise :func:`calibration_set` on ``target`` and refit its resource model; returns the model and
     the data file's path."""
-    fit_cfgs, held_cfgs = calibration_set(n_fit, n_held)
+    fit_cfgs, held_cfgs = calibration_set()
     results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress)
-    name = lambda c: f"{c.pe}-{c.rows}x{c.cols}-m{c.mult_rows}"  # noqa: E731
-    rows = [(name(c), c, r) for c, r in zip(fit_cfgs + held_cfgs, results)]
-    tools = results[0]["tools"] if results else {}
-    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools)
+    rows = [(design_name(c), c, r) for c, r in zip(fit_cfgs + held_cfgs, results)]
+    tools = results[0]["tools"]
+    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools, engine_build=ENGINE_BUILD)
     return model, save_model(model, data_dir)

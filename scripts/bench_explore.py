@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         from rtl.cluster import ClusterSpec
         from rtl.sweep import calibration_set, synth_many
 
-        cfgs = calibration_set(4, 0)[0]
+        cfgs = calibration_set()[0][:4]
         tmp = Path(tempfile.mkdtemp(prefix="bench-explore-"))
         try:
             t0 = time.perf_counter()
