@@ -10,7 +10,7 @@ Modules:
 * :mod:`rtl.pe`, :mod:`rtl.array`, :mod:`rtl.study` — the PE-arithmetic study: adder PE forms vs
   the multiplier PE, the bare PE array, and both as designs (``adderhw generate --block``);
 * :mod:`rtl.synth` — yosys/nextpnr runs and ``synth.json``, its writer and reader (``adderhw synth``);
-* :mod:`rtl.construct` — the construction guard every component's ``__init__`` uses.
+* :mod:`rtl.construct` — :class:`~rtl.construct.Checked`, the base that refuses bad constructor arguments before a component exists.
 
 Never imports torch; shares only ``hwsim.config`` with hwsim, and uses the
 torch-free ground floor of quant (:mod:`quant.base.intops`, :mod:`quant.base.files`).

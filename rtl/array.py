@@ -28,7 +28,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from quant.base.intops import PeKind, check_int, wrap_code
-from rtl.construct import construction
+from rtl.construct import Checked
 from rtl.pe import ADDER_FORMS, AdderForm, AdderPE, MultPE, check_pe_args
 
 __all__ = ["ARRAY_LATENCY", "BlockConfig", "PEArray", "pe_array_ref", "simulate_pe_array"]
@@ -97,7 +97,7 @@ class BlockConfig:
         return cls(**data)
 
 
-class PEArray(wiring.Component):
+class PEArray(Checked, wiring.Component):
     """A ``rows x cols`` array of :class:`~rtl.pe.AdderPE` or :class:`~rtl.pe.MultPE`.
 
     Parameters
@@ -121,16 +121,21 @@ class PEArray(wiring.Component):
     (and wins over ``shift`` in the same cycle).
     """
 
+    @classmethod
+    def check(cls, *, rows: int, cols: int, pe: PeKind = PeKind.ADDER, bits: int,
+              max_k: int | None = None, acc_bits: int | None = None, form: AdderForm = AdderForm.CINV) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_int("rows", rows)
+        check_int("cols", cols)
+        if pe not in tuple(PeKind):
+            raise ValueError(f"pe must be one of {', '.join(PeKind)}, not {pe!r}")
+        check_pe_args(pe, bits, max_k, acc_bits)
+        if pe == PeKind.ADDER and form not in ADDER_FORMS:
+            raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
+
     def __init__(self, *, rows: int, cols: int, pe: PeKind = PeKind.ADDER, bits: int,
                  max_k: int | None = None, acc_bits: int | None = None, form: AdderForm = AdderForm.CINV):
-        with construction(self):
-            check_int("rows", rows)
-            check_int("cols", cols)
-            if pe not in tuple(PeKind):
-                raise ValueError(f"pe must be one of {', '.join(PeKind)}, not {pe!r}")
-            self.acc_bits = check_pe_args(pe, bits, max_k, acc_bits)
-            if pe == PeKind.ADDER and form not in ADDER_FORMS:
-                raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
+        self.acc_bits = check_pe_args(pe, bits, max_k, acc_bits)
         self.rows, self.cols, self.pe, self.bits = rows, cols, PeKind(pe), bits
         self.max_k = max_k
         self.form = form

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from quant.base.intops import PeKind, RequantMode
+from rtl.engine.build import Build
 from rtl.pe import AdderForm
 from rtl.study import STUDY_BLOCKS
 
@@ -39,6 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="without --model: depth of the weight buffer (default 1024)")
     g.add_argument("--trace", action="store_true",
                    help="send every operation's output on o before the logits (per-layer checks)")
+    g.add_argument("--build", type=Build, choices=tuple(Build), default=Build.DEPLOY,
+                   help="deploy: the engine alone (default); verify: with the counters and op_done/op_index "
+                   "the testbenches read (rtl.engine.top.Build)")
     g.add_argument("--max-ops", type=int, default=None,
                    help="most operations per program, the width of op_index (default: the model's operations, "
                    "or 64)")
@@ -94,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 DEFAULT_MAX_K = 4608
 #: ``generate`` options of the engine, with their defaults (refused with --block).
 _ENGINE_ONLY = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None,
-                "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16}
+                "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16, "build": Build.DEPLOY}
 
 
 def _flag(dest: str) -> str:
@@ -148,7 +152,7 @@ def _run_generate(args: argparse.Namespace) -> int:
         model = load_int_model(args.model)
         with progress(f"generate: the {args.rows}x{args.cols} engine sized to {args.model}"):
             d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
-                                max_ops=args.max_ops, trace=args.trace)
+                                max_ops=args.max_ops, trace=args.trace, build=args.build)
     else:
         if args.bits is None:
             raise ValueError("the engine without --model needs --bits")
@@ -166,7 +170,7 @@ def _run_generate(args: argparse.Namespace) -> int:
             except ValueError:
                 raise ValueError(f"--act-words must be integers separated by commas, not {args.act_words!r}") from None
         with progress(f"generate: the {args.rows}x{args.cols} engine"):
-            d = generate_engine(args.out, config=EngineConfig(**fields), max_ops=args.max_ops)
+            d = generate_engine(args.out, config=EngineConfig(**fields), max_ops=args.max_ops, build=args.build)
     print(d.verilog)
     print(d.path)
     return 0

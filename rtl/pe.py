@@ -54,7 +54,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from quant.base.intops import MAX_BITS, MIN_BITS, PeKind, acc_bits_for, check_int, wrap_code
-from rtl.construct import construction
+from rtl.construct import Checked
 
 __all__ = [
     "PE_LATENCY",
@@ -112,12 +112,16 @@ def check_pe_args(pe: PeKind, bits, max_k, acc_bits) -> int:
     return acc_bits
 
 
-class _PE(wiring.Component):
+class _PE(Checked, wiring.Component):
     kind = ""
 
+    @classmethod
+    def check(cls, *, bits: int, max_k: int | None = None, acc_bits: int | None = None) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_pe_args(cls.kind, bits, max_k, acc_bits)
+
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None):
-        with construction(self):
-            self.acc_bits = check_pe_args(self.kind, bits, max_k, acc_bits)
+        self.acc_bits = check_pe_args(self.kind, bits, max_k, acc_bits)
         self.bits = bits
         self.max_k = max_k
         self.latency = PE_LATENCY
@@ -176,11 +180,16 @@ class AdderPE(_PE):
 
     kind = PeKind.ADDER
 
+    @classmethod
+    def check(cls, *, bits: int, max_k: int | None = None, acc_bits: int | None = None,
+              form: AdderForm = AdderForm.CINV) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if form not in ADDER_FORMS:
+            raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
+        super().check(bits=bits, max_k=max_k, acc_bits=acc_bits)
+
     def __init__(self, *, bits: int, max_k: int | None = None, acc_bits: int | None = None,
                  form: AdderForm = AdderForm.CINV):
-        with construction(self):
-            if form not in ADDER_FORMS:
-                raise ValueError(f"form must be one of {', '.join(ADDER_FORMS)}, not {form!r}")
         self.form = form
         super().__init__(bits=bits, max_k=max_k, acc_bits=acc_bits)
 

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 from quant.base.files import dist_versions
 from quant.base.intops import PeKind
 from rtl.array import ARRAY_LATENCY, BlockConfig, PEArray
-from rtl.construct import construction
+from rtl.construct import Checked
 from rtl.design import Block, Design, ports_of, write_design
 from rtl.pe import PE_LATENCY, AdderForm, AdderPE, MultPE
 
@@ -28,7 +28,7 @@ __all__ = ["STUDY_BLOCKS", "PEBlock", "block_name", "build_block", "block_design
 STUDY_BLOCKS = (Block.PE, Block.ARRAY)
 
 
-class PEBlock(wiring.Component):
+class PEBlock(Checked, wiring.Component):
     """One PE as a stand-alone block (``--block pe``): ports ``x``, ``w``, ``en``,
     ``last`` and the registered ``acc``.
 
@@ -37,10 +37,13 @@ class PEBlock(wiring.Component):
     the shadow bank's cost shows in the ``array`` block.
     """
 
+    @classmethod
+    def check(cls, *, config: BlockConfig) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, BlockConfig):
+            raise ValueError(f"config must be an rtl.array.BlockConfig, not {config!r}")
+
     def __init__(self, *, config: BlockConfig):
-        with construction(self):
-            if not isinstance(config, BlockConfig):
-                raise ValueError(f"config must be an rtl.array.BlockConfig, not {config!r}")
         if config.pe == PeKind.ADDER:
             self.pe = AdderPE(bits=config.bits, max_k=config.max_k, form=config.form)
         else:

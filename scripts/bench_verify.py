@@ -14,6 +14,10 @@ fixed point, then (builds cached under ``build/verify``):
   ``--resnet20 reference`` the 8x8 engine of a reference-layout ResNet-20
   (random adder weights, BN calibrated on synthetic images, W8; random
   input codes) instead; ``--resnet20 none`` skips it;
+* with ``--large-array N`` (none by default): the shipped LeNet-5-BN and the
+  shipped in-house ResNet-20 (W8) once more on the NxN engine sized to each
+  (e.g. ``16``: 256 PEs), one image each, on Verilator — logits equal the
+  golden model's, cycles and every counter equal hwsim's, as above;
 * with ``--jobs N`` (none by default): ``adderhw verify`` of ``--jobs-images``
   LeNet images on ``--jobs-sim`` serially and with ``--jobs N`` on a local
   Ray (its start included; the build done before either), wall times and
@@ -30,7 +34,7 @@ Usage::
 
     .venv/bin/python scripts/bench_verify.py [--engine-images N]
         [--resnet20 [inhouse|reference|none]] [--resnet20-sims verilator|both]
-        [--jobs N [--jobs-sim icarus|verilator] [--jobs-images K]] [--json PATH]
+        [--large-array N] [--jobs N [--jobs-sim icarus|verilator] [--jobs-images K]] [--json PATH]
 """
 
 from __future__ import annotations
@@ -83,12 +87,14 @@ def bench_engine(model_dir: Path, *, rows: int, cols: int, sims, images: dict, r
     ``{sim: seconds per image}`` and the printed rows (one dict per simulator, the units in the keys)."""
     from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from verification.engine_host import run_engine_tests
     from verification.engine_verify import engine_design, engine_images, report_entries
     from verification.runner import VerilogSource, build
 
     model = load_int_model(model_dir)
-    gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols)
+    gen = generate_engine(root / f"engine_{label}", model=model, model_path=str(model_dir), rows=rows, cols=cols,
+                          build=Build.VERIFY)
     d, compiled = engine_design(gen.path, model)
     per_image, table = {}, []
     for sim in sims:
@@ -129,12 +135,14 @@ def bench_jobs(model_dir: Path, *, sim: str, images: int, jobs: int, root: Path)
 
     from quant.intmodel.artifact import load_int_model
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from verification.engine_verify import VerifyRequest, verify_model
     from verification.runner import VerilogSource, build
     from verification.shards import comparable
 
     model = load_int_model(model_dir)
-    d = generate_engine(root / "engine_jobs", model=model, model_path=str(model_dir), rows=4, cols=4)
+    d = generate_engine(root / "engine_jobs", model=model, model_path=str(model_dir), rows=4, cols=4,
+                        build=Build.VERIFY)
     build(VerilogSource(d.verilog, d.name), sim, build_root=REPO / "build" / "verify")
     walls, reports = {}, {}
     for label, n_jobs in (("serial", None), ("jobs", jobs)):
@@ -169,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
                         "'reference' (reference layout, random weights) on the 8x8 engine, or 'none'")
     p.add_argument("--resnet20-sims", choices=("verilator", "both"), default="verilator",
                    help="--resnet20 on Verilator only (default) or on Icarus too (over an hour per image)")
+    p.add_argument("--large-array", type=int, default=0, metavar="N",
+                   help="also run the shipped LeNet-5-BN and ResNet-20 on the NxN engine, 1 image each, on "
+                        "Verilator (e.g. 16; default 0: not run)")
     p.add_argument("--jobs", type=int, default=0, metavar="N",
                    help="also time verify --jobs N against the serial verify (default 0: not run)")
     p.add_argument("--jobs-sim", choices=("icarus", "verilator"), default="verilator",
@@ -178,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.jobs < 0 or args.jobs_images < 1:
         p.error("--jobs must be >= 0 and --jobs-images >= 1")
+    from hwsim.config import MAX_ARRAY_DIM
+
+    if args.large_array and not 2 <= args.large_array <= MAX_ARRAY_DIM:
+        p.error(f"--large-array {args.large_array}: the array is 2 to {MAX_ARRAY_DIM} PEs on a side (0: not run)")
     root = REPO / "build" / "bench_verify"
     model_dir = _artifact(root / "lenet_int8")
     eng, runs = bench_engine(model_dir, rows=4, cols=4, sims=("icarus", "verilator"),
@@ -185,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"engine verilator/icarus speed ratio per LeNet image: {eng['icarus'] / eng['verilator']:.1f}x "
           "(baseline: icarus, same run)", flush=True)
     ratios = [dict(model="LeNet-5-BN", verilator_over_icarus_speed_x=round(eng["icarus"] / eng["verilator"], 1))]
+    r20 = None
     if args.resnet20 != "none":
         sims = ("verilator",) if args.resnet20_sims == "verilator" else ("icarus", "verilator")
         if args.resnet20 == "reference":
@@ -200,6 +216,13 @@ def main(argv: list[str] | None = None) -> int:
                   "(baseline: icarus, same run)", flush=True)
             ratios.append(dict(model=f"ResNet-20 ({args.resnet20})",
                                verilator_over_icarus_speed_x=round(r["icarus"] / r["verilator"], 1)))
+    if args.large_array:
+        n = args.large_array
+        if args.resnet20 != "inhouse":  # else quantised above
+            r20 = _artifact(root / "resnet20_int8", REPO / "checkpoints" / "resnet20_adder_fmnist.pt", "resnet20")
+        for label, mdir in (("lenet5_bn", model_dir), ("resnet20_inhouse", r20)):
+            runs += bench_engine(mdir, rows=n, cols=n, sims=("verilator",), images={"verilator": 1}, root=root,
+                                 label=f"{label}_{n}x{n}")[1]
     tables = []
     if args.jobs:
         tables.append(BenchTable("jobs", f"verify --jobs {args.jobs} vs serial (baseline: serial, same run)",

@@ -12,10 +12,11 @@ The flow proves the network engine.  Output layout (``OUT_DIR``)::
     quantize/   adderhw quantize CKPT --bits B            (the integer model)
     sweep/      adderhw quantize CKPT --sweep 8,6,5,4      (accuracy vs bits)
     estimate/   adderhw estimate quantize/                 (cycles, every access, energy by component)
-    generate/   adderhw generate --model quantize/         (engine/: the engine sized to the model)
+    generate/   adderhw generate --model quantize/         (engine/: the engine sized to the model, the
+                deployable build; engine_verify/: it with the counters, ``--build verify``)
     synth/      adderhw synth generate/engine/<name>.v --compare --lut-only  (the adder engine and
                 the all-multiplier engine of the same sizes, ECP5-25K by default: both fit there)
-    verify/     adderhw verify quantize/ --design generate/engine/<name>.json --sim SIM
+    verify/     adderhw verify quantize/ --design generate/engine_verify/<name>.json --sim SIM
                 (the whole network on the engine: logits == golden, cycles and counters == hwsim)
     report.md   everything above, with plots in plots/
 
@@ -212,7 +213,9 @@ def build_steps(opts: FlowOptions) -> list[Step]:
 
     def generate():  # --layer: verify compares every layer's traced output, so the engine sends them
         trace = ["--trace"] if opts.layer is not None else []
-        return [["generate", "--model", q_dir, *size, *trace, "-o", f"{OUT}/engine"]]
+        # engine/: the deployable build (synth measures it); engine_verify/: it with the counters (verify)
+        return [["generate", "--model", q_dir, *size, *trace, "-o", f"{OUT}/engine"],
+                ["generate", "--model", q_dir, *size, *trace, "--build", "verify", "-o", f"{OUT}/engine_verify"]]
 
     def synth():
         # the adder engine and the all-multiplier engine of the same sizes, multipliers in LUTs, side by side
@@ -221,7 +224,7 @@ def build_steps(opts: FlowOptions) -> list[Step]:
 
     def verify():
         layer = ["--layer", opts.layer] if opts.layer is not None else []
-        return [["verify", q_dir, *layer, "--design", design_json_path(g_dir / "engine"), "--sim", opts.sim,
+        return [["verify", q_dir, *layer, "--design", design_json_path(g_dir / "engine_verify"), "--sim", opts.sim,
                  "--images", opts.images, "--build-dir", out / "sim_build", "-o", OUT]]
 
     def report(_commands, tmp: Path) -> None:

@@ -58,14 +58,14 @@ def _mutant_config(config: EngineConfig) -> EngineConfig:
 
 
 def engine_component(config: EngineConfig, *, max_ops: int, mutation: str | None = None):
-    """The :class:`rtl.engine.top.Engine` :func:`emit_engine` emits."""
-    from rtl.engine.top import Engine
+    """The :class:`rtl.engine.top.Engine` :func:`emit_engine` emits (the verification build)."""
+    from rtl.engine.top import Build, Engine
 
     if mutation is not None and mutation not in ENGINE_MUTATIONS:
         raise ValueError(f"mutation must be one of {', '.join(ENGINE_MUTATIONS)}, not {mutation!r}")
     if mutation == "acc_minus_one":
-        return Engine(config=_mutant_config(config), max_ops=max_ops)
-    return Engine(config=config, max_ops=max_ops, mutation=mutation)
+        return Engine(config=_mutant_config(config), max_ops=max_ops, build=Build.VERIFY)
+    return Engine(config=config, max_ops=max_ops, build=Build.VERIFY, mutation=mutation)
 
 
 def emit_engine(config: EngineConfig, *, max_ops: int, mutation: str | None = None,

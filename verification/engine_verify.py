@@ -73,7 +73,8 @@ def engine_design(metadata, model):
     Raises
     ------
     ValueError
-        Not an engine design (a PE-study block is named as such), or the
+        Not an engine design (a PE-study block is named as such), the
+        deployable build (no counters), or the
         engine cannot run ``model`` (the compiler's refusal, or fewer
         descriptor registers than the program's operations).
     FileNotFoundError
@@ -86,6 +87,9 @@ def engine_design(metadata, model):
     if design.block != Block.ENGINE:
         raise ValueError(f"--design {design.path} is a block of the PE-arithmetic study ({design.block}), "
                          "not an engine")
+    if design.counters is None:
+        raise ValueError(f"--design {design.path} is the deployable engine, without the counters the "
+                         "testbench reads: generate it with --build verify")
     try:
         compiled = compile_model(model, design.config)
     except ValueError as exc:
@@ -553,6 +557,7 @@ def _verify(req, say, run_shards, final, model, images, codes, source, d, compil
     from quant.base.files import staged_dir
     from hwsim.engine import EngineModel
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from verification.plan import RunPlan, load_speeds, plan_lines, record_speed
 
     inputs = [req.model_dir, req.design]
@@ -563,7 +568,7 @@ def _verify(req, say, run_shards, final, model, images, codes, source, d, compil
 
         if d is None:
             d = generate_engine(out / "designs", model=model, config=compiled.program.config,
-                                compiled=compiled, model_path=str(req.model_dir))
+                                compiled=compiled, model_path=str(req.model_dir), build=Build.VERIFY)
         t0 = time.monotonic()
         op_names = [op.name for op in compiled.program.ops]
         tests = ["images"] + (["back_pressure"] if req.back_pressure is not None else [])

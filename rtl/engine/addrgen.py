@@ -22,9 +22,12 @@ from amaranth.lib.wiring import In, Out
 from hwsim.compiler import PAD, window_addresses
 from hwsim.descriptor import addrgen_command_fields
 from quant.base.intops import check_int, conv_out_size
-from rtl.construct import construction
+from rtl.construct import Checked
 
-__all__ = ["addrgen_command", "addrgen_ref", "AddrGen", "simulate_addrgen"]
+__all__ = ["LATENCY", "addrgen_command", "addrgen_ref", "AddrGen"]
+
+#: Cycles from the ``cmd`` handshake to the first ``o`` beat (:attr:`AddrGen.latency`).
+LATENCY = 1
 
 #: Test-only wrong generators (:class:`AddrGen` ``mutation``); ``None`` is the real one.
 MUTATIONS = (None, "pad_edge")
@@ -62,15 +65,13 @@ def addrgen_command(height: int, width: int, groups: int, kernel, stride: int, p
     }
 
 
-def addrgen_ref(gen: "AddrGen", commands, *, seed: int | None = None) -> list:
+def addrgen_ref(gen: "AddrGen", commands) -> list:
     """Reference of :class:`AddrGen`: for each command, every step in issue order.
 
     Each step is ``(addr, s, g, last, end)``: ``addr`` the word address or
     None at a padded position, ``s`` the step's index within its pixel
     (``(i*kw + j)*G + g``, the weight word), ``g`` its channel group,
     ``last`` 1 on a pixel's last step, ``end`` 1 on the command's last step.
-    ``seed`` (the stall pattern of :func:`simulate_addrgen`) does not change
-    the result.
     """
     out = []
     for cmd in commands:
@@ -89,7 +90,7 @@ def addrgen_ref(gen: "AddrGen", commands, *, seed: int | None = None) -> list:
     return out
 
 
-class AddrGen(wiring.Component):
+class AddrGen(Checked, wiring.Component):
     """Window address generator: one step (word address or pad) per cycle.
 
     Parameters
@@ -119,16 +120,19 @@ class AddrGen(wiring.Component):
     adders from registers (no multiplier).
     """
 
+    @classmethod
+    def check(cls, *, addr_bits: int, dim_bits: int = 12, mutation: str | None = None) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_int("addr_bits", addr_bits, 1, 32)
+        check_int("dim_bits", dim_bits, 1, 16)
+        if mutation not in MUTATIONS:
+            raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
+
     def __init__(self, *, addr_bits: int, dim_bits: int = 12, mutation: str | None = None):
-        with construction(self):
-            check_int("addr_bits", addr_bits, 1, 32)
-            check_int("dim_bits", dim_bits, 1, 16)
-            if mutation not in MUTATIONS:
-                raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
         self.mutation = mutation
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits
-        self.latency = 1
+        self.latency = LATENCY
         d = unsigned(dim_bits)
         self.cmd_layout = data.StructLayout({  # hwsim.descriptor.addrgen_command_fields
             name: (signed if sgn else unsigned)(width)
@@ -218,64 +222,3 @@ class AddrGen(wiring.Component):
                 top_y.eq(p.out_h - 1),
             ]
         return m
-
-
-def simulate_addrgen(gen: AddrGen, commands, *, seed: int | None = None, reset_at: int | None = None) -> list:
-    """Run ``gen`` in the Amaranth simulator; same arguments and result as :func:`addrgen_ref`.
-
-    With ``seed`` the ``cmd`` valid and ``o`` ready drop at random (seeded).
-    With ``reset_at`` a first, garbage pass is started and the domain is
-    reset ``reset_at`` cycles into it; what follows the reset must be the
-    clean result of ``commands``.
-    """
-    import random
-
-    from amaranth.hdl import ClockDomain
-    from amaranth.sim import Simulator
-
-    rng = random.Random(seed)
-    stall = seed is not None
-    total = len(addrgen_ref(gen, commands))
-    top = Module()
-    top.domains.sync = cd = ClockDomain("sync")
-    top.submodules.dut = gen
-    out: list = []
-
-    def norm(p):
-        return (None if p.pad else int(p.addr), int(p.s), int(p.g), int(p.last), int(p.end))
-
-    async def bench(ctx):
-        if reset_at is not None:
-            junk = addrgen_command(5, 5, 2, (3, 3), 1, 1)
-            ctx.set(gen.cmd.payload, junk)
-            ctx.set(gen.cmd.valid, 1)
-            ctx.set(gen.o.ready, 1)
-            await ctx.tick()
-            ctx.set(gen.cmd.valid, 0)
-            if reset_at:
-                await ctx.tick().repeat(reset_at)
-            ctx.set(cd.rst, 1)
-            await ctx.tick()
-            ctx.set(cd.rst, 0)
-            ctx.set(gen.o.ready, 0)
-        queue = list(commands)
-        while len(out) < total:
-            want_cmd = bool(queue) and not (stall and rng.random() < 0.3)
-            if want_cmd:
-                ctx.set(gen.cmd.payload, queue[0])
-            ctx.set(gen.cmd.valid, int(want_cmd))
-            ready = 0 if (stall and rng.random() < 0.3) else 1
-            ctx.set(gen.o.ready, ready)
-            took_cmd = want_cmd and ctx.get(gen.cmd.ready)
-            if ready and ctx.get(gen.o.valid):
-                out.append(norm(ctx.get(gen.o.payload)))
-            await ctx.tick()
-            if took_cmd:
-                queue.pop(0)
-        ctx.set(gen.cmd.valid, 0)
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return out

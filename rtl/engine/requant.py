@@ -22,19 +22,18 @@ per cycle; back-pressure on ``o`` stalls the whole pipeline
 
 from __future__ import annotations
 
-import random
 from typing import Sequence
 
-from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.energy import requant_widths
 from quant.base.intops import RequantMode
-from rtl.construct import construction
+from rtl.construct import Checked
 
-__all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref", "simulate_serial_requant"]
+__all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref"]
 
 
 def _popcount(bits: list):
@@ -46,7 +45,7 @@ def _popcount(bits: list):
     return bits[0] if bits else 0
 
 
-class SerialRequant(wiring.Component):
+class SerialRequant(Checked, wiring.Component):
     """The shared requant unit (module docstring).
 
     Parameters
@@ -70,10 +69,13 @@ class SerialRequant(wiring.Component):
     signed ``out_bits + 1`` output).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+
     def __init__(self, *, config: EngineConfig):
-        with construction(self):
-            if not isinstance(config, EngineConfig):
-                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
         self.config = config
         self.latency = config.requant_latency
         cfg = config
@@ -176,78 +178,6 @@ def requant_entry_ref(config: EngineConfig, entry: dict) -> int:
     return min(max(v, int(entry["lo"])), int(entry["hi"]))
 
 
-def serial_requant_ref(unit: SerialRequant, entries: Sequence[dict], *, seed: int | None = None,
-                       reset_at: int | None = None) -> list:
-    """Reference of :class:`SerialRequant`: one output per entry, in order.
-
-    ``seed`` and ``reset_at`` (of :func:`simulate_serial_requant`) do not
-    change the result.
-    """
+def serial_requant_ref(unit: SerialRequant, entries: Sequence[dict]) -> list:
+    """Reference of :class:`SerialRequant`: one output per entry, in order."""
     return [requant_entry_ref(unit.config, e) for e in entries]
-
-
-def _full(unit: SerialRequant, entry: dict) -> dict:
-    names = [n for n, _ in unit.entry_layout]
-    d = {n: 0 for n in names}
-    if "thr" in d:
-        d["thr"] = [0] * unit.config.threshold_count
-    d.update(entry)
-    return d
-
-
-def simulate_serial_requant(unit: SerialRequant, entries: Sequence[dict], *, seed: int | None = None,
-                            reset_at: int | None = None) -> list:
-    """Run ``unit`` in the Amaranth simulator; same arguments and result as :func:`serial_requant_ref`.
-
-    With ``seed``, ``i.valid`` and ``o.ready`` drop at random (seeded); with
-    ``reset_at`` the first entry is fed as garbage for ``reset_at`` cycles and
-    the domain reset before the real run.
-    """
-    from amaranth.sim import Simulator
-
-    rng = random.Random(seed)
-    stall = seed is not None
-    top = Module()
-    top.domains.sync = cd = ClockDomain("sync")
-    top.submodules.dut = unit
-    out: list = []
-
-    async def producer(ctx):
-        if reset_at is not None and entries:
-            ctx.set(unit.i.payload, _full(unit, entries[0]))
-            ctx.set(unit.i.valid, 1)
-            ctx.set(unit.o.ready, 1)
-            for _ in range(reset_at + 1):
-                await ctx.tick()
-            ctx.set(unit.i.valid, 0)
-            ctx.set(cd.rst, 1)
-            await ctx.tick()
-            ctx.set(cd.rst, 0)
-        for e in entries:
-            while stall and rng.random() < 0.3:
-                ctx.set(unit.i.valid, 0)
-                await ctx.tick()
-            ctx.set(unit.i.payload, _full(unit, e))
-            ctx.set(unit.i.valid, 1)
-            await ctx.tick().until(unit.i.ready)
-        ctx.set(unit.i.valid, 0)
-
-    async def consumer(ctx):
-        if reset_at is not None and entries:
-            for _ in range(reset_at + 2):
-                await ctx.tick()
-        while len(out) < len(entries):
-            ready = 0 if (stall and rng.random() < 0.3) else 1
-            ctx.set(unit.o.ready, ready)
-            valid = ctx.get(unit.o.valid)
-            q = ctx.get(unit.o.payload)
-            await ctx.tick()
-            if ready and valid:
-                out.append(int(q))
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
-    return out

@@ -21,25 +21,24 @@ skid, and only a full skid stalls (``i.ready`` is a register's output).
 
 from __future__ import annotations
 
-import random
 from typing import Sequence
 
-from amaranth.hdl import ClockDomain, Module, Mux, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.energy import vector_lane_bits
-from rtl.construct import construction
+from rtl.construct import Checked
 from rtl.engine.array import elastic_shadow
 
-__all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "simulate_vector"]
+__all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref"]
 
 #: Operations of the vector unit, by their code on the ``op`` port.
 VECTOR_OPS = ("max", "sum", "pair")
 
 
-class VectorUnit(wiring.Component):
+class VectorUnit(Checked, wiring.Component):
     """The vector unit (module docstring).
 
     Parameters
@@ -57,10 +56,13 @@ class VectorUnit(wiring.Component):
     (the lanes' result) and ``b`` (``y``)).
     """
 
+    @classmethod
+    def check(cls, *, config: EngineConfig) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+
     def __init__(self, *, config: EngineConfig):
-        with construction(self):
-            if not isinstance(config, EngineConfig):
-                raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
         self.config = config
         self.latency = 1
         cols = config.cols
@@ -109,12 +111,10 @@ class VectorUnit(wiring.Component):
         return m
 
 
-def vector_ref(unit: VectorUnit, op: str, lowest: int, steps: Sequence, *, seed: int | None = None,
-               reset_at: int | None = None) -> list:
+def vector_ref(unit: VectorUnit, op: str, lowest: int, steps: Sequence) -> list:
     """Reference of :class:`VectorUnit`: ``(a lanes, b lanes)`` of every ``last`` step.
 
-    ``steps`` are ``(x [cols], y [cols], pad, first, last)``; ``seed`` and
-    ``reset_at`` (of :func:`simulate_vector`) do not change the result.
+    ``steps`` are ``(x [cols], y [cols], pad, first, last)``.
     """
     cols = unit.config.cols
     acc = [0] * cols
@@ -130,70 +130,4 @@ def vector_ref(unit: VectorUnit, op: str, lowest: int, steps: Sequence, *, seed:
                 acc[n] = int(x[n])
         if last:
             out.append((list(acc), [int(v) for v in y]))
-    return out
-
-
-def simulate_vector(unit: VectorUnit, op: str, lowest: int, steps: Sequence, *, seed: int | None = None,
-                    reset_at: int | None = None) -> list:
-    """Run ``unit`` in the Amaranth simulator; same arguments and result as :func:`vector_ref`.
-
-    With ``seed``, ``i.valid`` and ``o.ready`` drop at random (seeded); with
-    ``reset_at``, garbage steps run for ``reset_at`` cycles, then a reset.
-    """
-    from amaranth.sim import Simulator
-
-    rng = random.Random(seed)
-    stall = seed is not None
-    want = sum(1 for s in steps if s[4])
-    cols = unit.config.cols
-    top = Module()
-    top.domains.sync = cd = ClockDomain("sync")
-    top.submodules.dut = unit
-    out: list = []
-
-    def payload(s):
-        x, y, pad, first, last = s
-        return {"x": [int(v) for v in x], "y": [int(v) for v in y], "pad": int(pad), "first": int(first),
-                "last": int(last)}
-
-    async def producer(ctx):
-        ctx.set(unit.op, VECTOR_OPS.index(op))
-        ctx.set(unit.lowest, lowest)
-        if reset_at is not None and steps:
-            ctx.set(unit.i.payload, payload(steps[0][:4] + (1,)))
-            ctx.set(unit.i.valid, 1)
-            for _ in range(reset_at + 1):
-                await ctx.tick()
-            ctx.set(unit.i.valid, 0)
-            ctx.set(cd.rst, 1)
-            await ctx.tick()
-            ctx.set(cd.rst, 0)
-        for s in steps:
-            while stall and rng.random() < 0.3:
-                ctx.set(unit.i.valid, 0)
-                await ctx.tick()
-            ctx.set(unit.i.payload, payload(s))
-            ctx.set(unit.i.valid, 1)
-            await ctx.tick().until(unit.i.ready)
-        ctx.set(unit.i.valid, 0)
-
-    async def consumer(ctx):
-        if reset_at is not None and steps:
-            ctx.set(unit.o.ready, 1)
-            for _ in range(reset_at + 2):
-                await ctx.tick()
-        while len(out) < want:
-            ready = 0 if (stall and rng.random() < 0.4) else 1
-            ctx.set(unit.o.ready, ready)
-            valid = ctx.get(unit.o.valid)
-            sh = ctx.get(unit.o.payload)
-            await ctx.tick()
-            if ready and valid:
-                out.append(([int(sh.a[n]) for n in range(cols)], [int(sh.b[n]) for n in range(cols)]))
-
-    sim = Simulator(top)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
     return out

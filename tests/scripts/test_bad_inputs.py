@@ -253,12 +253,14 @@ def _verify_images_out_of_range(t, model_dir):
             "--build-dir", str(t / "build"), "-o", str(t / "out")]
 
 
-def _verify_on_a_design_that_cannot_run_it(t, model_dir):
-    m = _lenet_int8(t)
-    main(["generate", "--rows", "4", "--cols", "4", "--bits", "4", "--max-k", "400", "-o", str(t / "gen")])
-    design = next((t / "gen").glob("*.json"))
-    return ["verify", str(m), "--sim", "icarus", "--design", str(design),
-            "--build-dir", str(t / "build"), "-o", str(t / "out")]
+def _verify_on_a_design(*build):
+    def make(t, model_dir):
+        m = _lenet_int8(t)
+        main(["generate", "--rows", "4", "--cols", "4", "--bits", "4", "--max-k", "400", *build, "-o", str(t / "gen")])
+        design = next((t / "gen").glob("*.json"))
+        return ["verify", str(m), "--sim", "icarus", "--design", str(design),
+                "--build-dir", str(t / "build"), "-o", str(t / "out")]
+    return make
 
 
 def _good_estimate(t, model_dir):
@@ -340,7 +342,10 @@ CASES = [
     Case("verify-images-out-of-range", _verify_images_out_of_range, 1,
          r"adderhw verify: error: --images 10000 is out of range: the fashion-mnist test split has 10000 "
          r"images \(0\.\.9999\)"),
-    Case("verify-on-a-design-of-other-bits", _verify_on_a_design_that_cannot_run_it, 1,
+    Case("verify-on-a-deployable-design", _verify_on_a_design(), 1,
+         r"adderhw verify: error: --design \S+ is the deployable engine, without the counters the testbench "
+         r"reads: generate it with --build verify"),
+    Case("verify-on-a-design-of-other-bits", _verify_on_a_design("--build", "verify"), 1,
          r"adderhw verify: error: the engine \S+ cannot run lenet5-bn: layer conv1: input codes 0\.\.255 do not "
          r"fit the adder PE operands 0\.\.15"),
     # checkpoint metadata is validated on load, naming the key (issue 27, 1 and 5)

@@ -34,6 +34,7 @@ def small_engine(tmp_path_factory, build_root):
     from hwsim.config import EngineConfig
     from quant.intmodel.artifact import save_int_model
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from hwsim.samples import SMALL_ENGINE, small_model
     from verification.engine_host import emit_engine
 
@@ -42,7 +43,7 @@ def small_engine(tmp_path_factory, build_root):
     save_int_model(small_model(np.random.default_rng([SEED, 0]), c0=2, h=4, w=4, c1=3, bits=5), d / "model")
     cfg = EngineConfig(**SMALL_ENGINE)  # test_engine.py's engine: its Verilator build is shared
     shared = emit_engine(cfg, max_ops=8, build_root=build_root)
-    gen = generate_engine(d / "gen", config=cfg, max_ops=8, name=shared.name)
+    gen = generate_engine(d / "gen", config=cfg, max_ops=8, name=shared.name, build=Build.VERIFY)
     assert gen.verilog.read_bytes() == shared.verilog.read_bytes()
     return d / "model", gen.path
 
@@ -176,13 +177,14 @@ def test_verify_engine_mismatch_exits_non_zero(build_root, tmp_path, capsys):
     from quant.intmodel.artifact import save_int_model
     from rtl.design import emit
     from rtl.engine.generate import generate_engine
+    from rtl.engine.top import Build
     from verification.engine_host import engine_component
     from verification.engine_verify import engine_images
 
     model = _extreme_model()
     save_int_model(model, tmp_path / "model")
     # max_ops 2: with one descriptor register op_index is a 0-bit port, which Icarus reads as X
-    gen = generate_engine(tmp_path / "gen", model=model, rows=2, cols=2, max_ops=2)
+    gen = generate_engine(tmp_path / "gen", model=model, rows=2, cols=2, max_ops=2, build=Build.VERIFY)
     cfg = gen.config
     wrap = 1 << (cfg.acc_bits - 1)  # the short accumulator's sums wrap here
     seed = next(s for s in range(1, 200) if int(engine_images(model, [0], seed=s)[0][0].sum()) >= wrap)

@@ -10,7 +10,7 @@ from hwsim.engine import EngineModel
 from hwsim.compiler import compile_model
 from hwsim.reference import run_engine
 from hwsim.samples import small_model
-from rtl.engine.top import Engine, encode_program, w_beats, x_beats
+from rtl.engine.top import desc_layout, encode_program, w_beats, x_beats
 from amaranth.hdl import signed
 
 from rtl.layout import Payload
@@ -33,10 +33,8 @@ def test_codecs_invert_the_drivers(stem):
     assert np.array_equal(image_from_words(p, x_beats(p, x)), x)
     ws = weights_from_beats(p, w_beats(p, cm.weights))
     assert np.array_equal(ws.words, cm.weights.words) and ws.params == cm.weights.params
-    eng = Engine(config=CFG, max_ops=8)
-    eng._MustUse__silence = True
-    prog = Payload.of(eng.desc_layout, stream="prog")
-    assert sum(f.width for f in prog.fields) == eng.desc_layout.size
+    prog = Payload.of(desc_layout(CFG), stream="prog")
+    assert sum(f.width for f in prog.fields) == desc_layout(CFG).size
     for beat in encode_program(p):
         flat = flat_values(beat)
         assert prog.unpack(prog.pack(flat)) == flat
@@ -52,9 +50,7 @@ def test_checker_on_a_reference_run_and_a_dropped_beat():
     cm = compile_model(model, CFG)
     p = cm.program
     est = EngineModel(CFG).estimate(model)
-    eng = Engine(config=CFG, max_ops=8)
-    eng._MustUse__silence = True
-    prog = Payload.of(eng.desc_layout, stream="prog")
+    prog = Payload.of(desc_layout(CFG), stream="prog")
     x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
     ref = run_engine(p, cm.weights, x)
 

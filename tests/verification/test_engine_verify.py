@@ -11,6 +11,7 @@ import pytest
 from hwsim.config import EngineConfig
 from rtl.array import BlockConfig
 from rtl.engine.generate import generate_engine
+from rtl.engine.top import Build
 from hwsim.samples import SMALL_ENGINE, small_model
 from rtl.study import generate_block
 from verification.engine_verify import (REPORT_FORMAT, engine_design, engine_images, report_entries, select_ops,
@@ -28,13 +29,17 @@ def model():
 
 def test_engine_design_compiles_once_and_refuses(tmp_path, model):
     cfg = EngineConfig(**SMALL_ENGINE)
-    d = generate_engine(tmp_path / "ok", config=cfg, max_ops=8)
+    d = generate_engine(tmp_path / "ok", config=cfg, max_ops=8, build=Build.VERIFY)
     design, compiled = engine_design(d.path, model)
     assert design.to_json() == d.to_json() and compiled.program.config == cfg
     assert [op.name for op in compiled.program.ops] == ["stem", "conv", "add", "pool", "fc"]
-    few = generate_engine(tmp_path / "few", config=cfg, max_ops=4)
+    few = generate_engine(tmp_path / "few", config=cfg, max_ops=4, build=Build.VERIFY)
     with pytest.raises(ValueError, match=f"^the engine {few.name} holds 4 operations, the program of small has 5$"):
         engine_design(few.path, model)
+    deploy = generate_engine(tmp_path / "deploy", config=cfg, max_ops=8)
+    with pytest.raises(ValueError, match="is the deployable engine, without the counters the testbench reads: "
+                                         "generate it with --build verify$"):
+        engine_design(deploy.path, model)
     study = generate_block(BlockConfig(bits=4, max_k=8), tmp_path / "study", block="pe")
     with pytest.raises(ValueError, match="is a block of the PE-arithmetic study \\(pe\\), not an engine$"):
         engine_design(study.path, model)

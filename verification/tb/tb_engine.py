@@ -72,6 +72,18 @@ def _program(path: str):
     return _PROGRAMS[path]
 
 
+def _trigger_registers(handle):
+    """yosys' ``dump_module$1`` trigger registers of ``handle`` and of every module instance below it.
+
+    Every module of the hierarchy (the engine core is a submodule of the top) has its own.
+    """
+    for h in handle:
+        if "dump_module" in h._name:
+            yield h
+        elif isinstance(h, cocotb.handle.HierarchyObject):
+            yield from _trigger_registers(h)
+
+
 async def _settle_combinational(dut) -> None:
     """Make every ``always @*`` block of yosys' Verilog run once (Icarus), by toggling yosys' trigger register.
 
@@ -85,13 +97,12 @@ async def _settle_combinational(dut) -> None:
     _SETTLED.append(True)
     if not cocotb.SIM_NAME.lower().startswith("icarus"):
         return
-    for h in dut:
-        if "dump_module" in h._name:
-            h.value = 1
-            await Timer(1, "step")
-            h.value = 0
-            await Timer(1, "step")
-            cocotb.log.info("toggled %s (Icarus: run every always @* once)", h._name)
+    for h in _trigger_registers(dut):
+        h.value = 1
+        await Timer(1, "step")
+        h.value = 0
+        await Timer(1, "step")
+        cocotb.log.info("toggled %s (Icarus: run every always @* once)", h._name)
 
 
 class EngineEnv:

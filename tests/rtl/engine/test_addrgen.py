@@ -4,7 +4,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rtl.engine.addrgen import AddrGen, addrgen_command, addrgen_ref, simulate_addrgen
+from rtl.engine.addrgen import AddrGen, addrgen_command, addrgen_ref
+from tests.rtl.engine.streams import run_unit
+
+
+def simulate_addrgen(gen, commands, **kw):
+    """``commands`` through the generator (:func:`run_unit`); its steps as :func:`addrgen_ref` writes them."""
+    out = run_unit(gen, commands, len(addrgen_ref(gen, commands)), i="cmd", **kw)
+    return [(None if p.pad else int(p.addr), int(p.s), int(p.g), int(p.last), int(p.end)) for p in out]
 
 
 @st.composite

@@ -7,7 +7,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim.config import EngineConfig
-from rtl.engine.array import ChannelArray, channel_array_ref, simulate_channel_array
+from rtl.engine.array import ChannelArray, channel_array_ref
+from tests.rtl.engine.streams import run_unit
+
+
+def simulate(array, steps, **kw):
+    """``steps`` through the array (:func:`run_unit`: ``seed``, ``reset_at``); the row totals taken from ``o``."""
+    beats = [{"x": list(x), "w": [list(r) for r in w], "first": int(first), "last": int(last)}
+             for x, w, first, last in steps]
+    out = run_unit(array, beats, sum(1 for s in steps if s[3]), **kw)
+    return [[int(v[r]) for r in range(array.rows)] for v in out]
 
 
 def _steps(array, n, rng, extreme=False):
@@ -39,7 +48,7 @@ def test_matches_reference(rows, cols, bits, unit, seed, stall):
     cfg = EngineConfig(rows=rows, cols=cols, bits=bits, max_k=64, pe="adder", mult_rows=rows)
     array = ChannelArray(config=cfg, unit=unit)
     steps = _steps(array, 30, rng, extreme=rng.random() < 0.5)
-    assert simulate_channel_array(array, steps, seed=seed if stall else None) == channel_array_ref(array, steps)
+    assert simulate(array, steps, seed=seed if stall else None) == channel_array_ref(array, steps)
 
 
 @pytest.mark.parametrize("unit", ["adder", "mult"])
@@ -51,7 +60,7 @@ def test_reset_in_the_middle(unit, reset_at):
     cfg = EngineConfig(rows=3, cols=4, bits=6, max_k=64, mult_rows=2)
     array = ChannelArray(config=cfg, unit=unit)
     steps = _steps(array, 25, rng)
-    assert simulate_channel_array(array, steps, seed=seed, reset_at=reset_at) == channel_array_ref(array, steps)
+    assert simulate(array, steps, seed=seed, reset_at=reset_at) == channel_array_ref(array, steps)
 
 
 def test_the_largest_sums_fit_the_accumulator():
@@ -59,7 +68,7 @@ def test_the_largest_sums_fit_the_accumulator():
     cfg = EngineConfig(rows=1, cols=4, bits=5, max_k=8)
     array = ChannelArray(config=cfg)
     steps = [([31] * 4, [[0] * 4], k == 0, k == 1) for k in range(2)]  # K = 8 terms of 31
-    assert simulate_channel_array(array, steps) == [[8 * 31]] == channel_array_ref(array, steps)
+    assert simulate(array, steps) == [[8 * 31]] == channel_array_ref(array, steps)
 
 
 @pytest.mark.parametrize("cols, stages", [(8, 1), (16, 2)])

@@ -14,19 +14,19 @@ from rtl.design import Block, read_design
 from hwsim.sizing import size_engine
 from rtl.engine.generate import generate_engine
 from hwsim.samples import small_model
-from rtl.engine.top import COUNTERS, Engine
+from rtl.engine.top import COUNTERS, Build, desc_layout
 
 SMALL = EngineConfig(rows=2, cols=2, bits=4, max_k=32, act_words=(16, 16), weight_words=8)
 
 
 @pytest.fixture(scope="module")
 def small_design(tmp_path_factory):
-    return generate_engine(tmp_path_factory.mktemp("eng") / "a", config=SMALL, max_ops=2)
+    return generate_engine(tmp_path_factory.mktemp("eng") / "a", config=SMALL, max_ops=2, build=Build.VERIFY)
 
 
 def test_explicit_sizes_deterministic_and_read_back(tmp_path, small_design):
     a = small_design
-    b = generate_engine(tmp_path / "b", config=SMALL, max_ops=2)
+    b = generate_engine(tmp_path / "b", config=SMALL, max_ops=2, build=Build.VERIFY)
     assert a.verilog.name == b.verilog.name and a.verilog.name.startswith("eng_adder_r2c2_b4_")
     assert a.verilog.read_bytes() == b.verilog.read_bytes()
     assert a.path.read_bytes() == b.path.read_bytes()
@@ -34,15 +34,25 @@ def test_explicit_sizes_deterministic_and_read_back(tmp_path, small_design):
     meta = read_design(a.path)
     assert meta.block == Block.ENGINE and meta.config == SMALL and meta.max_ops == 2 and meta.model is None
     assert meta.latency == {"step": SMALL.step_latency, "vector": 1, "requant": 3, "tree_stages": 1, "addrgen": 1}
-    eng = Engine(config=SMALL, max_ops=2)
-    eng._MustUse__silence = True
-    assert meta.port("prog__payload").width == meta.payloads["prog"].width == eng.desc_layout.size
-    assert sum(f.width for f in meta.payloads["prog"].fields) == eng.desc_layout.size
+    layout = desc_layout(SMALL)
+    assert meta.port("prog__payload").width == meta.payloads["prog"].width == layout.size
+    assert sum(f.width for f in meta.payloads["prog"].fields) == layout.size
     assert meta.port("w__payload").width == SMALL.weight_word_bits
     assert meta.port("o__payload").width == SMALL.out_bits + 1 and meta.payloads["o"].fields[0].signed
     assert meta.counters == tuple(COUNTERS) and all(meta.port(c).width == 32 for c in COUNTERS)
     assert meta.memory_map["R1"] == {"words": 16, "word_bits": 8, "bytes": 16}
     assert f"module {a.verilog.stem}" in a.verilog.read_text()
+
+
+def test_the_deployable_build_has_the_streams_only(tmp_path, small_design):
+    """The default build: no counters, no op_done/op_index; its own name; the same stream ports."""
+    d = generate_engine(tmp_path / "d", config=SMALL, max_ops=2)
+    meta, verify = read_design(d.path), read_design(small_design.path)
+    assert meta.counters is None and d.name != small_design.name
+    assert {p.name for p in meta.ports} == {p.name for p in verify.ports} - {*COUNTERS, "op_done", "op_index"}
+    assert all(p.name.split("__")[0] in ("prog", "w", "x", "o", "clk", "rst") for p in meta.ports)
+    with pytest.raises(ValueError, match="^build must be one of deploy, verify, not 'fast'$"):
+        generate_engine(tmp_path / "e", config=SMALL, max_ops=2, build="fast")
 
 
 def test_sized_engine_is_written_without_compiling_again(tmp_path, monkeypatch):

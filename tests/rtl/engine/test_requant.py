@@ -7,7 +7,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim.config import EngineConfig
-from rtl.engine.requant import SerialRequant, requant_entry_ref, serial_requant_ref, simulate_serial_requant
+from rtl.engine.requant import SerialRequant, requant_entry_ref, serial_requant_ref
+from tests.rtl.engine.streams import run_unit
+
+
+def simulate_serial_requant(unit, entries, **kw):
+    """``entries`` (missing fields 0) through the unit (:func:`run_unit`); the outputs taken from ``o``."""
+    blank = {n: 0 for n, _ in unit.entry_layout}
+    if "thr" in blank:
+        blank["thr"] = [0] * unit.config.threshold_count
+    return [int(v) for v in run_unit(unit, [{**blank, **e} for e in entries], len(entries), **kw)]
 
 
 def _entries(unit, n, rng):

@@ -11,7 +11,8 @@ from hwsim.compiler import compile_model
 from hwsim.engine import COUNTER_NAMES
 from hwsim.reference import run_engine
 from hwsim.samples import small_model
-from rtl.engine.top import Engine, simulate_engine
+from rtl.engine.top import Build, Engine
+from tests.rtl.engine.streams import simulate_engine
 
 CASES = [
     # (model options, config options)
@@ -46,17 +47,22 @@ def _check_ops(got, est):
 @pytest.mark.parametrize("case", range(len(CASES)))
 def test_engine_equals_golden_and_hwsim(case):
     seed = 300 + case
+    _clean_run(seed, *CASES[case])
+
+
+def _clean_run(seed, mopts, copts):
+    """A random model (``mopts``) on the engine (``copts``): logits == golden, cycles and counters == hwsim."""
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    mopts, copts = CASES[case]
     model = small_model(rng, **mopts)
     cfg = EngineConfig(act_words=(64, 64, 64), weight_words=64, max_k=256, **copts)
     cm = compile_model(model, cfg)
     x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
     want, est = _expect(model, cm, cfg, x)
-    (got,) = simulate_engine(Engine(config=cfg, max_ops=8), cm, [x])
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
+    return cfg, cm, x, want, est
 
 
 @pytest.mark.slow
@@ -71,7 +77,7 @@ def test_back_pressure_reset_and_a_second_image():
     xs = [rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape) for _ in range(2)]
     wants = [_expect(model, cm, cfg, x)[0] for x in xs]
     est = EngineModel(cfg).estimate(model)
-    got = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs, seed=seed, reset_at=250)
+    got = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs, seed=seed, reset_at=250)
     for g, want in zip(got, wants):
         assert np.array_equal(g["logits"], want)
         for op, layer in zip(g["ops"], est.layers):  # stalls change the cycles, nothing else
@@ -79,7 +85,7 @@ def test_back_pressure_reset_and_a_second_image():
                 {k: v for k, v in layer.as_dict().items() if k != "cycles"}
     assert got[0]["total_cycles"] > est.total_cycles
     # without stalls the second image's program and image follow the first's last o beat: the schedule repeats
-    clean = simulate_engine(Engine(config=cfg, max_ops=8), cm, xs)
+    clean = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs)
     _check_ops(clean[0], est)
     assert [(o["start"], o["end"]) for o in clean[1]["ops"]] == \
         [(l.start + est.total_cycles, l.end + est.total_cycles) for l in est.layers]
@@ -101,7 +107,7 @@ def test_all_multiplier_engine_runs_a_cnn():
     cm = compile_model(cnn, cfg)
     x = rng.integers(cnn.input.lo, cnn.input.hi + 1, size=cnn.input_shape)
     want, est = _expect(cnn, cm, cfg, x)
-    (got,) = simulate_engine(Engine(config=cfg, max_ops=4), cm, [x])
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=4, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
 
@@ -131,7 +137,7 @@ def test_trace_sends_every_layer(case):
     x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
     want, est = _expect(model, cm, cfg, x)
     ref = run_engine(cm.program, cm.weights, x)
-    (got,) = simulate_engine(Engine(config=cfg, max_ops=8), cm, [x])
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x])
     assert np.array_equal(got["logits"], want)
     _check_ops(got, est)
     outs = golden.run_codes(model, x[None])
@@ -142,3 +148,17 @@ def test_trace_sends_every_layer(case):
         assert np.array_equal(trace_codes(cm.program, name, got["traces"][name]), outs[name][0]), name
     plain = EngineModel(cfg.replace(trace=False)).estimate(model)
     assert est.total_cycles > plain.total_cycles
+
+
+@pytest.mark.parametrize("rows, cols, mopts, copts, seed", [
+    (8, 4, dict(c0=5, h=4, w=3, c1=9, bits=5, stem="conv", head="linear", mode="threshold"),
+     dict(mult_rows=3, requant=("fixed", "threshold")), 601),
+    (16, 16, dict(c0=3, h=3, w=3, c1=18, bits=4, pool="avgpool"), dict(mult_rows=16), 602),
+])
+def test_random_models_at_8x4_and_16x16(rows, cols, mopts, copts, seed):
+    """Rows != cols, and the largest array: a tiny random model, with stalls and a reset in the middle, equals
+    golden; the clean run's cycles and every counter equal hwsim's."""
+    cfg, cm, x, want, est = _clean_run(seed, mopts, dict(rows=rows, cols=cols, bits=mopts["bits"], **copts))
+    (stalled,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x], seed=seed,
+                                 reset_at=est.total_cycles // 2)
+    assert np.array_equal(stalled["logits"], want) and stalled["total_cycles"] > est.total_cycles

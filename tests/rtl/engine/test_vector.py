@@ -7,7 +7,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hwsim.config import EngineConfig
-from rtl.engine.vector import VectorUnit, simulate_vector, vector_ref
+from rtl.engine.vector import VECTOR_OPS, VectorUnit, vector_ref
+from tests.rtl.engine.streams import run_unit
+
+
+def simulate_vector(unit, op, lowest, steps, **kw):
+    """``steps`` through the unit set to ``op`` and ``lowest`` (:func:`run_unit`); ``(a, b)`` of each ``o`` beat."""
+    beats = [{"x": list(x), "y": list(y), "pad": pad, "first": first, "last": last}
+             for x, y, pad, first, last in steps]
+    out = run_unit(unit, beats, sum(1 for s in steps if s[4]),
+                   setup=((unit.op, VECTOR_OPS.index(op)), (unit.lowest, lowest)), **kw)
+    cols = unit.config.cols
+    return [([int(v.a[n]) for n in range(cols)], [int(v.b[n]) for n in range(cols)]) for v in out]
 
 
 def _steps(unit, n, rng, signed_codes):
