@@ -124,6 +124,24 @@ class ResourceModel:
                          fmax_mhz_low=band[0] if band else None, fmax_mhz_high=band[1] if band else None)
 
 
+    def error_table(self) -> str:
+        """The held-out designs' error table in Markdown: per design, LUT and FF predicted / synthesised /
+        error, BRAM and DSP predicted / synthesised (what ``adderhw explore --calibrate`` prints)."""
+        by: dict[str, dict] = {}
+        for r in self.held_out:
+            by.setdefault(r["design"], {})[r["resource"]] = r
+        pct = lambda e: "" if e is None else f"{e:+.1f} %"  # noqa: E731
+        lines = ["| design | LUT predicted | LUT synthesised | LUT error | FF predicted | FF synthesised | FF error "
+                 "| BRAM predicted / synthesised | DSP predicted / synthesised |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, r in by.items():
+            lut, ff, bram, dsp = r["lut"], r["ff"], r["bram"], r["dsp"]
+            lines.append(f"| {name} | {lut['predicted']:,} | {lut['synthesized']:,} | {pct(lut['error_pct'])} "
+                         f"| {ff['predicted']:,} | {ff['synthesized']:,} | {pct(ff['error_pct'])} "
+                         f"| {bram['predicted']} / {bram['synthesized']} | {dsp['predicted']} / {dsp['synthesized']} |")
+        return "\n".join(lines)
+
+
 def predict_exact(cfg: EngineConfig, part_name: str) -> Resources:
     """BRAM and DSP only (no fitted model needed)."""
     get_part(part_name)

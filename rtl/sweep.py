@@ -27,12 +27,13 @@ from hwsim.config import EngineConfig
 from hwsim.resources import fit, save_model
 from quant.base.files import atomic_write_text
 from rtl.cluster import ClusterSpec, run_tasks
+from rtl.engine.build import Build
 
 __all__ = ["synth_config", "synth_many", "calibration_set", "calibrate", "cache_key", "design_name",
            "CALIBRATION_FIT", "CALIBRATION_HELD_OUT", "CALIBRATION_BASE", "ENGINE_BUILD"]
 
-#: The engine build every sweep synthesises (generate_engine's default).
-ENGINE_BUILD = "current"
+#: The engine build every sweep synthesises: the deployable engine, what a user builds.
+ENGINE_BUILD = Build.DEPLOY
 
 
 def cache_key(verilog: str, target: str, tools: dict) -> str:
@@ -56,7 +57,7 @@ def synth_config(config: dict, target: str, cache_dir: str) -> dict:
     tools = tool_versions(TARGETS[target])
     work = Path(tempfile.mkdtemp(prefix="adderhw-sweep-", dir=cache))
     try:
-        d = generate_engine(work / "v", config=cfg)
+        d = generate_engine(work / "v", config=cfg, build=ENGINE_BUILD)
         verilog = Path(d.verilog).read_text()
         key = cache_key(verilog, target, tools)
         entry = cache / f"{key}.json"
@@ -116,5 +117,5 @@ def calibrate(target: str, cache_dir, spec: ClusterSpec, *, data_dir=None, progr
     results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress)
     rows = [(design_name(c), c, r) for c, r in zip(fit_cfgs + held_cfgs, results)]
     tools = results[0]["tools"]
-    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools, engine_build=ENGINE_BUILD)
+    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools, engine_build=str(ENGINE_BUILD))
     return model, save_model(model, data_dir)

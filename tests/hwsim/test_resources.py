@@ -68,3 +68,20 @@ def test_missing_model_names_calibrate(tmp_path):
         load_model("ecp5-25k", tmp_path)
     with pytest.raises(ValueError, match=r"part must be one of"):
         load_model("ecp5-12k", tmp_path)
+
+
+@pytest.mark.parametrize("part_name", ["ice40-hx8k", "ecp5-25k"])
+def test_the_shipped_model_is_the_fit_of_its_own_designs(part_name):
+    """The committed data file names its tools, engine build and designs; refitting its fitted designs gives
+    its coefficients and error table, no held-out design is in the fit, and BRAM/DSP are exact on all."""
+    model = load_model(part_name)
+    assert model.tools.get("yosys") and model.tools.get("nextpnr") and model.engine_build == "deploy"
+    rows = {role: [(d["name"], EngineConfig.from_dict(d["config"]), d["synthesized"]) for d in model.designs
+                   if d["role"] == role] for role in ("fit", "held_out")}
+    assert len(rows["held_out"]) >= 4 and not {n for n, _, _ in rows["held_out"]} & set(model.fitted_on)
+    again = fit(part_name, rows["fit"], rows["held_out"], tools=model.tools, engine_build=model.engine_build)
+    assert again.fitted_on == model.fitted_on and list(again.held_out) == list(model.held_out)
+    for res in again.coefficients:
+        assert again.coefficients[res] == pytest.approx(model.coefficients[res], rel=1e-9, abs=1e-9)
+    for _, c, s in rows["fit"] + rows["held_out"]:
+        assert (bram_blocks(c, part_name), 0) == (s["bram"], s["dsp"])
