@@ -18,7 +18,10 @@ DESIGN §5 and §8.  What is exact and what is fitted:
   (:func:`load_model` raises, naming the command that makes it).  Six features on at least ten
   designs: the fit is over-determined (an earlier nine-feature model on eight designs was not,
   and missed its held-out designs by up to 19 %).
-* **Fmax band**: the lowest and highest achieved Fmax among the fitted designs of the same PE kind.
+* **Fmax band**: the lowest and highest achieved Fmax among the fitted designs of the same PE kind
+  that carry one.  ``--calibrate`` synthesises without place and route (yosys' cell counts are
+  what is fitted, and an ECP5 placement costs minutes per design), so its models have no band and
+  explore's images/s are at the config's clock.
 
 Keep it explainable: a feature is a named product of config fields, a coefficient is
 LUTs (or FFs) per bit of that feature.
