@@ -56,7 +56,7 @@ def features(cfg: EngineConfig) -> dict[str, float]:
     One feature per unit that scales with the config, and a constant for the units that do not::
 
         const           1                                       controller, address generator, requant unit, ports
-        pe_add_bits     rows*cols*(bits+1)        adder PEs     |x - w|, its term register, the row-tree slice, weight bits
+        pe_add_bits     rows*cols*(bits+1)        adder PEs     |x - w|, its register, the row-tree slice, weights
         pe_mult_pp      rows*cols*(bits+1)*bits   mult PEs      partial products (same slice and weight bits)
         row_bits        rows*acc_bits                           per output row: tree root, accumulator, shadow, drain
         col_bits        cols*act_bits                           per lane: vector unit, writer, activation word
@@ -108,7 +108,7 @@ class ResourceModel:
     tools: dict = field(default_factory=dict)
     fitted_on: tuple = ()         # design names
     held_out: tuple = ()          # rows of the error table: {design, resource, predicted, synthesized, error_pct}
-    designs: tuple = ()           # every synthesised design: {name, role (fit|held_out), config, synthesized}
+    designs: tuple = ()           # every design: {name, role (fit|held_out|failed), config, synthesized or error}
     engine_build: str = ""        # the generated engine's build (rtl.engine: the deployable engine by default)
 
     def __post_init__(self) -> None:
@@ -188,10 +188,11 @@ SYNTH_FIELDS = ("lut", "ff", "carry", "bram", "dsp", "fmax_mhz", "fits")
 
 
 def fit(part_name: str, fitted: list[tuple[str, EngineConfig, dict]], held_out: list[tuple[str, EngineConfig, dict]],
-        *, tools: dict, engine_build: str = "") -> ResourceModel:
+        *, tools: dict, engine_build: str = "", failed: list[tuple[str, EngineConfig, str]] = ()) -> ResourceModel:
     """Least squares of each fitted resource on :func:`features` over ``fitted`` (``(name, config,
     synthesized)`` with ``synthesized`` holding ``lut``, ``ff``, ``carry``, ``fmax_mhz``); the
-    held-out designs only fill the error table (LUT, FF, carry, BRAM, DSP per design)."""
+    held-out designs only fill the error table (LUT, FF, carry, BRAM, DSP per design).  ``failed``:
+    ``(name, config, error)`` of designs the tools failed on, only recorded."""
     if len(fitted) <= len(FEATURES):
         raise ValueError(f"fit needs more synthesized designs than its {len(FEATURES)} features, "
                          f"not {len(fitted)}")
@@ -220,7 +221,8 @@ def fit(part_name: str, fitted: list[tuple[str, EngineConfig, dict]], held_out: 
                           "error_pct": (None if got is None else 0.0 if p == got == 0 else
                                         None if not got else round(100.0 * (p - got) / got, 1))})
     designs = tuple({"name": n, "role": role, "config": c.to_dict(), "synthesized": {k: s.get(k) for k in SYNTH_FIELDS}}
-                    for role, rows in (("fit", fitted), ("held_out", held_out)) for n, c, s in rows)
+                    for role, rows in (("fit", fitted), ("held_out", held_out)) for n, c, s in rows) + tuple(
+        {"name": n, "role": "failed", "config": c.to_dict(), "error": e} for n, c, e in failed)
     return ResourceModel(part=part_name, coefficients=coefficients, fmax_mhz=fmax, tools=tools,
                          fitted_on=tuple(n for n, _, _ in fitted), held_out=tuple(table), designs=designs,
                          engine_build=engine_build)

@@ -83,12 +83,23 @@ def synth_config(config: dict, target: str, cache_dir: str, place: bool = True) 
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _synth_or_failure(config: dict, target: str, cache_dir: str, place: bool) -> dict:
+    """:func:`synth_config`, or ``{"failed": message}`` when a tool fails on the design (not cached)."""
+    try:
+        return synth_config(config, target, cache_dir, place)
+    except OSError as exc:
+        return {"failed": str(exc)}
+
+
 def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: ClusterSpec, *, progress=None,
-               place: bool = True) -> list[dict]:
-    """:func:`synth_config` of every config, on ``spec`` (results in the order of ``configs``)."""
+               place: bool = True, keep_failures: bool = False) -> list[dict]:
+    """:func:`synth_config` of every config, on ``spec`` (results in the order of ``configs``).
+
+    ``keep_failures``: a design a tool fails on gives ``{"failed": message}`` instead of ending the run."""
     out: list[dict | None] = [None] * len(configs)
     args = [(c.to_dict(), target, os.fspath(cache_dir), place) for c in configs]
-    for i, r in run_tasks(synth_config, args, spec, what=f"synthesis on {target}", progress=progress):
+    fn = _synth_or_failure if keep_failures else synth_config
+    for i, r in run_tasks(fn, args, spec, what=f"synthesis on {target}", progress=progress):
         out[i] = r
     return out  # type: ignore[return-value]
 
@@ -121,11 +132,17 @@ def calibration_set() -> tuple[list[EngineConfig], list[EngineConfig]]:
 def calibrate(target: str, cache_dir, spec: ClusterSpec, *, data_dir=None, progress=None):
     """Synthesise :func:`calibration_set` on ``target`` (yosys only: LUT, FF, carry, BRAM and DSP are its
     cell counts, which place and route does not change, and an ECP5 placement costs minutes per
-    design) and refit its resource model; returns the model and the data file's path."""
+    design) and refit its resource model; returns the model and the data file's path.  A design yosys
+    fails on is recorded in the data file with its error and left out of the fit and the table."""
     fit_cfgs, held_cfgs = calibration_set()
-    results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress, place=False)
+    results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress, place=False,
+                         keep_failures=True)
     # not placed, so no Fmax band (a placed cache entry's Fmax is dropped: a band needs every design's)
     rows = [(design_name(c), c, {**r, "fmax_mhz": None}) for c, r in zip(fit_cfgs + held_cfgs, results)]
-    tools = results[0]["tools"]
-    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools, engine_build=str(ENGINE_BUILD))
+    failed = [(n, c, r["failed"]) for n, c, r in rows if "failed" in r]
+    ok = [row for row in rows if "failed" not in row[2]]
+    fit_names = {design_name(c) for c in fit_cfgs}
+    tools = ok[0][2]["tools"] if ok else {}
+    model = fit(target, [r for r in ok if r[0] in fit_names], [r for r in ok if r[0] not in fit_names], tools=tools,
+                engine_build=str(ENGINE_BUILD), failed=failed)
     return model, save_model(model, data_dir)

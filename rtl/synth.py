@@ -385,7 +385,8 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
               f"read_verilog wrap.v; {synth_cmd}; tee -q -o stat.json stat -json")
     res = _run([yosys, "-q", "-p", script], work, work / "yosys.log", "yosys", timeout)
     if res.returncode != 0:
-        raise OSError(f"{tgt.yosys} failed on {vpath.name}: {_tail(res.stdout + res.stderr)}")
+        raise OSError(f"{tgt.yosys} failed on {vpath.name}: "
+                      f"{_tail(res.stdout + res.stderr) or f'exit status {res.returncode}, no output'}")
     t1 = time.monotonic()
     cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
     counts = _resources(tgt.family, cells)

@@ -33,7 +33,7 @@ def test_fit_recovers_a_linear_truth_and_round_trips(tmp_path):
                        for r, s in (("lut", 1), ("ff", 2), ("carry", 3))} | {"fmax_mhz": 50.0 + c.rows,
                                                                            "bram": bram_blocks(c, "ice40-hx8k"), "dsp": 0}
     rows = [(f"d{i}", c, synth(c)) for i, c in enumerate(CFGS)]
-    model = fit("ice40-hx8k", rows[:10], rows[10:], tools={"yosys": "t"})
+    model = fit("ice40-hx8k", rows[:10], rows[10:], tools={"yosys": "t"}, failed=[("bad", CFGS[0], "yosys died")])
     for name, c, s in rows[10:]:
         p = model.predict(c)
         assert (p.lut, p.ff, p.carry, p.bram) == (s["lut"], s["ff"], s["carry"], s["bram"])
@@ -42,8 +42,9 @@ def test_fit_recovers_a_linear_truth_and_round_trips(tmp_path):
     save_model(model, tmp_path)
     again = load_model("ice40-hx8k", tmp_path)
     assert again.predict(CFGS[11]) == model.predict(CFGS[11]) and again.fitted_on == model.fitted_on
-    assert [d["name"] for d in again.designs] == [f"d{i}" for i in range(12)]
-    assert [d["role"] for d in again.designs] == ["fit"] * 10 + ["held_out"] * 2
+    assert [d["name"] for d in again.designs] == [f"d{i}" for i in range(12)] + ["bad"]
+    assert [d["role"] for d in again.designs] == ["fit"] * 10 + ["held_out"] * 2 + ["failed"]
+    assert again.designs[-1]["error"] == "yosys died" and "bad" not in again.fitted_on
     assert {r["resource"] for r in again.held_out} == {"lut", "ff", "carry", "bram", "dsp"}
 
 
