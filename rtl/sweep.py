@@ -111,7 +111,8 @@ def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: Cluste
 CALIBRATION_FIT = (("adder", 2, 2, 1), ("adder", 2, 8, 2), ("adder", 8, 2, 0), ("adder", 4, 4, 4),
                    ("adder", 8, 6, 1), ("adder", 4, 8, 0), ("mult", 2, 2, 0), ("mult", 2, 8, 0),
                    ("mult", 8, 2, 0), ("mult", 4, 4, 0), ("mult", 4, 8, 0))
-CALIBRATION_HELD_OUT = (("adder", 6, 6, 3), ("adder", 8, 4, 2), ("mult", 6, 6, 0), ("mult", 2, 6, 0))
+CALIBRATION_HELD_OUT = (("adder", 6, 6, 3), ("adder", 8, 4, 2), ("mult", 6, 6, 0), ("mult", 2, 6, 0),
+                        ("mult", 6, 2, 0))
 #: The calibration engines' other fields: 8-bit, small memories (BRAM is priced exactly, not fitted).
 CALIBRATION_BASE = dict(act_words=(256, 256), weight_words=64, bits=8, max_k=576)
 
