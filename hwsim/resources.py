@@ -6,15 +6,22 @@ DESIGN §5 and §8.  What is exact and what is fitted:
   width onto the part's block geometry (never a second copy here).
 * **DSP**: exact for the project's synthesis flow, which maps multipliers to logic (``rtl.synth``:
   ``-nodsp`` unless ``dsp=True``; the iCE40 HX8K has none): 0.
-* **LUT, FF, carry**: linear in per-unit features of the config (:data:`FEATURES`, each a count of
-  bits one unit of the engine builds: PE subtractors or multiplier partial products, row trees,
-  accumulators, the multiplier unit, the requant multiplier, controller and address generator as a
-  constant, the activation and weight word registers).  The coefficients (one per feature and
-  resource) are data — ``hwsim/data/resources_<part>.json``, written by
-  ``adderhw explore --calibrate PART`` (:func:`fit`), which names the tool versions and the
-  generated designs it was fitted on and keeps its held-out error table.  A part without that
-  file has no LUT/FF prediction (:func:`load_model` raises, naming the command that makes it).
-* **Fmax band**: the lowest and highest achieved Fmax among the fitted designs of the same PE kind.
+* **LUT, FF, carry**: linear in per-unit features of the config, :func:`features`: one bit count per
+  unit that scales with the config (the PE array of each kind, the per-row and per-lane units, the
+  multiplier unit) and a constant for the units that do not (controller, address generator, requant
+  unit).  The engine's memories are BRAM, priced exactly above, so the calibration designs are small
+  engines with small memories.  The coefficients (one per feature and resource, LUTs or FFs per bit
+  of that unit) are data — ``hwsim/data/resources_<part>.json``, written by
+  ``adderhw explore --calibrate PART`` (:func:`fit`), which names the tool versions, the engine build
+  and every generated design it synthesised (config and synthesised figures) and keeps the error
+  table of the designs held out of the fit.  A part without that file has no LUT/FF prediction
+  (:func:`load_model` raises, naming the command that makes it).  Six features on at least ten
+  designs: the fit is over-determined (an earlier nine-feature model on eight designs was not,
+  and missed its held-out designs by up to 19 %).
+* **Fmax band**: the lowest and highest achieved Fmax among the fitted designs of the same PE kind
+  that carry one.  ``--calibrate`` synthesises without place and route (yosys' cell counts are
+  what is fitted, and an ECP5 placement costs minutes per design), so its models have no band and
+  explore's images/s are at the config's clock.
 
 Keep it explainable: a feature is a named product of config fields, a coefficient is
 LUTs (or FFs) per bit of that feature.
@@ -23,7 +30,6 @@ LUTs (or FFs) per bit of that feature.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,26 +50,27 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 RESOURCES = ("lut", "ff", "carry")
 
 
-def _clog2(n: int) -> int:
-    return max(1, math.ceil(math.log2(max(2, n))))
-
-
 def features(cfg: EngineConfig) -> dict[str, float]:
-    """The per-unit bit counts of ``cfg`` the linear model is fitted on (module docstring)."""
+    """The per-unit bit counts of ``cfg`` the linear model is fitted on (module docstring).
+
+    One feature per unit that scales with the config, and a constant for the units that do not::
+
+        const           1                                       controller, address generator, requant unit, ports
+        pe_add_bits     rows*cols*(bits+1)        adder PEs     |x - w|, its register, the row-tree slice, weights
+        pe_mult_pp      rows*cols*(bits+1)*bits   mult PEs      partial products (same slice and weight bits)
+        row_bits        rows*acc_bits                           per output row: tree root, accumulator, shadow, drain
+        col_bits        cols*act_bits                           per lane: vector unit, writer, activation word
+        mult_unit_pp    mult_rows*(cols*(bits+1)*bits + mult_acc_bits)   the multiplier unit beside an adder array
+    """
     pes = cfg.rows * cfg.cols
     adder = cfg.pe == PeKind.ADDER
-    tree_bits = cfg.rows * (cfg.cols - 1) * (cfg.bits + 1 + _clog2(cfg.cols))
-    mult_unit = cfg.mult_rows * cfg.cols
     return {
-        "const": 1.0,                                                  # controller, address generator, ports
-        "pe_sub_bits": float(pes * (cfg.bits + 1)) if adder else 0.0,  # |x - w|: a (b+1)-bit subtract + abs
-        "pe_mult_pp": float(pes * (cfg.bits + 1) * cfg.bits) if not adder else 0.0,  # partial products
-        "tree_bits": float(tree_bits),                                 # row adder trees
-        "acc_bits": float(cfg.rows * cfg.acc_bits),                    # accumulators (add + register)
-        "mult_unit_pp": float(mult_unit * (cfg.bits + 1) * cfg.bits + cfg.mult_rows * cfg.mult_acc_bits),
-        "requant_pp": float(cfg.mult_bits * cfg.acc_bits),             # the shared requant multiplier
-        "word_bits": float(cfg.act_word_bits + cfg.weight_word_bits),  # operand word registers
-        "addr_bits": float(sum(_clog2(d) for d in cfg.act_words) + _clog2(cfg.weight_words)),
+        "const": 1.0,
+        "pe_add_bits": float(pes * (cfg.bits + 1)) if adder else 0.0,
+        "pe_mult_pp": float(pes * (cfg.bits + 1) * cfg.bits) if not adder else 0.0,
+        "row_bits": float(cfg.rows * cfg.acc_bits),
+        "col_bits": float(cfg.cols * cfg.act_bits),
+        "mult_unit_pp": float(cfg.mult_rows * (cfg.cols * (cfg.bits + 1) * cfg.bits + cfg.mult_acc_bits)),
     }
 
 
@@ -101,6 +108,8 @@ class ResourceModel:
     tools: dict = field(default_factory=dict)
     fitted_on: tuple = ()         # design names
     held_out: tuple = ()          # rows of the error table: {design, resource, predicted, synthesized, error_pct}
+    designs: tuple = ()           # every design: {name, role (fit|held_out|failed), config, synthesized or error}
+    engine_build: str = ""        # the generated engine's build (rtl.engine: the deployable engine by default)
 
     def __post_init__(self) -> None:
         get_part(self.part)
@@ -116,6 +125,24 @@ class ResourceModel:
         band = self.fmax_mhz.get(PeKind(cfg.pe).value)
         return Resources(part=self.part, bram=bram_blocks(cfg, self.part), dsp=0, **vals,
                          fmax_mhz_low=band[0] if band else None, fmax_mhz_high=band[1] if band else None)
+
+
+    def error_table(self) -> str:
+        """The held-out designs' error table in Markdown: per design, LUT and FF predicted / synthesised /
+        error, BRAM and DSP predicted / synthesised (what ``adderhw explore --calibrate`` prints)."""
+        by: dict[str, dict] = {}
+        for r in self.held_out:
+            by.setdefault(r["design"], {})[r["resource"]] = r
+        pct = lambda e: "" if e is None else f"{e:+.1f} %"  # noqa: E731
+        lines = ["| design | LUT predicted | LUT synthesised | LUT error | FF predicted | FF synthesised | FF error "
+                 "| BRAM predicted / synthesised | DSP predicted / synthesised |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, r in by.items():
+            lut, ff, bram, dsp = r["lut"], r["ff"], r["bram"], r["dsp"]
+            lines.append(f"| {name} | {lut['predicted']:,} | {lut['synthesized']:,} | {pct(lut['error_pct'])} "
+                         f"| {ff['predicted']:,} | {ff['synthesized']:,} | {pct(ff['error_pct'])} "
+                         f"| {bram['predicted']} / {bram['synthesized']} | {dsp['predicted']} / {dsp['synthesized']} |")
+        return "\n".join(lines)
 
 
 def predict_exact(cfg: EngineConfig, part_name: str) -> Resources:
@@ -136,9 +163,13 @@ def load_model(part_name: str, data_dir: Path | None = None) -> ResourceModel:
         raise FileNotFoundError(f"no resource model for {part_name} ({path}): run "
                                 f"`adderhw explore --calibrate {part_name}`")
     d = json.loads(path.read_text())
+    if tuple(d.get("features", ())) != FEATURES:
+        raise ValueError(f"{path} was fitted on other features ({', '.join(d.get('features', ()))}): run "
+                         f"`adderhw explore --calibrate {part_name}`")
     return ResourceModel(part=d["part"], coefficients=d["coefficients"], fmax_mhz=d.get("fmax_mhz", {}),
                          tools=d.get("tools", {}), fitted_on=tuple(d.get("fitted_on", ())),
-                         held_out=tuple(d.get("held_out", ())))
+                         held_out=tuple(d.get("held_out", ())), designs=tuple(d.get("designs", ())),
+                         engine_build=d.get("engine_build", ""))
 
 
 def save_model(model: ResourceModel, data_dir: Path | None = None) -> Path:
@@ -146,18 +177,28 @@ def save_model(model: ResourceModel, data_dir: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({
         "part": model.part, "features": list(FEATURES), "coefficients": model.coefficients,
-        "fmax_mhz": model.fmax_mhz, "tools": model.tools, "fitted_on": list(model.fitted_on),
-        "held_out": list(model.held_out)}, indent=1) + "\n")
+        "fmax_mhz": model.fmax_mhz, "tools": model.tools, "engine_build": model.engine_build,
+        "fitted_on": list(model.fitted_on), "held_out": list(model.held_out),
+        "designs": list(model.designs)}, indent=1) + "\n")
     return path
 
 
+#: What :func:`fit` keeps of each synthesised design in the data file.
+SYNTH_FIELDS = ("lut", "ff", "carry", "bram", "dsp", "fmax_mhz", "fits")
+
+
 def fit(part_name: str, fitted: list[tuple[str, EngineConfig, dict]], held_out: list[tuple[str, EngineConfig, dict]],
-        *, tools: dict) -> ResourceModel:
+        *, tools: dict, engine_build: str = "", failed: list[tuple[str, EngineConfig, str]] = ()) -> ResourceModel:
     """Least squares of each fitted resource on :func:`features` over ``fitted`` (``(name, config,
     synthesized)`` with ``synthesized`` holding ``lut``, ``ff``, ``carry``, ``fmax_mhz``); the
-    held-out designs only fill the error table."""
-    if not fitted:
-        raise ValueError("fit needs at least one synthesized design")
+    held-out designs only fill the error table (LUT, FF, carry, BRAM, DSP per design).  ``failed``:
+    ``(name, config, error)`` of designs the tools failed on, only recorded."""
+    if len(fitted) <= len(FEATURES):
+        raise ValueError(f"fit needs more synthesized designs than its {len(FEATURES)} features, "
+                         f"not {len(fitted)}")
+    fit_names = {n for n, _, _ in fitted}
+    if any(n in fit_names for n, _, _ in held_out):
+        raise ValueError("a held-out design is also in the fit")
     X = np.array([[features(c)[k] for k in FEATURES] for _, c, _ in fitted])
     coefficients = {}
     for res in RESOURCES:
@@ -169,15 +210,19 @@ def fit(part_name: str, fitted: list[tuple[str, EngineConfig, dict]], held_out: 
         if s.get("fmax_mhz"):
             band = fmax.setdefault(PeKind(c.pe).value, [s["fmax_mhz"], s["fmax_mhz"]])
             band[0], band[1] = min(band[0], s["fmax_mhz"]), max(band[1], s["fmax_mhz"])
-    model = ResourceModel(part=part_name, coefficients=coefficients, fmax_mhz=fmax, tools=tools,
-                          fitted_on=tuple(n for n, _, _ in fitted))
+    model = ResourceModel(part=part_name, coefficients=coefficients, fmax_mhz=fmax, tools=tools)
     table = []
     for name, c, s in held_out:
         pred = model.predict(c)
-        for res in RESOURCES + ("bram",):
+        for res in RESOURCES + ("bram", "dsp"):
             got = s.get(res)
             p = getattr(pred, res)
             table.append({"design": name, "resource": res, "predicted": p, "synthesized": got,
-                          "error_pct": None if not got else round(100.0 * (p - got) / got, 1)})
+                          "error_pct": (None if got is None else 0.0 if p == got == 0 else
+                                        None if not got else round(100.0 * (p - got) / got, 1))})
+    designs = tuple({"name": n, "role": role, "config": c.to_dict(), "synthesized": {k: s.get(k) for k in SYNTH_FIELDS}}
+                    for role, rows in (("fit", fitted), ("held_out", held_out)) for n, c, s in rows) + tuple(
+        {"name": n, "role": "failed", "config": c.to_dict(), "error": e} for n, c, e in failed)
     return ResourceModel(part=part_name, coefficients=coefficients, fmax_mhz=fmax, tools=tools,
-                         fitted_on=model.fitted_on, held_out=tuple(table))
+                         fitted_on=tuple(n for n, _, _ in fitted), held_out=tuple(table), designs=designs,
+                         engine_build=engine_build)

@@ -7,7 +7,8 @@ is the SHA-256 of the Verilog text, the part and the tools' versions (:func:`rtl
 so an engine change or a tool upgrade misses and anything else hits; an entry is
 ``CACHE/<key>.json``, written atomically when the synthesis ends, so a rerun, a worker killed
 mid-run (Ray retries it: :mod:`rtl.cluster`) or Ctrl-C loses nothing already finished.  While it
-runs, ``CACHE/<key>.running`` holds the worker's PID.
+runs, ``CACHE/<key>.running`` holds the worker's PID.  A run without place and route
+(``place=False``: :func:`calibrate`) has its own key (``<key>-unplaced``); a placed entry answers it too.
 
 :func:`synth_many` runs a list of configs through :func:`rtl.cluster.run_tasks` (serial with
 ``jobs=1``); :func:`calibrate` synthesises a design set for a part and refits the resource model
@@ -27,21 +28,28 @@ from hwsim.config import EngineConfig
 from hwsim.resources import fit, save_model
 from quant.base.files import atomic_write_text
 from rtl.cluster import ClusterSpec, run_tasks
+from rtl.engine.build import Build
 
-__all__ = ["synth_config", "synth_many", "calibration_set", "calibrate", "cache_key"]
+__all__ = ["synth_config", "synth_many", "calibration_set", "calibrate", "cache_key", "design_name",
+           "CALIBRATION_FIT", "CALIBRATION_HELD_OUT", "CALIBRATION_BASE", "ENGINE_BUILD"]
+
+#: The engine build every sweep synthesises: the deployable engine, what a user builds.
+ENGINE_BUILD = Build.DEPLOY
 
 
-def cache_key(verilog: str, target: str, tools: dict) -> str:
+def cache_key(verilog: str, target: str, tools: dict, *, place: bool = True) -> str:
     h = hashlib.sha256()
     h.update(verilog.encode())
     h.update(json.dumps({"target": target, "tools": tools}, sort_keys=True).encode())
-    return h.hexdigest()[:32]
+    return h.hexdigest()[:32] + ("" if place else "-unplaced")
 
 
-def synth_config(config: dict, target: str, cache_dir: str) -> dict:
+def synth_config(config: dict, target: str, cache_dir: str, place: bool = True) -> dict:
     """Synthesis of the engine ``EngineConfig.from_dict(config)`` on ``target`` (cached; module docstring).
 
-    Returns ``{"key", "cached", "lut", "ff", "carry", "bram", "dsp", "fmax_mhz", "fits", "tools"}``.
+    ``place=False`` skips place and route (:func:`rtl.synth.synthesize`): the same cell counts, no Fmax;
+    a placed cache entry answers it too.  Returns ``{"key", "cached", "lut", "ff", "carry", "bram",
+    "dsp", "fmax_mhz", "fits", "tools"}``.
     """
     from rtl.engine.generate import generate_engine
     from rtl.synth import TARGETS, synthesize, tool_versions
@@ -51,59 +59,91 @@ def synth_config(config: dict, target: str, cache_dir: str) -> dict:
     cache.mkdir(parents=True, exist_ok=True)
     tools = tool_versions(TARGETS[target])
     work = Path(tempfile.mkdtemp(prefix="adderhw-sweep-", dir=cache))
+    running = None
     try:
-        d = generate_engine(work / "v", config=cfg)
+        d = generate_engine(work / "v", config=cfg, build=ENGINE_BUILD)
         verilog = Path(d.verilog).read_text()
-        key = cache_key(verilog, target, tools)
-        entry = cache / f"{key}.json"
-        if entry.is_file():
-            return {**json.loads(entry.read_text()), "cached": True}
-        atomic_write_text(cache / f"{key}.running", str(os.getpid()))
-        s = synthesize(d.verilog, work / "s", target=target)
+        placed = cache_key(verilog, target, tools)
+        key = cache_key(verilog, target, tools, place=place)
+        for k in dict.fromkeys((placed, key)):
+            if (cache / f"{k}.json").is_file():
+                return {**json.loads((cache / f"{k}.json").read_text()), "cached": True}
+        entry, running = cache / f"{key}.json", cache / f"{key}.running"
+        atomic_write_text(running, str(os.getpid()))
+        s = synthesize(d.verilog, work / "s", target=target, place=place)
         r = s["resources"]
         out = {"key": key, "target": target, "config": config, "tools": tools, "lut": r.get("lut"),
                "ff": r.get("ff"), "carry": r.get("carry"), "bram": r.get("bram"), "dsp": r.get("dsp"),
                "lc": r.get("lc"), "fmax_mhz": s.get("fmax_mhz"), "fits": s.get("fits")}
         atomic_write_text(entry, json.dumps(out, indent=1) + "\n")
-        (cache / f"{key}.running").unlink(missing_ok=True)
         return {**out, "cached": False}
     finally:
+        if running is not None:  # a failed synthesis leaves no marker (a killed worker does: it holds its PID)
+            running.unlink(missing_ok=True)
         shutil.rmtree(work, ignore_errors=True)
 
 
-def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: ClusterSpec, *, progress=None) -> list[dict]:
-    """:func:`synth_config` of every config, on ``spec`` (results in the order of ``configs``)."""
+def _synth_or_failure(config: dict, target: str, cache_dir: str, place: bool) -> dict:
+    """:func:`synth_config`, or ``{"failed": message}`` when a tool fails on the design (not cached)."""
+    try:
+        return synth_config(config, target, cache_dir, place)
+    except OSError as exc:
+        return {"failed": str(exc)}
+
+
+def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: ClusterSpec, *, progress=None,
+               place: bool = True, keep_failures: bool = False) -> list[dict]:
+    """:func:`synth_config` of every config, on ``spec`` (results in the order of ``configs``).
+
+    ``keep_failures``: a design a tool fails on gives ``{"failed": message}`` instead of ending the run."""
     out: list[dict | None] = [None] * len(configs)
-    args = [(c.to_dict(), target, os.fspath(cache_dir)) for c in configs]
-    for i, r in run_tasks(synth_config, args, spec, what=f"synthesis on {target}", progress=progress):
+    args = [(c.to_dict(), target, os.fspath(cache_dir), place) for c in configs]
+    fn = _synth_or_failure if keep_failures else synth_config
+    for i, r in run_tasks(fn, args, spec, what=f"synthesis on {target}", progress=progress):
         out[i] = r
     return out  # type: ignore[return-value]
 
 
-def calibration_set(n_fit: int = 8, n_held: int = 4) -> tuple[list[EngineConfig], list[EngineConfig]]:
-    """Small engines (both PE kinds, 2..8 rows/cols, 8-bit; small memories) to fit on, and others held out."""
-    shapes_fit = [(2, 2), (4, 4), (2, 8), (8, 2), (4, 8), (8, 4), (8, 8), (2, 4)]
-    shapes_held = [(4, 2), (6, 6), (4, 6), (6, 4)]
-    mems = dict(act_words=(256, 256), weight_words=64, bits=8, max_k=576)
-
-    def cfgs(shapes, n):
-        out = []
-        for i, (r, c) in enumerate(shapes):
-            pe = "adder" if i % 2 == 0 else "mult"
-            out.append(EngineConfig(rows=r, cols=c, pe=pe, mult_rows=max(1, r // 2) if pe == "adder" else 0, **mems))
-        return out[:n]
-
-    return cfgs(shapes_fit, n_fit), cfgs(shapes_held, n_held)
+#: The calibration design set: (pe, rows, cols, mult_rows).  Both PE kinds, 2..8 rows and cols, the
+#: multiplier unit from none to every row (so its feature is not tied to the rows); eleven designs for
+#: the six features of :func:`hwsim.resources.features`.  The held-out designs have shapes none of
+#: the fitted ones has; they only fill the error table.
+CALIBRATION_FIT = (("adder", 2, 2, 1), ("adder", 2, 8, 2), ("adder", 8, 2, 0), ("adder", 4, 4, 4),
+                   ("adder", 8, 6, 1), ("adder", 4, 8, 0), ("mult", 2, 2, 0), ("mult", 2, 8, 0),
+                   ("mult", 8, 2, 0), ("mult", 4, 4, 0), ("mult", 4, 8, 0))
+CALIBRATION_HELD_OUT = (("adder", 6, 6, 3), ("adder", 8, 4, 2), ("mult", 6, 6, 0), ("mult", 2, 6, 0),
+                        ("mult", 6, 2, 0))
+#: The calibration engines' other fields: 8-bit, small memories (BRAM is priced exactly, not fitted).
+CALIBRATION_BASE = dict(act_words=(256, 256), weight_words=64, bits=8, max_k=576)
 
 
-def calibrate(target: str, cache_dir, spec: ClusterSpec, *, n_fit: int = 8, n_held: int = 4, data_dir=None,
-              progress=None):
-    """Synthesise :func:`calibration_set` on ``target`` and refit its resource model; returns the model and
-    the data file's path."""
-    fit_cfgs, held_cfgs = calibration_set(n_fit, n_held)
-    results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress)
-    name = lambda c: f"{c.pe}-{c.rows}x{c.cols}-m{c.mult_rows}"  # noqa: E731
-    rows = [(name(c), c, r) for c, r in zip(fit_cfgs + held_cfgs, results)]
-    tools = results[0]["tools"] if results else {}
-    model = fit(target, rows[:len(fit_cfgs)], rows[len(fit_cfgs):], tools=tools)
+def design_name(cfg: EngineConfig) -> str:
+    """A calibration design's name in the data file: ``adder-4x8-m2``."""
+    return f"{cfg.pe}-{cfg.rows}x{cfg.cols}-m{cfg.mult_rows}"
+
+
+def calibration_set() -> tuple[list[EngineConfig], list[EngineConfig]]:
+    """The engines to fit on and the engines held out (:data:`CALIBRATION_FIT`, :data:`CALIBRATION_HELD_OUT`)."""
+    def cfgs(shapes):
+        return [EngineConfig(rows=r, cols=c, pe=pe, mult_rows=m, **CALIBRATION_BASE) for pe, r, c, m in shapes]
+
+    return cfgs(CALIBRATION_FIT), cfgs(CALIBRATION_HELD_OUT)
+
+
+def calibrate(target: str, cache_dir, spec: ClusterSpec, *, data_dir=None, progress=None):
+    """Synthesise :func:`calibration_set` on ``target`` (yosys only: LUT, FF, carry, BRAM and DSP are its
+    cell counts, which place and route does not change, and an ECP5 placement costs minutes per
+    design) and refit its resource model; returns the model and the data file's path.  A design yosys
+    fails on is recorded in the data file with its error and left out of the fit and the table."""
+    fit_cfgs, held_cfgs = calibration_set()
+    results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress, place=False,
+                         keep_failures=True)
+    # not placed, so no Fmax band (a placed cache entry's Fmax is dropped: a band needs every design's)
+    rows = [(design_name(c), c, {**r, "fmax_mhz": None}) for c, r in zip(fit_cfgs + held_cfgs, results)]
+    failed = [(n, c, r["failed"]) for n, c, r in rows if "failed" in r]
+    ok = [row for row in rows if "failed" not in row[2]]
+    fit_names = {design_name(c) for c in fit_cfgs}
+    tools = ok[0][2]["tools"] if ok else {}
+    model = fit(target, [r for r in ok if r[0] in fit_names], [r for r in ok if r[0] not in fit_names], tools=tools,
+                engine_build=str(ENGINE_BUILD), failed=failed)
     return model, save_model(model, data_dir)

@@ -296,7 +296,7 @@ def _count_lcs(routed: dict, family: str) -> tuple[int, int]:
 
 
 def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool = False,
-               freq_mhz: float = 100.0, seed: int = 1, timeout: float = 3600.0) -> dict:
+               freq_mhz: float = 100.0, seed: int = 1, timeout: float = 3600.0, place: bool = True) -> dict:
     """Synthesize (and place and route) one generated design; write ``out_dir/synth.json``.
 
     Parameters
@@ -312,6 +312,9 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
         Allow DSP inference (refused on targets without DSP blocks).
     freq_mhz, seed
         nextpnr's target frequency and placer seed.
+    place : bool
+        Run nextpnr.  Without it the result has yosys' cell counts (LUT, FF, carry, BRAM, DSP: the
+        same numbers, placement does not change them) and no ``lc``, ``fmax_mhz`` or ``fits``.
 
     Returns
     -------
@@ -382,10 +385,21 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
               f"read_verilog wrap.v; {synth_cmd}; tee -q -o stat.json stat -json")
     res = _run([yosys, "-q", "-p", script], work, work / "yosys.log", "yosys", timeout)
     if res.returncode != 0:
-        raise OSError(f"{tgt.yosys} failed on {vpath.name}: {_tail(res.stdout + res.stderr)}")
+        raise OSError(f"{tgt.yosys} failed on {vpath.name}: "
+                      f"{_tail(res.stdout + res.stderr) or f'exit status {res.returncode}, no output'}")
     t1 = time.monotonic()
     cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
     counts = _resources(tgt.family, cells)
+
+    if not place:
+        counts["lc"] = None
+        result.update(resources={k: counts[k] for k in ("lc", "lut", "ff", "carry", "dsp", "bram")},
+                      lc_total=None, fmax_mhz=None, fits=None, pnr_error=None, cells=cells, device=None,
+                      wrapper={"scan_in_bits": nin, "scan_out_bits": nout}, critical_path=None,
+                      lc_method="not placed (place=False): no logic-cell count",
+                      seconds={"yosys": round(t1 - t0, 1), "nextpnr": 0.0})
+        write_synth_json(out / "synth.json", result)
+        return result
 
     nextpnr = find_tool(tgt.nextpnr)
     cmd = [nextpnr, *tgt.device_args, "--json", "wrapped.json", "--freq", str(freq_mhz),

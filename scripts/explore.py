@@ -121,10 +121,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.calibrate:
         model, path = run_calibrate(args)
-        print(f"resource model of {args.calibrate}: fitted on {len(model.fitted_on)} designs, wrote {path}")
-        print("| design | resource | predicted | synthesized | error % |")
-        for r in model.held_out:
-            print(f"| {r['design']} | {r['resource']} | {r['predicted']} | {r['synthesized']} | {r['error_pct']} |")
+        tools = ", ".join(f"{k} {v}" for k, v in model.tools.items())
+        held = sum(1 for d in model.designs if d["role"] == "held_out")
+        print(f"resource model of {args.calibrate} ({model.engine_build} engine; {tools}): fitted on "
+              f"{len(model.fitted_on)} designs, wrote {path}")
+        print(f"the {held} designs held out of the fit:")
+        print(model.error_table())
         return 0
     result, paths, synthesized = run_explore(args)
     for n in result.notes:

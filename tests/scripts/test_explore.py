@@ -113,7 +113,8 @@ def test_unknown_part(tmp_path):
 
 def test_budget_nothing_fits_names_the_smallest(tmp_path):
     with pytest.raises(ValueError, match=r"nothing fits ecp5-25k within the budget and --min-fps: the smallest "
-                       r"config, (adder|mult) 2x2 \(mult_rows \d\), needs \d+ BRAM blocks, 0 DSPs at [\d.]+ images/s"):
+                       r"config, (adder|mult) 2x2 \(mult_rows \d\), needs \d+ LUTs, \d+ BRAM blocks, 0 DSPs at "
+                       r"[\d.]+ images/s"):
         _cli([CKPT, "--target", "ecp5-25k", "--space", "rows=2,4,cols=2", "--budget", "bram=1", "-o", tmp_path / "x"])
 
 
