@@ -159,6 +159,19 @@ def test_readme_block_of_one_benchmark_table(tmp_path):
         update_readme("<!-- results:bench_x:time -->\n\n<!-- /results:bench_x:time -->\n", tmp_path)
 
 
+def test_readme_block_of_some_columns(tmp_path):
+    """``<!-- results:NAME:TABLE:COL,COL -->`` shows only those columns, in that order; an unknown one is refused."""
+    _bench(tmp_path / "b.json", [BenchTable("scale", "Scale", ({"a": 1, "b": 2, "c": 3}, {"a": 4, "b": 5, "c": 6}))],
+           command="python scripts/bench_x.py")
+    assert results.main(["collect", "--bench", str(tmp_path / "b.json"), "-o", str(tmp_path / "bench_x.json")]) == 0
+    text = "<!-- results:bench_x:scale:c,a -->\nstale\n<!-- /results:bench_x:scale -->\n"
+    new = update_readme(text, tmp_path).splitlines()
+    assert new[1:5] == ["| c | a |", "|---|---|", "| 3 | 1 |", "| 6 | 4 |"] and new[-1] == "<!-- /results:bench_x:scale -->"
+    assert update_readme("\n".join(new) + "\n", tmp_path) == "\n".join(new) + "\n"
+    with pytest.raises(MissingStep, match="no column 'd'"):
+        update_readme("<!-- results:bench_x:scale:a,d -->\n\n<!-- /results:bench_x:scale -->\n", tmp_path)
+
+
 def test_update_replaces_only_the_tables_a_benchmark_run_made(tmp_path):
     out = tmp_path / "bench_x.json"
     _bench(tmp_path / "a.json", [BenchTable("speed", "Speed", ({"time_ms": 1.0},)),
