@@ -13,7 +13,10 @@ valid.  The shadow is released (its ``ready``) in the cycle of its last entry.
 The entries of an item: a conv pixel's ``min(rows_u, out_c - o0)`` rows
 (``o0`` the tile's first channel), an average pool's or add's
 ``lanes_of(g)`` lanes, a max pool's one word.  ``done`` (the writer's: the
-operation's last output is written) returns the counters to zero.
+operation's last output is written) returns the counters to zero.  The flag
+of an item's last entry is a register computed from ``desc`` and the
+counters, so ``desc`` holds the operation a cycle before its first entry
+arrives (in the engine the units' latency sees to it).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from rtl.engine.requant import requant_entry_layout
 from rtl.engine.vector import vector_shadow_layout
 from rtl.engine.writer import lanes_of
 
-__all__ = ["Drain"]
+__all__ = ["Drain", "drain_ref"]
 
 
 class Drain(Checked, wiring.Component):
@@ -167,3 +170,55 @@ class Drain(Checked, wiring.Component):
         with m.If(self.done):
             m.d.sync += [dr.eq(0), dt.eq(0), do0.eq(0), dp.eq(0), dg.eq(0)]
         return m
+
+
+def drain_ref(config: EngineConfig, desc: dict, banks, items) -> list:
+    """What :class:`Drain` sends for descriptor ``desc`` (a dict of its fields) and parameter ``banks`` (two
+    integers of ``bank_bits``) when the unit delivers ``items`` in order: its ``o`` entries (dicts of
+    :func:`~rtl.engine.requant.requant_entry_layout` fields), or for a max pool its ``pool`` items.
+
+    ``items`` are a channel array's results (``rows`` totals) for a conv, else
+    the vector unit's (dicts of ``a`` and ``b``, ``cols`` lanes each).
+    Parameter row ``r`` of a bank holds its fields at ``r * param_row_bits``
+    (:meth:`hwsim.config.EngineConfig.param_row_bits`, row 0 in the low bits).
+    """
+    cols, op = config.cols, desc["op"]
+
+    def field(word, lo, width, sgn):
+        v = (word >> lo) & ((1 << width) - 1)
+        return v - (1 << width) if sgn and v >> (width - 1) else v
+
+    common = {"shift": desc.get("shift", 0), "lo": desc.get("lo", 0), "hi": desc.get("hi", 0)}
+    out = []
+    it = iter(items)
+    if op == 0:
+        for t in range(desc["tiles"]):
+            bank = banks[t % 2]
+            for _ in range(desc["pixels"]):
+                totals = next(it)
+                for r in range(min(desc["rows_u"], desc["out_c"] - t * desc["rows_u"])):
+                    e = dict(common, a=totals[r])
+                    if RequantMode.FIXED in config.requant:
+                        rb = config.param_row_bits(RequantMode.FIXED)
+                        if (r + 1) * rb <= bank_bits(config):
+                            e.update(m0=field(bank, r * rb, config.mult_bits, True),
+                                     n=field(bank, r * rb + config.mult_bits, rb - config.mult_bits, True))
+                    if RequantMode.THRESHOLD in config.requant:
+                        rb, tb, tc = config.param_row_bits(RequantMode.THRESHOLD), config.thr_bits, config.threshold_count
+                        if (r + 1) * rb <= bank_bits(config):
+                            e.update(thr=[field(bank, r * rb + k * tb, tb, False) for k in range(tc)],
+                                     neg=field(bank, r * rb + tc * tb, 1, False))
+                        e.update(threshold=desc.get("threshold", 0), top=desc.get("top", 0))
+                    out.append(e)
+        return out
+    pixels, in_g = desc["pixels"], desc["in_g"]
+    groups = [g for _ in range(pixels) for g in range(in_g)] if op == 3 else [g for g in range(in_g) for _ in range(pixels)]
+    for g in groups:
+        item = next(it)
+        if op == 1:
+            out.append([v & ((1 << config.act_bits) - 1) for v in item["a"]])
+            continue
+        for n in range(min(cols, desc["in_c"] - g * cols)):
+            out.append(dict(common, a=item["a"][n], b=item["b"][n], m0=desc.get("m0", 0), m1=desc.get("m1", 0),
+                            n=desc.get("n", 0)))
+    return out
