@@ -204,7 +204,8 @@ def drain_ref(config: EngineConfig, desc: dict, banks, items) -> list:
                             e.update(m0=field(bank, r * rb, config.mult_bits, True),
                                      n=field(bank, r * rb + config.mult_bits, rb - config.mult_bits, True))
                     if RequantMode.THRESHOLD in config.requant:
-                        rb, tb, tc = config.param_row_bits(RequantMode.THRESHOLD), config.thr_bits, config.threshold_count
+                        rb, tb = config.param_row_bits(RequantMode.THRESHOLD), config.thr_bits
+                        tc = config.threshold_count
                         if (r + 1) * rb <= bank_bits(config):
                             e.update(thr=[field(bank, r * rb + k * tb, tb, False) for k in range(tc)],
                                      neg=field(bank, r * rb + tc * tb, 1, False))
@@ -212,7 +213,10 @@ def drain_ref(config: EngineConfig, desc: dict, banks, items) -> list:
                     out.append(e)
         return out
     pixels, in_g = desc["pixels"], desc["in_g"]
-    groups = [g for _ in range(pixels) for g in range(in_g)] if op == 3 else [g for g in range(in_g) for _ in range(pixels)]
+    if op == 3:  # add: (pixel, group) order; pools: (group, pixel)
+        groups = [g for _ in range(pixels) for g in range(in_g)]
+    else:
+        groups = [g for g in range(in_g) for _ in range(pixels)]
     for g in groups:
         item = next(it)
         if op == 1:

@@ -21,7 +21,6 @@ from quant.base.intops import RequantMode
 from rtl.engine.addrgen import AddrGen, addrgen_command, addrgen_ref
 from rtl.engine.array import array_step_layout
 from rtl.engine.controller import Controller
-from rtl.engine.layouts import desc_layout
 from hwsim.descriptor import DIM_BITS, addr_bits
 from tests.rtl.engine.streams import run
 
