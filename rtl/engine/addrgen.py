@@ -24,7 +24,7 @@ from hwsim.descriptor import addrgen_command_fields
 from quant.base.intops import check_int, conv_out_size
 from rtl.construct import Checked
 
-__all__ = ["LATENCY", "addrgen_command", "addrgen_ref", "AddrGen"]
+__all__ = ["LATENCY", "addrgen_cmd_layout", "addrgen_command", "addrgen_ref", "addrgen_step_layout", "AddrGen"]
 
 #: Cycles from the ``cmd`` handshake to the first ``o`` beat (:attr:`AddrGen.latency`).
 LATENCY = 1
@@ -90,6 +90,18 @@ def addrgen_ref(gen: "AddrGen", commands) -> list:
     return out
 
 
+def addrgen_cmd_layout(addr_bits: int, dim_bits: int) -> data.StructLayout:
+    """The ``cmd`` payload of :class:`AddrGen` (:func:`hwsim.descriptor.addrgen_command_fields`)."""
+    return data.StructLayout({name: (signed if sgn else unsigned)(width)
+                              for name, (width, sgn) in addrgen_command_fields(addr_bits, dim_bits).items()})
+
+
+def addrgen_step_layout(addr_bits: int, dim_bits: int) -> data.StructLayout:
+    """The ``o`` payload of :class:`AddrGen`: ``addr``, ``pad``, ``s``, ``g``, ``last``, ``end``."""
+    return data.StructLayout({"addr": unsigned(addr_bits), "pad": 1, "s": unsigned(2 * dim_bits + dim_bits),
+                              "g": unsigned(dim_bits), "last": 1, "end": 1})
+
+
 class AddrGen(Checked, wiring.Component):
     """Window address generator: one step (word address or pad) per cycle.
 
@@ -133,14 +145,8 @@ class AddrGen(Checked, wiring.Component):
         self.addr_bits = addr_bits
         self.dim_bits = dim_bits
         self.latency = LATENCY
-        d = unsigned(dim_bits)
-        self.cmd_layout = data.StructLayout({  # hwsim.descriptor.addrgen_command_fields
-            name: (signed if sgn else unsigned)(width)
-            for name, (width, sgn) in addrgen_command_fields(addr_bits, dim_bits).items()})
-        self.o_layout = data.StructLayout({
-            "addr": unsigned(addr_bits), "pad": 1, "s": unsigned(2 * dim_bits + dim_bits),
-            "g": d, "last": 1, "end": 1,
-        })
+        self.cmd_layout = addrgen_cmd_layout(addr_bits, dim_bits)
+        self.o_layout = addrgen_step_layout(addr_bits, dim_bits)
         super().__init__({
             "cmd": In(stream.Signature(self.cmd_layout)),
             "o": Out(stream.Signature(self.o_layout)),

@@ -39,10 +39,37 @@ from hwsim.config import EngineConfig
 from quant.base.intops import PeKind
 from rtl.construct import Checked
 
-__all__ = ["ChannelArray", "channel_array_ref", "elastic_shadow"]
+__all__ = ["ChannelArray", "array_step_layout", "array_total_layout", "channel_array_ref", "elastic_shadow"]
 
 #: The units with an array (the vector unit has none).
 _UNITS = (Unit.ADDER, Unit.MULT)
+
+
+def _rows_acc(config: EngineConfig, unit: Unit) -> tuple[int, int]:
+    """The rows and accumulator bits of ``unit``'s array (an adder engine's multiplier unit has ``mult_rows``)."""
+    if unit == Unit.MULT and config.pe == PeKind.ADDER:
+        return config.mult_rows, config.mult_acc_bits
+    return config.rows, config.acc_bits
+
+
+def array_step_layout(config: EngineConfig, unit: Unit) -> data.StructLayout:
+    """The ``i`` payload of ``unit``'s :class:`ChannelArray`: ``x`` (``cols`` codes), ``w`` (``rows x cols``
+    weights), ``first``, ``last``."""
+    rows, _ = _rows_acc(config, unit)
+    b = config.bits
+    xs, ws = (unsigned(b), unsigned(b)) if unit == Unit.ADDER else (signed(b + 1), signed(b))
+    return data.StructLayout({
+        "x": data.ArrayLayout(xs, config.cols),
+        "w": data.ArrayLayout(data.ArrayLayout(ws, config.cols), rows),
+        "first": 1,
+        "last": 1,
+    })
+
+
+def array_total_layout(config: EngineConfig, unit: Unit) -> data.ArrayLayout:
+    """The ``o`` payload of ``unit``'s :class:`ChannelArray`: ``rows`` accumulator totals."""
+    rows, acc_bits = _rows_acc(config, unit)
+    return data.ArrayLayout((unsigned if unit == Unit.ADDER else signed)(acc_bits), rows)
 
 
 class ChannelArray(Checked, wiring.Component):
@@ -85,25 +112,14 @@ class ChannelArray(Checked, wiring.Component):
         self.config = config
         self.unit = unit
         self.cols = config.cols
-        if unit == Unit.MULT and config.pe == PeKind.ADDER:
-            self.rows, self.acc_bits = config.mult_rows, config.mult_acc_bits
-        else:
-            self.rows, self.acc_bits = config.rows, config.acc_bits
+        self.rows, self.acc_bits = _rows_acc(config, unit)
         self.latency = 1 + config.tree_stages
-        b = config.bits
-        if unit == Unit.ADDER:
-            xs, ws, self.acc_shape = unsigned(b), unsigned(b), unsigned(self.acc_bits)
-        else:
-            xs, ws, self.acc_shape = signed(b + 1), signed(b), signed(self.acc_bits)
-        self.step_layout = data.StructLayout({
-            "x": data.ArrayLayout(xs, self.cols),
-            "w": data.ArrayLayout(data.ArrayLayout(ws, self.cols), self.rows),
-            "first": 1,
-            "last": 1,
-        })
+        self.step_layout = array_step_layout(config, unit)
+        totals = array_total_layout(config, unit)
+        self.acc_shape = totals.elem_shape
         super().__init__({
             "i": In(stream.Signature(self.step_layout)),
-            "o": Out(stream.Signature(data.ArrayLayout(self.acc_shape, self.rows))),
+            "o": Out(stream.Signature(totals)),
         })
 
     def elaborate(self, platform):

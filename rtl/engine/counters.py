@@ -3,7 +3,7 @@
 :class:`Counters` holds one 32-bit register per name of :data:`COUNTERS`,
 cumulative since reset: ``cycles`` counts from the first ``prog`` beat (the
 cycle of that beat is cycle 0), every other counter adds the core's event of
-the same name (:data:`rtl.engine.core.EVENTS`) in every cycle.  ``op_done``
+the same name (:data:`rtl.engine.layouts.EVENTS`) in every cycle.  ``op_done``
 and ``op_index`` are passed through.  It reads the core and drives only its
 own outputs, so the verification build is the deployable engine plus this
 (the proof: ``tests/rtl/engine/test_build.py``).
@@ -15,7 +15,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from rtl.engine.core import EVENTS, events_signature
+from rtl.engine.layouts import EVENTS, events_signature
 
 __all__ = ["COUNTERS", "COUNTER_BITS", "Counters", "counters_ref"]
 

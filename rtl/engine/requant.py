@@ -33,7 +33,7 @@ from hwsim.energy import requant_widths
 from quant.base.intops import RequantMode
 from rtl.construct import Checked
 
-__all__ = ["SerialRequant", "requant_entry_ref", "serial_requant_ref"]
+__all__ = ["SerialRequant", "requant_entry_layout", "requant_entry_ref", "serial_requant_ref"]
 
 
 def _popcount(bits: list):
@@ -43,6 +43,30 @@ def _popcount(bits: list):
             nxt.append(bits[-1])
         bits = nxt
     return bits[0] if bits else 0
+
+
+def requant_entry_layout(config: EngineConfig) -> data.StructLayout:
+    """The ``i`` payload of :class:`SerialRequant` (its ``entry_layout``)."""
+    cfg = config
+    widths = requant_widths(cfg)  # the architecture's datapath widths
+    fields = {
+        "a": signed(widths["a_bits"]),
+        "b": signed(cfg.act_bits + 1),
+        "m0": signed(cfg.mult_bits),
+        "m1": signed(cfg.mult_bits),
+        "n": signed(cfg.n_bits),
+        "shift": unsigned(widths["sum_bits"].bit_length()),
+        "lo": signed(cfg.out_bits + 1),
+        "hi": signed(cfg.out_bits + 1),
+        "threshold": 1,
+    }
+    if RequantMode.THRESHOLD in cfg.requant:
+        fields.update({
+            "thr": data.ArrayLayout(unsigned(cfg.thr_bits), cfg.threshold_count),
+            "neg": 1,
+            "top": unsigned(cfg.bits),
+        })
+    return data.StructLayout(fields)
 
 
 class SerialRequant(Checked, wiring.Component):
@@ -82,24 +106,7 @@ class SerialRequant(Checked, wiring.Component):
         # an accumulator (unsigned adder: one more bit as signed) or a pool's lane sum of at most max_k codes
         widths = requant_widths(cfg)  # the architecture's datapath widths
         self.a_bits, self.prod_bits, self.sum_bits = widths["a_bits"], widths["prod_bits"], widths["sum_bits"]
-        fields = {
-            "a": signed(self.a_bits),
-            "b": signed(cfg.act_bits + 1),
-            "m0": signed(cfg.mult_bits),
-            "m1": signed(cfg.mult_bits),
-            "n": signed(cfg.n_bits),
-            "shift": unsigned(self.sum_bits.bit_length()),
-            "lo": signed(cfg.out_bits + 1),
-            "hi": signed(cfg.out_bits + 1),
-            "threshold": 1,
-        }
-        if RequantMode.THRESHOLD in cfg.requant:
-            fields.update({
-                "thr": data.ArrayLayout(unsigned(cfg.thr_bits), cfg.threshold_count),
-                "neg": 1,
-                "top": unsigned(cfg.bits),
-            })
-        self.entry_layout = data.StructLayout(fields)
+        self.entry_layout = requant_entry_layout(cfg)
         super().__init__({
             "i": In(stream.Signature(self.entry_layout)),
             "o": Out(stream.Signature(signed(cfg.out_bits + 1))),

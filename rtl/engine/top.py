@@ -14,7 +14,8 @@ the address generator (:class:`~rtl.engine.addrgen.AddrGen`), the channel
 array(s) (:class:`~rtl.engine.array.ChannelArray`; an adder engine with
 ``mult_rows`` has a multiplier unit beside the adder array), the vector unit
 (:class:`~rtl.engine.vector.VectorUnit`), the one requant unit
-(:class:`~rtl.engine.requant.SerialRequant`) and the writer.  The schedule is
+(:class:`~rtl.engine.requant.SerialRequant`), the controller, the drain and
+the writer (:mod:`rtl.engine.core` joins them).  The schedule is
 the cycle contract of :mod:`hwsim.engine`, cycle for cycle, when no stream
 stalls; stalls (gaps on ``prog``/``w``/``x``, back-pressure on ``o``) delay
 it and change nothing else.  The engine holds one descriptor (a register

@@ -32,10 +32,24 @@ from hwsim.energy import vector_lane_bits
 from rtl.construct import Checked
 from rtl.engine.array import elastic_shadow
 
-__all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref"]
+__all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "vector_shadow_layout", "vector_step_layout"]
 
 #: Operations of the vector unit, by their code on the ``op`` port.
 VECTOR_OPS = ("max", "sum", "pair")
+
+
+def vector_step_layout(config: EngineConfig) -> data.StructLayout:
+    """The ``i`` payload of :class:`VectorUnit`: ``x``, ``y`` (``cols`` signed ``act_bits + 1`` lanes), ``pad``,
+    ``first``, ``last``."""
+    lane = signed(config.act_bits + 1)
+    return data.StructLayout({"x": data.ArrayLayout(lane, config.cols), "y": data.ArrayLayout(lane, config.cols),
+                              "pad": 1, "first": 1, "last": 1})
+
+
+def vector_shadow_layout(config: EngineConfig) -> data.StructLayout:
+    """The ``o`` payload of :class:`VectorUnit`: ``a`` (the lanes' results) and ``b`` (``y``)."""
+    return data.StructLayout({"a": data.ArrayLayout(signed(vector_lane_bits(config)), config.cols),
+                              "b": data.ArrayLayout(signed(config.act_bits + 1), config.cols)})
 
 
 class VectorUnit(Checked, wiring.Component):
@@ -65,16 +79,10 @@ class VectorUnit(Checked, wiring.Component):
     def __init__(self, *, config: EngineConfig):
         self.config = config
         self.latency = 1
-        cols = config.cols
         self.lane_shape = signed(config.act_bits + 1)
         self.sum_shape = signed(vector_lane_bits(config))
-        self.step_layout = data.StructLayout({
-            "x": data.ArrayLayout(self.lane_shape, cols), "y": data.ArrayLayout(self.lane_shape, cols),
-            "pad": 1, "first": 1, "last": 1,
-        })
-        self.shadow_layout = data.StructLayout({
-            "a": data.ArrayLayout(self.sum_shape, cols), "b": data.ArrayLayout(self.lane_shape, cols),
-        })
+        self.step_layout = vector_step_layout(config)
+        self.shadow_layout = vector_shadow_layout(config)
         super().__init__({
             "op": In(range(len(VECTOR_OPS))),
             "lowest": In(self.lane_shape),

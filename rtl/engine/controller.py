@@ -1,0 +1,312 @@
+"""The controller: the operation FSM, the issue side and the feed of the units (DESIGN §4b).
+
+It holds the current operation's descriptor (``desc``, loaded from ``prog``
+as the operation starts), loads the image (``x``, through ``xw`` into the
+source region) and each tile's weights (``w``, into the weight buffer through
+``wbuf_w``, then the tile's requant parameter beats into one of the two
+parameter ``banks``), starts the address generator (``cmd``) and takes its
+steps (``step``): each step's reads (``rd``: the source region, and for the
+residual add the second source; ``wbuf_r``: the tile's weights) and, a cycle
+later, the step into its unit (``adder``/``mult``: a channel array; ``vec``:
+the vector unit).  A pixel's (item's) last step waits until the previous
+item's shadow entries have been drained (the issue gate).  Then it waits in
+``DRAIN`` for the writer's ``done`` and (``config.trace``) in ``TRACE`` for the
+tracer (``trace`` high, ``trace_end`` at its last beat).
+
+``events`` are the controller's part of the core's
+(:func:`~rtl.engine.layouts.events_signature`, :data:`CONTROLLER_EVENTS`).
+The states, in order: ``FETCH`` (take operation ``op_index``'s descriptor),
+``XLOAD`` (operation 0: the image), ``LOAD`` (a conv tile's weights and
+parameters), ``VCMD`` (a vector operation's address generator command),
+``ISSUE``, ``DRAIN``, ``TRACE``.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from hwsim.compiler import Unit
+from hwsim.config import EngineConfig
+from hwsim.descriptor import DIM_BITS, addr_bits
+from quant.base.intops import PeKind
+from rtl.construct import Checked
+from rtl.engine.addrgen import addrgen_cmd_layout, addrgen_step_layout
+from rtl.engine.array import array_step_layout
+from rtl.engine.layouts import desc_layout, events_signature, region_write_signature
+from rtl.engine.vector import VECTOR_OPS, vector_step_layout
+from rtl.engine.writer import lanes_of
+
+__all__ = ["CONTROLLER_EVENTS", "Controller", "bank_bits", "engine_units", "region_read_signature", "use_mult"]
+
+#: The events the controller reports (the rest of the core's are the drain's, the writer's and ``o``'s).
+CONTROLLER_EVENTS = ("busy_cycles", "act_reads", "wbuf_reads", "wbuf_writes", "w_beats", "prog_beats", "x_beats")
+
+
+def engine_units(config: EngineConfig) -> tuple:
+    """The channel arrays of an engine of ``config``: the adder array (adder engines), the multiplier array
+    (multiplier engines, or an adder engine's ``mult_rows`` unit)."""
+    units = (Unit.ADDER,) if config.pe == PeKind.ADDER else ()
+    return units + ((Unit.MULT,) if config.pe == PeKind.MULT or config.mult_rows else ())
+
+
+def use_mult(config: EngineConfig, desc):
+    """1 when ``desc``'s operation runs on the multiplier array (a constant unless the engine has both)."""
+    if config.pe == PeKind.MULT:
+        return Const(1)
+    return desc.mult if config.mult_rows else Const(0)
+
+
+def bank_bits(config: EngineConfig) -> int:
+    """Bits of one requant parameter bank: the most parameter beats of a tile, in ``w`` words (at least 1)."""
+    n = 0
+    for mode in config.requant:
+        n = max(n, config.param_beats(mode, config.rows))
+    return max(1, n * config.weight_word_bits)
+
+
+def region_read_signature(config: EngineConfig) -> wiring.Signature:
+    """A step's region reads, as the controller sees them: ``addr``, ``en`` (read the source ``src0``),
+    ``en1`` (read the second source ``src1`` too) out; ``x`` and ``y`` (the words of ``src0`` and ``src1``,
+    a cycle later) in."""
+    return wiring.Signature({"addr": Out(addr_bits(config)), "en": Out(1), "en1": Out(1),
+                             "x": In(config.act_word_bits), "y": In(config.act_word_bits)})
+
+
+class Controller(Checked, wiring.Component):
+    """The controller of an engine of ``config`` running programs of at most ``max_ops`` operations (module
+    docstring)."""
+
+    @classmethod
+    def check(cls, *, config: EngineConfig, max_ops: int = 64) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
+            raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
+
+    def __init__(self, *, config: EngineConfig, max_ops: int = 64):
+        self.config = config
+        self.max_ops = max_ops
+        cfg, A = config, addr_bits(config)
+        wbuf_addr = ceil_log2(cfg.weight_words)
+        ports = {
+            "prog": In(stream.Signature(desc_layout(cfg))),
+            "x": In(stream.Signature(unsigned(cfg.act_word_bits))),
+            "w": In(stream.Signature(unsigned(cfg.weight_word_bits))),
+            "desc": Out(desc_layout(cfg)),
+            "banks": Out(data.ArrayLayout(unsigned(bank_bits(cfg)), 2)),
+            "cmd": Out(stream.Signature(addrgen_cmd_layout(A, DIM_BITS))),
+            "step": In(stream.Signature(addrgen_step_layout(A, DIM_BITS))),
+            "xw": Out(region_write_signature(cfg)),
+            "rd": Out(region_read_signature(cfg)),
+            "wbuf_w": In(memory.WritePort.Signature(addr_width=wbuf_addr, shape=unsigned(cfg.weight_word_bits))),
+            "wbuf_r": In(memory.ReadPort.Signature(addr_width=wbuf_addr, shape=unsigned(cfg.weight_word_bits))),
+            **{unit.value: Out(stream.Signature(array_step_layout(cfg, unit))) for unit in engine_units(cfg)},
+            "vec": Out(stream.Signature(vector_step_layout(cfg))),
+            "vec_op": Out(range(len(VECTOR_OPS))),
+            "vec_lowest": Out(signed(cfg.act_bits + 1)),
+            "done": In(1),
+            "events": Out(events_signature(max_ops, CONTROLLER_EVENTS)),
+        }
+        if cfg.trace:
+            ports.update(trace=Out(1), trace_end=In(1))
+        super().__init__(ports)
+
+    def elaborate(self, platform):  # noqa: C901 - the FSM, the issue gate and the unit feed, read top to bottom
+        m = Module()
+        cfg = self.config
+        cols, ab, bits = cfg.cols, cfg.act_bits, cfg.bits
+        A = addr_bits(cfg)
+        wwp, wrp, rd = self.wbuf_w, self.wbuf_r, self.rd
+
+        # --- the program, streamed: one descriptor register, the current operation ---
+        cur = Signal(range(max(2, self.max_ops)))
+        d = Signal(desc_layout(cfg), reset_less=True)
+        m.d.comb += self.desc.eq(d)
+        is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
+        is_pool = is_max | is_avg
+        mult = use_mult(cfg, d)
+
+        ev = self.events
+
+        def bump(name, by=1):
+            m.d.comb += getattr(ev, name).eq(by)
+
+        # --- control ---
+        xj = Signal(A)
+        lc = Signal(DIM_BITS)
+        it = Signal(DIM_BITS)  # issue side: tile (conv) or channel-group pass (pool)
+        io0 = Signal(DIM_BITS)  # issue side: the tile's first output channel
+        since = Signal(8)
+        need = Signal(DIM_BITS)
+        bank = [Signal(bank_bits(cfg), name=f"bank{k}", reset_less=True) for k in range(2)]
+        m.d.comb += [self.banks[k].eq(bank[k]) for k in range(2)]
+        ag_fire = Signal()
+        m.d.comb += [self.cmd.payload.eq(d.ag), ag_fire.eq(self.step.valid & self.step.ready)]
+        rem_issue = Signal(signed(DIM_BITS + 2))
+        rows_issue = Signal(DIM_BITS)
+        m.d.comb += [rem_issue.eq(d.out_c - io0), rows_issue.eq(Mux(rem_issue < d.rows_u, rem_issue, d.rows_u))]
+        reset_op = Signal()  # the next operation starts in the next cycle
+
+        op_end = Signal()  # the operation's last event (its last write, o beat or trace beat)
+        with m.FSM() as fsm:
+            with m.State("FETCH"):
+                # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
+                m.d.comb += self.prog.ready.eq(1)
+                with m.If(self.prog.valid):
+                    m.d.sync += d.eq(self.prog.payload)
+                    bump("prog_beats")
+                    m.d.comb += reset_op.eq(1)
+                    with m.If(cur == 0):
+                        m.next = "XLOAD"
+                    with m.Elif(self.prog.payload.op == 0):
+                        m.next = "LOAD"
+                    with m.Else():
+                        m.next = "VCMD"
+            with m.State("XLOAD"):
+                m.d.comb += self.x.ready.eq(1)
+                with m.If(self.x.valid):
+                    bump("x_beats")
+                    m.d.comb += [self.xw.en.eq(1), self.xw.addr.eq(xj), self.xw.data.eq(self.x.payload),
+                                 self.xw.mask.eq(Const(-1, cols))]
+                    m.d.sync += xj.eq(xj + 1)
+                    with m.If(xj == d.in_words - 1):
+                        m.d.sync += xj.eq(0)
+                        with m.If(d.op == 0):
+                            m.next = "LOAD"
+                        with m.Else():
+                            m.next = "VCMD"
+            with m.State("LOAD"):
+                m.d.comb += self.w.ready.eq(1)
+                with m.If(self.w.valid):
+                    bump("w_beats")
+                    m.d.sync += lc.eq(lc + 1)
+                    with m.If(lc < d.steps):
+                        m.d.comb += [wwp.addr.eq(lc), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
+                        bump("wbuf_writes")
+                    with m.Else():
+                        for k in range(2):
+                            with m.If(it[0] == k):
+                                m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
+                                                                cfg.weight_word_bits).eq(self.w.payload)
+                    with m.If(lc == d.steps + d.param_beats - 1):
+                        m.d.comb += self.cmd.valid.eq(1)
+                        m.d.sync += lc.eq(0)
+                        m.next = "ISSUE"
+            with m.State("VCMD"):
+                m.d.comb += self.cmd.valid.eq(1)
+                m.next = "ISSUE"
+            with m.State("ISSUE"):
+                with m.If(ag_fire & self.step.payload.end):
+                    with m.If(is_conv):
+                        with m.If(it == d.tiles - 1):
+                            m.next = "DRAIN"
+                        with m.Else():
+                            m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u)]
+                            m.next = "LOAD"
+                    with m.Elif(is_pool & (it != d.in_g - 1)):
+                        m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.base0.eq(d.ag.base0 + it + 1)]
+                        m.d.sync += it.eq(it + 1)
+                    with m.Else():
+                        m.next = "DRAIN"
+            with m.State("DRAIN"):
+                with m.If(self.done):
+                    if cfg.trace:
+                        with m.If(d.last):
+                            m.d.sync += cur.eq(0)
+                            m.d.comb += op_end.eq(1)
+                            m.next = "FETCH"
+                        with m.Else():
+                            m.next = "TRACE"
+                    else:
+                        m.d.sync += cur.eq(Mux(d.last, 0, cur + 1))
+                        m.d.comb += op_end.eq(1)
+                        m.next = "FETCH"
+            if cfg.trace:
+                with m.State("TRACE"):
+                    with m.If(self.trace_end):
+                        m.d.sync += cur.eq(cur + 1)
+                        m.d.comb += op_end.eq(1)
+                        m.next = "FETCH"
+        if cfg.trace:
+            m.d.comb += self.trace.eq(fsm.ongoing("TRACE"))
+        with m.If(reset_op):
+            m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
+
+        # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
+        bv = Signal()
+        bpad, blast = Signal(reset_less=True), Signal(reset_less=True)
+        bg = Signal(DIM_BITS, reset_less=True)
+        bs = Signal(self.step.payload.s.shape(), reset_less=True)
+        unit_ready = Signal()
+        adv_b = Signal()
+        m.d.comb += adv_b.eq(~bv | unit_ready)
+        p = self.step.payload
+        item_last = Signal()
+        m.d.comb += item_last.eq(is_add | p.last)
+        n_item = Signal(DIM_BITS)
+        with m.If(is_conv):
+            m.d.comb += n_item.eq(rows_issue)
+        with m.Elif(is_max):
+            m.d.comb += n_item.eq(1)
+        with m.Elif(is_avg):
+            m.d.comb += n_item.eq(lanes_of(m, d, cols, it))
+        with m.Else():
+            m.d.comb += n_item.eq(lanes_of(m, d, cols, p.g))
+        # since_ok == (since >= need), kept in a register so the gate's compare is not in step.ready's path
+        since_ok = Signal(init=1)
+        gate_ok = ~item_last | since_ok
+        m.d.comb += self.step.ready.eq(adv_b & gate_ok)
+        with m.If(ag_fire & item_last):
+            m.d.sync += [since.eq(1), need.eq(n_item), since_ok.eq(n_item <= 1)]
+        with m.Elif(since != 255):
+            m.d.sync += [since.eq(since + 1), since_ok.eq(since + 1 >= need)]
+        with m.If(reset_op):
+            m.d.sync += since_ok.eq(1)  # need = 0
+        m.d.comb += [rd.addr.eq(p.addr), rd.en.eq(ag_fire & ~p.pad), rd.en1.eq(ag_fire & ~p.pad & is_add)]
+        m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & is_conv)]
+        with m.If(ag_fire):
+            with m.If(~p.pad):
+                bump("act_reads", Mux(is_add, 2, 1))
+            with m.If(is_conv):
+                bump("wbuf_reads")
+        with m.If(adv_b):
+            m.d.sync += [bv.eq(ag_fire), bpad.eq(p.pad), blast.eq(item_last), bg.eq(p.g), bs.eq(p.s)]
+
+        # --- the step enters its unit ---
+        def lane(raw, n, sgn):
+            v = raw[n * ab : (n + 1) * ab]
+            return Mux(sgn, v.as_signed(), v.as_unsigned())
+
+        for unit in engine_units(cfg):
+            port = getattr(self, unit.value)
+            sel = (mult if unit == Unit.MULT else ~mult) & is_conv
+            ap = port.payload
+            m.d.comb += [port.valid.eq(bv & sel), ap.first.eq(bs == 0), ap.last.eq(blast)]
+            for n in range(cols):
+                ok = (bg * cols + n) < d.in_c
+                m.d.comb += ap.x[n].eq(Mux(bpad, Mux(ok, d.pad_value, 0), lane(rd.x, n, d.src_signed)))
+            wshape = unsigned(bits) if unit == Unit.ADDER else signed(bits)
+            wview = data.ArrayLayout(data.ArrayLayout(wshape, cols), cfg.rows)(wrp.data)
+            for r in range(len(ap.w)):
+                for n in range(cols):
+                    m.d.comb += ap.w[r][n].eq(wview[r][n])
+            with m.If(sel):
+                m.d.comb += unit_ready.eq(port.ready)
+        vp = self.vec.payload
+        m.d.comb += [
+            self.vec.valid.eq(bv & ~is_conv), vp.pad.eq(bpad), vp.first.eq(is_add | (bs == 0)), vp.last.eq(blast),
+            self.vec_op.eq(Mux(is_max, 0, Mux(is_avg, 1, 2))),
+            self.vec_lowest.eq(Mux(d.src_signed, -(1 << (ab - 1)), 0)),
+        ]
+        for n in range(cols):
+            m.d.comb += [vp.x[n].eq(lane(rd.x, n, d.src_signed)), vp.y[n].eq(lane(rd.y, n, d.src1_signed))]
+        with m.If(~is_conv):
+            m.d.comb += unit_ready.eq(self.vec.ready)
+        with m.If(bv & unit_ready):
+            bump("busy_cycles")
+        m.d.comb += [ev.op_done.eq(op_end), ev.op_index.eq(cur)]
+        return m

@@ -1,0 +1,227 @@
+"""The writer: an operation's outputs into its destination region, or onto ``o`` (the last operation).
+
+Inputs: ``desc`` (the operation's descriptor, :func:`~rtl.engine.layouts.desc_layout`),
+``i`` (a stream of requant outputs, signed ``out_bits + 1``, in the drain's
+order) and ``pool`` (a max pool's items: ``cols`` lanes of ``act_bits``, one
+item per beat, always taken).  Outputs: ``wr`` (a region write,
+:func:`~rtl.engine.layouts.region_write_signature`: the destination is
+``desc.dst``), ``o`` (the outputs of the last operation, ``desc.last``; then
+nothing is written) and ``done`` (high in the cycle of the operation's last
+write or ``o`` beat; the writer's counters are back at zero in the next cycle).
+
+The orders it gathers (the drain's, DESIGN §4b):
+
+* **conv** — tile by tile (``rows_u`` output channels), pixel by pixel, row by
+  row: channel ``o`` of pixel ``p`` is lane ``o % cols`` of word
+  ``p * out_g + o // cols``.  A word is written when its last lane or the
+  item's last row arrives, with the lane enables of the lanes gathered since
+  its last write; after the layer's last channel the lanes above it are
+  enabled too (they hold zeros), so every lane of the tensor is written.
+* **add** — pixel by pixel, group by group (``lanes_of(g)`` lanes), words in
+  address order (``in_words``).
+* **average pool** — group by group, pixel by pixel (``lanes_of(g)`` lanes).
+* **max pool** — the same order, a whole word per ``pool`` beat (lanes beyond
+  the group's channels zeroed).
+
+``i.ready`` is high unless the operation is the last and ``o`` is not ready.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hwsim.config import EngineConfig
+from hwsim.descriptor import DIM_BITS, addr_bits
+from rtl.construct import Checked
+from rtl.engine.layouts import desc_layout, region_write_signature
+
+__all__ = ["Writer", "lanes_of", "writer_ref"]
+
+
+def lanes_of(m, desc, cols, group, name="lanes_rem"):
+    """Lanes of channel group ``group`` of ``desc``'s source: ``min(cols, in_c - group * cols)``."""
+    rem = Signal(signed(DIM_BITS + 8), name=name)
+    m.d.comb += rem.eq(desc.in_c - group * cols)
+    return Mux(rem < cols, rem, cols)
+
+
+class Writer(Checked, wiring.Component):
+    """The writer of an engine of ``config`` (module docstring)."""
+
+    @classmethod
+    def check(cls, *, config: EngineConfig) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        if not isinstance(config, EngineConfig):
+            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+
+    def __init__(self, *, config: EngineConfig):
+        self.config = config
+        super().__init__({
+            "desc": In(desc_layout(config)),
+            "i": In(stream.Signature(signed(config.out_bits + 1))),
+            "pool": In(stream.Signature(data.ArrayLayout(unsigned(config.act_bits), config.cols), always_ready=True)),
+            "o": Out(stream.Signature(signed(config.out_bits + 1))),
+            "wr": Out(region_write_signature(config)),
+            "done": Out(1),
+        })
+
+    def elaborate(self, platform):  # noqa: C901 - one counter set per order, read top to bottom
+        m = Module()
+        cfg = self.config
+        cols, ab = cfg.cols, cfg.act_bits
+        A = addr_bits(cfg)
+        d = self.desc
+        is_conv, is_max, is_add = d.op == 0, d.op == 1, d.op == 3
+        done_op = self.done
+
+        q = self.i.payload
+        m.d.comb += [self.i.ready.eq(Mux(d.last, self.o.ready, 1)), self.o.valid.eq(d.last & self.i.valid),
+                     self.o.payload.eq(q)]
+        wfire = Signal()
+        m.d.comb += wfire.eq(self.i.valid & self.i.ready)
+        wreg = Signal(cols * ab)
+        wmask = Signal(cols)
+        wlane = Signal(range(cols))
+        wg = Signal(DIM_BITS)
+        wr = Signal(DIM_BITS)
+        wo = Signal(DIM_BITS)
+        wo0 = Signal(DIM_BITS)
+        tl = Signal(range(cols))
+        tg = Signal(DIM_BITS)
+        wp_ = Signal(A)
+        wbase = Signal(A)
+        wt = Signal(DIM_BITS)
+        wn = Signal(range(cols))
+        wgv = Signal(DIM_BITS)
+        waddr = Signal(A)
+        wreg_next = Signal(cols * ab)
+        cur_lane = Mux(is_conv, wlane, wn)
+        m.d.comb += wreg_next.eq(wreg)
+        with m.Switch(cur_lane):
+            for n in range(cols):
+                with m.Case(n):
+                    m.d.comb += wreg_next[n * ab : (n + 1) * ab].eq(q[:ab])
+        wr_en, wr_addr, wr_data, wr_mask = self.wr.en, self.wr.addr, self.wr.data, self.wr.mask
+        rem_w = Signal(signed(DIM_BITS + 2))
+        m.d.comb += rem_w.eq(d.out_c - wo0)
+        rows_w = Mux(rem_w < d.rows_u, rem_w, d.rows_u)
+        # lanes of the vector writer's group
+        v_w = lanes_of(m, d, cols, wgv)
+        last_item_pool = (wgv == d.in_g - 1) & (wp_ == d.pixels - 1)
+        with m.If(is_conv & wfire):
+            last_row = wr == rows_w - 1
+            last_ch = wo == d.out_c - 1
+            onehot = Signal(cols)
+            above = Signal(cols)
+            m.d.comb += [onehot.eq(Const(1, cols) << wlane), above.eq(~((onehot << 1) - 1))]
+            with m.If((wlane == cols - 1) | last_row):
+                m.d.comb += [wr_en.eq(~d.last), wr_addr.eq(wbase + wg), wr_data.eq(wreg_next),
+                             wr_mask.eq(wmask | onehot | Mux(last_ch, above, 0))]
+                m.d.sync += [wreg.eq(0), wmask.eq(0)]
+            with m.Else():
+                m.d.sync += [wreg.eq(wreg_next), wmask.eq(wmask | onehot)]
+            with m.If(last_row):
+                m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg)]
+                with m.If(wp_ == d.pixels - 1):
+                    # the tile is done: the next tile's first channel is wo0 + rows_u
+                    m.d.sync += [wp_.eq(0), wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
+                                 wo.eq(wo0 + d.rows_u)]
+                    # tile base lane/group of channel wo0 + rows_u, without a divider
+                    _advance_lane(m, tl, tg, d.rows_u, cols, wlane, wg)
+                    with m.If(wt == d.tiles - 1):
+                        m.d.comb += done_op.eq(1)
+                with m.Else():
+                    m.d.sync += [wp_.eq(wp_ + 1), wbase.eq(wbase + d.out_g)]
+            with m.Else():
+                m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1)]
+                with m.If(wlane == cols - 1):
+                    m.d.sync += [wlane.eq(0), wg.eq(wg + 1)]
+                with m.Else():
+                    m.d.sync += wlane.eq(wlane + 1)
+        with m.If(~is_conv & ~is_max & wfire):
+            with m.If(wn == v_w - 1):
+                m.d.comb += [wr_en.eq(~d.last), wr_addr.eq(waddr), wr_data.eq(wreg_next),
+                             wr_mask.eq(Const(-1, cols))]
+                m.d.sync += [wreg.eq(0), wn.eq(0)]
+                _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
+            with m.Else():
+                m.d.sync += [wreg.eq(wreg_next), wn.eq(wn + 1)]
+        with m.If(self.pool.valid):
+            data_w = Signal(cols * ab)
+            for n in range(cols):
+                m.d.comb += data_w[n * ab : (n + 1) * ab].eq(Mux(n < v_w, self.pool.payload[n], 0))
+            m.d.comb += [wr_en.eq(1), wr_addr.eq(waddr), wr_data.eq(data_w), wr_mask.eq(Const(-1, cols))]
+            _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
+        with m.If(done_op):
+            m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
+                         tl.eq(0), tg.eq(0), wp_.eq(0), wbase.eq(0), wt.eq(0), wn.eq(0), wgv.eq(0),
+                         waddr.eq(0)]
+        return m
+
+
+def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
+    """(tg, tl) += rows_u in (group, lane) digits of base ``cols`` (rows_u <= 64: a few subtractions)."""
+    total = Signal(range(cols + 65), name="lane_sum")
+    m.d.comb += total.eq(tl + rows_u)
+    q = Signal(range(66), name="lane_q")
+    rest = Signal(range(cols + 65), name="lane_r")
+    # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain, smallest k first so the
+    # largest k that fits is the last assignment (the one that holds)
+    m.d.comb += [q.eq(0), rest.eq(total)]
+    for k in range(1, (cols + 64) // cols + 1):
+        with m.If(total >= k * cols):
+            m.d.comb += [q.eq(k), rest.eq(total - k * cols)]
+    m.d.sync += [tl.eq(rest), tg.eq(tg + q), wlane.eq(rest), wg.eq(tg + q)]
+
+
+def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool):
+    """The vector writer's next item: add (p, g) order, pools (g, p) order."""
+    with m.If(is_add):
+        m.d.sync += [waddr.eq(waddr + 1), wgv.eq(Mux(wgv == d.in_g - 1, 0, wgv + 1))]
+        with m.If(waddr == d.in_words - 1):
+            m.d.comb += done_op.eq(1)
+    with m.Else():
+        with m.If(wp_ == d.pixels - 1):
+            m.d.sync += [wp_.eq(0), wgv.eq(wgv + 1), waddr.eq(wgv + 1)]
+        with m.Else():
+            m.d.sync += [wp_.eq(wp_ + 1), waddr.eq(waddr + d.out_g)]
+        with m.If(last_item_pool):
+            m.d.comb += done_op.eq(1)
+
+
+def writer_ref(config: EngineConfig, desc: dict, beats) -> tuple[dict, list]:
+    """What :class:`Writer` does with ``beats`` for descriptor ``desc`` (a dict of its fields): the words it
+    leaves in the destination (address -> integer of ``act_word_bits``) and its ``o`` beats.
+
+    ``beats`` are the ``i`` payloads in the drain's order, or for a max pool
+    (``op`` 1) the ``pool`` items (``cols`` lane codes each).
+    """
+    cols, ab = config.cols, config.act_bits
+    mask = (1 << ab) - 1
+    if desc.get("last"):
+        return {}, list(beats)
+    lanes: dict = {}
+    it = iter(beats)
+    op, pixels = desc["op"], desc["pixels"]
+    if op == 0:
+        out_c, rows_u = desc["out_c"], desc["rows_u"]
+        for t in range(desc["tiles"]):
+            for p in range(pixels):
+                for r in range(min(rows_u, out_c - t * rows_u)):
+                    o = t * rows_u + r
+                    lanes.setdefault(p * desc["out_g"] + o // cols, [0] * cols)[o % cols] = next(it) & mask
+    else:
+        in_c, in_g = desc["in_c"], desc["in_g"]
+        order = ([(p, g) for p in range(pixels) for g in range(in_g)] if op == 3
+                 else [(p, g) for g in range(in_g) for p in range(pixels)])
+        for p, g in order:
+            n = min(cols, in_c - g * cols)
+            word = [0] * cols
+            if op == 1:
+                word[:n] = [v & mask for v in next(it)[:n]]
+            else:
+                word[:n] = [next(it) & mask for _ in range(n)]
+            lanes[p * (in_g if op == 3 else desc["out_g"]) + g] = word
+    return {a: sum(v << (n * ab) for n, v in enumerate(w)) for a, w in lanes.items()}, []
