@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Checked"]
+__all__ = ["Checked", "ConfigChecked", "check_config"]
 
 
 class Checked:
@@ -23,3 +23,20 @@ class Checked:
     def __new__(cls, *args, src_loc_at: int = 0, **kwargs):
         cls.check(*args, **kwargs)
         return super().__new__(cls, *args, src_loc_at=src_loc_at + 1, **kwargs)
+
+
+def check_config(config) -> None:
+    """Refuse a ``config`` that is not an :class:`~hwsim.config.EngineConfig` (one line naming it)."""
+    from hwsim.config import EngineConfig
+
+    if not isinstance(config, EngineConfig):
+        raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+
+
+class ConfigChecked(Checked):
+    """:class:`Checked` for an engine unit whose one argument is ``config``, an EngineConfig."""
+
+    @classmethod
+    def check(cls, *, config) -> None:
+        """Refuse a bad argument (one line naming it) before the component exists."""
+        check_config(config)

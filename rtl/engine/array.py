@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from quant.base.intops import PeKind
-from rtl.construct import Checked
+from rtl.construct import Checked, check_config
 
 __all__ = ["ChannelArray", "array_step_layout", "array_total_layout", "channel_array_ref", "elastic_shadow"]
 
@@ -99,8 +99,7 @@ class ChannelArray(Checked, wiring.Component):
     @classmethod
     def check(cls, *, config: EngineConfig, unit: Unit = Unit.ADDER) -> None:
         """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        check_config(config)
         if unit not in _UNITS:
             raise ValueError(f"unit must be one of {', '.join(_UNITS)}, not {unit!r}")
         if unit == Unit.ADDER and config.pe != PeKind.ADDER:

@@ -32,7 +32,7 @@ from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
 from quant.base.intops import PeKind
-from rtl.construct import Checked
+from rtl.construct import Checked, check_config
 from rtl.engine.addrgen import addrgen_cmd_layout, addrgen_step_layout
 from rtl.engine.array import array_step_layout
 from rtl.engine.layouts import desc_layout, events_signature, region_write_signature
@@ -82,8 +82,7 @@ class Controller(Checked, wiring.Component):
     @classmethod
     def check(cls, *, config: EngineConfig, max_ops: int = 64) -> None:
         """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+        check_config(config)
         if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
             raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
 

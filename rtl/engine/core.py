@@ -43,7 +43,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
-from rtl.construct import Checked
+from rtl.construct import Checked, check_config
 from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen
 from rtl.engine.array import ChannelArray
@@ -62,8 +62,7 @@ def check_engine_args(config, max_ops, mutation) -> None:
     """Refuse a bad ``config``, ``max_ops`` or ``mutation`` (one line naming the argument)."""
     if mutation not in ADDRGEN_MUTATIONS:
         raise ValueError(f"mutation must be one of {', '.join(map(str, ADDRGEN_MUTATIONS))}, not {mutation!r}")
-    if not isinstance(config, EngineConfig):
-        raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
+    check_config(config)
     if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
         raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
 

@@ -29,7 +29,7 @@ from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
 from quant.base.intops import RequantMode
-from rtl.construct import Checked
+from rtl.construct import ConfigChecked
 from rtl.engine.array import array_total_layout
 from rtl.engine.controller import bank_bits, engine_units, use_mult
 from rtl.engine.layouts import desc_layout
@@ -40,14 +40,8 @@ from rtl.engine.writer import lanes_of
 __all__ = ["Drain", "drain_ref"]
 
 
-class Drain(Checked, wiring.Component):
+class Drain(ConfigChecked, wiring.Component):
     """The drain of an engine of ``config`` (module docstring)."""
-
-    @classmethod
-    def check(cls, *, config: EngineConfig) -> None:
-        """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
 
     def __init__(self, *, config: EngineConfig):
         self.config = config

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from hwsim.config import EngineConfig
 from hwsim.energy import requant_widths
 from quant.base.intops import RequantMode
-from rtl.construct import Checked
+from rtl.construct import ConfigChecked
 
 __all__ = ["SerialRequant", "requant_entry_layout", "requant_entry_ref", "serial_requant_ref"]
 
@@ -69,7 +69,7 @@ def requant_entry_layout(config: EngineConfig) -> data.StructLayout:
     return data.StructLayout(fields)
 
 
-class SerialRequant(Checked, wiring.Component):
+class SerialRequant(ConfigChecked, wiring.Component):
     """The shared requant unit (module docstring).
 
     Parameters
@@ -92,12 +92,6 @@ class SerialRequant(Checked, wiring.Component):
     Ports: ``i`` (In stream of :attr:`entry_layout`), ``o`` (Out stream of a
     signed ``out_bits + 1`` output).
     """
-
-    @classmethod
-    def check(cls, *, config: EngineConfig) -> None:
-        """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
 
     def __init__(self, *, config: EngineConfig):
         self.config = config

@@ -17,19 +17,13 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
-from rtl.construct import Checked
+from rtl.construct import ConfigChecked
 
 __all__ = ["Tracer", "tracer_ref"]
 
 
-class Tracer(Checked, wiring.Component):
+class Tracer(ConfigChecked, wiring.Component):
     """The tracer of an engine of ``config`` (module docstring)."""
-
-    @classmethod
-    def check(cls, *, config: EngineConfig) -> None:
-        """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
 
     def __init__(self, *, config: EngineConfig):
         self.config = config

@@ -29,7 +29,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.energy import vector_lane_bits
-from rtl.construct import Checked
+from rtl.construct import ConfigChecked
 from rtl.engine.array import elastic_shadow
 
 __all__ = ["VECTOR_OPS", "VectorUnit", "vector_ref", "vector_shadow_layout", "vector_step_layout"]
@@ -52,7 +52,7 @@ def vector_shadow_layout(config: EngineConfig) -> data.StructLayout:
                               "b": data.ArrayLayout(signed(config.act_bits + 1), config.cols)})
 
 
-class VectorUnit(Checked, wiring.Component):
+class VectorUnit(ConfigChecked, wiring.Component):
     """The vector unit (module docstring).
 
     Parameters
@@ -69,12 +69,6 @@ class VectorUnit(Checked, wiring.Component):
     ``x``, ``y``, ``pad``, ``first``, ``last``), ``o`` (Out stream of ``a``
     (the lanes' result) and ``b`` (``y``)).
     """
-
-    @classmethod
-    def check(cls, *, config: EngineConfig) -> None:
-        """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
 
     def __init__(self, *, config: EngineConfig):
         self.config = config

@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
-from rtl.construct import Checked
+from rtl.construct import ConfigChecked
 from rtl.engine.layouts import desc_layout, region_write_signature
 
 __all__ = ["Writer", "lanes_of", "writer_ref"]
@@ -47,14 +47,8 @@ def lanes_of(m, desc, cols, group, name="lanes_rem"):
     return Mux(rem < cols, rem, cols)
 
 
-class Writer(Checked, wiring.Component):
+class Writer(ConfigChecked, wiring.Component):
     """The writer of an engine of ``config`` (module docstring)."""
-
-    @classmethod
-    def check(cls, *, config: EngineConfig) -> None:
-        """Refuse a bad argument (one line naming it) before the component exists."""
-        if not isinstance(config, EngineConfig):
-            raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
 
     def __init__(self, *, config: EngineConfig):
         self.config = config
