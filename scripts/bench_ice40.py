@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
+from scripts.results import BenchTable, bench_command, bench_json_option, rows_table, write_bench
 
 __all__ = ["DEFAULT_SIZES", "ice40_row", "main", "quantize_w4", "sizes_arg"]
 
@@ -102,16 +102,6 @@ def ice40_row(size: tuple[int, int], synth: dict, cycles: int, part, baseline_lu
     }
 
 
-def _fmt(v) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default=",".join(f"{r}x{c}" for r, c in DEFAULT_SIZES),
@@ -165,10 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             "images_per_s", "lut_over_baseline")
     print(f"LeNet-5-BN W4, thresholds everywhere (no multiplier), deployable engine, {args.target} "
           f"({prt.luts:,} logic cells, {prt.bram_blocks} block RAMs)")
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(_fmt(r[c]) for c in cols) + " |")
+    print(rows_table(rows, cols))
     for r in rows:
         if r["critical_path"]:
             print(f"{r['size']}: critical path {r['critical_path']}")

@@ -57,7 +57,7 @@ from quant.base.files import atomic_write_text, dist_versions
 from quant.base.intops import PeKind
 
 __all__ = ["FORMAT", "BENCH_FORMAT", "Table", "MissingStep", "BenchTable", "bench_json_option", "bench_command",
-           "write_bench", "collect", "collect_bench", "merge", "commits", "page_tables", "render", "render_block",
+           "write_bench", "collect", "collect_bench", "merge", "commits", "page_tables", "render", "render_block", "rows_table",
            "update_readme", "load_results", "main"]
 
 FORMAT = "adderhw-results"
@@ -349,6 +349,12 @@ def _value(v) -> str:
 
 def _cell(v) -> str:
     return str(v).replace("|", "\\|").replace("\n", " ")
+
+
+def rows_table(rows: list[dict], columns: tuple[str, ...] | None = None) -> str:
+    """Benchmark rows (dicts, the units in the keys) as the Markdown table a results page shows: what a
+    ``scripts/bench_*.py`` prints is what its page will show."""
+    return _bench_table({"name": "rows", "rows": rows}, columns)
 
 
 def _bench_table(t: dict, columns: tuple[str, ...] | None = None) -> str:
