@@ -49,7 +49,8 @@ def synth_config(config: dict, target: str, cache_dir: str, place: bool = True) 
 
     ``place=False`` skips place and route (:func:`rtl.synth.synthesize`): the same cell counts, no Fmax;
     a placed cache entry answers it too.  Returns ``{"key", "cached", "lut", "ff", "carry", "bram",
-    "dsp", "fmax_mhz", "fits", "tools"}``.
+    "dsp", "fmax_mhz", "fits", "tools", "seconds"}`` (``seconds``: the synthesis' own ``{"yosys", "nextpnr"}``
+    wall times, as when it ran, also for a cached answer).
     """
     from rtl.engine.generate import generate_engine
     from rtl.synth import TARGETS, synthesize, tool_versions
@@ -74,7 +75,7 @@ def synth_config(config: dict, target: str, cache_dir: str, place: bool = True) 
         r = s["resources"]
         out = {"key": key, "target": target, "config": config, "tools": tools, "lut": r.get("lut"),
                "ff": r.get("ff"), "carry": r.get("carry"), "bram": r.get("bram"), "dsp": r.get("dsp"),
-               "lc": r.get("lc"), "fmax_mhz": s.get("fmax_mhz"), "fits": s.get("fits")}
+               "lc": r.get("lc"), "fmax_mhz": s.get("fmax_mhz"), "fits": s.get("fits"), "seconds": s["seconds"]}
         atomic_write_text(entry, json.dumps(out, indent=1) + "\n")
         return {**out, "cached": False}
     finally:

@@ -19,7 +19,7 @@ def test_ray_equals_serial_and_cache_hits(tmp_path):
     pytest.importorskip("ray")
     serial = synth_many(CONFIGS, "generic", tmp_path / "a", ClusterSpec(), progress=False)
     ray_run = synth_many(CONFIGS, "generic", tmp_path / "b", ClusterSpec(jobs=2), progress=False)
-    strip = lambda rs: [{k: v for k, v in r.items() if k != "cached"} for r in rs]  # noqa: E731
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("cached", "seconds")} for r in rs]  # noqa: E731  timings differ
     assert strip(serial) == strip(ray_run)
     assert all(r["lut"] and r["lut"] > 0 for r in serial)
     assert not any(r["cached"] for r in serial + ray_run)
