@@ -180,3 +180,28 @@ def test_terminated_flow_exits_143_and_the_next_run_cleans_a_killed_sweep(tmp_pa
     assert proc.returncode == 130, err
     assert not mine.exists()
     assert sorted(p.name for p in out.iterdir()) == [".adderhw-output", "quantize"]
+
+
+@pytest.mark.synth
+@pytest.mark.slow
+def test_interrupted_explore_synth_exits_130_and_keeps_its_cache(tmp_path):
+    """Ctrl-C while ``explore --synth`` synthesises its second point: exit 130, no ``-o``, the first point's
+    cache entry intact and nothing half-written beside it; the next run takes that point from the cache."""
+    cache, out = tmp_path / "cache", tmp_path / "x"
+    argv = ["explore", str(SHIPPED_ADDER), "--target", "ice40-hx8k", "--space", "rows=1,2,cols=1", "--synth", "2",
+            "--cache", str(cache), "-o", str(out)]
+    proc = _start(argv, tmp_path)
+    first = _wait_for(proc, cache, "*.json")
+    kept = first.read_bytes()
+    _wait_for(proc, cache, "*.running")  # the second point is being synthesised
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert not out.exists()
+    assert sorted(p.name for p in cache.iterdir()) == [first.name] and first.read_bytes() == kept
+
+    proc = _start(argv, tmp_path)
+    printed, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    assert f"synthesised 1 of 2 points (1 from the cache {cache})" in printed
+    assert first.read_bytes() == kept and len(list(cache.glob("*.json"))) == 2
