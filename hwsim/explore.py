@@ -252,19 +252,17 @@ def pareto(points, x: str, y: str, *, maximize_y: bool) -> list[Point]:
     return front
 
 
-def generate_command(p: Point, model_dir: str, part_name: str, default_mult_rows: int | None = None) -> str:
+def generate_command(p: Point, model_dir: str, part_name: str) -> str:
     """The command lines that build ``p`` (a checkpoint is quantized first: ``generate`` takes an
-    integer model folder).  ``generate --model`` sizes the multiplier unit itself (rows/2 when the model
-    has multiply layers); a point with another ``mult_rows`` says so in a comment."""
+    integer model folder); an adder point's multiplier unit is named (``--mult-rows``), since the
+    space may hold other sizes of it than the one ``generate --model`` picks by itself."""
     pre = ""
     if str(model_dir).lower().endswith((".pt", ".pth")):
         pre = f"adderhw quantize {model_dir} -o build/q && "
         model_dir = "build/q"
-    pe = "" if p.design == Design.ADDER else " --pe mult"
+    pe = " --pe mult" if p.design == Design.MULT else (f" --mult-rows {p.mult_rows}" if p.mult_rows else "")
     cmd = (f"{pre}adderhw generate --model {model_dir} --rows {p.rows} --cols {p.cols}{pe} "
            f"-o build/engine-{p.design.value}-{p.rows}x{p.cols}")
-    if p.design == Design.ADDER and default_mult_rows is not None and p.mult_rows != default_mult_rows:
-        cmd += f"   # note: this point has mult_rows {p.mult_rows}; generate --model sizes {default_mult_rows}"
     return cmd
 
 

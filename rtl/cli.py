@@ -32,8 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--engine", action="store_true", help=argparse.SUPPRESS)  # deprecated no-op
     g.add_argument("--model", default=None, metavar="MODEL_DIR",
                    help="integer model folder to size the engine to (memories, widths, program depth)")
-    g.add_argument("--mult-rows", type=int, default=0,
-                   help="without --model: rows of the multiplier unit (default 0)")
+    g.add_argument("--mult-rows", type=int, default=None,
+                   help="rows of the multiplier unit of an adder engine (default: with --model, as the "
+                   "compiler sizes it for the model's multiply layers; without, 0)")
     g.add_argument("--act-words", default=None, metavar="D0,D1[,...]",
                    help="without --model: depth of each activation region in words (default 4096,4096,4096)")
     g.add_argument("--weight-words", type=int, default=None,
@@ -97,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 #: Default --max-k: the longest reduction of the shipped networks (a 3x3 conv over 512 channels).
 DEFAULT_MAX_K = 4608
 #: ``generate`` options of the engine, with their defaults (refused with --block).
-_ENGINE_ONLY = {"model": None, "mult_rows": 0, "act_words": None, "weight_words": None, "max_ops": None,
+_ENGINE_ONLY = {"model": None, "mult_rows": None, "act_words": None, "weight_words": None, "max_ops": None,
                 "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16, "build": Build.DEPLOY}
 
 
@@ -139,24 +140,28 @@ def _run_generate(args: argparse.Namespace) -> int:
     pe = args.pe or PeKind.ADDER
     if args.model is not None:
         given = [_flag(k) for k in ("bits", "max_k", "out_bits", "act_words", "weight_words")
-                 if getattr(args, k) is not None] + (["--mult-rows"] if args.mult_rows else [])
+                 if getattr(args, k) is not None]
         if given:
             raise ValueError(f"{', '.join(given)}: an engine sized to --model takes its widths and memories "
                              "from the model")
         if args.requant != RequantMode.FIXED:
             raise ValueError("--requant: an engine sized to --model implements the forms the model uses")
+        if args.mult_rows is not None and pe == PeKind.MULT:
+            raise ValueError(f"--mult-rows {args.mult_rows}: the all-multiplier engine (--pe mult) has no "
+                             "multiplier unit")
         from quant.base.files import check_not_input
         from quant.intmodel.artifact import load_int_model
 
         check_not_input(args.out, [args.model])
         model = load_int_model(args.model)
         with progress(f"generate: the {args.rows}x{args.cols} engine sized to {args.model}"):
-            d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols, pe=pe,
-                                max_ops=args.max_ops, trace=args.trace, build=args.build)
+            d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols,
+                                mult_rows=args.mult_rows, pe=pe, max_ops=args.max_ops, trace=args.trace,
+                                build=args.build)
     else:
         if args.bits is None:
             raise ValueError("the engine without --model needs --bits")
-        fields = dict(rows=args.rows, cols=args.cols, pe=str(pe), mult_rows=args.mult_rows, bits=args.bits,
+        fields = dict(rows=args.rows, cols=args.cols, pe=str(pe), mult_rows=args.mult_rows or 0, bits=args.bits,
                       requant=(args.requant,), mult_bits=args.mult_bits, trace=args.trace)
         if args.max_k is not None:
             fields["max_k"] = args.max_k

@@ -86,12 +86,14 @@ def engine_design(engine: Engine, *, name: str, compiled: CompiledModel | None =
 
 def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntModel | None = None,
                     compiled: CompiledModel | None = None, model_path: str | None = None, rows: int | None = None,
-                    cols: int | None = None, pe: PeKind = PeKind.ADDER, max_ops: int | None = None,
-                    name: str | None = None, trace: bool = False, build: Build = Build.DEPLOY) -> Design:
+                    cols: int | None = None, mult_rows: int | None = None, pe: PeKind = PeKind.ADDER,
+                    max_ops: int | None = None, name: str | None = None, trace: bool = False,
+                    build: Build = Build.DEPLOY) -> Design:
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``; return its design.
 
     Either ``config`` (explicit sizes; ``max_ops`` default 64), or ``model``
-    with ``rows`` and ``cols`` (sized by :func:`hwsim.sizing.size_engine`; ``max_ops``
+    with ``rows``, ``cols`` and optionally ``mult_rows`` (sized by :func:`hwsim.sizing.size_engine`,
+    whose default multiplier unit ``mult_rows=None`` picks; ``max_ops``
     default: the program's operations; ``trace``: the engine sends every
     operation's output on ``o``, :attr:`EngineConfig.trace`), or ``model``
     with the ``config`` :func:`hwsim.sizing.size_engine` chose and the ``compiled`` model
@@ -120,7 +122,9 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     if model is not None and compiled is None:
         if rows is None or cols is None:
             raise ValueError("an engine sized to a model needs rows and cols")
-        config, compiled = size_engine(model, rows=rows, cols=cols, trace=bool(trace))
+        config, compiled = size_engine(model, rows=rows, cols=cols, mult_rows=mult_rows, trace=bool(trace))
+    elif mult_rows is not None:
+        raise ValueError("mult_rows is for an engine sized to a model: a config names its own")
     elif not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
     if compiled is not None and max_ops is None:

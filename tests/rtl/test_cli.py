@@ -85,3 +85,24 @@ def test_cli_generate_block_errors(tmp_path, capsys, args, message):
     assert err.startswith("adderhw generate: error: ") and message in err
     assert len(err.splitlines()) == 1
     assert not (tmp_path / "g").exists()
+
+
+def test_cli_generate_for_a_model_with_a_chosen_multiplier_unit(tmp_path, capsys):
+    """``--mult-rows`` with ``--model``: the engine explore's best point names (its default is the compiler's)."""
+    from quant.base.intops import LayerKind
+    from quant.intmodel.artifact import save_int_model
+
+    model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4, stem=LayerKind.CONV)
+    save_int_model(model, tmp_path / "m")
+    argv = ["generate", "--model", str(tmp_path / "m"), "--rows", "4", "--cols", "2"]
+    assert main(argv + ["-o", str(tmp_path / "d")]) == 0
+    assert main(argv + ["--mult-rows", "1", "-o", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    default = read_design(next((tmp_path / "d").glob("*.json"))).config
+    one = read_design(next((tmp_path / "one").glob("*.json"))).config
+    assert (default.mult_rows, one.mult_rows) == (2, 1) and one == default.replace(mult_rows=1)
+    assert main(argv + ["--pe", "mult", "--mult-rows", "1", "-o", str(tmp_path / "bad")]) == 1
+    assert capsys.readouterr().err.strip() == ("adderhw generate: error: --mult-rows 1: the all-multiplier engine "
+                                               "(--pe mult) "
+                                               "has no multiplier unit")
+    assert not (tmp_path / "bad").exists()
