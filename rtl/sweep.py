@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from hwsim.config import EngineConfig
-from hwsim.resources import fit, save_model
+from hwsim.resources import check_calibration_part, fit, save_model
 from quant.base.files import atomic_write_text
 from rtl.cluster import ClusterSpec, run_tasks
 from rtl.engine.build import Build
@@ -135,6 +135,7 @@ def calibrate(target: str, cache_dir, spec: ClusterSpec, *, data_dir=None, progr
     cell counts, which place and route does not change, and an ECP5 placement costs minutes per
     design) and refit its resource model; returns the model and the data file's path.  A design yosys
     fails on is recorded in the data file with its error and left out of the fit and the table."""
+    check_calibration_part(target)
     fit_cfgs, held_cfgs = calibration_set()
     results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress, place=False,
                          keep_failures=True)
