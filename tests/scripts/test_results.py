@@ -209,3 +209,16 @@ def test_several_benchmark_files_each_to_its_own_results_file(tmp_path, monkeypa
     assert load_results("bench_b", tmp_path / "res")["bench"] == "b"
     with pytest.raises(SystemExit):  # one -o for two files
         results.main(["collect", "--bench", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", "x.json"])
+
+
+def test_the_resource_model_table_is_read_from_the_calibration_data_files():
+    """`<!-- results:resource_model:heldout -->` renders the held-out rows of each family's data file, no copy."""
+    from hwsim.resources import CALIBRATION_PART, load_model
+
+    res = results.load_results(results.RESOURCE_MODEL)
+    rows = res["tables"][0]["rows"]
+    want = [(p, r["design"], r["predicted"], r["synthesized"], r["error_pct"]) for p in CALIBRATION_PART.values()
+            for r in load_model(p).held_out if r["resource"] == "lut"]
+    assert [(r["part"], r["design"], r["lut_predicted"], r["lut_synthesized"], r["lut_error_pct"]) for r in rows] == want
+    block = results.render_block(res, "heldout", ("design", "part", "lut_error_pct"))
+    assert block.startswith("| design | part | lut_error_pct |") and "hwsim/data/resources_{ecp5-25k,ice40-hx8k}.json" in block
