@@ -322,16 +322,19 @@ ECP5_ABC9_NAMES_WORKAROUND = "rename -hide w:*]"
 
 
 def yosys_script(target: str, top: str, *, dsp: bool = False) -> str:
-    """The yosys script :func:`synthesize` runs for a block ``top`` on ``target`` (not ``generic``):
-    the block flattened on its own, the wrapper read, the family's ``synth_*``, ``stat -json``."""
+    """The yosys script :func:`synthesize` runs for a block ``top`` on ``target``: the block flattened on
+    its own, the wrapper read, the family's ``synth_*``, ``stat -json`` (``generic``: the bare block,
+    ``synth -flatten -lut 4``)."""
     tgt = TARGETS[target]
+    if tgt.family == "generic":
+        return f"read_verilog dut.v; synth -flatten -lut 4 -top {top}; tee -q -o stat.json stat -json"
     if tgt.family == "ice40":
         prep, synth_cmd = "", f"synth_ice40 -noflatten -top {_WRAP} -json wrapped.json" + (" -dsp" if dsp else "")
     elif tgt.family == "ecp5":
         prep = f"{ECP5_ABC9_NAMES_WORKAROUND}; "
         synth_cmd = f"synth_ecp5 -noflatten -top {_WRAP} -json wrapped.json" + ("" if dsp else " -nodsp")
     else:
-        raise ValueError(f"target {target} has no wrapped-block script (generic synthesises the bare design)")
+        raise ValueError(f"target {target}: no yosys script for family {tgt.family!r}")
     return (f"read_verilog dut.v; hierarchy -top {top}; proc; flatten; {prep}"
             f"read_verilog wrap.v; {synth_cmd}; tee -q -o stat.json stat -json")
 
@@ -400,9 +403,7 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
     yosys = find_tool(tgt.yosys)
     t0 = time.monotonic()
     if tgt.family == "generic":
-        script = (f"read_verilog dut.v; synth -flatten -lut 4 -top {top}; "
-                  "tee -q -o stat.json stat -json")
-        res = _run([yosys, "-q", "-l", YOSYS_FULL_LOG, "-p", script], work, work / "yosys.log", "yosys", timeout)
+        res = _run([yosys, "-q", "-l", YOSYS_FULL_LOG, "-p", yosys_script(target, top)], work, work / "yosys.log", "yosys", timeout)
         if res.returncode != 0:
             raise OSError(f"yosys failed on {vpath.name}: {_yosys_failure(res, work)}")
         cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
