@@ -26,7 +26,7 @@ from hwsim.config import EngineConfig
 from hwsim.estimate import Design, Source, estimate_source
 from hwsim.parts import PARTS
 from hwsim.parts import part as get_part
-from hwsim.resources import ResourceModel, Resources, load_model, predict_exact
+from hwsim.resources import ResourceModel, Resources, calibration_part, load_model, predict_exact
 from hwsim.tables import EnergyTable
 from quant.base.files import atomic_write_text
 
@@ -224,7 +224,7 @@ def explore(source: Source, table: EnergyTable, part_name: str, space: list[dict
     feasible = [p for p in points if p.within(budget) and p.fps >= min_fps]
     notes = ((f"{len(skipped)} points of --space skipped: mult_rows > rows",) if skipped else ()) + (
         () if model else (f"{part_name} has no fitted resource model: LUT/FF/Fmax are not predicted and "
-                          f"images/s are at the config's clock (run `adderhw explore --calibrate {part_name}`)",)) + (
+                          f"images/s are at the config's clock (run `adderhw explore --calibrate {calibration_part(part_name)}`)",)) + (
         (f"{part_name}'s resource model has no Fmax band (its calibration is not placed): images/s are at the "
          "config's clock",) if model and not model.fmax_mhz else ())
     if not feasible:

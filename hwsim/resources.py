@@ -14,8 +14,11 @@ DESIGN §5 and §8.  What is exact and what is fitted:
   of that unit) are data — ``hwsim/data/resources_<part>.json``, written by
   ``adderhw explore --calibrate PART`` (:func:`fit`), which names the tool versions, the engine build
   and every generated design it synthesised (config and synthesised figures) and keeps the error
-  table of the designs held out of the fit.  A part without that file has no LUT/FF prediction
-  (:func:`load_model` raises, naming the command that makes it).  Six features on at least ten
+  table of the designs held out of the fit.  One calibration serves a whole family
+  (:data:`CALIBRATION_PART`): yosys' cell counts come from the family's synthesis script, not from
+  the part's size, so the ECP5-45K and -85K read the ECP5-25K's coefficients, with their own BRAM,
+  DSP and capacities.  A family without that file has no LUT/FF prediction (:func:`load_model`
+  raises, naming the command that makes it).  Six features on at least ten
   designs: the fit is over-determined (an earlier nine-feature model on eight designs was not,
   and missed its held-out designs by up to 19 %).
 * **Fmax band**: the lowest and highest achieved Fmax among the fitted designs of the same PE kind
@@ -36,18 +39,36 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.config import EngineConfig
+from hwsim.parts import Family, bram_blocks
 from hwsim.parts import part as get_part
-from hwsim.parts import bram_blocks
 from quant.base.files import atomic_write_text
 from quant.base.intops import PeKind
 
-__all__ = ["FEATURES", "RESOURCES", "Resources", "ResourceModel", "features", "fit", "load_model",
-           "save_model", "model_path", "DATA_DIR"]
+__all__ = ["FEATURES", "RESOURCES", "CALIBRATION_PART", "Resources", "ResourceModel", "features", "fit",
+           "load_model", "save_model", "model_path", "calibration_part", "check_calibration_part", "DATA_DIR"]
 
 #: Where the fitted coefficients live, one file per part.
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: The fitted resources (BRAM and DSP are exact, not fitted).
 RESOURCES = ("lut", "ff", "carry")
+#: The part each family's resource model is calibrated on, and which every part of the family reads.
+#: What the model fits are yosys' cell counts, and those come from the family's synthesis script
+#: (``synth_ecp5``, ``synth_ice40``; :mod:`rtl.synth` passes them no device), not from the part's size.
+CALIBRATION_PART = {Family.ECP5: "ecp5-25k", Family.ICE40: "ice40-hx8k"}
+
+
+def calibration_part(part_name: str) -> str:
+    """The part whose calibration ``part_name`` reads (:data:`CALIBRATION_PART`; itself for a calibrated part)."""
+    return CALIBRATION_PART[get_part(part_name).family]
+
+
+def check_calibration_part(part_name: str) -> None:
+    """``ValueError`` (one line) unless ``part_name`` is its family's calibration part: calibrating another
+    part would synthesise the same cell counts into a file nothing reads."""
+    src = calibration_part(part_name)
+    if part_name != src:
+        raise ValueError(f"--calibrate: {part_name} reads {src}'s resource model (yosys' cell counts depend on "
+                         f"the family, not the part's size): calibrate {src}")
 
 
 def features(cfg: EngineConfig) -> dict[str, float]:
@@ -110,9 +131,13 @@ class ResourceModel:
     held_out: tuple = ()          # rows of the error table: {design, resource, predicted, synthesized, error_pct}
     designs: tuple = ()           # every design: {name, role (fit|held_out|failed), config, synthesized or error}
     engine_build: str = ""        # the generated engine's build (rtl.engine: the deployable engine by default)
+    calibrated_on: str = ""       # the part the designs were synthesised for (calibration_part(part))
 
     def __post_init__(self) -> None:
-        get_part(self.part)
+        object.__setattr__(self, "calibrated_on", self.calibrated_on or calibration_part(self.part))
+        if self.calibrated_on != calibration_part(self.part):
+            raise ValueError(f"resource model for {self.part}: calibrated_on must be "
+                             f"{calibration_part(self.part)}, not {self.calibrated_on!r}")
         for res in RESOURCES:
             coef = self.coefficients.get(res)
             if not isinstance(coef, dict) or set(coef) != set(FEATURES):
@@ -152,27 +177,35 @@ def predict_exact(cfg: EngineConfig, part_name: str) -> Resources:
 
 
 def model_path(part_name: str, data_dir: Path | None = None) -> Path:
-    return (DATA_DIR if data_dir is None else Path(data_dir)) / f"resources_{part_name}.json"
+    """The data file ``part_name`` reads: its family's calibration part's (:func:`calibration_part`)."""
+    return (DATA_DIR if data_dir is None else Path(data_dir)) / f"resources_{calibration_part(part_name)}.json"
 
 
 def load_model(part_name: str, data_dir: Path | None = None) -> ResourceModel:
-    """The fitted model of ``part_name``; ``FileNotFoundError`` naming the calibration command when none."""
-    get_part(part_name)
+    """The fitted model of ``part_name`` (its family's calibration, :func:`calibration_part`, with the part's
+    own BRAM and capacities); ``FileNotFoundError`` naming the calibration command when none."""
+    src = calibration_part(part_name)
     path = model_path(part_name, data_dir)
     if not path.is_file():
         raise FileNotFoundError(f"no resource model for {part_name} ({path}): run "
-                                f"`adderhw explore --calibrate {part_name}`")
+                                f"`adderhw explore --calibrate {src}`")
     d = json.loads(path.read_text())
     if tuple(d.get("features", ())) != FEATURES:
         raise ValueError(f"{path} was fitted on other features ({', '.join(d.get('features', ()))}): run "
-                         f"`adderhw explore --calibrate {part_name}`")
-    return ResourceModel(part=d["part"], coefficients=d["coefficients"], fmax_mhz=d.get("fmax_mhz", {}),
+                         f"`adderhw explore --calibrate {src}`")
+    if d.get("part") != src:
+        raise ValueError(f"{path} holds a calibration of {d.get('part')!r}, not {src}: run "
+                         f"`adderhw explore --calibrate {src}`")
+    return ResourceModel(part=part_name, coefficients=d["coefficients"], fmax_mhz=d.get("fmax_mhz", {}),
                          tools=d.get("tools", {}), fitted_on=tuple(d.get("fitted_on", ())),
                          held_out=tuple(d.get("held_out", ())), designs=tuple(d.get("designs", ())),
-                         engine_build=d.get("engine_build", ""))
+                         engine_build=d.get("engine_build", ""), calibrated_on=src)
 
 
 def save_model(model: ResourceModel, data_dir: Path | None = None) -> Path:
+    """Write ``model``, a calibration (``model.part`` is its family's :func:`calibration_part`), atomically."""
+    if model.part != model.calibrated_on:
+        raise ValueError(f"save_model: {model.part} reads {model.calibrated_on}'s calibration; save that one")
     path = model_path(model.part, data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps({
@@ -193,6 +226,7 @@ def fit(part_name: str, fitted: list[tuple[str, EngineConfig, dict]], held_out: 
     synthesized)`` with ``synthesized`` holding ``lut``, ``ff``, ``carry``, ``fmax_mhz``); the
     held-out designs only fill the error table (LUT, FF, carry, BRAM, DSP per design).  ``failed``:
     ``(name, config, error)`` of designs the tools failed on, only recorded."""
+    check_calibration_part(part_name)
     if len(fitted) <= len(FEATURES):
         raise ValueError(f"fit needs more synthesized designs than its {len(FEATURES)} features, "
                          f"not {len(fitted)}")

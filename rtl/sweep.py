@@ -3,8 +3,9 @@
 
 :func:`synth_config` generates one engine config's Verilog (:func:`rtl.engine.generate.generate_engine`)
 and synthesises it (:func:`rtl.synth.synthesize`) unless the cache holds the result.  The cache key
-is the SHA-256 of the Verilog text, the part and the tools' versions (:func:`rtl.synth.tool_versions`),
-so an engine change or a tool upgrade misses and anything else hits; an entry is
+is the SHA-256 of the Verilog text, the part, the tools' versions (:func:`rtl.synth.tool_versions`) and
+the yosys script (:func:`rtl.synth.yosys_script`), so an engine change, a tool upgrade or a flow change
+misses and anything else hits; an entry is
 ``CACHE/<key>.json``, written atomically when the synthesis ends, so a rerun, a worker killed
 mid-run (Ray retries it: :mod:`rtl.cluster`) or Ctrl-C loses nothing already finished.  While it
 runs, ``CACHE/<key>.running`` holds the worker's PID.  A run without place and route
@@ -25,7 +26,7 @@ import tempfile
 from pathlib import Path
 
 from hwsim.config import EngineConfig
-from hwsim.resources import fit, save_model
+from hwsim.resources import check_calibration_part, fit, save_model
 from quant.base.files import atomic_write_text
 from rtl.cluster import ClusterSpec, run_tasks
 from rtl.engine.build import Build
@@ -38,9 +39,13 @@ ENGINE_BUILD = Build.DEPLOY
 
 
 def cache_key(verilog: str, target: str, tools: dict, *, place: bool = True) -> str:
+    from rtl.synth import yosys_script
+
     h = hashlib.sha256()
     h.update(verilog.encode())
-    h.update(json.dumps({"target": target, "tools": tools}, sort_keys=True).encode())
+    # the yosys script too (its block name left out: the Verilog holds it): a flow change misses
+    h.update(json.dumps({"target": target, "tools": tools, "script": yosys_script(target, "")},
+                        sort_keys=True).encode())
     return h.hexdigest()[:32] + ("" if place else "-unplaced")
 
 
@@ -106,11 +111,13 @@ def synth_many(configs: list[EngineConfig], target: str, cache_dir, spec: Cluste
 
 
 #: The calibration design set: (pe, rows, cols, mult_rows).  Both PE kinds, 2..8 rows and cols, the
-#: multiplier unit from none to every row (so its feature is not tied to the rows); eleven designs for
-#: the six features of :func:`hwsim.resources.features`.  The held-out designs have shapes none of
-#: the fitted ones has; they only fill the error table.
+#: multiplier unit from none to every row (so its feature is not tied to the rows) and from 1x2 to
+#: 4x8 multipliers (``adder-4x8-m4``: without a large unit in the fit, its coefficient rested on three
+#: small ones and ECP5 missed ``adder-8x4-m2``'s LUTs by 17 %); twelve designs for the six features of
+#: :func:`hwsim.resources.features`.  The held-out designs have shapes none of the fitted ones has;
+#: they only fill the error table.
 CALIBRATION_FIT = (("adder", 2, 2, 1), ("adder", 2, 8, 2), ("adder", 8, 2, 0), ("adder", 4, 4, 4),
-                   ("adder", 8, 6, 1), ("adder", 4, 8, 0), ("mult", 2, 2, 0), ("mult", 2, 8, 0),
+                   ("adder", 4, 8, 4), ("adder", 8, 6, 1), ("adder", 4, 8, 0), ("mult", 2, 2, 0), ("mult", 2, 8, 0),
                    ("mult", 8, 2, 0), ("mult", 4, 4, 0), ("mult", 4, 8, 0))
 CALIBRATION_HELD_OUT = (("adder", 6, 6, 3), ("adder", 8, 4, 2), ("mult", 6, 6, 0), ("mult", 2, 6, 0),
                         ("mult", 6, 2, 0))
@@ -136,6 +143,7 @@ def calibrate(target: str, cache_dir, spec: ClusterSpec, *, data_dir=None, progr
     cell counts, which place and route does not change, and an ECP5 placement costs minutes per
     design) and refit its resource model; returns the model and the data file's path.  A design yosys
     fails on is recorded in the data file with its error and left out of the fit and the table."""
+    check_calibration_part(target)
     fit_cfgs, held_cfgs = calibration_set()
     results = synth_many(fit_cfgs + held_cfgs, target, cache_dir, spec, progress=progress, place=False,
                          keep_failures=True)

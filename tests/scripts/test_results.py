@@ -211,22 +211,14 @@ def test_several_benchmark_files_each_to_its_own_results_file(tmp_path, monkeypa
         results.main(["collect", "--bench", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "-o", "x.json"])
 
 
-def test_held_out_tables_are_rendered_from_the_resource_models(tmp_path):
-    from hwsim.resources import load_model, model_path
+def test_the_resource_model_table_is_read_from_the_calibration_data_files():
+    """`<!-- results:resource_model:heldout -->` renders the held-out rows of each family's data file, no copy."""
+    from hwsim.resources import CALIBRATION_PART, load_model
 
-    # the README's compact table and a docs page's full one follow the data file, not a copy of it
-    data = json.loads(model_path("ice40-hx8k").read_text())
-    row = next(r for r in data["held_out"] if r["resource"] == "lut")
-    row["error_pct"], row["predicted"] = -42.5, 1234
-    (tmp_path / "resources_ice40-hx8k.json").write_text(json.dumps(data))
-    compact = results.held_out_table(("ice40-hx8k",), tmp_path).splitlines()
-    mine = [line for line in compact if line.startswith(f"| {row['design']} | ice40-hx8k |")]
-    assert mine == [f"| {row['design']} | ice40-hx8k | 1,234 / {row['synthesized']:,} | -42.5 % | "
-                    f"{next(r for r in data['held_out'] if r['design'] == row['design'] and r['resource'] == 'ff')['error_pct']:+.1f} % |"]
-    held = {r["design"] for r in load_model("ice40-hx8k").held_out}
-    assert len([line for line in compact if line.startswith("| ") and "ice40-hx8k" in line]) == len(held)
-    full = results.held_out_page_table("ice40-hx8k", tmp_path)
-    assert f"| {row['design']} | 1,234 | {row['synthesized']:,} | -42.5 % |" in full
-    text = "a\n<!-- held-out:ice40-hx8k -->\nstale\n<!-- /held-out -->\nb\n"
-    new = update_readme(text)
-    assert "stale" not in new and update_readme(new) == new and new.endswith("<!-- /held-out -->\nb\n")
+    res = results.load_results(results.RESOURCE_MODEL)
+    rows = res["tables"][0]["rows"]
+    want = [(p, r["design"], r["predicted"], r["synthesized"], r["error_pct"]) for p in CALIBRATION_PART.values()
+            for r in load_model(p).held_out if r["resource"] == "lut"]
+    assert [(r["part"], r["design"], r["lut_predicted"], r["lut_synthesized"], r["lut_error_pct"]) for r in rows] == want
+    block = results.render_block(res, "heldout", ("design", "part", "lut_error_pct"))
+    assert block.startswith("| design | part | lut_error_pct |") and "hwsim/data/resources_{ecp5-25k,ice40-hx8k}.json" in block
