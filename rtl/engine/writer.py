@@ -98,14 +98,28 @@ class Writer(ConfigChecked, wiring.Component):
                 with m.Case(n):
                     m.d.comb += wreg_next[n * ab : (n + 1) * ab].eq(q[:ab])
         wr_en, wr_addr, wr_data, wr_mask = self.wr.en, self.wr.addr, self.wr.data, self.wr.mask
-        rem_w = Signal(signed(DIM_BITS + 2))
-        m.d.comb += rem_w.eq(d.out_c - wo0)
-        rows_w = Mux(rem_w < d.rows_u, rem_w, d.rows_u)
+
+        def rows_of(o0, name):
+            """The rows of the tile whose first channel is ``o0``: min(out_c - o0, rows_u)."""
+            rem = Signal(signed(DIM_BITS + 2), name=f"rem_{name}")
+            n = Signal(DIM_BITS, name=name)
+            m.d.comb += [rem.eq(d.out_c - o0), n.eq(Mux(rem < d.rows_u, rem, d.rows_u))]
+            return n
+
+        # the tile's rows (nrw) and whether the current row is its last (wr_last) are registers, so the
+        # row/lane/group advance below starts from flip-flops, not from a subtract-compare chain on wo0.
+        # Each follows its inputs one cycle later by default (the descriptor is stable a cycle before an
+        # operation's first beat) and is loaded exactly on every beat and at the end of an operation.
+        rows_cur = rows_of(wo0, "rows_cur")
+        rows_next = rows_of(wo0 + d.rows_u, "rows_next")  # the next tile's
+        nrw = Signal(DIM_BITS)
+        wr_last = Signal()
+        m.d.sync += [nrw.eq(rows_cur), wr_last.eq(wr + 1 == rows_cur)]
         # lanes of the vector writer's group
         v_w = lanes_of(m, d, cols, wgv)
         last_item_pool = (wgv == d.in_g - 1) & (wp_ == d.pixels - 1)
         with m.If(is_conv & wfire):
-            last_row = wr == rows_w - 1
+            last_row = wr_last
             last_ch = wo == d.out_c - 1
             onehot = Signal(cols)
             above = Signal(cols)
@@ -117,11 +131,11 @@ class Writer(ConfigChecked, wiring.Component):
             with m.Else():
                 m.d.sync += [wreg.eq(wreg_next), wmask.eq(wmask | onehot)]
             with m.If(last_row):
-                m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg)]
+                m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg), wr_last.eq(nrw == 1)]
                 with m.If(wp_ == d.pixels - 1):
                     # the tile is done: the next tile's first channel is wo0 + rows_u
                     m.d.sync += [wp_.eq(0), wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
-                                 wo.eq(wo0 + d.rows_u)]
+                                 wo.eq(wo0 + d.rows_u), nrw.eq(rows_next), wr_last.eq(rows_next == 1)]
                     # tile base lane/group of channel wo0 + rows_u, without a divider
                     _advance_lane(m, tl, tg, d.rows_u, cols, wlane, wg)
                     with m.If(wt == d.tiles - 1):
@@ -129,7 +143,7 @@ class Writer(ConfigChecked, wiring.Component):
                 with m.Else():
                     m.d.sync += [wp_.eq(wp_ + 1), wbase.eq(wbase + d.out_g)]
             with m.Else():
-                m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1)]
+                m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1), wr_last.eq(wr + 2 == nrw)]
                 with m.If(wlane == cols - 1):
                     m.d.sync += [wlane.eq(0), wg.eq(wg + 1)]
                 with m.Else():
@@ -151,7 +165,7 @@ class Writer(ConfigChecked, wiring.Component):
         with m.If(done_op):
             m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
                          tl.eq(0), tg.eq(0), wp_.eq(0), wbase.eq(0), wt.eq(0), wn.eq(0), wgv.eq(0),
-                         waddr.eq(0)]
+                         waddr.eq(0), nrw.eq(rows_of(0, "rows_first")), wr_last.eq(rows_of(0, "rows_first1") == 1)]
         return m
 
 

@@ -57,7 +57,7 @@ def _write(cfg, desc, beats, *, times=1, seed=None, reset_at=None):
         res["words"] = [ctx.get(mem.data[a]) for a in range(depth)]
 
     run(top, [] if is_max else [(wr.i, items, rng_i)], [(wr.o, rng_o)], main, reset_at=reset_at,
-        setup=((wr.desc, desc_layout(cfg).const(desc)),))
+        setup=((wr.desc, desc_layout(cfg).const(desc)),), settle=1)
     return garbage, res
 
 
