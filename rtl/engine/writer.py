@@ -115,6 +115,15 @@ class Writer(ConfigChecked, wiring.Component):
         nrw = Signal(DIM_BITS)
         wr_last = Signal()
         m.d.sync += [nrw.eq(rows_cur), wr_last.eq(wr + 1 == rows_cur)]
+        # (ntg, ntl): the lane/group digits (base cols) of the next tile's first channel wo0 + rows_u, a
+        # register that follows (tg, tl) + rows_u a cycle later and at a tile's end steps with them (else the
+        # digit arithmetic would sit between the beat's handshake and tg)
+        ntl = Signal(range(cols))
+        ntg = Signal(DIM_BITS)
+        step_g, step_l = _divmod_const(m, d.rows_u, cols)
+        after_cur = _lane_add(m, tl, tg, step_l, step_g, cols, "cur")
+        after_next = _lane_add(m, ntl, ntg, step_l, step_g, cols, "next")
+        m.d.sync += [ntl.eq(after_cur[0]), ntg.eq(after_cur[1])]
         # lanes of the vector writer's group
         v_w = lanes_of(m, d, cols, wgv)
         last_item_pool = (wgv == d.in_g - 1) & (wp_ == d.pixels - 1)
@@ -136,8 +145,9 @@ class Writer(ConfigChecked, wiring.Component):
                     # the tile is done: the next tile's first channel is wo0 + rows_u
                     m.d.sync += [wp_.eq(0), wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
                                  wo.eq(wo0 + d.rows_u), nrw.eq(rows_next), wr_last.eq(rows_next == 1)]
-                    # tile base lane/group of channel wo0 + rows_u, without a divider
-                    _advance_lane(m, tl, tg, d.rows_u, cols, wlane, wg)
+                    # the next tile's base lane/group (channel wo0 + rows_u), precomputed in ntl/ntg
+                    m.d.sync += [tl.eq(ntl), tg.eq(ntg), wlane.eq(ntl), wg.eq(ntg),
+                                 ntl.eq(after_next[0]), ntg.eq(after_next[1])]
                     with m.If(wt == d.tiles - 1):
                         m.d.comb += done_op.eq(1)
                 with m.Else():
@@ -164,24 +174,34 @@ class Writer(ConfigChecked, wiring.Component):
             _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
         with m.If(done_op):
             m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
-                         tl.eq(0), tg.eq(0), wp_.eq(0), wbase.eq(0), wt.eq(0), wn.eq(0), wgv.eq(0),
-                         waddr.eq(0), nrw.eq(rows_of(0, "rows_first")), wr_last.eq(rows_of(0, "rows_first1") == 1)]
+                         tl.eq(0), tg.eq(0), ntl.eq(step_l), ntg.eq(step_g), wp_.eq(0), wbase.eq(0), wt.eq(0),
+                         wn.eq(0), wgv.eq(0), waddr.eq(0), nrw.eq(rows_of(0, "rows_first")), wr_last.eq(rows_of(0, "rows_first1") == 1)]
         return m
 
 
-def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
-    """(tg, tl) += rows_u in (group, lane) digits of base ``cols`` (rows_u <= 64: a few subtractions)."""
-    total = Signal(range(cols + 65), name="lane_sum")
-    m.d.comb += total.eq(tl + rows_u)
-    q = Signal(range(66), name="lane_q")
-    rest = Signal(range(cols + 65), name="lane_r")
-    # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain, smallest k first so the
-    # largest k that fits is the last assignment (the one that holds)
-    m.d.comb += [q.eq(0), rest.eq(total)]
-    for k in range(1, (cols + 64) // cols + 1):
-        with m.If(total >= k * cols):
-            m.d.comb += [q.eq(k), rest.eq(total - k * cols)]
-    m.d.sync += [tl.eq(rest), tg.eq(tg + q), wlane.eq(rest), wg.eq(tg + q)]
+def _divmod_const(m, value, cols):
+    """``(value // cols, value % cols)`` of an unsigned ``value`` below 2**DIM_BITS: bit slices when ``cols``
+    is a power of two, else an unrolled compare chain (``value`` <= 64 in an engine: a few subtractions)."""
+    if cols & (cols - 1) == 0:
+        k = cols.bit_length() - 1
+        return value[k:], value[:k] if k else Const(0, 1)
+    q = Signal(range(66), name="div_q")
+    rest = Signal(range(cols + 65), name="div_r")
+    # smallest k first, so the largest k that fits is the last assignment (the one that holds)
+    m.d.comb += [q.eq(0), rest.eq(value)]
+    for k in range(1, 64 // cols + 2):
+        with m.If(value >= k * cols):
+            m.d.comb += [q.eq(k), rest.eq(value - k * cols)]
+    return q, rest
+
+
+def _lane_add(m, lane, group, step_l, step_g, cols, name):
+    """``(group, lane) + (step_g, step_l)`` in digits of base ``cols`` (``lane``, ``step_l`` < ``cols``):
+    the new ``(lane, group)``."""
+    total = Signal(range(2 * cols), name=f"lane_sum_{name}")
+    m.d.comb += total.eq(lane + step_l)
+    carry = total >= cols
+    return Mux(carry, total - cols, total), group + step_g + carry
 
 
 def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool):
