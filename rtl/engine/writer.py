@@ -124,19 +124,11 @@ class Writer(ConfigChecked, wiring.Component):
         after_cur = _lane_add(m, tl, tg, step_l, step_g, cols, "cur")
         after_next = _lane_add(m, ntl, ntg, step_l, step_g, cols, "next")
         m.d.sync += [ntl.eq(after_cur[0]), ntg.eq(after_cur[1])]
-        # flags of the counters' last values: registers that follow their compares a cycle later and are
-        # loaded exactly where their counters step (and at an operation's end), so the tile, item and
-        # operation ends (done, which resets every counter) start from flip-flops, not from compares on the
-        # descriptor: p_last (wp_ == pixels - 1), t_last (wt == tiles - 1), g_last (wgv == in_g - 1),
-        # a_last (waddr == in_words - 1), v_last (wn == v_w - 1); rem = in_c - wgv * cols, the channels of
-        # group wgv on, so v_w = min(cols, rem) (the lanes of the vector writer's group)
-        flags = {}
-        for name, follow in (("p_last", wp_ + 1 == d.pixels), ("t_last", wt + 1 == d.tiles),
-                             ("g_last", wgv + 1 == d.in_g), ("a_last", waddr + 1 == d.in_words)):
-            flags[name] = Signal(name=name)
-            m.d.sync += flags[name].eq(follow)
-        p_last, t_last = flags["p_last"], flags["t_last"]
-        rem = Signal(signed(DIM_BITS + 8), name="lanes_rem")
+        # the vector writer's group: rem = in_c - wgv * cols (its channels and the later groups'), so its lanes
+        # are v_w = min(cols, rem), and v_last == (wn == v_w - 1): registers that follow their formulas a cycle
+        # later and are loaded exactly where wn and wgv step (and at an operation's end), so an item's end (and
+        # done, which resets every counter) starts from flip-flops, not from the lanes' subtract-min-compare
+        rem = Signal(signed(DIM_BITS + 2), name="lanes_rem")
         m.d.sync += rem.eq(d.in_c - wgv * cols)
 
         def lanes(r):
@@ -145,7 +137,8 @@ class Writer(ConfigChecked, wiring.Component):
         v_w = lanes(rem)
         v_last = Signal()
         m.d.sync += v_last.eq(wn + 1 == v_w)
-        flags.update(v_last=v_last, rem=rem, lanes=lanes, cols=cols)
+        group = {"rem": rem, "v_last": v_last, "lanes": lanes, "cols": cols}
+        last_item_pool = (wgv == d.in_g - 1) & (wp_ == d.pixels - 1)
         with m.If(is_conv & wfire):
             last_row = wr_last
             last_ch = wo == d.out_c - 1
@@ -160,18 +153,17 @@ class Writer(ConfigChecked, wiring.Component):
                 m.d.sync += [wreg.eq(wreg_next), wmask.eq(wmask | onehot)]
             with m.If(last_row):
                 m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg), wr_last.eq(nrw == 1)]
-                with m.If(p_last):
+                with m.If(wp_ == d.pixels - 1):
                     # the tile is done: the next tile's first channel is wo0 + rows_u
-                    m.d.sync += [wp_.eq(0), p_last.eq(d.pixels == 1), t_last.eq(wt + 2 == d.tiles),
-                                 wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
+                    m.d.sync += [wp_.eq(0), wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
                                  wo.eq(wo0 + d.rows_u), nrw.eq(rows_next), wr_last.eq(rows_next == 1)]
                     # the next tile's base lane/group (channel wo0 + rows_u), precomputed in ntl/ntg
                     m.d.sync += [tl.eq(ntl), tg.eq(ntg), wlane.eq(ntl), wg.eq(ntg),
                                  ntl.eq(after_next[0]), ntg.eq(after_next[1])]
-                    with m.If(t_last):
+                    with m.If(wt == d.tiles - 1):
                         m.d.comb += done_op.eq(1)
                 with m.Else():
-                    m.d.sync += [wp_.eq(wp_ + 1), p_last.eq(wp_ + 2 == d.pixels), wbase.eq(wbase + d.out_g)]
+                    m.d.sync += [wp_.eq(wp_ + 1), wbase.eq(wbase + d.out_g)]
             with m.Else():
                 m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1), wr_last.eq(wr + 2 == nrw)]
                 with m.If(wlane == cols - 1):
@@ -183,7 +175,7 @@ class Writer(ConfigChecked, wiring.Component):
                 m.d.comb += [wr_en.eq(~d.last), wr_addr.eq(waddr), wr_data.eq(wreg_next),
                              wr_mask.eq(Const(-1, cols))]
                 m.d.sync += [wreg.eq(0), wn.eq(0)]
-                _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, flags)
+                _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool, group)
             with m.Else():
                 m.d.sync += [wreg.eq(wreg_next), wn.eq(wn + 1), v_last.eq(wn + 2 == v_w)]
         with m.If(self.pool.valid):
@@ -191,14 +183,12 @@ class Writer(ConfigChecked, wiring.Component):
             for n in range(cols):
                 m.d.comb += data_w[n * ab : (n + 1) * ab].eq(Mux(n < v_w, self.pool.payload[n], 0))
             m.d.comb += [wr_en.eq(1), wr_addr.eq(waddr), wr_data.eq(data_w), wr_mask.eq(Const(-1, cols))]
-            _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, flags)
+            _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool, group)
         with m.If(done_op):
             m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
                          tl.eq(0), tg.eq(0), ntl.eq(step_l), ntg.eq(step_g), wp_.eq(0), wbase.eq(0), wt.eq(0),
                          wn.eq(0), wgv.eq(0), waddr.eq(0), nrw.eq(rows_of(0, "rows_first")),
-                         wr_last.eq(rows_of(0, "rows_first1") == 1),
-                         p_last.eq(d.pixels == 1), t_last.eq(d.tiles == 1), flags["g_last"].eq(d.in_g == 1),
-                         flags["a_last"].eq(d.in_words == 1), rem.eq(d.in_c), v_last.eq(lanes(d.in_c) == 1)]
+                         wr_last.eq(rows_of(0, "rows_first1") == 1), rem.eq(d.in_c), v_last.eq(lanes(d.in_c) == 1)]
         return m
 
 
@@ -227,32 +217,26 @@ def _lane_add(m, lane, group, step_l, step_g, cols, name):
     return Mux(carry, total - cols, total), group + step_g + carry
 
 
-def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, flags):
-    """The vector writer's next item: add (p, g) order, pools (g, p) order; its counters' flags (``flags``,
-    the writer's) loaded with them."""
-    p_last, g_last, a_last, v_last, rem, lanes, cols = (flags[k] for k in ("p_last", "g_last", "a_last", "v_last",
-                                                                           "rem", "lanes", "cols"))
-
-    def next_group():
-        m.d.sync += [wgv.eq(wgv + 1), g_last.eq(wgv + 2 == d.in_g), rem.eq(rem - cols),
-                     v_last.eq(lanes(rem - cols) == 1)]
-
+def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool, group):
+    """The vector writer's next item: add (p, g) order, pools (g, p) order; ``group``'s registers (the
+    writer's ``rem`` and ``v_last``) loaded with its group."""
+    rem, v_last, lanes, cols = (group[k] for k in ("rem", "v_last", "lanes", "cols"))
+    first_group = [wgv.eq(0), rem.eq(d.in_c), v_last.eq(lanes(d.in_c) == 1)]
+    next_group = [wgv.eq(wgv + 1), rem.eq(rem - cols), v_last.eq(lanes(rem - cols) == 1)]
     with m.If(is_add):
-        m.d.sync += [waddr.eq(waddr + 1), a_last.eq(waddr + 2 == d.in_words)]
-        with m.If(g_last):
-            m.d.sync += [wgv.eq(0), g_last.eq(d.in_g == 1), rem.eq(d.in_c), v_last.eq(lanes(d.in_c) == 1)]
+        m.d.sync += waddr.eq(waddr + 1)
+        with m.If(wgv == d.in_g - 1):
+            m.d.sync += first_group
         with m.Else():
-            next_group()
-        with m.If(a_last):
+            m.d.sync += next_group
+        with m.If(waddr == d.in_words - 1):
             m.d.comb += done_op.eq(1)
     with m.Else():
-        with m.If(p_last):
-            m.d.sync += [wp_.eq(0), p_last.eq(d.pixels == 1), waddr.eq(wgv + 1)]
-            next_group()
+        with m.If(wp_ == d.pixels - 1):
+            m.d.sync += [wp_.eq(0), waddr.eq(wgv + 1), *next_group]
         with m.Else():
-            m.d.sync += [wp_.eq(wp_ + 1), p_last.eq(wp_ + 2 == d.pixels), waddr.eq(waddr + d.out_g),
-                         v_last.eq(lanes(rem) == 1)]
-        with m.If(g_last & p_last):
+            m.d.sync += [wp_.eq(wp_ + 1), waddr.eq(waddr + d.out_g), v_last.eq(lanes(rem) == 1)]
+        with m.If(last_item_pool):
             m.d.comb += done_op.eq(1)
 
 
