@@ -63,9 +63,8 @@ MAX_WEIGHT_WORDS = 1 << 16
 MAX_ENGINE_K = 1 << 20
 #: ``D_v``: a vector (pool / add) step issued (its memory read) in cycle ``l``
 #: has its lane result loaded into the shadow register at the edge ending
-#: cycle ``l + D_v``: the vector unit's step register (1), then the lane
-#: operation into the shadow (1).
-VECTOR_LATENCY = 2
+#: cycle ``l + D_v`` (the lane operation's register).
+VECTOR_LATENCY = 1
 
 
 #: The engine's per-operation counters, in the order the RTL exposes them: the

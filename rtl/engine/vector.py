@@ -11,14 +11,12 @@ window position: it contributes nothing), ``first`` and ``last``.  Per lane::
 A ``last`` step hands the lanes (and ``y``) to the shadow register, the
 ``o`` stream, which holds until the drain takes it.
 
-Latency: :attr:`VectorUnit.latency` = 2 cycles from a step's ``i`` handshake
-to its shadow on ``o``: the step register (the memory's words straight from
-the read port), then the lane operation into the shadow; with the memory
-read before it, the contract's ``D_v = config.vector_latency``.  Throughput:
-one step per cycle.  Behind the shadow sits a skid register
-(:func:`~rtl.engine.array.elastic_shadow`): a ``last`` step meeting a full
-shadow that is not being taken goes into the skid, and only a full skid
-stalls (``i.ready`` is a register's output).
+Latency: :attr:`VectorUnit.latency` = 1 cycle from a step's ``i`` handshake
+to its shadow on ``o`` (with the memory read before it, the contract's
+``D_v = config.vector_latency``).  Throughput: one step per cycle.  Behind
+the shadow sits a skid register (:func:`~rtl.engine.array.elastic_shadow`):
+a ``last`` step meeting a full shadow that is not being taken goes into the
+skid, and only a full skid stalls (``i.ready`` is a register's output).
 """
 
 from __future__ import annotations
@@ -74,7 +72,7 @@ class VectorUnit(ConfigChecked, wiring.Component):
 
     def __init__(self, *, config: EngineConfig):
         self.config = config
-        self.latency = config.vector_latency
+        self.latency = 1
         self.lane_shape = signed(config.act_bits + 1)
         self.sum_shape = signed(vector_lane_bits(config))
         self.step_layout = vector_step_layout(config)
@@ -89,13 +87,7 @@ class VectorUnit(ConfigChecked, wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cols = self.config.cols
-        adv = Signal()
-        # stage 1: the step register (no lane arithmetic behind the memory's read port in the same cycle)
-        p = Signal(self.step_layout, name="step", reset_less=True)
-        v = Signal(name="v1")
-        with m.If(adv):
-            m.d.sync += [p.eq(self.i.payload), v.eq(self.i.valid)]
-        # stage 2: the lane operation into the shadow
+        p = self.i.payload
         acc = [Signal(self.sum_shape, name=f"acc_{n}", reset_less=True) for n in range(cols)]
         total = [Signal(self.sum_shape, name=f"total_{n}") for n in range(cols)]
         for n in range(cols):
@@ -108,13 +100,14 @@ class VectorUnit(ConfigChecked, wiring.Component):
                     m.d.comb += total[n].eq(Mux(p.pad, base, base + p.x[n]))
                 with m.Default():
                     m.d.comb += total[n].eq(p.x[n])
+        adv = Signal()
         shadow = Signal(self.shadow_layout)
         for n in range(cols):
             m.d.comb += [shadow.a[n].eq(total[n]), shadow.b[n].eq(p.y[n])]
         # a skid behind the shadow: only its valid (a register) stalls, never o.ready through logic
-        skid_full = elastic_shadow(m, self.o, v & adv & p.last, shadow)
+        skid_full = elastic_shadow(m, self.o, self.i.valid & adv & p.last, shadow)
         m.d.comb += [adv.eq(~skid_full), self.i.ready.eq(adv)]
-        with m.If(v & adv):
+        with m.If(self.i.valid & adv):
             for n in range(cols):
                 m.d.sync += acc[n].eq(total[n])
         return m
