@@ -275,10 +275,9 @@ class EngineConfig:
     @property
     def step_latency(self) -> int:
         """``D``: a step issued (its memory reads) in cycle ``l`` lands in the shadow
-        register at the edge ending cycle ``l + D``: the array's step register (1),
-        the PE term register (1) and the tree's stages, the last of which
-        accumulates (``2 + tree_stages``)."""
-        return 2 + self.tree_stages
+        register at the edge ending cycle ``l + D``: the PE term register (1) and
+        the tree's stages, the last of which accumulates (``1 + tree_stages``)."""
+        return 1 + self.tree_stages
 
     @property
     def vector_latency(self) -> int:

@@ -10,10 +10,9 @@ the sum (cleared by a step with ``first``).  A step with ``last`` hands the
 rows' totals to the shadow register, the ``o`` stream: ``o.valid`` holds
 until the consumer (the requant drain) takes the vector.
 
-Pipeline: the step register (the step as it arrives), the term registers,
-then ``config.tree_stages`` tree stages (one register per three adder
-levels), the last of which also accumulates.
-:attr:`ChannelArray.latency` = ``2 + tree_stages`` cycles from a step's
+Pipeline: the term registers, then ``config.tree_stages`` tree stages (one
+register per three adder levels), the last of which also accumulates.
+:attr:`ChannelArray.latency` = ``1 + tree_stages`` cycles from a step's
 ``i`` handshake to its vector on ``o``: a step issued (memory read) in cycle
 ``l`` is handed to the array in ``l + 1`` and is in the shadow from cycle
 ``l + 1 + latency``, i.e. loaded at the edge ending ``l + D`` with the
@@ -89,7 +88,7 @@ class ChannelArray(Checked, wiring.Component):
     ----------
     rows, cols, acc_bits : int
     latency : int
-        ``2 + config.tree_stages`` (``config.step_latency``).
+        ``1 + config.tree_stages``.
 
     Notes
     -----
@@ -113,7 +112,7 @@ class ChannelArray(Checked, wiring.Component):
         self.unit = unit
         self.cols = config.cols
         self.rows, self.acc_bits = _rows_acc(config, unit)
-        self.latency = 2 + config.tree_stages
+        self.latency = 1 + config.tree_stages
         self.step_layout = array_step_layout(config, unit)
         totals = array_total_layout(config, unit)
         self.acc_shape = totals.elem_shape
@@ -129,20 +128,15 @@ class ChannelArray(Checked, wiring.Component):
         b = cfg.bits
         term_shape = unsigned(b) if self.unit == Unit.ADDER else signed(2 * b + 1)
         adv = Signal()
-        # stage 1: the step register (the memories' words and the pad lanes arrive straight from their
-        # read ports and muxes: no PE arithmetic behind them in the same cycle)
-        p = Signal(self.step_layout, name="step", reset_less=True)
-        v0 = Signal(name="v0")
-        with m.If(adv):
-            m.d.sync += [p.eq(self.i.payload), v0.eq(self.i.valid)]
-        # stage 2: the PEs' terms
+        # stage 1: the PEs' terms
         v = [Signal(name="v1")]
         first = [Signal(name="first1")]
         last = [Signal(name="last1")]
         terms = [[Signal(term_shape, name=f"t_r{r}_n{n}", reset_less=True) for n in range(cols)]
                  for r in range(rows)]
+        p = self.i.payload
         with m.If(adv):
-            m.d.sync += [v[0].eq(v0), first[0].eq(p.first), last[0].eq(p.last)]
+            m.d.sync += [v[0].eq(self.i.valid), first[0].eq(p.first), last[0].eq(p.last)]
             for r in range(rows):
                 for n in range(cols):
                     x, w = p.x[n], p.w[r][n]

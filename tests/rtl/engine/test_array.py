@@ -77,7 +77,7 @@ def test_latency_and_only_a_full_skid_stalls(cols, stages):
 
     cfg = EngineConfig(rows=2, cols=cols, bits=4, max_k=64)
     array = ChannelArray(config=cfg)
-    assert array.latency == 2 + stages == cfg.step_latency
+    assert array.latency == 1 + stages == cfg.step_latency
     log = []
 
     async def bench(ctx):
