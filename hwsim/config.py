@@ -286,10 +286,12 @@ class EngineConfig:
 
     @property
     def requant_latency(self) -> int:
-        """``L_q``: cycles from a shadow entry's read to its requantised output:
-        3 with the fixed-point form (split multiply, add/shift/clamp, output
-        register), 2 with thresholds only (compare, count/output register)."""
-        return 3 if RequantMode.FIXED in self.requant else 2
+        """``L_q``: cycles from a shadow entry's read to its requantised output, one
+        register stage each (:mod:`rtl.engine.requant`): 6 with the fixed-point
+        form (entry register, the split multiply's partial products, two sums of
+        two, the total, the shift, the clamp into the output register), 4 with
+        thresholds only (entry register, compares, count, output register)."""
+        return 6 if RequantMode.FIXED in self.requant else 4
 
     def replace(self, **changes) -> "EngineConfig":
         """A copy with some fields changed (validated again; derived widths re-derived)."""

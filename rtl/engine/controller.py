@@ -149,6 +149,13 @@ class Controller(Checked, wiring.Component):
         rows_issue = Signal(DIM_BITS)
         m.d.comb += [rem_issue.eq(d.out_c - io0), rows_issue.eq(Mux(rem_issue < d.rows_u, rem_issue, d.rows_u))]
         reset_op = Signal()  # the next operation starts in the next cycle
+        # it_last == (it == (tiles if conv else in_g) - 1), a register, so ISSUE's decisions at a pass's end
+        # (the next tile, the next pool pass's command into the address generator) start from flip-flops, not
+        # from a subtract-compare on the descriptor: it follows it and the descriptor a cycle later (ISSUE
+        # comes at least a cycle after FETCH) and is loaded exactly where it steps
+        it_last = Signal()
+        it_end = Mux(is_conv, d.tiles, d.in_g)
+        m.d.sync += it_last.eq(it + 1 == it_end)
 
         op_end = Signal()  # the operation's last event (its last write, o beat or trace beat)
         with m.FSM() as fsm:
@@ -201,14 +208,14 @@ class Controller(Checked, wiring.Component):
             with m.State("ISSUE"):
                 with m.If(ag_fire & self.step.payload.end):
                     with m.If(is_conv):
-                        with m.If(it == d.tiles - 1):
+                        with m.If(it_last):
                             m.next = "DRAIN"
                         with m.Else():
-                            m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u)]
+                            m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u), it_last.eq(it + 2 == it_end)]
                             m.next = "LOAD"
-                    with m.Elif(is_pool & (it != d.in_g - 1)):
+                    with m.Elif(is_pool & ~it_last):
                         m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.base0.eq(d.ag.base0 + it + 1)]
-                        m.d.sync += it.eq(it + 1)
+                        m.d.sync += [it.eq(it + 1), it_last.eq(it + 2 == it_end)]
                     with m.Else():
                         m.next = "DRAIN"
             with m.State("DRAIN"):

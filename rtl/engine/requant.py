@@ -11,20 +11,31 @@ pipeline::
 
 with ``>>`` an arithmetic (flooring) shift and ``top = 2**out_bits - 1``.
 
-Pipeline (:attr:`SerialRequant.latency` = ``config.requant_latency``): with
-the fixed form, stage 1 registers the two products, stage 2 their sum with
-``n``, stage 3 the shifted, clamped output; the threshold path counts in
-stage 1 and forms ``q`` in stage 2 (and is delayed to 3 stages when the unit
-also has the fixed form, so both share one latency).  Throughput: one entry
-per cycle; back-pressure on ``o`` stalls the whole pipeline
-(``i.ready = ~o.valid | o.ready``), losing or repeating nothing.
+Pipeline (:attr:`SerialRequant.latency` = ``config.requant_latency``, one
+register stage per cycle, so that no path runs from the drain through a
+multiply or through more than one wide add in one cycle)::
+
+    fixed (6)  1 the entry register (the drain's shadow read, all fields)
+               2 the partial products a*m0_lo, a*m0_hi (m0 split in two halves
+                 of mult_bits // 2 and the rest) and m1*b
+               3 p0 = (a*m0_hi << k) + a*m0_lo and p1n = m1*b + n
+               4 total = p0 + p1n
+               5 total >> shift
+               6 the clamp into the output register (both compares side by side)
+    threshold  1 the entry register, 2 the 2**bits - 1 compares (hits),
+    only (4)   3 their count, 4 q into the output register
+
+With both forms the threshold result waits in a delay line to the fixed
+form's 6 stages.  Throughput: one entry per cycle; back-pressure on ``o``
+stalls the whole pipeline (``i.ready = ~o.valid | o.ready``), losing or
+repeating nothing.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -106,65 +117,75 @@ class SerialRequant(ConfigChecked, wiring.Component):
             "o": Out(stream.Signature(signed(cfg.out_bits + 1))),
         })
 
-    def elaborate(self, platform):
+    def elaborate(self, platform):  # noqa: C901 - the stages of the module docstring, in order
         m = Module()
         cfg = self.config
-        e = self.i.payload
         adv = Signal()
         m.d.comb += [adv.eq(~self.o.valid | self.o.ready), self.i.ready.eq(adv)]
         has_fixed = RequantMode.FIXED in cfg.requant
         has_thr = RequantMode.THRESHOLD in cfg.requant
-        v1, v2 = Signal(), Signal()
-        sel1, sel2 = Signal(), Signal()
-        with m.If(adv):
-            m.d.sync += [v1.eq(self.i.valid), v2.eq(v1), sel1.eq(e.threshold), sel2.eq(sel1)]
-        q2 = Signal(signed(cfg.out_bits + 1))  # the result entering the output register
-        if has_fixed:
-            p0 = Signal(signed(self.prod_bits), reset_less=True)
-            p1 = Signal(signed(self.prod_bits), reset_less=True)
-            n1 = Signal(signed(cfg.n_bits), reset_less=True)
-            sh1 = Signal(e.shift.shape(), reset_less=True)
-            lo1 = Signal(signed(cfg.out_bits + 1), reset_less=True)
-            hi1 = Signal(signed(cfg.out_bits + 1), reset_less=True)
-            total = Signal(signed(self.sum_bits), reset_less=True)
-            sh2 = Signal(e.shift.shape(), reset_less=True)
-            lo2 = Signal(signed(cfg.out_bits + 1), reset_less=True)
-            hi2 = Signal(signed(cfg.out_bits + 1), reset_less=True)
+        out_shape = signed(cfg.out_bits + 1)
+
+        def stage(value, name, shape=None):
+            """``value`` in a pipeline register (advancing with the pipeline)."""
+            reg = Signal(shape if shape is not None else value.shape(), name=name, reset_less=True)
             with m.If(adv):
-                m.d.sync += [
-                    p0.eq(e.m0 * e.a), p1.eq(e.m1 * e.b), n1.eq(e.n), sh1.eq(e.shift), lo1.eq(e.lo),
-                    hi1.eq(e.hi),
-                    total.eq(p0 + p1 + n1), sh2.eq(sh1), lo2.eq(lo1), hi2.eq(hi1),
-                ]
-            shifted = Signal(signed(self.sum_bits))
-            low = Signal(signed(self.sum_bits))
-            m.d.comb += [
-                shifted.eq(total >> sh2),
-                low.eq(Mux(shifted < lo2, lo2, shifted)),
-            ]
-            fixed_q = Mux(low > hi2, hi2, low)
+                m.d.sync += reg.eq(value)
+            return reg
+
+        # stage 1: the entry register; the valid and the form selector travel with every stage
+        e = stage(self.i.payload, "entry", self.entry_layout)
+        assert self.latency == (6 if has_fixed else 4), "the stages below are config.requant_latency's"
+        valid, sel = [Signal(name="v1")], [e.threshold]
+        with m.If(adv):
+            m.d.sync += valid[0].eq(self.i.valid)
+        for k in range(2, self.latency):  # o.valid is the last stage's
+            valid.append(Signal(name=f"v{k}"))
+            sel.append(Signal(name=f"sel{k}"))
+            with m.If(adv):
+                m.d.sync += [valid[-1].eq(valid[-2]), sel[-1].eq(sel[-2])]
+        if has_fixed:
+            k = cfg.mult_bits // 2
+            # stage 2: the partial products
+            p_lo = stage(e.a * e.m0[:k], "p_lo")
+            p_hi = stage(e.a * e.m0[k:].as_signed(), "p_hi")
+            p_b = stage(e.m1 * e.b, "p_b")
+            n2, sh2, lo2, hi2 = (stage(f, f"{name}2") for f, name in
+                                 ((e.n, "n"), (e.shift, "sh"), (e.lo, "lo"), (e.hi, "hi")))
+            # stage 3: the two sums of two
+            p0 = stage((p_hi << k) + p_lo, "p0", signed(self.prod_bits))
+            p1n = stage(p_b + n2, "p1n", signed(self.sum_bits))
+            sh3, lo3, hi3 = stage(sh2, "sh3"), stage(lo2, "lo3"), stage(hi2, "hi3")
+            # stage 4: the total
+            total = stage(p0 + p1n, "total", signed(self.sum_bits))
+            sh4, lo4, hi4 = stage(sh3, "sh4"), stage(lo3, "lo4"), stage(hi3, "hi4")
+            # stage 5: the shift; lo > hi (the clamp then gives hi) from registers
+            shifted = stage(total >> sh4, "shifted", signed(self.sum_bits))
+            lo5, hi5 = stage(lo4, "lo5"), stage(hi4, "hi5")
+            inverted = stage(lo4 > hi4, "inverted")
+            # stage 6 (the output register): clamp(shifted, lo, hi) with both compares side by side
+            below, above = shifted < lo5, shifted > hi5
+            fixed_q = Mux(inverted | above, hi5, Mux(below, lo5, shifted))
         if has_thr:
             top = cfg.threshold_count
-            cnt1 = Signal(range(top + 1), reset_less=True)
-            neg1 = Signal(reset_less=True)
-            top1 = Signal(unsigned(cfg.bits), reset_less=True)
-            hits = [Signal(name=f"hit_{t}") for t in range(top)]
+            # stage 2: the compares; stage 3: their count; stage 4 (or a delay line to the fixed form's): q
             a_nonneg = ~e.a[-1]
-            for t in range(top):
-                m.d.comb += hits[t].eq(a_nonneg & (e.a.as_unsigned() >= e.thr[t]))
-            q_thr = Signal(signed(cfg.out_bits + 1), reset_less=True)
-            with m.If(adv):
-                m.d.sync += [cnt1.eq(_popcount(list(hits))), neg1.eq(e.neg), top1.eq(e.top)]
-                m.d.sync += q_thr.eq(Mux(neg1, top1 - cnt1, cnt1))
-        if has_fixed and has_thr:
-            m.d.comb += q2.eq(Mux(sel2, q_thr, fixed_q))
-        elif has_fixed:
-            m.d.comb += q2.eq(fixed_q)
+            hits = stage(Cat(*(a_nonneg & (e.a.as_unsigned() >= e.thr[t]) for t in range(top))), "hits",
+                         unsigned(top))
+            neg2, top2 = stage(e.neg, "neg2"), stage(e.top, "top2")
+            cnt3 = stage(_popcount([hits[t] for t in range(top)]), "cnt3", range(top + 1))
+            neg3, top3 = stage(neg2, "neg3"), stage(top2, "top3")
+            q_thr = Mux(neg3, top3 - cnt3, cnt3)
+            for k in range(4, self.latency):  # with the fixed form: wait for its stages
+                q_thr = stage(q_thr, f"q_thr{k}", out_shape)
         with m.If(adv):
-            if has_fixed:
-                m.d.sync += [self.o.valid.eq(v2), self.o.payload.eq(q2)]
-            else:  # thresholds only: two stages
-                m.d.sync += [self.o.valid.eq(v1), self.o.payload.eq(Mux(neg1, top1 - cnt1, cnt1))]
+            m.d.sync += self.o.valid.eq(valid[-1])
+            if has_fixed and has_thr:
+                m.d.sync += self.o.payload.eq(Mux(sel[-1], q_thr, fixed_q))
+            elif has_fixed:
+                m.d.sync += self.o.payload.eq(fixed_q)
+            else:
+                m.d.sync += self.o.payload.eq(q_thr)
         return m
 
 

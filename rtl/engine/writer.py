@@ -98,14 +98,49 @@ class Writer(ConfigChecked, wiring.Component):
                 with m.Case(n):
                     m.d.comb += wreg_next[n * ab : (n + 1) * ab].eq(q[:ab])
         wr_en, wr_addr, wr_data, wr_mask = self.wr.en, self.wr.addr, self.wr.data, self.wr.mask
-        rem_w = Signal(signed(DIM_BITS + 2))
-        m.d.comb += rem_w.eq(d.out_c - wo0)
-        rows_w = Mux(rem_w < d.rows_u, rem_w, d.rows_u)
-        # lanes of the vector writer's group
-        v_w = lanes_of(m, d, cols, wgv)
+
+        def rows_of(o0, name):
+            """The rows of the tile whose first channel is ``o0``: min(out_c - o0, rows_u)."""
+            rem = Signal(signed(DIM_BITS + 2), name=f"rem_{name}")
+            n = Signal(DIM_BITS, name=name)
+            m.d.comb += [rem.eq(d.out_c - o0), n.eq(Mux(rem < d.rows_u, rem, d.rows_u))]
+            return n
+
+        # the tile's rows (nrw) and whether the current row is its last (wr_last) are registers, so the
+        # row/lane/group advance below starts from flip-flops, not from a subtract-compare chain on wo0.
+        # Each follows its inputs one cycle later by default (the descriptor is stable a cycle before an
+        # operation's first beat) and is loaded exactly on every beat and at the end of an operation.
+        rows_cur = rows_of(wo0, "rows_cur")
+        rows_next = rows_of(wo0 + d.rows_u, "rows_next")  # the next tile's
+        nrw = Signal(DIM_BITS)
+        wr_last = Signal()
+        m.d.sync += [nrw.eq(rows_cur), wr_last.eq(wr + 1 == rows_cur)]
+        # (ntg, ntl): the lane/group digits (base cols) of the next tile's first channel wo0 + rows_u, a
+        # register that follows (tg, tl) + rows_u a cycle later and at a tile's end steps with them (else the
+        # digit arithmetic would sit between the beat's handshake and tg)
+        ntl = Signal(range(cols))
+        ntg = Signal(DIM_BITS)
+        step_g, step_l = _divmod_const(m, d.rows_u, cols)
+        after_cur = _lane_add(m, tl, tg, step_l, step_g, cols, "cur")
+        after_next = _lane_add(m, ntl, ntg, step_l, step_g, cols, "next")
+        m.d.sync += [ntl.eq(after_cur[0]), ntg.eq(after_cur[1])]
+        # the vector writer's group: rem = in_c - wgv * cols (its channels and the later groups'), so its lanes
+        # are v_w = min(cols, rem), and v_last == (wn == v_w - 1): registers that follow their formulas a cycle
+        # later and are loaded exactly where wn and wgv step (and at an operation's end), so an item's end (and
+        # done, which resets every counter) starts from flip-flops, not from the lanes' subtract-min-compare
+        rem = Signal(signed(DIM_BITS + 2), name="lanes_rem")
+        m.d.sync += rem.eq(d.in_c - wgv * cols)
+
+        def lanes(r):
+            return Mux(r < cols, r, cols)
+
+        v_w = lanes(rem)
+        v_last = Signal()
+        m.d.sync += v_last.eq(wn + 1 == v_w)
+        group = {"rem": rem, "v_last": v_last, "lanes": lanes, "cols": cols}
         last_item_pool = (wgv == d.in_g - 1) & (wp_ == d.pixels - 1)
         with m.If(is_conv & wfire):
-            last_row = wr == rows_w - 1
+            last_row = wr_last
             last_ch = wo == d.out_c - 1
             onehot = Signal(cols)
             above = Signal(cols)
@@ -117,70 +152,90 @@ class Writer(ConfigChecked, wiring.Component):
             with m.Else():
                 m.d.sync += [wreg.eq(wreg_next), wmask.eq(wmask | onehot)]
             with m.If(last_row):
-                m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg)]
+                m.d.sync += [wr.eq(0), wo.eq(wo0), wlane.eq(tl), wg.eq(tg), wr_last.eq(nrw == 1)]
                 with m.If(wp_ == d.pixels - 1):
                     # the tile is done: the next tile's first channel is wo0 + rows_u
                     m.d.sync += [wp_.eq(0), wbase.eq(0), wt.eq(wt + 1), wo0.eq(wo0 + d.rows_u),
-                                 wo.eq(wo0 + d.rows_u)]
-                    # tile base lane/group of channel wo0 + rows_u, without a divider
-                    _advance_lane(m, tl, tg, d.rows_u, cols, wlane, wg)
+                                 wo.eq(wo0 + d.rows_u), nrw.eq(rows_next), wr_last.eq(rows_next == 1)]
+                    # the next tile's base lane/group (channel wo0 + rows_u), precomputed in ntl/ntg
+                    m.d.sync += [tl.eq(ntl), tg.eq(ntg), wlane.eq(ntl), wg.eq(ntg),
+                                 ntl.eq(after_next[0]), ntg.eq(after_next[1])]
                     with m.If(wt == d.tiles - 1):
                         m.d.comb += done_op.eq(1)
                 with m.Else():
                     m.d.sync += [wp_.eq(wp_ + 1), wbase.eq(wbase + d.out_g)]
             with m.Else():
-                m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1)]
+                m.d.sync += [wr.eq(wr + 1), wo.eq(wo + 1), wr_last.eq(wr + 2 == nrw)]
                 with m.If(wlane == cols - 1):
                     m.d.sync += [wlane.eq(0), wg.eq(wg + 1)]
                 with m.Else():
                     m.d.sync += wlane.eq(wlane + 1)
         with m.If(~is_conv & ~is_max & wfire):
-            with m.If(wn == v_w - 1):
+            with m.If(v_last):
                 m.d.comb += [wr_en.eq(~d.last), wr_addr.eq(waddr), wr_data.eq(wreg_next),
                              wr_mask.eq(Const(-1, cols))]
                 m.d.sync += [wreg.eq(0), wn.eq(0)]
-                _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
+                _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool, group)
             with m.Else():
-                m.d.sync += [wreg.eq(wreg_next), wn.eq(wn + 1)]
+                m.d.sync += [wreg.eq(wreg_next), wn.eq(wn + 1), v_last.eq(wn + 2 == v_w)]
         with m.If(self.pool.valid):
             data_w = Signal(cols * ab)
             for n in range(cols):
                 m.d.comb += data_w[n * ab : (n + 1) * ab].eq(Mux(n < v_w, self.pool.payload[n], 0))
             m.d.comb += [wr_en.eq(1), wr_addr.eq(waddr), wr_data.eq(data_w), wr_mask.eq(Const(-1, cols))]
-            _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool)
+            _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool, group)
         with m.If(done_op):
             m.d.sync += [wreg.eq(0), wmask.eq(0), wlane.eq(0), wg.eq(0), wr.eq(0), wo.eq(0), wo0.eq(0),
-                         tl.eq(0), tg.eq(0), wp_.eq(0), wbase.eq(0), wt.eq(0), wn.eq(0), wgv.eq(0),
-                         waddr.eq(0)]
+                         tl.eq(0), tg.eq(0), ntl.eq(step_l), ntg.eq(step_g), wp_.eq(0), wbase.eq(0), wt.eq(0),
+                         wn.eq(0), wgv.eq(0), waddr.eq(0), nrw.eq(rows_of(0, "rows_first")),
+                         wr_last.eq(rows_of(0, "rows_first1") == 1), rem.eq(d.in_c), v_last.eq(lanes(d.in_c) == 1)]
         return m
 
 
-def _advance_lane(m, tl, tg, rows_u, cols, wlane, wg):
-    """(tg, tl) += rows_u in (group, lane) digits of base ``cols`` (rows_u <= 64: a few subtractions)."""
-    total = Signal(range(cols + 65), name="lane_sum")
-    m.d.comb += total.eq(tl + rows_u)
-    q = Signal(range(66), name="lane_q")
-    rest = Signal(range(cols + 65), name="lane_r")
-    # total < cols + 65: the quotient is at most 65 // cols + 1; unrolled compare chain, smallest k first so the
-    # largest k that fits is the last assignment (the one that holds)
-    m.d.comb += [q.eq(0), rest.eq(total)]
-    for k in range(1, (cols + 64) // cols + 1):
-        with m.If(total >= k * cols):
-            m.d.comb += [q.eq(k), rest.eq(total - k * cols)]
-    m.d.sync += [tl.eq(rest), tg.eq(tg + q), wlane.eq(rest), wg.eq(tg + q)]
+def _divmod_const(m, value, cols):
+    """``(value // cols, value % cols)`` of an unsigned ``value`` below 2**DIM_BITS: bit slices when ``cols``
+    is a power of two, else an unrolled compare chain (``value`` <= 64 in an engine: a few subtractions)."""
+    if cols & (cols - 1) == 0:
+        k = cols.bit_length() - 1
+        return value[k:], value[:k] if k else Const(0, 1)
+    q = Signal(range(66), name="div_q")
+    rest = Signal(range(cols + 65), name="div_r")
+    # smallest k first, so the largest k that fits is the last assignment (the one that holds)
+    m.d.comb += [q.eq(0), rest.eq(value)]
+    for k in range(1, 64 // cols + 2):
+        with m.If(value >= k * cols):
+            m.d.comb += [q.eq(k), rest.eq(value - k * cols)]
+    return q, rest
 
 
-def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool):
-    """The vector writer's next item: add (p, g) order, pools (g, p) order."""
+def _lane_add(m, lane, group, step_l, step_g, cols, name):
+    """``(group, lane) + (step_g, step_l)`` in digits of base ``cols`` (``lane``, ``step_l`` < ``cols``):
+    the new ``(lane, group)``."""
+    total = Signal(range(2 * cols), name=f"lane_sum_{name}")
+    m.d.comb += total.eq(lane + step_l)
+    carry = total >= cols
+    return Mux(carry, total - cols, total), group + step_g + carry
+
+
+def _advance_item(m, is_add, d, wgv, wp_, waddr, done_op, last_item_pool, group):
+    """The vector writer's next item: add (p, g) order, pools (g, p) order; ``group``'s registers (the
+    writer's ``rem`` and ``v_last``) loaded with its group."""
+    rem, v_last, lanes, cols = (group[k] for k in ("rem", "v_last", "lanes", "cols"))
+    first_group = [wgv.eq(0), rem.eq(d.in_c), v_last.eq(lanes(d.in_c) == 1)]
+    next_group = [wgv.eq(wgv + 1), rem.eq(rem - cols), v_last.eq(lanes(rem - cols) == 1)]
     with m.If(is_add):
-        m.d.sync += [waddr.eq(waddr + 1), wgv.eq(Mux(wgv == d.in_g - 1, 0, wgv + 1))]
+        m.d.sync += waddr.eq(waddr + 1)
+        with m.If(wgv == d.in_g - 1):
+            m.d.sync += first_group
+        with m.Else():
+            m.d.sync += next_group
         with m.If(waddr == d.in_words - 1):
             m.d.comb += done_op.eq(1)
     with m.Else():
         with m.If(wp_ == d.pixels - 1):
-            m.d.sync += [wp_.eq(0), wgv.eq(wgv + 1), waddr.eq(wgv + 1)]
+            m.d.sync += [wp_.eq(0), waddr.eq(wgv + 1), *next_group]
         with m.Else():
-            m.d.sync += [wp_.eq(wp_ + 1), waddr.eq(waddr + d.out_g)]
+            m.d.sync += [wp_.eq(wp_ + 1), waddr.eq(waddr + d.out_g), v_last.eq(lanes(rem) == 1)]
         with m.If(last_item_pool):
             m.d.comb += done_op.eq(1)
 

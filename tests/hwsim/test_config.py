@@ -31,10 +31,10 @@ def test_engine_defaults_and_derived():
     c = EngineConfig(rows=8, cols=8)
     assert c.acc_bits == 8 + 13 and c.mult_acc_bits == 0 and c.act_bits == 8
     assert c.weight_word_bits == 512 and c.act_word_bits == 64
-    assert c.step_latency == 2 and c.vector_latency == 1 and c.requant_latency == 3
+    assert c.step_latency == 2 and c.vector_latency == 1 and c.requant_latency == 6
     assert c.param_beats("fixed", 8) == 1  # 8 * (16 + 40) = 448 bits in one 512-bit beat
     t = EngineConfig(rows=4, cols=4, bits=4, requant=("threshold",))
-    assert t.requant_latency == 2 and t.threshold_count == 15 and t.thr_bits == t.acc_bits + 1
+    assert t.requant_latency == 4 and t.threshold_count == 15 and t.thr_bits == t.acc_bits + 1
     assert t.param_beats("threshold", 4) == -(-4 * (15 * t.thr_bits + 1) // 64)
     m = EngineConfig(rows=8, cols=8, mult_rows=2)
     assert m.mult_acc_bits == 2 * 8 + 13 + 1

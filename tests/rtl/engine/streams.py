@@ -42,23 +42,28 @@ async def stream_get(ctx, stream, rng=None):
     return payload
 
 
-def run(dut, feeds, drains, main, *, reset_at=None, setup=()):
+def run(dut, feeds, drains, main, *, reset_at=None, setup=(), settle=0):
     """Simulate ``dut`` in a ``sync`` domain made here: ``main`` in the foreground; in the background
     each ``(stream, beats, rng)`` of ``feeds`` put and each ``(stream, rng)`` of ``drains`` kept ready
     (dropped at random with an ``rng``).
 
     With ``reset_at`` the beats of ``feeds`` are first offered back to back
     (every drain ready) for ``reset_at`` cycles, the domain reset, and only
-    then do ``main``, the feeds and the drains start.
+    then do ``main``, the feeds and the drains start.  ``settle`` cycles pass
+    after ``setup`` and after the reset before any beat is offered (a unit
+    whose registers follow its descriptor one cycle later, as in the engine).
     """
     top = Module()
     top.domains.sync = cd = ClockDomain("sync")
     top.submodules.dut = dut
-    clean = [reset_at is None]
+    clean = [reset_at is None and not settle]
 
     async def first_pass_then_reset(ctx):
         for sig, value in setup:
             ctx.set(sig, value)
+        for _ in range(settle):
+            await ctx.tick()
+        clean[0] = reset_at is None
         if reset_at is not None:
             queues = [(s, list(beats)) for s, beats, _ in feeds]
             for s, _ in drains:
@@ -79,6 +84,8 @@ def run(dut, feeds, drains, main, *, reset_at=None, setup=()):
             ctx.set(cd.rst, 1)
             await ctx.tick()
             ctx.set(cd.rst, 0)
+            for _ in range(settle):
+                await ctx.tick()
             clean[0] = True
         await main(ctx)
 

@@ -33,7 +33,7 @@ def test_explicit_sizes_deterministic_and_read_back(tmp_path, small_design):
     assert not [p for p in a.verilog.parent.iterdir() if p.suffix not in (".v", ".json")]  # no temp left
     meta = read_design(a.path)
     assert meta.block == Block.ENGINE and meta.config == SMALL and meta.max_ops == 2 and meta.model is None
-    assert meta.latency == {"step": SMALL.step_latency, "vector": 1, "requant": 3, "tree_stages": 1, "addrgen": 1}
+    assert meta.latency == {"step": SMALL.step_latency, "vector": 1, "requant": 6, "tree_stages": 1, "addrgen": 1}
     layout = desc_layout(SMALL)
     assert meta.port("prog__payload").width == meta.payloads["prog"].width == layout.size
     assert sum(f.width for f in meta.payloads["prog"].fields) == layout.size

@@ -57,7 +57,7 @@ def _write(cfg, desc, beats, *, times=1, seed=None, reset_at=None):
         res["words"] = [ctx.get(mem.data[a]) for a in range(depth)]
 
     run(top, [] if is_max else [(wr.i, items, rng_i)], [(wr.o, rng_o)], main, reset_at=reset_at,
-        setup=((wr.desc, desc_layout(cfg).const(desc)),))
+        setup=((wr.desc, desc_layout(cfg).const(desc)),), settle=1)
     return garbage, res
 
 
@@ -66,6 +66,7 @@ CASES = [  # (cols, act_bits, desc, seed, reset_at, times)
     (4, 5, _desc(CONV, 4, 6, 7, 3, 2), 1, None, 2),
     (3, 4, _desc(CONV, 3, 2, 8, 8, 2), 2, 9, 1),
     (3, 6, _desc(CONV, 3, 2, 5, 1, 2, last=1), 3, 4, 1),
+    (3, 4, _desc(CONV, 3, 2, 5, 1, 1), None, None, 2),  # a tile's end on every beat, back to back
     (4, 4, _desc(ADD, 4, 6, 6, 1, 3), 4, 5, 2),
     (2, 4, _desc(ADD, 2, 3, 3, 1, 2, last=1), 5, None, 1),
     (4, 4, _desc(AVG, 4, 5, 5, 1, 3), 6, 6, 2),
