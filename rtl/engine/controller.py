@@ -28,14 +28,14 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from hwsim.compiler import Unit
+from hwsim.compiler import Op, Unit
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
 from quant.base.intops import PeKind
 from rtl.construct import Checked, check_config
 from rtl.engine.addrgen import addrgen_cmd_layout, addrgen_step_layout
 from rtl.engine.array import array_step_layout
-from rtl.engine.layouts import desc_layout, events_signature, region_write_signature
+from rtl.engine.layouts import desc_layout, events_signature, is_op, region_write_signature
 from rtl.engine.vector import VECTOR_OPS, vector_step_layout
 from rtl.engine.writer import lanes_of
 
@@ -125,7 +125,7 @@ class Controller(Checked, wiring.Component):
         cur = Signal(range(max(2, self.max_ops)))
         d = Signal(desc_layout(cfg), reset_less=True)
         m.d.comb += self.desc.eq(d)
-        is_conv, is_max, is_avg, is_add = (d.op == k for k in range(4))
+        is_conv, is_max, is_avg, is_add = (is_op(d, op) for op in (Op.CONV, Op.MAXPOOL, Op.AVGPOOL, Op.ADD))
         is_pool = is_max | is_avg
         mult = use_mult(cfg, d)
 
@@ -168,7 +168,7 @@ class Controller(Checked, wiring.Component):
                     m.d.comb += reset_op.eq(1)
                     with m.If(cur == 0):
                         m.next = "XLOAD"
-                    with m.Elif(self.prog.payload.op == 0):
+                    with m.Elif(is_op(self.prog.payload, Op.CONV)):
                         m.next = "LOAD"
                     with m.Else():
                         m.next = "VCMD"
@@ -181,7 +181,7 @@ class Controller(Checked, wiring.Component):
                     m.d.sync += xj.eq(xj + 1)
                     with m.If(xj == d.in_words - 1):
                         m.d.sync += xj.eq(0)
-                        with m.If(d.op == 0):
+                        with m.If(is_conv):
                             m.next = "LOAD"
                         with m.Else():
                             m.next = "VCMD"

@@ -25,14 +25,14 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hwsim.compiler import Unit
+from hwsim.compiler import Op, Unit
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
 from quant.base.intops import RequantMode
 from rtl.construct import ConfigChecked
 from rtl.engine.array import array_total_layout
 from rtl.engine.controller import bank_bits, engine_units, use_mult
-from rtl.engine.layouts import desc_layout
+from rtl.engine.layouts import desc_layout, is_op
 from rtl.engine.requant import requant_entry_layout
 from rtl.engine.vector import vector_shadow_layout
 from rtl.engine.writer import lanes_of
@@ -62,7 +62,7 @@ class Drain(ConfigChecked, wiring.Component):
         cols, ab = cfg.cols, cfg.act_bits
         A = addr_bits(cfg)
         d = self.desc
-        is_conv, is_max, is_add = d.op == 0, d.op == 1, d.op == 3
+        is_conv, is_max, is_add = is_op(d, Op.CONV), is_op(d, Op.MAXPOOL), is_op(d, Op.ADD)
         mult = use_mult(cfg, d)
         arrays = {unit: getattr(self, unit.value) for unit in engine_units(cfg)}
         vec = self.vec

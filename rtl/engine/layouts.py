@@ -1,7 +1,7 @@
 """The engine's payload layouts and port signatures, each a function of the config.
 
 One home for the shapes that more than one engine component reads: the
-descriptor (:func:`desc_layout`, the ``prog`` payload and the ``desc`` port of
+descriptor (:func:`desc_layout`, its op code tested by :func:`is_op`; the ``prog`` payload and the ``desc`` port of
 the controller, the drain and the writer), a region write port
 (:func:`region_write_signature`) and the core's ``events`` (:data:`EVENTS`,
 :func:`events_signature`).  Nothing here builds a component.
@@ -13,10 +13,11 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import Out
 
+from hwsim.compiler import Op
 from hwsim.config import EngineConfig
-from hwsim.descriptor import addr_bits, descriptor_fields
+from hwsim.descriptor import OP_CODES, addr_bits, descriptor_fields
 
-__all__ = ["EVENTS", "desc_layout", "events_signature", "region_write_signature", "struct_layout"]
+__all__ = ["EVENTS", "desc_layout", "events_signature", "is_op", "region_write_signature", "struct_layout"]
 
 #: The ``events`` members that count (name -> width): the increment of the counter of the same name in this cycle.
 EVENTS = {"busy_cycles": 1, "act_reads": 2, "act_writes": 1, "wbuf_reads": 1, "wbuf_writes": 1, "w_beats": 1,
@@ -32,6 +33,11 @@ def struct_layout(fields: dict) -> data.StructLayout:
 def desc_layout(config: EngineConfig) -> data.StructLayout:
     """The ``prog`` payload: one engine operation (:func:`hwsim.descriptor.descriptor_fields`)."""
     return struct_layout(descriptor_fields(config))
+
+
+def is_op(desc, op: Op):
+    """``desc.op`` (a :func:`desc_layout` view) is ``op``'s code, its index in :data:`hwsim.descriptor.OP_CODES`."""
+    return desc.op == OP_CODES.index(op)
 
 
 def region_write_signature(config: EngineConfig) -> wiring.Signature:

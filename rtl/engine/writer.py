@@ -32,10 +32,11 @@ from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.compiler import Op
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
 from rtl.construct import ConfigChecked
-from rtl.engine.layouts import desc_layout, region_write_signature
+from rtl.engine.layouts import desc_layout, is_op, region_write_signature
 
 __all__ = ["Writer", "lanes_of", "writer_ref"]
 
@@ -67,7 +68,7 @@ class Writer(ConfigChecked, wiring.Component):
         cols, ab = cfg.cols, cfg.act_bits
         A = addr_bits(cfg)
         d = self.desc
-        is_conv, is_max, is_add = d.op == 0, d.op == 1, d.op == 3
+        is_conv, is_max, is_add = is_op(d, Op.CONV), is_op(d, Op.MAXPOOL), is_op(d, Op.ADD)
         done_op = self.done
 
         q = self.i.payload
