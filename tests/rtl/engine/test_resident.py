@@ -1,0 +1,77 @@
+"""The whole engine with resident weights (hwsim.engine rule 7) in the Amaranth simulator: one load phase,
+then several images with only prog, x and o; logits == golden, the load phase's and every image's cycles and
+counters == hwsim, with stalls (gaps on w during the load) and a reset in the middle."""
+
+import numpy as np
+import pytest
+
+from hwsim.compiler import compile_model
+from hwsim.config import EngineConfig
+from hwsim.engine import COUNTER_NAMES, EngineModel
+from hwsim.reference import load_store, run_engine
+from hwsim.samples import small_model
+from quant.intmodel import golden
+from rtl.engine.top import Build, Engine
+from tests.rtl.engine.streams import simulate_engine
+
+CASES = [
+    (dict(c0=2, h=4, w=4, c1=3, bits=6), dict(rows=2, cols=2, bits=6, mult_rows=1)),
+    (dict(c0=1, h=5, w=4, c1=5, k1=3, s1=2, p1=1, bits=5, stem="conv", mode="threshold", pool="avgpool",
+          pool_pad=1, head="linear", classes=3),
+     dict(rows=3, cols=2, bits=5, mult_rows=2, requant=("fixed", "threshold"))),
+]
+
+
+def _setup(seed, mopts, copts, n_images=2):
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = small_model(rng, **mopts)
+    cfg = EngineConfig(act_words=(64, 64, 64), weight_words=256, max_k=256, weights="resident", **copts)
+    cm = compile_model(model, cfg)
+    xs = [rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape) for _ in range(n_images)]
+    wants = [golden.run_codes(model, x[None])[model.output.name][0].reshape(-1) for x in xs]
+    est = EngineModel(cfg).estimate(model)
+    store = load_store(cm.program, cm.weights)
+    for x, want in zip(xs, wants):
+        assert np.array_equal(run_engine(cm.program, cm.weights, x, store=store).logits, want)
+    assert store.counters == est.load.as_dict()
+    return model, cfg, cm, xs, wants, est
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+def test_two_images_after_one_load(case):
+    model, cfg, cm, xs, wants, est = _setup(800 + case, *CASES[case])
+    got = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs)
+    load = est.load
+    for k, (g, want) in enumerate(zip(got, wants)):
+        assert np.array_equal(g["logits"], want)
+        assert g["load"] == load.as_dict()
+        at = load.cycles + k * est.total_cycles  # the image's cycle 0
+        assert [(o["start"] - at, o["end"] - at) for o in g["ops"]] == [(l.start, l.end) for l in est.layers]
+        for op, layer in zip(g["ops"], est.layers):
+            assert {n: op[n] for n in COUNTER_NAMES} == layer.as_dict(), layer.name
+        assert g["total_cycles"] == at + est.total_cycles
+        assert g["prog_beats"] == 1 + (k + 1) * est.prog_beats
+
+
+@pytest.mark.slow
+def test_stalls_and_a_reset_keep_the_store():
+    """Gaps on every input (w included, during the load) and o back-pressure, a reset in the middle of the
+    first image: the clean run after the reset takes no load (the store survives a reset) and still equals
+    golden, its counters hwsim's; a second run reloads after the reset."""
+    model, cfg, cm, xs, wants, est = _setup(810, *CASES[1])
+    at = est.load.cycles + est.total_cycles // 2
+    kept = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs, seed=810, reset_at=at,
+                           reload=False)
+    for g, want in zip(kept, wants):
+        assert np.array_equal(g["logits"], want) and g["load"] == {}
+        for op, layer in zip(g["ops"], est.layers):
+            assert {n: op[n] for n in COUNTER_NAMES if n != "cycles"} == \
+                {n: v for n, v in layer.as_dict().items() if n != "cycles"}, layer.name
+    assert kept[0]["total_cycles"] > est.total_cycles
+    again = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs, seed=811,
+                            reset_at=est.load.cycles // 2)
+    for g, want in zip(again, wants):
+        assert np.array_equal(g["logits"], want)
+        assert {k: v for k, v in g["load"].items() if k != "cycles"} == \
+            {k: v for k, v in est.load.as_dict().items() if k != "cycles"}
