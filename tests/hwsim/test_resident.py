@@ -83,3 +83,31 @@ def test_lenet_resident_counts():
     r = EngineModel(EngineConfig(weight_words=8192, weights="resident", **base)).estimate(model)
     assert r.load.words == s.totals()["w_beats"]
     assert r.totals()["w_beats"] == 0 and r.total_cycles < s.total_cycles
+
+
+def test_sizing_chooses_by_the_part_budget():
+    """LeNet-5-BN-shaped 4x4 W8: resident fits the ECP5-25K; ResNet-20's store does not (auto streams, with one
+    line), forced resident is refused naming the sizes, and it fits the ECP5-85K."""
+    from hwsim.parts import bram_blocks
+    from hwsim.sizing import size_engine
+
+    lenet = models.random_lenet(np.random.default_rng(3), "fixed")
+    s_cfg, s_cm = size_engine(lenet, rows=4, cols=4)
+    cfg, cm = size_engine(lenet, rows=4, cols=4, weights="auto", part="ecp5-25k")
+    assert s_cfg.weights == "streamed" and cfg.weights == "resident"
+    assert cfg.weight_words == cm.program.store_words == s_cm.weights.beats
+    assert cfg.replace(weights="streamed", weight_words=s_cfg.weight_words) == s_cfg
+    assert bram_blocks(cfg, "ecp5-25k") <= 56
+    resnet = models.random_resnet20(np.random.default_rng(3))
+    lines = []
+    cfg, _ = size_engine(resnet, rows=4, cols=4, weights="auto", part="ecp5-25k", note=lines.append)
+    assert cfg.weights == "streamed" and len(lines) == 1
+    assert lines[0].startswith("weights streamed, not resident: the weight store needs ")
+    with pytest.raises(ValueError, match=r"^resident weights do not fit: the weight store needs \d+ words \(\d+ bytes "
+                                         r"of 128-bit words\): the resident engine needs \d+ BRAM blocks \(DP16KD; "
+                                         r"\d+ for the store, \d+ for the activations\), ecp5-25k has 56$"):
+        size_engine(resnet, rows=4, cols=4, weights="resident", part="ecp5-25k")
+    cfg, _ = size_engine(resnet, rows=4, cols=4, weights="auto", part="ecp5-85k", note=lines.append)
+    assert cfg.weights == "resident" and len(lines) == 1 and bram_blocks(cfg, "ecp5-85k") <= 208
+    with pytest.raises(ValueError, match="^weights must be one of auto, resident, streamed, not 'x'$"):
+        size_engine(lenet, rows=4, cols=4, weights="x")
