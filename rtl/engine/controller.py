@@ -48,10 +48,15 @@ from rtl.engine.layouts import desc_layout, events_signature, is_op, region_writ
 from rtl.engine.vector import VECTOR_OPS, vector_step_layout
 from rtl.engine.writer import lanes_of
 
-__all__ = ["CONTROLLER_EVENTS", "Controller", "bank_bits", "engine_units", "region_read_signature", "use_mult"]
+__all__ = ["CONTROLLER_EVENTS", "MUTATIONS", "Controller", "bank_bits", "engine_units", "region_read_signature", "use_mult"]
 
 #: The events the controller reports (the rest of the core's are the drain's, the writer's and ``o``'s).
 CONTROLLER_EVENTS = ("busy_cycles", "act_reads", "wbuf_reads", "wbuf_writes", "w_beats", "prog_beats", "x_beats")
+
+
+#: Test-only wrong controllers (:class:`Controller` ``mutation``); ``None`` is the real one.  ``"wbase_plus_one"``:
+#: a resident engine's operations read the weight store one word past their base.
+MUTATIONS = (None, "wbase_plus_one")
 
 
 def engine_units(config: EngineConfig) -> tuple:
@@ -89,15 +94,18 @@ class Controller(Checked, wiring.Component):
     docstring)."""
 
     @classmethod
-    def check(cls, *, config: EngineConfig, max_ops: int = 64) -> None:
+    def check(cls, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None) -> None:
         """Refuse a bad argument (one line naming it) before the component exists."""
         check_config(config)
         if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
             raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
+        if mutation not in MUTATIONS:
+            raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
 
-    def __init__(self, *, config: EngineConfig, max_ops: int = 64):
+    def __init__(self, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None):
         self.config = config
         self.max_ops = max_ops
+        self.mutation = mutation
         cfg, A = config, addr_bits(config)
         wbuf_addr = ceil_log2(cfg.weight_words)
         ports = {
@@ -185,7 +193,7 @@ class Controller(Checked, wiring.Component):
                     bump("prog_beats")
                     m.d.comb += reset_op.eq(1)
                     if cfg.resident:
-                        m.d.sync += tb.eq(self.prog.payload.wbase)
+                        m.d.sync += tb.eq(self.prog.payload.wbase + (self.mutation == "wbase_plus_one"))
                     with m.If(cur == 0):
                         if cfg.resident:
                             with m.If(self.prog.payload.load):

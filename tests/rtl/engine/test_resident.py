@@ -75,3 +75,11 @@ def test_stalls_and_a_reset_keep_the_store():
         assert np.array_equal(g["logits"], want)
         assert {k: v for k, v in g["load"].items() if k != "cycles"} == \
             {k: v for k, v in est.load.as_dict().items() if k != "cycles"}
+
+
+def test_wrong_weight_base_is_caught():
+    """A controller that reads the store one word past each operation's base: the logits differ from golden
+    (the counters alone would not show it: the mutant reads as often, from the wrong words)."""
+    model, cfg, cm, xs, wants, est = _setup(820, *CASES[0], n_images=1)
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY, mutation="wbase_plus_one"), cm, xs)
+    assert not np.array_equal(got["logits"], wants[0])
