@@ -34,6 +34,7 @@ printed (:func:`select_ops`); ``verify.json`` has all of them.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,7 +350,9 @@ class VerifyRequest:
     """What ``adderhw verify`` runs: ``model_dir`` on the engine, into ``out``.
 
     ``design`` (a metadata JSON of ``adderhw generate``) or else the
-    ``rows x cols`` engine sized to the model; ``images`` (test-set indices);
+    ``rows x cols`` engine sized to the model, its weights where ``weights``
+    puts them (:class:`hwsim.sizing.WeightChoice`; no part: the store's
+    budget is the largest a config allows); ``images`` (test-set indices);
     ``trace`` (a traced engine; implied by ``layer``, an operation's name or
     index whose figures are printed); ``back_pressure`` (a probability in
     (0, 1): also the back_pressure test); simulator builds cached in
@@ -368,6 +371,7 @@ class VerifyRequest:
     design: Path | None = None
     rows: int = 4
     cols: int = 4
+    weights: str = "streamed"
     trace: bool = False
     layer: str | None = None
     back_pressure: float | None = None
@@ -443,7 +447,8 @@ def _target(req: VerifyRequest, model):
     else:
         design = None
         try:
-            _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace)
+            _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace, weights=req.weights,
+                                      note=lambda line: print(f"verify: {line}", file=sys.stderr))
         except ValueError as exc:
             raise ValueError(f"the {req.rows}x{req.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], req.layer, model.name)

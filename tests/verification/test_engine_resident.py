@@ -21,7 +21,7 @@ from verification.engine_host import ENGINE_TESTS, emit_engine, run_engine_tests
 pytestmark = [pytest.mark.sim]
 
 #: The small engine with its weights resident (a store deep enough for the random models' whole stream).
-RESIDENT = dict(SMALL_ENGINE, weights="resident", weight_words=256)
+RESIDENT = dict(SMALL_ENGINE, weights="resident", weight_words=512)
 
 
 def _check_load(run, tests):

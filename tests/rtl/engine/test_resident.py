@@ -83,3 +83,31 @@ def test_wrong_weight_base_is_caught():
     model, cfg, cm, xs, wants, est = _setup(820, *CASES[0], n_images=1)
     (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY, mutation="wbase_plus_one"), cm, xs)
     assert not np.array_equal(got["logits"], wants[0])
+
+
+def test_cli_generate_resident(tmp_path, capsys):
+    """``generate --model --weights``: resident sizes the store to the whole w stream (memory map and metadata
+    say so); forced resident beyond the part's block RAMs and --part without --model are refused in one line."""
+    from quant.intmodel.artifact import save_int_model
+    from rtl.design import read_design
+    from scripts.cli import main
+
+    model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4)
+    save_int_model(model, tmp_path / "small")
+    argv = ["generate", "--model", str(tmp_path / "small"), "--rows", "2", "--cols", "2"]
+    assert main(argv + ["--weights", "resident", "--part", "ecp5-25k", "-o", str(tmp_path / "g")]) == 0
+    (v,) = (tmp_path / "g").glob("*.v")
+    d = read_design(v.with_suffix(".json"))
+    store = compile_model(model, d.config).program.store_words
+    assert d.config.resident and d.config.weight_words == store == d.memory_map["weights"]["store_words"]
+    assert d.model["w_beats"] == 0  # per image
+    capsys.readouterr()
+    big = small_model(np.random.default_rng(8), c0=16, h=8, w=8, c1=64, bits=8)
+    save_int_model(big, tmp_path / "big")
+    bad = ["generate", "--model", str(tmp_path / "big"), "--rows", "1", "--cols", "1", "--weights", "resident"]
+    assert main(bad + ["--part", "ice40-up5k", "-o", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "resident weights do not fit: the weight store needs" in err[0], err
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--part", "ecp5-25k",
+                 "-o", str(tmp_path / "c")]) == 1
+    assert "--part size an engine to --model" in capsys.readouterr().err
