@@ -89,6 +89,8 @@ class EngineCore(Checked, wiring.Component):
             "o": Out(stream.Signature(signed(config.out_bits + 1))),
             "events": Out(events_signature(max_ops)),
         })
+        #: The weight buffer (the weight store of a resident engine); a testbench may read its words.
+        self.wbuf = memory.Memory(shape=unsigned(config.weight_word_bits), depth=config.weight_words, init=[])
 
     def elaborate(self, platform):
         m = Module()
@@ -101,8 +103,7 @@ class EngineCore(Checked, wiring.Component):
             m.submodules[f"region{r}"] = mem
             rps.append(mem.read_port())
             wps.append(mem.write_port(granularity=cfg.act_bits))
-        m.submodules.wbuf = wmem = memory.Memory(shape=unsigned(cfg.weight_word_bits), depth=cfg.weight_words,
-                                                 init=[])
+        m.submodules.wbuf = wmem = self.wbuf
 
         # --- units and components ---
         mut = self.mutation

@@ -202,6 +202,8 @@ class Engine(Checked, wiring.Component):
             "x": In(stream.Signature(unsigned(config.act_word_bits))),
             "o": Out(stream.Signature(signed(config.out_bits + 1))),
         }
+        #: The deployable engine inside (its ``wbuf``: the weight buffer or store).
+        self.core = EngineCore(config=config, max_ops=max_ops, mutation=mutation)
         if self.build == Build.VERIFY:
             ports["op_done"] = Out(1)
             ports["op_index"] = Out(range(max(2, max_ops)))  # at least one bit (a 0-bit port reads as X in Icarus)
@@ -210,7 +212,7 @@ class Engine(Checked, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = EngineCore(config=self.config, max_ops=self.max_ops, mutation=self.mutation)
+        m.submodules.core = core = self.core
         for name in ("prog", "w", "x", "o"):
             port = getattr(self, name)
             wiring.connect(m, wiring.flipped(port), getattr(core, name))

@@ -111,3 +111,38 @@ def test_cli_generate_resident(tmp_path, capsys):
     assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--part", "ecp5-25k",
                  "-o", str(tmp_path / "c")]) == 1
     assert "--part size an engine to --model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [830, 831])
+def test_store_equals_numpy_after_a_load_with_gaps(seed):
+    """The load phase alone, with random gaps on w and prog: the weight store's words equal the reference's store
+    (hwsim.reference.load_store, packed as the w beats), word for word, and the load's counters hwsim's."""
+    from hwsim.engine import LOAD_COUNTERS
+    from rtl.engine.top import COUNTERS, encode_load, w_beats
+    from tests.rtl.engine.streams import _rngs, run
+
+    model, cfg, cm, _, _, est = _setup(seed, *CASES[seed % 2], n_images=1)
+    e = Engine(config=cfg, max_ops=8, build=Build.VERIFY)
+    ws = w_beats(cm.program, cm.weights)
+    ref = load_store(cm.program, cm.weights)
+    b = cfg.bits
+    packed = [p if isinstance(p, int) else sum((int(v) & ((1 << b) - 1)) << (k * b)
+                                               for k, v in enumerate(np.asarray(p).reshape(-1)))
+              for p in ref.store]
+    assert packed == ws  # the reference's store is the w stream, beat i at address i
+    rng_p, rng_w = _rngs(seed, 2)
+    got = {}
+
+    async def main(ctx):
+        async for _, _, done in ctx.tick().sample(e.op_done):
+            if done:
+                got.update({n: ctx.get(getattr(e, n)) for n in COUNTERS})
+                await ctx.tick()
+                got["store"] = [ctx.get(e.core.wbuf.data[i]) for i in range(cfg.weight_words)]
+                return
+
+    run(e, [(e.prog, [encode_load(cm.program)], rng_p), (e.w, ws, rng_w)], [(e.o, None)], main)
+    assert got["store"][: len(ws)] == ws and not any(got["store"][len(ws):])
+    assert {n: got[n] for n in LOAD_COUNTERS if n != "cycles"} == \
+        {n: v for n, v in est.load.as_dict().items() if n != "cycles"}
+    assert got["cycles"] >= est.load.cycles - 1  # the counter before the last beat's edge; gaps only add
