@@ -93,3 +93,23 @@ def test_lenet_resident(sim, lenet_dir, build_root, tmp_path):
     assert len(recs) == n and all(np.ptp(r["golden"]) > 0 for r in recs)
     for r in recs:
         assert sum(op["counters"]["w_beats"] for op in r["ops"]) == 0
+
+
+@pytest.mark.slow
+def test_resnet20_resident_on_verilator(resnet20_dir, build_root, tmp_path):
+    """The shipped ResNet-20 W8 on its 4x4 engine with resident weights (the ECP5-85K's budget): one load, two
+    test images; logits, the load phase and every image's cycles and counters exact."""
+    from hwsim.sizing import size_engine
+    from quant.training.datasets import load_dataset
+
+    print(f"seed {SEED}")
+    model = load_int_model(resnet20_dir)
+    images, _ = load_dataset(model.dataset, "test", shape=model.input_shape)
+    codes = list(golden.quantize_input(images[:2], model.input))
+    cfg, compiled = size_engine(model, rows=4, cols=4, weights="resident", part="ecp5-85k")
+    design = emit_engine(cfg, max_ops=len(compiled.program.ops), build_root=build_root)
+    run = run_engine_tests(design, "verilator", model_dir=resnet20_dir, images=codes, compiled=compiled,
+                           out_dir=tmp_path, build_root=build_root, seed=SEED, testcases=["images"])
+    _check(run, ["images"])
+    _check_load(run, ["images"])
+    assert all(np.ptp(r["golden"]) > 0 for r in run.case("images").record["images"])
