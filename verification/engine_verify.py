@@ -220,7 +220,9 @@ def report_entries(run, *, model_name: str, design: str, images) -> list[dict]:
     0 in the order they ran).  An entry passes when the test passed **and**
     the record, checked again here, shows no difference: logits, every
     operation's counters and cycles (``images``, ``reset_mid_network``:
-    equal; ``back_pressure``: no fewer), the images' totals.
+    equal; ``back_pressure``: no fewer), the images' totals; with resident
+    weights the test's load phase (``load``: counters measured and predicted,
+    its mismatches reported with the first image's).
     """
     out = []
     for c in run.cases:
@@ -255,6 +257,7 @@ def report_entries(run, *, model_name: str, design: str, images) -> list[dict]:
             "wall_s_per_image": per_image,
             "python_wakeups": rec.get("python_wakeups"),
             "back_pressure": rec.get("back_pressure"),
+            "load": rec.get("load"),  # resident weights: the load phase, measured and predicted (None: none)
             "images": ims,
         })
     return out
