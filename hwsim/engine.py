@@ -91,12 +91,14 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    program order), beat ``i`` at address ``i``, ``N`` words in all; an
    operation's tiles start at its descriptor's ``wbase``, tile ``t`` at
    ``b_t = wbase + t (S + n_p)``.  *The load phase* runs once, before the
-   images (and again only if the host wants new weights): its descriptor
+   images (and again only if the host wants new weights; it is taken where
+   an operation-0 descriptor would be): its descriptor
    (``load`` set, ``in_words = N``) fires in cycle 0 of the phase, then the
    ``N`` ``w`` beats, one per cycle (cycles ``1 .. N``), beat ``i`` written
    into store address ``i`` in the cycle it fires.  Its last event is the
-   last beat: it takes ``N + 1`` cycles, 1 ``prog`` beat, ``N`` ``w`` beats,
-   ``N`` weight-buffer writes (:class:`LoadPhase`); the first image's
+   last beat (``op_done`` pulses there, ``op_index`` 0): it takes ``N + 1``
+   cycles, 1 ``prog`` beat, ``N`` ``w`` beats, ``N`` weight-buffer writes
+   (:class:`LoadPhase`); the first image's
    operation-0 beat fires in the cycle after, which is that image's cycle 0
    (rule 1: every image repeats the schedule, with no ``w`` beat).  *A
    tile's load* (rule 2) is ``n_p`` store reads, one per cycle: parameter
