@@ -293,7 +293,8 @@ def _table(head, rows) -> list[str]:
 
 
 def summary_lines(entries: list[dict], shown_ops) -> list[str]:
-    """The printed summary: per test and image logits, cycles measured vs predicted, counters, wall time;
+    """The printed summary: per test (its load phase with resident weights) and image logits, cycles measured vs
+    predicted, counters, wall time;
     then (``shown_ops`` not None: ``--layer``) the cycles and counters of those operations."""
     def rel(a, b, exact):
         if a is None:
@@ -307,6 +308,12 @@ def summary_lines(entries: list[dict], shown_ops) -> list[str]:
 
     rows = []
     for e in entries:
+        load = e.get("load")
+        if load and load.get("counters") is not None:  # resident weights: the load phase, before the images
+            got, want = load["counters"], load["counters_predicted"]
+            same = {k: v for k, v in got.items() if k != "cycles"} == {k: v for k, v in want.items() if k != "cycles"}
+            rows.append((e["name"], e["simulator"], "load", "-", rel(got["cycles"], want["cycles"], e["exact_cycles"]),
+                         "equal" if same else "DIFFER", "-", "-"))
         for im in e["images"]:
             rows.append((e["name"], e["simulator"], str(im["image"]), "OK" if im["logits_ok"] else "DIFFER",
                          rel(im["cycles_measured"], im["cycles_predicted"], e["exact_cycles"]),
