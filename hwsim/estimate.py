@@ -289,10 +289,14 @@ def load_source(path, *, bits: int = 8, model: str | None = None, dataset: str |
 def estimate_source(source: Source, table: EnergyTable, *, rows: int, cols: int, mult_rows: int | None = None,
                     clock_mhz: float = 100.0, weights: WeightChoice | str = WeightChoice.STREAMED,
                     **fields) -> Comparison:
-    """:func:`estimate_model` or :func:`estimate_topology` of ``source``."""
+    """:func:`estimate_model` or :func:`estimate_topology` of ``source``; ``part`` (the budget of resident
+    weights, :func:`hwsim.sizing.size_engine`) only for a model."""
     kw = dict(rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz, weights=weights, **fields)
     if source.model is not None:
         return estimate_model(source.model, table, **kw)
+    if kw.pop("part", None) is not None:
+        raise ValueError("--part sizes resident weights of a model, not of a topology CSV (its store is "
+                         "bounded by the engine's largest store)")
     return estimate_topology(source.layers, table, **kw)
 
 
