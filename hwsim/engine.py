@@ -174,6 +174,9 @@ class EngineLayer:
     o_beats: int
     requant_ops: int
     mode: RequantMode | None = None  # the requant form the operation uses (None: max pool)
+    #: Requant parameter beats written into the parameter bank (``T * n_p`` of a conv, from ``w`` or, resident,
+    #: from the store; 0 elsewhere).  Priced by the energy model; not one of the RTL's counters.
+    param_writes: int = 0
 
     @property
     def util(self) -> float:
@@ -412,7 +415,7 @@ class EngineModel:
             name=layer.name, op=Op.CONV, unit=unit, start=a, end=end, cycles=end - a + 1,
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
             wbuf_reads=wbuf_reads, wbuf_writes=wbuf_writes, w_beats=w_beats, o_beats=o * P if last else 0,
-            requant_ops=o * P, mode=layer.mode)
+            requant_ops=o * P, mode=layer.mode, param_writes=T * n_p)
 
     def _vector(self, layer: "OpShape", a: int, last: bool) -> EngineLayer:
         cfg = self.config

@@ -215,13 +215,16 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     def sweep():
         return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
 
+    def weights():  # where the engine keeps its weights: estimate sizes the same engine generate builds
+        if opts.weights == "streamed":
+            return []
+        return ["--weights", opts.weights, *(["--part", opts.target] if opts.target != "generic" else [])]
+
     def estimate():
-        return [["estimate", q_dir, *size, "-o", OUT]]
+        return [["estimate", q_dir, *size, *weights(), "-o", OUT]]
 
     def generate():  # --layer: verify compares every layer's traced output, so the engine sends them
-        trace = ["--trace"] if opts.layer is not None else []
-        if opts.weights != "streamed":
-            trace += ["--weights", opts.weights, *(["--part", opts.target] if opts.target != "generic" else [])]
+        trace = (["--trace"] if opts.layer is not None else []) + weights()
         # engine/: the deployable build (synth measures it); engine_verify/: it with the counters (verify)
         return [["generate", "--model", q_dir, *size, *trace, "-o", f"{OUT}/engine"],
                 ["generate", "--model", q_dir, *size, *trace, "--build", "verify", "-o", f"{OUT}/engine_verify"]]
