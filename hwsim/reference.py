@@ -201,6 +201,7 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
             c["w_beats"] += n_load
             tile_words = mc.wbuf
         bank = unpack_params(cfg, op.mode, beats, op.rows)
+        c["param_writes"] += len(beats)
         o0 = t * op.rows
         rt = min(op.rows, o_total - o0)
         # compute: every step reads one word (or the pad word) and one weight word
@@ -366,7 +367,8 @@ def run_engine(program: Program, weights: WeightStream, image, store: StoreLoad 
     counters = []
     traces: dict = {}
     for op in program.ops:
-        c = dict.fromkeys(COUNTER_NAMES[1:], 0)  # the operation's counters but its cycles, tallied below
+        # the operation's counters but its cycles, and its parameter-bank writes, tallied below
+        c = dict.fromkeys((*COUNTER_NAMES[1:], "param_writes"), 0)
         if op.op == Op.CONV:
             end = _conv(mc, op, cycle, c)
         else:
