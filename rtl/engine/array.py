@@ -29,7 +29,10 @@ Pixel tiles (``config.pixel_tile`` = ``Tp`` > 1, :mod:`hwsim.engine` rule 3):
 each row has ``Tp`` accumulators, a step names its pixel's (``bank``, which
 travels down the pipeline with the step) and ``first`` clears that one; a
 ``last`` step hands every bank's totals (``Tp x rows``, the step's own bank
-with the step's sum) to the shadow.  The latency is the same.
+with the step's sum) to the shadow.  The banks are the skid
+(:func:`banked_shadow`): a landing on a full shadow freezes the pipeline
+until the shadow is taken and then refills it from the banks.  The latency
+is the same.
 """
 
 from __future__ import annotations
@@ -221,11 +224,12 @@ class ChannelArray(Checked, wiring.Component):
         for r in range(rows):
             m.d.comb += total[r].eq(Mux(first, 0, cur[r]) + level[r][0])
         banks = Signal(self.o.payload.shape(), name="totals")
+        held = Signal(self.o.payload.shape(), name="held")
         for k in range(tp):
             for r in range(rows):
-                m.d.comb += banks[k][r].eq(Mux(bank == k, total[r], acc[k][r]))
-        skid_full = elastic_shadow(m, self.o, adv & valid & last, banks)
-        m.d.comb += [adv.eq(~skid_full), self.i.ready.eq(adv)]
+                m.d.comb += [banks[k][r].eq(Mux(bank == k, total[r], acc[k][r])), held[k][r].eq(acc[k][r])]
+        pending = banked_shadow(m, self.o, adv & valid & last, banks, held)
+        m.d.comb += [adv.eq(~pending), self.i.ready.eq(adv)]
         with m.If(adv & valid):
             with m.Switch(bank):
                 for k in range(tp):
@@ -257,6 +261,32 @@ def elastic_shadow(m: Module, o, land, value) -> Signal:
         with m.Else():
             m.d.sync += [skid_v.eq(1), skid.eq(value)]
     return skid_v
+
+
+def banked_shadow(m: Module, o, land, value, held) -> Signal:
+    """The shadow register ``o`` of an array with accumulator banks: :func:`elastic_shadow` whose skid is the
+    banks themselves.
+
+    ``land`` puts ``value`` (every bank's totals, the landing step's own with
+    its sum) into the shadow when it is empty or being taken; else the
+    landing is *pending*: the banks, which took the same totals at the same
+    edge, are ``held`` (nothing overwrites them, since the returned pending
+    flag, a register, freezes the pipeline) and go into the shadow when it
+    is taken.  So the skid needs no register of its own (``pixel_tile x rows``
+    accumulators fewer); without back-pressure nothing is ever pending.
+    """
+    pending = Signal(name="pending")
+    taken = o.valid & o.ready
+    with m.If(taken):
+        m.d.sync += [o.valid.eq(pending), pending.eq(0)]
+        with m.If(pending):
+            m.d.sync += o.payload.eq(held)
+    with m.If(land):
+        with m.If(~o.valid | taken):
+            m.d.sync += [o.valid.eq(1), o.payload.eq(value)]
+        with m.Else():
+            m.d.sync += pending.eq(1)
+    return pending
 
 
 def _pairwise(row: list) -> list:

@@ -16,7 +16,7 @@ from hwsim.config import EngineConfig
 from hwsim.engine import EngineModel
 from hwsim.samples import SMALL_ENGINE, small_model
 from quant.intmodel.artifact import load_int_model, save_int_model
-from tests.verification.test_engine import SEED, _check
+from tests.verification.test_engine import SEED, _check, lenet_images  # noqa: F401 - a fixture
 from verification.engine_host import emit_engine, run_engine_tests
 
 pytestmark = [pytest.mark.sim]
