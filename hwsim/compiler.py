@@ -37,6 +37,11 @@ What it decides (DESIGN §4b):
   channel ``o0 + r`` for input channel ``g*cols + n`` at kernel position
   ``(i, j)``; absent channels 0), then :meth:`EngineConfig.param_beats`
   requant parameter beats (:func:`pack_params`).
+* **Weight store** (``config.weights`` resident, :mod:`hwsim.engine` rule 7):
+  the weight buffer holds the whole ``w`` stream, beat ``i`` at address
+  ``i``; an operation's ``wbase`` is the address of its first beat (its
+  tile ``t`` starts at ``wbase + t * (weight_words + param_beats)``).  A
+  stream longer than the store is refused naming both sizes.
 * **Refusals** (``ValueError`` naming the layer and the sizes; a tensor
   that fits no free activation region is the typed :class:`RegionTooSmall`,
   which :func:`hwsim.sizing.size_engine` catches while it sizes the regions): a layer kind
@@ -155,7 +160,9 @@ class EngineOp:
     ``S``, the issue cycles per output pixel (conv: ``kh*kw*G_in``; pools:
     ``kh*kw``; add: 1).  Requant fields: ``mode`` (None for maxpool),
     ``shift``/``lo``/``hi`` (fixed), ``out_bits`` (threshold), ``m``/``n``
-    (scalars of avgpool and add; conv parameters travel on ``w``).
+    (scalars of avgpool and add; conv parameters travel on ``w``);
+    ``wbase``: the index of the operation's first ``w`` beat (its address in
+    a resident weight store; 0 for vector operations).
     """
 
     index: int
@@ -181,6 +188,7 @@ class EngineOp:
     m: tuple = ()
     n: int = 0
     last: bool = False
+    wbase: int = 0
 
 
 @dataclass(frozen=True, kw_only=True, eq=False)
@@ -199,6 +207,11 @@ class Program:
     def prog_beats(self) -> int:
         """Beats of the ``prog`` stream: one descriptor per operation."""
         return len(self.ops)
+
+    @property
+    def store_words(self) -> int:
+        """Beats of the whole ``w`` stream: the words a resident weight store holds."""
+        return sum(o.tiles * (o.weight_words + o.param_beats) for o in self.ops if o.op == Op.CONV)
 
     def tensor_of(self, layer: str) -> TensorMap:
         """The stored tensor holding a model layer's output (through flatten aliases)."""
@@ -223,6 +236,9 @@ class Program:
             "bytes": cfg.weight_words * cfg.weight_word_bits // 8,
             "peak_words": max((o.weight_words for o in self.ops), default=0),
         }
+        if cfg.resident:
+            out["weights"].update(mode=str(cfg.weights), store_words=self.store_words,
+                                  store_bytes=self.store_words * cfg.weight_word_bits // 8)
         return out
 
 
@@ -496,6 +512,7 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
     ops = []
     words = []
     params = []
+    wbase = 0
     for i, (fields, wdata) in enumerate(pending):
         dst = fields["dst"]
         if i == n_ops - 1:
@@ -504,11 +521,18 @@ def compile_model(model: IntModel, config: EngineConfig) -> CompiledModel:
                                      groups=-(-tc // cols), region=None, lo=tlo, hi=thi)
         else:
             place(dst, i)
-        ops.append(EngineOp(index=i, last=(i == n_ops - 1), **fields))
+        ops.append(EngineOp(index=i, last=(i == n_ops - 1), wbase=wbase if wdata is not None else 0, **fields))
         if wdata is not None:
             ws, ps = wdata
             words.extend(ws)
             params.extend(ps)
+            wbase += len(ws) + len(ps)
+    if cfg.resident and wbase > cfg.weight_words:
+        wb = cfg.weight_word_bits
+        raise ValueError(
+            f"weight store too small: the model's weights and requant parameters need {wbase} words "
+            f"({wbase * wb // 8} bytes of {wb}-bit words), the store holds {cfg.weight_words} "
+            f"({cfg.weight_words * wb // 8} bytes)")
     wst = np.zeros((len(words), cfg.rows, cols), dtype=np.int64)
     for j, wd in enumerate(words):
         wst[j] = wd

@@ -9,6 +9,7 @@ numpy) so that the RTL never pulls in torch; the widths, PE kinds and
 from __future__ import annotations
 
 import dataclasses
+import enum
 import math
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ __all__ = [
     "MAX_ENGINE_K",
     "VECTOR_LATENCY",
     "MAX_PIXEL_TILE",
+    "WeightMode",
 ]
 
 #: The requant forms, in the order a config lists them (:class:`quant.base.intops.RequantMode`).
@@ -68,6 +70,20 @@ MAX_PIXEL_TILE = 64
 #: has its lane result loaded into the shadow register at the edge ending
 #: cycle ``l + D_v`` (the lane operation's register).
 VECTOR_LATENCY = 1
+
+
+class WeightMode(enum.StrEnum):
+    """Where the engine's weights live (:mod:`hwsim.engine` rules 2 and 7).
+
+    ``STREAMED``: every conv tile's weight words and parameter beats cross
+    ``w`` once per image into a weight buffer as deep as the largest tile.
+    ``RESIDENT``: the weight buffer is the weight store, as deep as the whole
+    ``w`` stream; a load phase fills it once, then each image runs with only
+    ``prog``, ``x`` and ``o``.
+    """
+
+    STREAMED = "streamed"
+    RESIDENT = "resident"
 
 
 #: The engine's per-operation counters, in the order the RTL exposes them: the
@@ -128,7 +144,12 @@ class EngineConfig:
         Depth of each activation region in words (2..8 regions, each
         1..2**20 words).
     weight_words : int
-        Depth of the weight buffer in words (1..2**16).
+        Depth of the weight buffer in words (1..2**16): with resident
+        weights, the weight store (every tile's weight words and parameter
+        beats, :mod:`hwsim.engine` rule 7).
+    weights : WeightMode
+        Weights streamed on ``w`` every image, or resident (loaded once);
+        a string is converted.
     clock_mhz : float
         Clock for latency in seconds.
     trace : bool
@@ -158,6 +179,7 @@ class EngineConfig:
     out_bits: int = 16
     act_words: tuple = (4096, 4096, 4096)
     weight_words: int = 1024
+    weights: WeightMode = WeightMode.STREAMED
     clock_mhz: float = 100.0
     trace: bool = False
     pixel_tile: int = 1
@@ -218,6 +240,9 @@ class EngineConfig:
             check_int(f"act_words[{i}]", d, 1, MAX_REGION_WORDS)
         object.__setattr__(self, "act_words", tuple(aw))
         check_int("weight_words", self.weight_words, 1, MAX_WEIGHT_WORDS)
+        if self.weights not in tuple(WeightMode):
+            raise ValueError(f"weights must be one of {', '.join(WeightMode)}, not {self.weights!r}")
+        object.__setattr__(self, "weights", WeightMode(self.weights))
         if (isinstance(self.clock_mhz, bool) or not isinstance(self.clock_mhz, (int, float))
                 or not self.clock_mhz > 0 or not math.isfinite(self.clock_mhz)):
             raise ValueError(f"clock_mhz must be a positive number, not {self.clock_mhz!r}")
@@ -312,10 +337,21 @@ class EngineConfig:
                 changes[derived] = None
         return dataclasses.replace(self, **changes)
 
+    @property
+    def resident(self) -> bool:
+        """The weights are resident (:attr:`WeightMode.RESIDENT`)."""
+        return self.weights == WeightMode.RESIDENT
+
     def to_dict(self) -> dict:
+        """The fields as plain values; ``weights`` only when resident, so a streamed engine's dict (and
+        the names and metadata digested from it) is what it was before the field existed."""
         d = dataclasses.asdict(self)
         d["requant"] = list(self.requant)
         d["act_words"] = list(self.act_words)
+        if self.resident:
+            d["weights"] = str(self.weights)
+        else:
+            del d["weights"]
         return d
 
     @classmethod

@@ -5,7 +5,10 @@ A descriptor is what the engine holds of one :class:`~hwsim.compiler.EngineOp`
 writes, the address generator's command for its windows, its channel and
 tile counts, its requant scalars.  Fields are ``name -> (width, signed)``,
 or a nested dict for the address generator's command (``ag``), in the
-order they are packed (first field in the low bits).  The RTL builds its
+order they are packed (first field in the low bits).  A resident engine
+(:attr:`EngineConfig.resident`) has two more, last: ``load`` (the load
+phase's descriptor, :mod:`hwsim.engine` rule 7) and ``wbase`` (the
+operation's first word in the weight store).  The RTL builds its
 payload layouts from these (:func:`rtl.engine.top.desc_layout`,
 :class:`rtl.engine.addrgen.AddrGen`), and the energy model charges a
 ``prog`` beat :func:`descriptor_bits` bits.
@@ -54,7 +57,7 @@ def descriptor_fields(config: EngineConfig) -> dict:
     region = (_index_bits(cfg.regions), False)
     lim = (cfg.out_bits + 1, True)
     m = (cfg.mult_bits, True)
-    return {
+    fields = {
         "op": (_index_bits(len(OP_CODES)), False), "mult": (1, False), "last": (1, False),
         "threshold": (1, False), "src0": region, "src1": region, "dst": region,
         "src_signed": (1, False), "src1_signed": (1, False), "in_words": (a, False),
@@ -64,6 +67,9 @@ def descriptor_fields(config: EngineConfig) -> dict:
         "top": (cfg.bits, False), "m0": m, "m1": m, "n": (cfg.n_bits, True),
         "pad_value": (cfg.bits + 1, True),
     }
+    if cfg.resident:
+        fields.update(load=(1, False), wbase=(a, False))
+    return fields
 
 
 def field_bits(fields: dict) -> int:

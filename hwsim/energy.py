@@ -96,11 +96,14 @@ class Placement:
 @dataclass(frozen=True)
 class EngineEnergyResult:
     """:func:`engine_energy`: per operation (aligned with the estimate's ``layers``), the host
-    streams (``prog`` and ``x`` beats, not part of any operation), and the run's total."""
+    streams (``prog`` and ``x`` beats, not part of any operation), and the run's total (one image).
+    ``load`` is a resident engine's load phase (:class:`hwsim.engine.LoadPhase`), apart from the
+    image's total: it is paid once per weight load, not per image."""
 
     ops: tuple
     streams: EngineEnergy
     memories: dict
+    load: EngineEnergy | None = None
 
     @property
     def total(self) -> EngineEnergy:
@@ -271,8 +274,12 @@ def engine_energy(est, table: EnergyTable, *, prog_beat_bits: int,
     * requant: ``requant_ops`` x :func:`requant_units` of the layer's form;
     * registers: per conv step :func:`engine_step_reg_bits`, one
       accumulator-wide shadow entry per requant output, the requant
-      parameters (``w_beats - wbuf_writes`` beats) into the parameter bank;
-      per pool step the ``cols`` lane accumulators.
+      parameters (``param_writes`` beats, from ``w`` or the store) into the
+      parameter bank; per pool step the ``cols`` lane accumulators.
+
+    Load phase (``load``, resident weights only): its ``w`` beats (DRAM),
+    their writes into the weight store and its one ``prog`` beat (DRAM and
+    the descriptor registers).
 
     Host streams (``streams``): ``x_beats`` (DRAM and their writes into the
     input's region) and ``prog_beats`` of ``prog_beat_bits`` (DRAM and the
@@ -306,7 +313,7 @@ def engine_energy(est, table: EnergyTable, *, prog_beat_bits: int,
             vec = 0.0
             acc = engine_unit(cfg, l.unit)[2]
             reg_bits = (l.busy_cycles * engine_step_reg_bits(cfg, l.unit) + l.requant_ops * acc
-                        + (l.w_beats - l.wbuf_writes) * ww)
+                        + l.param_writes * ww)
         else:
             pe = 0.0
             lanes = 0 if l.op == Op.ADD else l.busy_cycles * cfg.cols
@@ -324,8 +331,14 @@ def engine_energy(est, table: EnergyTable, *, prog_beat_bits: int,
         dram_pj=(est.x_beats * aw + est.prog_beats * prog_beat_bits) * dram,
         reg_pj=est.prog_beats * prog_beat_bits * reg,
     )
+    load = None
+    if est.load is not None:
+        ld = est.load
+        load = EngineEnergy(wbuf_sram_pj=ld.wbuf_writes * wbuf_pj,
+                            dram_pj=(ld.w_beats * ww + ld.prog_beats * prog_beat_bits) * dram,
+                            reg_pj=ld.prog_beats * prog_beat_bits * reg)
     memories = {f"R{r}": {"words": d, "word_bits": aw, "bytes": d * aw // 8, "pj_per_access": act_pj[r]}
                 for r, d in enumerate(cfg.act_words)}
     memories["weights"] = {"words": cfg.weight_words, "word_bits": ww, "bytes": cfg.weight_words * ww // 8,
                            "pj_per_access": wbuf_pj}
-    return EngineEnergyResult(ops=tuple(out), streams=streams, memories=memories)
+    return EngineEnergyResult(ops=tuple(out), streams=streams, memories=memories, load=load)

@@ -35,7 +35,9 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    cycle, each weight word written into the weight buffer; tile 0 starts
    loading in the operation's first cycle, tile ``t > 0`` in the cycle after
    tile ``t-1``'s last step.  The parameter bank is double-buffered, so a
-   load never waits for the previous tile's drain.
+   load never waits for the previous tile's drain.  With resident weights
+   (rule 7) the load is ``n_load = n_p`` store reads instead and no ``w``
+   beat; otherwise ``n_load = S + n_p``.
 3. **Steps.**  ``Tp`` is ``config.pixel_tile``.  The cycle after its last
    ``w`` beat the tile issues steps, one per cycle: its output pixels (raster
    order) run in pixel tiles of ``Tp`` (the last one holds the rest, ``n_q``
@@ -91,6 +93,29 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    event is its last beat: ``1 + W * cols`` cycles after the last write; it
    adds ``W`` activation reads and ``W * cols`` ``o`` beats.
 
+7. **Resident weights** (``config.weights`` is ``WeightMode.RESIDENT``).
+   The weight buffer is the weight store: the whole ``w`` stream of rule 2
+   (every conv tile's ``S`` weight words then its ``n_p`` parameter beats, in
+   program order), beat ``i`` at address ``i``, ``N`` words in all; an
+   operation's tiles start at its descriptor's ``wbase``, tile ``t`` at
+   ``b_t = wbase + t (S + n_p)``.  *The load phase* runs once, before the
+   images (and again only if the host wants new weights; it is taken where
+   an operation-0 descriptor would be): its descriptor
+   (``load`` set, ``in_words = N``) fires in cycle 0 of the phase, then the
+   ``N`` ``w`` beats, one per cycle (cycles ``1 .. N``), beat ``i`` written
+   into store address ``i`` in the cycle it fires.  Its last event is the
+   last beat (``op_done`` pulses there, ``op_index`` 0): it takes ``N + 1``
+   cycles, 1 ``prog`` beat, ``N`` ``w`` beats, ``N`` weight-buffer writes
+   (:class:`LoadPhase`); the first image's
+   operation-0 beat fires in the cycle after, which is that image's cycle 0
+   (rule 1: every image repeats the schedule, with no ``w`` beat).  *A
+   tile's load* (rule 2) is ``n_p`` store reads, one per cycle: parameter
+   beat ``k`` read from ``b_t + S + k`` in the tile's ``k``-th load cycle
+   and written into the parameter bank the cycle after; the tile's steps
+   then issue as in rule 3 and step ``(s, 0)`` reads weight word ``b_t + s``.
+   Per tile: ``n_p`` more weight-buffer reads, no write, no ``w`` beat.  A
+   reset leaves the store as it was (memories are not reset).
+
 Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
 tile has ``rows_T = O - (T-1)R`` rows; ``Q = ceil(P / Tp)`` pixel tiles, the
 first of ``n_0 = min(Tp, P)`` pixels, the last of ``n_L = P - (Q-1) Tp``;
@@ -116,8 +141,8 @@ from hwsim.config import EngineConfig
 from quant.intmodel.artifact import IntModel
 from quant.base.intops import LayerKind, PeKind, RequantMode, conv_out_size
 
-__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "OpShape", "op_shapes", "COUNTER_NAMES",
-           "counter_totals", "in_bounds"]
+__all__ = ["DATAFLOW", "EngineLayer", "EngineEstimate", "EngineModel", "LoadPhase", "OpShape", "op_shapes",
+           "COUNTER_NAMES", "LOAD_COUNTERS", "counter_totals", "in_bounds"]
 
 #: Name of the engine's dataflow (channel-parallel), as ``summary.json`` records it.
 DATAFLOW = "cp"
@@ -160,6 +185,9 @@ class EngineLayer:
     o_beats: int
     requant_ops: int
     mode: RequantMode | None = None  # the requant form the operation uses (None: max pool)
+    #: Requant parameter beats written into the parameter bank (``T * n_p`` of a conv, from ``w`` or, resident,
+    #: from the store; 0 elsewhere).  Priced by the energy model; not one of the RTL's counters.
+    param_writes: int = 0
 
     @property
     def util(self) -> float:
@@ -178,15 +206,51 @@ def counter_totals(layers, *, total_cycles: int, prog_beats: int, x_beats: int) 
     return out
 
 
+#: The counters of a resident engine's load phase (:class:`LoadPhase`), in the order the testbenches report them.
+LOAD_COUNTERS = ("cycles", "prog_beats", "w_beats", "wbuf_writes")
+
+
+@dataclass(frozen=True)
+class LoadPhase:
+    """A resident engine's load phase (rule 7): ``words`` store words taken on ``w``.
+
+    Apart from every per-image figure; the one record hwsim predicts, the
+    numpy reference counts and the testbenches read (:data:`LOAD_COUNTERS`).
+    """
+
+    words: int
+
+    @property
+    def cycles(self) -> int:
+        return self.words + 1
+
+    @property
+    def prog_beats(self) -> int:
+        return 1
+
+    @property
+    def w_beats(self) -> int:
+        return self.words
+
+    @property
+    def wbuf_writes(self) -> int:
+        return self.words
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in LOAD_COUNTERS}
+
+
 @dataclass(frozen=True)
 class EngineEstimate:
-    """Every operation's numbers and the run's totals."""
+    """Every operation's numbers and the run's totals (one image); ``load``: the load phase of a
+    resident engine (None when streamed), apart from them."""
 
     layers: tuple
     prog_beats: int
     x_beats: int
     total_cycles: int
     config: EngineConfig
+    load: LoadPhase | None = None
 
     def totals(self) -> dict:
         """:func:`counter_totals` of the run."""
@@ -293,10 +357,12 @@ class EngineModel:
         x_beats = source[0] * source[1] * -(-source[2] // cfg.cols)
         start = 1 + x_beats  # rule 1: operation 0's descriptor, then the image
         out = []
+        store = 0
         for i, op in enumerate(ops):
             last = i == len(ops) - 1
             if op.kind.pe is not None:
                 est = self._conv(op, start, last)
+                store += self._store_words(op)
             else:
                 est = self._vector(op, start, last)
             if cfg.trace and not last:
@@ -304,7 +370,16 @@ class EngineModel:
             out.append(est)
             start = est.end + 2  # rule 1: the next descriptor beat, then the next operation
         return EngineEstimate(layers=tuple(out), prog_beats=len(ops), x_beats=x_beats,
-                              total_cycles=out[-1].end + 1, config=cfg)
+                              total_cycles=out[-1].end + 1, config=cfg,
+                              load=LoadPhase(words=store) if cfg.resident else None)
+
+    def _store_words(self, layer: "OpShape") -> int:
+        """Rule 7: the ``w`` beats (store words) of a conv or linear operation, ``T (S + n_p)``."""
+        cfg = self.config
+        h, w, c = layer.src
+        kh, kw = (h, w) if layer.kind.linear else layer.kernel
+        rows = cfg.mult_rows if cfg.pe == PeKind.ADDER and layer.kind.pe == PeKind.MULT else cfg.rows
+        return -(-layer.dst[2] // rows) * (kh * kw * -(-c // cfg.cols) + cfg.param_beats(layer.mode, rows))
 
     def _traced(self, est: EngineLayer, dst) -> EngineLayer:
         """Rule 6: ``est`` followed by the trace of its ``(h, w, c)`` output."""
@@ -335,7 +410,7 @@ class EngineModel:
         P = oh * ow
         T = -(-o // rows)
         n_p = cfg.param_beats(layer.mode, rows)
-        n_load = S + n_p
+        n_load = n_p if cfg.resident else S + n_p  # rule 2 / rule 7
         r_last = o - (T - 1) * rows
         full = T - 1  # tiles with `rows` rows before the last one
         tp = cfg.pixel_tile
@@ -350,11 +425,15 @@ class EngineModel:
         end = l_end + cfg.step_latency + n_last * r_last + cfg.requant_latency
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
+        if cfg.resident:  # rule 7: the parameters are store reads, the weights are already there
+            wbuf_reads, wbuf_writes, w_beats = T * Q * S + T * n_p, 0, 0
+        else:
+            wbuf_reads, wbuf_writes, w_beats = T * Q * S, T * S, T * n_load
         return EngineLayer(
             name=layer.name, op=Op.CONV, unit=unit, start=a, end=end, cycles=end - a + 1,
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
-            wbuf_reads=T * Q * S, wbuf_writes=T * S, w_beats=T * n_load, o_beats=o * P if last else 0,
-            requant_ops=o * P, mode=layer.mode)
+            wbuf_reads=wbuf_reads, wbuf_writes=wbuf_writes, w_beats=w_beats, o_beats=o * P if last else 0,
+            requant_ops=o * P, mode=layer.mode, param_writes=T * n_p)
 
     def _vector(self, layer: "OpShape", a: int, last: bool) -> EngineLayer:
         cfg = self.config

@@ -39,12 +39,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwsim.config import EngineConfig
+from hwsim.config import MAX_WEIGHT_WORDS, EngineConfig, WeightMode
 from hwsim.descriptor import descriptor_bits
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergyResult, Placement, engine_energy
 from hwsim.engine import EngineEstimate, EngineModel, op_shapes
 from hwsim.preset_files import EnginePreset, load_preset
-from hwsim.sizing import mult_engine, size_engine
+from hwsim.sizing import WeightChoice, mult_engine, size_engine
 from hwsim.tables import EnergyTable, load_table
 from hwsim.topology import read_topology_csv, topology_ops
 from quant.intmodel.artifact import IntModel
@@ -55,6 +55,7 @@ __all__ = [
     "InputKind",
     "DesignEstimate",
     "Comparison",
+    "ModeEstimate",
     "Source",
     "SweepPoint",
     "SWEEP_KEYS",
@@ -66,6 +67,7 @@ __all__ = [
     "topology_config",
     "load_source",
     "estimate_source",
+    "estimate_modes",
     "parse_sweep",
     "sweep",
     "run_estimate",
@@ -160,9 +162,12 @@ def compare(ops, source: tuple, config: EngineConfig, table: EnergyTable, *,
 
 
 def estimate_model(model: IntModel, table: EnergyTable, *, rows: int, cols: int, mult_rows: int | None = None,
-                   clock_mhz: float = 100.0) -> Comparison:
-    """Both engines of ``rows x cols`` sized to ``model`` (:func:`hwsim.sizing.size_engine`)."""
-    cfg, compiled = size_engine(model, rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz)
+                   clock_mhz: float = 100.0, weights: WeightChoice | str = WeightChoice.STREAMED,
+                   **fields) -> Comparison:
+    """Both engines of ``rows x cols`` sized to ``model`` (:func:`hwsim.sizing.size_engine`, with
+    ``weights`` and any other config ``fields``)."""
+    cfg, compiled = size_engine(model, rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz,
+                                weights=weights, **fields)
     ops, source = op_shapes(model)
     return compare(ops, source, cfg, table, placement=Placement.from_program(compiled.program))
 
@@ -186,11 +191,23 @@ def topology_config(ops, *, bits: int, rows: int, cols: int, mult_rows: int | No
 
 
 def estimate_topology(layers, table: EnergyTable, *, rows: int, cols: int, mult_rows: int | None = None,
-                      clock_mhz: float = 100.0) -> Comparison:
-    """Both engines of ``rows x cols`` on topology rows (:class:`hwsim.topology.TopologyLayer`)."""
+                      clock_mhz: float = 100.0, weights: WeightChoice | str = WeightChoice.STREAMED,
+                      **fields) -> Comparison:
+    """Both engines of ``rows x cols`` on topology rows (:class:`hwsim.topology.TopologyLayer`); resident
+    ``weights`` make the weight buffer as deep as the whole store (auto: when it fits
+    :data:`~hwsim.config.MAX_WEIGHT_WORDS`)."""
     ops = topology_ops(layers)
     cfg = topology_config(ops, bits=max(l.bits for l in layers), rows=rows, cols=cols, mult_rows=mult_rows,
                           clock_mhz=clock_mhz)
+    if fields:
+        cfg = cfg.replace(**fields)
+    if WeightChoice(weights) != WeightChoice.STREAMED:
+        words = EngineModel(cfg.replace(weights=WeightMode.RESIDENT)).estimate_ops(ops, ops[0].src).load.words
+        if words <= MAX_WEIGHT_WORDS:
+            cfg = cfg.replace(weights=WeightMode.RESIDENT, weight_words=words)
+        elif WeightChoice(weights) == WeightChoice.RESIDENT:
+            raise ValueError(f"resident weights do not fit: the weight store needs {words} words, an engine's "
+                             f"store holds at most {MAX_WEIGHT_WORDS}")
     return compare(ops, ops[0].src, cfg, table)
 
 
@@ -270,11 +287,41 @@ def load_source(path, *, bits: int = 8, model: str | None = None, dataset: str |
 
 
 def estimate_source(source: Source, table: EnergyTable, *, rows: int, cols: int, mult_rows: int | None = None,
-                    clock_mhz: float = 100.0) -> Comparison:
-    """:func:`estimate_model` or :func:`estimate_topology` of ``source``."""
+                    clock_mhz: float = 100.0, weights: WeightChoice | str = WeightChoice.STREAMED,
+                    **fields) -> Comparison:
+    """:func:`estimate_model` or :func:`estimate_topology` of ``source``; ``part`` (the budget of resident
+    weights, :func:`hwsim.sizing.size_engine`) only for a model."""
+    kw = dict(rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz, weights=weights, **fields)
     if source.model is not None:
-        return estimate_model(source.model, table, rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz)
-    return estimate_topology(source.layers, table, rows=rows, cols=cols, mult_rows=mult_rows, clock_mhz=clock_mhz)
+        return estimate_model(source.model, table, **kw)
+    if kw.pop("part", None) is not None:
+        raise ValueError("--part sizes resident weights of a model, not of a topology CSV (its store is "
+                         "bounded by the engine's largest store)")
+    return estimate_topology(source.layers, table, **kw)
+
+
+@dataclass(frozen=True)
+class ModeEstimate:
+    """One weight mode of a source (:func:`estimate_modes`): both engines, or why the mode is not possible."""
+
+    mode: WeightMode
+    comparison: Comparison | None
+    why_not: str | None = None
+
+
+def estimate_modes(source: Source, table: EnergyTable, **kw) -> tuple[ModeEstimate, ...]:
+    """:func:`estimate_source` of ``source`` with the weights streamed and resident (``kw`` as there, but
+    ``weights``): the per-mode table of ``report.md``.  A store that does not fit gives the mode's
+    ``why_not`` instead of a comparison."""
+    out = []
+    for mode in WeightMode:
+        try:
+            out.append(ModeEstimate(mode=mode, comparison=estimate_source(source, table, weights=mode.value, **kw)))
+        except ValueError as e:
+            if mode == WeightMode.STREAMED:
+                raise
+            out.append(ModeEstimate(mode=mode, comparison=None, why_not=str(e)))
+    return tuple(out)
 
 
 # --- sweeps ------------------------------------------------------------------------------
@@ -355,10 +402,13 @@ def sweep(source: Source, table: EnergyTable, grid, *, base: EnginePreset) -> tu
 def run_estimate(input_path, out_dir, *, preset: str | EnginePreset = "default", rows: int | None = None,
                  cols: int | None = None, mult_rows: int | None = None, clock_mhz: float | None = None,
                  table: str | EnergyTable = "45nm", sweep_items=None, model: str | None = None,
-                 dataset: str | None = None, force: bool = False, checkpoint_model=None):
+                 dataset: str | None = None, force: bool = False, checkpoint_model=None,
+                 weights: WeightChoice | str = WeightChoice.STREAMED, **fields):
     """The whole ``estimate`` command: both engines of ``input_path``, the report files in ``out_dir``.
 
-    ``rows``/``cols``/``mult_rows``/``clock_mhz`` override the preset's;
+    ``rows``/``cols``/``mult_rows``/``clock_mhz`` override the preset's; ``weights``
+    (:class:`~hwsim.sizing.WeightChoice`) and ``fields`` (other :class:`EngineConfig` fields) shape the
+    engine; the report also lists both weight modes (:func:`estimate_modes`);
     ``sweep_items`` (``["rows=4,8", ...]``) adds a sweep (``sweep.csv``,
     ``sweep.png``).  ``out_dir`` is built in a temporary folder and renamed
     into place (:func:`quant.base.files.staged_dir`): an existing folder is
@@ -382,7 +432,8 @@ def run_estimate(input_path, out_dir, *, preset: str | EnginePreset = "default",
     with staged_dir(out_dir, command="estimate", inputs=[input_path], force=force) as tmp:
         src = load_source(input_path, bits=base.bits, model=model, dataset=dataset,
                           checkpoint_model=checkpoint_model)
-        result = estimate_source(src, tab, rows=base.rows, cols=base.cols, mult_rows=base.mult_rows,
-                                 clock_mhz=base.clock_mhz)
+        kw = dict(rows=base.rows, cols=base.cols, mult_rows=base.mult_rows, clock_mhz=base.clock_mhz, **fields)
+        result = estimate_source(src, tab, weights=weights, **kw)
+        modes = estimate_modes(src, tab, **kw)
         points = sweep(src, tab, grid, base=base) if grid else None
-        return write_report(tmp, result, source=src, sweep_points=points)
+        return write_report(tmp, result, source=src, sweep_points=points, modes=modes)

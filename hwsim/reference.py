@@ -25,6 +25,12 @@ How it executes (the hardware's units, DESIGN §4b):
 * pools and the residual add work on words (lane-parallel max / sum / two
   reads), then the requant unit takes the word's lanes one per cycle.
 
+With resident weights (:mod:`hwsim.engine` rule 7) :func:`load_store` runs
+the load phase (the ``w`` beats into the weight store, counted) and
+:func:`run_engine` takes the store it filled: a tile then reads its
+parameter beats and its steps' weight words from the store at the
+operation's ``wbase``.
+
 Cycles follow the contract of :mod:`hwsim.engine`; here they are computed
 event by event (every shadow-register handover, every write), there in
 closed form.
@@ -38,10 +44,10 @@ import numpy as np
 
 from hwsim.compiler import (PAD, EngineOp, Op, Program, TensorMap, Unit, WeightStream, from_words, to_words,
                             unpack_params, window_addresses)
-from hwsim.engine import COUNTER_NAMES, EngineLayer, counter_totals
+from hwsim.engine import COUNTER_NAMES, LOAD_COUNTERS, EngineLayer, counter_totals
 from quant.base.intops import RequantMode, requant_fixed, requant_threshold
 
-__all__ = ["EngineRun", "run_engine"]
+__all__ = ["EngineRun", "StoreLoad", "load_store", "run_engine"]
 
 
 
@@ -66,8 +72,48 @@ class EngineRun:
                               x_beats=self.x_beats)
 
 
+@dataclass
+class StoreLoad:
+    """Result of :func:`load_store`: the weight store (one entry per address: a weight word ``[rows, cols]``
+    or a parameter beat, an int) and the load phase's counters (:data:`hwsim.engine.LOAD_COUNTERS`)."""
+
+    store: list
+    counters: dict
+
+
+def load_store(program: Program, weights: WeightStream) -> StoreLoad:
+    """The load phase of a resident engine (:mod:`hwsim.engine` rule 7), beat by beat."""
+    cfg = program.config
+    if not cfg.resident:
+        raise ValueError(f"the engine's weights are {cfg.weights}: only a resident engine has a load phase")
+    store: list = []
+    c = dict.fromkeys(LOAD_COUNTERS, 0)
+    c["prog_beats"] = 1  # cycle 0: the load descriptor
+    cycle = 0
+    wpos = ppos = 0
+    for op in program.ops:
+        if op.op != Op.CONV:
+            continue
+        if op.wbase != len(store):
+            raise ValueError(f"operation {op.name}: wbase {op.wbase}, but its first beat is store word {len(store)}")
+        for _ in range(op.tiles):
+            beats = [w for w in weights.words[wpos : wpos + op.weight_words]]
+            beats += list(weights.params[ppos : ppos + op.param_beats])
+            wpos += op.weight_words
+            ppos += op.param_beats
+            for b in beats:  # one w beat per cycle, written into the next address
+                cycle += 1
+                store.append(b)
+                c["w_beats"] += 1
+                c["wbuf_writes"] += 1
+    if len(store) > cfg.weight_words:
+        raise ValueError(f"the store holds {cfg.weight_words} words, the stream has {len(store)}")
+    c["cycles"] = cycle + 1
+    return StoreLoad(store=store, counters=c)
+
+
 class _Machine:
-    def __init__(self, program: Program, weights: WeightStream):
+    def __init__(self, program: Program, weights: WeightStream, store: list | None = None):
         cfg = program.config
         self.p = program
         self.cfg = cfg
@@ -80,6 +126,7 @@ class _Machine:
         self.params = weights.params
         self.wpos = 0
         self.ppos = 0
+        self.store = store
         self.logits: dict = {}
 
     # --- memories ---
@@ -141,14 +188,23 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     for t in range(op.tiles):
         # weight load: S words then the parameter beats, one beat per cycle
         load_start = start if t == 0 else prev_last + 1
-        n_load = op.weight_words + op.param_beats
-        mc.wbuf[: op.weight_words] = mc.words[mc.wpos : mc.wpos + op.weight_words]
-        mc.wpos += op.weight_words
-        c["wbuf_writes"] += op.weight_words
-        beats = mc.params[mc.ppos : mc.ppos + op.param_beats]
-        mc.ppos += op.param_beats
+        if cfg.resident:  # rule 7: the parameter beats are store reads; steps read the store at the tile's base
+            n_load = op.param_beats
+            base = op.wbase + t * (op.weight_words + op.param_beats)
+            tile_words = np.asarray(mc.store[base : base + op.weight_words], dtype=np.int64)
+            beats = mc.store[base + op.weight_words : base + op.weight_words + op.param_beats]
+            c["wbuf_reads"] += op.param_beats
+        else:
+            n_load = op.weight_words + op.param_beats
+            mc.wbuf[: op.weight_words] = mc.words[mc.wpos : mc.wpos + op.weight_words]
+            mc.wpos += op.weight_words
+            c["wbuf_writes"] += op.weight_words
+            beats = mc.params[mc.ppos : mc.ppos + op.param_beats]
+            mc.ppos += op.param_beats
+            c["w_beats"] += n_load
+            tile_words = mc.wbuf
         bank = unpack_params(cfg, op.mode, beats, op.rows)
-        c["w_beats"] += n_load
+        c["param_writes"] += len(beats)
         o0 = t * op.rows
         rt = min(op.rows, o_total - o0)
         # compute: pixel tiles of Tp pixels; for each step s weight word s is read once, at the tile's
@@ -157,7 +213,7 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
         tiles_p = [np.arange(q0, min(q0 + tp, npix)) for q0 in range(0, npix, tp)]
         for pix in tiles_p:
             for s in range(S):
-                w = mc.wbuf[s]
+                w = tile_words[s]
                 c["wbuf_reads"] += 1
                 a = addr[pix, s]
                 valid = a != PAD
@@ -276,7 +332,7 @@ def _vector(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     return end
 
 
-def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
+def run_engine(program: Program, weights: WeightStream, image, store: StoreLoad | None = None) -> EngineRun:
     """Run one image through the engine.
 
     Parameters
@@ -288,6 +344,10 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     image : array of int
         Input codes ``[*input_shape]`` of one image (the host sends them as
         HWC words on ``x``).
+    store : StoreLoad, optional
+        A resident engine's store, as :func:`load_store` filled it (loaded
+        here from ``weights`` when None); the run's counters are the image's
+        alone, without the load phase.
 
     Returns
     -------
@@ -297,7 +357,11 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
         total cycles and reads/writes per region.
     """
     cfg = program.config
-    mc = _Machine(program, weights)
+    if cfg.resident and store is None:
+        store = load_store(program, weights)
+    elif not cfg.resident and store is not None:
+        raise ValueError(f"the engine's weights are {cfg.weights}: it has no store to take")
+    mc = _Machine(program, weights, None if store is None else store.store)
     xt = program.tensors[program.input]
     x = np.asarray(image, dtype=np.int64)
     if x.shape != program.layer_shapes["input"]:
@@ -313,7 +377,8 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
     counters = []
     traces: dict = {}
     for op in program.ops:
-        c = dict.fromkeys(COUNTER_NAMES[1:], 0)  # the operation's counters but its cycles, tallied below
+        # the operation's counters but its cycles, and its parameter-bank writes, tallied below
+        c = dict.fromkeys((*COUNTER_NAMES[1:], "param_writes"), 0)
         if op.op == Op.CONV:
             end = _conv(mc, op, cycle, c)
         else:
@@ -339,7 +404,7 @@ def run_engine(program: Program, weights: WeightStream, image) -> EngineRun:
                 top = 1 << (cfg.act_bits - 1)
                 raw = np.where(raw >= top, raw - (1 << cfg.act_bits), raw)
             outputs[op.name] = from_words(raw, t.channels, t.height, t.width).reshape(shape)
-    if mc.wpos != weights.words.shape[0] or mc.ppos != len(weights.params):
+    if not cfg.resident and (mc.wpos != weights.words.shape[0] or mc.ppos != len(weights.params)):
         raise ValueError(
             f"the weight stream has {weights.beats} beats but the program consumed "
             f"{mc.wpos + mc.ppos}")

@@ -23,7 +23,7 @@ from hwsim.compiler import Unit
 from hwsim.config import EngineConfig
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergy
 from hwsim.engine import COUNTER_NAMES, DATAFLOW
-from hwsim.estimate import SWEEP_COLUMNS, Comparison, Design, InputKind, Source
+from hwsim.estimate import SWEEP_COLUMNS, Comparison, Design, InputKind, ModeEstimate, Source
 from quant.base.files import atomic_write_bytes, dist_version
 
 __all__ = [
@@ -31,6 +31,8 @@ __all__ = [
     "TOTAL_KEYS",
     "OpEnergy",
     "DesignSummary",
+    "ModeSummary",
+    "MODE_COLUMNS",
     "EstimateSummary",
     "layer_rows",
     "summarize",
@@ -106,6 +108,8 @@ class DesignSummary:
     energy: EngineEnergy
     per_op: tuple
     host_streams: OpEnergy
+    load: dict | None = None  # the load phase's counts (resident weights), apart from the image's
+    load_energy: EngineEnergy | None = None
 
     @property
     def stream_beats(self) -> int:
@@ -131,7 +135,49 @@ class DesignSummary:
             "energy_breakdown_pj": self.energy.as_dict(),
             "energy_per_op_pj": [e.to_dict() for e in self.per_op],
             "energy_host_streams_pj": self.host_streams.to_dict(),
+            **({} if self.load is None else {"load_phase": {
+                **self.load, "energy_pj": self.load_energy.total_pj,
+                "energy_breakdown_pj": self.load_energy.as_dict()}}),
         }
+
+
+#: Columns of one (mode, design) row of the weight-mode table (:class:`ModeSummary`).
+MODE_COLUMNS = ("cycles_per_image", "images_per_s", "energy_per_image_pj", "on_chip_energy_pj", "pe_pj",
+                "wbuf_sram_pj", "dram_pj", "wbuf_reads", "w_beats", "weight_words", "load_energy_pj")
+
+
+@dataclass(frozen=True)
+class ModeSummary:
+    """One weight mode (:class:`hwsim.config.WeightMode`) of the estimate: per design the
+    :data:`MODE_COLUMNS` (per image, at the config's clock; ``load_energy_pj`` once per weight load,
+    None when streamed), the adder/mult ratios; or ``why_not`` (the store does not fit)."""
+
+    mode: str
+    designs: dict
+    ratios: dict
+    why_not: str | None = None
+
+    @classmethod
+    def of(cls, m: ModeEstimate) -> "ModeSummary":
+        if m.comparison is None:
+            return cls(mode=m.mode.value, designs={}, ratios={}, why_not=m.why_not)
+        designs = {}
+        for d, est in m.comparison.designs.items():
+            c, e = est.counts, est.energy
+            tot = c.totals()
+            designs[d.value] = {
+                "cycles_per_image": c.total_cycles, "images_per_s": c.config.clock_mhz * 1e6 / c.total_cycles,
+                "energy_per_image_pj": e.total.total_pj, "on_chip_energy_pj": e.total.total_pj - e.total.dram_pj,
+                "pe_pj": e.total.pe_pj, "wbuf_sram_pj": e.total.wbuf_sram_pj, "dram_pj": e.total.dram_pj,
+                "wbuf_reads": tot["wbuf_reads"], "w_beats": tot["w_beats"], "weight_words": c.config.weight_words,
+                "load_energy_pj": None if e.load is None else e.load.total_pj}
+        ratios = {k: m.comparison.ratio(k) for k in ("energy_pj", "on_chip_energy_pj", "pe_pj")}
+        return cls(mode=m.mode.value, designs=designs, ratios=ratios)
+
+    def to_dict(self) -> dict:
+        if self.why_not is not None:
+            return {"mode": self.mode, "why_not": self.why_not}
+        return {"mode": self.mode, "designs": self.designs, "ratios_adder_over_mult": self.ratios}
 
 
 @dataclass(frozen=True)
@@ -150,6 +196,7 @@ class EstimateSummary:
     ratios: dict
     assumptions: tuple = ()
     sweep: tuple | None = None
+    modes: tuple = ()
 
     def to_dict(self) -> dict:
         tab = self.table
@@ -174,6 +221,8 @@ class EstimateSummary:
             out["assumptions"] = list(self.assumptions)
         if self.sweep is not None:
             out["sweep"] = [p.as_row() for p in self.sweep]
+        if self.modes:
+            out["weight_modes"] = [m.to_dict() for m in self.modes]
         return out
 
 
@@ -196,8 +245,9 @@ def layer_rows(result: Comparison) -> list[dict]:
     return rows
 
 
-def summarize(result: Comparison, *, source: Source, sweep_points=None) -> EstimateSummary:
-    """The summary of ``result`` on ``source`` (with the sweep's points, if any)."""
+def summarize(result: Comparison, *, source: Source, sweep_points=None, modes=()) -> EstimateSummary:
+    """The summary of ``result`` on ``source`` (with the sweep's points and the weight modes
+    (:func:`hwsim.estimate.estimate_modes`), if any)."""
     designs = {}
     for d, est in result.designs.items():
         c = est.counts
@@ -208,13 +258,15 @@ def summarize(result: Comparison, *, source: Source, sweep_points=None) -> Estim
             ops_on_vector=sum(1 for l in c.layers if l.unit == Unit.VECTOR),
             energy=est.energy.total,
             per_op=tuple(OpEnergy(layer=l.name, unit=l.unit, energy=e) for l, e in zip(c.layers, est.energy.ops)),
-            host_streams=OpEnergy(layer=None, unit=None, energy=est.energy.streams))
+            host_streams=OpEnergy(layer=None, unit=None, energy=est.energy.streams),
+            load=None if c.load is None else c.load.as_dict(), load_energy=est.energy.load)
     ratios = {k: result.ratio(k) for k in ("total_cycles", "energy_pj", "on_chip_energy_pj", *ENGINE_COMPONENTS)}
     return EstimateSummary(
         version=dist_version("adderhw", "0+unknown"), input=source.path, model=source.name, kind=source.kind,
         config=result.config, table=result.table, memories=result.adder.energy.memories,
         prog_beat_bits=result.prog_beat_bits, designs=designs, ratios=ratios,
-        assumptions=tuple(source.assumptions), sweep=None if sweep_points is None else tuple(sweep_points))
+        assumptions=tuple(source.assumptions), sweep=None if sweep_points is None else tuple(sweep_points),
+        modes=tuple(ModeSummary.of(m) for m in modes))
 
 
 def _fmt(v) -> str:
@@ -241,8 +293,8 @@ def render_markdown(result: Comparison, summary: EstimateSummary, *, plots=()) -
         f"Input: `{summary.input}`; adderhw {summary.version}.",
         "",
         f"Engine {c.rows}x{c.cols} (Tm output x Tn input channels), {c.bits}-bit, "
-        f"multiplier unit {c.mult_rows} rows, requant {', '.join(c.requant)}, {c.clock_mhz:g} MHz, "
-        f"{sized}. "
+        f"multiplier unit {c.mult_rows} rows, requant {', '.join(c.requant)}, weights {c.weights}, "
+        f"{c.clock_mhz:g} MHz, {sized}. "
         "Cycles and counts are the exact closed form of `hwsim/engine.py` (equal to the RTL's "
         "counters); `mult` is the same engine with multiplier PEs everywhere (no separate "
         "multiplier unit, the same memories).",
@@ -272,6 +324,14 @@ def render_markdown(result: Comparison, summary: EstimateSummary, *, plots=()) -
     rt = summary.ratios
     rows.append(("adder/mult", *("" if rt[k] is None else rt[k] for k in hdr[1:])))
     out += [_table(hdr, rows), ""]
+    loads = [(d.value, r) for d, r in summary.designs.items() if r.load is not None]
+    if loads:
+        out += ["## Load phase (resident weights: once, before any number of images)", ""]
+        hdr = ("design", "cycles", "prog_beats", "w_beats", "wbuf_writes", "energy_pj", *ENGINE_COMPONENTS)
+        out += [_table(hdr, [(d, *(r.load[k] for k in hdr[1:5]), r.load_energy.total_pj,
+                              *(getattr(r.load_energy, k) for k in ENGINE_COMPONENTS)) for d, r in loads]), ""]
+    if summary.modes:
+        out += _modes_markdown(summary)
     out += ["Counted (every access of the exact counters, each at its own cost):", ""]
     out += [f"* {t}" for t in ENERGY_COUNTED] + ["", "Not counted:", ""]
     out += [f"* {t}" for t in ENERGY_LEFT_OUT] + [""]
@@ -299,6 +359,31 @@ def render_markdown(result: Comparison, summary: EstimateSummary, *, plots=()) -
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _modes_markdown(summary: EstimateSummary) -> list:
+    """The weight-mode section of ``report.md``: both modes, both designs, per image at the config's clock."""
+    clock = summary.config.clock_mhz
+    out = ["## Weight modes", "",
+           f"The same engine with its weights streamed on `w` every image and resident (loaded once; the "
+           f"load's energy is paid once per weight load, not per image), at {clock:g} MHz.", ""]
+    hdr = ("mode", "design", "cycles/image", "images/s", "energy/image (uJ)", "on chip (uJ)", "PE (uJ)",
+           "weight SRAM (uJ)", "DRAM (uJ)", "wbuf reads", "w beats", "store words", "weight load (uJ)")
+    rows = []
+    uj = lambda v: "" if v is None else f"{v / 1e6:.4f}"  # noqa: E731
+    for m in summary.modes:
+        if m.why_not is not None:
+            rows.append((m.mode, "", *([""] * (len(hdr) - 3)), f"not possible: {m.why_not}"))
+            continue
+        for d, r in m.designs.items():
+            rows.append((m.mode, d, f"{r['cycles_per_image']:,}", f"{r['images_per_s']:,.1f}",
+                         uj(r["energy_per_image_pj"]), uj(r["on_chip_energy_pj"]), uj(r["pe_pj"]),
+                         uj(r["wbuf_sram_pj"]), uj(r["dram_pj"]), f"{r['wbuf_reads']:,}", f"{r['w_beats']:,}",
+                         f"{r['weight_words']:,}", uj(r["load_energy_pj"])))
+        rt = m.ratios
+        rows.append((m.mode, "adder/mult", "", "", f"{rt['energy_pj']:.3f}", f"{rt['on_chip_energy_pj']:.3f}",
+                     f"{rt['pe_pj']:.3f}", *([""] * (len(hdr) - 7))))
+    return out + [_table(hdr, rows), ""]
 
 
 def _csv_bytes(rows: list[dict], columns) -> bytes:
@@ -420,14 +505,15 @@ def _plots(summary: EstimateSummary) -> dict[str, bytes]:
 
 
 def write_report(out_dir: str | os.PathLike, result: Comparison, *, source: Source,
-                 sweep_points=None) -> EstimateSummary:
+                 sweep_points=None, modes=()) -> EstimateSummary:
     """Write ``report.md``, ``layers.csv``, ``summary.json``, ``energy_breakdown.png`` and, with a
-    sweep, ``sweep.csv`` and ``sweep.png`` into ``out_dir`` (created); return the summary."""
+    sweep, ``sweep.csv`` and ``sweep.png`` into ``out_dir`` (created); return the summary.  ``modes``
+    (:func:`hwsim.estimate.estimate_modes`) adds the weight-mode table."""
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise OSError(f"output path {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(result, source=source, sweep_points=sweep_points)
+    summary = summarize(result, source=source, sweep_points=sweep_points, modes=modes)
     plots = _plots(summary)
     files = {
         "layers.csv": _csv_bytes(layer_rows(result), LAYER_COLUMNS),

@@ -5,16 +5,58 @@ One rule derives an engine's widths from an integer model
 compiler (:func:`size_engine`, what ``adderhw generate --model`` and
 ``adderhw estimate`` build), and :func:`mult_engine` gives the all-multiplier
 baseline of a config.  numpy only (DESIGN §1: the architecture, below rtl).
+
+Where the weights live is :class:`WeightChoice` (``--weights``): streamed
+(the default, today's engine), resident (the weight buffer holds the whole
+``w`` stream, :mod:`hwsim.engine` rule 7; refused in one line naming the
+sizes when the store does not fit the budget), or auto (resident when it
+fits, else streamed with one line saying so).  The budget: with a target
+part (:mod:`hwsim.parts`), the part's block RAMs, counted for the whole
+resident engine (its activation regions and the store, as yosys maps them);
+without one, the deepest weight store a config allows
+(:data:`~hwsim.config.MAX_WEIGHT_WORDS` words).
 """
 
 from __future__ import annotations
 
+import enum
+import sys
+
 from hwsim.compiler import CompiledModel, RegionTooSmall, compile_model
-from hwsim.config import MAX_REGIONS, MAX_REGION_WORDS, MAX_WEIGHT_WORDS, EngineConfig
+from hwsim.config import MAX_REGIONS, MAX_REGION_WORDS, MAX_WEIGHT_WORDS, EngineConfig, WeightMode
 from quant.intmodel.artifact import IntModel
 from quant.base.intops import PeKind, RequantMode
 
-__all__ = ["engine_config_for", "size_engine", "mult_engine"]
+__all__ = ["WeightChoice", "engine_config_for", "size_engine", "mult_engine", "resident_fit"]
+
+
+class WeightChoice(enum.StrEnum):
+    """``--weights``: where :func:`size_engine` puts the weights (module docstring)."""
+
+    AUTO = "auto"
+    RESIDENT = "resident"
+    STREAMED = "streamed"
+
+
+def resident_fit(config: EngineConfig, store_words: int, part=None) -> str | None:
+    """None when a store of ``store_words`` words fits the budget (module docstring) with the rest of
+    ``config``'s memories; else one line naming the sizes."""
+    wb = config.weight_word_bits
+    need = f"the weight store needs {store_words} words ({store_words * wb // 8} bytes of {wb}-bit words)"
+    if store_words > MAX_WEIGHT_WORDS:
+        return f"{need}, an engine's store holds at most {MAX_WEIGHT_WORDS} words"
+    if part is None:
+        return None
+    from hwsim.parts import bram_blocks, part as part_of
+
+    p = part_of(part) if isinstance(part, str) else part
+    res = config.replace(weights=WeightMode.RESIDENT, weight_words=store_words)
+    blocks = bram_blocks(res, p)
+    if blocks > p.bram_blocks:
+        act = bram_blocks(res.replace(weight_words=1), p)
+        return (f"{need}: the resident engine needs {blocks} BRAM blocks ({p.bram_cell}; {blocks - act} for the "
+                f"store, {act} for the activations), {p.name} has {p.bram_blocks}")
+    return None
 
 
 def mult_engine(config: EngineConfig) -> EngineConfig:
@@ -60,6 +102,7 @@ def engine_config_for(model: IntModel, *, rows: int, cols: int, mult_rows: int |
 
 
 def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
+                weights: WeightChoice | str = WeightChoice.STREAMED, part=None, note=None,
                 **fields) -> tuple[EngineConfig, CompiledModel]:
     """The adder engine of ``rows x cols`` sized to ``model`` by the compiler, and the compiled model.
 
@@ -73,12 +116,42 @@ def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None 
     override any :class:`EngineConfig` field; with both ``act_words`` and
     ``weight_words`` given the model is compiled once for them.
 
+    ``weights`` (:class:`WeightChoice`) and ``part`` (a :mod:`hwsim.parts`
+    name or part: the budget) choose the weight mode (module docstring); a
+    resident engine's weight buffer is then as deep as the whole ``w``
+    stream.  ``note`` takes auto's one line when it streams (default: print
+    it on stderr).
+
     Raises
     ------
     ValueError
         The model does not fit the engine (the compiler's refusal; a tensor
-        larger than every region is :class:`~hwsim.compiler.RegionTooSmall`).
+        larger than every region is :class:`~hwsim.compiler.RegionTooSmall`),
+        or forced resident weights do not fit (one line naming the sizes).
     """
+    if weights not in tuple(WeightChoice):
+        raise ValueError(f"weights must be one of {', '.join(WeightChoice)}, not {weights!r}")
+    weights = WeightChoice(weights)
+    if "weights" in fields:
+        raise ValueError("weights: give the choice (auto, resident, streamed), not a config field")
+    cfg, compiled = _size_streamed(model, rows=rows, cols=cols, mult_rows=mult_rows, **fields)
+    if weights == WeightChoice.STREAMED:
+        return cfg, compiled
+    n = compiled.program.store_words
+    why = resident_fit(cfg, n, part)
+    if why is not None:
+        if weights == WeightChoice.RESIDENT:
+            raise ValueError(f"resident weights do not fit: {why}")
+        (note or (lambda line: print(line, file=sys.stderr)))(f"weights streamed, not resident: {why}")
+        return cfg, compiled
+    cfg = cfg.replace(weights=WeightMode.RESIDENT, weight_words=max(n, cfg.weight_words if "weight_words" in fields
+                                                                    else 1))
+    return cfg, compile_model(model, cfg)
+
+
+def _size_streamed(model: IntModel, *, rows: int, cols: int, mult_rows: int | None = None,
+                   **fields) -> tuple[EngineConfig, CompiledModel]:
+    """:func:`size_engine` of a streamed engine."""
     base = engine_config_for(model, rows=rows, cols=cols, mult_rows=mult_rows, **fields)
     if "act_words" in fields and "weight_words" in fields:
         return base, compile_model(model, base)

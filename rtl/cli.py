@@ -35,6 +35,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--mult-rows", type=int, default=None,
                    help="rows of the multiplier unit of an adder engine (default: with --model, as the "
                    "compiler sizes it for the model's multiply layers; without, 0)")
+    g.add_argument("--weights", choices=("auto", "resident", "streamed"), default=None,
+                   help="with --model: weights streamed on w every image (default), resident on chip (loaded "
+                   "once; refused naming the sizes when the store does not fit), or auto: resident when it "
+                   "fits, else streamed with a line saying so; the budget is --part's block RAMs; without "
+                   "--model: resident or streamed, with --weight-words the store's depth")
+    g.add_argument("--part", choices=SYNTH_TARGETS[:-1], default=None,
+                   help="with --model --weights auto|resident: the part whose block RAMs the engine must fit "
+                   "(default: no part, the store at most 65536 words)")
     g.add_argument("--act-words", default=None, metavar="D0,D1[,...]",
                    help="without --model: depth of each activation region in words (default 4096,4096,4096)")
     g.add_argument("--weight-words", type=int, default=None,
@@ -98,7 +106,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 #: Default --max-k: the longest reduction of the shipped networks (a 3x3 conv over 512 channels).
 DEFAULT_MAX_K = 4608
 #: ``generate`` options of the engine, with their defaults (refused with --block).
-_ENGINE_ONLY = {"model": None, "mult_rows": None, "act_words": None, "weight_words": None, "max_ops": None,
+_ENGINE_ONLY = {"model": None, "mult_rows": None, "weights": None, "part": None, "act_words": None, "weight_words": None, "max_ops": None,
                 "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16, "build": Build.DEPLOY}
 
 
@@ -157,12 +165,17 @@ def _run_generate(args: argparse.Namespace) -> int:
         with progress(f"generate: the {args.rows}x{args.cols} engine sized to {args.model}"):
             d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols,
                                 mult_rows=args.mult_rows, pe=pe, max_ops=args.max_ops, trace=args.trace,
-                                build=args.build)
+                                build=args.build, weights=args.weights or "streamed", part=args.part)
     else:
         if args.bits is None:
             raise ValueError("the engine without --model needs --bits")
+        if args.weights == "auto" or args.part is not None:
+            raise ValueError("--weights auto and --part size an engine to --model: without it, give --weights "
+                             "resident or streamed")
         fields = dict(rows=args.rows, cols=args.cols, pe=str(pe), mult_rows=args.mult_rows or 0, bits=args.bits,
                       requant=(args.requant,), mult_bits=args.mult_bits, trace=args.trace)
+        if args.weights is not None:
+            fields["weights"] = args.weights
         if args.max_k is not None:
             fields["max_k"] = args.max_k
         if args.out_bits is not None:

@@ -215,13 +215,23 @@ def first_part(config, luts: int = 0, dsps: int = 0, after: str | None = None) -
     return None
 
 
+def _same_flow(folder: Path, *, target: str, top: str, dsp: bool) -> bool:
+    """Whether ``folder``'s synthesis ran today's yosys script (:func:`rtl.synth.yosys_script`, as its
+    ``-l`` log records it): a flow change re-synthesises, as the sweep cache's key does."""
+    from rtl.synth import YOSYS_FULL_LOG, yosys_script
+
+    log = folder / "work" / YOSYS_FULL_LOG
+    return log.is_file() and f"`{yosys_script(target, top, dsp=dsp)}'" in log.read_text(errors="replace")
+
+
 def _cached(verilog: Path, folder: Path, *, target: str, dsp: bool) -> dict:
     """``synth.json`` of ``folder`` when an earlier run wrote it for the same Verilog, target and DSP mode, else synthesize."""
     from rtl.synth import synthesize
 
     f = folder / "synth.json"
     dut = folder / "work" / "dut.v"  # rtl.synth's copy of the Verilog it synthesized
-    if f.is_file() and dut.is_file() and dut.read_bytes() == Path(verilog).read_bytes():
+    if f.is_file() and dut.is_file() and dut.read_bytes() == Path(verilog).read_bytes() \
+            and _same_flow(folder, target=target, top=verilog.stem, dsp=dsp):
         old = json.loads(f.read_text())
         if old.get("target") == target and old.get("dsp") == dsp and old.get("design") == verilog.stem:
             return old
@@ -251,7 +261,8 @@ def _known(verilog: Path, base: Path, tag: str) -> dict | None:
     for name in SCALE_PARTS:
         folder = base / f"{verilog.stem}_{name}{tag}"
         dut = folder / "work" / "dut.v"
-        if (folder / "synth.json").is_file() and dut.is_file() and dut.read_bytes() == verilog.read_bytes():
+        if (folder / "synth.json").is_file() and dut.is_file() and dut.read_bytes() == verilog.read_bytes() \
+                and _same_flow(folder, target=name, top=verilog.stem, dsp=bool(tag)):
             return json.loads((folder / "synth.json").read_text())
     return None
 

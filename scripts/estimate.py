@@ -1,6 +1,6 @@
 """``adderhw estimate``: the command line of :func:`hwsim.estimate.run_estimate`.
 
-``adderhw estimate INPUT [--preset P] [--rows R] [--cols C] [--mult-rows M] [--sweep rows=4,8,16 cols=4,8,16]
+``adderhw estimate INPUT [--preset P] [--rows R] [--cols C] [--mult-rows M] [--weights W] [--part P] [--sweep rows=4,8,16 cols=4,8,16]
 [--table 45nm|40nm|fpga:PATH|FILE.toml] [--model NAME] [--dataset NAME] -o OUT_DIR``
 
 Parses and prints; the work is :func:`hwsim.estimate.run_estimate`.  It lives
@@ -39,6 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cols", type=int, default=None, help="engine columns Tn (default: the preset's)")
     p.add_argument("--mult-rows", type=int, default=None,
                    help="rows of the multiplier unit (default: rows/2 when the model has multiply layers, else 0)")
+    p.add_argument("--weights", choices=("auto", "resident", "streamed"), default="streamed",
+                   help="the estimated engine's weights: streamed on w every image (default), resident on chip "
+                   "(loaded once; refused when the store does not fit), or auto; report.md lists both modes")
+    p.add_argument("--part", default=None,
+                   help="with --weights auto|resident on a model: the part whose block RAMs the resident engine "
+                   "must fit (e.g. ecp5-25k; default: only the engine's largest store)")
     p.add_argument("--preset", default="default",
                    help="engine preset name (default, small, large) or a TOML file (default: default)")
     p.add_argument("--sweep", nargs="+", metavar="KEY=V1,V2", default=None,
@@ -65,7 +71,8 @@ def _run(args: argparse.Namespace) -> int:
 
     s = run_estimate(args.input, args.out, preset=args.preset, rows=args.rows, cols=args.cols,
                      mult_rows=args.mult_rows, table=args.table, sweep_items=args.sweep, model=args.model,
-                     dataset=args.dataset, force=args.force, checkpoint_model=placeholder_model)
+                     dataset=args.dataset, force=args.force, checkpoint_model=placeholder_model,
+                     weights=args.weights, **({} if args.part is None else {"part": args.part}))
     c = s.config
     print(f"model {s.model}: network engine {c.rows}x{c.cols}, {c.bits}-bit, "
           f"multiplier unit {c.mult_rows} rows, {c.clock_mhz:g} MHz, table {s.table.name}:")
@@ -79,6 +86,15 @@ def _run(args: argparse.Namespace) -> int:
     rt = s.ratios
     print(f"  adder/mult: cycles {rt['total_cycles']:.3f}, energy {rt['energy_pj']:.3f}, "
           f"on chip {rt['on_chip_energy_pj']:.3f}, PE {rt['pe_pj']:.3f}")
+    for m in s.modes:
+        if m.why_not is not None:
+            print(f"  weights {m.mode}: not possible: {m.why_not}")
+            continue
+        a = m.designs["adder"]
+        load = "" if a["load_energy_pj"] is None else f", {a['load_energy_pj'] / 1e6:.3f} uJ per weight load"
+        print(f"  weights {m.mode}: adder {a['energy_per_image_pj'] / 1e6:.3f} uJ per image{load}; adder/mult "
+              f"energy {m.ratios['energy_pj']:.3f}, on chip {m.ratios['on_chip_energy_pj']:.3f}, "
+              f"PE {m.ratios['pe_pj']:.3f}")
     if s.sweep:
         best = min((p for p in s.sweep if p.design is Design.ADDER), key=lambda p: p.energy_pj)
         print(f"  sweep: {len(s.sweep) // 2} engine sizes; least adder energy at "

@@ -67,6 +67,7 @@ class FlowOptions:
     layer: str | None = None
     force: bool = False
     images: str = "0"
+    weights: str = "streamed"
 
     def __post_init__(self) -> None:
         """Every option's own syntax and range, named as its flag (what needs the model: :func:`check_options`)."""
@@ -88,6 +89,8 @@ class FlowOptions:
             raise ValueError(f"--eval must be a positive integer, not {self.eval_images}")
         parse_sweep(self.sweep)
         parse_images(self.images)
+        if self.weights not in ("auto", "resident", "streamed"):
+            raise ValueError(f"--weights must be auto, resident or streamed, not {self.weights!r}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -119,6 +122,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", default=None, metavar="N",
                    help="verify: also compare every layer's traced output and print this operation's "
                    "cycles and counters (verify --layer)")
+    p.add_argument("--weights", choices=("auto", "resident", "streamed"), default="streamed",
+                   help="generate: the engine streams its weights every image (default), keeps them resident "
+                   "(loaded once; refused when the store does not fit --target's block RAMs), or auto")
     p.add_argument("--force", action="store_true",
                    help="use OUT_DIR even if it is a non-empty folder that no earlier flow made")
     p.set_defaults(func=_run)
@@ -130,6 +136,7 @@ def _run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
         eval_images=args.eval_images, layer=args.layer, force=args.force, images=args.images,
+        weights=args.weights,
     )
     run_flow(opts)
     return 0
@@ -208,11 +215,16 @@ def build_steps(opts: FlowOptions) -> list[Step]:
     def sweep():
         return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
 
+    def weights():  # where the engine keeps its weights: estimate sizes the same engine generate builds
+        if opts.weights == "streamed":
+            return []
+        return ["--weights", opts.weights, *(["--part", opts.target] if opts.target != "generic" else [])]
+
     def estimate():
-        return [["estimate", q_dir, *size, "-o", OUT]]
+        return [["estimate", q_dir, *size, *weights(), "-o", OUT]]
 
     def generate():  # --layer: verify compares every layer's traced output, so the engine sends them
-        trace = ["--trace"] if opts.layer is not None else []
+        trace = (["--trace"] if opts.layer is not None else []) + weights()
         # engine/: the deployable build (synth measures it); engine_verify/: it with the counters (verify)
         return [["generate", "--model", q_dir, *size, *trace, "-o", f"{OUT}/engine"],
                 ["generate", "--model", q_dir, *size, *trace, "--build", "verify", "-o", f"{OUT}/engine_verify"]]
@@ -255,7 +267,9 @@ def check_options(opts: FlowOptions) -> None:
 
     model = placeholder_model(opts.checkpoint, bits=opts.bits)
     try:
-        _, compiled = size_engine(model, rows=opts.rows, cols=opts.cols, trace=opts.layer is not None)
+        _, compiled = size_engine(model, rows=opts.rows, cols=opts.cols, trace=opts.layer is not None,
+                                  weights=opts.weights, part=None if opts.target == "generic" else opts.target,
+                                  note=lambda line: None)
     except ValueError as exc:
         raise ValueError(f"the {opts.rows}x{opts.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], opts.layer, model.name)

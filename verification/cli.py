@@ -94,6 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="array rows of the model's engine (output channels Tm; default 4)")
     p.add_argument("--cols", type=int, default=4,
                    help="array columns of the model's engine (input channels Tn; default 4)")
+    p.add_argument("--weights", choices=("auto", "resident", "streamed"), default="streamed",
+                   help="without --design: the model's engine streams its weights every image (default), keeps "
+                        "them resident (one load, then the images), or auto: resident when the store fits the "
+                        "largest a config allows, else streamed with a line saying so")
     p.add_argument("--back-pressure", type=float, default=None, metavar="P",
                    help="also run the back_pressure test (first two images) with valid gaps and ready "
                         "drops of probability P in (0, 1)")
@@ -120,10 +124,13 @@ def run_verify(args: argparse.Namespace) -> int:
     if args.model_dir is None:
         raise ValueError("verify needs a MODEL_DIR (an integer model from adderhw quantize): the engine runs "
                          "a whole model")
+    if args.design is not None and args.weights != "streamed":
+        raise ValueError(f"--weights {args.weights}: the engine of --design names its own weights")
     req = VerifyRequest(
         model_dir=args.model_dir, out=args.out, images=tuple(parse_images(args.images)),
         sims=("icarus", "verilator") if args.sim == "both" else (args.sim,), design=args.design,
-        rows=args.rows, cols=args.cols, trace=args.trace, layer=args.layer, back_pressure=args.back_pressure,
+        rows=args.rows, cols=args.cols, weights=args.weights, trace=args.trace, layer=args.layer,
+        back_pressure=args.back_pressure,
         seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force, jobs=args.jobs,
         address=args.address)
     result = verify_model(req, say=lambda line: print(line, flush=True))

@@ -14,7 +14,9 @@
   command: :func:`save_program`, :func:`load_program`).
 
 Test-only mutations: ``"pad_edge"`` (the address generator's right-edge padding
-test off by one, :class:`rtl.engine.addrgen.AddrGen`) and ``"acc_minus_one"``: the same engine built for a smaller
+test off by one, :class:`rtl.engine.addrgen.AddrGen`), ``"wbase_plus_one"`` (a
+resident engine reads its weight store one word past each operation's base,
+:data:`rtl.engine.controller.MUTATIONS`) and ``"acc_minus_one"``: the same engine built for a smaller
 ``max_k``, so that its accumulators are one bit narrower than the config's
 (the program is compiled for the correct config, the metadata's config);
 the suite must reject it.
@@ -43,7 +45,7 @@ ENGINE_TB = "verification.tb.tb_engine"
 #: Its tests.
 ENGINE_TESTS = ("images", "back_pressure", "reset_mid_network")
 #: Test-only mutations :func:`emit_engine` knows.
-ENGINE_MUTATIONS = ("acc_minus_one", "pad_edge", "bank_off")
+ENGINE_MUTATIONS = ("acc_minus_one", "pad_edge", "wbase_plus_one", "bank_off")
 
 
 def _mutant_config(config: EngineConfig) -> EngineConfig:
@@ -79,7 +81,7 @@ def emit_engine(config: EngineConfig, *, max_ops: int, mutation: str | None = No
         metadata's config, also for a mutant).
     max_ops : int
         Descriptor slots (at least the program's operations).
-    mutation : {None, "acc_minus_one", "pad_edge", "bank_off"}
+    mutation : {None, "acc_minus_one", "pad_edge", "wbase_plus_one", "bank_off"}
         Test-only wrong hardware (``bank_off``: pixel tiles, ``config.pixel_tile > 1``, with each step's
         accumulator bank one too high, :class:`rtl.engine.addrgen.AddrGen`).
     build_root : Path, optional

@@ -15,6 +15,14 @@ idea), never from what the drivers meant to send:
   metadata, :class:`rtl.layout.Payload`) and ``w`` beats are compared with the compiled
   program, so a dropped, repeated or corrupted beat is reported as such.
 
+Resident weights (``hwsim.engine`` rule 7): when the host sends the load
+phase (:attr:`ObservedRun.loading`), the first ``prog`` beat is the load
+descriptor and the first ``op_done`` its end; the ``w`` beats seen are the
+store's, and every image runs on them.  :func:`check_load` compares the load
+phase with hwsim's :class:`~hwsim.engine.LoadPhase`; image ``k``'s cycles
+then count on from the load phase's.  Without a load since the reset the
+images run on the store as it was (a reset keeps it).
+
 :func:`check_image` then compares the DUT's logits (the ``o`` monitor) and
 per-operation counters (``op_done`` monitor) with those and with
 :class:`hwsim.engine.EngineModel`'s prediction, exactly.
@@ -30,7 +38,7 @@ from hwsim.config import ENGINE_COUNTERS
 from rtl.layout import Payload
 
 __all__ = ["flat_values", "weights_from_beats", "image_from_words", "ObservedRun", "OpObservation",
-           "check_image", "OP_COUNTERS"]
+           "check_image", "check_load", "OP_COUNTERS"]
 
 #: Per-operation counters compared with hwsim (:data:`hwsim.config.ENGINE_COUNTERS` without ``cycles``).
 OP_COUNTERS = tuple(c for c in ENGINE_COUNTERS if c != "cycles")
@@ -139,6 +147,10 @@ class ObservedRun:
     o: list = field(default_factory=list)  # (code, cycle)
     ops: list = field(default_factory=list)
     origin: int | None = None
+    loading: bool = False  # a resident engine's load phase comes first since the reset
+    load_prog: tuple | None = None  # (word, cycle) of the load descriptor
+    load_op: OpObservation | None = None  # the load phase's end
+    store_w: list = field(default_factory=list)  # the w beats of the last completed load (kept over a reset)
 
     def __post_init__(self) -> None:
         from rtl.engine.top import encode_program, w_beats
@@ -155,14 +167,29 @@ class ObservedRun:
         self.o_per_image = sum(self.trace_beats) + self.n_out
 
     def reset(self) -> None:
-        """Forget everything (after a reset of the DUT): cycle 0 is the next ``prog`` beat."""
+        """Forget everything (after a reset of the DUT) but a loaded store's beats: cycle 0 is the next
+        ``prog`` beat."""
+        if self.load_op is not None:
+            self.store_w = list(self.w[: len(self.expected_w)])
         self.prog, self.x, self.w, self.o, self.ops = [], [], [], [], []
         self.origin = None
+        self.loading, self.load_prog, self.load_op = False, None, None
+
+    @property
+    def resident(self) -> bool:
+        return self.compiled.program.config.resident
+
+    def image_w(self) -> list:
+        """The ``w`` beats image ``k`` runs on: its own (streamed), the store's (resident)."""
+        return self.w[: len(self.expected_w)] if self.load_op is not None or self.loading else self.store_w
 
     # --- monitor callbacks ---------------------------------------------------------
     def on_prog(self, word: int, cycle: int) -> None:
         if self.origin is None:
             self.origin = cycle
+        if self.loading and self.load_prog is None:
+            self.load_prog = (word, cycle)
+            return
         self.prog.append((word, cycle))
 
     def on_x(self, word: int, cycle: int) -> None:
@@ -175,7 +202,17 @@ class ObservedRun:
         self.o.append((self.o_payload.unpack_vector(word)[0], cycle))
 
     def on_op_done(self, cycle: int, now: dict, after: dict) -> None:
-        self.ops.append(OpObservation(index=now["op_index"], end=now["cycles"], counters=after))
+        obs = OpObservation(index=now["op_index"], end=now["cycles"], counters=after)
+        if self.loading and self.load_op is None:
+            self.load_op = obs
+            return
+        self.ops.append(obs)
+
+    def base(self) -> tuple[int, dict]:
+        """The cycle image 0 starts in and the counters before it: after the load phase, or 0 and zeros."""
+        if self.load_op is None:
+            return 0, {n: 0 for n in (*OP_COUNTERS, "prog_beats", "x_beats")}
+        return self.load_op.end + 1, self.load_op.counters
 
     # --- per image -----------------------------------------------------------------
     def images_done(self) -> int:
@@ -190,7 +227,7 @@ class ObservedRun:
         p = self.compiled.program
         xw = [w for w, _ in self.x[k * self.n_x : (k + 1) * self.n_x]]
         nw = len(self.expected_w)
-        wb = self.w[k * nw : (k + 1) * nw]
+        wb = self.image_w() if self.resident else self.w[k * nw : (k + 1) * nw]
         image = image_from_words(p, xw)
         ws = weights_from_beats(p, wb)
         ref = run_engine(p, ws, image)
@@ -236,8 +273,9 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
     if logits != exp["golden_logits"].tolist():
         bad.append(f"logits {logits} != quant.intmodel.golden {exp['golden_logits'].tolist()}")
     obs = run.ops[k * n_ops : (k + 1) * n_ops]
-    prev = run.ops[k * n_ops - 1].counters if k else {n: 0 for n in OP_COUNTERS}
-    shift = k * est.total_cycles  # image k > 0 repeats the schedule, program included
+    at, before = run.base()  # image 0 starts after the load phase (resident, loaded since the reset) or in 0
+    prev = run.ops[k * n_ops - 1].counters if k else before
+    shift = at + k * est.total_cycles  # image k > 0 repeats the schedule, program included
     # an operation starts the cycle after its descriptor beat; operation 0 after the image's last x beat
     starts = [c + 1 for c in exp["prog_cycles"]]
     if starts:
@@ -266,14 +304,14 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
     last = obs[-1] if len(obs) == n_ops else None
     if len(obs) != n_ops:
         bad.append(f"{len(obs)} of {n_ops} operations finished")
-    first = 0 if k == 0 else run.ops[k * n_ops - 1].end + 1
+    first = at if k == 0 else run.ops[k * n_ops - 1].end + 1
     measured = (last.end + 1 - first) if last else None
     predicted = est.total_cycles
     if last is not None:
         c = last.counters
-        if (c["prog_beats"], c["x_beats"]) != ((k + 1) * est.prog_beats, (k + 1) * est.x_beats):
-            bad.append(f"prog/x beats {c['prog_beats']}/{c['x_beats']}, expected "
-                       f"{(k + 1) * est.prog_beats}/{(k + 1) * est.x_beats}")
+        want_px = (before["prog_beats"] + (k + 1) * est.prog_beats, (k + 1) * est.x_beats)
+        if (c["prog_beats"], c["x_beats"]) != want_px:
+            bad.append(f"prog/x beats {c['prog_beats']}/{c['x_beats']}, expected {want_px[0]}/{want_px[1]}")
         o_last = run.o[(k + 1) * per - 1][1] - run.origin if len(run.o) >= (k + 1) * per else None
         if o_last != last.end:
             bad.append(f"the last o beat fired in cycle {o_last}, the last operation ended in {last.end}")
@@ -285,6 +323,39 @@ def check_image(run: ObservedRun, k: int, est, *, exact_cycles: bool) -> dict:
             "cycles_measured": measured, "cycles_predicted": predicted, "ops": ops,
             "traced_layers": list(traced), "traces_ok": traced,
             "mismatches": bad}
+
+
+def check_load(run: ObservedRun, est, *, exact_cycles: bool) -> dict:
+    """Compare the load phase of ``run`` (resident weights) with hwsim's ``est.load``.
+
+    Returns a record: ``counters`` measured and predicted
+    (:data:`hwsim.engine.LOAD_COUNTERS`; ``cycles`` is the phase's last
+    event's cycle + 1, counted from its descriptor) and ``mismatches``.
+    Without ``exact_cycles`` (back-pressure) the cycles must be no fewer.
+    """
+    from hwsim.engine import LOAD_COUNTERS
+    from rtl.engine.top import encode_load
+
+    bad: list[str] = []
+    want = est.load.as_dict()
+    if run.load_op is None:
+        return {"counters": None, "counters_predicted": want, "mismatches": ["the load phase did not finish"]}
+    got = {n: run.load_op.counters[n] for n in LOAD_COUNTERS if n != "cycles"}
+    got["cycles"] = run.load_op.end + 1
+    if run.load_op.index != 0:
+        bad.append(f"op_done reported operation {run.load_op.index} at the load phase's end")
+    if [int(b) for b in run.w[: len(run.expected_w)]] != [int(b) for b in run.expected_w]:
+        bad.append("w: the observed load differs from the compiled weight stream")
+    if run.load_prog is None or run.prog_payload.unpack(run.load_prog[0]) != flat_values(
+            encode_load(run.compiled.program)):
+        bad.append("prog: the observed load descriptor differs from the compiled one")
+    for n in LOAD_COUNTERS:
+        if n == "cycles" and not exact_cycles:
+            if got[n] < want[n]:
+                bad.append(f"load phase: {got[n]} cycles under back-pressure, below the stall-free {want[n]}")
+        elif got[n] != want[n]:
+            bad.append(f"load phase: {n} {got[n]}, hwsim predicts {want[n]}")
+    return {"counters": got, "counters_predicted": want, "mismatches": bad}
 
 
 def _check_traces(run: ObservedRun, exp: dict, beats: list, bad: list) -> list:

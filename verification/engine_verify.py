@@ -34,6 +34,7 @@ printed (:func:`select_ops`); ``verify.json`` has all of them.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,7 +220,9 @@ def report_entries(run, *, model_name: str, design: str, images) -> list[dict]:
     0 in the order they ran).  An entry passes when the test passed **and**
     the record, checked again here, shows no difference: logits, every
     operation's counters and cycles (``images``, ``reset_mid_network``:
-    equal; ``back_pressure``: no fewer), the images' totals.
+    equal; ``back_pressure``: no fewer), the images' totals; with resident
+    weights the test's load phase (``load``: counters measured and predicted,
+    its mismatches reported with the first image's).
     """
     out = []
     for c in run.cases:
@@ -254,6 +257,7 @@ def report_entries(run, *, model_name: str, design: str, images) -> list[dict]:
             "wall_s_per_image": per_image,
             "python_wakeups": rec.get("python_wakeups"),
             "back_pressure": rec.get("back_pressure"),
+            "load": rec.get("load"),  # resident weights: the load phase, measured and predicted (None: none)
             "images": ims,
         })
     return out
@@ -289,7 +293,8 @@ def _table(head, rows) -> list[str]:
 
 
 def summary_lines(entries: list[dict], shown_ops) -> list[str]:
-    """The printed summary: per test and image logits, cycles measured vs predicted, counters, wall time;
+    """The printed summary: per test (its load phase with resident weights) and image logits, cycles measured vs
+    predicted, counters, wall time;
     then (``shown_ops`` not None: ``--layer``) the cycles and counters of those operations."""
     def rel(a, b, exact):
         if a is None:
@@ -303,6 +308,12 @@ def summary_lines(entries: list[dict], shown_ops) -> list[str]:
 
     rows = []
     for e in entries:
+        load = e.get("load")
+        if load and load.get("counters") is not None:  # resident weights: the load phase, before the images
+            got, want = load["counters"], load["counters_predicted"]
+            same = {k: v for k, v in got.items() if k != "cycles"} == {k: v for k, v in want.items() if k != "cycles"}
+            rows.append((e["name"], e["simulator"], "load", "-", rel(got["cycles"], want["cycles"], e["exact_cycles"]),
+                         "equal" if same else "DIFFER", "-", "-"))
         for im in e["images"]:
             rows.append((e["name"], e["simulator"], str(im["image"]), "OK" if im["logits_ok"] else "DIFFER",
                          rel(im["cycles_measured"], im["cycles_predicted"], e["exact_cycles"]),
@@ -349,7 +360,9 @@ class VerifyRequest:
     """What ``adderhw verify`` runs: ``model_dir`` on the engine, into ``out``.
 
     ``design`` (a metadata JSON of ``adderhw generate``) or else the
-    ``rows x cols`` engine sized to the model; ``images`` (test-set indices);
+    ``rows x cols`` engine sized to the model, its weights where ``weights``
+    puts them (:class:`hwsim.sizing.WeightChoice`; no part: the store's
+    budget is the largest a config allows); ``images`` (test-set indices);
     ``trace`` (a traced engine; implied by ``layer``, an operation's name or
     index whose figures are printed); ``back_pressure`` (a probability in
     (0, 1): also the back_pressure test); simulator builds cached in
@@ -368,6 +381,7 @@ class VerifyRequest:
     design: Path | None = None
     rows: int = 4
     cols: int = 4
+    weights: str = "streamed"
     trace: bool = False
     layer: str | None = None
     back_pressure: float | None = None
@@ -443,7 +457,8 @@ def _target(req: VerifyRequest, model):
     else:
         design = None
         try:
-            _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace)
+            _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace, weights=req.weights,
+                                      note=lambda line: print(f"verify: {line}", file=sys.stderr))
         except ValueError as exc:
             raise ValueError(f"the {req.rows}x{req.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], req.layer, model.name)

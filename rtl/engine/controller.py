@@ -18,12 +18,21 @@ accumulator (``bank``), and the gate waits for the previous pixel tile's
 ``DRAIN`` for the writer's ``done`` and (``config.trace``) in ``TRACE`` for the
 tracer (``trace`` high, ``trace_end`` at its last beat).
 
+With resident weights (:mod:`hwsim.engine` rule 7) the weight buffer is the
+weight store: a ``load`` descriptor (only as operation 0) takes ``in_words``
+``w`` beats into store addresses ``0 ..`` in ``WLOAD`` (its last beat pulses
+``op_done``), and ``LOAD`` reads a tile's parameter beats from the store
+(``wbuf_r``, one per cycle, each written into the bank the cycle after)
+instead of taking ``w`` beats; steps read the store at the tile's base
+``tb`` (the descriptor's ``wbase``, advanced by ``steps + param_beats`` per
+tile) plus the step's index.
+
 ``events`` are the controller's part of the core's
 (:func:`~rtl.engine.layouts.events_signature`, :data:`CONTROLLER_EVENTS`).
 The states, in order: ``FETCH`` (take operation ``op_index``'s descriptor),
 ``XLOAD`` (operation 0: the image), ``LOAD`` (a conv tile's weights and
 parameters), ``VCMD`` (a vector operation's address generator command),
-``ISSUE``, ``DRAIN``, ``TRACE``.
+``ISSUE``, ``DRAIN``, ``TRACE``, and (resident) ``WLOAD``.
 """
 
 from __future__ import annotations
@@ -44,10 +53,15 @@ from rtl.engine.layouts import desc_layout, events_signature, is_op, region_writ
 from rtl.engine.vector import VECTOR_OPS, vector_step_layout
 from rtl.engine.writer import lanes_of
 
-__all__ = ["CONTROLLER_EVENTS", "Controller", "bank_bits", "engine_units", "region_read_signature", "use_mult"]
+__all__ = ["CONTROLLER_EVENTS", "MUTATIONS", "Controller", "bank_bits", "engine_units", "region_read_signature", "use_mult"]
 
 #: The events the controller reports (the rest of the core's are the drain's, the writer's and ``o``'s).
 CONTROLLER_EVENTS = ("busy_cycles", "act_reads", "wbuf_reads", "wbuf_writes", "w_beats", "prog_beats", "x_beats")
+
+
+#: Test-only wrong controllers (:class:`Controller` ``mutation``); ``None`` is the real one.  ``"wbase_plus_one"``:
+#: a resident engine's operations read the weight store one word past their base.
+MUTATIONS = (None, "wbase_plus_one")
 
 
 def engine_units(config: EngineConfig) -> tuple:
@@ -85,15 +99,18 @@ class Controller(Checked, wiring.Component):
     docstring)."""
 
     @classmethod
-    def check(cls, *, config: EngineConfig, max_ops: int = 64) -> None:
+    def check(cls, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None) -> None:
         """Refuse a bad argument (one line naming it) before the component exists."""
         check_config(config)
         if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
             raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
+        if mutation not in MUTATIONS:
+            raise ValueError(f"mutation must be one of {', '.join(map(str, MUTATIONS))}, not {mutation!r}")
 
-    def __init__(self, *, config: EngineConfig, max_ops: int = 64):
+    def __init__(self, *, config: EngineConfig, max_ops: int = 64, mutation: str | None = None):
         self.config = config
         self.max_ops = max_ops
+        self.mutation = mutation
         cfg, A = config, addr_bits(config)
         wbuf_addr = ceil_log2(cfg.weight_words)
         ports = {
@@ -147,6 +164,18 @@ class Controller(Checked, wiring.Component):
         since = Signal(max(8, (cfg.pixel_tile * cfg.rows).bit_length()))  # saturates above the most entries
         need = Signal(DIM_BITS)
         bank = [Signal(bank_bits(cfg), name=f"bank{k}", reset_less=True) for k in range(2)]
+        if cfg.resident:
+            # the read port's en is 1 unless driven (ReadPort's init): it reads only where LOAD or a step says
+            # so, else it would re-read (and lose the word a stalled step or a pixel tile holds)
+            m.d.comb += wrp.en.eq(0)
+            tb = Signal(ceil_log2(cfg.weight_words))  # the tile's first word in the weight store
+            pv = Signal()  # a parameter beat read from the store last cycle goes into the bank now
+            pk = Signal(DIM_BITS, reset_less=True)  # its index in the tile's parameters
+            m.d.sync += pv.eq(0)
+            with m.If(pv):
+                for k in range(2):
+                    with m.If(it[0] == k):
+                        m.d.sync += bank[k].word_select(pk, cfg.weight_word_bits).eq(wrp.data)
         m.d.comb += [self.banks[k].eq(bank[k]) for k in range(2)]
         ag_fire = Signal()
         m.d.comb += [self.cmd.payload.eq(d.ag), ag_fire.eq(self.step.valid & self.step.ready)]
@@ -171,8 +200,16 @@ class Controller(Checked, wiring.Component):
                     m.d.sync += d.eq(self.prog.payload)
                     bump("prog_beats")
                     m.d.comb += reset_op.eq(1)
+                    if cfg.resident:
+                        m.d.sync += tb.eq(self.prog.payload.wbase + (self.mutation == "wbase_plus_one"))
                     with m.If(cur == 0):
-                        m.next = "XLOAD"
+                        if cfg.resident:
+                            with m.If(self.prog.payload.load):
+                                m.next = "WLOAD"
+                            with m.Else():
+                                m.next = "XLOAD"
+                        else:
+                            m.next = "XLOAD"
                     with m.Elif(is_op(self.prog.payload, Op.CONV)):
                         m.next = "LOAD"
                     with m.Else():
@@ -190,23 +227,44 @@ class Controller(Checked, wiring.Component):
                             m.next = "LOAD"
                         with m.Else():
                             m.next = "VCMD"
-            with m.State("LOAD"):
-                m.d.comb += self.w.ready.eq(1)
-                with m.If(self.w.valid):
-                    bump("w_beats")
-                    m.d.sync += lc.eq(lc + 1)
-                    with m.If(lc < d.steps):
-                        m.d.comb += [wwp.addr.eq(lc), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
+            if cfg.resident:
+                with m.State("WLOAD"):  # rule 7: the load phase, w beat j into store address j
+                    m.d.comb += self.w.ready.eq(1)
+                    with m.If(self.w.valid):
+                        bump("w_beats")
                         bump("wbuf_writes")
-                    with m.Else():
-                        for k in range(2):
-                            with m.If(it[0] == k):
-                                m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
-                                                                cfg.weight_word_bits).eq(self.w.payload)
-                    with m.If(lc == d.steps + d.param_beats - 1):
+                        m.d.comb += [wwp.addr.eq(xj), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
+                        m.d.sync += xj.eq(xj + 1)
+                        with m.If(xj == d.in_words - 1):
+                            m.d.sync += xj.eq(0)
+                            m.d.comb += op_end.eq(1)
+                            m.next = "FETCH"
+                with m.State("LOAD"):  # rule 7: the tile's parameter beats, read from the store
+                    m.d.comb += [wrp.addr.eq(tb + d.steps + lc), wrp.en.eq(1)]
+                    bump("wbuf_reads")
+                    m.d.sync += [lc.eq(lc + 1), pv.eq(1), pk.eq(lc)]
+                    with m.If(lc == d.param_beats - 1):
                         m.d.comb += self.cmd.valid.eq(1)
                         m.d.sync += lc.eq(0)
                         m.next = "ISSUE"
+            else:
+                with m.State("LOAD"):
+                    m.d.comb += self.w.ready.eq(1)
+                    with m.If(self.w.valid):
+                        bump("w_beats")
+                        m.d.sync += lc.eq(lc + 1)
+                        with m.If(lc < d.steps):
+                            m.d.comb += [wwp.addr.eq(lc), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
+                            bump("wbuf_writes")
+                        with m.Else():
+                            for k in range(2):
+                                with m.If(it[0] == k):
+                                    m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
+                                                                    cfg.weight_word_bits).eq(self.w.payload)
+                        with m.If(lc == d.steps + d.param_beats - 1):
+                            m.d.comb += self.cmd.valid.eq(1)
+                            m.d.sync += lc.eq(0)
+                            m.next = "ISSUE"
             with m.State("VCMD"):
                 m.d.comb += self.cmd.valid.eq(1)
                 m.next = "ISSUE"
@@ -217,6 +275,8 @@ class Controller(Checked, wiring.Component):
                             m.next = "DRAIN"
                         with m.Else():
                             m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u), it_last.eq(it + 2 == it_end)]
+                            if cfg.resident:
+                                m.d.sync += tb.eq(tb + d.steps + d.param_beats)
                             m.next = "LOAD"
                     with m.Elif(is_pool & ~it_last):
                         m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.base0.eq(d.ag.base0 + it + 1)]
@@ -286,7 +346,11 @@ class Controller(Checked, wiring.Component):
             m.d.sync += since_ok.eq(1)  # need = 0
         m.d.comb += [rd.addr.eq(p.addr), rd.en.eq(ag_fire & ~p.pad), rd.en1.eq(ag_fire & ~p.pad & is_add)]
         wread = is_conv if tp == 1 else is_conv & (p.p == 0)  # a pixel tile's first pixel reads word s
-        m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & wread)]
+        if cfg.resident:  # LOAD's parameter reads drive the port otherwise (never a step then)
+            with m.If(ag_fire & wread):
+                m.d.comb += [wrp.addr.eq(tb + p.s), wrp.en.eq(1)]
+        else:
+            m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & wread)]
         with m.If(ag_fire):
             with m.If(~p.pad):
                 bump("act_reads", Mux(is_add, 2, 1))

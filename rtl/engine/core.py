@@ -49,6 +49,7 @@ from rtl.engine.addrgen import MUTATIONS as ADDRGEN_MUTATIONS
 from rtl.engine.addrgen import AddrGen
 from rtl.engine.array import ChannelArray
 from rtl.engine.controller import CONTROLLER_EVENTS, Controller, engine_units
+from rtl.engine.controller import MUTATIONS as CONTROLLER_MUTATIONS
 from rtl.engine.drain import Drain
 from rtl.engine.layouts import EVENTS, desc_layout, events_signature, is_op, struct_layout
 from rtl.engine.requant import SerialRequant
@@ -61,8 +62,9 @@ __all__ = ["EVENTS", "EngineCore", "desc_layout", "events_signature", "struct_la
 
 def check_engine_args(config, max_ops, mutation) -> None:
     """Refuse a bad ``config``, ``max_ops`` or ``mutation`` (one line naming the argument)."""
-    if mutation not in ADDRGEN_MUTATIONS:
-        raise ValueError(f"mutation must be one of {', '.join(map(str, ADDRGEN_MUTATIONS))}, not {mutation!r}")
+    known = ADDRGEN_MUTATIONS + CONTROLLER_MUTATIONS[1:]
+    if mutation not in known:
+        raise ValueError(f"mutation must be one of {', '.join(map(str, known))}, not {mutation!r}")
     check_config(config)
     if isinstance(max_ops, bool) or not isinstance(max_ops, int) or not 1 <= max_ops <= 256:
         raise ValueError(f"max_ops must be an integer in 1..256, not {max_ops!r}")
@@ -88,6 +90,8 @@ class EngineCore(Checked, wiring.Component):
             "o": Out(stream.Signature(signed(config.out_bits + 1))),
             "events": Out(events_signature(max_ops)),
         })
+        #: The weight buffer (the weight store of a resident engine); a testbench may read its words.
+        self.wbuf = memory.Memory(shape=unsigned(config.weight_word_bits), depth=config.weight_words, init=[])
 
     def elaborate(self, platform):
         m = Module()
@@ -100,18 +104,19 @@ class EngineCore(Checked, wiring.Component):
             m.submodules[f"region{r}"] = mem
             rps.append(mem.read_port())
             wps.append(mem.write_port(granularity=cfg.act_bits))
-        m.submodules.wbuf = wmem = memory.Memory(shape=unsigned(cfg.weight_word_bits), depth=cfg.weight_words,
-                                                 init=[])
+        m.submodules.wbuf = wmem = self.wbuf
 
         # --- units and components ---
+        mut = self.mutation
         m.submodules.ag = ag = AddrGen(addr_bits=addr_bits(cfg), dim_bits=DIM_BITS, pixel_tile=cfg.pixel_tile,
-                                       mutation=self.mutation)
+                                       mutation=mut if mut in ADDRGEN_MUTATIONS else None)
         arrays = {unit: ChannelArray(config=cfg, unit=unit) for unit in engine_units(cfg)}
         for unit, arr in arrays.items():
             m.submodules[unit.value] = arr
         m.submodules.vec = vec = VectorUnit(config=cfg)
         m.submodules.rq = rq = SerialRequant(config=cfg)
-        m.submodules.ctrl = ctrl = Controller(config=cfg, max_ops=self.max_ops)
+        m.submodules.ctrl = ctrl = Controller(config=cfg, max_ops=self.max_ops,
+                                              mutation=mut if mut in CONTROLLER_MUTATIONS else None)
         m.submodules.drain = drain = Drain(config=cfg)
         m.submodules.writer = writer = Writer(config=cfg)
 

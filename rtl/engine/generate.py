@@ -72,7 +72,8 @@ def engine_design(engine: Engine, *, name: str, compiled: CompiledModel | None =
         prog = compiled.program
         t = prog.tensors[prog.input]
         model = {"name": model_name, "path": model_path, "ops": len(prog.ops),
-                 "prog_beats": prog.prog_beats, "w_beats": len(w_beats(prog, compiled.weights)),
+                 "prog_beats": prog.prog_beats,
+                 "w_beats": 0 if cfg.resident else len(w_beats(prog, compiled.weights)),  # per image
                  "x_beats": t.words}
     payloads = {
         "prog": Payload.of(engine.desc_layout, stream="prog"),
@@ -92,7 +93,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
                     compiled: CompiledModel | None = None, model_path: str | None = None, rows: int | None = None,
                     cols: int | None = None, mult_rows: int | None = None, pe: PeKind = PeKind.ADDER,
                     max_ops: int | None = None, name: str | None = None, trace: bool = False,
-                    build: Build = Build.DEPLOY) -> Design:
+                    build: Build = Build.DEPLOY, weights: str = "streamed", part: str | None = None) -> Design:
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``; return its design.
 
     Either ``config`` (explicit sizes; ``max_ops`` default 64), or ``model``
@@ -104,6 +105,8 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     it returned (written as the sized engine, without compiling again).
     ``pe=PeKind.MULT`` emits the all-multiplier engine of the same sizes
     (multiplier PEs, no multiplier unit).  ``build``: :class:`~rtl.engine.top.Build` (module docstring).
+    ``weights`` and ``part``: where the weights of an engine sized to a model
+    live (:class:`hwsim.sizing.WeightChoice`, the budget's part).
 
     Raises
     ------
@@ -126,9 +129,12 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     if model is not None and compiled is None:
         if rows is None or cols is None:
             raise ValueError("an engine sized to a model needs rows and cols")
-        config, compiled = size_engine(model, rows=rows, cols=cols, mult_rows=mult_rows, trace=bool(trace))
+        config, compiled = size_engine(model, rows=rows, cols=cols, mult_rows=mult_rows, trace=bool(trace),
+                                       weights=weights, part=part)
     elif mult_rows is not None:
         raise ValueError("mult_rows is for an engine sized to a model: a config names its own")
+    elif weights != "streamed" or part is not None:
+        raise ValueError("weights and part are for an engine sized to a model: a config names its own weights")
     elif not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
     if compiled is not None and max_ops is None:

@@ -3,8 +3,10 @@
 Streams (``amaranth.lib.stream``)::
 
     prog  In   one layer descriptor per beat (:func:`desc_layout`), the last one flagged;
-               streamed: the engine takes operation k's beat when it starts it, every image
-    w     In   weight words and requant parameter beats in program order (the DMA port)
+               streamed: the engine takes operation k's beat when it starts it, every image;
+               a resident engine first takes the load phase's descriptor (:func:`encode_load`)
+    w     In   weight words and requant parameter beats in program order (the DMA port):
+               every image, or (resident weights, hwsim.engine rule 7) once, in the load phase
     x     In   the image, one HWC word of ``cols`` lanes per beat
     o     Out  the logits, one signed ``out_bits + 1`` code per beat (with ``config.trace``
                first every other operation's output, raw lane bits: :func:`trace_codes`)
@@ -62,8 +64,8 @@ from hwsim.compiler import Op, Program, Unit, WeightStream, from_words, to_words
 from rtl.engine.core import EngineCore, check_engine_args, desc_layout, struct_layout
 from rtl.engine.counters import COUNTER_BITS, COUNTERS, Counters
 
-__all__ = ["Build", "COUNTERS", "Engine", "struct_layout", "desc_layout", "encode_program", "w_beats", "x_beats",
-           "trace_codes"]
+__all__ = ["Build", "COUNTERS", "Engine", "struct_layout", "desc_layout", "encode_load", "encode_program", "w_beats",
+           "x_beats", "trace_codes"]
 
 
 def encode_program(program: Program) -> list:
@@ -93,7 +95,24 @@ def encode_program(program: Program) -> list:
             "m0": op.m[0] if op.m else 0, "m1": op.m[1] if len(op.m) > 1 else 0, "n": op.n,
             "pad_value": op.pad_value,
         })
+        if cfg.resident:
+            out[-1].update(load=0, wbase=op.wbase)
     return out
+
+
+def _zeros(fields: dict) -> dict:
+    return {k: _zeros(f) if isinstance(f, dict) else 0 for k, f in fields.items()}
+
+
+def encode_load(program: Program) -> dict:
+    """The load phase's ``prog`` beat of a resident engine (``hwsim.engine`` rule 7): ``load`` set,
+    ``in_words`` the store words the ``w`` stream then carries (:func:`w_beats`), every other field 0."""
+    from hwsim.descriptor import descriptor_fields
+
+    cfg = program.config
+    if not cfg.resident:
+        raise ValueError(f"the engine's weights are {cfg.weights}: only a resident engine takes a load descriptor")
+    return {**_zeros(descriptor_fields(cfg)), "load": 1, "in_words": program.store_words}
 
 
 def w_beats(program: Program, weights: WeightStream) -> list:
@@ -157,8 +176,9 @@ class Engine(Checked, wiring.Component):
         Most operations in a program (1..256): the width of ``op_index``.
     build : Build
         ``DEPLOY`` (the streams only) or ``VERIFY`` (with the counters, ``op_done`` and ``op_index``).
-    mutation : {None, "pad_edge"}
-        Test only: a wrong address generator (:class:`~rtl.engine.addrgen.AddrGen`).
+    mutation : {None, "pad_edge", "wbase_plus_one"}
+        Test only: a wrong address generator (:class:`~rtl.engine.addrgen.AddrGen`) or controller
+        (:data:`rtl.engine.controller.MUTATIONS`).
     """
 
     @classmethod
@@ -182,6 +202,8 @@ class Engine(Checked, wiring.Component):
             "x": In(stream.Signature(unsigned(config.act_word_bits))),
             "o": Out(stream.Signature(signed(config.out_bits + 1))),
         }
+        #: The deployable engine inside (its ``wbuf``: the weight buffer or store).
+        self.core = EngineCore(config=config, max_ops=max_ops, mutation=mutation)
         if self.build == Build.VERIFY:
             ports["op_done"] = Out(1)
             ports["op_index"] = Out(range(max(2, max_ops)))  # at least one bit (a 0-bit port reads as X in Icarus)
@@ -190,7 +212,7 @@ class Engine(Checked, wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = EngineCore(config=self.config, max_ops=self.max_ops, mutation=self.mutation)
+        m.submodules.core = core = self.core
         for name in ("prog", "w", "x", "o"):
             port = getattr(self, name)
             wiring.connect(m, wiring.flipped(port), getattr(core, name))

@@ -109,3 +109,50 @@ def test_run_estimate_returns_the_summary(tmp_path, topologies):
     assert s.kind is InputKind.TOPOLOGY and len(s.sweep) == 4
     assert {d for d in s.designs} == {Design.ADDER, Design.MULT}
     assert (tmp_path / "est" / "sweep.csv").is_file()
+
+
+def test_both_weight_modes_of_a_model(int_models, table):
+    """estimate_modes: streamed is today's engine; resident has no w beat per image, a load phase priced
+    apart (its w beats at DRAM, its writes into the store) and the store's size in its SRAM energy."""
+    from hwsim.config import WeightMode
+    from hwsim.estimate import estimate_modes, Source
+
+    model = int_models.lenet(np.random.default_rng(3))
+    src = Source(kind=InputKind.MODEL, path="m", name="lenet", model=model)
+    modes = estimate_modes(src, table, rows=4, cols=4)
+    assert [m.mode for m in modes] == [WeightMode.STREAMED, WeightMode.RESIDENT]
+    streamed, resident = (m.comparison for m in modes)
+    assert streamed.adder.counts == estimate_model(model, table, rows=4, cols=4).adder.counts
+    assert streamed.adder.energy.load is None and streamed.adder.counts.load is None
+    a = resident.adder
+    cfg = a.counts.config
+    assert cfg.resident and a.counts.totals()["w_beats"] == 0 and a.counts.load.words == cfg.weight_words
+    # the load: every store word once on w and into the store, plus its descriptor beat
+    ww = cfg.weight_word_bits
+    wbuf_pj = table.sram_pj_per_bit_of(cfg.weight_words * ww / 8) * ww
+    assert a.energy.load.wbuf_sram_pj == pytest.approx(a.counts.load.words * wbuf_pj)
+    assert a.energy.load.dram_pj == pytest.approx(
+        (a.counts.load.words * ww + resident.prog_beat_bits) * table.dram_pj_per_bit)
+    # per image: the same steps and the same weight words as streamed, fewer stream beats
+    assert a.counts.totals()["busy_cycles"] == streamed.adder.counts.totals()["busy_cycles"]
+    assert a.energy.total.dram_pj < streamed.adder.energy.total.dram_pj
+    # the parameter bank is written with every tile's parameters in both modes
+    assert ([l.param_writes for l in a.counts.layers] == [l.param_writes for l in streamed.adder.counts.layers]
+            and sum(l.param_writes for l in a.counts.layers) > 0)
+    op_regs = lambda d: sum(e.reg_pj for e in d.energy.ops)  # noqa: E731 - the descriptor's width differs
+    assert op_regs(a) == pytest.approx(op_regs(streamed.adder))
+
+
+def test_resident_weights_that_do_not_fit_are_a_reason_not_an_error(topologies, table):
+    from hwsim.config import MAX_WEIGHT_WORDS
+    from hwsim.estimate import estimate_modes, Source
+
+    layers = tuple(read_topology_csv(topologies / "resnet20.csv"))
+    src = Source(kind=InputKind.TOPOLOGY, path="t", name="resnet20", layers=layers)
+    modes = estimate_modes(src, table, rows=4, cols=4)
+    assert modes[1].comparison is not None and modes[1].comparison.adder.counts.config.resident
+    big = tuple(l for l in read_topology_csv(topologies / "resnet20.csv"))
+    with pytest.raises(ValueError, match=f"store holds at most {MAX_WEIGHT_WORDS}"):
+        estimate_topology(big, table, rows=1, cols=1, weights="resident")
+    modes = estimate_modes(Source(kind=InputKind.TOPOLOGY, path="t", name="r", layers=big), table, rows=1, cols=1)
+    assert modes[1].comparison is None and "resident weights do not fit" in modes[1].why_not

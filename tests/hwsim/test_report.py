@@ -141,3 +141,28 @@ def test_sweep_axes_start_at_zero_and_label_few_points(shapes_summary):
             assert labels[:2] == ["1x4", "2x4"] and all(t.get_rotation() == 45 for t in ax.get_xticklabels())
     finally:
         plt.close(fig)
+
+
+def test_weight_modes_and_the_load_phase_in_the_report(tmp_path, lenet_folder):
+    from hwsim.estimate import estimate_modes
+    from hwsim.report import MODE_COLUMNS
+
+    src = load_source(lenet_folder)
+    tab = load_table("45nm")
+    res = estimate_model(src.model, tab, rows=4, cols=4, weights="resident")
+    modes = estimate_modes(src, tab, rows=4, cols=4, mult_rows=None, clock_mhz=100.0)
+    s = write_report(tmp_path / "est", res, source=src, modes=modes)
+    d = json.loads((tmp_path / "est" / "summary.json").read_text())
+    assert list(d) == [*TOP_KEYS, "weight_modes"] and d["config"]["weights"] == "resident"
+    load = d["designs"]["adder"]["load_phase"]
+    assert load["w_beats"] == load["wbuf_writes"] == res.adder.counts.load.words and load["cycles"] == load["w_beats"] + 1
+    assert load["energy_pj"] == pytest.approx(res.adder.energy.load.total_pj)
+    assert [m["mode"] for m in d["weight_modes"]] == ["streamed", "resident"]
+    st, rs = d["weight_modes"]
+    assert all(list(m["designs"]["adder"]) == list(MODE_COLUMNS) for m in (st, rs))
+    assert st["designs"]["adder"]["load_energy_pj"] is None and rs["designs"]["adder"]["w_beats"] == 0
+    assert rs["designs"]["adder"]["energy_per_image_pj"] == pytest.approx(res.adder.energy.total.total_pj)
+    assert rs["ratios_adder_over_mult"]["energy_pj"] == pytest.approx(res.ratio("energy_pj"))
+    assert s.modes[1].designs["adder"]["images_per_s"] == pytest.approx(100e6 / res.adder.counts.total_cycles)
+    md = (tmp_path / "est" / "report.md").read_text()
+    assert "## Load phase" in md and "## Weight modes" in md and "| resident | adder/mult |" in md

@@ -87,3 +87,15 @@ def test_engine_flow_report_equals_subcommand_outputs_and_rerun_reuses(tmp_path,
     assert (out / "report.md").read_text() == report
     assert (out / "sim_build").is_dir() and not any(work.iterdir())
     assert (sorted(p.name for p in (ROOT / "build").iterdir()) if (ROOT / "build").exists() else []) == before
+
+
+def test_estimate_and_generate_keep_the_weights_in_the_same_place(tmp_path):
+    """flow --weights W: the estimate step sizes the engine generate builds (same --weights and --part)."""
+    from scripts.flow import FlowOptions, build_steps
+
+    for weights, want in (("streamed", []), ("auto", ["--weights", "auto", "--part", "ecp5-25k"])):
+        steps = {s.name: s for s in build_steps(FlowOptions(checkpoint=CKPT, out=tmp_path, weights=weights))}
+        (est,) = steps["estimate"].commands()
+        assert est[est.index("--cols") + 2:est.index("-o")] == want
+        for gen in steps["generate"].commands():  # the deployable and the verification build
+            assert gen[gen.index("--cols") + 2:gen.index("-o")][:len(want)] == want

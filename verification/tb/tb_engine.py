@@ -25,6 +25,13 @@ Environment (Driver / Monitor / Model / Checker):
   (:func:`~verification.engine_model.check_image`) compares logits, every
   operation's cycles and counters with hwsim ``cp``.
 
+Resident weights (``config.weights``, ``hwsim.engine`` rule 7): every test
+first sends the load phase (the load descriptor and the whole weight stream,
+once), then per image only the program and the image; the load phase is
+checked too (:func:`~verification.engine_model.check_load`).
+``reset_mid_network`` then runs its two images after the reset without a
+new load: the store keeps its words over a reset.
+
 Tests: ``images`` (every job image back to back, exact cycles),
 ``back_pressure`` (random gaps on ``prog``/``x``/``w`` and ready drops on
 ``o``: outputs and counters exact, cycles no fewer), ``reset_mid_network``
@@ -48,9 +55,9 @@ from cocotb.utils import get_sim_steps
 from hwsim.engine import EngineModel
 from quant.intmodel.artifact import load_int_model
 from rtl.design import read_design
-from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
+from rtl.engine.top import COUNTERS, encode_load, encode_program, w_beats, x_beats
 from verification.engine_host import load_program
-from verification.engine_model import ObservedRun, check_image, flat_values
+from verification.engine_model import ObservedRun, check_image, check_load, flat_values
 from verification.engine_streams import DmaDriver, HandshakeMonitor, PulseMonitor, ReadySink
 from verification.runner import append_record, load_job, report_progress
 
@@ -123,6 +130,9 @@ class EngineEnv:
         self.words = {"prog": [design.payloads["prog"].pack(flat_values(b)) for b in encode_program(p)],
                       "w": w_beats(p, cm.weights)}
         self.x_words = [x_beats(p, im) for im in job["images"]]
+        self.resident = self.cfg.resident
+        if self.resident:
+            self.words["load"] = [design.payloads["prog"].pack(flat_values(encode_load(p)))]
         seed = int(job["seed"])
         self.seed = seed
         cocotb.log.info("%s: seed %d, %d ops, %d w beats per image, hwsim %d cycles per image",
@@ -154,7 +164,10 @@ class EngineEnv:
             after_signals={n: getattr(dut, n) for n in COUNTERS}, callback=self._on_op_done))
 
     def _on_op_done(self, cycle, now, after) -> None:
+        n = len(self.run.ops)
         self.run.on_op_done(cycle, now, after)
+        if len(self.run.ops) == n:
+            return  # the load phase's end (resident weights)
         if len(self.run.ops) % self.run.n_ops == 0:
             self.image_times.append(time.monotonic())
             report_progress(self.job, test=self.tag, image=len(self.image_times) - 1)
@@ -187,13 +200,19 @@ class EngineEnv:
         for d in self.drivers.values():
             d.start()
 
-    def queue(self, images) -> None:
+    def queue(self, images, *, load: bool = True) -> None:
         """Per image the program (streamed: the engine takes one descriptor per operation), its ``x``
-        words and the whole weight stream, all queued up front."""
+        words and the whole weight stream, all queued up front; resident weights: the load phase first
+        (``load``: else the images run on the store as it is), then no ``w``."""
+        if self.resident and load:
+            self.run.loading = True
+            self.drivers["prog"].send(self.words["load"])
+            self.drivers["w"].send(self.words["w"])
         for i in images:
             self.drivers["prog"].send(self.words["prog"])
             self.drivers["x"].send(self.x_words[i])
-            self.drivers["w"].send(self.words["w"])
+            if not self.resident:
+                self.drivers["w"].send(self.words["w"])
 
     async def wait_ops(self, n: int, *, factor: float = 4.0) -> None:
         """Return once ``n`` operations (since the reset) have finished; fail after a generous cycle limit."""
@@ -221,6 +240,10 @@ class EngineEnv:
 
 def _checked(name: str, env: EngineEnv, n_images: int, *, exact_cycles: bool, wall_s: float, **extra) -> None:
     recs = [check_image(env.run, k, env.est, exact_cycles=exact_cycles) for k in range(n_images)]
+    if env.run.loading:
+        load = check_load(env.run, env.est, exact_cycles=exact_cycles)
+        extra["load"] = load
+        recs[0]["mismatches"] = [f"load: {m}" for m in load["mismatches"]] + recs[0]["mismatches"]
     t = env.image_times
     per_image = [round(b - a, 3) for a, b in zip([extra.pop("t0")] + t[:-1], t)]
     cycles = sum(r["cycles_measured"] or 0 for r in recs)
@@ -279,7 +302,7 @@ async def reset_mid_network(dut):
     await env.reset(3)
     n = min(2, len(job["images"]))
     t0 = time.monotonic()
-    env.queue(range(n))
+    env.queue(range(n), load=False)  # resident: the store keeps its words over the reset
     await env.wait_ops(n * n_ops)
     await ClockCycles(dut.clk, 2)
     _checked("reset_mid_network", env, n, exact_cycles=True, wall_s=time.monotonic() - t0, t0=t0, **info)

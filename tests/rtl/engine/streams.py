@@ -47,9 +47,10 @@ def run(dut, feeds, drains, main, *, reset_at=None, setup=(), settle=0):
     each ``(stream, beats, rng)`` of ``feeds`` put and each ``(stream, rng)`` of ``drains`` kept ready
     (dropped at random with an ``rng``).
 
-    With ``reset_at`` the beats of ``feeds`` are first offered back to back
-    (every drain ready) for ``reset_at`` cycles, the domain reset, and only
-    then do ``main``, the feeds and the drains start.  ``settle`` cycles pass
+    With ``reset_at`` the beats of ``feeds`` (or, for a feed given as
+    ``(stream, beats, rng, first)``, its ``first`` beats) are first offered
+    back to back (every drain ready) for ``reset_at`` cycles, the domain
+    reset, and only then do ``main``, the feeds and the drains start.  ``settle`` cycles pass
     after ``setup`` and after the reset before any beat is offered (a unit
     whose registers follow its descriptor one cycle later, as in the engine).
     """
@@ -65,7 +66,7 @@ def run(dut, feeds, drains, main, *, reset_at=None, setup=(), settle=0):
             await ctx.tick()
         clean[0] = reset_at is None
         if reset_at is not None:
-            queues = [(s, list(beats)) for s, beats, _ in feeds]
+            queues = [(f[0], list(f[3] if len(f) > 3 else f[1])) for f in feeds]
             for s, _ in drains:
                 ctx.set(s.ready, 1)
             for _ in range(reset_at):
@@ -110,7 +111,7 @@ def run(dut, feeds, drains, main, *, reset_at=None, setup=(), settle=0):
 
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    for s, beats, rng in feeds:
+    for s, beats, rng, *_ in feeds:
         sim.add_testbench(feeder(s, beats, rng), background=True)
     for s, rng in drains:
         sim.add_testbench(drainer(s, rng), background=True)
@@ -137,7 +138,8 @@ def run_unit(dut, beats, count, *, seed=None, reset_at=None, setup=(), i="i", o=
     return out
 
 
-def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, max_cycles=1_000_000) -> list:
+def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, reload=True,
+                    max_cycles=1_000_000) -> list:
     """Run ``images`` (input codes) through ``engine`` (a ``Build.VERIFY`` engine) in the Amaranth simulator.
 
     The ``prog`` beats (once per image), the ``w`` beats (once per image) and
@@ -153,9 +155,17 @@ def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, max_c
     first ``prog`` beat (the ``cycles`` port; image ``i > 0`` counts on).
     An operation starts the cycle after its ``prog`` beat, operation 0 the
     cycle after the image's last ``x`` beat.
+
+    A resident engine (``hwsim.engine`` rule 7) first gets its load phase
+    (the load descriptor, every ``w`` beat once) and then only ``prog`` and
+    ``x``; each image's dict has ``load``: the load phase's counters
+    (:data:`hwsim.engine.LOAD_COUNTERS`, ``cycles`` its last beat's cycle + 1).
+    With ``reload=False`` the load comes only before the reset (``reset_at``):
+    the clean run uses the store the first pass filled.
     """
     from hwsim.engine import COUNTER_NAMES
-    from rtl.engine.top import COUNTERS, encode_program, w_beats, x_beats
+    from hwsim.engine import LOAD_COUNTERS
+    from rtl.engine.top import COUNTERS, encode_load, encode_program, w_beats, x_beats
 
     e = engine
     program = compiled.program
@@ -164,14 +174,22 @@ def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, max_c
     n_ops = len(program.ops)
     lane_mask = (1 << e.config.act_bits) - 1
     rngs = _rngs(seed, 4)
-    feeds = [(e.prog, prog * len(xs), rngs[0]), (e.w, w_beats(program, compiled.weights) * len(xs), rngs[1]),
-             (e.x, [b for beats in xs for b in beats], rngs[2])]
+    ws = w_beats(program, compiled.weights)
+    resident = e.config.resident
+    if resident:
+        loaded = ([encode_load(program)] + prog * len(xs), ws)
+        feeds = [(e.prog, *((loaded[0], rngs[0]) if reload else (prog * len(xs), rngs[0], loaded[0]))),
+                 (e.w, *((ws, rngs[1]) if reload else ([], rngs[1], ws)))]
+    else:
+        feeds = [(e.prog, prog * len(xs), rngs[0]), (e.w, ws * len(xs), rngs[1])]
+    feeds.append((e.x, [b for beats in xs for b in beats], rngs[2]))
     counters = [getattr(e, n) for n in COUNTERS]
     results: list = []
 
     async def main(ctx):
         prev = dict.fromkeys(COUNTERS, 0)
         ops, op_beats, beats, start, x_taken, cycle = [], [], [], None, 0, 0
+        load = [None if resident and reload else {}]
         sampled = ctx.tick().sample(e.prog.valid, e.prog.ready, e.x.valid, e.x.ready, e.o.valid, e.o.ready,
                                     e.o.payload, e.op_done, e.cycles)
         async for _, _, pv, pr, xv, xr, ov, orr, oq, done, now in sampled:
@@ -183,6 +201,12 @@ def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, max_c
                     start, x_taken = now + 1, 0
             if ov and orr:
                 beats.append(int(oq))
+            if done and load[0] is None:  # the load phase's end: its last w beat
+                vals = dict(zip(COUNTERS, (ctx.get(c) for c in counters)))
+                load[0] = {k: vals[k] for k in LOAD_COUNTERS}
+                load[0]["cycles"] = now + 1
+                prev = vals
+                done = False
             if done:
                 vals = dict(zip(COUNTERS, (ctx.get(c) for c in counters)))
                 op = {k: vals[k] - prev[k] for k in COUNTER_NAMES if k != "cycles"}
@@ -196,7 +220,7 @@ def simulate_engine(engine, compiled, images, *, seed=None, reset_at=None, max_c
                         "traces": {program.ops[j].name: [b & lane_mask for b in tb]
                                    for j, tb in enumerate(op_beats[:-1]) if tb},
                         "total_cycles": now + 1, "prog_beats": vals["prog_beats"],
-                        "x_beats": len(xs[len(results)]),
+                        "x_beats": len(xs[len(results)]), "load": load[0],
                     })
                     ops, op_beats = [], []
                     if len(results) == len(xs):
