@@ -54,3 +54,31 @@ def test_bank_off_mutant_is_caught(build_root, tmp_path):
     assert not case.passed, "the accumulator bank off by one went unnoticed"
     (im,) = case.record["images"]
     assert im["logits"] != im["golden"]
+
+
+@pytest.mark.slow
+def test_lenet_resident_pixel_tiles_on_verilator(lenet_dir, build_root, tmp_path):
+    """The shipped LeNet-5-BN W8 with resident weights and pixel tiles of 8 (the issue's two reuses together):
+    one load, then two images, also under back-pressure and with a reset in the middle; logits, the load phase
+    and every image's cycles and counters exact."""
+    from hwsim.sizing import size_engine
+    from quant.intmodel import golden
+    from quant.training.datasets import load_dataset
+    from tests.verification.test_engine_resident import _check_load
+
+    print(f"seed {SEED}")
+    model = load_int_model(lenet_dir)
+    images, _ = load_dataset(model.dataset, "test")
+    codes = list(golden.quantize_input(images[:2], model.input))
+    cfg, compiled = size_engine(model, rows=4, cols=4, weights="resident", part="ecp5-25k", pixel_tile=8)
+    assert cfg.resident and cfg.pixel_tile == 8
+    design = emit_engine(cfg, max_ops=len(compiled.program.ops), build_root=build_root)
+    tests = ["images", "back_pressure", "reset_mid_network"]
+    run = run_engine_tests(design, "verilator", model_dir=lenet_dir, images=codes, compiled=compiled,
+                           out_dir=tmp_path, build_root=build_root, seed=SEED, testcases=tests)
+    _check(run, tests)
+    _check_load(run, tests)
+    streamed_tp1 = EngineModel(cfg.replace(pixel_tile=1)).estimate(model).totals()["wbuf_reads"]
+    for r in run.case("images").record["images"]:
+        assert sum(op["counters"]["w_beats"] for op in r["ops"]) == 0
+        assert sum(op["counters"]["wbuf_reads"] for op in r["ops"]) < streamed_tp1 / 4
