@@ -20,6 +20,7 @@ Usage::
 
     .venv/bin/python scripts/bench_reuse.py                  # Tp 1, 8, 2, 4, with synthesis
     .venv/bin/python scripts/bench_reuse.py --tp 1,8 --no-synth
+    .venv/bin/python scripts/bench_reuse.py --weights resident   # the weight store sized for --target
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="synthesize each engine (LUT-only; default on)")
     ap.add_argument("--target", default="ecp5-25k", help="synthesis target (default ecp5-25k)")
     ap.add_argument("--table", default="45nm", help="energy table (default 45nm)")
+    ap.add_argument("--weights", choices=("streamed", "resident"), default="streamed",
+                    help="weights streamed on w every image (default) or resident, the store sized for --target")
     ap.add_argument("-o", "--out", type=Path, default=Path("build/bench_reuse"), help="synthesis folder")
     bench_json_option(ap, "bench_reuse")
     args = ap.parse_args(argv)
@@ -92,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = load_table(args.table)
     model = placeholder_model(MODEL)
-    base, _ = size_engine(model, rows=4, cols=4)
+    base, _ = size_engine(model, rows=4, cols=4, weights=args.weights, part=args.target)
     ops, source = op_shapes(model)
     rows = []
     for tp in args.tp:
@@ -104,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         t = a.counts.totals()
         row = {"pixel_tile": tp, "cycles": a.counts.total_cycles, "wbuf_reads": t["wbuf_reads"],
                "energy_uj": round(e.total_pj / 1e6, 4), "on_chip_energy_uj": round((e.total_pj - e.dram_pj) / 1e6, 4),
-               "wbuf_energy_uj": round(e.wbuf_sram_pj / 1e6, 4),
+               "wbuf_energy_uj": round(e.wbuf_sram_pj / 1e6, 4), "weights": args.weights,
                "adder_over_mult_energy": round(cmp.ratio("energy_pj"), 4),
                "adder_over_mult_on_chip": round(cmp.ratio("on_chip_energy_pj"), 4)}
         if args.synth:
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     for q in ratios:
         print("| " + " | ".join(str(q.get(k, "")) for k in rkeys) + " |")
     write_bench(args.json, bench="reuse",
-                title="Benchmark: weight reuse across a pixel tile (LeNet-5-BN W8, 4x4 engine)",
+                title=f"Benchmark: weight reuse across a pixel tile (LeNet-5-BN W8, 4x4 engine, weights {args.weights})",
                 tables=(BenchTable("figures", f"Per image and synthesized ({args.target}, LUT-only, deploy build)",
                                    tuple(rows)),
                         BenchTable("ratios", "Ratios to pixel_tile = 1 (same run)", tuple(ratios))),
