@@ -29,6 +29,7 @@ __all__ = [
     "MAX_WEIGHT_WORDS",
     "MAX_ENGINE_K",
     "VECTOR_LATENCY",
+    "MAX_PIXEL_TILE",
     "WeightMode",
 ]
 
@@ -63,6 +64,8 @@ MAX_REGION_WORDS = 1 << 20
 MAX_WEIGHT_WORDS = 1 << 16
 #: Largest reduction length the accumulators can be sized for.
 MAX_ENGINE_K = 1 << 20
+#: Largest ``pixel_tile`` (output pixels that share one weight-word read).
+MAX_PIXEL_TILE = 64
 #: ``D_v``: a vector (pool / add) step issued (its memory read) in cycle ``l``
 #: has its lane result loaded into the shadow register at the edge ending
 #: cycle ``l + D_v`` (the lane operation's register).
@@ -154,6 +157,11 @@ class EngineConfig:
         (every word, all ``cols`` lanes, raw lane bits; :mod:`hwsim.engine`
         rule 6), so a testbench sees every layer.  Needs
         ``out_bits + 1 >= act_bits``.
+    pixel_tile : int
+        ``Tp`` (1..64): a conv tile's output pixels run in pixel tiles of this
+        many; each weight word is read once per pixel tile and held while the
+        tile's pixels stream past, each row keeping ``pixel_tile`` accumulators
+        (:mod:`hwsim.engine` rules 3 and 4).  1 is the engine without reuse.
     """
 
     rows: int
@@ -174,6 +182,7 @@ class EngineConfig:
     weights: WeightMode = WeightMode.STREAMED
     clock_mhz: float = 100.0
     trace: bool = False
+    pixel_tile: int = 1
 
     def __post_init__(self) -> None:
         check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -243,6 +252,7 @@ class EngineConfig:
             raise ValueError(
                 f"trace sends {self.act_bits}-bit activation lanes on the {self.out_bits + 1}-bit o stream: "
                 f"out_bits must be at least {self.act_bits - 1} with it, not {self.out_bits}")
+        check_int("pixel_tile", self.pixel_tile, 1, MAX_PIXEL_TILE)
 
     # --- derived widths --------------------------------------------------------------
     @property

@@ -38,27 +38,35 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    load never waits for the previous tile's drain.  With resident weights
    (rule 7) the load is ``n_load = n_p`` store reads instead and no ``w``
    beat; otherwise ``n_load = S + n_p``.
-3. **Steps.**  The cycle after its last ``w`` beat the tile issues steps, one
-   per cycle: for each output pixel (raster order) its ``S`` steps in order
-   ``(i, j, g)``.  A step reads weight word ``s`` and the activation word of
-   its window position, or, at a padded position, nothing (the pad word).
-   The last step of a pixel hands the pixel's ``rows_t`` sums to the shadow
-   register ``D`` cycles after its issue, and may issue only ``rows_t``
-   cycles or more after the previous pixel's last step (the shadow's
-   previous contents must have drained, rule 4), so with ``l`` the cycle of
-   a pixel's last step::
+3. **Steps.**  ``Tp`` is ``config.pixel_tile``.  The cycle after its last
+   ``w`` beat the tile issues steps, one per cycle: its output pixels (raster
+   order) run in pixel tiles of ``Tp`` (the last one holds the rest, ``n_q``
+   pixels in pixel tile ``q``), and a pixel tile issues its ``S * n_q``
+   steps in order ``(s, p)``: for each step ``s = (i, j, g)`` of the window,
+   for each of its pixels ``p``.  A step reads the activation word of its
+   pixel's window position, or, at a padded position, nothing (the pad
+   word); the step ``(s, 0)`` reads weight word ``s``, which the steps
+   ``(s, p > 0)`` reuse (one weight-buffer read per ``s`` and pixel tile).
+   Row ``r``'s accumulator ``p`` (one per pixel of the tile) sums pixel
+   ``p``'s terms.  The pixel tile's last step ``(S-1, n_q-1)`` hands its
+   ``n_q * rows_t`` sums to the shadow register ``D`` cycles after its issue,
+   and may issue only ``n_{q-1} * rows_t`` cycles or more after the previous
+   pixel tile's last step (the shadow's previous contents must have drained,
+   rule 4), so with ``l`` the cycle of a pixel tile's last step::
 
-       l(t, 0)   = first_issue(t) + S - 1        (and >= l(t-1, P-1) + rows_{t-1})
-       l(t, p+1) = l(t, p) + max(S, rows_t)
+       l(t, 0)   = first_issue(t) + S*n_0 - 1  (and >= l(t-1, Q-1) + n_{Q-1} * rows_{t-1})
+       l(t, q+1) = l(t, q) + max(S * n_{q+1}, n_q * rows_t)
 
-4. **Requant drain.**  The shared requant unit reads shadow entry ``r``
-   (output channel ``o0 + r``) in cycle ``l + D + 1 + r`` and its output is
-   ready ``L_q`` cycles later; the writer gathers outputs into a word and
-   writes it (with lane enables: the channels it carries, and in the word of
-   the tensor's last channel the cleared lanes beyond it) in the cycle of the
-   last output that goes into that word, i.e. at channel ``o`` with
-   ``o % cols == cols - 1`` or the tile's last row.  The last operation's
-   outputs are not written: each is an ``o`` beat in its cycle.
+   (with ``Tp = 1`` a pixel tile is a pixel: ``l(t, p+1) = l(t, p) + max(S, rows_t)``).
+4. **Requant drain.**  The shared requant unit reads the shadow's entries
+   pixel by pixel, row by row: entry ``(p, r)`` (pixel ``p`` of the pixel
+   tile, output channel ``o0 + r``) in cycle ``l + D + 1 + p * rows_t + r``,
+   and its output is ready ``L_q`` cycles later; the writer gathers outputs
+   into a word and writes it (with lane enables: the channels it carries,
+   and in the word of the tensor's last channel the cleared lanes beyond it)
+   in the cycle of the last output that goes into that word, i.e. at channel
+   ``o`` with ``o % cols == cols - 1`` or the tile's last row.  The last
+   operation's outputs are not written: each is an ``o`` beat in its cycle.
 5. **Vector operations** (pools, add) take the address generator's command
    in their first cycle and issue their first step in the next.  They work
    on items ``(pixel, g)``: a pool one channel group at a time (for each
@@ -104,14 +112,17 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    tile's load* (rule 2) is ``n_p`` store reads, one per cycle: parameter
    beat ``k`` read from ``b_t + S + k`` in the tile's ``k``-th load cycle
    and written into the parameter bank the cycle after; the tile's steps
-   then issue as in rule 3 and step ``s`` reads weight word ``b_t + s``.
+   then issue as in rule 3 and step ``(s, 0)`` reads weight word ``b_t + s``.
    Per tile: ``n_p`` more weight-buffer reads, no write, no ``w`` beat.  A
    reset leaves the store as it was (memories are not reset).
 
 Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
-tile has ``rows_T = O - (T-1)R`` rows): the last step of a conv is at
-``a + n_load + S - 1 + sum_{t<T-1}((P-1) max(S, rows_t) + max(n_load + S, rows_t))
-+ (P-1) max(S, rows_T)`` and its last event ``D + rows_T + L_q`` later; a
+tile has ``rows_T = O - (T-1)R`` rows; ``Q = ceil(P / Tp)`` pixel tiles, the
+first of ``n_0 = min(Tp, P)`` pixels, the last of ``n_L = P - (Q-1) Tp``;
+``in(r) = (Q-2) Tp max(S, r) + max(S n_L, Tp r)`` when ``Q >= 2``, else 0):
+the last step of a conv is at ``a + n_load + S n_0 - 1 + sum_{t<T-1}(in(rows_t)
++ max(n_load + S n_0, n_L rows_t)) + in(rows_T)`` and its last event
+``D + n_L rows_T + L_q`` later; it reads ``T Q S`` weight words; a
 vector op's last step is at ``a + S + P sum_g max(S, n_g) - max(S, n_G)``.
 
 Memory reads of a windowed operation are ``G * (sum_i rows_in(i)) * (sum_j
@@ -402,15 +413,22 @@ class EngineModel:
         n_load = n_p if cfg.resident else S + n_p  # rule 2 / rule 7
         r_last = o - (T - 1) * rows
         full = T - 1  # tiles with `rows` rows before the last one
-        l_end = (a + n_load + S - 1 + full * ((P - 1) * max(S, rows) + max(n_load + S, rows))
-                 + (P - 1) * max(S, r_last))
-        end = l_end + cfg.step_latency + r_last + cfg.requant_latency
+        tp = cfg.pixel_tile
+        Q = -(-P // tp)  # pixel tiles
+        n0, n_last = min(tp, P), P - (Q - 1) * tp
+
+        def within(r):  # from a tile's first pixel tile's last step to its last one's (rule 3)
+            return 0 if Q == 1 else (Q - 2) * tp * max(S, r) + max(S * n_last, tp * r)
+
+        l_end = (a + n_load + S * n0 - 1 + full * (within(rows) + max(n_load + S * n0, n_last * rows))
+                 + within(r_last))
+        end = l_end + cfg.step_latency + n_last * r_last + cfg.requant_latency
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
         if cfg.resident:  # rule 7: the parameters are store reads, the weights are already there
-            wbuf_reads, wbuf_writes, w_beats = T * P * S + T * n_p, 0, 0
+            wbuf_reads, wbuf_writes, w_beats = T * Q * S + T * n_p, 0, 0
         else:
-            wbuf_reads, wbuf_writes, w_beats = T * P * S, T * S, T * n_load
+            wbuf_reads, wbuf_writes, w_beats = T * Q * S, T * S, T * n_load
         return EngineLayer(
             name=layer.name, op=Op.CONV, unit=unit, start=a, end=end, cycles=end - a + 1,
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,

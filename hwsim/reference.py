@@ -15,11 +15,13 @@ How it executes (the hardware's units, DESIGN §4b):
   and, in the word holding the tensor's last channel, clears the lanes
   beyond it;
 * a conv tile loads its weight words into the weight buffer and its
-  parameter beats into the requant bank, then for every step ``s`` of every
-  output pixel reads one activation word (or takes the pad word) and weight
-  word ``s``; PE ``(r, n)`` forms ``|x_n - w_rn|`` (or ``x_n * w_rn``), each
-  row's tree sums its ``cols`` terms and the accumulator adds them; a pixel's
-  ``rows`` sums then pass the shared requant unit one per cycle;
+  parameter beats into the requant bank, then, pixel tile by pixel tile
+  (``config.pixel_tile`` output pixels), reads weight word ``s`` once for
+  every step ``s`` and one activation word (or takes the pad word) for each
+  pixel of the tile; PE ``(r, n)`` forms ``|x_n - w_rn|`` (or ``x_n * w_rn``),
+  each row's tree sums its ``cols`` terms and the pixel's accumulator adds
+  them; a pixel tile's pixels' ``rows`` sums then pass the shared requant
+  unit one per cycle, pixel by pixel;
 * pools and the residual add work on words (lane-parallel max / sum / two
   reads), then the requant unit takes the word's lanes one per cycle.
 
@@ -180,8 +182,9 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     S = op.steps
     o_total = yt.channels
     end = start
-    prev_last = None  # last-step cycle of the previous tile's last pixel
-    prev_rows = 0
+    tp = cfg.pixel_tile
+    prev_last = None  # last-step cycle of the previous tile's last pixel tile
+    prev_entries = 0  # its shadow entries (pixels x rows)
     for t in range(op.tiles):
         # weight load: S words then the parameter beats, one beat per cycle
         load_start = start if t == 0 else prev_last + 1
@@ -204,53 +207,60 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
         c["param_writes"] += len(beats)
         o0 = t * op.rows
         rt = min(op.rows, o_total - o0)
-        # compute: every step reads one word (or the pad word) and one weight word
+        # compute: pixel tiles of Tp pixels; for each step s weight word s is read once, at the tile's
+        # first pixel, and every pixel of the pixel tile reads one word (or takes the pad word)
         acc = np.zeros((npix, cfg.rows), dtype=np.int64)
-        for s in range(S):
-            a = addr[:, s]
-            valid = a != PAD
-            g = int(gidx[s])
-            pad_word = np.where(lanes_c < xt.channels - g * cols, op.pad_value, 0)
-            x = np.broadcast_to(pad_word, (npix, cols)).copy()
-            if valid.any():
-                x[valid] = mc.read(xt, a[valid])
-            c["act_reads"] += int(valid.sum())
-            w = tile_words[s]
-            c["wbuf_reads"] += npix
-            if op.unit == Unit.ADDER:
-                terms = np.abs(x[:, None, :] - w[None, :, :])
-            else:
-                terms = x[:, None, :] * w[None, :, :]
-            acc += terms.sum(axis=2)  # the row trees, then the accumulators
+        tiles_p = [np.arange(q0, min(q0 + tp, npix)) for q0 in range(0, npix, tp)]
+        for pix in tiles_p:
+            for s in range(S):
+                w = tile_words[s]
+                c["wbuf_reads"] += 1
+                a = addr[pix, s]
+                valid = a != PAD
+                g = int(gidx[s])
+                pad_word = np.where(lanes_c < xt.channels - g * cols, op.pad_value, 0)
+                x = np.broadcast_to(pad_word, (pix.size, cols)).copy()
+                if valid.any():
+                    x[valid] = mc.read(xt, a[valid])
+                c["act_reads"] += int(valid.sum())
+                if op.unit == Unit.ADDER:
+                    terms = np.abs(x[:, None, :] - w[None, :, :])
+                else:
+                    terms = x[:, None, :] * w[None, :, :]
+                acc[pix] += terms.sum(axis=2)  # the row trees, then accumulator p of each row
         c["busy_cycles"] += npix * S
-        # per pixel: shadow handover, requant one row per cycle, word writes
+        # per pixel tile: shadow handover, requant one entry (pixel, row) per cycle, word writes
         first = load_start + n_load
-        last = first + S - 1
-        if prev_last is not None:
-            last = max(last, prev_last + prev_rows)
         qs = _requant_rows(op, acc[:, :rt], bank)
-        for px in range(npix):
-            if px:
-                last = last + max(S, rt)
-            pending: dict = {}
-            for r in range(rt):
-                o = o0 + r
-                q = int(qs[r, px])
-                c["requant_ops"] += 1
-                when = last + D + 1 + r + Lq
-                if op.last:
-                    mc.logits[o] = q
-                    c["o_beats"] += 1
-                    end = max(end, when)
-                    continue
-                pending[o % cols] = q
-                if o % cols == cols - 1 or r == rt - 1:
-                    g = o // cols
-                    mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, pending))
-                    c["act_writes"] += 1
-                    end = max(end, when)
-                    pending = {}
-        prev_last, prev_rows = last, rt
+        last = None
+        for pix in tiles_p:
+            if last is None:
+                last = first + S * pix.size - 1
+                if prev_last is not None:
+                    last = max(last, prev_last + prev_entries)
+            else:
+                last = last + max(S * pix.size, prev_entries)
+            prev_entries = pix.size * rt
+            for k, px in enumerate(pix.tolist()):
+                pending: dict = {}
+                for r in range(rt):
+                    o = o0 + r
+                    q = int(qs[r, px])
+                    c["requant_ops"] += 1
+                    when = last + D + 1 + k * rt + r + Lq
+                    if op.last:
+                        mc.logits[o] = q
+                        c["o_beats"] += 1
+                        end = max(end, when)
+                        continue
+                    pending[o % cols] = q
+                    if o % cols == cols - 1 or r == rt - 1:
+                        g = o // cols
+                        mc.write(yt, px * yt.groups + g, mc.lane_enables(yt, g, pending))
+                        c["act_writes"] += 1
+                        end = max(end, when)
+                        pending = {}
+        prev_last = last
     return end
 
 

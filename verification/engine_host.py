@@ -45,7 +45,7 @@ ENGINE_TB = "verification.tb.tb_engine"
 #: Its tests.
 ENGINE_TESTS = ("images", "back_pressure", "reset_mid_network")
 #: Test-only mutations :func:`emit_engine` knows.
-ENGINE_MUTATIONS = ("acc_minus_one", "pad_edge", "wbase_plus_one")
+ENGINE_MUTATIONS = ("acc_minus_one", "pad_edge", "wbase_plus_one", "bank_off")
 
 
 def _mutant_config(config: EngineConfig) -> EngineConfig:
@@ -81,8 +81,9 @@ def emit_engine(config: EngineConfig, *, max_ops: int, mutation: str | None = No
         metadata's config, also for a mutant).
     max_ops : int
         Descriptor slots (at least the program's operations).
-    mutation : {None, "acc_minus_one", "pad_edge", "wbase_plus_one"}
-        Test-only wrong hardware.
+    mutation : {None, "acc_minus_one", "pad_edge", "wbase_plus_one", "bank_off"}
+        Test-only wrong hardware (``bank_off``: pixel tiles, ``config.pixel_tile > 1``, with each step's
+        accumulator bank one too high, :class:`rtl.engine.addrgen.AddrGen`).
     build_root : Path, optional
         Cache folder (:func:`verification.runner.default_build_root` when None);
         the files go to ``engine_src/`` in it.

@@ -24,6 +24,15 @@ into the skid, and only a full skid (a register) freezes the whole pipeline
 the pipeline's enables or ``i.ready`` combinationally.  Without
 back-pressure the skid is never used: the contract's schedule lands a
 pixel in the cycle its predecessor's last entry is taken.
+
+Pixel tiles (``config.pixel_tile`` = ``Tp`` > 1, :mod:`hwsim.engine` rule 3):
+each row has ``Tp`` accumulators, a step names its pixel's (``bank``, which
+travels down the pipeline with the step) and ``first`` clears that one; a
+``last`` step hands every bank's totals (``Tp x rows``, the step's own bank
+with the step's sum) to the shadow.  The banks are the skid
+(:func:`banked_shadow`): a landing on a full shadow freezes the pipeline
+until the shadow is taken and then refills it from the banks.  The latency
+is the same.
 """
 
 from __future__ import annotations
@@ -54,22 +63,27 @@ def _rows_acc(config: EngineConfig, unit: Unit) -> tuple[int, int]:
 
 def array_step_layout(config: EngineConfig, unit: Unit) -> data.StructLayout:
     """The ``i`` payload of ``unit``'s :class:`ChannelArray`: ``x`` (``cols`` codes), ``w`` (``rows x cols``
-    weights), ``first``, ``last``."""
+    weights), ``first``, ``last``, and with pixel tiles ``bank`` (the step's pixel in its tile)."""
     rows, _ = _rows_acc(config, unit)
     b = config.bits
     xs, ws = (unsigned(b), unsigned(b)) if unit == Unit.ADDER else (signed(b + 1), signed(b))
-    return data.StructLayout({
+    fields = {
         "x": data.ArrayLayout(xs, config.cols),
         "w": data.ArrayLayout(data.ArrayLayout(ws, config.cols), rows),
         "first": 1,
         "last": 1,
-    })
+    }
+    if config.pixel_tile > 1:
+        fields["bank"] = range(config.pixel_tile)
+    return data.StructLayout(fields)
 
 
 def array_total_layout(config: EngineConfig, unit: Unit) -> data.ArrayLayout:
-    """The ``o`` payload of ``unit``'s :class:`ChannelArray`: ``rows`` accumulator totals."""
+    """The ``o`` payload of ``unit``'s :class:`ChannelArray`: ``rows`` accumulator totals, with pixel tiles
+    ``pixel_tile`` of them (pixel ``p``'s totals at index ``p``)."""
     rows, acc_bits = _rows_acc(config, unit)
-    return data.ArrayLayout((unsigned if unit == Unit.ADDER else signed)(acc_bits), rows)
+    totals = data.ArrayLayout((unsigned if unit == Unit.ADDER else signed)(acc_bits), rows)
+    return totals if config.pixel_tile == 1 else data.ArrayLayout(totals, config.pixel_tile)
 
 
 class ChannelArray(Checked, wiring.Component):
@@ -92,8 +106,9 @@ class ChannelArray(Checked, wiring.Component):
 
     Notes
     -----
-    Ports: ``i`` (In stream of ``x``, ``w``, ``first``, ``last``), ``o`` (Out
-    stream of ``rows`` accumulator totals).
+    Ports: ``i`` (In stream of ``x``, ``w``, ``first``, ``last``, with pixel
+    tiles ``bank``), ``o`` (Out stream of ``rows`` accumulator totals, with
+    pixel tiles ``pixel_tile x rows``).
     """
 
     @classmethod
@@ -113,9 +128,10 @@ class ChannelArray(Checked, wiring.Component):
         self.cols = config.cols
         self.rows, self.acc_bits = _rows_acc(config, unit)
         self.latency = 1 + config.tree_stages
+        self.pixel_tile = config.pixel_tile
         self.step_layout = array_step_layout(config, unit)
         totals = array_total_layout(config, unit)
-        self.acc_shape = totals.elem_shape
+        self.acc_shape = totals.elem_shape if self.pixel_tile == 1 else totals.elem_shape.elem_shape
         super().__init__({
             "i": In(stream.Signature(self.step_layout)),
             "o": Out(stream.Signature(totals)),
@@ -132,11 +148,15 @@ class ChannelArray(Checked, wiring.Component):
         v = [Signal(name="v1")]
         first = [Signal(name="first1")]
         last = [Signal(name="last1")]
+        tp = self.pixel_tile
+        bank = [Signal(range(tp), name="bank1")] if tp > 1 else []
         terms = [[Signal(term_shape, name=f"t_r{r}_n{n}", reset_less=True) for n in range(cols)]
                  for r in range(rows)]
         p = self.i.payload
         with m.If(adv):
             m.d.sync += [v[0].eq(self.i.valid), first[0].eq(p.first), last[0].eq(p.last)]
+            if tp > 1:
+                m.d.sync += bank[0].eq(p.bank)
             for r in range(rows):
                 for n in range(cols):
                     x, w = p.x[n], p.w[r][n]
@@ -160,6 +180,10 @@ class ChannelArray(Checked, wiring.Component):
             vv, ff, ll = Signal(name=f"v{stage + 2}"), Signal(name=f"first{stage + 2}"), Signal(name=f"last{stage + 2}")
             with m.If(adv):
                 m.d.sync += [vv.eq(v[-1]), ff.eq(first[-1]), ll.eq(last[-1])]
+                if tp > 1:
+                    bb = Signal(range(tp), name=f"bank{stage + 2}")
+                    m.d.sync += bb.eq(bank[-1])
+                    bank.append(bb)
                 for r in range(rows):
                     for k, t in enumerate(level[r]):
                         m.d.sync += regs[r][k].eq(t)
@@ -170,6 +194,9 @@ class ChannelArray(Checked, wiring.Component):
         while any(len(row) > 1 for row in level):
             level = [_pairwise(row) for row in level]
         # final stage: accumulate; a last step lands in the shadow (o)
+        if tp > 1:
+            self._accumulate_banks(m, level, v[-1], first[-1], last[-1], bank[-1], adv)
+            return m
         acc = [Signal(self.acc_shape, name=f"acc_r{r}", reset_less=True) for r in range(rows)]
         total = Signal(self.o.payload.shape(), name="total")
         for r in range(rows):
@@ -181,6 +208,33 @@ class ChannelArray(Checked, wiring.Component):
             for r in range(rows):
                 m.d.sync += acc[r].eq(total[r])
         return m
+
+    def _accumulate_banks(self, m, level, valid, first, last, bank, adv):
+        """The last stage with pixel tiles: row ``r``'s accumulator ``bank`` adds the tree's sum (``first``
+        clears it); a ``last`` step hands every bank to the shadow, its own with the new sum."""
+        rows, tp = self.rows, self.pixel_tile
+        acc = [[Signal(self.acc_shape, name=f"acc_p{k}_r{r}", reset_less=True) for r in range(rows)]
+               for k in range(tp)]
+        cur = [Signal(self.acc_shape, name=f"acc_cur_r{r}") for r in range(rows)]  # bank `bank`'s
+        total = [Signal(self.acc_shape, name=f"total_r{r}") for r in range(rows)]
+        with m.Switch(bank):
+            for k in range(tp):
+                with m.Case(k):
+                    m.d.comb += [cur[r].eq(acc[k][r]) for r in range(rows)]
+        for r in range(rows):
+            m.d.comb += total[r].eq(Mux(first, 0, cur[r]) + level[r][0])
+        banks = Signal(self.o.payload.shape(), name="totals")
+        held = Signal(self.o.payload.shape(), name="held")
+        for k in range(tp):
+            for r in range(rows):
+                m.d.comb += [banks[k][r].eq(Mux(bank == k, total[r], acc[k][r])), held[k][r].eq(acc[k][r])]
+        pending = banked_shadow(m, self.o, adv & valid & last, banks, held)
+        m.d.comb += [adv.eq(~pending), self.i.ready.eq(adv)]
+        with m.If(adv & valid):
+            with m.Switch(bank):
+                for k in range(tp):
+                    with m.Case(k):
+                        m.d.sync += [acc[k][r].eq(total[r]) for r in range(rows)]
 
 
 def elastic_shadow(m: Module, o, land, value) -> Signal:
@@ -209,6 +263,32 @@ def elastic_shadow(m: Module, o, land, value) -> Signal:
     return skid_v
 
 
+def banked_shadow(m: Module, o, land, value, held) -> Signal:
+    """The shadow register ``o`` of an array with accumulator banks: :func:`elastic_shadow` whose skid is the
+    banks themselves.
+
+    ``land`` puts ``value`` (every bank's totals, the landing step's own with
+    its sum) into the shadow when it is empty or being taken; else the
+    landing is *pending*: the banks, which took the same totals at the same
+    edge, are ``held`` (nothing overwrites them, since the returned pending
+    flag, a register, freezes the pipeline) and go into the shadow when it
+    is taken.  So the skid needs no register of its own (``pixel_tile x rows``
+    accumulators fewer); without back-pressure nothing is ever pending.
+    """
+    pending = Signal(name="pending")
+    taken = o.valid & o.ready
+    with m.If(taken):
+        m.d.sync += [o.valid.eq(pending), pending.eq(0)]
+        with m.If(pending):
+            m.d.sync += o.payload.eq(held)
+    with m.If(land):
+        with m.If(~o.valid | taken):
+            m.d.sync += [o.valid.eq(1), o.payload.eq(value)]
+        with m.Else():
+            m.d.sync += pending.eq(1)
+    return pending
+
+
 def _pairwise(row: list) -> list:
     out = [row[k] + row[k + 1] for k in range(0, len(row) - 1, 2)]
     if len(row) % 2:
@@ -219,10 +299,13 @@ def _pairwise(row: list) -> list:
 def channel_array_ref(array: ChannelArray, steps: Sequence) -> list:
     """Reference of :class:`ChannelArray`: the row totals of every ``last`` step.
 
-    ``steps`` are ``(x [cols], w [rows][cols], first, last)``; the totals wrap
-    at ``acc_bits`` exactly as the accumulators would.
+    ``steps`` are ``(x [cols], w [rows][cols], first, last)``, with pixel
+    tiles ``(x, w, first, last, bank)``, and then each result is every
+    bank's row totals (``pixel_tile`` lists); the totals wrap at
+    ``acc_bits`` exactly as the accumulators would.
     """
-    acc = [0] * array.rows
+    tp = array.pixel_tile
+    acc = [[0] * array.rows for _ in range(tp)]
     out = []
     mask = (1 << array.acc_bits) - 1
     sgn = array.unit == Unit.MULT
@@ -231,11 +314,13 @@ def channel_array_ref(array: ChannelArray, steps: Sequence) -> list:
         v &= mask
         return v - (1 << array.acc_bits) if sgn and v >> (array.acc_bits - 1) else v
 
-    for x, w, first, last in steps:
+    for step in steps:
+        x, w, first, last = step[:4]
+        k = step[4] if tp > 1 else 0
         for r in range(array.rows):
             terms = [abs(int(x[n]) - int(w[r][n])) if not sgn else int(x[n]) * int(w[r][n])
                      for n in range(array.cols)]
-            acc[r] = wrap((0 if first else acc[r]) + sum(terms))
+            acc[k][r] = wrap((0 if first else acc[k][r]) + sum(terms))
         if last:
-            out.append(list(acc))
+            out.append([list(a) for a in acc] if tp > 1 else list(acc[0]))
     return out

@@ -9,7 +9,12 @@ steps (``step``): each step's reads (``rd``: the source region, and for the
 residual add the second source; ``wbuf_r``: the tile's weights) and, a cycle
 later, the step into its unit (``adder``/``mult``: a channel array; ``vec``:
 the vector unit).  A pixel's (item's) last step waits until the previous
-item's shadow entries have been drained (the issue gate).  Then it waits in
+item's shadow entries have been drained (the issue gate).  With pixel tiles
+(``config.pixel_tile`` > 1) a conv item is a pixel tile: its steps come in
+order ``(s, p)``, only the step ``(s, 0)`` reads the weight buffer (the read
+port holds the word for the others), each step names its pixel's
+accumulator (``bank``), and the gate waits for the previous pixel tile's
+``pixels x rows`` entries (:mod:`hwsim.engine` rule 3).  Then it waits in
 ``DRAIN`` for the writer's ``done`` and (``config.trace``) in ``TRACE`` for the
 tracer (``trace`` high, ``trace_end`` at its last beat).
 
@@ -115,7 +120,7 @@ class Controller(Checked, wiring.Component):
             "desc": Out(desc_layout(cfg)),
             "banks": Out(data.ArrayLayout(unsigned(bank_bits(cfg)), 2)),
             "cmd": Out(stream.Signature(addrgen_cmd_layout(A, DIM_BITS))),
-            "step": In(stream.Signature(addrgen_step_layout(A, DIM_BITS))),
+            "step": In(stream.Signature(addrgen_step_layout(A, DIM_BITS, cfg.pixel_tile))),
             "xw": Out(region_write_signature(cfg)),
             "rd": Out(region_read_signature(cfg)),
             "wbuf_w": In(memory.WritePort.Signature(addr_width=wbuf_addr, shape=unsigned(cfg.weight_word_bits))),
@@ -156,10 +161,13 @@ class Controller(Checked, wiring.Component):
         lc = Signal(DIM_BITS)
         it = Signal(DIM_BITS)  # issue side: tile (conv) or channel-group pass (pool)
         io0 = Signal(DIM_BITS)  # issue side: the tile's first output channel
-        since = Signal(8)
+        since = Signal(max(8, (cfg.pixel_tile * cfg.rows).bit_length()))  # saturates above the most entries
         need = Signal(DIM_BITS)
         bank = [Signal(bank_bits(cfg), name=f"bank{k}", reset_less=True) for k in range(2)]
         if cfg.resident:
+            # the read port's en is 1 unless driven (ReadPort's init): it reads only where LOAD or a step says
+            # so, else it would re-read (and lose the word a stalled step or a pixel tile holds)
+            m.d.comb += wrp.en.eq(0)
             tb = Signal(ceil_log2(cfg.weight_words))  # the tile's first word in the weight store
             pv = Signal()  # a parameter beat read from the store last cycle goes into the bank now
             pk = Signal(DIM_BITS, reset_less=True)  # its index in the tile's parameters
@@ -319,29 +327,41 @@ class Controller(Checked, wiring.Component):
             m.d.comb += n_item.eq(lanes_of(m, d, cols, it))
         with m.Else():
             m.d.comb += n_item.eq(lanes_of(m, d, cols, p.g))
+        tp = cfg.pixel_tile
+        if tp > 1:
+            # a pixel tile's entries: rows x its pixels (p + 1 at its last step), shift-and-add, no multiplier
+            n_conv = Signal(DIM_BITS + tp.bit_length(), name="n_tile")
+            m.d.comb += n_conv.eq(sum(Mux((p.p + 1)[k], rows_issue << k, 0) for k in range(tp.bit_length())))
+            with m.If(is_conv):
+                m.d.comb += n_item.eq(n_conv)
         # since_ok == (since >= need), kept in a register so the gate's compare is not in step.ready's path
         since_ok = Signal(init=1)
         gate_ok = ~item_last | since_ok
         m.d.comb += self.step.ready.eq(adv_b & gate_ok)
         with m.If(ag_fire & item_last):
             m.d.sync += [since.eq(1), need.eq(n_item), since_ok.eq(n_item <= 1)]
-        with m.Elif(since != 255):
+        with m.Elif(since != (1 << len(since)) - 1):
             m.d.sync += [since.eq(since + 1), since_ok.eq(since + 1 >= need)]
         with m.If(reset_op):
             m.d.sync += since_ok.eq(1)  # need = 0
         m.d.comb += [rd.addr.eq(p.addr), rd.en.eq(ag_fire & ~p.pad), rd.en1.eq(ag_fire & ~p.pad & is_add)]
+        wread = is_conv if tp == 1 else is_conv & (p.p == 0)  # a pixel tile's first pixel reads word s
         if cfg.resident:  # LOAD's parameter reads drive the port otherwise (never a step then)
-            with m.If(ag_fire & is_conv):
+            with m.If(ag_fire & wread):
                 m.d.comb += [wrp.addr.eq(tb + p.s), wrp.en.eq(1)]
         else:
-            m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & is_conv)]
+            m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & wread)]
         with m.If(ag_fire):
             with m.If(~p.pad):
                 bump("act_reads", Mux(is_add, 2, 1))
-            with m.If(is_conv):
+            with m.If(wread):
                 bump("wbuf_reads")
         with m.If(adv_b):
             m.d.sync += [bv.eq(ag_fire), bpad.eq(p.pad), blast.eq(item_last), bg.eq(p.g), bs.eq(p.s)]
+        if tp > 1:
+            bp = Signal(range(tp), reset_less=True)  # the step's accumulator bank
+            with m.If(adv_b):
+                m.d.sync += bp.eq(p.p)
 
         # --- the step enters its unit ---
         def lane(raw, n, sgn):
@@ -353,6 +373,8 @@ class Controller(Checked, wiring.Component):
             sel = (mult if unit == Unit.MULT else ~mult) & is_conv
             ap = port.payload
             m.d.comb += [port.valid.eq(bv & sel), ap.first.eq(bs == 0), ap.last.eq(blast)]
+            if tp > 1:
+                m.d.comb += ap.bank.eq(bp)
             for n in range(cols):
                 ok = (bg * cols + n) < d.in_c
                 m.d.comb += ap.x[n].eq(Mux(bpad, Mux(ok, d.pad_value, 0), lane(rd.x, n, d.src_signed)))

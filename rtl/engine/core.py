@@ -41,6 +41,7 @@ from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hwsim.compiler import Op
 from hwsim.config import EngineConfig
 from hwsim.descriptor import DIM_BITS, addr_bits
 from rtl.construct import Checked, check_config
@@ -50,7 +51,7 @@ from rtl.engine.array import ChannelArray
 from rtl.engine.controller import CONTROLLER_EVENTS, Controller, engine_units
 from rtl.engine.controller import MUTATIONS as CONTROLLER_MUTATIONS
 from rtl.engine.drain import Drain
-from rtl.engine.layouts import EVENTS, desc_layout, events_signature, struct_layout
+from rtl.engine.layouts import EVENTS, desc_layout, events_signature, is_op, struct_layout
 from rtl.engine.requant import SerialRequant
 from rtl.engine.tracer import Tracer
 from rtl.engine.vector import VectorUnit
@@ -107,7 +108,7 @@ class EngineCore(Checked, wiring.Component):
 
         # --- units and components ---
         mut = self.mutation
-        m.submodules.ag = ag = AddrGen(addr_bits=addr_bits(cfg), dim_bits=DIM_BITS,
+        m.submodules.ag = ag = AddrGen(addr_bits=addr_bits(cfg), dim_bits=DIM_BITS, pixel_tile=cfg.pixel_tile,
                                        mutation=mut if mut in ADDRGEN_MUTATIONS else None)
         arrays = {unit: ChannelArray(config=cfg, unit=unit) for unit in engine_units(cfg)}
         for unit, arr in arrays.items():
@@ -124,6 +125,8 @@ class EngineCore(Checked, wiring.Component):
             wiring.connect(m, wiring.flipped(getattr(self, name)), getattr(ctrl, name))
         wiring.connect(m, ctrl.cmd, ag.cmd)
         wiring.connect(m, ag.o, ctrl.step)
+        if cfg.pixel_tile > 1:
+            m.d.comb += ag.tiled.eq(is_op(ctrl.desc, Op.CONV))  # a conv's pass runs in pixel tiles
         wiring.connect(m, ctrl.wbuf_w, wmem.write_port())
         wiring.connect(m, ctrl.wbuf_r, wmem.read_port())
         for unit, arr in arrays.items():

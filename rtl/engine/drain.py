@@ -11,7 +11,9 @@ whole on ``pool`` (the item's lanes, ``act_bits`` each) in the cycle it is
 valid.  The shadow is released (its ``ready``) in the cycle of its last entry.
 
 The entries of an item: a conv pixel's ``min(rows_u, out_c - o0)`` rows
-(``o0`` the tile's first channel), an average pool's or add's
+(``o0`` the tile's first channel; with pixel tiles, ``config.pixel_tile`` >
+1, an item is a pixel tile and its entries go pixel by pixel, each pixel's
+rows in order, :mod:`hwsim.engine` rule 4), an average pool's or add's
 ``lanes_of(g)`` lanes, a max pool's one word.  ``done`` (the writer's: the
 operation's last output is written) returns the counters to zero.  The flag
 of an item's last entry is a register computed from ``desc`` and the
@@ -73,6 +75,9 @@ class Drain(ConfigChecked, wiring.Component):
         do0 = Signal(DIM_BITS)
         dp = Signal(A)
         dg = Signal(DIM_BITS)
+        tp = cfg.pixel_tile
+        if tp > 1:
+            dq = Signal(range(tp))  # the entry's pixel within its pixel tile
 
         def entries_of(o0, g, name):
             """The shadow entries of the item at first channel ``o0`` (conv) or group ``g`` (pools, add)."""
@@ -111,10 +116,19 @@ class Drain(ConfigChecked, wiring.Component):
             for unit, arr in arrays.items():
                 sel = (mult if unit == Unit.MULT else ~mult)
                 with m.If(sel):
-                    with m.Switch(dr):
-                        for r in range(len(arr.payload)):
-                            with m.Case(r):
-                                m.d.comb += e.a.eq(arr.payload[r])
+                    if tp == 1:
+                        with m.Switch(dr):
+                            for r in range(len(arr.payload)):
+                                with m.Case(r):
+                                    m.d.comb += e.a.eq(arr.payload[r])
+                    else:
+                        with m.Switch(dq):
+                            for k in range(tp):
+                                with m.Case(k):
+                                    with m.Switch(dr):
+                                        for r in range(len(arr.payload[k])):
+                                            with m.Case(r):
+                                                m.d.comb += e.a.eq(arr.payload[k][r])
             bsel = Signal(self.banks[0].shape())
             m.d.comb += bsel.eq(Mux(dt[0], self.banks[1], self.banks[0]))
             # row dr's fields: constant slices selected by a case on dr (no shifter)
@@ -153,7 +167,13 @@ class Drain(ConfigChecked, wiring.Component):
         m.d.sync += dr_last.eq(dr + 1 == n_drain)
         with m.If(drain_step):
             with m.If(dr_last):
-                m.d.comb += shadow_ready.eq(1)
+                if tp == 1:
+                    m.d.comb += shadow_ready.eq(1)
+                else:
+                    # a conv pixel's last row: the shadow is released after the pixel tile's last pixel
+                    tile_last = ~is_conv | (dq == tp - 1) | (dp == d.pixels - 1)
+                    m.d.comb += shadow_ready.eq(tile_last)
+                    m.d.sync += dq.eq(Mux(tile_last, 0, dq + 1))
                 m.d.sync += [dr.eq(0), dr_last.eq(n_next == 1), dg.eq(dg_new), do0.eq(do0_new)]
                 with m.If(tile_end):
                     m.d.sync += [dp.eq(0), dt.eq(dt + 1)]
@@ -163,6 +183,8 @@ class Drain(ConfigChecked, wiring.Component):
                 m.d.sync += [dr.eq(dr + 1), dr_last.eq(dr + 2 == n_drain)]
         with m.If(self.done):
             m.d.sync += [dr.eq(0), dt.eq(0), do0.eq(0), dp.eq(0), dg.eq(0)]
+            if tp > 1:
+                m.d.sync += dq.eq(0)
         return m
 
 
@@ -171,8 +193,9 @@ def drain_ref(config: EngineConfig, desc: dict, banks, items) -> list:
     integers of ``bank_bits``) when the unit delivers ``items`` in order: its ``o`` entries (dicts of
     :func:`~rtl.engine.requant.requant_entry_layout` fields), or for a max pool its ``pool`` items.
 
-    ``items`` are a channel array's results (``rows`` totals) for a conv, else
-    the vector unit's (dicts of ``a`` and ``b``, ``cols`` lanes each).
+    ``items`` are a channel array's results (``rows`` totals; with pixel
+    tiles, one per pixel tile: ``pixel_tile`` lists of ``rows`` totals) for a
+    conv, else the vector unit's (dicts of ``a`` and ``b``, ``cols`` lanes each).
     Parameter row ``r`` of a bank holds its fields at ``r * param_row_bits``
     (:meth:`hwsim.config.EngineConfig.param_row_bits`, row 0 in the low bits).
     """
@@ -186,10 +209,14 @@ def drain_ref(config: EngineConfig, desc: dict, banks, items) -> list:
     out = []
     it = iter(items)
     if op == 0:
+        tp = config.pixel_tile
         for t in range(desc["tiles"]):
             bank = banks[t % 2]
-            for _ in range(desc["pixels"]):
-                totals = next(it)
+            pixels = []  # each pixel's row totals
+            for q0 in range(0, desc["pixels"], tp):
+                item = next(it)
+                pixels += [item[k] if tp > 1 else item for k in range(min(tp, desc["pixels"] - q0))]
+            for totals in pixels:
                 for r in range(min(desc["rows_u"], desc["out_c"] - t * desc["rows_u"])):
                     e = dict(common, a=totals[r])
                     if RequantMode.FIXED in config.requant:

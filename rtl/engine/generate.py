@@ -42,9 +42,13 @@ __all__ = [
 
 def engine_name(config: EngineConfig, max_ops: int, build: Build = Build.DEPLOY) -> str:
     """``eng_<pe>_r<rows>c<cols>_b<bits>_<digest>``: the digest (8 hex) is of the whole config,
-    ``max_ops`` and ``build``, so different hardware never shares a name."""
-    blob = json.dumps({"config": config.to_dict(), "max_ops": max_ops, "build": str(build)},
-                      sort_keys=True).encode()
+    ``max_ops`` and ``build``, so different hardware never shares a name.  ``pixel_tile`` enters only
+    when it is not 1: an engine without pixel tiles is the same hardware (the same Verilog) as before the
+    field existed, and keeps its name (and the synthesis caches keyed by it)."""
+    cfg = config.to_dict()
+    if cfg["pixel_tile"] == 1:
+        del cfg["pixel_tile"]
+    blob = json.dumps({"config": cfg, "max_ops": max_ops, "build": str(build)}, sort_keys=True).encode()
     return (f"eng_{config.pe}_r{config.rows}c{config.cols}_b{config.bits}_"
             f"{hashlib.sha256(blob).hexdigest()[:8]}")
 

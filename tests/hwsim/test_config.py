@@ -79,6 +79,8 @@ def test_engine_round_trip_and_replace():
     (dict(rows=1, cols=1, act_words=(10,)), "act_words must be a tuple of 2..8 region depths, not \\(10,\\)"),
     (dict(rows=1, cols=1, act_words=(10, 0)), "act_words\\[1\\] must be an integer in 1..1048576, not 0"),
     (dict(rows=1, cols=1, weight_words=70000), "weight_words must be an integer in 1..65536, not 70000"),
+    (dict(rows=1, cols=1, pixel_tile=0), "pixel_tile must be an integer in 1..64, not 0"),
+    (dict(rows=1, cols=1, pixel_tile=True), "pixel_tile must be an integer, not True"),
     (dict(rows=1, cols=1, clock_mhz=0), "clock_mhz must be a positive number, not 0"),
     (dict(rows=True, cols=1), "rows must be an integer, not True"),
 ])

@@ -54,7 +54,8 @@ def test_random_models_counters_exact(data):
                         classes=data.draw(st.integers(1, 6)))
     cfg = EngineConfig(rows=rows, cols=data.draw(st.integers(1, 6)), mult_rows=data.draw(st.integers(1, rows)),
                        bits=8, requant=("fixed", "threshold") if data.draw(st.booleans()) else ("fixed",),
-                       act_words=(512, 512, 512), weight_words=512)
+                       act_words=(512, 512, 512), weight_words=512,
+                       pixel_tile=data.draw(st.sampled_from([1, 2, 3, 8])))
     if model.layer("conv").requant.mode == "threshold":
         cfg = cfg.replace(requant=("fixed", "threshold"))
     _compare(model, cfg, rng)
@@ -73,6 +74,32 @@ def test_lenet_counters_exact(hw_models, rows, cols):
     model = hw_models.random_lenet(rng)
     cfg = EngineConfig(rows=rows, cols=cols, act_words=(1568, 1568), weight_words=100)
     _compare(model, cfg, rng)
+
+
+@pytest.mark.parametrize("tp", [2, 8])
+def test_pixel_tiles_share_weight_reads(hw_models, tp):
+    """Pixel tiles of Tp (rules 3, 4): counters exact, the logits golden's, each conv's weight-buffer reads
+    ``ceil(P / Tp)`` per step and tile (a linear layer's single pixel reuses nothing), the rest unchanged."""
+    from quant.intmodel import golden
+
+    seed = 1235
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    model = hw_models.random_lenet(rng)
+    cfg = EngineConfig(rows=4, cols=4, act_words=(1568, 1568), weight_words=100, pixel_tile=tp)
+    est = _compare(model, cfg, rng)
+    base = EngineModel(cfg.replace(pixel_tile=1)).estimate(model)
+    ops, _ = op_shapes(model)
+    for shape, got, one in zip(ops, est.layers, base.layers):
+        pixels = shape.dst[0] * shape.dst[1]
+        assert got.wbuf_reads * pixels == one.wbuf_reads * -(-pixels // tp), got.name
+        assert {k: v for k, v in got.as_dict().items() if k not in ("cycles", "wbuf_reads")} == \
+            {k: v for k, v in one.as_dict().items() if k not in ("cycles", "wbuf_reads")}, got.name
+    assert est.totals()["wbuf_reads"] < base.totals()["wbuf_reads"]
+    cm = compile_model(model, cfg)
+    x = rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape)
+    want = golden.run_codes(model, x[None])[model.output.name][0].reshape(-1)
+    assert np.array_equal(run_engine(cm.program, cm.weights, x).logits, want)
 
 
 def test_resnet20_counters_exact_and_utilisation(hw_models):

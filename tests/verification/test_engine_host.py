@@ -30,7 +30,7 @@ def test_mutant_keeps_the_correct_config(tmp_path):
     bad = emit_engine(CFG, max_ops=8, mutation="acc_minus_one", build_root=tmp_path)
     assert bad.name != good.name and bad.config == good.config == CFG
     assert bad.verilog.read_text() != good.verilog.read_text()
-    with pytest.raises(ValueError, match="^mutation must be one of acc_minus_one, pad_edge, wbase_plus_one, not 'x'$"):
+    with pytest.raises(ValueError, match="^mutation must be one of acc_minus_one, pad_edge, wbase_plus_one, bank_off, not 'x'$"):
         emit_engine(CFG, max_ops=8, mutation="x", build_root=tmp_path)
 
 

@@ -1,5 +1,7 @@
 """The engine's address generator against its reference: any kernel, stride, padding; stalls; reset."""
 
+from types import SimpleNamespace
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,8 +12,14 @@ from tests.rtl.engine.streams import run_unit
 
 def simulate_addrgen(gen, commands, **kw):
     """``commands`` through the generator (:func:`run_unit`); its steps as :func:`addrgen_ref` writes them."""
-    out = run_unit(gen, commands, len(addrgen_ref(gen, commands)), i="cmd", **kw)
-    return [(None if p.pad else int(p.addr), int(p.s), int(p.g), int(p.last), int(p.end)) for p in out]
+    tiles = gen.pixel_tile > 1
+    if tiles:  # the `tiled` input (one value for the run), not a command field
+        (tiled,) = {c.get("tiled", 0) for c in commands}
+        kw["setup"] = ((gen.tiled, tiled),)
+    plain = [{k: v for k, v in c.items() if k != "tiled"} for c in commands]
+    out = run_unit(gen, plain, len(addrgen_ref(gen, commands)), i="cmd", **kw)
+    return [(None if p.pad else int(p.addr), int(p.s), int(p.g), int(p.last), int(p.end))
+            + ((int(p.p),) if tiles else ()) for p in out]
 
 
 @st.composite
@@ -24,10 +32,13 @@ def _command(draw):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_command(), min_size=1, max_size=2), st.integers(0, 2**31 - 1), st.booleans())
-def test_matches_reference_with_stalls(commands, seed, stall):
-    print("seed", seed, "stall", stall, commands)
-    gen = AddrGen(addr_bits=9, dim_bits=5)
+@given(st.lists(_command(), min_size=1, max_size=2), st.integers(0, 2**31 - 1), st.booleans(),
+       st.sampled_from([1, 1, 2, 3, 8]), st.sampled_from([0, 1, 1]))
+def test_matches_reference_with_stalls(commands, seed, stall, pixel_tile, tiled):
+    print("seed", seed, "stall", stall, "pixel_tile", pixel_tile, "tiled", tiled, commands)
+    gen = AddrGen(addr_bits=9, dim_bits=5, pixel_tile=pixel_tile)
+    if pixel_tile > 1:
+        commands = [dict(c, tiled=tiled) for c in commands]
     want = addrgen_ref(gen, commands)
     assert simulate_addrgen(gen, commands, seed=seed if stall else None) == want
 
@@ -43,12 +54,14 @@ def test_padded_positions_and_linear_window():
     assert [a for a, *_ in steps] == list(range(12)) and steps[-1][3:] == (1, 1)
 
 
-@pytest.mark.parametrize("reset_at", [0, 5, 30])
-def test_reset_in_the_middle(reset_at):
+@pytest.mark.parametrize("reset_at, pixel_tile", [(0, 1), (5, 1), (30, 1), (23, 3), (41, 8)])
+def test_reset_in_the_middle(reset_at, pixel_tile):
     seed = 40 + reset_at
     print("seed", seed)
-    gen = AddrGen(addr_bits=9, dim_bits=5)
+    gen = AddrGen(addr_bits=9, dim_bits=5, pixel_tile=pixel_tile)
     cmds = [addrgen_command(4, 5, 2, (3, 3), 2, 1)]
+    if pixel_tile > 1:
+        cmds = [dict(cmds[0], tiled=1)]
     assert simulate_addrgen(gen, cmds, seed=seed, reset_at=reset_at) == addrgen_ref(gen, cmds)
 
 
@@ -110,5 +123,31 @@ def test_pad_edge_mutant_differs_only_at_the_right_edge():
     assert want == addrgen_ref(good, cmd) and got != want
     diff = [(w, g) for w, g in zip(want, got) if w != g]
     assert diff and all(w[0] is None and g[0] is not None for w, g in diff)
-    with pytest.raises(ValueError, match="^mutation must be one of None, pad_edge, not 'x'$"):
+    with pytest.raises(ValueError, match="^mutation must be one of None, pad_edge, bank_off, not 'x'$"):
         AddrGen(addr_bits=8, mutation="x")
+
+
+def test_pixel_tile_order_reuses_each_window_position():
+    """Pixel tiles of 3 over a 2x3 output (a 3x3 kernel, pad 1, 1 group): every window position s is issued
+    for the tile's 3 pixels in a row (the weight word is read at p == 0 and held), pixels 3..5 follow; the
+    padding test is per pixel."""
+    gen = AddrGen(addr_bits=8, dim_bits=4, pixel_tile=3)
+    cmd = [dict(addrgen_command(2, 3, 1, (3, 3), 1, 1), tiled=1)]
+    steps = simulate_addrgen(gen, cmd)
+    assert steps == addrgen_ref(gen, cmd)
+    assert [(s, p) for _, s, _, _, _, p in steps[:6]] == [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+    assert [a for a, *_ in steps[9:12]] == [None, 0, 1]  # s = 3 (i=1, j=0): pixel 0 pads on the left
+    assert [a for a, *_ in steps[12:15]] == [0, 1, 2]  # s = 4 (the centre)
+    assert [a for a, *_ in steps[27:30]] == [None, 0, 1]  # pixels 3..5 (row 1), s = 0: input row 0
+    assert [a for a, *_ in steps[51:54]] == [None] * 3  # ... s = 8: below the input
+    assert [last for *_, last, _, _ in steps].count(1) == 2 and steps[-1][3:5] == (1, 1)
+    bad = AddrGen(addr_bits=8, dim_bits=4, pixel_tile=3, mutation="bank_off")
+    assert [st[:5] for st in simulate_addrgen(bad, cmd)] == [st[:5] for st in steps]
+    assert [st[5] for st in simulate_addrgen(bad, cmd)] != [st[5] for st in steps]
+    # a pass without `tiled` (a pool) goes pixel by pixel, p 0
+    plain = [dict(cmd[0], tiled=0)]
+    assert simulate_addrgen(gen, plain) == [st + (0,) for st in addrgen_ref(SimpleNamespace(pixel_tile=1), plain)]
+    with pytest.raises(ValueError, match="^mutation 'bank_off' needs pixel_tile > 1$"):
+        AddrGen(addr_bits=8, mutation="bank_off")
+    with pytest.raises(ValueError, match="^pixel_tile must be an integer in 1..64, not 65$"):
+        AddrGen(addr_bits=8, pixel_tile=65)

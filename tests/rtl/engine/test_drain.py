@@ -25,10 +25,10 @@ def _desc(op, in_c, out_c, rows_u, pixels, mult=0, **kw):
             "m0": -7, "m1": 5, "n": 2, **kw}
 
 
-def _drain(desc, banks, items, *, seed=None, reset_at=None):
+def _drain(desc, banks, items, *, seed=None, reset_at=None, cfg=CFG):
     """``items`` into the drain's unit stream (random gaps), its ``o`` taken with random back-pressure:
     the entries (integers of the entry layout) or, for a max pool, the ``pool`` items."""
-    dr = Drain(config=CFG)
+    dr = Drain(config=cfg)
     unit = {CONV: (Unit.MULT if desc["mult"] else Unit.ADDER).value}.get(desc["op"], "vec")
     src = getattr(dr, unit)
     rng_i, rng_o = [None] * 2 if seed is None else [random.Random(f"{seed}/{k}") for k in range(2)]
@@ -47,7 +47,7 @@ def _drain(desc, banks, items, *, seed=None, reset_at=None):
                 out.append([int(v) for v in pq])
             k += bool(iv and ir)
             cycles += 1
-            if cycles > 8 * len(items) * CFG.cols + 40:
+            if cycles > 8 * len(items) * cfg.cols * cfg.pixel_tile + 40:
                 break
             if not iv or ir:  # a beat is held until taken
                 put = k < len(items) and (rng_i is None or rng_i.random() >= STALL)
@@ -55,7 +55,7 @@ def _drain(desc, banks, items, *, seed=None, reset_at=None):
                 if put:
                     ctx.set(src.payload, items[k])
 
-    setup = ((dr.desc, desc_layout(CFG).const(desc)), (dr.banks, banks))
+    setup = ((dr.desc, desc_layout(cfg).const(desc)), (dr.banks, banks))
     run(dr, [(src, items, None)] if reset_at else [], [(dr.o, rng_o)], main, reset_at=reset_at, setup=setup)
     return out
 
@@ -89,6 +89,35 @@ def test_matches_drain_ref(desc, seed, reset_at):
     if op != MAX:
         want = [requant_entry_layout(CFG).const(e).as_value().value for e in want]
     assert _drain(desc, banks, items, seed=seed, reset_at=reset_at) == want
+
+
+@pytest.mark.parametrize("tp, desc, seed, reset_at", [
+    (2, _desc(CONV, 2, 5, 3, 5), 11, None),  # 5 pixels: tiles of 2, 2, 1
+    (3, _desc(CONV, 2, 7, 2, 4, mult=1), 12, 4),
+    (4, _desc(CONV, 2, 4, 3, 3, threshold=1, top=3), 13, 7),
+    (3, _desc(AVG, 7, 7, 1, 3), 14, 4),  # a vector operation is not tiled
+])
+def test_pixel_tiles_drain_pixel_by_pixel(tp, desc, seed, reset_at):
+    """Pixel tiles: one item per pixel tile (every bank's totals), its pixels' entries in order, rows within."""
+    print("seed", seed)
+    cfg = CFG.replace(pixel_tile=tp)
+    rng = random.Random(seed)
+    banks = [rng.randrange(1 << bank_bits(cfg)) for _ in range(2)]
+    if desc["op"] == CONV:
+        rows, bits = (cfg.mult_rows, cfg.mult_acc_bits) if desc["mult"] else (cfg.rows, cfg.acc_bits)
+        lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if desc["mult"] else (0, 1 << bits)
+        n = desc["tiles"] * -(-desc["pixels"] // tp)
+        items = [[[rng.randrange(lo, hi) for _ in range(rows)] for _ in range(tp)] for _ in range(n)]
+        desc = dict(desc, rows_u=min(desc["rows_u"], rows))
+    else:
+        items = [{"a": [rng.randrange(-60, 60) for _ in range(cfg.cols)],
+                  "b": [rng.randrange(-(1 << cfg.act_bits), 1 << cfg.act_bits) for _ in range(cfg.cols)]}
+                 for _ in range(desc["pixels"] * desc["in_g"])]
+    want = [requant_entry_layout(cfg).const(e).as_value().value for e in drain_ref(cfg, desc, banks, items)]
+    assert _drain(desc, banks, items, seed=seed, reset_at=reset_at, cfg=cfg) == want
+    if desc["op"] == CONV:  # one entry per pixel and row: the partial tile's unused banks are not sent
+        assert len(want) == desc["pixels"] * sum(min(desc["rows_u"], desc["out_c"] - t * desc["rows_u"])
+                                                 for t in range(desc["tiles"]))
 
 
 def test_validation():

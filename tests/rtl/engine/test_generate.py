@@ -112,13 +112,15 @@ def _multipliers(verilog: Path, top: str) -> list[str]:
 
 
 @pytest.mark.synth
-def test_threshold_engine_has_no_multiplier(tmp_path):
-    """DESIGN §4b: an adder engine with threshold requant only (no multiplier unit) contains no multiplier;
-    with the fixed-point form its requant unit has them."""
+@pytest.mark.parametrize("tp", [1, 8])
+def test_threshold_engine_has_no_multiplier(tmp_path, tp):
+    """DESIGN §4b: an adder engine with threshold requant only (no multiplier unit) contains no multiplier, also
+    with pixel tiles (the issue gate's entry count is shift-and-add); with the fixed-point form its requant unit
+    has them."""
     names = {}
     for rq in (("threshold",), ("fixed",)):
         cfg = EngineConfig(rows=2, cols=2, bits=4, requant=rq, out_bits=4, act_words=(16, 16), weight_words=16,
-                           max_k=32)
+                           max_k=32, pixel_tile=tp)
         d = generate_engine(tmp_path / rq[0], config=cfg, max_ops=4)
         names[rq[0]] = _multipliers(d.verilog, d.name)
     assert names["threshold"] == []

@@ -39,8 +39,11 @@ def _setup(seed, mopts, copts, n_images=2):
 
 
 @pytest.mark.parametrize("case", range(len(CASES)))
-def test_two_images_after_one_load(case):
-    model, cfg, cm, xs, wants, est = _setup(800 + case, *CASES[case])
+@pytest.mark.parametrize("tp", [1, 8])
+def test_two_images_after_one_load(case, tp):
+    """... also with pixel tiles of 8 (hwsim.engine rule 3: a resident tile's word s read once per pixel tile)."""
+    mopts, copts = CASES[case]
+    model, cfg, cm, xs, wants, est = _setup(800 + case, mopts, dict(copts, pixel_tile=tp))
     got = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs)
     load = est.load
     for k, (g, want) in enumerate(zip(got, wants)):

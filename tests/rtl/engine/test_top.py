@@ -162,3 +162,35 @@ def test_random_models_at_8x4_and_16x16(rows, cols, mopts, copts, seed):
     (stalled,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x], seed=seed,
                                  reset_at=est.total_cycles // 2)
     assert np.array_equal(stalled["logits"], want) and stalled["total_cycles"] > est.total_cycles
+
+
+@pytest.mark.parametrize("case", range(len(CASES)))
+@pytest.mark.parametrize("tp", [2, 8])
+def test_pixel_tiles_equal_golden_and_hwsim(case, tp):
+    """Weight reuse (config.pixel_tile, rules 3-4): logits == golden, cycles and every counter (the weight-buffer
+    reads ceil(P / Tp) per step and tile) == hwsim."""
+    mopts, copts = CASES[case]
+    _clean_run(700 + 10 * case + tp, mopts, dict(copts, pixel_tile=tp))
+
+
+def test_pixel_tiles_with_stalls_and_a_reset():
+    """Pixel tiles of 8 under random gaps and back-pressure, reset in the middle: logits == golden, every counter
+    but cycles == hwsim (the pixel tiles' weight reads included)."""
+    mopts, copts = CASES[1]
+    cfg, cm, x, want, est = _clean_run(801, mopts, dict(copts, pixel_tile=8))
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x], seed=801,
+                             reset_at=est.total_cycles // 2)
+    assert np.array_equal(got["logits"], want) and got["total_cycles"] > est.total_cycles
+    for op, layer in zip(got["ops"], est.layers):
+        assert {k: op[k] for k in COUNTER_NAMES if k != "cycles"} == \
+            {k: v for k, v in layer.as_dict().items() if k != "cycles"}, layer.name
+
+
+def test_bank_off_mutant_is_caught():
+    """The address generator's test-only 'bank_off' mutant (each step's accumulator bank one too high) gives
+    wrong logits: the whole-engine comparison with golden catches it."""
+    mopts, copts = CASES[0]
+    cfg, cm, x, want, _ = _clean_run(802, mopts, dict(copts, pixel_tile=2))
+    (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY, mutation="bank_off"), cm, [x],
+                             max_cycles=20_000)
+    assert not np.array_equal(got["logits"], want)

@@ -1,0 +1,149 @@
+"""Weight-reuse benchmark: the engine's pixel tile (``EngineConfig.pixel_tile``, Tp) against its cost.
+
+For each Tp, the LeNet-5-BN W8 engine that ``adderhw generate --model`` gives
+at 4x4 (:func:`hwsim.sizing.size_engine` on the shipped checkpoint, quantized
+for its shapes by :func:`quant.quantizer.workflow.placeholder_model`: the
+engine depends on the shapes, not the weights) with ``pixel_tile`` set, and:
+
+* hwsim per image: cycles, weight-buffer reads, energy (total, on chip, the
+  weight buffer's) of the adder engine and the adder/multiplier energy ratio
+  (:func:`hwsim.estimate.compare`, the ``45nm`` table unless ``--table``);
+* with ``--synth`` (the default), the deployable build (``Build.DEPLOY``)
+  synthesized LUT-only on ``--target`` (ECP5-25K): LUT, FF, Fmax.  Each
+  synthesis is cached under ``OUT/<design>_<target>/`` and reused when its
+  Verilog is the same, so an interrupted run resumes.
+
+Every figure is also printed as a ratio to Tp = 1, measured in the same run.
+Writes ``build/bench/bench_reuse.json`` (:func:`scripts.results.write_bench`).
+
+Usage::
+
+    .venv/bin/python scripts/bench_reuse.py                  # Tp 1, 8, 2, 4, with synthesis
+    .venv/bin/python scripts/bench_reuse.py --tp 1,8 --no-synth
+    .venv/bin/python scripts/bench_reuse.py --weights resident   # the weight store sized for --target
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
+
+#: The checkpoint whose engine is measured (``make demo``'s model).
+MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
+#: Pixel tiles measured by default, in the order they run (the ends first).
+DEFAULT_TPS = (1, 8, 2, 4)
+
+
+def _tps(text: str) -> tuple:
+    try:
+        tps = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tp must be comma-separated integers, not {text!r}") from None
+    if not tps or any(not 1 <= v <= 64 for v in tps) or 1 not in tps:
+        raise argparse.ArgumentTypeError(f"--tp must list pixel tiles in 1..64 including 1 (the baseline), not {text!r}")
+    return tps
+
+
+def _synth(verilog: Path, folder: Path, target: str) -> dict:
+    """``synth.json`` of ``folder`` when an earlier run wrote it for the same Verilog and target, else synthesize
+    (LUT-only)."""
+    import json
+
+    from rtl.synth import synthesize
+
+    f, dut = folder / "synth.json", folder / "work" / "dut.v"
+    if f.is_file() and dut.is_file() and dut.read_bytes() == verilog.read_bytes():
+        old = json.loads(f.read_text())
+        if old.get("target") == target and not old.get("dsp"):
+            return old
+    t0 = time.monotonic()
+    print(f"{folder.name}: synthesizing ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
+    r = synthesize(verilog, folder, target=target, dsp=False)
+    print(f"{folder.name}: {time.monotonic() - t0:.0f} s, {r['resources']['lut']} LUT", file=sys.stderr, flush=True)
+    return r
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--tp", type=_tps, default=DEFAULT_TPS, help="pixel tiles, comma-separated (1 included)")
+    ap.add_argument("--synth", action=argparse.BooleanOptionalAction, default=True,
+                    help="synthesize each engine (LUT-only; default on)")
+    ap.add_argument("--target", default="ecp5-25k", help="synthesis target (default ecp5-25k)")
+    ap.add_argument("--table", default="45nm", help="energy table (default 45nm)")
+    ap.add_argument("--weights", choices=("streamed", "resident"), default="streamed",
+                    help="weights streamed on w every image (default) or resident, the store sized for --target")
+    ap.add_argument("-o", "--out", type=Path, default=Path("build/bench_reuse"), help="synthesis folder")
+    bench_json_option(ap, "bench_reuse")
+    args = ap.parse_args(argv)
+
+    from hwsim.compiler import compile_model
+    from hwsim.energy import Placement
+    from hwsim.engine import op_shapes
+    from hwsim.estimate import compare
+    from hwsim.sizing import size_engine
+    from hwsim.tables import load_table
+    from quant.quantizer.workflow import placeholder_model
+    from rtl.engine.build import Build
+    from rtl.engine.generate import generate_engine
+
+    if not MODEL.is_file():
+        print(f"error: no checkpoint {MODEL}", file=sys.stderr)
+        return 2
+    table = load_table(args.table)
+    model = placeholder_model(MODEL)
+    base, _ = size_engine(model, rows=4, cols=4, weights=args.weights, part=args.target)
+    ops, source = op_shapes(model)
+    rows = []
+    for tp in args.tp:
+        cfg = base.replace(pixel_tile=tp)
+        compiled = compile_model(model, cfg)
+        cmp = compare(ops, source, cfg, table, placement=Placement.from_program(compiled.program))
+        a = cmp.adder
+        e = a.energy.total
+        t = a.counts.totals()
+        row = {"pixel_tile": tp, "cycles": a.counts.total_cycles, "wbuf_reads": t["wbuf_reads"],
+               "energy_uj": round(e.total_pj / 1e6, 4), "on_chip_energy_uj": round((e.total_pj - e.dram_pj) / 1e6, 4),
+               "wbuf_energy_uj": round(e.wbuf_sram_pj / 1e6, 4), "weights": args.weights,
+               "adder_over_mult_energy": round(cmp.ratio("energy_pj"), 4),
+               "adder_over_mult_on_chip": round(cmp.ratio("on_chip_energy_pj"), 4)}
+        if args.synth:
+            d = generate_engine(args.out / "designs", config=cfg, model=model, compiled=compiled, build=Build.DEPLOY)
+            r = _synth(d.verilog, args.out / f"{d.verilog.stem}_{args.target}", args.target)
+            row.update(lut=r["resources"]["lut"], ff=r["resources"]["ff"], fmax_mhz=r.get("fmax_mhz"),
+                       fits=bool(r.get("fits")))
+        rows.append(row)
+        print(row, file=sys.stderr, flush=True)
+    one = next(r for r in rows if r["pixel_tile"] == 1)
+    ratios = []
+    for r in rows:
+        q = {"pixel_tile": r["pixel_tile"]}
+        for k in ("cycles", "wbuf_reads", "energy_uj", "on_chip_energy_uj", "lut", "ff", "fmax_mhz"):
+            if r.get(k) is not None and one.get(k):
+                q[f"{k}_over_tp1"] = round(r[k] / one[k], 4)
+        ratios.append(q)
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for r in rows:
+        print("| " + " | ".join(str(r.get(k)) for k in keys) + " |")
+    print()
+    rkeys = list(ratios[-1])
+    print("| " + " | ".join(rkeys) + " |")
+    print("|" + "---|" * len(rkeys))
+    for q in ratios:
+        print("| " + " | ".join(str(q.get(k, "")) for k in rkeys) + " |")
+    write_bench(args.json, bench="reuse",
+                title=f"Benchmark: weight reuse across a pixel tile (LeNet-5-BN W8, 4x4 engine, weights {args.weights})",
+                tables=(BenchTable("figures", f"Per image and synthesized ({args.target}, LUT-only, deploy build)",
+                                   tuple(rows)),
+                        BenchTable("ratios", "Ratios to pixel_tile = 1 (same run)", tuple(ratios))),
+                command=bench_command(__file__, argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
