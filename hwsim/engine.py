@@ -38,8 +38,25 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    load never waits for the previous tile's drain.  With resident weights
    (rule 7) the load is ``n_load = n_p`` store reads instead and no ``w``
    beat; otherwise ``n_load = S + n_p``.
-3. **Steps.**  The cycle after its last ``w`` beat the tile issues steps, one
-   per cycle: for each output pixel (raster order) its ``S`` steps in order
+
+   *Two weight buffers* (``config.weight_buffers`` 2, streamed only): the
+   weight buffer has two halves of ``H = weight_words // 2`` words and the
+   loads overlap the steps.  Tile ``t`` writes weight word ``s`` at
+   ``(t mod 2) H + s``, its parameter beats into bank ``t mod 2``, and its
+   steps read word ``s`` at ``(t mod 2) H + s``.  Its beats are taken one
+   per cycle, in stream order, as early as these allow: its first beat not
+   before the cycle after tile ``t-1``'s last beat and (its half is free)
+   not before the cycle after tile ``t-2``'s last step; its first
+   parameter beat not before the cycle after the drain's last read of bank
+   ``t mod 2`` for tile ``t-2``, ``l(t-2, P-1) + D + rows_{t-2}`` (rule
+   4), so it never overwrites parameters still in use (a wait only when
+   ``S`` is small; then a tile may start later than with one buffer).  With ``e(t)`` the cycle of tile ``t``'s last beat,
+   its steps start in ``first_issue(t) = max(e(t), l(t-1, P-1)) + 1``
+   (``e(0) + 1`` for tile 0): the cycle after both its load and tile
+   ``t-1``'s steps are done.  With one buffer (the default),
+   ``first_issue(t) = e(t) + 1``.
+3. **Steps.**  From ``first_issue(t)`` (rule 2: the cycle after its load)
+   the tile issues steps, one per cycle: for each output pixel (raster order) its ``S`` steps in order
    ``(i, j, g)``.  A step reads weight word ``s`` and the activation word of
    its window position, or, at a padded position, nothing (the pad word).
    The last step of a pixel hands the pixel's ``rows_t`` sums to the shadow
@@ -111,7 +128,9 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
 Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
 tile has ``rows_T = O - (T-1)R`` rows): the last step of a conv is at
 ``a + n_load + S - 1 + sum_{t<T-1}((P-1) max(S, rows_t) + max(n_load + S, rows_t))
-+ (P-1) max(S, rows_T)`` and its last event ``D + rows_T + L_q`` later; a
++ (P-1) max(S, rows_T)`` and its last event ``D + rows_T + L_q`` later
+(with two weight buffers the tiles' ``ld``, ``e``, ``first_issue`` and
+last steps follow from rule 2's maxima tile by tile); a
 vector op's last step is at ``a + S + P sum_g max(S, n_g) - max(S, n_G)``.
 
 Memory reads of a windowed operation are ``G * (sum_i rows_in(i)) * (sum_j
@@ -402,8 +421,11 @@ class EngineModel:
         n_load = n_p if cfg.resident else S + n_p  # rule 2 / rule 7
         r_last = o - (T - 1) * rows
         full = T - 1  # tiles with `rows` rows before the last one
-        l_end = (a + n_load + S - 1 + full * ((P - 1) * max(S, rows) + max(n_load + S, rows))
-                 + (P - 1) * max(S, r_last))
+        if cfg.weight_buffers == 2:
+            l_end = self._overlapped_last_step(a, S, n_p, P, T, rows, r_last)
+        else:
+            l_end = (a + n_load + S - 1 + full * ((P - 1) * max(S, rows) + max(n_load + S, rows))
+                     + (P - 1) * max(S, r_last))
         end = l_end + cfg.step_latency + r_last + cfg.requant_latency
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
@@ -416,6 +438,25 @@ class EngineModel:
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
             wbuf_reads=wbuf_reads, wbuf_writes=wbuf_writes, w_beats=w_beats, o_beats=o * P if last else 0,
             requant_ops=o * P, mode=layer.mode, param_writes=T * n_p)
+
+    def _overlapped_last_step(self, a: int, S: int, n_p: int, P: int, T: int, rows: int, r_last: int) -> int:
+        """Rule 2 with two weight buffers: the conv's last step, tile by tile (each tile's load start,
+        first parameter beat, last beat, first step and last step from rule 2's and rule 3's maxima)."""
+        D = self.config.step_latency
+        L: list = []  # each tile's last step
+        e = a - 1  # the previous tile's last beat
+        for t in range(T):
+            rt = rows if t < T - 1 else r_last
+            ld = e + 1
+            pb = ld + S
+            if t >= 2:
+                ld = max(ld, L[t - 2] + 1)  # its half is free
+                pb = max(ld + S, L[t - 2] + D + rows + 1)  # its bank is drained
+            e = pb + n_p - 1
+            first = e + 1 if t == 0 else max(e, L[t - 1]) + 1
+            l0 = first + S - 1 if t == 0 else max(first + S - 1, L[t - 1] + rows)
+            L.append(l0 + (P - 1) * max(S, rt))
+        return L[-1]
 
     def _vector(self, layer: "OpShape", a: int, last: bool) -> EngineLayer:
         cfg = self.config
