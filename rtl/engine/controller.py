@@ -55,8 +55,9 @@ CONTROLLER_EVENTS = ("busy_cycles", "act_reads", "wbuf_reads", "wbuf_writes", "w
 
 
 #: Test-only wrong controllers (:class:`Controller` ``mutation``); ``None`` is the real one.  ``"wbase_plus_one"``:
-#: a resident engine's operations read the weight store one word past their base.
-MUTATIONS = (None, "wbase_plus_one")
+#: a resident engine's operations read the weight store one word past their base; ``"no_bank_wait"``: with two
+#: weight buffers a tile's parameter beats do not wait for the drain to finish the bank's previous tile.
+MUTATIONS = (None, "wbase_plus_one", "no_bank_wait")
 
 
 def engine_units(config: EngineConfig) -> tuple:
@@ -129,6 +130,8 @@ class Controller(Checked, wiring.Component):
         }
         if cfg.trace:
             ports.update(trace=Out(1), trace_end=In(1))
+        if cfg.weight_buffers == 2:
+            ports.update(drained=In(DIM_BITS))
         super().__init__(ports)
 
     def elaborate(self, platform):  # noqa: C901 - the FSM, the issue gate and the unit feed, read top to bottom
@@ -184,6 +187,10 @@ class Controller(Checked, wiring.Component):
         m.d.sync += it_last.eq(it + 1 == it_end)
 
         op_end = Signal()  # the operation's last event (its last write, o beat or trace beat)
+        two = cfg.weight_buffers == 2
+        if two:
+            lt = Signal(DIM_BITS)  # the load side: the tile whose beats w carries next
+            load_last = Signal()  # tile lt's last beat is taken in this cycle
         with m.FSM() as fsm:
             with m.State("FETCH"):
                 # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
@@ -239,6 +246,11 @@ class Controller(Checked, wiring.Component):
                         m.d.comb += self.cmd.valid.eq(1)
                         m.d.sync += lc.eq(0)
                         m.next = "ISSUE"
+            elif two:
+                with m.State("LOAD"):  # rule 2, two buffers: wait for tile it's load (the load side below)
+                    with m.If((lt != it) | load_last):
+                        m.d.comb += self.cmd.valid.eq(1)
+                        m.next = "ISSUE"
             else:
                 with m.State("LOAD"):
                     m.d.comb += self.w.ready.eq(1)
@@ -269,7 +281,13 @@ class Controller(Checked, wiring.Component):
                             m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u), it_last.eq(it + 2 == it_end)]
                             if cfg.resident:
                                 m.d.sync += tb.eq(tb + d.steps + d.param_beats)
-                            m.next = "LOAD"
+                            if two:  # the next tile's steps follow at once when its load is done
+                                with m.If((lt == it + 2) | ((lt == it + 1) & load_last)):
+                                    m.d.comb += self.cmd.valid.eq(1)
+                                with m.Else():
+                                    m.next = "LOAD"
+                            else:
+                                m.next = "LOAD"
                     with m.Elif(is_pool & ~it_last):
                         m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.base0.eq(d.ag.base0 + it + 1)]
                         m.d.sync += [it.eq(it + 1), it_last.eq(it + 2 == it_end)]
@@ -298,6 +316,8 @@ class Controller(Checked, wiring.Component):
             m.d.comb += self.trace.eq(fsm.ongoing("TRACE"))
         with m.If(reset_op):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
+        if two:
+            self._load_side(m, fsm, d, is_conv, lt, lc, it, load_last, bank, bump)
 
         # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
         bv = Signal()
@@ -333,6 +353,8 @@ class Controller(Checked, wiring.Component):
         if cfg.resident:  # LOAD's parameter reads drive the port otherwise (never a step then)
             with m.If(ag_fire & is_conv):
                 m.d.comb += [wrp.addr.eq(tb + p.s), wrp.en.eq(1)]
+        elif two:  # the issuing tile's half
+            m.d.comb += [wrp.addr.eq(Mux(it[0], cfg.half_words, 0) + p.s), wrp.en.eq(ag_fire & is_conv)]
         else:
             m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & is_conv)]
         with m.If(ag_fire):
@@ -377,3 +399,35 @@ class Controller(Checked, wiring.Component):
             bump("busy_cycles")
         m.d.comb += [ev.op_done.eq(op_end), ev.op_index.eq(cur)]
         return m
+
+    def _load_side(self, m, fsm, d, is_conv, lt, lc, it, load_last, bank, bump):
+        """Rule 2 with two weight buffers: tile ``lt``'s beats on ``w`` while a conv operation is in ``LOAD``
+        or ``ISSUE``, word ``lc`` into half ``lt mod 2`` and its parameter beats into bank ``lt mod 2``; a
+        tile's first beat waits until tile ``lt - 2`` has issued its last step (``it >= lt - 1``), its first
+        parameter beat until the drain has finished tile ``lt - 2`` (``drained >= lt - 1``)."""
+        cfg = self.config
+        wwp = self.wbuf_w
+        params = lc >= d.steps
+        half_free = (lt == it) | (lt == it + 1)
+        bank_free = (lt <= self.drained + 1) | (self.mutation == "no_bank_wait")
+        take = Signal()
+        m.d.comb += take.eq(is_conv & (fsm.ongoing("LOAD") | fsm.ongoing("ISSUE")) & (lt != d.tiles)
+                            & half_free & (~params | bank_free))
+        m.d.comb += self.w.ready.eq(take)
+        with m.If(take & self.w.valid):
+            bump("w_beats")
+            m.d.sync += lc.eq(lc + 1)
+            with m.If(~params):
+                m.d.comb += [wwp.addr.eq(Mux(lt[0], cfg.half_words, 0) + lc), wwp.data.eq(self.w.payload),
+                             wwp.en.eq(1)]
+                bump("wbuf_writes")
+            with m.Else():
+                for k in range(2):
+                    with m.If(lt[0] == k):
+                        m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
+                                                        cfg.weight_word_bits).eq(self.w.payload)
+            with m.If(lc == d.steps + d.param_beats - 1):
+                m.d.comb += load_last.eq(1)
+                m.d.sync += [lc.eq(0), lt.eq(lt + 1)]
+        with m.If(fsm.ongoing("FETCH")):
+            m.d.sync += [lt.eq(0), lc.eq(0)]

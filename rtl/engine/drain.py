@@ -54,6 +54,8 @@ class Drain(ConfigChecked, wiring.Component):
             "o": Out(stream.Signature(requant_entry_layout(cfg))),
             "pool": Out(stream.Signature(data.ArrayLayout(unsigned(cfg.act_bits), cfg.cols), always_ready=True)),
             "done": In(1),
+            # two weight buffers (hwsim.engine rule 2): the tiles drained so far, the controller's bank gate
+            **({"drained": Out(DIM_BITS)} if cfg.weight_buffers == 2 else {}),
         })
 
     def elaborate(self, platform):  # noqa: C901 - the entry counters and the row's constants, read top to bottom
@@ -163,6 +165,8 @@ class Drain(ConfigChecked, wiring.Component):
                 m.d.sync += [dr.eq(dr + 1), dr_last.eq(dr + 2 == n_drain)]
         with m.If(self.done):
             m.d.sync += [dr.eq(0), dt.eq(0), do0.eq(0), dp.eq(0), dg.eq(0)]
+        if cfg.weight_buffers == 2:
+            m.d.comb += self.drained.eq(dt)
         return m
 
 
