@@ -23,6 +23,12 @@ How it executes (the hardware's units, DESIGN §4b):
 * pools and the residual add work on words (lane-parallel max / sum / two
   reads), then the requant unit takes the word's lanes one per cycle.
 
+With two weight buffers (``config.weight_buffers`` 2, :mod:`hwsim.engine`
+rule 2) tile ``t`` loads into half ``t mod 2`` and its ``w`` beats are
+timed one by one, each as early as rule 2 allows (the previous beat, the
+half's previous tile's last step, the bank's previous tile's last drain
+read, all taken from the events this model counted).
+
 With resident weights (:mod:`hwsim.engine` rule 7) :func:`load_store` runs
 the load phase (the ``w`` beats into the weight store, counted) and
 :func:`run_engine` takes the store it filled: a tile then reads its

@@ -22,6 +22,16 @@ instead of taking ``w`` beats; steps read the store at the tile's base
 ``tb`` (the descriptor's ``wbase``, advanced by ``steps + param_beats`` per
 tile) plus the step's index.
 
+With two weight buffers (``config.weight_buffers`` 2, :mod:`hwsim.engine`
+rule 2) the loads run beside the issue side: a load side takes tile ``lt``'s
+``w`` beats (word ``s`` into half ``lt mod 2`` of the weight buffer, at
+``(lt mod 2) * half_words + s``, its parameter beats into bank ``lt mod 2``)
+while a conv operation is in ``LOAD`` or ``ISSUE``, as soon as the half is
+free (tile ``lt - 2`` has issued its last step) and, for the parameter beats,
+the drain has finished tile ``lt - 2`` (``drained``, the drain's finished
+tiles); ``LOAD`` only waits for tile ``it``'s load, and a tile's last step
+starts the next tile's steps at once when that tile is loaded.
+
 ``events`` are the controller's part of the core's
 (:func:`~rtl.engine.layouts.events_signature`, :data:`CONTROLLER_EVENTS`).
 The states, in order: ``FETCH`` (take operation ``op_index``'s descriptor),
