@@ -334,7 +334,10 @@ class EngineConfig:
         return 6 if RequantMode.FIXED in self.requant else 4
 
     def replace(self, **changes) -> "EngineConfig":
-        """A copy with some fields changed (validated again; derived widths re-derived)."""
+        """A copy with some fields changed (validated again; derived widths re-derived; made resident, one
+        weight buffer unless ``weight_buffers`` is among the changes)."""
+        if changes.get("weights") == WeightMode.RESIDENT and "weight_buffers" not in changes:
+            changes["weight_buffers"] = 1
         for derived, deps in (("acc_bits", ("bits", "max_k", "pe")),
                               ("mult_acc_bits", ("bits", "max_k", "mult_rows")),
                               ("act_bits", ("bits",))):

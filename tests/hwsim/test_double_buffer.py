@@ -97,6 +97,7 @@ def test_config_field():
             cfg.replace(weight_buffers=bad)
     with pytest.raises(ValueError, match="weight_buffers must be 1 with resident weights"):
         cfg.replace(weights="resident", weight_buffers=2)
+    assert two.replace(weights="resident").weight_buffers == 1  # made resident: one buffer, the store
 
 
 def test_compiler_refuses_a_tile_larger_than_a_half():

@@ -69,3 +69,51 @@ def test_stalls_reset_and_a_second_image(case):
     _check(clean[0], est, wants[0])
     assert [(o["start"], o["end"]) for o in clean[1]["ops"]] == \
         [(l.start + est.total_cycles, l.end + est.total_cycles) for l in est.layers]
+
+
+def test_cli_generate_two_buffers(tmp_path, capsys):
+    """``generate --model --weight-buffers 2``: the buffer holds two of the largest tile (memory map and
+    metadata); without --model the field goes into the config; with --block it is refused in one line."""
+    from quant.intmodel.artifact import save_int_model
+    from rtl.design import read_design
+    from scripts.cli import main
+
+    model = small_model(np.random.default_rng(7), c0=1, h=4, w=4, c1=2, bits=4)
+    save_int_model(model, tmp_path / "small")
+    argv = ["generate", "--model", str(tmp_path / "small"), "--rows", "2", "--cols", "2"]
+    names = []
+    for wb in (1, 2):
+        assert main(argv + ["--weight-buffers", str(wb), "-o", str(tmp_path / f"g{wb}")]) == 0
+        (v,) = (tmp_path / f"g{wb}").glob("*.v")
+        d = read_design(v.with_suffix(".json"))
+        assert d.config.weight_buffers == wb
+        assert d.config.weight_words == wb * d.memory_map["weights"]["peak_words"]
+        assert ("weight_buffers" in json_config(v)) == (wb == 2)
+        names.append(d.name)
+    assert names[0] != names[1]
+    assert main(["generate", "--rows", "2", "--cols", "2", "--bits", "4", "--weight-buffers", "2",
+                 "-o", str(tmp_path / "c")]) == 0
+    (v,) = (tmp_path / "c").glob("*.v")
+    assert read_design(v.with_suffix(".json")).config.weight_buffers == 2
+    capsys.readouterr()
+    assert main(["generate", "--block", "pe", "--rows", "1", "--cols", "1", "--bits", "4", "--weight-buffers", "2",
+                 "-o", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--weight-buffers: for the engine" in err[0], err
+
+
+def json_config(verilog) -> dict:
+    import json
+
+    return json.loads(verilog.with_suffix(".json").read_text())["config"]
+
+
+def test_verify_request_takes_the_buffers():
+    from pathlib import Path
+
+    from verification.engine_verify import VerifyRequest
+
+    with pytest.raises(ValueError, match="--weight-buffers must be 1 or 2, not 3"):
+        VerifyRequest(model_dir=Path("m"), out=Path("o"), weight_buffers=3)
+    with pytest.raises(ValueError, match="--weight-buffers 2: the engine of --design"):
+        VerifyRequest(model_dir=Path("m"), out=Path("o"), design=Path("d.json"), weight_buffers=2)
