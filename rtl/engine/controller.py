@@ -28,8 +28,8 @@ rule 2) the loads run beside the issue side: a load side takes tile ``lt``'s
 ``(lt mod 2) * half_words + s``, its parameter beats into bank ``lt mod 2``)
 while a conv operation is in ``LOAD`` or ``ISSUE``, as soon as the half is
 free (tile ``lt - 2`` has issued its last step) and, for the parameter beats,
-the drain has finished tile ``lt - 2`` (``drained``, the drain's finished
-tiles); ``LOAD`` only waits for tile ``it``'s load, and a tile's last step
+the drain has finished tile ``lt - 2`` (``tile_drained``, the drain's pulse
+at a tile's last entry); ``LOAD`` only waits for tile ``it``'s load, and a tile's last step
 starts the next tile's steps at once when that tile is loaded.
 
 ``events`` are the controller's part of the core's
@@ -141,7 +141,7 @@ class Controller(Checked, wiring.Component):
         if cfg.trace:
             ports.update(trace=Out(1), trace_end=In(1))
         if cfg.weight_buffers == 2:
-            ports.update(drained=In(DIM_BITS))
+            ports.update(tile_drained=In(1))
         super().__init__(ports)
 
     def elaborate(self, platform):  # noqa: C901 - the FSM, the issue gate and the unit feed, read top to bottom
@@ -201,6 +201,8 @@ class Controller(Checked, wiring.Component):
         if two:
             lt = Signal(DIM_BITS)  # the load side: the tile whose beats w carries next
             load_last = Signal()  # tile lt's last beat is taken in this cycle
+            next_tile = Signal()  # the issue side moves on to tile it + 1 (tile it's last step)
+            ahead = Signal(range(3))  # lt - it: the tiles loaded and not yet issuing
         with m.FSM() as fsm:
             with m.State("FETCH"):
                 # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
@@ -258,7 +260,7 @@ class Controller(Checked, wiring.Component):
                         m.next = "ISSUE"
             elif two:
                 with m.State("LOAD"):  # rule 2, two buffers: wait for tile it's load (the load side below)
-                    with m.If((lt != it) | load_last):
+                    with m.If((ahead != 0) | load_last):
                         m.d.comb += self.cmd.valid.eq(1)
                         m.next = "ISSUE"
             else:
@@ -292,7 +294,8 @@ class Controller(Checked, wiring.Component):
                             if cfg.resident:
                                 m.d.sync += tb.eq(tb + d.steps + d.param_beats)
                             if two:  # the next tile's steps follow at once when its load is done
-                                with m.If((lt == it + 2) | ((lt == it + 1) & load_last)):
+                                m.d.comb += next_tile.eq(1)
+                                with m.If((ahead == 2) | ((ahead == 1) & load_last)):
                                     m.d.comb += self.cmd.valid.eq(1)
                                 with m.Else():
                                     m.next = "LOAD"
@@ -327,7 +330,7 @@ class Controller(Checked, wiring.Component):
         with m.If(reset_op):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
         if two:
-            self._load_side(m, fsm, d, is_conv, lt, lc, it, load_last, bank, bump)
+            self._load_side(m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, bank, bump)
 
         # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
         bv = Signal()
@@ -410,16 +413,20 @@ class Controller(Checked, wiring.Component):
         m.d.comb += [ev.op_done.eq(op_end), ev.op_index.eq(cur)]
         return m
 
-    def _load_side(self, m, fsm, d, is_conv, lt, lc, it, load_last, bank, bump):
+    def _load_side(self, m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, bank, bump):
         """Rule 2 with two weight buffers: tile ``lt``'s beats on ``w`` while a conv operation is in ``LOAD``
         or ``ISSUE``, word ``lc`` into half ``lt mod 2`` and its parameter beats into bank ``lt mod 2``; a
-        tile's first beat waits until tile ``lt - 2`` has issued its last step (``it >= lt - 1``), its first
-        parameter beat until the drain has finished tile ``lt - 2`` (``drained >= lt - 1``)."""
+        tile's first beat waits until tile ``lt - 2`` has issued its last step (``ahead = lt - it < 2``), its
+        first parameter beat until the drain has finished tile ``lt - 2`` (``owed = lt - drained < 2``,
+        ``drained`` counted from the drain's ``tile_drained``).  Two-bit counters, so the gates are a
+        compare of two flip-flops each."""
         cfg = self.config
         wwp = self.wbuf_w
+        owed = Signal(range(3))  # lt - the tiles the drain has finished: the banks still in use
+        m.d.sync += [ahead.eq(ahead + load_last - next_tile), owed.eq(owed + load_last - self.tile_drained)]
         params = lc >= d.steps
-        half_free = (lt == it) | (lt == it + 1)
-        bank_free = (lt <= self.drained + 1) | (self.mutation == "no_bank_wait")
+        half_free = ahead != 2
+        bank_free = (owed != 2) | (self.mutation == "no_bank_wait")
         take = Signal()
         m.d.comb += take.eq(is_conv & (fsm.ongoing("LOAD") | fsm.ongoing("ISSUE")) & (lt != d.tiles)
                             & half_free & (~params | bank_free))
@@ -440,4 +447,4 @@ class Controller(Checked, wiring.Component):
                 m.d.comb += load_last.eq(1)
                 m.d.sync += [lc.eq(0), lt.eq(lt + 1)]
         with m.If(fsm.ongoing("FETCH")):
-            m.d.sync += [lt.eq(0), lc.eq(0)]
+            m.d.sync += [lt.eq(0), lc.eq(0), ahead.eq(0), owed.eq(0)]
