@@ -18,7 +18,8 @@ without one, the deepest weight store a config allows
 
 ``weight_buffers=2`` (a config field, ``--weight-buffers 2``) sizes a
 streamed engine's weight buffer for two tiles (:mod:`hwsim.engine` rule 2:
-loads overlap steps); an engine that ends up resident loads no tiles from
+loads overlap steps), each half the largest tile rounded up to a power of
+two; an engine that ends up resident loads no tiles from
 ``w`` and has one buffer, the store.
 """
 
@@ -168,7 +169,9 @@ def _size_streamed(model: IntModel, *, rows: int, cols: int, mult_rows: int | No
     used = [mm[f"R{r}"]["peak_words"] for r in range(probe.program.config.regions) if mm[f"R{r}"]["peak_words"]]
     while len(used) < 2:
         used.append(1)
-    weight_words = max(1, mm["weights"]["peak_words"]) * base.weight_buffers  # rule 2: one tile per buffer
+    weight_words = max(1, mm["weights"]["peak_words"])
+    if base.weight_buffers == 2:  # rule 2: two halves, each a power of two (a half's address is a concatenation)
+        weight_words = 2 << (weight_words - 1).bit_length()
     try:
         cfg = base.replace(**{"act_words": tuple(used), "weight_words": weight_words, **fields})
         return cfg, compile_model(model, cfg)

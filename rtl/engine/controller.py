@@ -42,7 +42,7 @@ parameters), ``VCMD`` (a vector operation's address generator command),
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -82,6 +82,16 @@ def use_mult(config: EngineConfig, desc):
     if config.pe == PeKind.MULT:
         return Const(1)
     return desc.mult if config.mult_rows else Const(0)
+
+
+def half_address(config: EngineConfig, half, s):
+    """Word ``s`` of half ``half`` of a two-buffer weight buffer, ``half * half_words + s`` (:mod:`hwsim.engine`
+    rule 2): a concatenation when ``half_words`` is a power of two (as sizing makes it), else an add."""
+    h = config.half_words
+    if h & (h - 1) == 0:
+        k = ceil_log2(h)
+        return Cat(s[:k], half) if k else half
+    return Mux(half, h, 0) + s
 
 
 def bank_bits(config: EngineConfig) -> int:
@@ -199,7 +209,7 @@ class Controller(Checked, wiring.Component):
         op_end = Signal()  # the operation's last event (its last write, o beat or trace beat)
         two = cfg.weight_buffers == 2
         if two:
-            lt = Signal(DIM_BITS)  # the load side: the tile whose beats w carries next
+            lt = Signal()  # the load side: the parity of the tile whose beats w carries next (lt, below)
             load_last = Signal()  # tile lt's last beat is taken in this cycle
             next_tile = Signal()  # the issue side moves on to tile it + 1 (tile it's last step)
             ahead = Signal(range(3))  # lt - it: the tiles loaded and not yet issuing
@@ -330,7 +340,7 @@ class Controller(Checked, wiring.Component):
         with m.If(reset_op):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
         if two:
-            self._load_side(m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, bank, bump)
+            self._load_side(m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, it_last, bank, bump)
 
         # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
         bv = Signal()
@@ -367,7 +377,7 @@ class Controller(Checked, wiring.Component):
             with m.If(ag_fire & is_conv):
                 m.d.comb += [wrp.addr.eq(tb + p.s), wrp.en.eq(1)]
         elif two:  # the issuing tile's half
-            m.d.comb += [wrp.addr.eq(Mux(it[0], cfg.half_words, 0) + p.s), wrp.en.eq(ag_fire & is_conv)]
+            m.d.comb += [wrp.addr.eq(half_address(cfg, it[0], p.s)), wrp.en.eq(ag_fire & is_conv)]
         else:
             m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & is_conv)]
         with m.If(ag_fire):
@@ -413,13 +423,15 @@ class Controller(Checked, wiring.Component):
         m.d.comb += [ev.op_done.eq(op_end), ev.op_index.eq(cur)]
         return m
 
-    def _load_side(self, m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, bank, bump):
+    def _load_side(self, m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, it_last, bank, bump):
         """Rule 2 with two weight buffers: tile ``lt``'s beats on ``w`` while a conv operation is in ``LOAD``
         or ``ISSUE``, word ``lc`` into half ``lt mod 2`` and its parameter beats into bank ``lt mod 2``; a
         tile's first beat waits until tile ``lt - 2`` has issued its last step (``ahead = lt - it < 2``), its
         first parameter beat until the drain has finished tile ``lt - 2`` (``owed = lt - drained < 2``,
         ``drained`` counted from the drain's ``tile_drained``).  Two-bit counters, so the gates are a
-        compare of two flip-flops each."""
+        compare of two flip-flops each; ``lt`` itself is only its parity (the half and the bank), and the
+        last tile is loaded when ``ahead`` is 1 and tile ``it`` is the last (``it_last``; with ``ahead`` 2
+        the half gate holds the load anyway)."""
         cfg = self.config
         wwp = self.wbuf_w
         owed = Signal(range(3))  # lt - the tiles the drain has finished: the banks still in use
@@ -427,24 +439,24 @@ class Controller(Checked, wiring.Component):
         params = lc >= d.steps
         half_free = ahead != 2
         bank_free = (owed != 2) | (self.mutation == "no_bank_wait")
+        more = ~((ahead == 1) & it_last)  # lt != tiles, where the half gate lets a load start
         take = Signal()
-        m.d.comb += take.eq(is_conv & (fsm.ongoing("LOAD") | fsm.ongoing("ISSUE")) & (lt != d.tiles)
+        m.d.comb += take.eq(is_conv & (fsm.ongoing("LOAD") | fsm.ongoing("ISSUE")) & more
                             & half_free & (~params | bank_free))
         m.d.comb += self.w.ready.eq(take)
         with m.If(take & self.w.valid):
             bump("w_beats")
             m.d.sync += lc.eq(lc + 1)
             with m.If(~params):
-                m.d.comb += [wwp.addr.eq(Mux(lt[0], cfg.half_words, 0) + lc), wwp.data.eq(self.w.payload),
-                             wwp.en.eq(1)]
+                m.d.comb += [wwp.addr.eq(half_address(cfg, lt, lc)), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
                 bump("wbuf_writes")
             with m.Else():
                 for k in range(2):
-                    with m.If(lt[0] == k):
+                    with m.If(lt == k):
                         m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
                                                         cfg.weight_word_bits).eq(self.w.payload)
             with m.If(lc == d.steps + d.param_beats - 1):
                 m.d.comb += load_last.eq(1)
-                m.d.sync += [lc.eq(0), lt.eq(lt + 1)]
+                m.d.sync += [lc.eq(0), lt.eq(~lt)]
         with m.If(fsm.ongoing("FETCH")):
             m.d.sync += [lt.eq(0), lc.eq(0), ahead.eq(0), owed.eq(0)]

@@ -16,12 +16,12 @@ from tests.hwsim.test_double_buffer import MODELS
 from tests.rtl.engine.streams import simulate_engine
 
 
-def _setup(case, seed, n_images=1):
+def _setup(case, seed, n_images=1, words=None):
     print("seed", seed)
     rng = np.random.default_rng(seed)
     mopts, copts = MODELS[case]
     model = small_model(rng, **mopts)
-    copts = {"weight_words": 75, **copts}
+    copts = {"weight_words": 75, **copts, **({} if words is None else {"weight_words": words})}
     cfg = EngineConfig(act_words=(64, 64, 64), max_k=256, weight_buffers=2, **copts)
     cm = compile_model(model, cfg)
     xs = [rng.integers(model.input.lo, model.input.hi + 1, size=model.input_shape) for _ in range(n_images)]
@@ -39,9 +39,10 @@ def _check(got, est, want):
     assert got["total_cycles"] == est.total_cycles
 
 
-@pytest.mark.parametrize("case", range(len(MODELS)))
-def test_engine_equals_golden_and_hwsim(case):
-    cfg, cm, xs, wants, est = _setup(case, 950 + case)
+@pytest.mark.parametrize("case, words", [(c, None) for c in range(len(MODELS))] + [(0, 64), (2, 64)])
+def test_engine_equals_golden_and_hwsim(case, words):
+    """Halves of 37 and 9 words (an add forms a word's address), and of 32 (a concatenation)."""
+    cfg, cm, xs, wants, est = _setup(case, 950 + case, words=words)
     (got,) = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, xs)
     _check(got, est, wants[0])
 
@@ -87,7 +88,8 @@ def test_cli_generate_two_buffers(tmp_path, capsys):
         (v,) = (tmp_path / f"g{wb}").glob("*.v")
         d = read_design(v.with_suffix(".json"))
         assert d.config.weight_buffers == wb
-        assert d.config.weight_words == wb * d.memory_map["weights"]["peak_words"]
+        peak = d.memory_map["weights"]["peak_words"]
+        assert d.config.weight_words == (peak if wb == 1 else 2 << (peak - 1).bit_length())
         assert ("weight_buffers" in json_config(v)) == (wb == 2)
         names.append(d.name)
     assert names[0] != names[1]
