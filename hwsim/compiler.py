@@ -588,10 +588,12 @@ def _compute_op(layer: IntLayer, cfg: EngineConfig, geo: dict, src):
         _, oh, ow = layer.out_shape
     g = -(-c // cfg.cols)
     steps = kh * kw * g
-    if steps > cfg.weight_words:
+    if steps > cfg.half_words:
+        held = (f"the buffer holds {cfg.weight_words}" if cfg.weight_buffers == 1
+                else f"each of the buffer's two halves holds {cfg.half_words}")
         raise ValueError(
             f"layer {nm}: weight buffer too small: a tile needs {steps} weight words "
-            f"({kh}x{kw} kernel x {g} channel groups), the buffer holds {cfg.weight_words}")
+            f"({kh}x{kw} kernel x {g} channel groups), {held}")
     rq = layer.requant
     if rq.mode not in cfg.requant:
         raise ValueError(

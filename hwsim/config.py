@@ -162,6 +162,15 @@ class EngineConfig:
         many; each weight word is read once per pixel tile and held while the
         tile's pixels stream past, each row keeping ``pixel_tile`` accumulators
         (:mod:`hwsim.engine` rules 3 and 4).  1 is the engine without reuse.
+    weight_buffers : int
+        Tiles the weight buffer holds, 1 or 2 (streamed weights only).  1:
+        a conv tile loads its weight words and parameter beats, then issues
+        its steps, and the next tile's load waits for its last step.  2: the
+        buffer has two halves of ``weight_words // 2`` words and tile
+        ``t + 1`` loads into the other half (and the other parameter bank)
+        while tile ``t`` issues (:mod:`hwsim.engine` rule 2).  Refused with
+        resident weights, whose tiles load no weights from ``w``, and (not
+        joined yet) with ``pixel_tile`` > 1.
     """
 
     rows: int
@@ -183,6 +192,7 @@ class EngineConfig:
     clock_mhz: float = 100.0
     trace: bool = False
     pixel_tile: int = 1
+    weight_buffers: int = 1
 
     def __post_init__(self) -> None:
         check_int("rows", self.rows, 1, MAX_ARRAY_DIM)
@@ -253,6 +263,15 @@ class EngineConfig:
                 f"trace sends {self.act_bits}-bit activation lanes on the {self.out_bits + 1}-bit o stream: "
                 f"out_bits must be at least {self.act_bits - 1} with it, not {self.out_bits}")
         check_int("pixel_tile", self.pixel_tile, 1, MAX_PIXEL_TILE)
+        check_int("weight_buffers", self.weight_buffers, 1, 2)
+        if self.weight_buffers == 2 and self.resident:
+            raise ValueError("weight_buffers must be 1 with resident weights (their tiles load no weights "
+                             "from w to overlap), not 2")
+        if self.weight_buffers == 2 and self.pixel_tile > 1:
+            raise ValueError(f"weight_buffers 2 is built for pixel_tile 1 only (the two have not been joined in "
+                             f"the cycle contract), not pixel_tile {self.pixel_tile}")
+        if self.weight_buffers == 2 and self.weight_words < 2:
+            raise ValueError(f"weight_words must be at least 2 with two weight buffers, not {self.weight_words}")
 
     # --- derived widths --------------------------------------------------------------
     @property
@@ -329,7 +348,10 @@ class EngineConfig:
         return 6 if RequantMode.FIXED in self.requant else 4
 
     def replace(self, **changes) -> "EngineConfig":
-        """A copy with some fields changed (validated again; derived widths re-derived)."""
+        """A copy with some fields changed (validated again; derived widths re-derived; made resident, one
+        weight buffer unless ``weight_buffers`` is among the changes)."""
+        if changes.get("weights") == WeightMode.RESIDENT and "weight_buffers" not in changes:
+            changes["weight_buffers"] = 1
         for derived, deps in (("acc_bits", ("bits", "max_k", "pe")),
                               ("mult_acc_bits", ("bits", "max_k", "mult_rows")),
                               ("act_bits", ("bits",))):
@@ -342,9 +364,16 @@ class EngineConfig:
         """The weights are resident (:attr:`WeightMode.RESIDENT`)."""
         return self.weights == WeightMode.RESIDENT
 
+    @property
+    def half_words(self) -> int:
+        """Words of one tile's part of the weight buffer: ``weight_words`` with one buffer, half of it
+        (rounded down) with two (:mod:`hwsim.engine` rule 2)."""
+        return self.weight_words // self.weight_buffers
+
     def to_dict(self) -> dict:
-        """The fields as plain values; ``weights`` only when resident, so a streamed engine's dict (and
-        the names and metadata digested from it) is what it was before the field existed."""
+        """The fields as plain values; ``weights`` only when resident and ``weight_buffers`` only when 2, so
+        a streamed single-buffer engine's dict (and the names and metadata digested from it) is what it was
+        before the fields existed."""
         d = dataclasses.asdict(self)
         d["requant"] = list(self.requant)
         d["act_words"] = list(self.act_words)
@@ -352,6 +381,8 @@ class EngineConfig:
             d["weights"] = str(self.weights)
         else:
             del d["weights"]
+        if self.weight_buffers == 1:
+            del d["weight_buffers"]
         return d
 
     @classmethod

@@ -38,8 +38,25 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    load never waits for the previous tile's drain.  With resident weights
    (rule 7) the load is ``n_load = n_p`` store reads instead and no ``w``
    beat; otherwise ``n_load = S + n_p``.
-3. **Steps.**  ``Tp`` is ``config.pixel_tile``.  The cycle after its last
-   ``w`` beat the tile issues steps, one per cycle: its output pixels (raster
+
+   *Two weight buffers* (``config.weight_buffers`` 2, streamed, ``Tp = 1``): the
+   weight buffer has two halves of ``H = weight_words // 2`` words and the
+   loads overlap the steps.  Tile ``t`` writes weight word ``s`` at
+   ``(t mod 2) H + s``, its parameter beats into bank ``t mod 2``, and its
+   steps read word ``s`` at ``(t mod 2) H + s``.  Its beats are taken one
+   per cycle, in stream order, as early as these allow: its first beat not
+   before the cycle after tile ``t-1``'s last beat and (its half is free)
+   not before the cycle after tile ``t-2``'s last step; its first
+   parameter beat not before the cycle after the drain's last read of bank
+   ``t mod 2`` for tile ``t-2``, ``l(t-2, P-1) + D + rows_{t-2}`` (rule
+   4), so it never overwrites parameters still in use (a wait only when
+   ``S`` is small; then a tile may start later than with one buffer).
+   With ``e(t)`` the cycle of tile ``t``'s last beat, its steps start in ``first_issue(t) = max(e(t), l(t-1, P-1)) + 1``
+   (``e(0) + 1`` for tile 0): the cycle after both its load and tile
+   ``t-1``'s steps are done.  With one buffer (the default),
+   ``first_issue(t) = e(t) + 1``.
+3. **Steps.**  ``Tp`` is ``config.pixel_tile``.  From ``first_issue(t)``
+   (rule 2: the cycle after its load) the tile issues steps, one per cycle: its output pixels (raster
    order) run in pixel tiles of ``Tp`` (the last one holds the rest, ``n_q``
    pixels in pixel tile ``q``), and a pixel tile issues its ``S * n_q``
    steps in order ``(s, p)``: for each step ``s = (i, j, g)`` of the window,
@@ -122,7 +139,8 @@ first of ``n_0 = min(Tp, P)`` pixels, the last of ``n_L = P - (Q-1) Tp``;
 ``in(r) = (Q-2) Tp max(S, r) + max(S n_L, Tp r)`` when ``Q >= 2``, else 0):
 the last step of a conv is at ``a + n_load + S n_0 - 1 + sum_{t<T-1}(in(rows_t)
 + max(n_load + S n_0, n_L rows_t)) + in(rows_T)`` and its last event
-``D + n_L rows_T + L_q`` later; it reads ``T Q S`` weight words; a
+``D + n_L rows_T + L_q`` later; it reads ``T Q S`` weight words (with two weight buffers, where ``Tp = 1``, the
+tiles' loads, ``e``, ``first_issue`` and last steps follow from rule 2's maxima tile by tile); a
 vector op's last step is at ``a + S + P sum_g max(S, n_g) - max(S, n_G)``.
 
 Memory reads of a windowed operation are ``G * (sum_i rows_in(i)) * (sum_j
@@ -420,8 +438,11 @@ class EngineModel:
         def within(r):  # from a tile's first pixel tile's last step to its last one's (rule 3)
             return 0 if Q == 1 else (Q - 2) * tp * max(S, r) + max(S * n_last, tp * r)
 
-        l_end = (a + n_load + S * n0 - 1 + full * (within(rows) + max(n_load + S * n0, n_last * rows))
-                 + within(r_last))
+        if cfg.weight_buffers == 2:  # rule 2, tile by tile (pixel_tile is 1 with two buffers)
+            l_end = self._overlapped_last_step(a, S, n_p, P, T, rows, r_last)
+        else:
+            l_end = (a + n_load + S * n0 - 1 + full * (within(rows) + max(n_load + S * n0, n_last * rows))
+                     + within(r_last))
         end = l_end + cfg.step_latency + n_last * r_last + cfg.requant_latency
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))
@@ -434,6 +455,25 @@ class EngineModel:
             busy_cycles=T * P * S, act_reads=reads, act_writes=0 if last else P * words_per_pixel,
             wbuf_reads=wbuf_reads, wbuf_writes=wbuf_writes, w_beats=w_beats, o_beats=o * P if last else 0,
             requant_ops=o * P, mode=layer.mode, param_writes=T * n_p)
+
+    def _overlapped_last_step(self, a: int, S: int, n_p: int, P: int, T: int, rows: int, r_last: int) -> int:
+        """Rule 2 with two weight buffers: the conv's last step, tile by tile (each tile's load start,
+        first parameter beat, last beat, first step and last step from rule 2's and rule 3's maxima)."""
+        D = self.config.step_latency
+        L: list = []  # each tile's last step
+        e = a - 1  # the previous tile's last beat
+        for t in range(T):
+            rt = rows if t < T - 1 else r_last
+            ld = e + 1
+            pb = ld + S
+            if t >= 2:
+                ld = max(ld, L[t - 2] + 1)  # its half is free
+                pb = max(ld + S, L[t - 2] + D + rows + 1)  # its bank is drained
+            e = pb + n_p - 1
+            first = e + 1 if t == 0 else max(e, L[t - 1]) + 1
+            l0 = first + S - 1 if t == 0 else max(first + S - 1, L[t - 1] + rows)
+            L.append(l0 + (P - 1) * max(S, rt))
+        return L[-1]
 
     def _vector(self, layer: "OpShape", a: int, last: bool) -> EngineLayer:
         cfg = self.config

@@ -25,6 +25,12 @@ How it executes (the hardware's units, DESIGN §4b):
 * pools and the residual add work on words (lane-parallel max / sum / two
   reads), then the requant unit takes the word's lanes one per cycle.
 
+With two weight buffers (``config.weight_buffers`` 2, :mod:`hwsim.engine`
+rule 2) tile ``t`` loads into half ``t mod 2`` and its ``w`` beats are
+timed one by one, each as early as rule 2 allows (the previous beat, the
+half's previous tile's last step, the bank's previous tile's last drain
+read, all taken from the events this model counted).
+
 With resident weights (:mod:`hwsim.engine` rule 7) :func:`load_store` runs
 the load phase (the ``w`` beats into the weight store, counted) and
 :func:`run_engine` takes the store it filled: a tile then reads its
@@ -185,9 +191,20 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
     tp = cfg.pixel_tile
     prev_last = None  # last-step cycle of the previous tile's last pixel tile
     prev_entries = 0  # its shadow entries (pixels x rows)
+    two = cfg.weight_buffers == 2  # rule 2: tile t loads into half t % 2 while tile t-1 issues
+    lasts: list = []  # each tile's last step
+    bank_reads: list = []  # each tile's last read of its parameter bank (the drain's, rule 4)
+    beat = start - 1  # the cycle of the last w beat taken
     for t in range(op.tiles):
         # weight load: S words then the parameter beats, one beat per cycle
         load_start = start if t == 0 else prev_last + 1
+        if two:  # beat by beat: each as early as rule 2 allows
+            for k in range(op.weight_words + op.param_beats):
+                beat += 1
+                if k == 0 and t >= 2:
+                    beat = max(beat, lasts[t - 2] + 1)  # the half tile t-2 read is free
+                if k == op.weight_words and t >= 2:
+                    beat = max(beat, bank_reads[t - 2] + 1)  # the bank tile t-2's requant read is free
         if cfg.resident:  # rule 7: the parameter beats are store reads; steps read the store at the tile's base
             n_load = op.param_beats
             base = op.wbase + t * (op.weight_words + op.param_beats)
@@ -196,13 +213,14 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
             c["wbuf_reads"] += op.param_beats
         else:
             n_load = op.weight_words + op.param_beats
-            mc.wbuf[: op.weight_words] = mc.words[mc.wpos : mc.wpos + op.weight_words]
+            half = (t % 2) * cfg.half_words if two else 0
+            mc.wbuf[half : half + op.weight_words] = mc.words[mc.wpos : mc.wpos + op.weight_words]
             mc.wpos += op.weight_words
             c["wbuf_writes"] += op.weight_words
             beats = mc.params[mc.ppos : mc.ppos + op.param_beats]
             mc.ppos += op.param_beats
             c["w_beats"] += n_load
-            tile_words = mc.wbuf
+            tile_words = mc.wbuf[half:]
         bank = unpack_params(cfg, op.mode, beats, op.rows)
         c["param_writes"] += len(beats)
         o0 = t * op.rows
@@ -231,6 +249,8 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
         c["busy_cycles"] += npix * S
         # per pixel tile: shadow handover, requant one entry (pixel, row) per cycle, word writes
         first = load_start + n_load
+        if two:  # rule 2: the cycle after both its last beat and the previous tile's last step
+            first = beat + 1 if t == 0 else max(beat, prev_last) + 1
         qs = _requant_rows(op, acc[:, :rt], bank)
         last = None
         for pix in tiles_p:
@@ -261,6 +281,8 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
                         end = max(end, when)
                         pending = {}
         prev_last = last
+        lasts.append(last)
+        bank_reads.append(last + D + prev_entries)  # rule 4: the last pixel's last entry reads the bank
     return end
 
 

@@ -15,6 +15,12 @@ part (:mod:`hwsim.parts`), the part's block RAMs, counted for the whole
 resident engine (its activation regions and the store, as yosys maps them);
 without one, the deepest weight store a config allows
 (:data:`~hwsim.config.MAX_WEIGHT_WORDS` words).
+
+``weight_buffers=2`` (a config field, ``--weight-buffers 2``) sizes a
+streamed engine's weight buffer for two tiles (:mod:`hwsim.engine` rule 2:
+loads overlap steps), each half the largest tile rounded up to a power of
+two; an engine that ends up resident loads no tiles from
+``w`` and has one buffer, the store.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ def resident_fit(config: EngineConfig, store_words: int, part=None) -> str | Non
     from hwsim.parts import bram_blocks, part as part_of
 
     p = part_of(part) if isinstance(part, str) else part
-    res = config.replace(weights=WeightMode.RESIDENT, weight_words=store_words)
+    res = config.replace(weights=WeightMode.RESIDENT, weight_words=store_words, weight_buffers=1)
     blocks = bram_blocks(res, p)
     if blocks > p.bram_blocks:
         act = bram_blocks(res.replace(weight_words=1), p)
@@ -110,7 +116,7 @@ def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None 
     with :data:`~hwsim.config.MAX_REGIONS` regions of the largest depth: as
     many regions as the liveness placement uses (2 for a chain, 3 with
     residual adds), each as deep as the largest tensor placed in it, and a
-    weight buffer as deep as the largest tile; then the model is compiled for
+    weight buffer as deep as the largest tile (two tiles with ``weight_buffers=2``); then the model is compiled for
     those memories (once more, with equal depths, when the placement of
     unequal ones does not fit: at most three compilations).  ``fields``
     override any :class:`EngineConfig` field; with both ``act_words`` and
@@ -144,7 +150,7 @@ def size_engine(model: IntModel, *, rows: int, cols: int, mult_rows: int | None 
             raise ValueError(f"resident weights do not fit: {why}")
         (note or (lambda line: print(line, file=sys.stderr)))(f"weights streamed, not resident: {why}")
         return cfg, compiled
-    cfg = cfg.replace(weights=WeightMode.RESIDENT, weight_words=max(n, cfg.weight_words if "weight_words" in fields
+    cfg = cfg.replace(weights=WeightMode.RESIDENT, weight_buffers=1, weight_words=max(n, cfg.weight_words if "weight_words" in fields
                                                                     else 1))
     return cfg, compile_model(model, cfg)
 
@@ -164,6 +170,8 @@ def _size_streamed(model: IntModel, *, rows: int, cols: int, mult_rows: int | No
     while len(used) < 2:
         used.append(1)
     weight_words = max(1, mm["weights"]["peak_words"])
+    if base.weight_buffers == 2:  # rule 2: two halves, each a power of two (a half's address is a concatenation)
+        weight_words = 2 << (weight_words - 1).bit_length()
     try:
         cfg = base.replace(**{"act_words": tuple(used), "weight_words": weight_words, **fields})
         return cfg, compile_model(model, cfg)

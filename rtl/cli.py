@@ -43,6 +43,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--part", choices=SYNTH_TARGETS[:-1], default=None,
                    help="with --model --weights auto|resident: the part whose block RAMs the engine must fit "
                    "(default: no part, the store at most 65536 words)")
+    g.add_argument("--weight-buffers", type=int, choices=(1, 2), default=None,
+                   help="2: the weight buffer holds two tiles and a tile's load overlaps the previous tile's "
+                   "steps (streamed weights; the buffer twice as deep); default 1, today's engine")
     g.add_argument("--act-words", default=None, metavar="D0,D1[,...]",
                    help="without --model: depth of each activation region in words (default 4096,4096,4096)")
     g.add_argument("--weight-words", type=int, default=None,
@@ -107,6 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 DEFAULT_MAX_K = 4608
 #: ``generate`` options of the engine, with their defaults (refused with --block).
 _ENGINE_ONLY = {"model": None, "mult_rows": None, "weights": None, "part": None, "act_words": None, "weight_words": None, "max_ops": None,
+                "weight_buffers": None,
                 "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16, "build": Build.DEPLOY}
 
 
@@ -165,7 +169,8 @@ def _run_generate(args: argparse.Namespace) -> int:
         with progress(f"generate: the {args.rows}x{args.cols} engine sized to {args.model}"):
             d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols,
                                 mult_rows=args.mult_rows, pe=pe, max_ops=args.max_ops, trace=args.trace,
-                                build=args.build, weights=args.weights or "streamed", part=args.part)
+                                build=args.build, weights=args.weights or "streamed", part=args.part,
+                                weight_buffers=args.weight_buffers or 1)
     else:
         if args.bits is None:
             raise ValueError("the engine without --model needs --bits")
@@ -176,6 +181,8 @@ def _run_generate(args: argparse.Namespace) -> int:
                       requant=(args.requant,), mult_bits=args.mult_bits, trace=args.trace)
         if args.weights is not None:
             fields["weights"] = args.weights
+        if args.weight_buffers is not None:
+            fields["weight_buffers"] = args.weight_buffers
         if args.max_k is not None:
             fields["max_k"] = args.max_k
         if args.out_bits is not None:

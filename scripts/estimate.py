@@ -1,6 +1,6 @@
 """``adderhw estimate``: the command line of :func:`hwsim.estimate.run_estimate`.
 
-``adderhw estimate INPUT [--preset P] [--rows R] [--cols C] [--mult-rows M] [--weights W] [--part P] [--sweep rows=4,8,16 cols=4,8,16]
+``adderhw estimate INPUT [--preset P] [--rows R] [--cols C] [--mult-rows M] [--weights W] [--weight-buffers N] [--part P] [--sweep rows=4,8,16 cols=4,8,16]
 [--table 45nm|40nm|fpga:PATH|FILE.toml] [--model NAME] [--dataset NAME] -o OUT_DIR``
 
 Parses and prints; the work is :func:`hwsim.estimate.run_estimate`.  It lives
@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", choices=("auto", "resident", "streamed"), default="streamed",
                    help="the estimated engine's weights: streamed on w every image (default), resident on chip "
                    "(loaded once; refused when the store does not fit), or auto; report.md lists both modes")
+    p.add_argument("--weight-buffers", type=int, choices=(1, 2), default=None,
+                   help="2: a streamed engine with two weight buffers, a tile's load overlapping the previous "
+                   "tile's steps (default 1)")
     p.add_argument("--part", default=None,
                    help="with --weights auto|resident on a model: the part whose block RAMs the resident engine "
                    "must fit (e.g. ecp5-25k; default: only the engine's largest store)")
@@ -72,7 +75,8 @@ def _run(args: argparse.Namespace) -> int:
     s = run_estimate(args.input, args.out, preset=args.preset, rows=args.rows, cols=args.cols,
                      mult_rows=args.mult_rows, table=args.table, sweep_items=args.sweep, model=args.model,
                      dataset=args.dataset, force=args.force, checkpoint_model=placeholder_model,
-                     weights=args.weights, **({} if args.part is None else {"part": args.part}))
+                     weights=args.weights, **({} if args.part is None else {"part": args.part}),
+                     **({} if args.weight_buffers is None else {"weight_buffers": args.weight_buffers}))
     c = s.config
     print(f"model {s.model}: network engine {c.rows}x{c.cols}, {c.bits}-bit, "
           f"multiplier unit {c.mult_rows} rows, {c.clock_mhz:g} MHz, table {s.table.name}:")

@@ -68,6 +68,7 @@ class FlowOptions:
     force: bool = False
     images: str = "0"
     weights: str = "streamed"
+    weight_buffers: int = 1
 
     def __post_init__(self) -> None:
         """Every option's own syntax and range, named as its flag (what needs the model: :func:`check_options`)."""
@@ -91,6 +92,8 @@ class FlowOptions:
         parse_images(self.images)
         if self.weights not in ("auto", "resident", "streamed"):
             raise ValueError(f"--weights must be auto, resident or streamed, not {self.weights!r}")
+        if isinstance(self.weight_buffers, bool) or self.weight_buffers not in (1, 2):
+            raise ValueError(f"--weight-buffers must be 1 or 2, not {self.weight_buffers!r}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -125,6 +128,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", choices=("auto", "resident", "streamed"), default="streamed",
                    help="generate: the engine streams its weights every image (default), keeps them resident "
                    "(loaded once; refused when the store does not fit --target's block RAMs), or auto")
+    p.add_argument("--weight-buffers", type=int, choices=(1, 2), default=1,
+                   help="estimate and generate: 2 gives a streamed engine two weight buffers, so a tile's load "
+                   "overlaps the previous tile's steps (default 1)")
     p.add_argument("--force", action="store_true",
                    help="use OUT_DIR even if it is a non-empty folder that no earlier flow made")
     p.set_defaults(func=_run)
@@ -136,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
         eval_images=args.eval_images, layer=args.layer, force=args.force, images=args.images,
-        weights=args.weights,
+        weights=args.weights, weight_buffers=args.weight_buffers,
     )
     run_flow(opts)
     return 0
@@ -216,9 +222,11 @@ def build_steps(opts: FlowOptions) -> list[Step]:
         return [["quantize", ckpt, "--sweep", opts.sweep, *ev, "-o", OUT]]
 
     def weights():  # where the engine keeps its weights: estimate sizes the same engine generate builds
+        buffers = ["--weight-buffers", opts.weight_buffers] if opts.weight_buffers != 1 else []
         if opts.weights == "streamed":
-            return []
-        return ["--weights", opts.weights, *(["--part", opts.target] if opts.target != "generic" else [])]
+            return buffers
+        return ["--weights", opts.weights, *(["--part", opts.target] if opts.target != "generic" else []),
+                *buffers]
 
     def estimate():
         return [["estimate", q_dir, *size, *weights(), "-o", OUT]]
@@ -269,7 +277,7 @@ def check_options(opts: FlowOptions) -> None:
     try:
         _, compiled = size_engine(model, rows=opts.rows, cols=opts.cols, trace=opts.layer is not None,
                                   weights=opts.weights, part=None if opts.target == "generic" else opts.target,
-                                  note=lambda line: None)
+                                  weight_buffers=opts.weight_buffers, note=lambda line: None)
     except ValueError as exc:
         raise ValueError(f"the {opts.rows}x{opts.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], opts.layer, model.name)

@@ -98,6 +98,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="without --design: the model's engine streams its weights every image (default), keeps "
                         "them resident (one load, then the images), or auto: resident when the store fits the "
                         "largest a config allows, else streamed with a line saying so")
+    p.add_argument("--weight-buffers", type=int, choices=(1, 2), default=1,
+                   help="without --design: 2 gives the model's streamed engine two weight buffers, so a tile's "
+                        "load overlaps the previous tile's steps (default 1)")
     p.add_argument("--back-pressure", type=float, default=None, metavar="P",
                    help="also run the back_pressure test (first two images) with valid gaps and ready "
                         "drops of probability P in (0, 1)")
@@ -129,7 +132,8 @@ def run_verify(args: argparse.Namespace) -> int:
     req = VerifyRequest(
         model_dir=args.model_dir, out=args.out, images=tuple(parse_images(args.images)),
         sims=("icarus", "verilator") if args.sim == "both" else (args.sim,), design=args.design,
-        rows=args.rows, cols=args.cols, weights=args.weights, trace=args.trace, layer=args.layer,
+        rows=args.rows, cols=args.cols, weights=args.weights, weight_buffers=args.weight_buffers,
+        trace=args.trace, layer=args.layer,
         back_pressure=args.back_pressure,
         seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force, jobs=args.jobs,
         address=args.address)

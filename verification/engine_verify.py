@@ -362,7 +362,9 @@ class VerifyRequest:
     ``design`` (a metadata JSON of ``adderhw generate``) or else the
     ``rows x cols`` engine sized to the model, its weights where ``weights``
     puts them (:class:`hwsim.sizing.WeightChoice`; no part: the store's
-    budget is the largest a config allows); ``images`` (test-set indices);
+    budget is the largest a config allows), ``weight_buffers`` its
+    :attr:`~hwsim.config.EngineConfig.weight_buffers` (2: streamed tile loads
+    overlap steps); ``images`` (test-set indices);
     ``trace`` (a traced engine; implied by ``layer``, an operation's name or
     index whose figures are printed); ``back_pressure`` (a probability in
     (0, 1): also the back_pressure test); simulator builds cached in
@@ -382,6 +384,7 @@ class VerifyRequest:
     rows: int = 4
     cols: int = 4
     weights: str = "streamed"
+    weight_buffers: int = 1
     trace: bool = False
     layer: str | None = None
     back_pressure: float | None = None
@@ -397,6 +400,11 @@ class VerifyRequest:
             raise ValueError(f"sims must be some of {', '.join(SIMULATORS)}, not {self.sims!r}")
         if not self.images or any(isinstance(i, bool) or not isinstance(i, int) or i < 0 for i in self.images):
             raise ValueError(f"images must be non-negative indices, not {self.images!r}")
+        if isinstance(self.weight_buffers, bool) or self.weight_buffers not in (1, 2):
+            raise ValueError(f"--weight-buffers must be 1 or 2, not {self.weight_buffers!r}")
+        if self.design is not None and self.weight_buffers != 1:
+            raise ValueError(f"--weight-buffers {self.weight_buffers}: the engine of --design names its own "
+                             "weight buffers")
         bp = self.back_pressure
         if bp is not None and not 0.0 < bp < 1.0:
             raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
@@ -458,7 +466,7 @@ def _target(req: VerifyRequest, model):
         design = None
         try:
             _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace, weights=req.weights,
-                                      note=lambda line: print(f"verify: {line}", file=sys.stderr))
+                                      weight_buffers=req.weight_buffers, note=lambda line: print(f"verify: {line}", file=sys.stderr))
         except ValueError as exc:
             raise ValueError(f"the {req.rows}x{req.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], req.layer, model.name)

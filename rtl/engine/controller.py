@@ -27,6 +27,16 @@ instead of taking ``w`` beats; steps read the store at the tile's base
 ``tb`` (the descriptor's ``wbase``, advanced by ``steps + param_beats`` per
 tile) plus the step's index.
 
+With two weight buffers (``config.weight_buffers`` 2, :mod:`hwsim.engine`
+rule 2) the loads run beside the issue side: a load side takes tile ``lt``'s
+``w`` beats (word ``s`` into half ``lt mod 2`` of the weight buffer, at
+``(lt mod 2) * half_words + s``, its parameter beats into bank ``lt mod 2``)
+while a conv operation is in ``LOAD`` or ``ISSUE``, as soon as the half is
+free (tile ``lt - 2`` has issued its last step) and, for the parameter beats,
+the drain has finished tile ``lt - 2`` (``tile_drained``, the drain's pulse
+at a tile's last entry); ``LOAD`` only waits for tile ``it``'s load, and a tile's last step
+starts the next tile's steps at once when that tile is loaded.
+
 ``events`` are the controller's part of the core's
 (:func:`~rtl.engine.layouts.events_signature`, :data:`CONTROLLER_EVENTS`).
 The states, in order: ``FETCH`` (take operation ``op_index``'s descriptor),
@@ -37,7 +47,7 @@ parameters), ``VCMD`` (a vector operation's address generator command),
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -60,8 +70,9 @@ CONTROLLER_EVENTS = ("busy_cycles", "act_reads", "wbuf_reads", "wbuf_writes", "w
 
 
 #: Test-only wrong controllers (:class:`Controller` ``mutation``); ``None`` is the real one.  ``"wbase_plus_one"``:
-#: a resident engine's operations read the weight store one word past their base.
-MUTATIONS = (None, "wbase_plus_one")
+#: a resident engine's operations read the weight store one word past their base; ``"no_bank_wait"``: with two
+#: weight buffers a tile's parameter beats do not wait for the drain to finish the bank's previous tile.
+MUTATIONS = (None, "wbase_plus_one", "no_bank_wait")
 
 
 def engine_units(config: EngineConfig) -> tuple:
@@ -76,6 +87,16 @@ def use_mult(config: EngineConfig, desc):
     if config.pe == PeKind.MULT:
         return Const(1)
     return desc.mult if config.mult_rows else Const(0)
+
+
+def half_address(config: EngineConfig, half, s):
+    """Word ``s`` of half ``half`` of a two-buffer weight buffer, ``half * half_words + s`` (:mod:`hwsim.engine`
+    rule 2): a concatenation when ``half_words`` is a power of two (as sizing makes it), else an add."""
+    h = config.half_words
+    if h & (h - 1) == 0:
+        k = ceil_log2(h)
+        return Cat(s[:k], half) if k else half
+    return Mux(half, h, 0) + s
 
 
 def bank_bits(config: EngineConfig) -> int:
@@ -134,6 +155,8 @@ class Controller(Checked, wiring.Component):
         }
         if cfg.trace:
             ports.update(trace=Out(1), trace_end=In(1))
+        if cfg.weight_buffers == 2:
+            ports.update(tile_drained=In(1))
         super().__init__(ports)
 
     def elaborate(self, platform):  # noqa: C901 - the FSM, the issue gate and the unit feed, read top to bottom
@@ -192,6 +215,12 @@ class Controller(Checked, wiring.Component):
         m.d.sync += it_last.eq(it + 1 == it_end)
 
         op_end = Signal()  # the operation's last event (its last write, o beat or trace beat)
+        two = cfg.weight_buffers == 2
+        if two:
+            lt = Signal()  # the load side: the parity of the tile whose beats w carries next (lt, below)
+            load_last = Signal()  # tile lt's last beat is taken in this cycle
+            next_tile = Signal()  # the issue side moves on to tile it + 1 (tile it's last step)
+            ahead = Signal(range(3))  # lt - it: the tiles loaded and not yet issuing
         with m.FSM() as fsm:
             with m.State("FETCH"):
                 # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
@@ -247,6 +276,11 @@ class Controller(Checked, wiring.Component):
                         m.d.comb += self.cmd.valid.eq(1)
                         m.d.sync += lc.eq(0)
                         m.next = "ISSUE"
+            elif two:
+                with m.State("LOAD"):  # rule 2, two buffers: wait for tile it's load (the load side below)
+                    with m.If((ahead != 0) | load_last):
+                        m.d.comb += self.cmd.valid.eq(1)
+                        m.next = "ISSUE"
             else:
                 with m.State("LOAD"):
                     m.d.comb += self.w.ready.eq(1)
@@ -277,7 +311,14 @@ class Controller(Checked, wiring.Component):
                             m.d.sync += [it.eq(it + 1), io0.eq(io0 + d.rows_u), it_last.eq(it + 2 == it_end)]
                             if cfg.resident:
                                 m.d.sync += tb.eq(tb + d.steps + d.param_beats)
-                            m.next = "LOAD"
+                            if two:  # the next tile's steps follow at once when its load is done
+                                m.d.comb += next_tile.eq(1)
+                                with m.If((ahead == 2) | ((ahead == 1) & load_last)):
+                                    m.d.comb += self.cmd.valid.eq(1)
+                                with m.Else():
+                                    m.next = "LOAD"
+                            else:
+                                m.next = "LOAD"
                     with m.Elif(is_pool & ~it_last):
                         m.d.comb += [self.cmd.valid.eq(1), self.cmd.payload.base0.eq(d.ag.base0 + it + 1)]
                         m.d.sync += [it.eq(it + 1), it_last.eq(it + 2 == it_end)]
@@ -306,6 +347,8 @@ class Controller(Checked, wiring.Component):
             m.d.comb += self.trace.eq(fsm.ongoing("TRACE"))
         with m.If(reset_op):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
+        if two:
+            self._load_side(m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, it_last, bank, bump)
 
         # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
         bv = Signal()
@@ -349,6 +392,8 @@ class Controller(Checked, wiring.Component):
         if cfg.resident:  # LOAD's parameter reads drive the port otherwise (never a step then)
             with m.If(ag_fire & wread):
                 m.d.comb += [wrp.addr.eq(tb + p.s), wrp.en.eq(1)]
+        elif two:  # the issuing tile's half
+            m.d.comb += [wrp.addr.eq(half_address(cfg, it[0], p.s)), wrp.en.eq(ag_fire & is_conv)]
         else:
             m.d.comb += [wrp.addr.eq(p.s), wrp.en.eq(ag_fire & wread)]
         with m.If(ag_fire):
@@ -399,3 +444,41 @@ class Controller(Checked, wiring.Component):
             bump("busy_cycles")
         m.d.comb += [ev.op_done.eq(op_end), ev.op_index.eq(cur)]
         return m
+
+    def _load_side(self, m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, it_last, bank, bump):
+        """Rule 2 with two weight buffers: tile ``lt``'s beats on ``w`` while a conv operation is in ``LOAD``
+        or ``ISSUE``, word ``lc`` into half ``lt mod 2`` and its parameter beats into bank ``lt mod 2``; a
+        tile's first beat waits until tile ``lt - 2`` has issued its last step (``ahead = lt - it < 2``), its
+        first parameter beat until the drain has finished tile ``lt - 2`` (``owed = lt - drained < 2``,
+        ``drained`` counted from the drain's ``tile_drained``).  Two-bit counters, so the gates are a
+        compare of two flip-flops each; ``lt`` itself is only its parity (the half and the bank), and the
+        last tile is loaded when ``ahead`` is 1 and tile ``it`` is the last (``it_last``; with ``ahead`` 2
+        the half gate holds the load anyway)."""
+        cfg = self.config
+        wwp = self.wbuf_w
+        owed = Signal(range(3))  # lt - the tiles the drain has finished: the banks still in use
+        m.d.sync += [ahead.eq(ahead + load_last - next_tile), owed.eq(owed + load_last - self.tile_drained)]
+        params = lc >= d.steps
+        half_free = ahead != 2
+        bank_free = (owed != 2) | (self.mutation == "no_bank_wait")
+        more = ~((ahead == 1) & it_last)  # lt != tiles, where the half gate lets a load start
+        take = Signal()
+        m.d.comb += take.eq(is_conv & (fsm.ongoing("LOAD") | fsm.ongoing("ISSUE")) & more
+                            & half_free & (~params | bank_free))
+        m.d.comb += self.w.ready.eq(take)
+        with m.If(take & self.w.valid):
+            bump("w_beats")
+            m.d.sync += lc.eq(lc + 1)
+            with m.If(~params):
+                m.d.comb += [wwp.addr.eq(half_address(cfg, lt, lc)), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
+                bump("wbuf_writes")
+            with m.Else():
+                for k in range(2):
+                    with m.If(lt == k):
+                        m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
+                                                        cfg.weight_word_bits).eq(self.w.payload)
+            with m.If(lc == d.steps + d.param_beats - 1):
+                m.d.comb += load_last.eq(1)
+                m.d.sync += [lc.eq(0), lt.eq(~lt)]
+        with m.If(fsm.ongoing("FETCH")):
+            m.d.sync += [lt.eq(0), lc.eq(0), ahead.eq(0), owed.eq(0)]

@@ -176,7 +176,7 @@ class Engine(Checked, wiring.Component):
         Most operations in a program (1..256): the width of ``op_index``.
     build : Build
         ``DEPLOY`` (the streams only) or ``VERIFY`` (with the counters, ``op_done`` and ``op_index``).
-    mutation : {None, "pad_edge", "wbase_plus_one"}
+    mutation : {None, "pad_edge", "wbase_plus_one", "no_bank_wait"}
         Test only: a wrong address generator (:class:`~rtl.engine.addrgen.AddrGen`) or controller
         (:data:`rtl.engine.controller.MUTATIONS`).
     """

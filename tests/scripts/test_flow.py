@@ -99,3 +99,16 @@ def test_estimate_and_generate_keep_the_weights_in_the_same_place(tmp_path):
         assert est[est.index("--cols") + 2:est.index("-o")] == want
         for gen in steps["generate"].commands():  # the deployable and the verification build
             assert gen[gen.index("--cols") + 2:gen.index("-o")][:len(want)] == want
+
+
+def test_weight_buffers_go_to_estimate_and_generate(tmp_path):
+    """flow --weight-buffers 2: estimate sizes the engine generate builds (the same flag on both)."""
+    from scripts.flow import FlowOptions, build_steps
+
+    steps = {s.name: s for s in build_steps(FlowOptions(checkpoint=CKPT, out=tmp_path, weight_buffers=2))}
+    (est,) = steps["estimate"].commands()
+    assert est[est.index("--cols") + 2:est.index("-o")] == ["--weight-buffers", "2"]
+    for gen in steps["generate"].commands():
+        assert gen[gen.index("--cols") + 2:gen.index("-o")][:2] == ["--weight-buffers", "2"]
+    with pytest.raises(ValueError, match="--weight-buffers must be 1 or 2, not 3"):
+        FlowOptions(checkpoint=CKPT, out=tmp_path, weight_buffers=3)
