@@ -44,7 +44,7 @@ from hwsim.descriptor import descriptor_bits
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergyResult, Placement, engine_energy
 from hwsim.engine import EngineEstimate, EngineModel, op_shapes
 from hwsim.preset_files import EnginePreset, load_preset
-from hwsim.sizing import WeightChoice, mult_engine, size_engine
+from hwsim.sizing import WeightChoice, buffer_words, mult_engine, size_engine
 from hwsim.tables import EnergyTable, load_table
 from hwsim.topology import read_topology_csv, topology_ops
 from quant.intmodel.artifact import IntModel
@@ -201,6 +201,8 @@ def estimate_topology(layers, table: EnergyTable, *, rows: int, cols: int, mult_
                           clock_mhz=clock_mhz)
     if fields:
         cfg = cfg.replace(**fields)
+    if "weight_words" not in fields:  # two weight buffers: two tiles (rule 2)
+        cfg = cfg.replace(weight_words=buffer_words(cfg.weight_words, cfg.weight_buffers))
     if WeightChoice(weights) != WeightChoice.STREAMED:
         words = EngineModel(cfg.replace(weights=WeightMode.RESIDENT)).estimate_ops(ops, ops[0].src).load.words
         if words <= MAX_WEIGHT_WORDS:

@@ -33,7 +33,7 @@ from hwsim.config import MAX_REGIONS, MAX_REGION_WORDS, MAX_WEIGHT_WORDS, Engine
 from quant.intmodel.artifact import IntModel
 from quant.base.intops import PeKind, RequantMode
 
-__all__ = ["WeightChoice", "engine_config_for", "size_engine", "mult_engine", "resident_fit"]
+__all__ = ["WeightChoice", "buffer_words", "engine_config_for", "size_engine", "mult_engine", "resident_fit"]
 
 
 class WeightChoice(enum.StrEnum):
@@ -63,6 +63,13 @@ def resident_fit(config: EngineConfig, store_words: int, part=None) -> str | Non
         return (f"{need}: the resident engine needs {blocks} BRAM blocks ({p.bram_cell}; {blocks - act} for the "
                 f"store, {act} for the activations), {p.name} has {p.bram_blocks}")
     return None
+
+
+def buffer_words(tile_words: int, weight_buffers: int) -> int:
+    """Depth of a streamed engine's weight buffer for tiles of at most ``tile_words`` words: one tile, or
+    with two buffers two halves, each a power of two (:mod:`hwsim.engine` rule 2: a half's address is a
+    concatenation)."""
+    return tile_words if weight_buffers == 1 else 2 << (tile_words - 1).bit_length()
 
 
 def mult_engine(config: EngineConfig) -> EngineConfig:
@@ -169,9 +176,7 @@ def _size_streamed(model: IntModel, *, rows: int, cols: int, mult_rows: int | No
     used = [mm[f"R{r}"]["peak_words"] for r in range(probe.program.config.regions) if mm[f"R{r}"]["peak_words"]]
     while len(used) < 2:
         used.append(1)
-    weight_words = max(1, mm["weights"]["peak_words"])
-    if base.weight_buffers == 2:  # rule 2: two halves, each a power of two (a half's address is a concatenation)
-        weight_words = 2 << (weight_words - 1).bit_length()
+    weight_words = buffer_words(max(1, mm["weights"]["peak_words"]), base.weight_buffers)
     try:
         cfg = base.replace(**{"act_words": tuple(used), "weight_words": weight_words, **fields})
         return cfg, compile_model(model, cfg)

@@ -156,3 +156,16 @@ def test_resident_weights_that_do_not_fit_are_a_reason_not_an_error(topologies, 
         estimate_topology(big, table, rows=1, cols=1, weights="resident")
     modes = estimate_modes(Source(kind=InputKind.TOPOLOGY, path="t", name="r", layers=big), table, rows=1, cols=1)
     assert modes[1].comparison is None and "resident weights do not fit" in modes[1].why_not
+
+
+def test_topology_with_two_weight_buffers_holds_two_tiles(topologies, table):
+    """A topology estimate with weight_buffers=2 sizes the buffer as size_engine does: two halves, each the
+    largest tile (fc1: 100 words at 4x4) rounded up to a power of two."""
+    from hwsim.sizing import buffer_words
+
+    layers = read_topology_csv(topologies / "lenet5_bn.csv")
+    res = estimate_topology(layers, table, rows=4, cols=4, weight_buffers=2)
+    cfg = res.adder.counts.config
+    assert (cfg.weight_buffers, cfg.weight_words, cfg.half_words) == (2, 256, 128) == (2, buffer_words(100, 2), 128)
+    one = estimate_topology(layers, table, rows=4, cols=4)
+    assert res.adder.counts.total_cycles < one.adder.counts.total_cycles  # the loads overlap the steps
