@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                         ok = reads[(8, mode)] * 8 <= reads[(1, mode)]
                         met["reads"] &= ok
                         print(f"{name} {r}x{c} {mode.value}: weight reads Tp=8 / Tp=1 = "
-                              f"{reads[(8, mode)] / reads[(1, mode)]:.4f} (target <= 0.125: "
+                              f"{reads[(8, mode)] / reads[(1, mode)]:.5f} (target <= 0.125: "
                               f"{'met' if ok else 'MISSED'})")
         # the resident engine on its part (at the first size and Tp)
         from hwsim.sizing import size_engine
@@ -145,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
               f"{'fits' if why is None else why}")
     print(f"target adder/mult <= {TARGET_RATIO} (total and on chip, resident): "
           f"{'met' if met['ratio'] else 'MISSED'} at every size and Tp measured")
+    size0, tps = f"{args.sizes[0][0]}x{args.sizes[0][1]}", (args.pixel_tiles[0], args.pixel_tiles[-1])
+    keys = ("model", "weights", "pixel_tile", "adder_energy_uj", "mult_energy_uj", "ratio_total", "ratio_on_chip")
+    summary = tuple({k: r[k] for k in keys} for r in rows if r["array"] == size0 and (
+        (r["weights"] == "streamed" and r["pixel_tile"] == tps[0]) or (r["weights"] == "resident" and r["pixel_tile"] == tps[1])))
     tables = (
+        BenchTable("summary", f"Today's engine and the resident engine with the largest Tp, {size0} "
+                   f"({table.name} table)", summary),
         BenchTable("energy", f"Energy per image, adder engine vs multiplier engine ({table.name} table)", tuple(rows)),
         BenchTable("fit", "Resident weights on the parts", tuple(fits)),
     )

@@ -15,8 +15,9 @@ def test_bench_energy_writes_its_tables_and_they_collect(tmp_path, capsys):
     assert bench_energy.main(["--sizes", "4x4", "--pixel-tiles", "1", "--json", str(path)]) == 0
     printed = capsys.readouterr().out
     rec = json.loads(path.read_text())
-    assert rec["bench"] == "energy" and [t["name"] for t in rec["tables"]] == ["energy", "fit"]
-    energy, fit = (t["rows"] for t in rec["tables"])
+    assert rec["bench"] == "energy" and [t["name"] for t in rec["tables"]] == ["summary", "energy", "fit"]
+    summary, energy, fit = (t["rows"] for t in rec["tables"])
+    assert [(r["model"], r["weights"]) for r in summary] == [(r["model"], r["weights"]) for r in energy]
     assert [(r["model"], r["weights"]) for r in energy] == [
         ("LeNet-5-BN", "streamed"), ("LeNet-5-BN", "resident"), ("ResNet-20", "streamed"), ("ResNet-20", "resident")]
     for streamed, resident in (energy[:2], energy[2:]):
