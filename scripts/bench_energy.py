@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                     ratio = {k: m.comparison.ratio(k) for k in ("energy_pj", "on_chip_energy_pj", "pe_pj")}
                     row = {"model": name, "array": f"{r}x{c}", "pixel_tile": tp, "weights": m.mode.value,
                            "cycles_per_image": a.counts.total_cycles,
-                           "adder_energy_uj": round(ea.total_pj / 1e6, 4),
-                           "mult_energy_uj": round(em.total_pj / 1e6, 4),
+                           "adder_energy_uj": round(ea.total_pj / 1e6, 3),
+                           "mult_energy_uj": round(em.total_pj / 1e6, 3),
                            "adder_on_chip_uj": round((ea.total_pj - ea.dram_pj) / 1e6, 4),
                            "ratio_total": round(ratio["energy_pj"], 3),
                            "ratio_on_chip": round(ratio["on_chip_energy_pj"], 3),
