@@ -30,6 +30,7 @@ __all__ = [
     "MAX_ENGINE_K",
     "VECTOR_LATENCY",
     "MAX_PIXEL_TILE",
+    "check_pixel_tile",
     "WeightMode",
 ]
 
@@ -48,6 +49,17 @@ def _set_acc_bits(cfg, need: int) -> None:
             f"acc_bits={cfg.acc_bits} is narrower than the {need} bits "
             f"a reduction of max_k={cfg.max_k} at {cfg.bits} bits needs"
         )
+
+
+def check_pixel_tile(pixel_tile, weight_buffers: int = 1, *, flags: bool = True) -> None:
+    """Refuse a ``pixel_tile`` outside 1..:data:`MAX_PIXEL_TILE`, or above 1 with two weight buffers (the
+    two have not been joined in the cycle contract yet).  ``flags``: name them as the commands' flags
+    (``--pixel-tile``, ``--weight-buffers``; checked before any long work), else as the config's fields."""
+    pt, wb = ("--pixel-tile", "--weight-buffers") if flags else ("pixel_tile", "weight_buffers")
+    check_int(pt, pixel_tile, 1, MAX_PIXEL_TILE)
+    if weight_buffers == 2 and pixel_tile > 1:
+        raise ValueError(f"{wb} 2 is built for {pt} 1 only (the two have not been joined in the cycle "
+                         f"contract), not {pt} {pixel_tile}")
 
 
 def _is_number(v) -> bool:
@@ -262,14 +274,11 @@ class EngineConfig:
             raise ValueError(
                 f"trace sends {self.act_bits}-bit activation lanes on the {self.out_bits + 1}-bit o stream: "
                 f"out_bits must be at least {self.act_bits - 1} with it, not {self.out_bits}")
-        check_int("pixel_tile", self.pixel_tile, 1, MAX_PIXEL_TILE)
         check_int("weight_buffers", self.weight_buffers, 1, 2)
+        check_pixel_tile(self.pixel_tile, self.weight_buffers, flags=False)
         if self.weight_buffers == 2 and self.resident:
             raise ValueError("weight_buffers must be 1 with resident weights (their tiles load no weights "
                              "from w to overlap), not 2")
-        if self.weight_buffers == 2 and self.pixel_tile > 1:
-            raise ValueError(f"weight_buffers 2 is built for pixel_tile 1 only (the two have not been joined in "
-                             f"the cycle contract), not pixel_tile {self.pixel_tile}")
         if self.weight_buffers == 2 and self.weight_words < 2:
             raise ValueError(f"weight_words must be at least 2 with two weight buffers, not {self.weight_words}")
 

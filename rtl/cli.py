@@ -46,6 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--weight-buffers", type=int, choices=(1, 2), default=None,
                    help="2: the weight buffer holds two tiles and a tile's load overlaps the previous tile's "
                    "steps (streamed weights; the buffer twice as deep); default 1, today's engine")
+    g.add_argument("--pixel-tile", type=int, default=None, metavar="TP",
+                   help="Tp, 1..64: a conv tile's output pixels run Tp at a time, each weight word read once "
+                   "for them (weight-buffer reads drop Tp-fold) while each row keeps Tp accumulators (more "
+                   "LUTs and FFs); default 1, no reuse; 1 only with --weight-buffers 2")
     g.add_argument("--act-words", default=None, metavar="D0,D1[,...]",
                    help="without --model: depth of each activation region in words (default 4096,4096,4096)")
     g.add_argument("--weight-words", type=int, default=None,
@@ -110,7 +114,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 DEFAULT_MAX_K = 4608
 #: ``generate`` options of the engine, with their defaults (refused with --block).
 _ENGINE_ONLY = {"model": None, "mult_rows": None, "weights": None, "part": None, "act_words": None, "weight_words": None, "max_ops": None,
-                "weight_buffers": None,
+                "weight_buffers": None, "pixel_tile": None,
                 "trace": False, "requant": RequantMode.FIXED, "out_bits": None, "mult_bits": 16, "build": Build.DEPLOY}
 
 
@@ -137,7 +141,7 @@ def _run_block(args: argparse.Namespace) -> int:
 
 
 def _run_generate(args: argparse.Namespace) -> int:
-    from hwsim.config import EngineConfig
+    from hwsim.config import EngineConfig, check_pixel_tile
     from quant.base.progress import progress
     from rtl.engine.generate import generate_engine
 
@@ -150,6 +154,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.form is not None:
         raise ValueError("--form is for the PE study blocks (--block pe|array), not the engine")
     pe = args.pe or PeKind.ADDER
+    if args.pixel_tile is not None:
+        check_pixel_tile(args.pixel_tile, args.weight_buffers or 1)
     if args.model is not None:
         given = [_flag(k) for k in ("bits", "max_k", "out_bits", "act_words", "weight_words")
                  if getattr(args, k) is not None]
@@ -170,7 +176,7 @@ def _run_generate(args: argparse.Namespace) -> int:
             d = generate_engine(args.out, model=model, model_path=args.model, rows=args.rows, cols=args.cols,
                                 mult_rows=args.mult_rows, pe=pe, max_ops=args.max_ops, trace=args.trace,
                                 build=args.build, weights=args.weights or "streamed", part=args.part,
-                                weight_buffers=args.weight_buffers or 1)
+                                weight_buffers=args.weight_buffers or 1, pixel_tile=args.pixel_tile or 1)
     else:
         if args.bits is None:
             raise ValueError("the engine without --model needs --bits")
@@ -183,6 +189,8 @@ def _run_generate(args: argparse.Namespace) -> int:
             fields["weights"] = args.weights
         if args.weight_buffers is not None:
             fields["weight_buffers"] = args.weight_buffers
+        if args.pixel_tile is not None:
+            fields["pixel_tile"] = args.pixel_tile
         if args.max_k is not None:
             fields["max_k"] = args.max_k
         if args.out_bits is not None:

@@ -1,6 +1,6 @@
 """``adderhw estimate``: the command line of :func:`hwsim.estimate.run_estimate`.
 
-``adderhw estimate INPUT [--preset P] [--rows R] [--cols C] [--mult-rows M] [--weights W] [--weight-buffers N] [--part P] [--sweep rows=4,8,16 cols=4,8,16]
+``adderhw estimate INPUT [--preset P] [--rows R] [--cols C] [--mult-rows M] [--weights W] [--weight-buffers N] [--pixel-tile TP] [--part P] [--sweep rows=4,8,16 cols=4,8,16]
 [--table 45nm|40nm|fpga:PATH|FILE.toml] [--model NAME] [--dataset NAME] -o OUT_DIR``
 
 Parses and prints; the work is :func:`hwsim.estimate.run_estimate`.  It lives
@@ -45,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-buffers", type=int, choices=(1, 2), default=None,
                    help="2: a streamed engine with two weight buffers, a tile's load overlapping the previous "
                    "tile's steps (default 1)")
+    p.add_argument("--pixel-tile", type=int, default=None, metavar="TP",
+                   help="Tp, 1..64: a conv tile's output pixels run Tp at a time, each weight word read once "
+                   "for them (weight-buffer reads drop Tp-fold; each row keeps Tp accumulators, more LUTs and "
+                   "FFs); default 1, no reuse")
     p.add_argument("--part", default=None,
                    help="with --weights auto|resident on a model: the part whose block RAMs the resident engine "
                    "must fit (e.g. ecp5-25k; default: only the engine's largest store)")
@@ -70,13 +74,18 @@ def _run(args: argparse.Namespace) -> int:
     from hwsim.estimate import Design, run_estimate
 
     check_dataflow("estimate", args.dataflow)
+    if args.pixel_tile is not None:
+        from hwsim.config import check_pixel_tile
+
+        check_pixel_tile(args.pixel_tile, args.weight_buffers or 1)
     from quant.quantizer.workflow import placeholder_model
 
     s = run_estimate(args.input, args.out, preset=args.preset, rows=args.rows, cols=args.cols,
                      mult_rows=args.mult_rows, table=args.table, sweep_items=args.sweep, model=args.model,
                      dataset=args.dataset, force=args.force, checkpoint_model=placeholder_model,
                      weights=args.weights, **({} if args.part is None else {"part": args.part}),
-                     **({} if args.weight_buffers is None else {"weight_buffers": args.weight_buffers}))
+                     **({} if args.weight_buffers is None else {"weight_buffers": args.weight_buffers}),
+                     **({} if args.pixel_tile is None else {"pixel_tile": args.pixel_tile}))
     c = s.config
     print(f"model {s.model}: network engine {c.rows}x{c.cols}, {c.bits}-bit, "
           f"multiplier unit {c.mult_rows} rows, {c.clock_mhz:g} MHz, table {s.table.name}:")

@@ -69,10 +69,11 @@ class FlowOptions:
     images: str = "0"
     weights: str = "streamed"
     weight_buffers: int = 1
+    pixel_tile: int = 1
 
     def __post_init__(self) -> None:
         """Every option's own syntax and range, named as its flag (what needs the model: :func:`check_options`)."""
-        from hwsim.config import MAX_ARRAY_DIM
+        from hwsim.config import MAX_ARRAY_DIM, check_pixel_tile
         from quant.quantizer.cli import parse_sweep
         from verification.engine_verify import parse_images
 
@@ -94,6 +95,7 @@ class FlowOptions:
             raise ValueError(f"--weights must be auto, resident or streamed, not {self.weights!r}")
         if isinstance(self.weight_buffers, bool) or self.weight_buffers not in (1, 2):
             raise ValueError(f"--weight-buffers must be 1 or 2, not {self.weight_buffers!r}")
+        check_pixel_tile(self.pixel_tile, self.weight_buffers)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,6 +133,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-buffers", type=int, choices=(1, 2), default=1,
                    help="estimate and generate: 2 gives a streamed engine two weight buffers, so a tile's load "
                    "overlaps the previous tile's steps (default 1)")
+    p.add_argument("--pixel-tile", type=int, default=1, metavar="TP",
+                   help="estimate and generate: Tp, 1..64, a conv tile's output pixels run Tp at a time, each "
+                   "weight word read once for them (weight-buffer reads drop Tp-fold; each row keeps Tp "
+                   "accumulators, more LUTs and FFs); default 1, no reuse")
     p.add_argument("--force", action="store_true",
                    help="use OUT_DIR even if it is a non-empty folder that no earlier flow made")
     p.set_defaults(func=_run)
@@ -142,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint, out=args.out, bits=args.bits, rows=args.rows,
         cols=args.cols, sim=args.sim, sweep=args.sweep, target=args.target,
         eval_images=args.eval_images, layer=args.layer, force=args.force, images=args.images,
-        weights=args.weights, weight_buffers=args.weight_buffers,
+        weights=args.weights, weight_buffers=args.weight_buffers, pixel_tile=args.pixel_tile,
     )
     run_flow(opts)
     return 0
@@ -223,6 +229,7 @@ def build_steps(opts: FlowOptions) -> list[Step]:
 
     def weights():  # where the engine keeps its weights: estimate sizes the same engine generate builds
         buffers = ["--weight-buffers", opts.weight_buffers] if opts.weight_buffers != 1 else []
+        buffers += ["--pixel-tile", opts.pixel_tile] if opts.pixel_tile != 1 else []
         if opts.weights == "streamed":
             return buffers
         return ["--weights", opts.weights, *(["--part", opts.target] if opts.target != "generic" else []),
@@ -277,7 +284,7 @@ def check_options(opts: FlowOptions) -> None:
     try:
         _, compiled = size_engine(model, rows=opts.rows, cols=opts.cols, trace=opts.layer is not None,
                                   weights=opts.weights, part=None if opts.target == "generic" else opts.target,
-                                  weight_buffers=opts.weight_buffers, note=lambda line: None)
+                                  weight_buffers=opts.weight_buffers, pixel_tile=opts.pixel_tile, note=lambda line: None)
     except ValueError as exc:
         raise ValueError(f"the {opts.rows}x{opts.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], opts.layer, model.name)

@@ -101,6 +101,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-buffers", type=int, choices=(1, 2), default=1,
                    help="without --design: 2 gives the model's streamed engine two weight buffers, so a tile's "
                         "load overlaps the previous tile's steps (default 1)")
+    p.add_argument("--pixel-tile", type=int, default=1, metavar="TP",
+                   help="without --design: Tp, 1..64, the model's engine runs a conv tile's output pixels Tp "
+                        "at a time, each weight word read once for them (weight-buffer reads drop Tp-fold; each "
+                        "row keeps Tp accumulators, more LUTs and FFs); default 1, no reuse")
     p.add_argument("--back-pressure", type=float, default=None, metavar="P",
                    help="also run the back_pressure test (first two images) with valid gaps and ready "
                         "drops of probability P in (0, 1)")
@@ -133,7 +137,7 @@ def run_verify(args: argparse.Namespace) -> int:
         model_dir=args.model_dir, out=args.out, images=tuple(parse_images(args.images)),
         sims=("icarus", "verilator") if args.sim == "both" else (args.sim,), design=args.design,
         rows=args.rows, cols=args.cols, weights=args.weights, weight_buffers=args.weight_buffers,
-        trace=args.trace, layer=args.layer,
+        pixel_tile=args.pixel_tile, trace=args.trace, layer=args.layer,
         back_pressure=args.back_pressure,
         seed=args.seed, waves=args.waves, build_dir=args.build_dir, force=args.force, jobs=args.jobs,
         address=args.address)

@@ -364,7 +364,8 @@ class VerifyRequest:
     puts them (:class:`hwsim.sizing.WeightChoice`; no part: the store's
     budget is the largest a config allows), ``weight_buffers`` its
     :attr:`~hwsim.config.EngineConfig.weight_buffers` (2: streamed tile loads
-    overlap steps); ``images`` (test-set indices);
+    overlap steps) and ``pixel_tile`` its :attr:`~hwsim.config.EngineConfig.pixel_tile` (``Tp``);
+    ``images`` (test-set indices);
     ``trace`` (a traced engine; implied by ``layer``, an operation's name or
     index whose figures are printed); ``back_pressure`` (a probability in
     (0, 1): also the back_pressure test); simulator builds cached in
@@ -385,6 +386,7 @@ class VerifyRequest:
     cols: int = 4
     weights: str = "streamed"
     weight_buffers: int = 1
+    pixel_tile: int = 1
     trace: bool = False
     layer: str | None = None
     back_pressure: float | None = None
@@ -405,6 +407,11 @@ class VerifyRequest:
         if self.design is not None and self.weight_buffers != 1:
             raise ValueError(f"--weight-buffers {self.weight_buffers}: the engine of --design names its own "
                              "weight buffers")
+        from hwsim.config import check_pixel_tile
+
+        check_pixel_tile(self.pixel_tile, self.weight_buffers)
+        if self.design is not None and self.pixel_tile != 1:
+            raise ValueError(f"--pixel-tile {self.pixel_tile}: the engine of --design names its own pixel tile")
         bp = self.back_pressure
         if bp is not None and not 0.0 < bp < 1.0:
             raise ValueError(f"--back-pressure must be a probability in (0, 1), not {bp}")
@@ -466,7 +473,7 @@ def _target(req: VerifyRequest, model):
         design = None
         try:
             _, compiled = size_engine(model, rows=req.rows, cols=req.cols, trace=trace, weights=req.weights,
-                                      weight_buffers=req.weight_buffers, note=lambda line: print(f"verify: {line}", file=sys.stderr))
+                                      weight_buffers=req.weight_buffers, pixel_tile=req.pixel_tile, note=lambda line: print(f"verify: {line}", file=sys.stderr))
         except ValueError as exc:
             raise ValueError(f"the {req.rows}x{req.cols} engine cannot run {model.name}: {exc}") from None
     select_ops([op.name for op in compiled.program.ops], req.layer, model.name)

@@ -94,7 +94,7 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
                     cols: int | None = None, mult_rows: int | None = None, pe: PeKind = PeKind.ADDER,
                     max_ops: int | None = None, name: str | None = None, trace: bool = False,
                     build: Build = Build.DEPLOY, weights: str = "streamed", part: str | None = None,
-                    weight_buffers: int = 1) -> Design:
+                    weight_buffers: int = 1, pixel_tile: int = 1) -> Design:
     """Write the engine's ``<name>.v`` and ``<name>.json`` into ``out_dir``; return its design.
 
     Either ``config`` (explicit sizes; ``max_ops`` default 64), or ``model``
@@ -108,7 +108,8 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
     (multiplier PEs, no multiplier unit).  ``build``: :class:`~rtl.engine.top.Build` (module docstring).
     ``weights`` and ``part``: where the weights of an engine sized to a model
     live (:class:`hwsim.sizing.WeightChoice`, the budget's part); ``weight_buffers``: 2 for a streamed
-    engine whose tile loads overlap steps (:attr:`EngineConfig.weight_buffers`; a resident one has 1).
+    engine whose tile loads overlap steps (:attr:`EngineConfig.weight_buffers`; a resident one has 1);
+    ``pixel_tile``: the sized engine's :attr:`EngineConfig.pixel_tile` (``Tp`` output pixels per weight read).
 
     Raises
     ------
@@ -132,12 +133,13 @@ def generate_engine(out_dir, *, config: EngineConfig | None = None, model: IntMo
         if rows is None or cols is None:
             raise ValueError("an engine sized to a model needs rows and cols")
         config, compiled = size_engine(model, rows=rows, cols=cols, mult_rows=mult_rows, trace=bool(trace),
-                                       weights=weights, part=part, weight_buffers=weight_buffers)
+                                       weights=weights, part=part, weight_buffers=weight_buffers,
+                                       pixel_tile=pixel_tile)
     elif mult_rows is not None:
         raise ValueError("mult_rows is for an engine sized to a model: a config names its own")
-    elif weights != "streamed" or part is not None or weight_buffers != 1:
-        raise ValueError("weights, part and weight_buffers are for an engine sized to a model: a config names "
-                         "its own weights")
+    elif weights != "streamed" or part is not None or weight_buffers != 1 or pixel_tile != 1:
+        raise ValueError("weights, part, weight_buffers and pixel_tile are for an engine sized to a model: a "
+                         "config names its own")
     elif not isinstance(config, EngineConfig):
         raise ValueError(f"config must be an EngineConfig, not {type(config).__name__}")
     if compiled is not None and max_ops is None:

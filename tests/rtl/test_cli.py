@@ -106,3 +106,35 @@ def test_cli_generate_for_a_model_with_a_chosen_multiplier_unit(tmp_path, capsys
                                                "(--pe mult) "
                                                "has no multiplier unit")
     assert not (tmp_path / "bad").exists()
+
+
+def test_cli_generate_pixel_tile(tmp_path, capsys, tiny_model_dir):
+    """``generate --pixel-tile Tp``: with --model through the sizing into the metadata's config, without it into
+    the config; bad values, Tp > 1 with two weight buffers and --block: one line, nothing written."""
+    import json
+
+    model = tiny_model_dir(tmp_path)
+    for i, size in enumerate((["--model", str(model)], ["--bits", "4"])):
+        assert main(["generate", *size, "--rows", "2", "--cols", "2", "--pixel-tile", "8",
+                     "-o", str(tmp_path / f"g{i}")]) == 0
+        (j,) = (tmp_path / f"g{i}").glob("*.json")
+        assert json.loads(j.read_text())["config"]["pixel_tile"] == 8
+    capsys.readouterr()
+    cases = [
+        (["--model", str(model), "--pixel-tile", "0"], 1, "--pixel-tile must be an integer in 1..64, not 0"),
+        (["--bits", "4", "--pixel-tile", "65"], 1, "--pixel-tile must be an integer in 1..64, not 65"),
+        (["--bits", "4", "--pixel-tile", "x"], 2, "argument --pixel-tile: invalid int value: 'x'"),
+        (["--model", str(model), "--pixel-tile", "8", "--weight-buffers", "2"], 1,
+         "--weight-buffers 2 is built for --pixel-tile 1 only (the two have not been joined in the cycle "
+         "contract), not --pixel-tile 8"),
+        (["--bits", "4", "--block", "array", "--pixel-tile", "2"], 1, "--pixel-tile: for the engine, not --block array"),
+    ]
+    for argv, rc, msg in cases:
+        try:
+            got = main(["generate", "--rows", "2", "--cols", "2", *argv, "-o", str(tmp_path / "bad")])
+        except SystemExit as exc:  # argparse's own errors
+            got = exc.code
+        assert got == rc, argv
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith("adderhw generate: error: ") and msg in err[0], err
+        assert not (tmp_path / "bad").exists()

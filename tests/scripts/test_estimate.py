@@ -159,3 +159,20 @@ def test_bad_inputs(tmp_path, capsys, topologies):
     assert rc == 1 and "expected an integer model folder" in err
     rc, _, err = run(capsys, topologies / "lenet5_bn.csv", "--model", "resnet20", "-o", tmp_path / "o")
     assert rc == 1 and "--model is for checkpoints (.pt/.pth) only" in err and not (tmp_path / "o").exists()
+
+
+def test_pixel_tile_reaches_the_config(tmp_path, capsys, tiny_model_dir):
+    """--pixel-tile Tp is a config field (summary.json's config has it); bad values and Tp > 1 with two weight
+    buffers: one line naming the flags, exit 1, no output folder."""
+    model = tiny_model_dir(tmp_path)
+    for tp in (1, 4):
+        rc, _, err = run(capsys, model, "--rows", 2, "--cols", 2, "--pixel-tile", tp, "-o", tmp_path / f"e{tp}")
+        assert rc == 0 and err == ""
+        assert json.loads((tmp_path / f"e{tp}" / "summary.json").read_text())["config"]["pixel_tile"] == tp
+    for flags, msg in ((["--pixel-tile", 0], "--pixel-tile must be an integer in 1..64, not 0"),
+                       (["--pixel-tile", 4, "--weight-buffers", 2],
+                        "--weight-buffers 2 is built for --pixel-tile 1 only (the two have not been joined in "
+                        "the cycle contract), not --pixel-tile 4")):
+        rc, _, err = run(capsys, model, *flags, "-o", tmp_path / "bad")
+        assert rc == 1 and err == f"adderhw estimate: error: {msg}\n"
+        assert not (tmp_path / "bad").exists()

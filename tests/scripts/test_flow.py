@@ -112,3 +112,22 @@ def test_weight_buffers_go_to_estimate_and_generate(tmp_path):
         assert gen[gen.index("--cols") + 2:gen.index("-o")][:2] == ["--weight-buffers", "2"]
     with pytest.raises(ValueError, match="--weight-buffers must be 1 or 2, not 3"):
         FlowOptions(checkpoint=CKPT, out=tmp_path, weight_buffers=3)
+
+
+def test_pixel_tile_goes_to_estimate_and_generate(tmp_path, capsys):
+    """flow --pixel-tile 8: the same flag on estimate and on both generate builds (the engine estimate sizes is
+    the one generate builds); bad values and Tp > 1 with two weight buffers: one line before any step."""
+    from scripts.flow import FlowOptions, build_steps
+
+    steps = {s.name: s for s in build_steps(FlowOptions(checkpoint=CKPT, out=tmp_path, pixel_tile=8))}
+    (est,) = steps["estimate"].commands()
+    assert est[est.index("--cols") + 2:est.index("-o")] == ["--pixel-tile", "8"]
+    for gen in steps["generate"].commands():
+        assert gen[gen.index("--cols") + 2:gen.index("-o")][:2] == ["--pixel-tile", "8"]
+    for flags, msg in ((["--pixel-tile", "65"], "--pixel-tile must be an integer in 1..64, not 65"),
+                       (["--pixel-tile", "2", "--weight-buffers", "2"],
+                        "--weight-buffers 2 is built for --pixel-tile 1 only (the two have not been joined in "
+                        "the cycle contract), not --pixel-tile 2")):
+        assert main(["flow", str(CKPT), *flags, "-o", str(tmp_path / "out")]) == 1
+        assert capsys.readouterr().err == f"adderhw flow: error: {msg}\n"
+        assert not (tmp_path / "out").exists()

@@ -306,3 +306,27 @@ def test_jobs_with_an_address_that_does_not_answer(small_engine, tmp_path, capsy
     (line,) = cap.err.strip().splitlines()
     assert line.startswith(f"adderhw verify: error: --address 127.0.0.1:{port}: no Ray cluster answers within "), line
     assert not (tmp_path / "o").exists()
+
+
+def test_pixel_tile_reaches_the_sized_engine(tmp_path, capsys, tiny_model_dir):
+    """verify --pixel-tile Tp: the engine sized to the model has it; bad values, Tp > 1 with two weight buffers
+    and with --design (whose metadata fixes it): one line, exit 1, nothing written."""
+    from quant.intmodel.artifact import load_int_model
+    from verification.engine_verify import VerifyRequest, _target
+
+    model = tiny_model_dir(tmp_path)
+    req = VerifyRequest(model_dir=model, out=tmp_path / "o", rows=2, cols=2, pixel_tile=8)
+    _, compiled = _target(req, load_int_model(model))
+    assert compiled.program.config.pixel_tile == 8
+    cases = [
+        (["--pixel-tile", "0"], "--pixel-tile must be an integer in 1..64, not 0"),
+        (["--pixel-tile", "8", "--weight-buffers", "2"],
+         "--weight-buffers 2 is built for --pixel-tile 1 only (the two have not been joined in the cycle "
+         "contract), not --pixel-tile 8"),
+        (["--pixel-tile", "8", "--design", str(tmp_path / "d.json")],
+         "--pixel-tile 8: the engine of --design names its own pixel tile"),
+    ]
+    for argv, msg in cases:
+        assert main(["verify", str(model), *argv, "-o", str(tmp_path / "o")]) == 1, argv
+        assert capsys.readouterr().err == f"adderhw verify: error: {msg}\n", argv
+        assert not (tmp_path / "o").exists()
