@@ -172,6 +172,37 @@ _ENGINE_ENERGY = (("dram_pj", "DRAM (streams)"), ("act_sram_pj", "activation SRA
                   ("vector_pj", "vector unit"), ("reg_pj", "registers"))
 
 
+def _modes_section(est: dict, synth: dict) -> list[str]:
+    """Both weight modes of the estimate (``weight_modes``), each design at its synthesized Fmax (``synth``:
+    pe -> synth.json of the engine built; the stated clock where it has none)."""
+    modes = est.get("weight_modes") or []
+    if not modes:
+        return []
+    L = ["### Per weight mode, at the synthesized clock\n",
+         "Weights streamed on `w` every image, or resident (loaded once; the load's energy is paid once per "
+         "weight load). Images/s at each engine's synthesized Fmax above (the estimate's clock where there "
+         "is none); the engine of the other weight mode is not synthesized: its rate assumes the same clock.\n"]
+    rows = []
+    for m in modes:
+        if "why_not" in m:
+            rows.append([m["mode"], "—", "—", "—", "—", "—", f"not possible: {m['why_not']}"])
+            continue
+        for pe in PeKind:
+            d = m["designs"][pe]
+            fmax = (synth.get(pe) or {}).get("fmax_mhz") or est["config"]["clock_mhz"]
+            load = "" if d["load_energy_pj"] is None else _fmt(d["load_energy_pj"] / 1e6, 3)
+            rows.append([m["mode"], pe, f"{d['cycles_per_image']:,}",
+                         f"{fmax * 1e6 / d['cycles_per_image']:,.1f} at {_fmt(fmax)} MHz",
+                         _fmt(d["energy_per_image_pj"] / 1e6, 3), _fmt(d["on_chip_energy_pj"] / 1e6, 3), load])
+        r = m["ratios_adder_over_mult"]
+        rows.append([m["mode"], "adder/mult", "", "", _fmt(r["energy_pj"], 3), _fmt(r["on_chip_energy_pj"], 3),
+                     f"PE {_fmt(r['pe_pj'], 3)}"])
+    L.append(_table(["weights", "design", "cycles/image", "images/s", "energy/image (uJ)", "on chip (uJ)",
+                     "weight load (uJ)"], rows))
+    L.append("")
+    return L
+
+
 def write_engine_report(opts, folder: Path) -> Path:
     """``report.md`` of the ``cp`` flow: accuracy, the engine's counted energy for both designs, its
     synthesis (both engines), and the whole network verified (cycles measured = predicted)."""
@@ -228,6 +259,7 @@ def write_engine_report(opts, folder: Path) -> Path:
         L.append(f"\nAdder engine / multiplier engine LUTs: {100 * ratio:.1f} %.\n")
     if "logic_cells" in made:
         L.append(f"\n![logic cells adder vs multiplier]({final_rel}/{made['logic_cells']})\n")
+    L += _modes_section(est, pair)
 
     # 5. verify
     L.append(f"## 5. The whole network on the engine (`adderhw verify`, {opts.sim})\n")
