@@ -27,9 +27,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
+from scripts.bench_synth import cached_synthesis
 from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
 
 #: The checkpoint whose engine is measured (``make demo``'s model).
@@ -46,25 +46,6 @@ def _tps(text: str) -> tuple:
     if not tps or any(not 1 <= v <= 64 for v in tps) or 1 not in tps:
         raise argparse.ArgumentTypeError(f"--tp must list pixel tiles in 1..64 including 1 (the baseline), not {text!r}")
     return tps
-
-
-def _synth(verilog: Path, folder: Path, target: str) -> dict:
-    """``synth.json`` of ``folder`` when an earlier run wrote it for the same Verilog and target, else synthesize
-    (LUT-only)."""
-    import json
-
-    from rtl.synth import synthesize
-
-    f, dut = folder / "synth.json", folder / "work" / "dut.v"
-    if f.is_file() and dut.is_file() and dut.read_bytes() == verilog.read_bytes():
-        old = json.loads(f.read_text())
-        if old.get("target") == target and not old.get("dsp"):
-            return old
-    t0 = time.monotonic()
-    print(f"{folder.name}: synthesizing ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
-    r = synthesize(verilog, folder, target=target, dsp=False)
-    print(f"{folder.name}: {time.monotonic() - t0:.0f} s, {r['resources']['lut']} LUT", file=sys.stderr, flush=True)
-    return r
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                "adder_over_mult_on_chip": round(cmp.ratio("on_chip_energy_pj"), 4)}
         if args.synth:
             d = generate_engine(args.out / "designs", config=cfg, model=model, compiled=compiled, build=Build.DEPLOY)
-            r = _synth(d.verilog, args.out / f"{d.verilog.stem}_{args.target}", args.target)
+            r = cached_synthesis(d.verilog, args.out / f"{d.verilog.stem}_{args.target}", target=args.target, dsp=False)
             row.update(lut=r["resources"]["lut"], ff=r["resources"]["ff"], fmax_mhz=r.get("fmax_mhz"),
                        fits=bool(r.get("fits")))
         rows.append(row)

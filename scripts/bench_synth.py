@@ -59,7 +59,7 @@ from rtl.design import Block
 from rtl.study import STUDY_BLOCKS, generate_block
 from rtl.synth import format_table, synthesize
 
-__all__ = ["main"]
+__all__ = ["main", "cached_synthesis"]
 
 
 def _cases(quick: bool) -> list[tuple[Block, BlockConfig]]:
@@ -224,7 +224,7 @@ def _same_flow(folder: Path, *, target: str, top: str, dsp: bool) -> bool:
     return log.is_file() and f"`{yosys_script(target, top, dsp=dsp)}'" in log.read_text(errors="replace")
 
 
-def _cached(verilog: Path, folder: Path, *, target: str, dsp: bool) -> dict:
+def cached_synthesis(verilog: Path, folder: Path, *, target: str, dsp: bool) -> dict:
     """``synth.json`` of ``folder`` when an earlier run wrote it for the same Verilog, target and DSP mode, else synthesize."""
     from rtl.synth import synthesize
 
@@ -379,7 +379,7 @@ def _scale(out: Path, sizes, *, dsp_sizes, json_path: Path, argv) -> int:
                     if known is not None and not _holds(known, PARTS[part]):
                         engines[pe] = known  # its counts exceed this part: no run here
                     else:
-                        engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
+                        engines[pe] = cached_synthesis(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
                     if not _fits(engines[pe], PARTS[part]):
                         break
                 if len(engines) == 2 and all(_fits(r, PARTS[part]) for r in engines.values()):
@@ -393,7 +393,7 @@ def _scale(out: Path, sizes, *, dsp_sizes, json_path: Path, argv) -> int:
                     print(f"{size[0]}x{size[1]}: {note}", file=sys.stderr)
                     for pe in PeKind:  # the yosys counts of both, for the ratio
                         d = generate_engine(base / "designs", config=cfg, model=model, compiled=compiled, pe=pe, build=Build.DEPLOY)
-                        engines[pe] = _cached(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
+                        engines[pe] = cached_synthesis(d.verilog, base / f"{d.verilog.stem}_{part}{tag}", target=part, dsp=dsp)
                     break
                 part = nxt
             if part is not None:
@@ -401,7 +401,7 @@ def _scale(out: Path, sizes, *, dsp_sizes, json_path: Path, argv) -> int:
                 for pe in PeKind:
                     bc = BlockConfig(rows=size[0], cols=size[1], pe=pe, bits=cfg.bits, max_k=cfg.max_k)
                     v = generate_block(bc, base / "designs", block=Block.ARRAY).verilog
-                    arrays[pe] = _cached(v, base / f"{v.stem}_{part}{tag}", target=part, dsp=dsp)
+                    arrays[pe] = cached_synthesis(v, base / f"{v.stem}_{part}{tag}", target=part, dsp=dsp)
             rows.append(scale_row(size, part, dsp, engines, arrays, note))
             paths += path_rows(size, dsp, {f"{pe} engine": r for pe, r in engines.items()}
                                | {f"{pe} array": r for pe, r in arrays.items()})
