@@ -36,3 +36,21 @@ def test_missing_bank_wait_is_caught(case):
     """Streamed (the case found) and resident: the mutant's logits differ from golden."""
     got, _, want = _run(case, mutation="no_bank_wait")
     assert not np.array_equal(got["logits"], want)
+
+
+@pytest.mark.parametrize("case", [0, 1])
+def test_stalls_and_a_reset(case):
+    """Gaps on every input and ``o`` back-pressure, a reset in the middle, two images: the wait follows the
+    drain's events, so the logits stay golden and only the cycles change."""
+    seed, mopts, copts = CASES[case]
+    model, cfg, cm, x, want = setup_case(seed, mopts, copts)
+    est = EngineModel(cfg).estimate(model)
+    got = simulate_engine(Engine(config=cfg, max_ops=8, build=Build.VERIFY), cm, [x, x], seed=seed,
+                          reset_at=est.total_cycles // 2)
+    for g in got:
+        assert np.array_equal(g["logits"], want)
+        for op, layer in zip(g["ops"], est.layers):
+            assert {k: op[k] for k in COUNTER_NAMES if k != "cycles"} == \
+                {k: v for k, v in layer.as_dict().items() if k != "cycles"}, layer.name
+    at = est.load.cycles if est.load is not None else 0
+    assert got[0]["total_cycles"] > at + est.total_cycles  # the stalls cost cycles
