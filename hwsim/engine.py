@@ -42,9 +42,10 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    tile ``t-2``, ``l(t-2, Q-1) + D + n_{Q-1} rows_{t-2}`` (rule 4), so it
    never overwrites parameters still in use; the load stalls until then.
    It binds only where tiles are short against ``D`` (small ``S``, few
-   pixels, a drain of many rows); no shipped model's engine has it.  With
-   resident weights (rule 7) the load is ``n_load = n_p`` store reads
-   instead (the first of them after the bank wait) and no ``w`` beat;
+   pixels, a drain of many rows), e.g. a resident fc layer of a few input
+   words at cols 16; LeNet-5-BN at 4x4 and ResNet-20 at 16x16 never meet
+   it.  With resident weights (rule 7) the load is ``n_load = n_p`` store
+   reads instead (the first of them after the bank wait) and no ``w`` beat;
    otherwise ``n_load = S + n_p``.
 
    *Two weight buffers* (``config.weight_buffers`` 2, streamed, ``Tp = 1``): the
