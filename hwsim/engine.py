@@ -34,10 +34,19 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    (:meth:`EngineConfig.param_beats`) parameter beats on ``w``, one beat per
    cycle, each weight word written into the weight buffer; tile 0 starts
    loading in the operation's first cycle, tile ``t > 0`` in the cycle after
-   tile ``t-1``'s last step.  The parameter bank is double-buffered, so a
-   load never waits for the previous tile's drain.  With resident weights
-   (rule 7) the load is ``n_load = n_p`` store reads instead and no ``w``
-   beat; otherwise ``n_load = S + n_p``.
+   tile ``t-1``'s last step.  Tile ``t``'s parameter beats go into
+   parameter bank ``t mod 2`` (there are two; the drain reads the bank of
+   the tile it drains, rule 4), so a load never waits for the previous
+   tile's drain, but (*the bank wait*) its first parameter beat comes not
+   before the cycle after the drain's last read of bank ``t mod 2`` for
+   tile ``t-2``, ``l(t-2, Q-1) + D + n_{Q-1} rows_{t-2}`` (rule 4), so it
+   never overwrites parameters still in use; the load stalls until then.
+   It binds only where tiles are short against ``D`` (small ``S``, few
+   pixels, a drain of many rows), e.g. a resident fc layer of a few input
+   words at cols 16; LeNet-5-BN at 4x4 and ResNet-20 at 16x16 never meet
+   it.  With resident weights (rule 7) the load is ``n_load = n_p`` store
+   reads instead (the first of them after the bank wait) and no ``w`` beat;
+   otherwise ``n_load = S + n_p``.
 
    *Two weight buffers* (``config.weight_buffers`` 2, streamed, ``Tp = 1``): the
    weight buffer has two halves of ``H = weight_words // 2`` words and the
@@ -47,14 +56,11 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    per cycle, in stream order, as early as these allow: its first beat not
    before the cycle after tile ``t-1``'s last beat and (its half is free)
    not before the cycle after tile ``t-2``'s last step; its first
-   parameter beat not before the cycle after the drain's last read of bank
-   ``t mod 2`` for tile ``t-2``, ``l(t-2, P-1) + D + rows_{t-2}`` (rule
-   4), so it never overwrites parameters still in use (a wait only when
-   ``S`` is small; then a tile may start later than with one buffer).
+   parameter beat after the bank wait (above).
    With ``e(t)`` the cycle of tile ``t``'s last beat, its steps start in ``first_issue(t) = max(e(t), l(t-1, P-1)) + 1``
    (``e(0) + 1`` for tile 0): the cycle after both its load and tile
    ``t-1``'s steps are done.  With one buffer (the default),
-   ``first_issue(t) = e(t) + 1``.
+   ``first_issue(t) = e(t) + 1``, ``e(t)`` its last beat (or store read).
 3. **Steps.**  ``Tp`` is ``config.pixel_tile``.  From ``first_issue(t)``
    (rule 2: the cycle after its load) the tile issues steps, one per cycle: its output pixels (raster
    order) run in pixel tiles of ``Tp`` (the last one holds the rest, ``n_q``
@@ -126,8 +132,9 @@ every input stream in every cycle and ``o`` is always ready.  ``D`` is
    (:class:`LoadPhase`); the first image's
    operation-0 beat fires in the cycle after, which is that image's cycle 0
    (rule 1: every image repeats the schedule, with no ``w`` beat).  *A
-   tile's load* (rule 2) is ``n_p`` store reads, one per cycle: parameter
-   beat ``k`` read from ``b_t + S + k`` in the tile's ``k``-th load cycle
+   tile's load* (rule 2) is ``n_p`` store reads, one per cycle from the
+   bank wait on: parameter beat ``k`` read from ``b_t + S + k`` in the
+   tile's ``k``-th load cycle
    and written into the parameter bank the cycle after; the tile's steps
    then issue as in rule 3 and step ``(s, 0)`` reads weight word ``b_t + s``.
    Per tile: ``n_p`` more weight-buffer reads, no write, no ``w`` beat.  A
@@ -137,9 +144,15 @@ Closed forms used here (``T`` tiles, ``P`` pixels, ``R = rows_u``; the last
 tile has ``rows_T = O - (T-1)R`` rows; ``Q = ceil(P / Tp)`` pixel tiles, the
 first of ``n_0 = min(Tp, P)`` pixels, the last of ``n_L = P - (Q-1) Tp``;
 ``in(r) = (Q-2) Tp max(S, r) + max(S n_L, Tp r)`` when ``Q >= 2``, else 0):
-the last step of a conv is at ``a + n_load + S n_0 - 1 + sum_{t<T-1}(in(rows_t)
-+ max(n_load + S n_0, n_L rows_t)) + in(rows_T)`` and its last event
-``D + n_L rows_T + L_q`` later; it reads ``T Q S`` weight words (with two weight buffers, where ``Tp = 1``, the
+with ``A = max(n_load + S n_0, n_L R)`` (a tile's load and first pixel
+tile, or the previous tile's last shadow) and ``B = D + n_L R + n_p + S n_0``
+(the bank wait's, from the last step two tiles before), full tile ``k``'s
+last step is ``m(k) = a + n_load + S n_0 - 1 + in(R) + k (in(R) + A)`` when
+``B <= in(R) + 2A`` (the wait never binds), else ``... + floor(k/2) (in(R) +
+B) + (k mod 2) (in(R) + A)`` (it binds in every second tile); the last
+step of a conv is at ``max(m(T-2) + A, m(T-3) + B) + in(rows_T)`` (the
+first term alone when ``T = 2``; ``a + n_load + S n_0 - 1 + in(rows_T)``
+when ``T = 1``) and its last event ``D + n_L rows_T + L_q`` later; it reads ``T Q S`` weight words (with two weight buffers, where ``Tp = 1``, the
 tiles' loads, ``e``, ``first_issue`` and last steps follow from rule 2's maxima tile by tile); a
 vector op's last step is at ``a + S + P sum_g max(S, n_g) - max(S, n_G)``.
 
@@ -430,7 +443,6 @@ class EngineModel:
         n_p = cfg.param_beats(layer.mode, rows)
         n_load = n_p if cfg.resident else S + n_p  # rule 2 / rule 7
         r_last = o - (T - 1) * rows
-        full = T - 1  # tiles with `rows` rows before the last one
         tp = cfg.pixel_tile
         Q = -(-P // tp)  # pixel tiles
         n0, n_last = min(tp, P), P - (Q - 1) * tp
@@ -440,9 +452,18 @@ class EngineModel:
 
         if cfg.weight_buffers == 2:  # rule 2, tile by tile (pixel_tile is 1 with two buffers)
             l_end = self._overlapped_last_step(a, S, n_p, P, T, rows, r_last)
-        else:
-            l_end = (a + n_load + S * n0 - 1 + full * (within(rows) + max(n_load + S * n0, n_last * rows))
-                     + within(r_last))
+        else:  # the full tiles' last steps, then the last tile's (rule 2's bank wait: the term B)
+            W, A = within(rows), max(n_load + S * n0, n_last * rows)
+            B = cfg.step_latency + n_last * rows + n_p + S * n0
+            m0 = a + n_load + S * n0 - 1
+
+            def full_last(k):  # tile k's last step, k < T - 1; the wait binds in every second tile or never
+                return m0 + W + ((k // 2) * (W + B) + (k % 2) * (W + A) if B > W + 2 * A else k * (W + A))
+
+            if T == 1:
+                l_end = m0 + within(r_last)
+            else:
+                l_end = within(r_last) + max(full_last(T - 2) + A, full_last(T - 3) + B if T >= 3 else 0)
         end = l_end + cfg.step_latency + n_last * r_last + cfg.requant_latency
         reads = T * g * in_bounds(h, kh, stride, pad) * in_bounds(w, kw, stride, pad)
         words_per_pixel = sum((min(o, t * rows + rows) - 1) // cols - (t * rows) // cols + 1 for t in range(T))

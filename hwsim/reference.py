@@ -15,7 +15,8 @@ How it executes (the hardware's units, DESIGN §4b):
   and, in the word holding the tensor's last channel, clears the lanes
   beyond it;
 * a conv tile loads its weight words into the weight buffer and its
-  parameter beats into the requant bank, then, pixel tile by pixel tile
+  parameter beats into the requant bank (one of two, after the drain's
+  last read of that bank for the tile two before: rule 2's bank wait), then, pixel tile by pixel tile
   (``config.pixel_tile`` output pixels), reads weight word ``s`` once for
   every step ``s`` and one activation word (or takes the pad word) for each
   pixel of the tile; PE ``(r, n)`` forms ``|x_n - w_rn|`` (or ``x_n * w_rn``),
@@ -248,7 +249,12 @@ def _conv(mc: _Machine, op: EngineOp, start: int, c: dict) -> int:
                 acc[pix] += terms.sum(axis=2)  # the row trees, then accumulator p of each row
         c["busy_cycles"] += npix * S
         # per pixel tile: shadow handover, requant one entry (pixel, row) per cycle, word writes
-        first = load_start + n_load
+        # one buffer: the parameter beats (w beats, or resident store reads) after the weight words, and not
+        # before the cycle after the drain's last read of bank t % 2 for tile t-2 (rule 2's bank wait)
+        params_at = load_start + n_load - op.param_beats
+        if t >= 2:
+            params_at = max(params_at, bank_reads[t - 2] + 1)
+        first = params_at + op.param_beats
         if two:  # rule 2: the cycle after both its last beat and the previous tile's last step
             first = beat + 1 if t == 0 else max(beat, prev_last) + 1
         qs = _requant_rows(op, acc[:, :rt], bank)

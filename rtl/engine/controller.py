@@ -4,7 +4,9 @@ It holds the current operation's descriptor (``desc``, loaded from ``prog``
 as the operation starts), loads the image (``x``, through ``xw`` into the
 source region) and each tile's weights (``w``, into the weight buffer through
 ``wbuf_w``, then the tile's requant parameter beats into one of the two
-parameter ``banks``), starts the address generator (``cmd``) and takes its
+parameter ``banks``, bank ``it mod 2``: not before the drain has finished
+tile ``it - 2``, :mod:`hwsim.engine` rule 2's bank wait, counted by ``owed``
+from the drain's ``tile_drained``), starts the address generator (``cmd``) and takes its
 steps (``step``): each step's reads (``rd``: the source region, and for the
 residual add the second source; ``wbuf_r``: the tile's weights) and, a cycle
 later, the step into its unit (``adder``/``mult``: a channel array; ``vec``:
@@ -70,8 +72,9 @@ CONTROLLER_EVENTS = ("busy_cycles", "act_reads", "wbuf_reads", "wbuf_writes", "w
 
 
 #: Test-only wrong controllers (:class:`Controller` ``mutation``); ``None`` is the real one.  ``"wbase_plus_one"``:
-#: a resident engine's operations read the weight store one word past their base; ``"no_bank_wait"``: with two
-#: weight buffers a tile's parameter beats do not wait for the drain to finish the bank's previous tile.
+#: a resident engine's operations read the weight store one word past their base; ``"no_bank_wait"``: a tile's
+#: parameter beats (``w`` beats or, resident, store reads) do not wait for the drain to finish the bank's previous
+#: tile.
 MUTATIONS = (None, "wbase_plus_one", "no_bank_wait")
 
 
@@ -155,8 +158,7 @@ class Controller(Checked, wiring.Component):
         }
         if cfg.trace:
             ports.update(trace=Out(1), trace_end=In(1))
-        if cfg.weight_buffers == 2:
-            ports.update(tile_drained=In(1))
+        ports.update(tile_drained=In(1))  # the drain's pulse at a conv tile's last entry: the bank wait (rule 2)
         super().__init__(ports)
 
     def elaborate(self, platform):  # noqa: C901 - the FSM, the issue gate and the unit feed, read top to bottom
@@ -221,6 +223,13 @@ class Controller(Checked, wiring.Component):
             load_last = Signal()  # tile lt's last beat is taken in this cycle
             next_tile = Signal()  # the issue side moves on to tile it + 1 (tile it's last step)
             ahead = Signal(range(3))  # lt - it: the tiles loaded and not yet issuing
+        else:
+            # rule 2's bank wait: owed = the tiles loaded (it, in LOAD) - the tiles the drain has finished, so
+            # tile it's parameters go into bank it mod 2 only once the drain has finished tile it - 2 with it
+            owed = Signal(range(3))
+            tile_loaded = Signal()  # tile it's last load beat (w beat or store read) is taken in this cycle
+            bank_free = (owed != 2) | (self.mutation == "no_bank_wait")
+            m.d.sync += owed.eq(owed + tile_loaded - self.tile_drained)
         with m.FSM() as fsm:
             with m.State("FETCH"):
                 # operation cur's descriptor (cycle contract rule 1); operation 0 then takes the image
@@ -268,23 +277,25 @@ class Controller(Checked, wiring.Component):
                             m.d.sync += xj.eq(0)
                             m.d.comb += op_end.eq(1)
                             m.next = "FETCH"
-                with m.State("LOAD"):  # rule 7: the tile's parameter beats, read from the store
-                    m.d.comb += [wrp.addr.eq(tb + d.steps + lc), wrp.en.eq(1)]
-                    bump("wbuf_reads")
-                    m.d.sync += [lc.eq(lc + 1), pv.eq(1), pk.eq(lc)]
-                    with m.If(lc == d.param_beats - 1):
-                        m.d.comb += self.cmd.valid.eq(1)
-                        m.d.sync += lc.eq(0)
-                        m.next = "ISSUE"
+                with m.State("LOAD"):  # rule 7: the tile's parameter beats, read from the store (after the bank wait)
+                    with m.If(bank_free):
+                        m.d.comb += [wrp.addr.eq(tb + d.steps + lc), wrp.en.eq(1)]
+                        bump("wbuf_reads")
+                        m.d.sync += [lc.eq(lc + 1), pv.eq(1), pk.eq(lc)]
+                        with m.If(lc == d.param_beats - 1):
+                            m.d.comb += [self.cmd.valid.eq(1), tile_loaded.eq(1)]
+                            m.d.sync += lc.eq(0)
+                            m.next = "ISSUE"
             elif two:
                 with m.State("LOAD"):  # rule 2, two buffers: wait for tile it's load (the load side below)
                     with m.If((ahead != 0) | load_last):
                         m.d.comb += self.cmd.valid.eq(1)
                         m.next = "ISSUE"
             else:
-                with m.State("LOAD"):
-                    m.d.comb += self.w.ready.eq(1)
-                    with m.If(self.w.valid):
+                with m.State("LOAD"):  # the weight words, then the parameter beats after the bank wait
+                    take = Signal()
+                    m.d.comb += [take.eq((lc < d.steps) | bank_free), self.w.ready.eq(take)]
+                    with m.If(self.w.valid & take):
                         bump("w_beats")
                         m.d.sync += lc.eq(lc + 1)
                         with m.If(lc < d.steps):
@@ -296,7 +307,7 @@ class Controller(Checked, wiring.Component):
                                     m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
                                                                     cfg.weight_word_bits).eq(self.w.payload)
                         with m.If(lc == d.steps + d.param_beats - 1):
-                            m.d.comb += self.cmd.valid.eq(1)
+                            m.d.comb += [self.cmd.valid.eq(1), tile_loaded.eq(1)]
                             m.d.sync += lc.eq(0)
                             m.next = "ISSUE"
             with m.State("VCMD"):
@@ -349,6 +360,9 @@ class Controller(Checked, wiring.Component):
             m.d.sync += [lc.eq(0), it.eq(0), io0.eq(0), need.eq(0)]
         if two:
             self._load_side(m, fsm, d, is_conv, lt, lc, ahead, next_tile, load_last, it_last, bank, bump)
+        else:
+            with m.If(fsm.ongoing("FETCH")):
+                m.d.sync += owed.eq(0)
 
         # --- issue: the step's reads; a pixel's (item's) last step waits for the shadow ---
         bv = Signal()

@@ -162,8 +162,7 @@ class EngineCore(Checked, wiring.Component):
                      for name in (*CONTROLLER_EVENTS, "op_done", "op_index")]
         m.d.comb += [ev.act_writes.eq(writer.wr.en), ev.requant_ops.eq(rq.i.valid & rq.i.ready),
                      ev.o_beats.eq(self.o.valid & self.o.ready)]
-        if cfg.weight_buffers == 2:
-            m.d.comb += ctrl.tile_drained.eq(drain.tile_drained)
+        m.d.comb += ctrl.tile_drained.eq(drain.tile_drained)
         if cfg.trace:
             self._trace(m, ctrl, d, rps)
         return m

@@ -56,8 +56,8 @@ class Drain(ConfigChecked, wiring.Component):
             "o": Out(stream.Signature(requant_entry_layout(cfg))),
             "pool": Out(stream.Signature(data.ArrayLayout(unsigned(cfg.act_bits), cfg.cols), always_ready=True)),
             "done": In(1),
-            # two weight buffers (hwsim.engine rule 2): a conv tile's last entry taken, the controller's bank gate
-            **({"tile_drained": Out(1)} if cfg.weight_buffers == 2 else {}),
+            # a conv tile's last entry taken: the controller's bank wait (hwsim.engine rule 2)
+            "tile_drained": Out(1),
         })
 
     def elaborate(self, platform):  # noqa: C901 - the entry counters and the row's constants, read top to bottom
@@ -187,8 +187,7 @@ class Drain(ConfigChecked, wiring.Component):
             m.d.sync += [dr.eq(0), dt.eq(0), do0.eq(0), dp.eq(0), dg.eq(0)]
             if tp > 1:
                 m.d.sync += dq.eq(0)
-        if cfg.weight_buffers == 2:
-            m.d.comb += self.tile_drained.eq(drain_step & dr_last & tile_end & is_conv)
+        m.d.comb += self.tile_drained.eq(drain_step & dr_last & tile_end & is_conv)
         return m
 
 
