@@ -39,12 +39,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwsim.config import MAX_WEIGHT_WORDS, EngineConfig, WeightMode
+from hwsim.config import EngineConfig, WeightMode
 from hwsim.descriptor import descriptor_bits
 from hwsim.energy import ENGINE_COMPONENTS, EngineEnergyResult, Placement, engine_energy
 from hwsim.engine import EngineEstimate, EngineModel, op_shapes
 from hwsim.preset_files import EnginePreset, load_preset
-from hwsim.sizing import WeightChoice, buffer_words, mult_engine, size_engine
+from hwsim.sizing import WeightChoice, buffer_words, mult_engine, resident_fit, size_engine
 from hwsim.tables import EnergyTable, load_table
 from hwsim.topology import read_topology_csv, topology_ops
 from quant.intmodel.artifact import IntModel
@@ -205,11 +205,11 @@ def estimate_topology(layers, table: EnergyTable, *, rows: int, cols: int, mult_
         cfg = cfg.replace(weight_words=buffer_words(cfg.weight_words, cfg.weight_buffers))
     if WeightChoice(weights) != WeightChoice.STREAMED:
         words = EngineModel(cfg.replace(weights=WeightMode.RESIDENT)).estimate_ops(ops, ops[0].src).load.words
-        if words <= MAX_WEIGHT_WORDS:
+        why = resident_fit(cfg, words)
+        if why is None:
             cfg = cfg.replace(weights=WeightMode.RESIDENT, weight_words=words)
         elif WeightChoice(weights) == WeightChoice.RESIDENT:
-            raise ValueError(f"resident weights do not fit: the weight store needs {words} words, an engine's "
-                             f"store holds at most {MAX_WEIGHT_WORDS}")
+            raise ValueError(f"resident weights do not fit: {why}")
     return compare(ops, ops[0].src, cfg, table)
 
 

@@ -185,18 +185,9 @@ def _run_generate(args: argparse.Namespace) -> int:
                              "resident or streamed")
         fields = dict(rows=args.rows, cols=args.cols, pe=str(pe), mult_rows=args.mult_rows or 0, bits=args.bits,
                       requant=(args.requant,), mult_bits=args.mult_bits, trace=args.trace)
-        if args.weights is not None:
-            fields["weights"] = args.weights
-        if args.weight_buffers is not None:
-            fields["weight_buffers"] = args.weight_buffers
-        if args.pixel_tile is not None:
-            fields["pixel_tile"] = args.pixel_tile
-        if args.max_k is not None:
-            fields["max_k"] = args.max_k
-        if args.out_bits is not None:
-            fields["out_bits"] = args.out_bits
-        if args.weight_words is not None:
-            fields["weight_words"] = args.weight_words
+        for name in ("weights", "weight_buffers", "pixel_tile", "max_k", "out_bits", "weight_words"):
+            if getattr(args, name) is not None:  # given: else the config's default
+                fields[name] = getattr(args, name)
         if args.act_words is not None:
             try:
                 fields["act_words"] = tuple(int(v) for v in args.act_words.split(","))

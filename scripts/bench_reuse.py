@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from scripts.bench_synth import cached_synthesis
-from scripts.results import BenchTable, bench_command, bench_json_option, write_bench
+from scripts.results import BenchTable, bench_command, bench_json_option, rows_table, write_bench
 
 #: The checkpoint whose engine is measured (``make demo``'s model).
 MODEL = Path(__file__).resolve().parents[1] / "checkpoints" / "lenet5_bn_adder_fmnist.pt"
@@ -61,11 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_json_option(ap, "bench_reuse")
     args = ap.parse_args(argv)
 
-    from hwsim.compiler import compile_model
-    from hwsim.energy import Placement
-    from hwsim.engine import op_shapes
-    from hwsim.estimate import compare
-    from hwsim.sizing import size_engine
+    from hwsim.estimate import estimate_model
     from hwsim.tables import load_table
     from quant.quantizer.workflow import placeholder_model
     from rtl.engine.build import Build
@@ -76,13 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     table = load_table(args.table)
     model = placeholder_model(MODEL)
-    base, _ = size_engine(model, rows=4, cols=4, weights=args.weights, part=args.target)
-    ops, source = op_shapes(model)
+    shape = dict(rows=4, cols=4, weights=args.weights, part=args.target)
     rows = []
     for tp in args.tp:
-        cfg = base.replace(pixel_tile=tp)
-        compiled = compile_model(model, cfg)
-        cmp = compare(ops, source, cfg, table, placement=Placement.from_program(compiled.program))
+        cmp = estimate_model(model, table, **shape, pixel_tile=tp)
         a = cmp.adder
         e = a.energy.total
         t = a.counts.totals()
@@ -92,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                "adder_over_mult_energy": round(cmp.ratio("energy_pj"), 4),
                "adder_over_mult_on_chip": round(cmp.ratio("on_chip_energy_pj"), 4)}
         if args.synth:
-            d = generate_engine(args.out / "designs", config=cfg, model=model, compiled=compiled, build=Build.DEPLOY)
+            d = generate_engine(args.out / "designs", model=model, **shape, pixel_tile=tp, build=Build.DEPLOY)
             r = cached_synthesis(d.verilog, args.out / f"{d.verilog.stem}_{args.target}", target=args.target, dsp=False)
             row.update(lut=r["resources"]["lut"], ff=r["resources"]["ff"], fmax_mhz=r.get("fmax_mhz"),
                        fits=bool(r.get("fits")))
@@ -106,17 +99,7 @@ def main(argv: list[str] | None = None) -> int:
             if r.get(k) is not None and one.get(k):
                 q[f"{k}_over_tp1"] = round(r[k] / one[k], 4)
         ratios.append(q)
-    keys = list(rows[0])
-    print("| " + " | ".join(keys) + " |")
-    print("|" + "---|" * len(keys))
-    for r in rows:
-        print("| " + " | ".join(str(r.get(k)) for k in keys) + " |")
-    print()
-    rkeys = list(ratios[-1])
-    print("| " + " | ".join(rkeys) + " |")
-    print("|" + "---|" * len(rkeys))
-    for q in ratios:
-        print("| " + " | ".join(str(q.get(k, "")) for k in rkeys) + " |")
+    print(rows_table(rows) + "\n\n" + rows_table(ratios))
     write_bench(args.json, bench="reuse",
                 title=f"Benchmark: weight reuse across a pixel tile (LeNet-5-BN W8, 4x4 engine, weights {args.weights})",
                 tables=(BenchTable("figures", f"Per image and synthesized ({args.target}, LUT-only, deploy build)",

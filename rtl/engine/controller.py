@@ -92,6 +92,13 @@ def use_mult(config: EngineConfig, desc):
     return desc.mult if config.mult_rows else Const(0)
 
 
+def _bank_write(m: Module, config: EngineConfig, bank, which, index, data) -> None:
+    """Parameter beat ``index`` of parameter bank ``which`` (0 or 1) takes ``data`` at the clock edge."""
+    for k in range(2):
+        with m.If(which == k):
+            m.d.sync += bank[k].word_select(index, config.weight_word_bits).eq(data)
+
+
 def half_address(config: EngineConfig, half, s):
     """Word ``s`` of half ``half`` of a two-buffer weight buffer, ``half * half_words + s`` (:mod:`hwsim.engine`
     rule 2): a concatenation when ``half_words`` is a power of two (as sizing makes it), else an add."""
@@ -198,9 +205,7 @@ class Controller(Checked, wiring.Component):
             pk = Signal(DIM_BITS, reset_less=True)  # its index in the tile's parameters
             m.d.sync += pv.eq(0)
             with m.If(pv):
-                for k in range(2):
-                    with m.If(it[0] == k):
-                        m.d.sync += bank[k].word_select(pk, cfg.weight_word_bits).eq(wrp.data)
+                _bank_write(m, cfg, bank, it[0], pk, wrp.data)
         m.d.comb += [self.banks[k].eq(bank[k]) for k in range(2)]
         ag_fire = Signal()
         m.d.comb += [self.cmd.payload.eq(d.ag), ag_fire.eq(self.step.valid & self.step.ready)]
@@ -302,10 +307,7 @@ class Controller(Checked, wiring.Component):
                             m.d.comb += [wwp.addr.eq(lc), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
                             bump("wbuf_writes")
                         with m.Else():
-                            for k in range(2):
-                                with m.If(it[0] == k):
-                                    m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
-                                                                    cfg.weight_word_bits).eq(self.w.payload)
+                            _bank_write(m, cfg, bank, it[0], (lc - d.steps)[:DIM_BITS], self.w.payload)
                         with m.If(lc == d.steps + d.param_beats - 1):
                             m.d.comb += [self.cmd.valid.eq(1), tile_loaded.eq(1)]
                             m.d.sync += lc.eq(0)
@@ -487,10 +489,7 @@ class Controller(Checked, wiring.Component):
                 m.d.comb += [wwp.addr.eq(half_address(cfg, lt, lc)), wwp.data.eq(self.w.payload), wwp.en.eq(1)]
                 bump("wbuf_writes")
             with m.Else():
-                for k in range(2):
-                    with m.If(lt == k):
-                        m.d.sync += bank[k].word_select((lc - d.steps)[:DIM_BITS],
-                                                        cfg.weight_word_bits).eq(self.w.payload)
+                _bank_write(m, cfg, bank, lt, (lc - d.steps)[:DIM_BITS], self.w.payload)
             with m.If(lc == d.steps + d.param_beats - 1):
                 m.d.comb += load_last.eq(1)
                 m.d.sync += [lc.eq(0), lt.eq(~lt)]

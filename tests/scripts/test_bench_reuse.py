@@ -26,7 +26,7 @@ def test_bench_reuse_without_synthesis(tmp_path, capsys):
     for row, tp in ((one, 1), (eight, 8)):
         est = EngineModel(cfg.replace(pixel_tile=tp)).estimate(placeholder_model(bench_reuse.MODEL))
         assert (row["cycles"], row["wbuf_reads"]) == (est.total_cycles, est.totals()["wbuf_reads"])
-        assert f"| {tp} | {row['cycles']} | {row['wbuf_reads']} |" in printed
+        assert f"| {tp} | {row['cycles']:,} | {row['wbuf_reads']:,} |" in printed
     assert eight["wbuf_reads"] < one["wbuf_reads"] / 4 and eight["on_chip_energy_uj"] < one["on_chip_energy_uj"]
     assert ratios["rows"][1]["wbuf_reads_over_tp1"] == round(eight["wbuf_reads"] / one["wbuf_reads"], 4)
 
